@@ -1,0 +1,38 @@
+import Policy
+
+/// Why reading or acting on a device failed. Each case carries what an admin needs to act:
+/// the device, the file, the value and the errno.
+enum AgentError: Error, Equatable, CustomStringConvertible {
+    case io(IOFailure)
+    /// An attribute that does not hold what the kernel writes there.
+    case malformed(path: String, value: String, expected: String)
+    /// The device left while it was read or acted on.
+    case gone(PCIAddress)
+    /// The probe returned but the device is not on the driver asked for.
+    case notBound(PCIAddress, wanted: String, actual: String?)
+    /// A module loaded but registered no driver of that name.
+    case driverMissing(String)
+
+    var description: String {
+        switch self {
+        case .io(let failure):
+            return failure.description
+        case .malformed(let path, let value, let expected):
+            return "\(path) holds \(quoted(value)), expected \(expected)"
+        case .gone(let address):
+            return "\(address) left while it was being reconciled"
+        case .notBound(let address, let wanted, let actual):
+            return "\(address) did not bind to \(wanted) (driver now: \(actual ?? "none")); see the kernel log"
+        case .driverMissing(let name):
+            return "driver \(name) is not registered after loading its module"
+        }
+    }
+
+    var isGone: Bool {
+        switch self {
+        case .gone: true
+        case .io(let failure): failure.meansGone && failure.operation != .modprobe
+        default: false
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Logging
+import Policy
+
+/// Brings one device to what its policy wants, level-triggered: read sysfs, plan, act, and
+/// read again until nothing is left to do. The outcome depends only on what sysfs shows, so
+/// repeated, missed or reordered events do no harm.
+final class Reconciler: @unchecked Sendable {
+    enum Outcome: Equatable {
+        /// Nothing (more) to do.
+        case settled
+        /// The device is not there (any more).
+        case absent
+        /// A step failed; the error was logged.
+        case failed
+    }
+
+    let reader: SysfsReader
+    let executor: Executor
+    var planner: Planner
+    let dryRun: Bool
+    let log: Logger
+    /// Rounds of read-plan-act before giving up on a device that does not settle.
+    let maxRounds = 4
+
+    init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
+        self.reader = reader
+        self.executor = executor
+        self.planner = planner
+        self.dryRun = dryRun
+        self.log = log
+    }
+
+    @discardableResult
+    func reconcile(_ address: PCIAddress) -> Outcome {
+        for round in 0..<maxRounds {
+            let plan: DevicePlan
+            do {
+                let view = try reader.view(around: [address])
+                plan = planner.plan(for: view.devices[address]!, in: view)
+            } catch where error.isGone {
+                log.info("left before it could be read", metadata: ["device": "\(address)"])
+                return .absent
+            } catch {
+                log.error("cannot read: \(error)", metadata: ["device": "\(address)"])
+                return .failed
+            }
+            let meta: Logger.Metadata = ["device": "\(address)", "policy": "\(plan.policy ?? "-")"]
+            if round == 0 {
+                if plan.policy == nil { log.debug("no policy matches", metadata: meta) }
+                for refusal in plan.refusals { log.notice("\(refusal)", metadata: meta) }
+                for warning in plan.warnings { log.warning("\(warning)", metadata: meta) }
+            }
+            guard plan.hasWork else { return .settled }
+            if dryRun {
+                for step in plan.steps { log.info("would \(step)", metadata: meta) }
+                return .settled
+            }
+            for step in plan.steps {
+                log.info("\(step)", metadata: meta)
+                do {
+                    try executor.perform(step, on: address)
+                } catch where error.isGone {
+                    log.info("left during \(step.action.summary)", metadata: meta)
+                    return .absent
+                } catch {
+                    log.error("failed: \(step.action.summary): \(error)", metadata: meta)
+                    return .failed
+                }
+            }
+        }
+        log.error("did not settle after \(maxRounds) rounds", metadata: ["device": "\(address)"])
+        return .failed
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Policy
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List PCI devices by IOMMU group, with drivers and VFIO viability.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let host = HostContext(global)
+        let view: HostView
+        do { view = try host.reader.fullView() } catch {
+            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            throw ExitCode(1)
+        }
+        let listing = HostListing(view)
+        print(json ? listing.json : listing.text.joined(separator: "\n"))
+    }
+}
+
+/// Devices grouped by IOMMU group, each group with its viability for VFIO.
+struct HostListing: Encodable {
+    struct Group: Encodable {
+        var group: Int
+        var viable: Bool
+        /// Members that hold the group from VFIO: on a driver other than VFIO, pci-stub or pcieport.
+        var blockers: [String]
+        var node: Node?
+        var devices: [Device]
+    }
+
+    struct Node: Encodable {
+        var uid: UInt32
+        var gid: UInt32
+        var mode: String
+    }
+
+    struct Device: Encodable {
+        var address: String
+        var id: String
+        var `class`: String
+        var driver: String?
+        var override: String?
+        var physfn: String?
+        var bootVGA: Bool
+
+        init(_ device: PCIDevice) {
+            address = device.address.description
+            id = device.id.description
+            self.class = device.classHex
+            driver = device.driver
+            override = device.driverOverride
+            physfn = device.physfn?.description
+            bootVGA = device.bootVGA
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case address, id, `class`, driver, override, physfn
+            case bootVGA = "boot_vga"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(address, forKey: .address)
+            try container.encode(id, forKey: .id)
+            try container.encode(self.class, forKey: .class)
+            try container.encode(driver, forKey: .driver)
+            try container.encode(override, forKey: .override)
+            try container.encode(physfn, forKey: .physfn)
+            try container.encode(bootVGA, forKey: .bootVGA)
+        }
+
+        var line: String {
+            var parts = ["\(address) [\(id)] \(self.class)", driver.map { "driver \($0)" } ?? "no driver"]
+            if let override { parts.append("override \(override)") }
+            if let physfn { parts.append("VF of \(physfn)") }
+            if bootVGA { parts.append("boot VGA") }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    var groups: [Group]
+    var ungrouped: [Device]
+
+    init(_ view: HostView) {
+        groups = view.groupNumbers.map { number in
+            let members = view.members(of: number)
+            let blockers = members.filter { !DriverKind.keepsGroupViable($0.driver) }.map(\.address.description)
+            let node = view.vfioNodes[number].map { Node(uid: $0.uid, gid: $0.gid, mode: octal($0.mode)) }
+            return Group(group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(Device.init))
+        }
+        ungrouped = view.devices.values.filter { $0.iommuGroup == nil }.sorted { $0.address < $1.address }.map(Device.init)
+    }
+
+    var text: [String] {
+        var lines: [String] = []
+        for group in groups {
+            let viability = group.viable ? "viable for VFIO" : "not viable for VFIO (held by \(group.blockers.joined(separator: ", ")))"
+            let node = group.node.map { ", /dev/vfio/\(group.group) \($0.uid):\($0.gid) \($0.mode)" } ?? ""
+            lines.append("IOMMU group \(group.group): \(viability)\(node)")
+            lines += group.devices.map { "  " + $0.line }
+        }
+        if !ungrouped.isEmpty {
+            lines.append(groups.isEmpty ? "No IOMMU groups (is the IOMMU enabled?)" : "No IOMMU group")
+            lines += ungrouped.map { "  " + $0.line }
+        }
+        return lines
+    }
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Logging
+import Policy
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Treat DIR as / for every path: /sys, /dev, /etc, /run.", valueName: "DIR"))
+    var root: String = "/"
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `--policy-dir DIR`, repeatable: replaces /etc and /usr/lib's policies.d.
+struct PolicyOptions: ParsableArguments {
+    @Option(name: .customLong("policy-dir"), help: ArgumentHelp("Read policies from DIR instead of the default directories (repeatable).", valueName: "DIR"))
+    var directories: [String] = []
+
+    var chosen: [String]? { directories.isEmpty ? nil : directories }
+}
+
+/// The real host under the chosen root.
+struct HostContext {
+    let paths: HostPaths
+    let kernel: RealKernelIO
+    let log: Logger
+
+    init(_ options: GlobalOptions) {
+        paths = HostPaths(root: options.root)
+        kernel = RealKernelIO(paths: paths, modprobe: getenvString("HOTPLUG_AGENT_MODPROBE"))
+        log = .lines(level: options.logLevel)
+    }
+
+    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths) }
+
+    /// Loads the policies; on any error prints them all to standard error and exits 1.
+    func policiesOrExit(_ options: PolicyOptions) throws -> PolicySet {
+        let (policies, errors) = PolicyLoader(paths: paths, accounts: HostAccounts(paths: paths)).load(directories: options.chosen)
+        guard errors.isEmpty else {
+            for error in errors { LineLogHandler.standardError("\(error)") }
+            LineLogHandler.standardError("hotplug-agent: the policies do not load; nothing was done")
+            throw ExitCode(1)
+        }
+        return policies
+    }
+}
+
+func getenvString(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}
+
+import Glibc

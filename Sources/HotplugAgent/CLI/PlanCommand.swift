@@ -1,0 +1,26 @@
+import ArgumentParser
+import Policy
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Show, for every PCI device, what reconciling it would do now; change nothing.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+
+    func run() throws {
+        let host = HostContext(global)
+        let policies = try host.policiesOrExit(policy)
+        let view: HostView
+        do { view = try host.reader.fullView() } catch {
+            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            throw ExitCode(1)
+        }
+        for line in renderPlans(Planner(policies: policies).planAll(in: view)) { print(line) }
+    }
+}
+
+/// The plan as `plan` and `simulate` print it: a headline per device, a line per decision.
+func renderPlans(_ plans: [DevicePlan]) -> [String] {
+    plans.flatMap { plan in [plan.headline] + plan.lines.map { "  " + $0 } }
+}

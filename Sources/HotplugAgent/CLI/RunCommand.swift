@@ -1,0 +1,42 @@
+import ArgumentParser
+import Glibc
+import Policy
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Reconcile every PCI device, then each device udev names, until SIGTERM or SIGINT.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+
+    @Flag(help: "Log each action it would take and write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Exit once no device has work left: 0 if every action succeeded, 1 if any failed.")
+    var once = false
+
+    func run() throws {
+        let host = HostContext(global)
+        let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
+        let policies = try host.policiesOrExit(policy)
+        // Subscribe before enumerating, so nothing that happens during coldplug is lost.
+        let monitor: UdevMonitor
+        do { monitor = try UdevMonitor(subsystems: ["pci", "vfio"]) } catch {
+            host.log.critical("cannot subscribe to udev: \(error)")
+            throw ExitCode(1)
+        }
+        host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
+        let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log)
+        if let signals {
+            let daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
+                let (policies, errors) = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
+                    .load(directories: policy.chosen)
+                for error in errors { host.log.error("\(error)") }
+                if !errors.isEmpty { host.log.error("reload refused; the previous policies stay in force") }
+                return errors.isEmpty ? policies : nil
+            }
+            throw ExitCode(daemon.run(signals: signals))
+        }
+        throw ExitCode(agent.runOnce(events: monitor) ? 0 : 1)
+    }
+}

@@ -1,0 +1,52 @@
+import Policy
+
+/// A uevent as the agent sees it, whichever source delivered it.
+struct UEvent: Sendable, Equatable {
+    var action: String
+    var subsystem: String
+    /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
+    var devpath: String
+    /// `DEVNAME` without `/dev/`: `vfio/12`.
+    var devname: String?
+    var properties: [String: String]
+
+    init(action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]) {
+        self.action = action
+        self.subsystem = subsystem
+        self.devpath = devpath
+        self.devname = devname
+        self.properties = properties
+    }
+
+    /// The last component of the devpath: a PCI address for the `pci` subsystem.
+    var sysname: Substring { devpath.split(separator: "/").last ?? "" }
+
+    /// What this event asks to reconcile.
+    enum Target: Equatable {
+        case device(PCIAddress)
+        case group(Int)
+    }
+
+    /// The device or IOMMU group this event names, nil for anything the agent ignores
+    /// (`/dev/vfio/vfio`, iommufd's `vfio/devices/vfio0`, malformed names).
+    var target: Target? {
+        switch subsystem {
+        case "pci":
+            let name = properties["PCI_SLOT_NAME"] ?? String(sysname)
+            return PCIAddress(name).map { Target.device($0) }
+        case "vfio":
+            guard let devname, devname.hasPrefix("vfio/"), let group = Int(devname.dropFirst(5)), group >= 0
+            else { return nil }
+            return .group(group)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Where events come from: libudev's monitor on a real host, the model on a simulated one.
+protocol EventSource: AnyObject {
+    /// Every event that has arrived, without blocking. `overflowed` is set when events were
+    /// lost (the socket's buffer ran over), so the caller must look at every device again.
+    func drain() -> (events: [UEvent], overflowed: Bool)
+}

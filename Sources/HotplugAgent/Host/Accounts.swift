@@ -1,0 +1,65 @@
+import Glibc
+import Policy
+
+/// User and group names of the host: NSS on the real root, the root's own `etc/passwd` and
+/// `etc/group` under a test root.
+struct HostAccounts: AccountResolver {
+    let paths: HostPaths
+
+    func userID(named name: String) -> UInt32? {
+        if paths.root == "/" {
+            var entry = passwd(), result: UnsafeMutablePointer<passwd>?
+            var buffer = [CChar](repeating: 0, count: 16384)
+            guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+            return entry.pw_uid
+        }
+        return Self.lookup(name, in: paths.passwd)
+    }
+
+    func groupID(named name: String) -> UInt32? {
+        if paths.root == "/" {
+            var entry = group(), result: UnsafeMutablePointer<group>?
+            var buffer = [CChar](repeating: 0, count: 16384)
+            guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+            return entry.gr_gid
+        }
+        return Self.lookup(name, in: paths.groupFile)
+    }
+
+    /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
+    static func lookup(_ name: String, in file: String) -> UInt32? {
+        guard let text = try? readTextFile(file) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 3, fields[0] == name { return UInt32(fields[2]) }
+        }
+        return nil
+    }
+}
+
+/// Accounts from a table: the simulated host's users and groups.
+struct TableAccounts: AccountResolver {
+    var users: [String: UInt32]
+    var groups: [String: UInt32]
+
+    func userID(named name: String) -> UInt32? { users[name] }
+    func groupID(named name: String) -> UInt32? { groups[name] }
+}
+
+/// A whole small file (policies, passwd), read with plain system calls.
+func readTextFile(_ path: String) throws(Errno) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .current }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw .current
+        }
+        if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+        bytes += chunk[..<count]
+    }
+}

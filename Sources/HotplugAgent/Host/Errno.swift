@@ -1,0 +1,45 @@
+import Glibc
+
+/// An errno value with its symbolic name and text: `Device or resource busy (EBUSY)`.
+struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
+    let rawValue: Int32
+
+    init(_ rawValue: Int32) { self.rawValue = rawValue }
+
+    /// The calling thread's errno.
+    static var current: Errno { Errno(errno) }
+
+    static let EPERM = Errno(Glibc.EPERM)
+    static let ENOENT = Errno(Glibc.ENOENT)
+    static let EINTR = Errno(Glibc.EINTR)
+    static let EIO = Errno(Glibc.EIO)
+    static let ENXIO = Errno(Glibc.ENXIO)
+    static let EAGAIN = Errno(Glibc.EAGAIN)
+    static let ENOMEM = Errno(Glibc.ENOMEM)
+    static let EACCES = Errno(Glibc.EACCES)
+    static let EBUSY = Errno(Glibc.EBUSY)
+    static let EEXIST = Errno(Glibc.EEXIST)
+    static let ENODEV = Errno(Glibc.ENODEV)
+    static let ENOTDIR = Errno(Glibc.ENOTDIR)
+    static let EISDIR = Errno(Glibc.EISDIR)
+    static let EINVAL = Errno(Glibc.EINVAL)
+    static let ENOSPC = Errno(Glibc.ENOSPC)
+    static let ERANGE = Errno(Glibc.ERANGE)
+    static let ELOOP = Errno(Glibc.ELOOP)
+    static let ENOBUFS = Errno(Glibc.ENOBUFS)
+    static let ETIMEDOUT = Errno(Glibc.ETIMEDOUT)
+    static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
+
+    private static let names: [Int32: String] = [
+        Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
+        Glibc.ENXIO: "ENXIO", Glibc.EAGAIN: "EAGAIN", Glibc.ENOMEM: "ENOMEM", Glibc.EACCES: "EACCES",
+        Glibc.EBUSY: "EBUSY", Glibc.EEXIST: "EEXIST", Glibc.ENODEV: "ENODEV", Glibc.ENOTDIR: "ENOTDIR",
+        Glibc.EISDIR: "EISDIR", Glibc.EINVAL: "EINVAL", Glibc.ENOSPC: "ENOSPC", Glibc.ERANGE: "ERANGE",
+        Glibc.ELOOP: "ELOOP", Glibc.ENOBUFS: "ENOBUFS", Glibc.ETIMEDOUT: "ETIMEDOUT",
+        Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EROFS: "EROFS", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
+    ]
+
+    var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }
+    var text: String { String(cString: strerror(rawValue)) }
+    var description: String { "\(text) (\(name))" }
+}

@@ -1,0 +1,56 @@
+import Policy
+
+/// The lowest layer: files under `/sys` and `/dev`, and module loading. The real host does
+/// system calls; the simulated host answers from its model of the kernel. Everything above
+/// this protocol is the same code on both.
+protocol KernelIO: AnyObject, Sendable {
+    /// The whole contents of a file.
+    func read(_ path: String) throws(IOFailure) -> String
+    /// One write() of `value`, as `echo -n` would: sysfs takes each write as one store.
+    func write(_ path: String, _ value: String) throws(IOFailure)
+    func readLink(_ path: String) throws(IOFailure) -> String
+    /// Directory entries without `.` and `..`, in no particular order.
+    func list(_ path: String) throws(IOFailure) -> [String]
+    func exists(_ path: String) -> Bool
+    /// lstat of a device node; nil when it does not exist.
+    func nodeState(_ path: String) throws(IOFailure) -> NodeState?
+    /// Owner, group and mode of a character device node, never following a symlink.
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure)
+    /// Loads the module that provides a PCI driver.
+    func loadModule(_ name: String) throws(IOFailure)
+}
+
+/// A failed file operation: what was done, to which file, with which value, and the errno.
+struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    enum Operation: String, Sendable {
+        case read, write, readlink, list, stat, open, chown, chmod, modprobe
+    }
+
+    var operation: Operation
+    var path: String
+    var value: String?
+    var errno: Errno
+    /// Extra words from the operation itself (modprobe's own message).
+    var detail: String?
+
+    init(_ operation: Operation, _ path: String, value: String? = nil, errno: Errno, detail: String? = nil) {
+        self.operation = operation
+        self.path = path
+        self.value = value
+        self.errno = errno
+        self.detail = detail
+    }
+
+    var description: String {
+        let what: String
+        switch operation {
+        case .write: what = "write \(quoted(value ?? "")) to \(path)"
+        case .modprobe: what = "modprobe \(path)"
+        default: what = "\(operation.rawValue) \(path)"
+        }
+        return "\(what): \(errno)" + (detail.map { ": \($0)" } ?? "")
+    }
+
+    /// The device or file is gone: the device left while it was read or acted on.
+    var meansGone: Bool { errno == .ENOENT || errno == .ENODEV }
+}

@@ -1,0 +1,139 @@
+import Glibc
+import Policy
+
+// Linux values, hidden behind _GNU_SOURCE in glibc's headers; the same on every architecture.
+private let O_PATH: Int32 = 0o10000000
+private let AT_EMPTY_PATH: Int32 = 0x1000
+
+/// The real lowest layer: system calls on paths under the root, and `modprobe`.
+///
+/// Under umockdev's preload library the same calls reach its test bed instead of the real
+/// `/sys`; nothing here knows the difference.
+final class RealKernelIO: KernelIO {
+    let paths: HostPaths
+    /// The modprobe to run; module loading is refused under a test root unless one is given.
+    let modprobe: String?
+
+    init(paths: HostPaths, modprobe: String? = nil) {
+        self.paths = paths
+        if let modprobe {
+            self.modprobe = modprobe
+        } else if paths.root == "/" {
+            self.modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first { access($0, X_OK) == 0 } ?? "modprobe"
+        } else {
+            self.modprobe = nil
+        }
+    }
+
+    func read(_ path: String) throws(IOFailure) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if Errno.current == .EINTR { continue }
+                throw IOFailure(.read, path, errno: .current)
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+            if bytes.count > 1 << 20 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func write(_ path: String, _ value: String) throws(IOFailure) {
+        // O_TRUNC as the shell's `>` does: sysfs ignores it, regular files (test beds) need it.
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        while true {
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 && Errno.current == .EINTR { continue }
+            guard written == bytes.count else {
+                throw IOFailure(.write, path, value: value, errno: written < 0 ? .current : .EIO)
+            }
+            return
+        }
+    }
+
+    func readLink(_ path: String) throws(IOFailure) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { throw IOFailure(.readlink, path, errno: .current) }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func list(_ path: String) throws(IOFailure) -> [String] {
+        guard let dir = opendir(path) else { throw IOFailure(.list, path, errno: .current) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if Errno.current == .ENOENT { return nil }
+            throw IOFailure(.stat, path, errno: .current)
+        }
+        return NodeState(uid: st.st_uid, gid: st.st_gid, mode: UInt16(st.st_mode & 0o7777),
+                         isCharacterDevice: st.st_mode & S_IFMT == S_IFCHR)
+    }
+
+    /// Opens the node with O_PATH|O_NOFOLLOW, so a planted symlink is never followed and the
+    /// checks and changes all apply to the same inode; refuses anything but a character
+    /// device; then fchownat(AT_EMPTY_PATH) and chmod through /proc/self/fd.
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+        let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw IOFailure(.stat, path, errno: .current) }
+        if st.st_mode & S_IFMT == S_IFLNK {
+            throw IOFailure(.open, path, errno: .ELOOP, detail: "a symlink, not followed")
+        }
+        guard st.st_mode & S_IFMT == S_IFCHR else {
+            throw IOFailure(.open, path, errno: .EINVAL, detail: "not a character device, left alone")
+        }
+        if uid != nil || gid != nil {
+            let owner = uid.map { uid_t($0) } ?? uid_t.max
+            let group = gid.map { gid_t($0) } ?? gid_t.max
+            guard fchownat(fd, "", owner, group, AT_EMPTY_PATH) == 0 else {
+                throw IOFailure(.chown, path, value: "\(uid.map(String.init) ?? "-"):\(gid.map(String.init) ?? "-")", errno: .current)
+            }
+        }
+        if let mode {
+            guard chmod("/proc/self/fd/\(fd)", mode_t(mode)) == 0 else {
+                throw IOFailure(.chmod, path, value: octal(mode), errno: .current)
+            }
+        }
+    }
+
+    func loadModule(_ name: String) throws(IOFailure) {
+        guard let modprobe else {
+            throw IOFailure(.modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")
+        }
+        let result: Subprocess.Result
+        do {
+            result = try Subprocess.run(modprobe, arguments: [name])
+        } catch {
+            throw IOFailure(.modprobe, name, errno: error, detail: "cannot run \(modprobe)")
+        }
+        guard result.status == 0 else {
+            let output = result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+            throw IOFailure(.modprobe, name, errno: .ENOENT, detail: output)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Policy
+
+/// Reads devices, drivers, groups and vfio nodes through the lowest layer into the values
+/// the planner takes. Each attribute is read once per snapshot.
+struct SysfsReader: Sendable {
+    let io: any KernelIO
+    let paths: HostPaths
+
+    /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
+    func addresses() throws(AgentError) -> [PCIAddress] {
+        do {
+            return try io.list(paths.pciDevices).compactMap { PCIAddress($0) }.sorted()
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// One device as sysfs shows it now; `.gone` when it is not there (any more).
+    func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
+        let vendor = try hexAttribute(address, "vendor", bits: 16, required: true)!
+        let deviceID = try hexAttribute(address, "device", bits: 16, required: true)!
+        let classCode = try hexAttribute(address, "class", bits: 24, required: true)!
+        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false)
+        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false)
+        var device = PCIDevice(address: address, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)),
+                               classCode: UInt32(classCode))
+        if let subVendor, let subDevice {
+            device.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
+        }
+        device.driver = try linkName(address, "driver")
+        if let override = try optional(address, "driver_override") {
+            let value = firstLine(override)
+            device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
+        }
+        if let bootVGA = try optional(address, "boot_vga") { device.bootVGA = firstLine(bootVGA) == "1" }
+        if let group = try linkName(address, "iommu_group") {
+            guard let number = Int(group) else {
+                throw .malformed(path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
+            }
+            device.iommuGroup = number
+        }
+        if let pf = try linkName(address, "physfn") {
+            guard let pfAddress = PCIAddress(pf) else {
+                throw .malformed(path: paths.attribute(address, "physfn"), value: pf, expected: "a PCI address")
+            }
+            device.physfn = pfAddress
+            // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
+            if let pfVendor = try? hexAttribute(pfAddress, "vendor", bits: 16, required: true),
+               let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true) {
+                device.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
+            }
+        }
+        return device
+    }
+
+    /// Registered PCI drivers (`/sys/bus/pci/drivers/*`).
+    func drivers() throws(AgentError) -> Set<String> {
+        do {
+            return Set(try io.list(paths.pciDrivers))
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// The addresses in an IOMMU group; empty when the group does not exist.
+    func groupMembers(_ group: Int) -> [PCIAddress] {
+        ((try? io.list(paths.iommuGroupDevices(group))) ?? []).compactMap { PCIAddress($0) }.sorted()
+    }
+
+    func vfioNode(_ group: Int) throws(AgentError) -> NodeState? {
+        do {
+            return try io.nodeState(paths.vfioNode(group))
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// The view the planner needs for `addresses`: them, their IOMMU group peers, the
+    /// drivers and their groups' nodes. Peers that vanish meanwhile are left out.
+    func view(around addresses: [PCIAddress]) throws(AgentError) -> HostView {
+        var devices: [PCIAddress: PCIDevice] = [:]
+        var groups = Set<Int>()
+        for address in addresses {
+            let device = try self.device(address)
+            devices[address] = device
+            if let group = device.iommuGroup { groups.insert(group) }
+        }
+        for group in groups {
+            for peer in groupMembers(group) where devices[peer] == nil {
+                if let device = try? self.device(peer) { devices[peer] = device }
+            }
+        }
+        var nodes: [Int: NodeState] = [:]
+        for group in groups { nodes[group] = try vfioNode(group) }
+        return HostView(devices: Array(devices.values), drivers: try drivers(), vfioNodes: nodes)
+    }
+
+    /// Every device of the host. Devices that vanish while being read are left out.
+    func fullView() throws(AgentError) -> HostView {
+        var devices: [PCIDevice] = []
+        var groups = Set<Int>()
+        for address in try addresses() {
+            do {
+                let device = try self.device(address)
+                devices.append(device)
+                if let group = device.iommuGroup { groups.insert(group) }
+            } catch where error.isGone {
+                continue
+            }
+        }
+        var nodes: [Int: NodeState] = [:]
+        for group in groups { nodes[group] = try vfioNode(group) }
+        return HostView(devices: devices, drivers: try drivers(), vfioNodes: nodes)
+    }
+
+    // MARK: Attributes
+
+    func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+        do {
+            return try io.read(paths.attribute(address, name))
+        } catch where error.errno == .ENOENT && io.exists(paths.device(address)) {
+            return nil
+        } catch where error.meansGone {
+            throw .gone(address)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// `0x1002` → 0x1002; a required attribute that is missing means the device left.
+    private func hexAttribute(_ address: PCIAddress, _ name: String, bits: Int, required: Bool) throws(AgentError) -> UInt32? {
+        guard let text = try optional(address, name) else {
+            if required { throw .gone(address) }
+            return nil
+        }
+        let line = firstLine(text)
+        let digits = line.hasPrefix("0x") ? line.dropFirst(2) : Substring(line)
+        guard !digits.isEmpty, digits.count <= bits / 4, let value = UInt32(digits, radix: 16) else {
+            throw .malformed(path: paths.attribute(address, name), value: line, expected: "a \(bits)-bit hex number")
+        }
+        return value
+    }
+
+    /// The last component of a link below the device (`driver` → `vfio-pci`), nil when absent.
+    private func linkName(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+        do {
+            let target = try io.readLink(paths.attribute(address, name))
+            return target.split(separator: "/").last.map(String.init)
+        } catch where error.errno == .ENOENT {
+            if io.exists(paths.device(address)) { return nil }
+            throw .gone(address)
+        } catch where error.meansGone {
+            throw .gone(address)
+        } catch {
+            throw .io(error)
+        }
+    }
+}
+
+/// The text up to the first newline, as the kernel takes a written value.
+func firstLine(_ text: String) -> String {
+    text.firstIndex(of: "\n").map { String(text[..<$0]) } ?? text
+}

@@ -1,0 +1,281 @@
+import Policy
+import Synchronization
+
+/// The simulated host's kernel: answers the agent's file operations on `/sys` and `/dev`
+/// under its root the way Linux does, and queues the uevents Linux would send. The agent
+/// runs the same code on it as on a real host; only this lowest layer differs.
+final class SimulatedKernel: KernelIO, EventSource, Sendable {
+    let paths: HostPaths
+    private let state: Mutex<SimulatedState>
+
+    init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
+        self.paths = paths
+        var state = SimulatedState()
+        for driver in description.drivers {
+            let ids = try (driver.ids ?? []).map { text throws(SimulationError) in
+                guard let pattern = PCIIDPattern(text) else { throw .invalid("driver \(driver.name): id \(text)") }
+                return pattern
+            }
+            state.drivers[driver.name] = SimulatedState.Driver(
+                name: driver.name, module: driver.module ?? driver.name.replacing("-", with: "_"),
+                registered: driver.loaded, loadable: driver.loadable ?? true, ids: ids,
+                classes: (driver.classes ?? []).map { $0.lowercased() })
+            if driver.loaded { state.driverOrder.append(driver.name) }
+        }
+        for device in description.devices {
+            let parsed = try Self.device(device)
+            state.devices[parsed.address] = parsed
+        }
+        // Devices that start on a VFIO driver have their group's node already.
+        for device in state.devices.values.sorted(by: { $0.address < $1.address }) {
+            if DriverKind.isVFIO(device.driver), let group = device.group, state.nodes[group] == nil {
+                state.nodes[group] = SimulatedState.Node(inode: state.nextInode)
+                state.nextInode += 1
+            }
+        }
+        self.state = Mutex(state)
+    }
+
+    static func device(_ description: HostDescription.Device) throws(SimulationError) -> SimulatedState.Device {
+        guard let address = PCIAddress(description.address) else { throw .invalid("address \(description.address)") }
+        guard let id = PCIID(description.id) else { throw .invalid("\(address): id \(description.id)") }
+        guard let classCode = UInt32(description.class, radix: 16), description.class.count == 6 else {
+            throw .invalid("\(address): class \(description.class)")
+        }
+        var parent: PCIAddress?
+        if let text = description.parent {
+            guard let parsed = PCIAddress(text) else { throw .invalid("\(address): parent \(text)") }
+            parent = parsed
+        }
+        return SimulatedState.Device(
+            address: address, id: id, subsystemID: description.subsystem.flatMap { PCIID($0) },
+            classCode: classCode, parent: parent, group: description.iommuGroup, driver: description.driver,
+            override: nil, bootVGA: description.bootVGA ?? false, attributes: description.attributes ?? [:])
+    }
+
+    // MARK: The simulation's own controls (tests, `simulate`)
+
+    func drain() -> (events: [UEvent], overflowed: Bool) {
+        state.withLock { state in
+            defer { state.events.removeAll() }
+            return (state.events, false)
+        }
+    }
+
+    func plug(_ description: HostDescription.Device) throws(SimulationError) {
+        let device = try Self.device(description)
+        state.withLock { $0.plug(device) }
+    }
+
+    func unplug(_ address: PCIAddress) { state.withLock { $0.unplug(address) } }
+
+    /// Reads the model directly, for assertions and the end-state report.
+    func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.withLock { body($0) } }
+
+    // MARK: KernelIO
+
+    func read(_ path: String) throws(IOFailure) -> String {
+        try state.withLock { state throws(IOFailure) in
+            switch SimulatedPath(path, root: paths) {
+            case .deviceFile(let address, let name):
+                guard let device = state.devices[address] else { throw IOFailure(.read, path, errno: .ENOENT) }
+                switch name {
+                case "vendor": return "0x\(hex(device.id.vendor, width: 4))\n"
+                case "device": return "0x\(hex(device.id.device, width: 4))\n"
+                case "subsystem_vendor": return "0x\(hex(device.subsystemID?.vendor ?? 0, width: 4))\n"
+                case "subsystem_device": return "0x\(hex(device.subsystemID?.device ?? 0, width: 4))\n"
+                case "class": return "0x\(hex(device.classCode, width: 6))\n"
+                case "driver_override": return (device.override ?? "(null)") + "\n"
+                case "boot_vga" where device.classCode >> 16 == 0x03: return device.bootVGA ? "1\n" : "0\n"
+                default:
+                    guard let value = device.attributes[name] else { throw IOFailure(.read, path, errno: .ENOENT) }
+                    return value + "\n"
+                }
+            default:
+                throw IOFailure(.read, path, errno: .ENOENT)
+            }
+        }
+    }
+
+    func write(_ path: String, _ value: String) throws(IOFailure) {
+        try state.withLock { state throws(IOFailure) in
+            let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
+            switch SimulatedPath(path, root: paths) {
+            case .deviceFile(let address, let name):
+                guard state.devices[address] != nil else { throw failure(.ENOENT) }
+                switch name {
+                case "driver_override":
+                    // A zero-byte write is no write at all; "" or "\n" clears the override.
+                    guard !value.isEmpty else { return }
+                    let text = firstLine(value)
+                    state.devices[address]!.override = text.isEmpty ? nil : text
+                case "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "boot_vga":
+                    throw failure(.EACCES)
+                default:
+                    guard state.devices[address]!.attributes[name] != nil else { throw failure(.ENOENT) }
+                    state.devices[address]!.attributes[name] = firstLine(value)
+                }
+            case .driversProbe:
+                guard let address = PCIAddress(firstLine(value)), state.devices[address] != nil else { throw failure(.ENODEV) }
+                state.attach(address)
+            case .driverFile(let name, let file):
+                guard let driver = state.drivers[name], driver.registered else { throw failure(.ENOENT) }
+                try Self.driverWrite(&state, driver, file, value, failure)
+            default:
+                throw failure(.ENOENT)
+            }
+        }
+    }
+
+    private static func driverWrite(_ state: inout SimulatedState, _ driver: SimulatedState.Driver, _ file: String,
+                                    _ value: String, _ failure: (Errno) -> IOFailure) throws(IOFailure) {
+        switch file {
+        case "bind":
+            guard let address = PCIAddress(firstLine(value)), let device = state.devices[address],
+                  state.matches(driver, device) else { throw failure(.ENODEV) }
+            guard device.driver == nil else { throw failure(.EBUSY) }
+            if let error = state.probeError(driver, device) { throw failure(error) }
+            state.bind(address, to: driver.name)
+        case "unbind":
+            guard let address = PCIAddress(firstLine(value)), state.devices[address]?.driver == driver.name
+            else { throw failure(.ENODEV) }
+            state.unbind(address)
+        case "new_id", "remove_id":
+            let fields = firstLine(value).split(separator: " ")
+            guard fields.count >= 2, let vendor = UInt16(fields[0], radix: 16), let device = UInt16(fields[1], radix: 16)
+            else { throw failure(.EINVAL) }
+            let id = PCIIDPattern(vendor: vendor, device: device)
+            if file == "new_id" {
+                guard !driver.dynamicIDs.contains(id) else { throw failure(.EEXIST) }
+                state.drivers[driver.name]!.dynamicIDs.append(id)
+                // Binds every unbound matching device; devices on other drivers stay.
+                for address in state.devices.keys.sorted() where state.devices[address]!.driver == nil {
+                    let candidate = state.devices[address]!
+                    if state.matches(state.drivers[driver.name]!, candidate),
+                       state.probeError(driver, candidate) == nil { state.bind(address, to: driver.name) }
+                }
+            } else {
+                guard driver.dynamicIDs.contains(id) else { throw failure(.ENODEV) }
+                state.drivers[driver.name]!.dynamicIDs.removeAll { $0 == id }
+            }
+        default:
+            throw failure(.EACCES)
+        }
+    }
+
+    func readLink(_ path: String) throws(IOFailure) -> String {
+        try state.withLock { state throws(IOFailure) in
+            let missing = IOFailure(.readlink, path, errno: .ENOENT)
+            switch SimulatedPath(path, root: paths) {
+            case .deviceDir(let address):
+                guard state.devices[address] != nil else { throw missing }
+                return "../../.." + state.devpath(address)
+            case .deviceFile(let address, "driver"):
+                guard let driver = state.devices[address]?.driver else { throw missing }
+                return "../../../bus/pci/drivers/\(driver)"
+            case .deviceFile(let address, "iommu_group"):
+                guard let group = state.devices[address]?.group else { throw missing }
+                return "../../../kernel/iommu_groups/\(group)"
+            default:
+                throw missing
+            }
+        }
+    }
+
+    func list(_ path: String) throws(IOFailure) -> [String] {
+        try state.withLock { state throws(IOFailure) in
+            switch SimulatedPath(path, root: paths) {
+            case .devicesDir: return state.devices.keys.sorted().map(\.description)
+            case .driversDir: return state.driverOrder
+            case .groupsDir: return Set(state.devices.values.compactMap(\.group)).sorted().map(String.init)
+            case .groupDevices(let group):
+                let members = state.devices.values.filter { $0.group == group }.map(\.address).sorted()
+                guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+                return members.map(\.description)
+            case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
+            default: throw IOFailure(.list, path, errno: .ENOENT)
+            }
+        }
+    }
+
+    func exists(_ path: String) -> Bool {
+        state.withLock { state in
+            switch SimulatedPath(path, root: paths) {
+            case .deviceDir(let address): state.devices[address] != nil
+            case .driverDir(let name): state.drivers[name]?.registered == true
+            case .vfioNode(let group): state.nodes[group] != nil
+            case .devicesDir, .driversDir, .groupsDir, .driversProbe: true
+            default: false
+            }
+        }
+    }
+
+    func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
+        state.withLock { state in
+            guard case .vfioNode(let group) = SimulatedPath(path, root: paths), let node = state.nodes[group] else { return nil }
+            return NodeState(uid: node.uid, gid: node.gid, mode: node.mode)
+        }
+    }
+
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+        try state.withLock { state throws(IOFailure) in
+            guard case .vfioNode(let group) = SimulatedPath(path, root: paths), state.nodes[group] != nil else {
+                throw IOFailure(.open, path, errno: .ENOENT)
+            }
+            if let uid { state.nodes[group]!.uid = uid }
+            if let gid { state.nodes[group]!.gid = gid }
+            if let mode { state.nodes[group]!.mode = mode }
+        }
+    }
+
+    func loadModule(_ name: String) throws(IOFailure) {
+        try state.withLock { state throws(IOFailure) in
+            let wanted = name.replacing("-", with: "_")
+            guard let driver = state.drivers.values.first(where: {
+                $0.module == wanted || $0.name.replacing("-", with: "_") == wanted
+            }), driver.loadable else {
+                throw IOFailure(.modprobe, name, errno: .ENOENT,
+                                detail: "modprobe: FATAL: Module \(name) not found in directory /lib/modules/simulated")
+            }
+            state.register(driver.name)
+        }
+    }
+}
+
+enum SimulationError: Error, Equatable, CustomStringConvertible {
+    case invalid(String)
+    var description: String {
+        switch self { case .invalid(let what): "invalid host description: \(what)" }
+    }
+}
+
+/// A path under the simulated root, as the model understands it.
+enum SimulatedPath: Equatable {
+    case devicesDir, deviceDir(PCIAddress), deviceFile(PCIAddress, String)
+    case driversDir, driverDir(String), driverFile(String, String), driversProbe
+    case groupsDir, groupDevices(Int)
+    case vfioDir, vfioNode(Int)
+    case other
+
+    init(_ path: String, root: HostPaths) {
+        let relative = root.root == "/" ? path : (path.hasPrefix(root.root + "/") ? String(path.dropFirst(root.root.count)) : "")
+        let parts = relative.split(separator: "/").map(String.init)
+        switch parts.count {
+        case 4 where parts[0...3] == ["sys", "bus", "pci", "devices"]: self = .devicesDir
+        case 4 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driversDir
+        case 4 where parts[0...3] == ["sys", "bus", "pci", "drivers_probe"]: self = .driversProbe
+        case 3 where parts == ["sys", "kernel", "iommu_groups"]: self = .groupsDir
+        case 2 where parts == ["dev", "vfio"]: self = .vfioDir
+        case 3 where parts[0...1] == ["dev", "vfio"]: self = Int(parts[2]).map { .vfioNode($0) } ?? .other
+        case 5 where parts[0...2] == ["sys", "kernel", "iommu_groups"] && parts[4] == "devices":
+            self = Int(parts[3]).map { .groupDevices($0) } ?? .other
+        case 5 where parts[0...3] == ["sys", "bus", "pci", "devices"]:
+            self = PCIAddress(parts[4]).map { .deviceDir($0) } ?? .other
+        case 6 where parts[0...3] == ["sys", "bus", "pci", "devices"]:
+            self = PCIAddress(parts[4]).map { .deviceFile($0, parts[5]) } ?? .other
+        case 5 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverDir(parts[4])
+        case 6 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverFile(parts[4], parts[5])
+        default: self = .other
+        }
+    }
+}

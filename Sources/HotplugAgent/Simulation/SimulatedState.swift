@@ -1,0 +1,177 @@
+import Policy
+
+/// The simulated kernel's state and its rules, as `../kernel facts` in the README list them:
+/// overrides, matching, probe, bind and unbind, IOMMU groups, `/dev/vfio` nodes, uevents.
+struct SimulatedState {
+    struct Device {
+        var address: PCIAddress
+        var id: PCIID
+        var subsystemID: PCIID?
+        var classCode: UInt32
+        var parent: PCIAddress?
+        var group: Int?
+        var driver: String?
+        var override: String?
+        var bootVGA: Bool
+        var attributes: [String: String]
+
+        var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
+    }
+
+    struct Driver {
+        var name: String
+        var module: String
+        var registered: Bool
+        var loadable: Bool
+        var ids: [PCIIDPattern]
+        var dynamicIDs: [PCIIDPattern] = []
+        var classes: [String]
+    }
+
+    struct Node {
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        var mode: UInt16 = 0o600
+        var inode: Int
+    }
+
+    var devices: [PCIAddress: Device] = [:]
+    var drivers: [String: Driver] = [:]
+    /// Registration order: the order drivers are tried in.
+    var driverOrder: [String] = []
+    var nodes: [Int: Node] = [:]
+    var nextInode = 1000
+    var events: [UEvent] = []
+    /// Every bind and unbind the kernel did, in order: `bind 0000:10:00.0 vfio-pci`.
+    var history: [String] = []
+
+    // MARK: Matching and probing
+
+    func matches(_ driver: Driver, _ device: Device) -> Bool {
+        if let override = device.override { return override == driver.name }
+        return (driver.ids + driver.dynamicIDs).contains { $0.matches(device.id) }
+            || driver.classes.contains { hex(device.classCode, width: 6).hasPrefix($0) }
+    }
+
+    /// The probe's own verdict: vfio-pci takes only normal-header functions with a group.
+    func probeError(_ driver: Driver, _ device: Device) -> Errno? {
+        if DriverKind.isVFIO(driver.name) && (device.isBridge || device.group == nil) { return .EINVAL }
+        if driver.name == "pcieport" && !device.isBridge { return .ENODEV }
+        return nil
+    }
+
+    /// device_attach: the first registered driver that matches and probes takes the device.
+    mutating func attach(_ address: PCIAddress) {
+        guard let device = devices[address], device.driver == nil else { return }
+        for name in driverOrder {
+            guard let driver = drivers[name], driver.registered, matches(driver, device) else { continue }
+            if probeError(driver, device) == nil {
+                bind(address, to: name)
+                return
+            }
+        }
+    }
+
+    /// Binds; the first VFIO device of a group creates `/dev/vfio/<group>` (a new inode,
+    /// root 0600) and its `add` comes before the device's `bind`.
+    mutating func bind(_ address: PCIAddress, to driver: String) {
+        if DriverKind.isVFIO(driver), let group = devices[address]!.group, nodes[group] == nil {
+            nodes[group] = Node(inode: nextInode)
+            nextInode += 1
+            events.append(UEvent(action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
+                                 devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"]))
+        }
+        devices[address]!.driver = driver
+        history.append("bind \(address) \(driver)")
+        events.append(pciEvent("bind", address))
+    }
+
+    /// Unbinds; the last VFIO device of a group takes its node away before its `unbind`.
+    mutating func unbind(_ address: PCIAddress) {
+        guard let device = devices[address], let driver = device.driver else { return }
+        if DriverKind.isVFIO(driver), let group = device.group,
+           !devices.values.contains(where: { $0.address != address && $0.group == group && DriverKind.isVFIO($0.driver) }) {
+            nodes[group] = nil
+            events.append(UEvent(action: "remove", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
+                                 devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"]))
+        }
+        devices[address]!.driver = nil
+        history.append("unbind \(address) \(driver)")
+        events.append(pciEvent("unbind", address))
+    }
+
+    /// Registers a driver (module load) and lets it take every unbound device it matches.
+    mutating func register(_ name: String) {
+        guard drivers[name]?.registered == false else { return }
+        drivers[name]!.registered = true
+        driverOrder.removeAll { $0 == name }
+        driverOrder.append(name)
+        for address in devices.keys.sorted() where devices[address]!.driver == nil {
+            let device = devices[address]!
+            if matches(drivers[name]!, device) && probeError(drivers[name]!, device) == nil { bind(address, to: name) }
+        }
+    }
+
+    // MARK: Hotplug
+
+    /// A device arrives: `add`, then the kernel probes it at once and sends `bind`.
+    mutating func plug(_ device: Device) {
+        devices[device.address] = device
+        events.append(pciEvent("add", device.address))
+        attach(device.address)
+    }
+
+    /// A device and everything below it leave: unbind depth-first, then `remove`, children first.
+    mutating func unplug(_ address: PCIAddress) {
+        let doomed = subtree(address).sorted { depth($0) > depth($1) || (depth($0) == depth($1) && $0 > $1) }
+        for member in doomed where devices[member]?.driver != nil { unbind(member) }
+        for member in doomed {
+            events.append(pciEvent("remove", member))
+            devices[member] = nil
+        }
+    }
+
+    func subtree(_ address: PCIAddress) -> [PCIAddress] {
+        var result = [address]
+        for (child, device) in devices where device.parent == address { result += subtree(child) }
+        return result
+    }
+
+    func depth(_ address: PCIAddress) -> Int {
+        var depth = 0, current = devices[address]?.parent
+        while let parent = current { depth += 1; current = devices[parent]?.parent }
+        return depth
+    }
+
+    // MARK: Uevents
+
+    /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
+    func devpath(_ address: PCIAddress) -> String {
+        var chain = [address]
+        while let parent = devices[chain[0]]?.parent { chain.insert(parent, at: 0) }
+        let top = chain[0]
+        return "/devices/pci\(hex(top.domain, width: 4)):\(hex(top.bus, width: 2))/" + chain.map(\.description).joined(separator: "/")
+    }
+
+    func pciEvent(_ action: String, _ address: PCIAddress) -> UEvent {
+        guard let device = devices[address] else {
+            return UEvent(action: action, subsystem: "pci", devpath: "/devices/\(address)")
+        }
+        let id = device.id, sub = device.subsystemID ?? PCIID(vendor: 0, device: 0)
+        var properties = [
+            "PCI_CLASS": String(device.classCode, radix: 16, uppercase: true),
+            "PCI_ID": "\(upper(id.vendor, 4)):\(upper(id.device, 4))",
+            "PCI_SUBSYS_ID": "\(upper(sub.vendor, 4)):\(upper(sub.device, 4))",
+            "PCI_SLOT_NAME": address.description,
+            "MODALIAS": "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
+                + "bc\(upper(device.classCode >> 16, 2))sc\(upper((device.classCode >> 8) & 0xff, 2))i\(upper(device.classCode & 0xff, 2))",
+        ]
+        if let driver = device.driver { properties["DRIVER"] = driver }
+        return UEvent(action: action, subsystem: "pci", devpath: devpath(address), properties: properties)
+    }
+}
+
+/// `%0*X`, as the kernel prints IDs in uevents.
+private func upper(_ value: some BinaryInteger, _ width: Int) -> String {
+    hex(value, width: width).uppercased()
+}

@@ -1,0 +1,51 @@
+/// What the planner sees of the host at one moment: the devices it plans for and their
+/// IOMMU group peers, the registered PCI drivers, and the `/dev/vfio` group nodes.
+public struct HostView: Sendable {
+    public let devices: [PCIAddress: PCIDevice]
+    public let drivers: Set<String>
+    public let vfioNodes: [Int: NodeState]
+    private let groups: [Int: [PCIAddress]]
+
+    public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState]) {
+        var byAddress: [PCIAddress: PCIDevice] = [:]
+        var groups: [Int: [PCIAddress]] = [:]
+        for device in devices {
+            byAddress[device.address] = device
+            if let group = device.iommuGroup { groups[group, default: []].append(device.address) }
+        }
+        self.devices = byAddress
+        self.drivers = drivers
+        self.vfioNodes = vfioNodes
+        self.groups = groups.mapValues { $0.sorted() }
+    }
+
+    /// The devices of an IOMMU group, in address order.
+    public func members(of group: Int) -> [PCIDevice] {
+        (groups[group] ?? []).compactMap { devices[$0] }
+    }
+
+    public var groupNumbers: [Int] { groups.keys.sorted() }
+}
+
+/// Owner, group and permission bits of a `/dev/vfio/<group>` node, as lstat shows them.
+public struct NodeState: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mode: UInt16
+    public var isCharacterDevice: Bool
+
+    public init(uid: UInt32, gid: UInt32, mode: UInt16, isCharacterDevice: Bool = true) {
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
+        self.isCharacterDevice = isCharacterDevice
+    }
+
+    public var description: String { "\(uid):\(gid) \(octal(mode))" }
+}
+
+/// `0660`.
+public func octal(_ mode: UInt16) -> String {
+    let digits = String(mode, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}

@@ -1,0 +1,64 @@
+/// What sysfs shows of one PCI function at one moment: the planner's only input about it.
+public struct PCIDevice: Sendable, Equatable {
+    public var address: PCIAddress
+    public var id: PCIID
+    public var subsystemID: PCIID?
+    /// The 24-bit class code (`class` attribute, `0x030000`).
+    public var classCode: UInt32
+    /// The driver bound right now (`driver` link), nil when unbound.
+    public var driver: String?
+    /// `driver_override`, nil when it reads `(null)`.
+    public var driverOverride: String?
+    public var bootVGA = false
+    public var iommuGroup: Int?
+    /// For an SR-IOV VF, its PF (`physfn` link).
+    public var physfn: PCIAddress?
+    /// For a VF, the PF's vendor:device.
+    public var pfID: PCIID?
+
+    public init(address: PCIAddress, id: PCIID, subsystemID: PCIID? = nil, classCode: UInt32,
+                driver: String? = nil, driverOverride: String? = nil, bootVGA: Bool = false,
+                iommuGroup: Int? = nil, physfn: PCIAddress? = nil, pfID: PCIID? = nil) {
+        self.address = address
+        self.id = id
+        self.subsystemID = subsystemID
+        self.classCode = classCode
+        self.driver = driver
+        self.driverOverride = driverOverride
+        self.bootVGA = bootVGA
+        self.iommuGroup = iommuGroup
+        self.physfn = physfn
+        self.pfID = pfID
+    }
+
+    /// PCI-to-PCI bridges (class 0604, and 0609 semi-transparent): never unbound or claimed.
+    public var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
+    public var isVF: Bool { physfn != nil }
+    /// The class as six lower-case hex digits, as `match.class` compares it.
+    public var classHex: String { hex(classCode, width: 6) }
+}
+
+/// Drivers a VM can use a group through.
+public enum DriverKind {
+    /// vfio-pci and its vendor variants (`mlx5_vfio_pci`, `nvgrace_gpu_vfio_pci`, …).
+    public static func isVFIO(_ driver: String?) -> Bool {
+        guard let driver else { return false }
+        return driver == "vfio-pci" || driver.hasSuffix("_vfio_pci") || driver.hasSuffix("-vfio-pci")
+    }
+
+    /// A group is usable by a VM only when each member is on a VFIO driver, pci-stub,
+    /// pcieport (bridges) or nothing.
+    public static func keepsGroupViable(_ driver: String?) -> Bool {
+        guard let driver else { return true }
+        return isVFIO(driver) || driver == "pci-stub" || driver == "pcieport"
+    }
+
+    /// A name that can stand in `/sys/bus/pci/drivers/<name>`.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name != "." && name != ".."
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                    || c == 0x2d || c == 0x5f || c == 0x2e
+            }
+    }
+}

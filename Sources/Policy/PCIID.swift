@@ -1,0 +1,55 @@
+/// A vendor:device pair as the kernel reports it.
+public struct PCIID: Hashable, Sendable, CustomStringConvertible {
+    public let vendor: UInt16
+    public let device: UInt16
+
+    public init(vendor: UInt16, device: UInt16) {
+        self.vendor = vendor
+        self.device = device
+    }
+
+    /// Parses `vvvv:dddd` (exactly four hex digits each side).
+    public init?(_ text: some StringProtocol) {
+        guard let pattern = PCIIDPattern(text), let vendor = pattern.vendor, let device = pattern.device
+        else { return nil }
+        self.init(vendor: vendor, device: device)
+    }
+
+    public var description: String { hex(vendor, width: 4) + ":" + hex(device, width: 4) }
+}
+
+/// An entry of `match.ids`, `match.subsystem-ids` or `match.pf-ids`: `vvvv:dddd`, where
+/// `*` in place of either half matches any value. `nil` halves are wildcards.
+public struct PCIIDPattern: Hashable, Sendable, CustomStringConvertible {
+    public let vendor: UInt16?
+    public let device: UInt16?
+
+    public init(vendor: UInt16?, device: UInt16?) {
+        self.vendor = vendor
+        self.device = device
+    }
+
+    public init?(_ text: some StringProtocol) {
+        let halves = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard halves.count == 2,
+              let vendor = Self.half(halves[0]), let device = Self.half(halves[1])
+        else { return nil }
+        self.init(vendor: vendor.value, device: device.value)
+    }
+
+    /// `.some(nil)` for `*`, `.some(value)` for four hex digits, `nil` for anything else.
+    private static func half(_ text: some StringProtocol) -> (value: UInt16?, Void)? {
+        if text == "*" { return (nil, ()) }
+        guard text.count == 4, text.allSatisfy(\.isHexDigit), let value = UInt16(text, radix: 16)
+        else { return nil }
+        return (value, ())
+    }
+
+    public func matches(_ id: PCIID) -> Bool {
+        (vendor == nil || vendor == id.vendor) && (device == nil || device == id.device)
+    }
+
+    public var description: String {
+        (vendor.map { hex($0, width: 4) } ?? "*") + ":" + (device.map { hex($0, width: 4) } ?? "*")
+    }
+}

@@ -1,0 +1,91 @@
+/// One thing reconciling a device would do.
+public enum Action: Sendable, Equatable {
+    /// `modprobe` the module that registers this PCI driver.
+    case loadModule(String)
+    /// Write `driver_override`, unbind the current driver, probe, verify the `driver` link.
+    case bind(driver: String, from: String?)
+    /// Keep the device unbound: `driver_override` = `none`, then unbind.
+    case unbind(from: String)
+    /// Owner, group and mode of `/dev/vfio/<group>`; nil parts stay as they are.
+    case setNodeAccess(group: Int, owner: Account?, nodeGroup: Account?, mode: UInt16?)
+
+    public var summary: String {
+        switch self {
+        case .loadModule(let module):
+            return "load module \(module)"
+        case .bind(let driver, let from):
+            return "bind to \(driver) (now \(from.map { "on \($0)" } ?? "unbound"))"
+        case .unbind(let from):
+            return "unbind from \(from) and keep unbound"
+        case .setNodeAccess(let group, let owner, let nodeGroup, let mode):
+            var parts = ["set /dev/vfio/\(group)"]
+            if let owner { parts.append("owner \(owner)") }
+            if let nodeGroup { parts.append("group \(nodeGroup)") }
+            if let mode { parts.append("mode \(octal(mode))") }
+            return parts.joined(separator: " ")
+        }
+    }
+}
+
+/// An action with the reason it is taken.
+public struct Step: Sendable, Equatable, CustomStringConvertible {
+    public var action: Action
+    public var reason: String
+
+    public init(_ action: Action, reason: String) {
+        self.action = action
+        self.reason = reason
+    }
+
+    public var description: String { "\(action.summary): \(reason)" }
+}
+
+/// Something the policy asks for that the agent will not do, and why.
+public struct Refusal: Sendable, Equatable, CustomStringConvertible {
+    public var what: String
+    public var reason: String
+
+    public init(_ what: String, reason: String) {
+        self.what = what
+        self.reason = reason
+    }
+
+    public var description: String { "refused: \(what): \(reason)" }
+}
+
+/// Every decision about one device: the policy that applies, what to do, what is refused.
+public struct DevicePlan: Sendable, Equatable {
+    public var device: PCIDevice
+    /// The policy that applies, nil when none does.
+    public var policy: String?
+    /// Set when the policy applies through `claim-group` of this group peer.
+    public var via: PCIAddress?
+    public var steps: [Step] = []
+    public var refusals: [Refusal] = []
+    public var warnings: [String] = []
+
+    public init(device: PCIDevice, policy: String? = nil, via: PCIAddress? = nil) {
+        self.device = device
+        self.policy = policy
+        self.via = via
+    }
+
+    public var hasWork: Bool { !steps.isEmpty }
+
+    /// `0000:0b:00.0 [1002:73bf] class 030000, driver amdgpu: policy "rx6800xt"`.
+    public var headline: String {
+        let driver = device.driver.map { "driver \($0)" } ?? "no driver"
+        let policyText: String
+        if let policy {
+            policyText = "policy \(quoted(policy))" + (via.map { " (claim-group, with \($0))" } ?? "")
+        } else {
+            policyText = "no policy"
+        }
+        return "\(device.address) [\(device.id)] class \(device.classHex), \(driver): \(policyText)"
+    }
+
+    /// The decision lines under the headline, as `plan`, `--dry-run` and the log print them.
+    public var lines: [String] {
+        steps.map(\.description) + refusals.map(\.description) + warnings.map { "warning: \($0)" }
+    }
+}

@@ -1,0 +1,132 @@
+/// Decides, for one device at a time, what reconciling it would do. A pure function of the
+/// host view and the policies: it reads nothing and changes nothing.
+public struct Planner: Sendable {
+    public let policies: PolicySet
+
+    public init(policies: PolicySet) {
+        self.policies = policies
+    }
+
+    /// The policy that governs a device: its own first match or, when no policy matches it,
+    /// the `claim-group` policy of a peer in its IOMMU group.
+    struct Claim {
+        var policy: Policy
+        var via: PCIAddress?
+    }
+
+    func claim(for device: PCIDevice, in host: HostView) -> Claim? {
+        if let index = policies.firstMatchIndex(for: device) {
+            return Claim(policy: policies.policies[index], via: nil)
+        }
+        guard !device.isBridge, let group = device.iommuGroup else { return nil }
+        var best: (index: Int, peer: PCIAddress)?
+        for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
+            guard let index = policies.firstMatchIndex(for: peer) else { continue }
+            let policy = policies.policies[index]
+            guard policy.claimGroup, let target = policy.driver,
+                  refusal(of: target, for: peer, by: policy, in: host) == nil
+            else { continue }
+            if best == nil || index < best!.index { best = (index, peer.address) }
+        }
+        return best.map { Claim(policy: policies.policies[$0.index], via: $0.peer) }
+    }
+
+    /// Why moving `device` to `target` is refused, nil when it is allowed.
+    func refusal(of target: DriverChoice, for device: PCIDevice, by policy: Policy, in host: HostView) -> String? {
+        if device.isBridge { return "bridges are never unbound or claimed" }
+        if device.bootVGA && device.driver != nil && !policy.allowBootVGA {
+            return "\(device.address) is the boot VGA device (allow-boot-vga = true allows it)"
+        }
+        if case .named(let name) = target, DriverKind.isVFIO(name), device.iommuGroup == nil {
+            return "the device has no IOMMU group (is the IOMMU enabled?)"
+        }
+        return nil
+    }
+
+    /// The driver a device will be on once its own plan has run.
+    func intendedDriver(of device: PCIDevice, in host: HostView) -> String? {
+        guard let claim = claim(for: device, in: host), let target = claim.policy.driver,
+              isChange(target, for: device),
+              refusal(of: target, for: device, by: claim.policy, in: host) == nil
+        else { return device.driver }
+        if case .named(let name) = target { return name }
+        return nil
+    }
+
+    func isChange(_ target: DriverChoice, for device: PCIDevice) -> Bool {
+        switch target {
+        case .named(let name): device.driver != name
+        case .none: device.driver != nil
+        }
+    }
+
+    public func plan(for device: PCIDevice, in host: HostView) -> DevicePlan {
+        guard let claim = claim(for: device, in: host) else { return DevicePlan(device: device) }
+        let policy = claim.policy
+        var plan = DevicePlan(device: device, policy: policy.name, via: claim.via)
+
+        if let target = policy.driver, isChange(target, for: device) {
+            let reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
+                ?? "policy \(quoted(policy.name)) wants \(target)"
+            if let why = refusal(of: target, for: device, by: policy, in: host) {
+                let what = device.driver.map { "unbind \($0)" } ?? "bind to \(target)"
+                plan.refusals.append(Refusal(what, reason: why))
+            } else if case .named(let name) = target {
+                if !host.drivers.contains(name) {
+                    plan.steps.append(Step(.loadModule(name), reason: "driver \(name) is not registered"))
+                }
+                plan.steps.append(Step(.bind(driver: name, from: device.driver), reason: reason))
+            } else if let current = device.driver {
+                plan.steps.append(Step(.unbind(from: current), reason: reason))
+            }
+        }
+
+        let intended = intendedDriver(of: device, in: host)
+        if DriverKind.isVFIO(intended), let group = device.iommuGroup {
+            let blockers = host.members(of: group).filter {
+                $0.address != device.address && !DriverKind.keepsGroupViable(intendedDriver(of: $0, in: host))
+            }
+            if !blockers.isEmpty {
+                let names = blockers.map { "\($0.address) (\($0.driver ?? "no driver"))" }.joined(separator: ", ")
+                let hint = policy.claimGroup ? "" : "; claim-group = true would bind them too"
+                plan.warnings.append("IOMMU group \(group) is not viable for VFIO: held by \(names)\(hint)")
+            }
+            if claim.via == nil && policy.setsNodeAccess {
+                planNodeAccess(group: group, policy: policy, into: &plan, in: host)
+            }
+        }
+        return plan
+    }
+
+    private func planNodeAccess(group: Int, policy: Policy, into plan: inout DevicePlan, in host: HostView) {
+        let action = Action.setNodeAccess(group: group, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode)
+        guard let node = host.vfioNodes[group] else {
+            if plan.steps.contains(where: { if case .bind = $0.action { true } else { false } }) {
+                plan.steps.append(Step(action, reason: "binding creates the node"))
+            } else {
+                plan.warnings.append("/dev/vfio/\(group) does not exist")
+            }
+            return
+        }
+        guard node.isCharacterDevice else {
+            plan.refusals.append(Refusal(action.summary, reason: "/dev/vfio/\(group) is not a character device"))
+            return
+        }
+        let differs = (policy.owner.map { $0.id != node.uid } ?? false)
+            || (policy.group.map { $0.id != node.gid } ?? false)
+            || (policy.mode.map { $0 != node.mode } ?? false)
+        if differs { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
+    }
+
+    /// Plans for every device of the view, in address order.
+    public func planAll(in host: HostView) -> [DevicePlan] {
+        host.devices.keys.sorted().map { plan(for: host.devices[$0]!, in: host) }
+    }
+}
+
+extension PolicySet {
+    /// The position of the first policy that matches `device`.
+    public func firstMatchIndex(for device: PCIDevice) -> Int? {
+        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver) }
+    }
+}

@@ -1,0 +1,130 @@
+/// One `[[policy]]` table, validated. Everything a planner needs, nothing read from the host.
+public struct Policy: Sendable, Equatable {
+    public var name: String
+    /// Where the `[[policy]]` header stands, for messages.
+    public var origin: SourceLocation
+    public var match: Match
+    public var sysfs: [AttributeWrite] = []
+    public var config: [ConfigWrite] = []
+    public var atomicOps = false
+    public var driver: DriverChoice?
+    public var claimGroup = false
+    public var allowBootVGA = false
+    public var allowInUse = false
+    public var sriovNumVFs: Int?
+    public var sriovAutoprobe: Bool?
+    public var owner: Account?
+    public var group: Account?
+    /// Permission bits of `/dev/vfio/<group>` (0...0o777).
+    public var mode: UInt16?
+
+    public init(name: String, origin: SourceLocation, match: Match) {
+        self.name = name
+        self.origin = origin
+        self.match = match
+    }
+
+    /// Whether the policy says anything about `/dev/vfio/<group>`.
+    public var setsNodeAccess: Bool { owner != nil || group != nil || mode != nil }
+}
+
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+
+    public init(file: String, line: Int?) {
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { line.map { "\(file):\($0)" } ?? file }
+}
+
+/// The `driver` key: bind to a named driver, or keep the device unbound (`"none"`).
+public enum DriverChoice: Sendable, Equatable, CustomStringConvertible {
+    case named(String)
+    case none
+
+    public var description: String {
+        switch self {
+        case .named(let name): name
+        case .none: "none"
+        }
+    }
+}
+
+/// A user or group as the policy named it, resolved to its number.
+public struct Account: Sendable, Equatable, CustomStringConvertible {
+    public var id: UInt32
+    public var name: String?
+
+    public init(id: UInt32, name: String? = nil) {
+        self.id = id
+        self.name = name
+    }
+
+    public var description: String { name.map { "\($0) (\(id))" } ?? String(id) }
+}
+
+/// Resolves user and group names; the agent reads them from the host root, tests from a table.
+public protocol AccountResolver: Sendable {
+    func userID(named name: String) -> UInt32?
+    func groupID(named name: String) -> UInt32?
+}
+
+/// One entry of `sysfs`: a relative attribute path below the device directory and the value.
+public struct AttributeWrite: Sendable, Equatable, CustomStringConvertible {
+    /// Path components; each may hold `*` globs.
+    public var components: [String]
+    public var value: String
+
+    public init(components: [String], value: String) {
+        self.components = components
+        self.value = value
+    }
+
+    public var path: String { components.joined(separator: "/") }
+    public var description: String { "\(path)=\(value)" }
+
+    /// Parses `relative/path=value`, refusing absolute paths, `..` and empty components.
+    public static func parse(_ text: String) -> Result<AttributeWrite, PolicyMessage> {
+        guard let equals = text.firstIndex(of: "=") else {
+            return .failure("\(quoted(text)): expected \"path=value\"")
+        }
+        let path = text[..<equals]
+        let value = String(text[text.index(after: equals)...])
+        if path.isEmpty { return .failure("\(quoted(text)): the path is empty") }
+        if path.hasPrefix("/") { return .failure("\(quoted(text)): the path must be relative") }
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if components.contains("..") { return .failure("\(quoted(text)): the path may not contain \"..\"") }
+        if components.contains(where: { $0.isEmpty || $0 == "." }) {
+            return .failure("\(quoted(text)): the path has an empty or \".\" component")
+        }
+        if value.contains("\n") { return .failure("\(quoted(text)): the value may not contain a newline") }
+        return .success(AttributeWrite(components: components, value: value))
+    }
+}
+
+/// A message about one key's value, before it is placed in a file and line.
+public struct PolicyMessage: Error, Sendable, Equatable, ExpressibleByStringInterpolation {
+    public var text: String
+    public init(stringLiteral value: String) { text = value }
+    public init(stringInterpolation: DefaultStringInterpolation) { text = String(stringInterpolation: stringInterpolation) }
+    public init(_ text: String) { self.text = text }
+}
+
+/// A string as TOML would write it, for messages: `"1002:74a"`.
+public func quoted(_ text: some StringProtocol) -> String {
+    var out = "\""
+    for ch in text.unicodeScalars {
+        switch ch {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if ch.value < 0x20 || ch.value == 0x7f { out += "\\u" + hex(ch.value, width: 4) } else { out.unicodeScalars.append(ch) }
+        }
+    }
+    return out + "\""
+}

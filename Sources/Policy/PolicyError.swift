@@ -1,0 +1,35 @@
+/// An error in a policy file. It names the file, and the line where one is known; otherwise
+/// the key path (`policy[2].match.ids`, policies counted from 0 within the file).
+public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    /// The key relative to its policy (`match.ids`, `sysfs[1]`), nil for file-level problems.
+    public var key: String?
+    /// Which policy of the file, for the key path when no line is known.
+    public var policyIndex: Int?
+    public var message: String
+
+    public init(file: String, line: Int? = nil, key: String? = nil, policyIndex: Int? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.policyIndex = policyIndex
+        self.message = message
+    }
+
+    /// `policy[2].match.ids`, or just the key outside any policy.
+    public var keyPath: String? {
+        switch (policyIndex, key) {
+        case let (index?, key?): "policy[\(index)].\(key)"
+        case let (index?, nil): "policy[\(index)]"
+        case let (nil, key): key
+        }
+    }
+
+    public var description: String {
+        if let line {
+            return "\(file):\(line): " + (key.map { "\($0): " } ?? "") + message
+        }
+        return "\(file): " + (keyPath.map { "\($0): " } ?? "") + message
+    }
+}

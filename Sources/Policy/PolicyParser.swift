@@ -1,0 +1,262 @@
+import TOMLKit
+
+/// Turns the text of one policy file into validated policies and every error in it.
+///
+/// The whole file is checked even after the first error, so `check` can list them all.
+public struct PolicyParser: Sendable {
+    public let accounts: any AccountResolver
+
+    public init(accounts: any AccountResolver) {
+        self.accounts = accounts
+    }
+
+    public func parse(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            let message = "invalid TOML: \(error.description) (column \(error.source.begin.column))"
+            return ([], [PolicyError(file: file, line: error.source.begin.line, message: message)])
+        } catch {
+            return ([], [PolicyError(file: file, message: "invalid TOML: \(error)")])
+        }
+        var reader = Reader(file: file, lines: TOMLLineIndex(text), accounts: accounts)
+        var policies: [Policy] = []
+        for key in root.keys.sorted() where key != "policy" {
+            reader.error(nil, key, "unknown key (policies are [[policy]] tables)")
+        }
+        if let value = root["policy"] {
+            if let array = value.array {
+                for (index, element) in array.enumerated() {
+                    guard let table = element.table else {
+                        reader.error(index, nil, "expected a [[policy]] table, found \(describe(element))")
+                        continue
+                    }
+                    if let policy = reader.policy(table, index: index) { policies.append(policy) }
+                }
+            } else {
+                reader.error(nil, "policy", "expected [[policy]] tables, found \(describe(value))")
+            }
+        }
+        let errors = reader.errors.enumerated().sorted { a, b in
+            (a.element.line ?? .max, a.offset) < (b.element.line ?? .max, b.offset)
+        }.map(\.element)
+        return (errors.isEmpty ? policies : [], errors)
+    }
+}
+
+/// Reads one file's policies, collecting errors with their lines.
+private struct Reader {
+    let file: String
+    let lines: TOMLLineIndex
+    let accounts: any AccountResolver
+    var errors: [PolicyError] = []
+
+    mutating func error(_ policy: Int?, _ key: String?, _ message: String) {
+        let path = [policy.map { "policy[\($0)]" }, key].compactMap { $0 }.joined(separator: ".")
+        errors.append(PolicyError(file: file, line: lines.line(of: path), key: key, policyIndex: policy, message: message))
+    }
+
+    mutating func policy(_ table: TOMLTable, index: Int) -> Policy? {
+        let before = errors.count
+        var name: String?
+        var match: Match?
+        var matchHadErrors = false
+        var result = Policy(name: "", origin: SourceLocation(file: file, line: nil), match: Match())
+        for key in table.keys.sorted() {
+            let value = table[key]!
+            switch key {
+            case "name":
+                guard let text = string(index, key, value) else { continue }
+                if text.isEmpty { error(index, key, "must not be empty") } else { name = text }
+            case "match":
+                let count = errors.count
+                match = self.match(index, value)
+                matchHadErrors = errors.count > count
+            case "driver":
+                guard let text = string(index, key, value) else { continue }
+                if text == "none" {
+                    result.driver = DriverChoice.none
+                } else if DriverKind.isValidName(text) {
+                    result.driver = .named(text)
+                } else {
+                    error(index, key, "\(quoted(text)) is not a driver name")
+                }
+            case "claim-group": result.claimGroup = bool(index, key, value) ?? false
+            case "allow-boot-vga": result.allowBootVGA = bool(index, key, value) ?? false
+            case "allow-in-use": result.allowInUse = bool(index, key, value) ?? false
+            case "atomic-ops": result.atomicOps = bool(index, key, value) ?? false
+            case "sysfs":
+                result.sysfs = parsedList(index, key, value, AttributeWrite.parse)
+            case "config":
+                result.config = parsedList(index, key, value, ConfigWrite.parse)
+            case "sriov":
+                guard let sriov = subtable(index, key, value) else { continue }
+                for sub in sriov.keys.sorted() {
+                    let subKey = "sriov.\(sub)", subValue = sriov[sub]!
+                    switch sub {
+                    case "num-vfs":
+                        guard let count = integer(index, subKey, subValue) else { continue }
+                        if (0...65535).contains(count) { result.sriovNumVFs = count } else {
+                            error(index, subKey, "\(count) is out of range 0...65535")
+                        }
+                    case "autoprobe": result.sriovAutoprobe = bool(index, subKey, subValue)
+                    default: error(index, subKey, "unknown key")
+                    }
+                }
+            case "owner": result.owner = account(index, key, value, kind: "user", lookup: accounts.userID)
+            case "group": result.group = account(index, key, value, kind: "group", lookup: accounts.groupID)
+            case "mode":
+                guard let text = string(index, key, value) else { continue }
+                if text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
+                   let mode = UInt16(text, radix: 8), mode <= 0o777 {
+                    result.mode = mode
+                } else {
+                    error(index, key, "\(quoted(text)) is not an octal mode like \"0660\"")
+                }
+            default:
+                error(index, key, "unknown key")
+            }
+        }
+        if table["name"] == nil { error(index, nil, "name: required key is missing") }
+        if table["match"] == nil || (match?.isEmpty == true && !matchHadErrors) {
+            error(index, nil, "match: at least one match key is required")
+        }
+        guard errors.count == before, let name, let match else { return nil }
+        result.name = name
+        result.match = match
+        result.origin = SourceLocation(file: file, line: lines.line(of: "policy[\(index)].name"))
+        return result
+    }
+
+    mutating func match(_ index: Int, _ value: TOMLValueConvertible) -> Match? {
+        guard let table = subtable(index, "match", value) else { return nil }
+        var match = Match()
+        for sub in table.keys.sorted() {
+            let key = "match.\(sub)", value = table[sub]!
+            switch sub {
+            case "ids": match.ids = parsedList(index, key, value, idPattern)
+            case "subsystem-ids": match.subsystemIDs = parsedList(index, key, value, idPattern)
+            case "pf-ids": match.pfIDs = parsedList(index, key, value, idPattern)
+            case "class":
+                match.classes = parsedList(index, key, value) { text in
+                    [2, 4, 6].contains(text.count) && text.allSatisfy(\.isHexDigit)
+                        ? .success(text.lowercased())
+                        : .failure("\(quoted(text)) is not a class prefix of 2, 4 or 6 hex digits")
+                }
+            case "slots": match.slots = parsedList(index, key, value, slotPattern)
+            case "driver":
+                match.drivers = parsedList(index, key, value) { text in
+                    DriverKind.isValidName(text) ? .success(text) : .failure("\(quoted(text)) is not a driver name")
+                }
+            case "vf": match.vf = bool(index, key, value)
+            default: error(index, key, "unknown key")
+            }
+        }
+        return match
+    }
+
+    // MARK: Typed values
+
+    mutating func string(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> String? {
+        if let text = value.string { return text }
+        error(index, key, "expected a string, found \(describe(value))")
+        return nil
+    }
+
+    mutating func bool(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Bool? {
+        if let flag = value.bool { return flag }
+        error(index, key, "expected true or false, found \(describe(value))")
+        return nil
+    }
+
+    mutating func integer(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Int? {
+        if let number = value.int { return number }
+        error(index, key, "expected an integer, found \(describe(value))")
+        return nil
+    }
+
+    mutating func subtable(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> TOMLTable? {
+        if let table = value.table { return table }
+        error(index, key, "expected a table, found \(describe(value))")
+        return nil
+    }
+
+    /// A non-empty list of strings, each parsed by `parse`; errors name the element's line.
+    mutating func parsedList<T>(_ index: Int, _ key: String, _ value: TOMLValueConvertible,
+                                _ parse: (String) -> Result<T, PolicyMessage>) -> [T] {
+        guard let array = value.array else {
+            error(index, key, "expected a list of strings, found \(describe(value))")
+            return []
+        }
+        if array.isEmpty { error(index, key, "the list is empty") }
+        var items: [T] = []
+        for (position, element) in array.enumerated() {
+            guard let text = element.string else {
+                error(index, "\(key)[\(position)]", "expected a string, found \(describe(element))")
+                continue
+            }
+            switch parse(text) {
+            case .success(let item): items.append(item)
+            case .failure(let message): error(index, "\(key)[\(position)]", message.text)
+            }
+        }
+        return items
+    }
+
+    mutating func account(_ index: Int, _ key: String, _ value: TOMLValueConvertible, kind: String,
+                          lookup: (String) -> UInt32?) -> Account? {
+        if let number = value.int {
+            guard let id = UInt32(exactly: number), id != UInt32.max else {
+                error(index, key, "\(number) is not a \(kind) ID")
+                return nil
+            }
+            return Account(id: id)
+        }
+        guard let text = value.string else {
+            error(index, key, "expected a \(kind) name or number, found \(describe(value))")
+            return nil
+        }
+        if !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
+            guard let id = UInt32(text), id != UInt32.max else {
+                error(index, key, "\(quoted(text)) is not a \(kind) ID")
+                return nil
+            }
+            return Account(id: id)
+        }
+        guard let id = lookup(text) else {
+            error(index, key, "unknown \(kind) \(quoted(text))")
+            return nil
+        }
+        return Account(id: id, name: text)
+    }
+}
+
+private func idPattern(_ text: String) -> Result<PCIIDPattern, PolicyMessage> {
+    PCIIDPattern(text).map { .success($0) } ?? .failure("\(quoted(text)) is not vvvv:dddd")
+}
+
+/// Checks a `match.slots` entry and widens a pattern written without domain (or bus) to any.
+private func slotPattern(_ text: String) -> Result<String, PolicyMessage> {
+    let pattern = text.lowercased()
+    let allowed = pattern.allSatisfy { $0.isHexDigit || ":.*?".contains($0) }
+    let colons = pattern.filter { $0 == ":" }.count
+    guard !pattern.isEmpty, allowed, colons <= 2, pattern.filter({ $0 == "." }).count <= 1 else {
+        return .failure("\(quoted(text)) is not a PCI address pattern like \"0000:0b:00.0\"")
+    }
+    return .success(String(repeating: "*:", count: 2 - colons) + pattern)
+}
+
+private func describe(_ value: TOMLValueConvertible) -> String {
+    switch value.type {
+    case .table: "a table"
+    case .array: "a list"
+    case .string: "a string"
+    case .int: "an integer"
+    case .double: "a float"
+    case .bool: "a boolean"
+    case .date: "a date"
+    case .time: "a time"
+    case .dateTime: "a date-time"
+    }
+}
