@@ -31,7 +31,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Corpus"]),
         .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy"]),
     ]
 )

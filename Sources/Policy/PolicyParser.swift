@@ -52,8 +52,10 @@ private struct Reader {
     let accounts: any AccountResolver
     var errors: [PolicyError] = []
 
-    mutating func error(_ policy: Int?, _ key: String?, _ message: String) {
-        let path = [policy.map { "policy[\($0)]" }, key].compactMap { $0 }.joined(separator: ".")
+    /// Records an error about `key`; `element` (`3` for `key[3]`) places it on that element's line.
+    mutating func error(_ policy: Int?, _ key: String?, _ message: String, element: Int? = nil) {
+        var path = [policy.map { "policy[\($0)]" }, key].compactMap { $0 }.joined(separator: ".")
+        if let element { path += "[\(element)]" }
         errors.append(PolicyError(file: file, line: lines.line(of: path), key: key, policyIndex: policy, message: message))
     }
 
@@ -193,12 +195,12 @@ private struct Reader {
         var items: [T] = []
         for (position, element) in array.enumerated() {
             guard let text = element.string else {
-                error(index, "\(key)[\(position)]", "expected a string, found \(describe(element))")
+                error(index, key, "expected a string, found \(describe(element))", element: position)
                 continue
             }
             switch parse(text) {
             case .success(let item): items.append(item)
-            case .failure(let message): error(index, "\(key)[\(position)]", message.text)
+            case .failure(let message): error(index, key, message.text, element: position)
             }
         }
         return items

@@ -73,7 +73,9 @@ struct TOMLLineIndex {
             if isArray {
                 // An array of tables nested in the current element (`[[policy.x]]`) keeps the
                 // indices of its enclosing arrays.
-                let resolved = resolveArrays(key)
+                var parts = key.split(separator: ".").map(String.init)
+                let last = parts.popLast() ?? ""
+                let resolved = join(resolveArrays(parts.joined(separator: ".")), last)
                 let index = arrayTableCounts[resolved, default: 0]
                 arrayTableCounts[resolved] = index + 1
                 table = "\(resolved)[\(index)]"

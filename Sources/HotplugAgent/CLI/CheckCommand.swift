@@ -17,8 +17,8 @@ struct CheckCommand: ParsableCommand {
         let directories = policy.chosen ?? (files.isEmpty ? nil : [])
         let (policies, errors) = PolicyLoader(paths: paths, accounts: HostAccounts(paths: paths))
             .load(directories: directories, files: files)
-        for error in errors { print(error) }
+        for error in errors { output("\(error)") }
         if !errors.isEmpty { throw ExitCode(1) }
-        print("ok: \(policies.policies.count) \(policies.policies.count == 1 ? "policy" : "policies")")
+        output("ok: \(policies.policies.count) \(policies.policies.count == 1 ? "policy" : "policies")")
     }
 }

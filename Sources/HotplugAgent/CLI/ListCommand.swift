@@ -19,7 +19,7 @@ struct ListCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let listing = HostListing(view)
-        print(json ? listing.json : listing.text.joined(separator: "\n"))
+        output(json ? listing.json : listing.text.joined(separator: "\n"))
     }
 }
 

@@ -16,7 +16,7 @@ struct PlanCommand: ParsableCommand {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
-        for line in renderPlans(Planner(policies: policies).planAll(in: view)) { print(line) }
+        for line in renderPlans(Planner(policies: policies).planAll(in: view)) { output(line) }
     }
 }
 

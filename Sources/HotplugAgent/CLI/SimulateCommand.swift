@@ -33,17 +33,17 @@ struct SimulateCommand: ParsableCommand {
         }
         let reader = SysfsReader(io: kernel, paths: kernel.paths)
         let view = try readOrExit(reader)
-        print("== \(description.name): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
-        print("== What the agent finds and decides")
-        renderPlans(Planner(policies: policies).planAll(in: view)).forEach { print($0) }
+        output("== \(description.name): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
+        output("== What the agent finds and decides")
+        renderPlans(Planner(policies: policies).planAll(in: view)).forEach { output($0) }
 
-        print("\n== What it does")
+        output("\n== What it does")
         let log = Logger.lines(level: global.logLevel, sink: LineLogHandler.standardOutput)
         let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log, bindSettle: .zero)
         let succeeded = agent.runOnce(events: kernel)
 
-        print("\n== End state")
-        HostListing(try readOrExit(reader)).text.forEach { print($0) }
+        output("\n== End state")
+        HostListing(try readOrExit(reader)).text.forEach { output($0) }
         if !succeeded { throw ExitCode(1) }
     }
 

@@ -43,3 +43,8 @@ extension Logger {
         Logger(label: "hotplug-agent") { _ in LineLogHandler(level: level, sink: sink) }
     }
 }
+
+/// A line on standard output, unbuffered like the log lines it may interleave with.
+func output(_ line: String = "") {
+    LineLogHandler.standardOutput(line)
+}

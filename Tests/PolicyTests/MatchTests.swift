@@ -1,0 +1,132 @@
+import Policy
+import Testing
+
+struct MatchTests {
+    func matches(_ toml: String, _ device: PCIDevice) -> Bool {
+        Fixture.policies("[[policy]]\nname = \"p\"\n" + toml).firstMatch(for: device) != nil
+    }
+
+    let gpu = Fixture.device("0000:0b:00.0", "1002:74a1", class: 0x120000, driver: "amdgpu", subsystem: "1002:0c34")
+
+    @Test func idsMatchAnyCaseAndWildcards() {
+        #expect(matches("match.ids = [\"1002:74A1\"]", gpu))
+        #expect(matches("match.ids = [\"1002:*\"]", gpu))
+        #expect(matches("match.ids = [\"*:74a1\"]", gpu))
+        #expect(!matches("match.ids = [\"1002:74a0\", \"10de:*\"]", gpu))
+    }
+
+    @Test func subsystemIDs() {
+        #expect(matches("match.subsystem-ids = [\"1002:0c34\"]", gpu))
+        #expect(!matches("match.subsystem-ids = [\"1002:0c35\"]", gpu))
+    }
+
+    @Test func classIsAPrefixOfTheSixDigitCode() {
+        #expect(matches("match.class = [\"12\"]", gpu))
+        #expect(matches("match.class = [\"1200\"]", gpu))
+        #expect(matches("match.class = [\"03\", \"120000\"]", gpu))
+        #expect(!matches("match.class = [\"0302\"]", gpu))
+    }
+
+    @Test func slotsGlobAndAcceptTheShortForm() {
+        #expect(matches("match.slots = [\"0000:0b:00.0\"]", gpu))
+        #expect(matches("match.slots = [\"0000:0b:00.?\"]", gpu))
+        #expect(matches("match.slots = [\"0b:00.0\"]", gpu))
+        #expect(matches("match.slots = [\"0B:*\"]", gpu))
+        #expect(!matches("match.slots = [\"0001:0b:00.0\"]", gpu))
+        #expect(!matches("match.slots = [\"0c:00.0\"]", gpu))
+        let other = Fixture.device("0002:01:00.0", "10de:15f9")
+        #expect(matches("match.slots = [\"01:00.0\"]", other))
+    }
+
+    @Test func driverNamesTheCurrentDriverOrNone() {
+        #expect(matches("match.driver = [\"amdgpu\"]", gpu))
+        #expect(!matches("match.driver = [\"none\"]", gpu))
+        #expect(matches("match.driver = [\"none\"]", Fixture.device("0000:0b:00.0", "1002:74a1")))
+    }
+
+    @Test func aPolicyKeepsTheDevicesItMovedDespiteMatchDriver() {
+        let moved = Fixture.device("0000:0b:00.0", "1002:74a1", driver: "vfio-pci")
+        #expect(matches("match.driver = [\"amdgpu\"]\ndriver = \"vfio-pci\"", moved))
+        #expect(!matches("match.driver = [\"amdgpu\"]", moved))
+    }
+
+    @Test func vfAndPFIDs() {
+        let vf = Fixture.device("0000:4d:00.1", "8086:56c0", physfn: "0000:4d:00.0", pfID: "8086:56c0")
+        let pf = Fixture.device("0000:4d:00.0", "8086:56c0")
+        #expect(matches("match.vf = true", vf))
+        #expect(!matches("match.vf = true", pf))
+        #expect(matches("match.vf = false", pf))
+        #expect(matches("match.pf-ids = [\"8086:56c0\"]", vf))
+        #expect(!matches("match.pf-ids = [\"8086:56c0\"]", pf))
+    }
+
+    @Test func everyGivenKeyMustHold() {
+        #expect(matches("match.ids = [\"1002:74a1\"]\nmatch.class = [\"12\"]", gpu))
+        #expect(!matches("match.ids = [\"1002:74a1\"]\nmatch.class = [\"03\"]", gpu))
+    }
+
+    @Test func theFirstMatchingPolicyWins() {
+        let set = Fixture.policies("""
+            [[policy]]
+            name = "narrow"
+            match.ids = ["1002:74a1"]
+            [[policy]]
+            name = "broad"
+            match.ids = ["1002:*"]
+            """)
+        #expect(set.firstMatch(for: gpu)?.name == "narrow")
+        #expect(set.firstMatch(for: Fixture.device("0000:0c:00.0", "1002:73bf"))?.name == "broad")
+    }
+
+    @Test func globMatcher() {
+        #expect(globMatch("*", ""))
+        #expect(globMatch("a*c", "abbbc"))
+        #expect(!globMatch("a*c", "abbb"))
+        #expect(globMatch("??:*", "0b:00.0"))
+    }
+}
+
+struct ParsingTests {
+    @Test func linesOfMultiLineArraysAndInlineTables() {
+        let toml = """
+            [[policy]]
+            name = "a"
+            match = { ids = ["1002:74a1"] }
+            config = [
+              "80.b=40",
+              '80.b=zz',
+            ]
+            """
+        let parsed = PolicyParser(accounts: TestAccounts()).parse(toml, file: "f.toml")
+        #expect(parsed.errors.map(\.description) == ["f.toml:6: config: \"80.b=zz\": invalid value \"zz\""])
+    }
+
+    @Test func errorsWithoutALineNameTheKeyPath() {
+        let error = PolicyError(file: "/etc/hotplug-agent/policies.d/10-gpu.toml", key: "match.ids", policyIndex: 2,
+                                message: "\"1002:74a\" is not vvvv:dddd")
+        #expect(error.description == "/etc/hotplug-agent/policies.d/10-gpu.toml: policy[2].match.ids: \"1002:74a\" is not vvvv:dddd")
+    }
+
+    @Test func configExpressionsAreSetpcis() throws {
+        let cap = try ConfigWrite.parse("CAP_EXP+28.w=0040:0040").get()
+        #expect(cap.base == .capability(0x10) && cap.offset == 0x28 && cap.width == 2 && cap.value == 0x40 && cap.mask == 0x40)
+        let plain = try ConfigWrite.parse("80.b=40").get()
+        #expect(plain.base == .absolute && plain.offset == 0x80 && plain.mask == 0xff)
+        #expect(try ConfigWrite.parse("ecap_acs+6.w=0").get().base == .extendedCapability(0x0d))
+        #expect(try ConfigWrite.parse("CAP10+28.W=40:40").get().base == .capability(0x10))
+        #expect(try ConfigWrite.parse("80.b=ff:0f").get().value == 0x0f)
+    }
+
+    @Test func attributeWrites() throws {
+        #expect(try AttributeWrite.parse("reset_method=").get() == AttributeWrite(components: ["reset_method"], value: ""))
+        #expect(try AttributeWrite.parse("drm/card*/x=a=b").get().value == "a=b")
+    }
+
+    @Test func policyFilesMaskAndSort() {
+        let chosen = PolicySources.select([
+            (directory: "/etc/p", names: ["20-b.toml", "README", ".x.toml", "10-a.toml"]),
+            (directory: "/usr/lib/p/", names: ["10-a.toml", "05-z.toml", "30-c.TOML"]),
+        ])
+        #expect(chosen == ["/usr/lib/p/05-z.toml", "/etc/p/10-a.toml", "/etc/p/20-b.toml"])
+    }
+}

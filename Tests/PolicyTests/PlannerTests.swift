@@ -1,0 +1,119 @@
+import Policy
+import Testing
+
+struct PlannerTests {
+    let vfio = """
+        [[policy]]
+        name = "gpu"
+        match.ids = ["1002:73bf"]
+        driver = "vfio-pci"
+        owner = "cloud"
+        group = "kvm"
+        mode = "0660"
+        """
+
+    func plan(_ toml: String, _ address: String, _ devices: [PCIDevice], drivers: Set<String> = ["vfio-pci", "pci-stub"],
+              nodes: [Int: NodeState] = [:]) -> DevicePlan {
+        let view = Fixture.view(devices, drivers: drivers, nodes: nodes)
+        return Planner(policies: Fixture.policies(toml)).plan(for: view.devices[Fixture.address(address)]!, in: view)
+    }
+
+    @Test func bindsFromTheNativeDriverAndOwnsTheNodeAfterwards() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20)
+        let result = plan(vfio, "0000:0c:00.0", [gpu])
+        #expect(result.policy == "gpu")
+        #expect(result.steps.map(\.action) == [
+            .bind(driver: "vfio-pci", from: "amdgpu"),
+            .setNodeAccess(group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: Account(id: 993, name: "kvm"), mode: 0o660),
+        ])
+        #expect(result.lines[0] == "bind to vfio-pci (now on amdgpu): policy \"gpu\" wants vfio-pci")
+    }
+
+    @Test func loadsTheModuleWhenTheDriverIsNotRegistered() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", group: 20)
+        let result = plan(vfio, "0000:0c:00.0", [gpu], drivers: [])
+        #expect(result.steps.first?.action == .loadModule("vfio-pci"))
+    }
+
+    @Test func aDeviceOnItsDriverWithTheRightNodeIsLeftAlone() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "vfio-pci", group: 20)
+        let owned = NodeState(uid: 1000, gid: 993, mode: 0o660)
+        #expect(!plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: owned]).hasWork)
+        let fresh = NodeState(uid: 0, gid: 0, mode: 0o600)
+        let again = plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: fresh])
+        #expect(again.steps.map(\.reason) == ["it is 0:0 0600 now"])
+    }
+
+    @Test func bridgesAreNeverUnboundOrClaimed() {
+        let bridge = Fixture.device("0000:0b:00.0", "1002:1479", class: 0x060400, driver: "pcieport", group: 19)
+        let result = plan("[[policy]]\nname = \"all\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"", "0000:0b:00.0", [bridge])
+        #expect(!result.hasWork)
+        #expect(result.refusals == [Refusal("unbind pcieport", reason: "bridges are never unbound or claimed")])
+    }
+
+    @Test func theBootVGADeviceIsRefusedUnlessAllowed() {
+        let vga = Fixture.device("0000:09:00.0", "1002:73bf", driver: "amdgpu", group: 17, bootVGA: true)
+        let refused = plan(vfio, "0000:09:00.0", [vga])
+        #expect(!refused.hasWork)
+        #expect(refused.refusals.map(\.description) == [
+            "refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)",
+        ])
+        let allowed = plan(vfio + "\nallow-boot-vga = true", "0000:09:00.0", [vga])
+        #expect(allowed.steps.first?.action == .bind(driver: "vfio-pci", from: "amdgpu"))
+    }
+
+    @Test func withoutAnIOMMUGroupVFIOIsRefused() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: nil)
+        #expect(plan(vfio, "0000:0c:00.0", [gpu]).refusals.map(\.reason) == ["the device has no IOMMU group (is the IOMMU enabled?)"])
+    }
+
+    /// The seed-004 group: GPU, HDMI audio, USB-C and UCSI in one IOMMU group.
+    var navi21: [PCIDevice] {
+        [Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20),
+         Fixture.device("0000:0c:00.1", "1002:ab28", class: 0x040300, driver: "snd_hda_intel", group: 20),
+         Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "xhci_hcd", group: 20),
+         Fixture.device("0000:0c:00.3", "1002:73a4", class: 0x0c8000, driver: "i2c-designware-pci", group: 20)]
+    }
+
+    @Test func claimGroupTakesTheUnmatchedEndpoints() {
+        let toml = """
+            [[policy]]
+            name = "usb"
+            match.ids = ["1002:73a6", "1002:73a4"]
+            driver = "pci-stub"
+            """ + "\n" + vfio + "\nclaim-group = true"
+        let audio = plan(toml, "0000:0c:00.1", navi21)
+        #expect(audio.policy == "gpu" && audio.via == Fixture.address("0000:0c:00.0"))
+        #expect(audio.steps.map(\.action) == [.bind(driver: "vfio-pci", from: "snd_hda_intel")])
+        #expect(plan(toml, "0000:0c:00.2", navi21).steps.map(\.action) == [.bind(driver: "pci-stub", from: "xhci_hcd")])
+        #expect(plan(toml, "0000:0c:00.0", navi21).warnings == [])
+    }
+
+    @Test func withoutClaimGroupANonViableGroupIsReportedWithItsHolders() {
+        let gpu = plan(vfio, "0000:0c:00.0", navi21)
+        #expect(gpu.warnings == ["IOMMU group 20 is not viable for VFIO: held by 0000:0c:00.1 (snd_hda_intel), "
+            + "0000:0c:00.2 (xhci_hcd), 0000:0c:00.3 (i2c-designware-pci); claim-group = true would bind them too"])
+        #expect(plan(vfio, "0000:0c:00.1", navi21).policy == nil)
+    }
+
+    @Test func aRefusedLeaderClaimsNoFollowers() {
+        var devices = navi21
+        devices[0].bootVGA = true
+        #expect(plan(vfio + "\nclaim-group = true", "0000:0c:00.1", devices).policy == nil)
+    }
+
+    @Test func driverNoneKeepsTheDeviceUnbound() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20)
+        let toml = "[[policy]]\nname = \"off\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"none\""
+        #expect(plan(toml, "0000:0c:00.0", [gpu]).steps.map(\.action) == [.unbind(from: "amdgpu")])
+        var unbound = gpu
+        unbound.driver = nil
+        #expect(!plan(toml, "0000:0c:00.0", [unbound]).hasWork)
+    }
+
+    @Test func aNodeThatIsNotACharacterDeviceIsRefused() {
+        let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "vfio-pci", group: 20)
+        let planted = NodeState(uid: 0, gid: 0, mode: 0o777, isCharacterDevice: false)
+        #expect(plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: planted]).refusals.map(\.reason) == ["/dev/vfio/20 is not a character device"])
+    }
+}
