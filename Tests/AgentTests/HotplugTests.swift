@@ -1,0 +1,142 @@
+import Foundation
+@testable import HotplugAgent
+import Policy
+import Testing
+
+struct HotplugTests {
+    func seed000() throws -> SimHost {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        return host
+    }
+
+    func descriptionOf(_ host: SimHost, _ address: String) throws -> HostDescription.Device {
+        try #require(host.description.devices.first { $0.address == address })
+    }
+
+    @Test func aDeviceThatArrivesBoundToItsNativeDriverIsTakenAndItsNewNodeOwned() throws {
+        let host = try seed000()
+        try host.kernel.loadModule("amdgpu")
+        let group = try #require(host.device("0000:12:00.0")?.group)
+        let oldInode = try #require(host.node(group)?.inode)
+
+        host.kernel.unplug(PCIAddress("0000:12:00.0")!)
+        host.deliverEvents()
+        #expect(host.node(group) == nil)
+
+        // The kernel probes on add: amdgpu takes the GPU before any agent sees the event.
+        try host.kernel.plug(try descriptionOf(host, "0000:12:00.0"))
+        #expect(host.device("0000:12:00.0")?.driver == "amdgpu")
+        host.deliverEvents()
+
+        #expect(host.device("0000:12:00.0")?.driver == "vfio-pci")
+        #expect(Array(host.history.suffix(3)) == ["bind 0000:12:00.0 amdgpu", "unbind 0000:12:00.0 amdgpu", "bind 0000:12:00.0 vfio-pci"])
+        let node = try #require(host.node(group))
+        #expect(node.inode != oldInode)
+        #expect(node.uid == 1000 && node.gid == 993 && node.mode == 0o660)
+        #expect(host.agent.failures == 0)
+    }
+
+    @Test func unpluggingASwitchRemovesEverythingBelowItQuietly() throws {
+        let host = try seed000()
+        host.kernel.unplug(PCIAddress("0000:10:00.0")!)
+        host.deliverEvents()
+        for gone in ["0000:10:00.0", "0000:11:00.0", "0000:11:01.0", "0000:12:00.0", "0000:13:00.0"] {
+            #expect(host.device(gone) == nil)
+            #expect(host.log.containing("info: \(gone) removed").count == 1, "\(gone)")
+        }
+        #expect(host.agent.failures == 0)
+        #expect(host.addresses { $0.driver == "vfio-pci" }.count == 14)
+    }
+
+    @Test func removalUnbindsDepthFirstThenRemovesChildrenFirst() throws {
+        let host = try seed000()
+        host.kernel.unplug(PCIAddress("0000:10:00.0")!)
+        let batch = host.kernel.drain().events.filter { $0.subsystem == "pci" }
+        let removes = batch.filter { $0.action == "remove" }.map(\.sysname)
+        #expect(removes.prefix(2).sorted() == ["0000:12:00.0", "0000:13:00.0"])
+        #expect(removes.last == "0000:10:00.0")
+        let lastUnbind = batch.lastIndex { $0.action == "unbind" }!
+        let firstRemove = batch.firstIndex { $0.action == "remove" }!
+        #expect(lastUnbind < firstRemove)
+    }
+
+    @Test func repeatedAndReorderedEventsDoNoHarm() throws {
+        let host = try seed000()
+        try host.kernel.loadModule("mlx5_core")
+        host.kernel.unplug(PCIAddress("0000:13:00.0")!)
+        try host.kernel.plug(try descriptionOf(host, "0000:13:00.0"))
+        let batch = host.kernel.drain()
+        host.agent.handle(batch)
+        let settled = host.history
+        #expect(host.device("0000:13:00.0")?.driver == "vfio-pci")
+        host.agent.handle((batch.events.reversed(), false))
+        host.agent.handle(batch)
+        #expect(host.history == settled)
+        #expect(host.agent.failures == 0)
+    }
+
+    @Test func aLostEventIsMadeUpByTheNextOneOrAnOverflowRescan() throws {
+        let host = try seed000()
+        try host.kernel.loadModule("mlx5_core")
+        host.kernel.unplug(PCIAddress("0000:23:00.0")!)
+        try host.kernel.plug(try descriptionOf(host, "0000:23:00.0"))
+        _ = host.kernel.drain()  // lost
+        #expect(host.device("0000:23:00.0")?.driver == "mlx5_core")
+        host.agent.handle(([], true))
+        #expect(host.device("0000:23:00.0")?.driver == "vfio-pci")
+    }
+
+    @Test func aNodeRecreatedBehindTheAgentsBackIsOwnedAgain() throws {
+        let host = try seed000()
+        let group = try #require(host.device("0000:22:00.0")?.group)
+        // Someone unbinds the GPU by hand: the node goes, and the agent puts it all back.
+        try host.kernel.write("/sys/bus/pci/drivers/vfio-pci/unbind", "0000:22:00.0")
+        #expect(host.node(group) == nil)
+        host.deliverEvents()
+        #expect(host.device("0000:22:00.0")?.driver == "vfio-pci")
+        #expect(host.node(group)?.uid == 1000 && host.node(group)?.mode == 0o660)
+    }
+
+    @Test func aVFIOEventReconcilesItsGroup() throws {
+        let host = try seed000()
+        let group = try #require(host.device("0000:32:00.0")?.group)
+        try host.kernel.setNodeAccess("/dev/vfio/\(group)", uid: 0, gid: 0, mode: 0o600)
+        host.agent.handle(([UEvent(action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
+                                   devname: "vfio/\(group)")], false))
+        #expect(host.node(group)?.uid == 1000 && host.node(group)?.gid == 993 && host.node(group)?.mode == 0o660)
+    }
+
+    @Test func anEventForADeviceThatAlreadyLeftIsAnOrdinaryCase() throws {
+        let host = try seed000()
+        host.agent.handle(([UEvent(action: "add", subsystem: "pci", devpath: "/devices/pci0000:00/0000:00:02.0/0000:99:00.0")], false))
+        host.agent.handle(([UEvent(action: "bind", subsystem: "vfio", devpath: "/devices/virtual/vfio/vfio", devname: "vfio/vfio")], false))
+        #expect(host.agent.failures == 0)
+    }
+}
+
+struct GroupTests {
+    @Test func theDesktopGivesTheWholeNavi21GroupAndKeepsTheBootGPU() throws {
+        let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
+        #expect(host.runOnce())
+        #expect(host.device("0000:0c:00.0")?.driver == "vfio-pci")
+        #expect(host.device("0000:0c:00.1")?.driver == "vfio-pci")
+        #expect(host.device("0000:0c:00.2")?.driver == "pci-stub")
+        #expect(host.device("0000:0c:00.3")?.driver == "pci-stub")
+        #expect(host.device("0000:05:00.0")?.driver == "vfio-pci")
+        #expect(host.device("0000:09:00.0")?.driver == "amdgpu")
+        #expect(host.device("0000:09:00.1")?.driver == "snd_hda_intel")
+        #expect(!host.history.contains { $0.contains("0000:09:00.") })
+        #expect(host.node(20)?.uid == 1000 && host.node(20)?.gid == 36)
+        #expect(host.log.containing("notice: 0000:09:00.0 [amd-gpus] refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device").count == 1)
+    }
+
+    @Test func allowBootVGATakesItToo() throws {
+        let policies = try SimHost.examplePolicy("seed-004").replacingOccurrences(of: "claim-group = true", with: "claim-group = true\nallow-boot-vga = true")
+        let host = try SimHost("seed-004-x570.json", policies: policies)
+        #expect(host.runOnce())
+        #expect(host.device("0000:09:00.0")?.driver == "vfio-pci")
+        #expect(host.device("0000:09:00.1")?.driver == "vfio-pci")
+    }
+}

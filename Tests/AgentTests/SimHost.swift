@@ -1,0 +1,59 @@
+import Foundation
+@testable import HotplugAgent
+import Logging
+import Policy
+import Synchronization
+
+/// The repository, for the shipped host descriptions and example policies.
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Collects log lines from any thread.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    func containing(_ text: String) -> [String] { all.filter { $0.contains(text) } }
+}
+
+/// A seed machine on the simulated kernel, with the real agent stack on top of it.
+final class SimHost {
+    let description: HostDescription
+    let kernel: SimulatedKernel
+    let agent: Agent
+    let log = LogLines()
+
+    init(_ hostFile: String, policies toml: String, dryRun: Bool = false) throws {
+        let data = try Data(contentsOf: repository.appendingPathComponent("hosts/\(hostFile)"))
+        description = try JSONDecoder().decode(HostDescription.self, from: data)
+        kernel = try SimulatedKernel(description)
+        let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
+        let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")
+        guard parsed.errors.isEmpty else { throw SimulationError.invalid("\(parsed.errors)") }
+        let sink = log
+        agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
+                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero)
+    }
+
+    /// The example policy shipped for a seed, as an admin would install it.
+    static func examplePolicy(_ seed: String) throws -> String {
+        let directory = repository.appendingPathComponent("rules/examples/\(seed)")
+        return try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            .map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+    }
+
+    func runOnce() -> Bool { agent.runOnce(events: kernel) }
+
+    /// Delivers every queued uevent to the agent, as the daemon loop does.
+    func deliverEvents() { agent.handle(kernel.drain()) }
+
+    func device(_ address: String) -> SimulatedState.Device? {
+        kernel.inspect { $0.devices[PCIAddress(address)!] }
+    }
+
+    func node(_ group: Int) -> SimulatedState.Node? { kernel.inspect { $0.nodes[group] } }
+    var history: [String] { kernel.inspect(\.history) }
+
+    func addresses(where predicate: (SimulatedState.Device) -> Bool) -> [String] {
+        kernel.inspect { $0.devices.values.filter(predicate).map(\.address.description).sorted() }
+    }
+}
