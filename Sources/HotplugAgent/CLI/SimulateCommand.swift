@@ -42,9 +42,37 @@ struct SimulateCommand: ParsableCommand {
         let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log, bindSettle: .zero)
         let succeeded = agent.runOnce(events: kernel)
 
+        let after = try readOrExit(reader)
         output("\n== End state")
-        HostListing(try readOrExit(reader)).text.forEach { output($0) }
+        HostListing(after).text.forEach { output($0) }
+
+        output("\n== What changed")
+        let changes = Self.changes(from: view, to: after)
+        changes.forEach { output($0) }
+        let moved = after.devices.values.filter { view.devices[$0.address]?.driver != $0.driver }.count
+        let bridges = view.devices.values.filter(\.isBridge)
+        let bridgesKept = bridges.allSatisfy { after.devices[$0.address]?.driver == $0.driver }
+        output("\(moved) devices changed driver, \(bridges.count) bridges \(bridgesKept ? "untouched" : "CHANGED"), "
+            + "\(agent.failures) reconciles failed")
         if !succeeded { throw ExitCode(1) }
+    }
+
+    /// Device by device and node by node, what differs between two views of the host.
+    static func changes(from before: HostView, to after: HostView) -> [String] {
+        var lines: [String] = []
+        for address in Set(before.devices.keys).union(after.devices.keys).sorted() {
+            let old = before.devices[address], new = after.devices[address]
+            guard old?.driver != new?.driver || old?.driverOverride != new?.driverOverride else { continue }
+            let id = (new ?? old).map { "[\($0.id)]" } ?? ""
+            lines.append("\(address) \(id): \(old?.driver ?? "no driver") -> \(new?.driver ?? "no driver")"
+                + (new?.driverOverride.map { " (override \($0))" } ?? ""))
+        }
+        for group in Set(before.vfioNodes.keys).union(after.vfioNodes.keys).sorted() {
+            let old = before.vfioNodes[group], new = after.vfioNodes[group]
+            guard old != new else { continue }
+            lines.append("/dev/vfio/\(group): \(old?.description ?? "absent") -> \(new?.description ?? "absent")")
+        }
+        return lines
     }
 
     private func readOrExit(_ reader: SysfsReader) throws -> HostView {

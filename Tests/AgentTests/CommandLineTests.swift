@@ -1,0 +1,146 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Runs the built `hotplug-agent` as a user would.
+struct Binary {
+    static let path: String = {
+        if let path = ProcessInfo.processInfo.environment["HOTPLUG_AGENT_BIN"] { return path }
+        return repository.appendingPathComponent(".build/debug/hotplug-agent").path
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+struct CommandLineTests {
+    static let corpus = repository.appendingPathComponent("Tests/PolicyTests/Corpus")
+    static let badFiles = ((try? FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent("bad").path)) ?? [])
+        .filter { $0.hasSuffix(".toml") }.sorted()
+
+    @Test(arguments: badFiles)
+    func checkPrintsEveryErrorOfABadFileAndExits1(name: String) throws {
+        let tree = try FakeSysfs()
+        let result = try Binary.run(["check", "--root", tree.root, "bad/\(name)"], in: Self.corpus)
+        let expected = try String(contentsOf: Self.corpus.appendingPathComponent("bad/\(name.dropLast(5)).expected"), encoding: .utf8)
+        #expect(result.status == 1)
+        #expect(result.stdout == expected)
+    }
+
+    @Test func checkAcceptsTheGoodFilesAndTheExamples() throws {
+        let tree = try FakeSysfs()
+        let good = try Binary.run(["check", "--root", tree.root, "good/spec-example.toml", "good/table-forms.toml", "good/empty.toml"], in: Self.corpus)
+        #expect(good.status == 0)
+        #expect(good.stdout == "ok: 6 policies\n")
+        for seed in ["seed-000", "seed-003", "seed-004"] {
+            let examples = repository.appendingPathComponent("rules/examples/\(seed)").path
+            let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", examples])
+            #expect(result.status == 0, "\(seed): \(result.stdout)")
+        }
+    }
+
+    @Test func runRefusesBadPoliciesAndChangesNothing() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:74a1", driver: "amdgpu", group: 3)
+        try tree.mkdir("/etc/hotplug-agent/policies.d")
+        try FileManager.default.copyItem(atPath: Self.corpus.appendingPathComponent("bad/bad-id.toml").path,
+                                         toPath: tree.path("/etc/hotplug-agent/policies.d/10-gpu.toml"))
+        for arguments in [["run", "--once"], ["run"], ["run", "--dry-run", "--once"], ["plan"]] {
+            let result = try Binary.run(arguments + ["--root", tree.root])
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stderr.contains("\(tree.root)/etc/hotplug-agent/policies.d/10-gpu.toml:7: match.ids: \"1002:74a\" is not vvvv:dddd"))
+        }
+        #expect(try tree.read("/sys/bus/pci/devices/0000:0b:00.0/driver_override") == "(null)\n")
+        #expect(tree.stat("/sys/bus/pci/devices/0000:0b:00.0/driver").st_mode & S_IFMT == S_IFLNK)
+        #expect(!FileManager.default.fileExists(atPath: tree.path("/sys/bus/pci/drivers_probe")))
+    }
+
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func policyFilesAnyoneButRootCanChangeAreRefused() throws {
+        let tree = try FakeSysfs()
+        let directory = tree.path("/etc/hotplug-agent/policies.d")
+        try tree.mkdir("/etc/hotplug-agent/policies.d")
+        let policy = "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n"
+        try tree.file("/etc/hotplug-agent/policies.d/10-user.toml", policy.replacingOccurrences(of: "gpu", with: "a"))
+        try tree.file("/etc/hotplug-agent/policies.d/20-group.toml", policy.replacingOccurrences(of: "gpu", with: "b"))
+        chown(directory + "/10-user.toml", 1000, 1000)
+        chmod(directory + "/20-group.toml", 0o664)
+        let result = try Binary.run(["check", "--root", tree.root])
+        #expect(result.status == 1)
+        #expect(result.stdout == """
+            \(directory)/10-user.toml: file is not owned by root (owner uid 1000); refused
+            \(directory)/20-group.toml: file is writable by group or others (mode 0664); refused
+
+            """)
+        chmod(directory, 0o777)
+        let open = try Binary.run(["check", "--root", tree.root])
+        #expect(open.stdout == "\(directory): directory is writable by group or others (mode 0777); refused\n")
+    }
+
+    @Test func etcMasksUsrLibAndFilesAreReadInNameOrder() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/etc/hotplug-agent/policies.d")
+        try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
+        try tree.file("/usr/lib/hotplug-agent/policies.d/50-gpu.toml", "this is not toml")
+        try tree.file("/etc/hotplug-agent/policies.d/50-gpu.toml", "[[policy]]\nname = \"etc\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"pci-stub\"\n")
+        try tree.file("/usr/lib/hotplug-agent/policies.d/10-first.toml", "[[policy]]\nname = \"first\"\nmatch.class = [\"03\"]\n")
+        try tree.device("0000:0b:00.0", id: "1002:74a1", group: 3)
+        let result = try Binary.run(["plan", "--root", tree.root])
+        #expect(result.status == 0)
+        #expect(result.stdout == "0000:0b:00.0 [1002:74a1] class 030000, no driver: policy \"first\"\n")
+    }
+
+    @Test func planAndListReadTheTree() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+        try tree.device("0000:0b:00.1", id: "1002:ab28", class: "0x040300", driver: "snd_hda_intel", group: 20)
+        try tree.device("0000:00:01.0", id: "1022:1483", class: "0x060400", driver: "pcieport")
+        try tree.mkdir("/policies")
+        try tree.file("/policies/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"\nclaim-group = true\n")
+        let plan = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/policies")])
+        #expect(plan.status == 0)
+        #expect(plan.stdout == """
+            0000:00:01.0 [1022:1483] class 060400, driver pcieport: no policy
+            0000:0b:00.0 [1002:73bf] class 030000, driver amdgpu: policy "gpu"
+              load module vfio-pci: driver vfio-pci is not registered
+              bind to vfio-pci (now on amdgpu): policy "gpu" wants vfio-pci
+            0000:0b:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy "gpu"
+              load module vfio-pci: driver vfio-pci is not registered
+              bind to vfio-pci (now on snd_hda_intel): policy "gpu" wants vfio-pci
+
+            """)
+        let list = try Binary.run(["list", "--root", tree.root])
+        #expect(list.stdout == """
+            IOMMU group 20: not viable for VFIO (held by 0000:0b:00.0, 0000:0b:00.1)
+              0000:0b:00.0 [1002:73bf] 030000, driver amdgpu
+              0000:0b:00.1 [1002:ab28] 040300, driver snd_hda_intel
+            No IOMMU group
+              0000:00:01.0 [1022:1483] 060400, driver pcieport
+
+            """)
+        let json = try Binary.run(["list", "--json", "--root", tree.root])
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let groups = try #require(decoded?["groups"] as? [[String: Any]])
+        #expect(groups.first?["group"] as? Int == 20 && groups.first?["viable"] as? Bool == false)
+        #expect((decoded?["ungrouped"] as? [[String: Any]])?.first?["driver"] as? String == "pcieport")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Glibc
+
+/// A static sysfs and /dev tree in a temporary directory, for the real file layer and the
+/// built binary. Nothing reacts to writes: these tests cover reading, refusing and the
+/// node path, not the kernel (the simulated host covers that).
+final class FakeSysfs {
+    let root: String
+
+    init() throws {
+        var template = Array("/tmp/hotplug-agent-test.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw POSIXError(.EIO) }
+        root = String(cString: template)
+        try mkdir("/sys/bus/pci/devices")
+        try mkdir("/sys/bus/pci/drivers")
+        try mkdir("/sys/kernel/iommu_groups")
+        try mkdir("/dev/vfio")
+        try mkdir("/etc")
+        try file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\nqemu:x:107:107::/:/bin/false\nagd:x:1001:1001::/home/agd:/bin/sh\n")
+        try file("/etc/group", "root:x:0:\nkvm:x:993:cloud\n")
+    }
+
+    deinit { _ = try? FileManager.default.removeItem(atPath: root) }
+
+    func path(_ relative: String) -> String { root + relative }
+
+    func mkdir(_ relative: String) throws {
+        try FileManager.default.createDirectory(atPath: path(relative), withIntermediateDirectories: true)
+    }
+
+    func file(_ relative: String, _ contents: String) throws {
+        try contents.write(toFile: path(relative), atomically: false, encoding: .utf8)
+    }
+
+    func read(_ relative: String) throws -> String { try String(contentsOfFile: path(relative), encoding: .utf8) }
+
+    func link(_ relative: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: path(relative), withDestinationPath: target)
+    }
+
+    /// A device as sysfs shows it: ID files, override, and driver and group links.
+    func device(_ address: String, id: String, class classCode: String = "0x030000", driver: String? = nil, group: Int? = nil) throws {
+        let dir = "/sys/bus/pci/devices/\(address)"
+        try mkdir(dir)
+        let parts = id.split(separator: ":")
+        try file("\(dir)/vendor", "0x\(parts[0])\n")
+        try file("\(dir)/device", "0x\(parts[1])\n")
+        try file("\(dir)/subsystem_vendor", "0x\(parts[0])\n")
+        try file("\(dir)/subsystem_device", "0x0001\n")
+        try file("\(dir)/class", "\(classCode)\n")
+        try file("\(dir)/driver_override", "(null)\n")
+        if let driver {
+            try mkdir("/sys/bus/pci/drivers/\(driver)")
+            try link("\(dir)/driver", to: "../../../bus/pci/drivers/\(driver)")
+        }
+        if let group {
+            try mkdir("/sys/kernel/iommu_groups/\(group)/devices")
+            try link("\(dir)/iommu_group", to: "../../../kernel/iommu_groups/\(group)")
+            try link("/sys/kernel/iommu_groups/\(group)/devices/\(address)", to: "../../../../bus/pci/devices/\(address)")
+        }
+    }
+
+    /// A real character device node (the same numbers as /dev/null); needs root.
+    func characterNode(_ relative: String, mode: mode_t = 0o600) throws {
+        guard Glibc.mknod(path(relative), S_IFCHR | mode, dev_t((1 << 8) | 3)) == 0 else { throw POSIXError(.EPERM) }
+    }
+
+    func stat(_ relative: String) -> stat {
+        var st = Glibc.stat()
+        _ = lstat(path(relative), &st)
+        return st
+    }
+}
+
+let runningAsRoot = getuid() == 0

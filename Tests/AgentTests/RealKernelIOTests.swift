@@ -1,0 +1,103 @@
+import Glibc
+@testable import HotplugAgent
+import Policy
+import Testing
+
+struct RealKernelIOTests {
+    @Test(.enabled(if: runningAsRoot, "mknod and chown need root"))
+    func nodeOwnershipGoesThroughTheDescriptor() throws {
+        let tree = try FakeSysfs()
+        try tree.characterNode("/dev/vfio/12")
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        try io.setNodeAccess(tree.path("/dev/vfio/12"), uid: 1000, gid: 993, mode: 0o660)
+        let st = tree.stat("/dev/vfio/12")
+        #expect(st.st_uid == 1000 && st.st_gid == 993 && st.st_mode & 0o7777 == 0o660)
+        #expect(st.st_mode & S_IFMT == S_IFCHR)
+        #expect(try io.nodeState(tree.path("/dev/vfio/12")) == NodeState(uid: 1000, gid: 993, mode: 0o660))
+    }
+
+    @Test(.enabled(if: runningAsRoot, "mknod needs root"))
+    func aPlantedSymlinkIsNeverFollowed() throws {
+        let tree = try FakeSysfs()
+        try tree.characterNode("/dev/target")
+        try tree.file("/etc/shadow-like", "secret\n")
+        try tree.link("/dev/vfio/12", to: tree.path("/dev/target"))
+        try tree.link("/dev/vfio/13", to: tree.path("/etc/shadow-like"))
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        for group in [12, 13] {
+            #expect(throws: IOFailure.self) { try io.setNodeAccess(tree.path("/dev/vfio/\(group)"), uid: 1000, gid: 993, mode: 0o666) }
+        }
+        #expect(tree.stat("/dev/target").st_uid == 0 && tree.stat("/dev/target").st_mode & 0o777 == 0o600)
+        #expect(tree.stat("/etc/shadow-like").st_uid == 0 && tree.stat("/etc/shadow-like").st_mode & 0o777 == 0o644)
+        do {
+            try io.setNodeAccess(tree.path("/dev/vfio/12"), uid: 1, gid: 1, mode: 0o666)
+        } catch {
+            #expect(error.errno == .ELOOP)
+            #expect(error.description.hasSuffix("Too many levels of symbolic links (ELOOP): a symlink, not followed"))
+        }
+    }
+
+    @Test func aRegularFileIsNotADeviceNode() throws {
+        let tree = try FakeSysfs()
+        try tree.file("/dev/vfio/12", "")
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        #expect(throws: IOFailure(.open, tree.path("/dev/vfio/12"), errno: .EINVAL, detail: "not a character device, left alone")) {
+            try io.setNodeAccess(tree.path("/dev/vfio/12"), uid: 1000, gid: nil, mode: nil)
+        }
+        #expect(try io.nodeState(tree.path("/dev/vfio/12"))?.isCharacterDevice == false)
+    }
+
+    @Test func writesNeverCreateFilesAndNameFileValueAndErrno() throws {
+        let tree = try FakeSysfs()
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let missing = tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override")
+        #expect(throws: IOFailure(.write, missing, value: "vfio-pci", errno: .ENOENT)) { try io.write(missing, "vfio-pci") }
+        #expect(!io.exists(missing))
+        let failure = IOFailure(.write, missing, value: "vfio-pci", errno: .EBUSY)
+        #expect(failure.description == "write \"vfio-pci\" to \(missing): Device or resource busy (EBUSY)")
+    }
+
+    @Test func emptyValuesAreWrittenAsANewline() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf")
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/driver_override", "vfio-pci\n")
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        try io.write(tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override"), "\n")
+        #expect(try tree.read("/sys/bus/pci/devices/0000:0b:00.0/driver_override") == "\n")
+    }
+
+    @Test func moduleLoadingIsOffUnderATestRoot() throws {
+        let tree = try FakeSysfs()
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        #expect(throws: IOFailure.self) { try io.loadModule("vfio-pci") }
+    }
+
+    @Test func theReaderTurnsSysfsIntoDevices() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+        try tree.device("0000:0b:00.1", id: "1002:ab28", class: "0x040300", group: 20)
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/boot_vga", "1\n")
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.1/driver_override", "vfio-pci\n")
+        let reader = SysfsReader(io: RealKernelIO(paths: HostPaths(root: tree.root)), paths: HostPaths(root: tree.root))
+        let view = try reader.view(around: [PCIAddress("0000:0b:00.0")!])
+        let gpu = try #require(view.devices[PCIAddress("0000:0b:00.0")!])
+        #expect(gpu.id == PCIID("1002:73bf") && gpu.classCode == 0x030000 && gpu.driver == "amdgpu")
+        #expect(gpu.bootVGA && gpu.iommuGroup == 20 && gpu.driverOverride == nil && gpu.physfn == nil)
+        let audio = try #require(view.devices[PCIAddress("0000:0b:00.1")!])
+        #expect(audio.driver == nil && audio.driverOverride == "vfio-pci")
+        #expect(view.drivers == ["amdgpu"])
+        #expect(throws: AgentError.gone(PCIAddress("0000:0c:00.0")!)) { try reader.device(PCIAddress("0000:0c:00.0")!) }
+    }
+
+    @Test func garbageInAnAttributeIsAnErrorNamingTheFile() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf")
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/class", "display\n")
+        let paths = HostPaths(root: tree.root)
+        let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
+        #expect(throws: AgentError.malformed(path: tree.path("/sys/bus/pci/devices/0000:0b:00.0/class"), value: "display",
+                                             expected: "a 24-bit hex number")) {
+            try reader.device(PCIAddress("0000:0b:00.0")!)
+        }
+    }
+}

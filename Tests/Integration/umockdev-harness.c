@@ -1,0 +1,320 @@
+/*
+ * Integration test: the built hotplug-agent under umockdev's preload library, so the real
+ * libudev monitor and the real file layer receive real uevents and see a real sysfs tree.
+ *
+ * umockdev's test bed is a plain directory tree: nothing reacts to writes. This harness
+ * plays the kernel's part for the files the agent writes (driver_override, a driver's
+ * unbind, drivers_probe), as Linux does: probe honours the override, the first VFIO device
+ * of a group creates /dev/vfio/<group> (root 0600, announced before the device's bind),
+ * and every change is sent as a uevent. It writes nothing outside the test bed.
+ *
+ * Usage: umockdev-wrapper umockdev-harness AGENT POLICY_DIR (the sender of uevents reads
+ * the test bed through libudev, so the harness runs under the preload library too). Prints one line per check and
+ * "N passed, M failed"; exits 1 if any check failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <umockdev.h>
+
+static UMockdevTestbed *bed;
+static char *root;
+static int passed, failed;
+static int watch_fd;
+
+static char *at(const char *relative) {
+    static char buffers[4][1024];
+    static int next;
+    char *buffer = buffers[next++ % 4];
+    snprintf(buffer, sizeof buffers[0], "%s%s", root, relative);
+    return buffer;
+}
+
+static void check(int ok, const char *what) {
+    printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
+    fflush(stdout);
+    if (ok) passed++; else failed++;
+}
+
+static void write_file(const char *relative, const char *text) {
+    FILE *f = fopen(at(relative), "w");
+    if (!f) { perror(relative); exit(2); }
+    fputs(text, f);
+    fclose(f);
+}
+
+static void read_file(const char *path, char *out, size_t size) {
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = 0;
+    fclose(f);
+    char *newline = strchr(out, '\n');
+    if (newline) *newline = 0;
+}
+
+/* The driver a device is bound to, from its driver link; "" when unbound. */
+static void driver_of(const char *address, char *out, size_t size) {
+    char link[1024], target[1024];
+    snprintf(link, sizeof link, "%s/sys/devices/%s/driver", root, address);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    out[0] = 0;
+    if (n <= 0) return;
+    target[n] = 0;
+    snprintf(out, size, "%s", strrchr(target, '/') + 1);
+}
+
+static int group_of(const char *address) {
+    char link[1024], target[1024];
+    snprintf(link, sizeof link, "%s/sys/devices/%s/iommu_group", root, address);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) return -1;
+    target[n] = 0;
+    return atoi(strrchr(target, '/') + 1);
+}
+
+/* A PCI function with its IOMMU group, optionally bound to a driver. */
+static void add_pci(const char *address, const char *vendor, const char *device, const char *class_code,
+                    int group, const char *driver) {
+    char vendor_hex[16], device_hex[16], class_hex[16], id[16], syspath[256], link[256];
+    snprintf(vendor_hex, sizeof vendor_hex, "0x%s", vendor);
+    snprintf(device_hex, sizeof device_hex, "0x%s", device);
+    snprintf(class_hex, sizeof class_hex, "0x%s", class_code);
+    snprintf(id, sizeof id, "%s:%s", vendor, device);
+    gchar *path = umockdev_testbed_add_device(bed, "pci", address, NULL,
+        "vendor", vendor_hex, "device", device_hex, "class", class_hex,
+        "subsystem_vendor", vendor_hex, "subsystem_device", "0x0001", "driver_override", "(null)\n", NULL,
+        "PCI_SLOT_NAME", address, "PCI_ID", id, "PCI_CLASS", class_code, NULL);
+    snprintf(syspath, sizeof syspath, "%s", path);
+    g_free(path);
+    snprintf(link, sizeof link, "/sys/kernel/iommu_groups/%d/devices", group);
+    g_mkdir_with_parents(at(link), 0755);
+    snprintf(link, sizeof link, "../../kernel/iommu_groups/%d", group);
+    umockdev_testbed_set_attribute_link(bed, syspath, "iommu_group", link);
+    char member[256], target[256];
+    snprintf(member, sizeof member, "/sys/kernel/iommu_groups/%d/devices/%s", group, address);
+    snprintf(target, sizeof target, "../../../../devices/%s", address);
+    if (symlink(target, at(member)) < 0) { perror("symlink"); exit(2); }
+    if (driver) {
+        snprintf(link, sizeof link, "../../bus/pci/drivers/%s", driver);
+        umockdev_testbed_set_attribute_link(bed, syspath, "driver", link);
+        umockdev_testbed_set_property(bed, syspath, "DRIVER", driver);
+    }
+}
+
+static void uevent_pci(const char *address, const char *action) {
+    char syspath[256];
+    snprintf(syspath, sizeof syspath, "/sys/devices/%s", address);
+    umockdev_testbed_uevent(bed, syspath, action);
+}
+
+/* The first VFIO device of a group: /dev/vfio/<group>, a real character node in the bed. */
+static void create_vfio_node(int group) {
+    char node[64], name[16], syspath[64];
+    snprintf(node, sizeof node, "/dev/vfio/%d", group);
+    struct stat st;
+    if (lstat(at(node), &st) == 0) return;
+    snprintf(name, sizeof name, "%d", group);
+    snprintf(syspath, sizeof syspath, "/sys/devices/%d", group);
+    if (access(at(syspath), F_OK) != 0) {
+        char devname[64];
+        snprintf(devname, sizeof devname, "/dev/vfio/%d", group);
+        g_free(umockdev_testbed_add_device(bed, "vfio", name, NULL, NULL, "DEVNAME", devname, NULL));
+    }
+    if (mknod(at(node), S_IFCHR | 0600, makedev(1, 3)) < 0) { perror("mknod"); exit(2); }
+    umockdev_testbed_uevent(bed, syspath, "add");
+}
+
+static void bind(const char *address, const char *driver) {
+    char syspath[256], link[256];
+    snprintf(syspath, sizeof syspath, "/sys/devices/%s", address);
+    if (strcmp(driver, "vfio-pci") == 0) create_vfio_node(group_of(address));
+    snprintf(link, sizeof link, "../../bus/pci/drivers/%s", driver);
+    umockdev_testbed_set_attribute_link(bed, syspath, "driver", link);
+    umockdev_testbed_set_property(bed, syspath, "DRIVER", driver);
+    uevent_pci(address, "bind");
+}
+
+static void unbind(const char *address) {
+    char link[256];
+    snprintf(link, sizeof link, "%s/sys/devices/%s/driver", root, address);
+    unlink(link);
+    uevent_pci(address, "unbind");
+}
+
+/* Answers one write the agent made, as the kernel would. */
+static void react(const char *path) {
+    char address[64], current[64], override[64], file[512];
+    read_file(path, address, sizeof address);
+    if (!address[0]) return;
+    driver_of(address, current, sizeof current);
+    if (strstr(path, "/drivers_probe")) {
+        if (current[0]) return;                      /* bound already: nothing happens */
+        snprintf(file, sizeof file, "%s/sys/devices/%s/driver_override", root, address);
+        read_file(file, override, sizeof override);
+        char driver_dir[300];
+        snprintf(driver_dir, sizeof driver_dir, "/sys/bus/pci/drivers/%s", override);
+        if (strcmp(override, "(null)") != 0 && override[0] && access(at(driver_dir), F_OK) == 0) bind(address, override);
+    } else if (strstr(path, "/unbind")) {
+        const char *driver = strstr(path, "/drivers/") + 9;
+        if (current[0] && strncmp(driver, current, strlen(current)) == 0) unbind(address);
+    }
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Serves the agent's writes until done() holds or the time is up; returns done(). */
+static int serve(double seconds, int (*done)(void)) {
+    double end = now() + seconds;
+    char buffer[4096];
+    while (now() < end) {
+        if (done && done()) return 1;
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(watch_fd, &fds);
+        struct timeval timeout = {0, 20000};
+        if (select(watch_fd + 1, &fds, NULL, NULL, &timeout) <= 0) continue;
+        ssize_t n = read(watch_fd, buffer, sizeof buffer);
+        for (char *p = buffer; p < buffer + n;) {
+            struct inotify_event *event = (struct inotify_event *)p;
+            /* Watches are on files; find the path back from the watch descriptor. */
+            extern const char *watched_path(int wd);
+            react(watched_path(event->wd));
+            p += sizeof *event + event->len;
+        }
+    }
+    return done ? done() : 1;
+}
+
+static char watched[16][512];
+const char *watched_path(int wd) { return wd >= 0 && wd < 16 ? watched[wd] : ""; }
+
+static void watch(const char *relative) {
+    int wd = inotify_add_watch(watch_fd, at(relative), IN_CLOSE_WRITE);
+    if (wd < 0 || wd >= 16) { perror("inotify_add_watch"); exit(2); }
+    snprintf(watched[wd], sizeof watched[wd], "%s", at(relative));
+}
+
+static int owned(int group) {
+    char node[64];
+    struct stat st;
+    snprintf(node, sizeof node, "/dev/vfio/%d", group);
+    return lstat(at(node), &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 1000 && st.st_gid == 993 &&
+           (st.st_mode & 07777) == 0660;
+}
+
+static int on_vfio(const char *address) {
+    char driver[64];
+    driver_of(address, driver, sizeof driver);
+    return strcmp(driver, "vfio-pci") == 0;
+}
+
+static int coldplug_done(void) { return on_vfio("0000:12:00.0") && owned(12); }
+static int hotplug_done(void) { return on_vfio("0000:22:00.0") && owned(22); }
+
+static int log_contains(const char *log, const char *text) {
+    char command[2048];
+    snprintf(command, sizeof command, "grep -qF -- '%s' '%s'", text, log);
+    return system(command) == 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) { fprintf(stderr, "usage: %s AGENT POLICY_DIR\n", argv[0]); return 2; }
+    bed = umockdev_testbed_new();          /* sets UMOCKDEV_DIR for the agent we start */
+    root = umockdev_testbed_get_root_dir(bed);
+    watch_fd = inotify_init1(IN_CLOEXEC);
+
+    g_mkdir_with_parents(at("/sys/bus/pci/drivers"), 0755);
+    g_mkdir_with_parents(at("/dev/vfio"), 0755);
+    write_file("/sys/bus/pci/drivers_probe", "");
+    watch("/sys/bus/pci/drivers_probe");
+    const char *drivers[] = {"vfio-pci", "amdgpu"};
+    for (int i = 0; i < 2; i++) {
+        char dir[128], file[160];
+        snprintf(dir, sizeof dir, "/sys/bus/pci/drivers/%s", drivers[i]);
+        g_mkdir_with_parents(at(dir), 0755);
+        snprintf(file, sizeof file, "%s/bind", dir); write_file(file, ""); watch(file);
+        snprintf(file, sizeof file, "%s/unbind", dir); write_file(file, ""); watch(file);
+    }
+    /* Coldplug: an MI300X nobody has bound (amdgpu blacklisted), and a bridge. */
+    add_pci("0000:12:00.0", "1002", "74a1", "120000", 12, NULL);
+    add_pci("0000:11:00.0", "1000", "c030", "060400", 11, NULL);
+
+    char log[1100];
+    snprintf(log, sizeof log, "%s/agent.log", root);
+    pid_t agent = fork();
+    if (agent == 0) {
+        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(out, 1);
+        dup2(out, 2);
+        setenv("LD_PRELOAD", "libumockdev-preload.so.0", 1);
+        execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--log-level", "debug", (char *)NULL);
+        _exit(127);
+    }
+
+    check(serve(20, coldplug_done), "coldplug: the unbound MI300X is bound to vfio-pci and /dev/vfio/12 is 1000:993 0660");
+    char override[64];
+    read_file(at("/sys/devices/0000:12:00.0/driver_override"), override, sizeof override);
+    check(strcmp(override, "vfio-pci") == 0, "coldplug: driver_override was written");
+
+    /* Hotplug: the kernel binds amdgpu on add before the agent hears of the device. */
+    add_pci("0000:22:00.0", "1002", "74a1", "120000", 22, "amdgpu");
+    uevent_pci("0000:22:00.0", "add");
+    uevent_pci("0000:22:00.0", "bind");
+    check(serve(20, hotplug_done), "hotplug: the MI300X that arrived on amdgpu is moved to vfio-pci and /dev/vfio/22 owned");
+
+    /* A symlink planted where the node was is refused and its target left alone. */
+    write_file("/secret", "root only\n");
+    chmod(at("/secret"), 0600);
+    unlink(at("/dev/vfio/12"));
+    if (symlink(at("/secret"), at("/dev/vfio/12")) < 0) perror("symlink");
+    umockdev_testbed_uevent(bed, "/sys/devices/12", "add");
+    serve(1.5, NULL);
+    struct stat st;
+    stat(at("/secret"), &st);
+    check(st.st_uid == 0 && (st.st_mode & 0777) == 0600, "a planted /dev/vfio symlink is not followed");
+
+    serve(0.5, NULL);
+    kill(agent, SIGTERM);
+    int status = -1;
+    for (int i = 0; i < 100 && waitpid(agent, &status, WNOHANG) == 0; i++) usleep(50000);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: the agent exits 0");
+
+    check(log_contains(log, "info: 0000:12:00.0 [mi300x] bind to vfio-pci (now unbound): policy \"mi300x\" wants vfio-pci"),
+          "log: the coldplug decision names device and policy");
+    check(log_contains(log, "info: 0000:22:00.0 [mi300x] bind to vfio-pci (now on amdgpu)"),
+          "log: the hotplug decision names device and policy");
+    check(log_contains(log, "refused: set /dev/vfio/12") && log_contains(log, "is not a character device"),
+          "log: the planted symlink is reported");
+    check(log_contains(log, "event add pci /devices/0000:22:00.0"), "log: the add uevent came through libudev");
+    char bridge_override[64], bridge_driver[64];
+    read_file(at("/sys/devices/0000:11:00.0/driver_override"), bridge_override, sizeof bridge_override);
+    driver_of("0000:11:00.0", bridge_driver, sizeof bridge_driver);
+    check(strcmp(bridge_override, "(null)") == 0 && bridge_driver[0] == 0, "the bridge is untouched");
+
+    if (failed) {
+        printf("--- agent log\n");
+        fflush(stdout);
+        char command[1200];
+        snprintf(command, sizeof command, "cat '%s'", log);
+        system(command);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    g_object_unref(bed);
+    return failed ? 1 : 0;
+}
