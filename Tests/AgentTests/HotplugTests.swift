@@ -132,6 +132,32 @@ struct GroupTests {
         #expect(host.log.containing("notice: 0000:09:00.0 [amd-gpus] refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device").count == 1)
     }
 
+    @Test func thePlanForTheDesktopShowsTheClaimAndTheRefusal() throws {
+        let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
+        let view = try SysfsReader(io: host.kernel, paths: host.kernel.paths).fullView()
+        let lines = renderPlans(host.agent.planner.planAll(in: view))
+        let wanted = [
+            "0000:09:00.0 [1002:73e3] class 030000, driver amdgpu: policy \"amd-gpus\"",
+            "  refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)",
+            "0000:09:00.1 [1002:ab28] class 040300, driver snd_hda_intel: no policy",
+            "0000:0c:00.0 [1002:73bf] class 030000, driver amdgpu: policy \"amd-gpus\"",
+            "  load module vfio-pci: driver vfio-pci is not registered",
+            "  bind to vfio-pci (now on amdgpu): policy \"amd-gpus\" wants vfio-pci",
+            "  set /dev/vfio/20 owner agd (1000) group kvm (36) mode 0660: binding creates the node",
+            "0000:0c:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy \"amd-gpus\" (claim-group, with 0000:0c:00.0)",
+            "  load module vfio-pci: driver vfio-pci is not registered",
+            "  bind to vfio-pci (now on snd_hda_intel): claim-group of policy \"amd-gpus\", with 0000:0c:00.0",
+            "0000:0c:00.2 [1002:73a6] class 0c0330, driver xhci_hcd: policy \"navi21-usb\"",
+            "  bind to pci-stub (now on xhci_hcd): policy \"navi21-usb\" wants pci-stub",
+            "0000:0c:00.3 [1002:73a4] class 0c8000, driver i2c-designware-pci: policy \"navi21-usb\"",
+            "  bind to pci-stub (now on i2c-designware-pci): policy \"navi21-usb\" wants pci-stub",
+        ]
+        let start = try #require(lines.firstIndex(of: wanted[0]))
+        #expect(Array(lines[start...].prefix(3)) == Array(wanted.prefix(3)))
+        let navi = try #require(lines.firstIndex(of: wanted[3]))
+        #expect(Array(lines[navi..<min(lines.count, navi + 11)]) == Array(wanted[3...]))
+    }
+
     @Test func allowBootVGATakesItToo() throws {
         let policies = try SimHost.examplePolicy("seed-004").replacingOccurrences(of: "claim-group = true", with: "claim-group = true\nallow-boot-vga = true")
         let host = try SimHost("seed-004-x570.json", policies: policies)
