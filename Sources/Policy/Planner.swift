@@ -123,10 +123,3 @@ public struct Planner: Sendable {
         host.devices.keys.sorted().map { plan(for: host.devices[$0]!, in: host) }
     }
 }
-
-extension PolicySet {
-    /// The position of the first policy that matches `device`.
-    public func firstMatchIndex(for device: PCIDevice) -> Int? {
-        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver) }
-    }
-}

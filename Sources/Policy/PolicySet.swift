@@ -24,13 +24,14 @@ public struct PolicySet: Sendable, Equatable {
         return (PolicySet(all), errors)
     }
 
-    /// The first policy whose match keys all hold for `device`.
-    public func firstMatch(for device: PCIDevice) -> Policy? {
-        policies.first { $0.match.holds(for: device, ownDriver: $0.driver) }
+    /// The position of the first policy whose match keys all hold for `device`.
+    public func firstMatchIndex(for device: PCIDevice) -> Int? {
+        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver) }
     }
 
-    public func policy(named name: String) -> Policy? {
-        policies.first { $0.name == name }
+    /// The first policy whose match keys all hold for `device`.
+    public func firstMatch(for device: PCIDevice) -> Policy? {
+        firstMatchIndex(for: device).map { policies[$0] }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Logging
 import Policy
 
@@ -51,5 +52,3 @@ func getenvString(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     return String(cString: value)
 }
-
-import Glibc

@@ -30,10 +30,4 @@ struct HostPaths: Sendable {
     }
     var passwd: String { under("/etc/passwd") }
     var groupFile: String { under("/etc/group") }
-    var stateDirectory: String { under("/run/hotplug-agent") }
-
-    /// The path without the root, for messages that an admin reads as host paths.
-    func display(_ path: String) -> String {
-        root != "/" && path.hasPrefix(root + "/") ? String(path.dropFirst(root.count)) : path
-    }
 }

@@ -18,13 +18,12 @@ struct LineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        let merged = metadata.merging(extra ?? [:]) { $1 }
-        var text = "\(level):"
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        var text = "\(event.level):"
         if let device = merged["device"] { text += " \(device)" }
         if let policy = merged["policy"], "\(policy)" != "-" { text += " [\(policy)]" }
-        sink(text + " \(message)")
+        sink(text + " \(event.message)")
     }
 
     static let standardError: @Sendable (String) -> Void = { line in
