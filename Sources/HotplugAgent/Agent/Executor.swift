@@ -13,14 +13,16 @@ struct Executor: Sendable {
     func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
         switch step.action {
         case .loadModule(let name):
-            try io(io.loadModule(name))
+            try attempt(address) { () throws(IOFailure) in try io.loadModule(name) }
             guard io.exists(paths.driver(name)) else { throw .driverMissing(name) }
         case .bind(let driver, _):
             try bind(address, to: driver)
         case .unbind:
             try keepUnbound(address)
         case .setNodeAccess(let group, let owner, let nodeGroup, let mode):
-            try io(io.setNodeAccess(paths.vfioNode(group), uid: owner?.id, gid: nodeGroup?.id, mode: mode))
+            try attempt(address) { () throws(IOFailure) in
+                try io.setNodeAccess(paths.vfioNode(group), uid: owner?.id, gid: nodeGroup?.id, mode: mode)
+            }
         }
     }
 
@@ -57,27 +59,27 @@ struct Executor: Sendable {
 
     private func unbind(_ address: PCIAddress, from driver: String) throws(AgentError) {
         do {
-            try io.write(paths.driver(driver) + "/unbind", address.description)
-        } catch where error.errno == .ENODEV {
+            try attempt(address) { () throws(IOFailure) in try io.write(paths.driver(driver) + "/unbind", address.description) }
+        } catch .io(let failure) where failure.errno == .ENODEV {
             // Unbound meanwhile (or by someone else): what we wanted; the probe decides.
-            if try reader.device(address).driver == driver { throw .io(error) }
-        } catch {
-            throw .io(error)
+            if try reader.device(address).driver == driver { throw .io(failure) }
         }
     }
 
     private func write(_ path: String, _ value: String, device: PCIAddress) throws(AgentError) {
-        do {
-            try io.write(path, value)
-        } catch where error.meansGone && !io.exists(paths.device(device)) {
-            throw .gone(device)
-        } catch {
-            throw .io(error)
-        }
+        try attempt(device) { () throws(IOFailure) in try io.write(path, value) }
     }
 
-    private func io(_ operation: @autoclosure () throws(IOFailure) -> Void) throws(AgentError) {
-        do { try operation() } catch { throw .io(error) }
+    /// Runs one lowest-layer operation for a device: a failure names the device, and one
+    /// because the device left becomes `.gone`.
+    private func attempt(_ device: PCIAddress, _ operation: () throws(IOFailure) -> Void) throws(AgentError) {
+        do {
+            try operation()
+        } catch var failure {
+            failure.device = device
+            if failure.meansGone && failure.operation != .modprobe && !io.exists(paths.device(device)) { throw .gone(device) }
+            throw .io(failure)
+        }
     }
 }
 

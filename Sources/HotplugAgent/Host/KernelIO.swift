@@ -27,6 +27,8 @@ struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     var operation: Operation
+    /// The device the operation was for, when it was for one.
+    var device: PCIAddress?
     var path: String
     var value: String?
     var errno: Errno

@@ -7,6 +7,9 @@ import Synchronization
 final class SimulatedKernel: KernelIO, EventSource, Sendable {
     let paths: HostPaths
     private let state: Mutex<SimulatedState>
+    /// Called after each write the agent makes, outside the model's lock: tests use it to
+    /// make the world change between two of the agent's writes.
+    let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
         self.paths = paths
@@ -98,6 +101,7 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     }
 
     func write(_ path: String, _ value: String) throws(IOFailure) {
+        defer { afterWrite.withLock { $0 }?(path) }
         try state.withLock { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             switch SimulatedPath(path, root: paths) {
