@@ -160,28 +160,28 @@ private struct Reader {
 
     // MARK: Typed values
 
-    mutating func string(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> String? {
-        if let text = value.string { return text }
-        error(index, key, "expected a string, found \(describe(value))")
+    /// The value as `T`, or an error saying what was expected and what was found.
+    mutating func typed<T>(_ index: Int, _ key: String, _ value: TOMLValueConvertible, _ expected: String,
+                           _ extract: (TOMLValueConvertible) -> T?) -> T? {
+        if let typed = extract(value) { return typed }
+        error(index, key, "expected \(expected), found \(describe(value))")
         return nil
+    }
+
+    mutating func string(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> String? {
+        typed(index, key, value, "a string") { $0.string }
     }
 
     mutating func bool(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Bool? {
-        if let flag = value.bool { return flag }
-        error(index, key, "expected true or false, found \(describe(value))")
-        return nil
+        typed(index, key, value, "true or false") { $0.bool }
     }
 
     mutating func integer(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Int? {
-        if let number = value.int { return number }
-        error(index, key, "expected an integer, found \(describe(value))")
-        return nil
+        typed(index, key, value, "an integer") { $0.int }
     }
 
     mutating func subtable(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> TOMLTable? {
-        if let table = value.table { return table }
-        error(index, key, "expected a table, found \(describe(value))")
-        return nil
+        typed(index, key, value, "a table") { $0.table }
     }
 
     /// A non-empty list of strings, each parsed by `parse`; errors name the element's line.

@@ -78,8 +78,7 @@ struct SimulatedState {
         if DriverKind.isVFIO(driver), let group = devices[address]!.group, nodes[group] == nil {
             nodes[group] = Node(inode: nextInode)
             nextInode += 1
-            events.append(UEvent(action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
-                                 devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"]))
+            events.append(vfioEvent("add", group))
         }
         devices[address]!.driver = driver
         history.append("bind \(address) \(driver)")
@@ -92,8 +91,7 @@ struct SimulatedState {
         if DriverKind.isVFIO(driver), let group = device.group,
            !devices.values.contains(where: { $0.address != address && $0.group == group && DriverKind.isVFIO($0.driver) }) {
             nodes[group] = nil
-            events.append(UEvent(action: "remove", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
-                                 devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"]))
+            events.append(vfioEvent("remove", group))
         }
         devices[address]!.driver = nil
         history.append("unbind \(address) \(driver)")
@@ -151,6 +149,11 @@ struct SimulatedState {
         while let parent = devices[chain[0]]?.parent { chain.insert(parent, at: 0) }
         let top = chain[0]
         return "/devices/pci\(hex(top.domain, width: 4)):\(hex(top.bus, width: 2))/" + chain.map(\.description).joined(separator: "/")
+    }
+
+    func vfioEvent(_ action: String, _ group: Int) -> UEvent {
+        UEvent(action: action, subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
+               devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"])
     }
 
     func pciEvent(_ action: String, _ address: PCIAddress) -> UEvent {
