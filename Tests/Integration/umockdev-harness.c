@@ -263,6 +263,7 @@ int main(int argc, char **argv) {
         dup2(out, 1);
         dup2(out, 2);
         setenv("LD_PRELOAD", "libumockdev-preload.so.0", 1);
+        setenv("HOTPLUG_AGENT_MODPROBE", "/bin/false", 1);  /* never load a real module */
         execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--log-level", "debug", (char *)NULL);
         _exit(127);
     }
