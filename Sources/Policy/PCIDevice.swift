@@ -15,6 +15,19 @@ public struct PCIDevice: Sendable, Equatable {
     public var physfn: PCIAddress?
     /// For a VF, the PF's vendor:device.
     public var pfID: PCIID?
+    /// Set when the device reads as a VF whose `physfn` link is not there yet: nothing is
+    /// decided about it until the `change` that follows the links.
+    public var vfPending = false
+
+    // Read only when a policy needs them (see `ReadNeeds`).
+    /// Config space bytes (256, or 4096 for PCIe).
+    public var config: ConfigSpace?
+    /// The ports between the device and its root port, nearest first.
+    public var upstream: [UpstreamPort]?
+    /// A PF's SR-IOV state; nil when the device has none (or it was not read).
+    public var sriov: SRIOVState?
+    /// For each `sysfs` entry of the policy (by its path pattern), what it found.
+    public var attributes: [String: [AttributeReading]] = [:]
 
     public init(address: PCIAddress, id: PCIID, subsystemID: PCIID? = nil, classCode: UInt32,
                 driver: String? = nil, driverOverride: String? = nil, bootVGA: Bool = false,

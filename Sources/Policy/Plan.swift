@@ -8,6 +8,12 @@ public enum Action: Sendable, Equatable {
     case unbind(from: String)
     /// Owner, group and mode of `/dev/vfio/<group>`; nil parts stay as they are.
     case setNodeAccess(group: Int, owner: Account?, nodeGroup: Account?, mode: UInt16?)
+    /// Write an attribute below the device directory (`path` relative, globs expanded).
+    case writeAttribute(path: String, value: String)
+    /// Read-modify-write of config space: only the bits in `mask` take `value`.
+    case writeConfig(offset: Int, width: Int, value: UInt32, mask: UInt32, expression: String)
+    /// `sriov_numvfs`.
+    case setVFCount(Int)
 
     public var summary: String {
         switch self {
@@ -23,6 +29,12 @@ public enum Action: Sendable, Equatable {
             if let nodeGroup { parts.append("group \(nodeGroup)") }
             if let mode { parts.append("mode \(octal(mode))") }
             return parts.joined(separator: " ")
+        case .writeAttribute(let path, let value):
+            return "set \(path) to \(quoted(value))"
+        case .writeConfig(let offset, let width, let value, let mask, let expression):
+            return "set config \(expression) (bits \(hex(mask, width: width * 2)) of \(hex(offset, width: 3)).\(["b", "w", "", "l"][width - 1]) to \(hex(value, width: width * 2)))"
+        case .setVFCount(let count):
+            return "set sriov_numvfs to \(count)"
         }
     }
 }

@@ -61,9 +61,20 @@ public struct Planner: Sendable {
     }
 
     public func plan(for device: PCIDevice, in host: HostView) -> DevicePlan {
+        if device.vfPending {
+            var plan = DevicePlan(device: device)
+            plan.warnings.append("a VF whose SR-IOV links are not there yet; decided once they are")
+            return plan
+        }
         guard let claim = claim(for: device, in: host) else { return DevicePlan(device: device) }
         let policy = claim.policy
         var plan = DevicePlan(device: device, policy: policy.name, via: claim.via)
+        // In the contract's order: sysfs, config, atomic-ops, driver, SR-IOV, the node.
+        if claim.via == nil {
+            planAttributes(policy, device, into: &plan)
+            planConfig(policy, device, into: &plan)
+            if policy.atomicOps { planAtomicOps(device, into: &plan) }
+        }
 
         if let target = policy.driver, isChange(target, for: device) {
             let reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
@@ -82,6 +93,7 @@ public struct Planner: Sendable {
         }
 
         let intended = intendedDriver(of: device, in: host)
+        if claim.via == nil { planSRIOV(policy, device, driver: intended, into: &plan) }
         if DriverKind.isVFIO(intended), let group = device.iommuGroup {
             let blockers = host.members(of: group).filter {
                 $0.address != device.address && !DriverKind.keepsGroupViable(intendedDriver(of: $0, in: host))

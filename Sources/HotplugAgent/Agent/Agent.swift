@@ -84,7 +84,7 @@ final class Agent: @unchecked Sendable {
         for _ in 0..<maxRounds {
             handle(events.drain())
             let view: HostView
-            do { view = try reader.fullView() } catch {
+            do { view = reader.enrich(try reader.fullView(), for: planner) } catch {
                 failures += 1
                 log.error("cannot read the host: \(error)")
                 break

@@ -12,6 +12,10 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     case notBound(PCIAddress, wanted: String, actual: String?)
     /// A module loaded but registered no driver of that name.
     case driverMissing(String)
+    /// An attribute path that resolves, through symlinks, outside the device directory.
+    case outsideDevice(PCIAddress, path: String, target: String)
+    /// A write returned but reading back shows something else.
+    case didNotStick(PCIAddress, what: String, wanted: String, read: String)
 
     var description: String {
         switch self {
@@ -25,6 +29,10 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
             return "\(address) did not bind to \(wanted) (driver now: \(actual ?? "none")); see the kernel log"
         case .driverMissing(let name):
             return "driver \(name) is not registered after loading its module"
+        case .outsideDevice(let address, let path, let target):
+            return "\(address): \(path) resolves outside the device directory, to \(target); refused"
+        case .didNotStick(let address, let what, let wanted, let read):
+            return "\(address): \(what) reads \(read) after writing \(wanted)"
         }
     }
 

@@ -23,6 +23,48 @@ struct Executor: Sendable {
             try attempt(address) { () throws(IOFailure) in
                 try io.setNodeAccess(paths.vfioNode(group), uid: owner?.id, gid: nodeGroup?.id, mode: mode)
             }
+        case .writeAttribute(let path, let value):
+            try writeAttribute(address, path, value)
+        case .writeConfig(let offset, let width, let value, let mask, _):
+            try writeConfig(address, offset: offset, width: width, value: value, mask: mask)
+        case .setVFCount(let count):
+            try writeAttribute(address, "sriov_numvfs", String(count))
+            let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
+            guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
+        }
+    }
+
+    /// Writes `value` (as `echo` would, with a newline; empty is "\n") to an attribute that
+    /// must still resolve inside the device directory now, whatever changed since planning.
+    private func writeAttribute(_ address: PCIAddress, _ relative: String, _ value: String) throws(AgentError) {
+        let directory = paths.device(address)
+        let path = directory + "/" + relative
+        let (base, target) = try attempt(address) { () throws(IOFailure) in (try io.resolve(directory), try io.resolve(path)) }
+        guard target.hasPrefix(base + "/") else { throw .outsideDevice(address, path: relative, target: target) }
+        try write(path, value + "\n", device: address)
+    }
+
+    /// Read-modify-write of `width` bytes: only the bits in `mask` change; read back after.
+    private func writeConfig(_ address: PCIAddress, offset: Int, width: Int, value: UInt32, mask: UInt32) throws(AgentError) {
+        let path = paths.attribute(address, "config")
+        func current() throws(AgentError) -> UInt32 {
+            let bytes = try attempt(address) { () throws(IOFailure) in try io.readBytes(path, offset: offset, count: width) }
+            guard bytes.count == width else { throw .malformed(path: path, value: "\(bytes.count) bytes at \(hex(offset, width: 3))", expected: "\(width)") }
+            return ConfigSpace(bytes).value(at: 0, width: width)!
+        }
+        let before = try current()
+        let wanted = (before & ~mask) | (value & mask)
+        guard wanted != before else { return }
+        let bytes = (0..<width).map { UInt8(truncatingIfNeeded: wanted >> (8 * UInt32($0))) }
+        do {
+            try attempt(address) { () throws(IOFailure) in try io.writeBytes(path, offset: offset, bytes) }
+        } catch .io(var failure) where failure.errno == .EPERM {
+            failure.detail = "kernel lockdown forbids config space writes"
+            throw .io(failure)
+        }
+        let after = try current()
+        guard after & mask == value & mask else {
+            throw .didNotStick(address, what: "config \(hex(offset, width: 3))", wanted: hex(wanted, width: width * 2), read: hex(after, width: width * 2))
         }
     }
 
@@ -72,9 +114,10 @@ struct Executor: Sendable {
 
     /// Runs one lowest-layer operation for a device: a failure names the device, and one
     /// because the device left becomes `.gone`.
-    private func attempt(_ device: PCIAddress, _ operation: () throws(IOFailure) -> Void) throws(AgentError) {
+    @discardableResult
+    private func attempt<T>(_ device: PCIAddress, _ operation: () throws(IOFailure) -> T) throws(AgentError) -> T {
         do {
-            try operation()
+            return try operation()
         } catch var failure {
             failure.device = device
             if failure.meansGone && failure.operation != .modprobe && !io.exists(paths.device(device)) { throw .gone(device) }

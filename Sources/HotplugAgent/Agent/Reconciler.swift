@@ -35,7 +35,7 @@ final class Reconciler: @unchecked Sendable {
         for round in 0..<maxRounds {
             let plan: DevicePlan
             do {
-                let view = try reader.view(around: [address])
+                let view = reader.enrich(try reader.view(around: [address]), for: planner)
                 plan = planner.plan(for: view.devices[address]!, in: view)
             } catch where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])

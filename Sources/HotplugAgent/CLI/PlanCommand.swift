@@ -16,7 +16,8 @@ struct PlanCommand: ParsableCommand {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
-        for line in renderPlans(Planner(policies: policies).planAll(in: view)) { output(line) }
+        let planner = Planner(policies: policies)
+        for line in renderPlans(planner.planAll(in: host.reader.enrich(view, for: planner))) { output(line) }
     }
 }
 

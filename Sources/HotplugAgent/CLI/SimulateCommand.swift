@@ -35,7 +35,8 @@ struct SimulateCommand: ParsableCommand {
         let view = try readOrExit(reader)
         output("== \(description.name): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
         output("== What the agent finds and decides")
-        renderPlans(Planner(policies: policies).planAll(in: view)).forEach { output($0) }
+        let planner = Planner(policies: policies)
+        renderPlans(planner.planAll(in: reader.enrich(view, for: planner))).forEach { output($0) }
 
         output("\n== What it does")
         let log = Logger.lines(level: global.logLevel, sink: LineLogHandler.standardOutput)

@@ -18,12 +18,18 @@ protocol KernelIO: AnyObject, Sendable {
     func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure)
     /// Loads the module that provides a PCI driver.
     func loadModule(_ name: String) throws(IOFailure)
+    /// The path with every symlink followed (realpath).
+    func resolve(_ path: String) throws(IOFailure) -> String
+    /// Up to `count` bytes at `offset` (pread): the `config` file.
+    func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8]
+    /// `bytes` at `offset` in one pwrite.
+    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure)
 }
 
 /// A failed file operation: what was done, to which file, with which value, and the errno.
 struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
     enum Operation: String, Sendable {
-        case read, write, readlink, list, stat, open, chown, chmod, modprobe
+        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath
     }
 
     var operation: Operation

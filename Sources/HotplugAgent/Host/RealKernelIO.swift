@@ -121,6 +121,45 @@ final class RealKernelIO: KernelIO {
         }
     }
 
+    func resolve(_ path: String) throws(IOFailure) -> String {
+        guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if got < 0 {
+                if Errno.current == .EINTR { continue }
+                throw IOFailure(.read, path, errno: .current)
+            }
+            if got == 0 { break }
+            done += got
+        }
+        return Array(bytes[..<done])
+    }
+
+    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
+        let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
+        defer { close(fd) }
+        while true {
+            let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if written < 0 && Errno.current == .EINTR { continue }
+            guard written == bytes.count else {
+                throw IOFailure(.write, path, value: value, errno: written < 0 ? .current : .EIO)
+            }
+            return
+        }
+    }
+
     func loadModule(_ name: String) throws(IOFailure) {
         guard let modprobe else {
             throw IOFailure(.modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")

@@ -49,8 +49,82 @@ struct SysfsReader: Sendable {
                let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true) {
                 device.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
             }
+        } else if let head = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4), head.count == 4 {
+            // A VF reads all ones where its IDs would be; without physfn it is still being made.
+            device.vfPending = ConfigSpace(head).readsAsVF
         }
         return device
+    }
+
+    /// Reads, for each device of the view, what the planner needs for its policy: config
+    /// space (its own and its upstream ports'), SR-IOV state and the policy's attributes.
+    /// What cannot be read stays unset, and the planner refuses what depends on it.
+    func enrich(_ view: HostView, for planner: Planner) -> HostView {
+        var devices = Array(view.devices.values)
+        var changed = false
+        for index in devices.indices {
+            let needs = planner.needs(for: devices[index], in: view)
+            guard needs != ReadNeeds() else { continue }
+            changed = true
+            let address = devices[index].address
+            if needs.config { devices[index].config = config(address) }
+            if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
+            if needs.sriov { devices[index].sriov = sriov(address) }
+            for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
+        }
+        return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view
+    }
+
+    func config(_ address: PCIAddress) -> ConfigSpace? {
+        guard let bytes = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4096), bytes.count >= 64
+        else { return nil }
+        return ConfigSpace(bytes)
+    }
+
+    /// The bridges between the device and its root bus, nearest first, from the real path
+    /// of its sysfs directory (`/sys/devices/pci0000:00/0000:00:01.1/0000:10:00.0/…`).
+    func upstream(of address: PCIAddress) -> [UpstreamPort]? {
+        guard let target = try? io.readLink(paths.device(address)) else { return nil }
+        var ports: [UpstreamPort] = []
+        for component in target.split(separator: "/").reversed() {
+            guard let port = PCIAddress(component), port != address else { continue }
+            guard let config = config(port) else { return nil }
+            ports.append(UpstreamPort(address: port, config: config))
+        }
+        return ports
+    }
+
+    func sriov(_ address: PCIAddress) -> SRIOVState? {
+        func number(_ name: String) -> Int? { (try? optional(address, name)).flatMap { $0 }.flatMap { Int(firstLine($0)) } }
+        guard let total = number("sriov_totalvfs"), let count = number("sriov_numvfs") else { return nil }
+        return SRIOVState(totalVFs: total, numVFs: count, autoprobe: number("sriov_drivers_autoprobe") != 0)
+    }
+
+    /// Expands the entry's `*` globs one component at a time, then reads each match, or
+    /// notes where it really is when it resolves outside the device directory.
+    func attribute(_ address: PCIAddress, _ write: AttributeWrite) -> [AttributeReading] {
+        let directory = paths.device(address)
+        var candidates = [""]
+        for component in write.components {
+            candidates = candidates.flatMap { prefix -> [String] in
+                let join = { (name: String) in prefix.isEmpty ? name : prefix + "/" + name }
+                guard component.contains("*") else { return [join(component)] }
+                let names = (try? io.list(prefix.isEmpty ? directory : directory + "/" + prefix)) ?? []
+                return names.filter { globMatch(component, $0) }.sorted().map(join)
+            }
+        }
+        guard let base = try? io.resolve(directory) else { return [] }
+        return candidates.filter { io.exists(directory + "/" + $0) }.map { relative in
+            let path = directory + "/" + relative
+            guard let target = try? io.resolve(path) else {
+                return AttributeReading(path: relative, state: .unreadable("cannot resolve"))
+            }
+            guard target.hasPrefix(base + "/") else { return AttributeReading(path: relative, state: .outside(target)) }
+            switch Result(catching: { () throws(IOFailure) in try io.read(path) }) {
+            case .success(let value): return AttributeReading(path: relative, state: .value(value))
+            case .failure(let failure): return AttributeReading(path: relative, state: .unreadable(failure.errno.description))
+            }
+        }
     }
 
     /// Registered PCI drivers (`/sys/bus/pci/drivers/*`).

@@ -19,6 +19,27 @@ struct HostDescription: Codable, Sendable {
         var ids: [String]?
         /// Class-code prefixes it binds (`0604` for pcieport, `0c0330` for xhci).
         var classes: [String]?
+        /// It can enable SR-IOV on the PFs it drives (`sriov_numvfs` works).
+        var sriov: Bool?
+    }
+
+    /// A PF's SR-IOV capability.
+    struct SRIOV: Codable, Sendable {
+        var totalVFs: Int
+        var offset: Int
+        var stride: Int
+        /// The VFs' device ID (hex).
+        var vfDevice: String
+        var autoprobe: Bool?
+        /// Attributes each VF has, `%d` standing for its number from 1 (vendor knobs).
+        var pfAttributes: [String: String]?
+
+        enum CodingKeys: String, CodingKey {
+            case offset, stride, autoprobe
+            case totalVFs = "total_vfs"
+            case vfDevice = "vf_device"
+            case pfAttributes = "pf_attributes_per_vf"
+        }
     }
 
     struct Device: Codable, Sendable {
@@ -31,11 +52,18 @@ struct HostDescription: Codable, Sendable {
         var iommuGroup: Int?
         var driver: String?
         var bootVGA: Bool?
-        /// Further attribute files and their contents (`reset_method`, `d3cold_allowed`).
+        /// Further attribute files and their contents (`reset_method`, `d3cold_allowed`,
+        /// `drm/card1/prelim_iov/pf/gt/exec_quantum_ms`).
         var attributes: [String: String]?
+        /// Config space as hex bytes; the rest up to `config_size` reads zero. Without it,
+        /// a plain header is made from the IDs and class.
+        var config: String?
+        var configSize: Int?
+        var sriov: SRIOV?
 
         enum CodingKeys: String, CodingKey {
-            case address, id, subsystem, `class`, parent, driver, attributes
+            case address, id, subsystem, `class`, parent, driver, attributes, config, sriov
+            case configSize = "config_size"
             case iommuGroup = "iommu_group"
             case bootVGA = "boot_vga"
         }

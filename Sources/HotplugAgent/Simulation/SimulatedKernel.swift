@@ -22,7 +22,7 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             state.drivers[driver.name] = SimulatedState.Driver(
                 name: driver.name, module: driver.module ?? driver.name.replacing("-", with: "_"),
                 registered: driver.loaded, loadable: driver.loadable ?? true, ids: ids,
-                classes: (driver.classes ?? []).map { $0.lowercased() })
+                classes: (driver.classes ?? []).map { $0.lowercased() }, sriov: driver.sriov ?? false)
             if driver.loaded { state.driverOrder.append(driver.name) }
         }
         for device in description.devices {
@@ -50,10 +50,45 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             guard let parsed = PCIAddress(text) else { throw .invalid("\(address): parent \(text)") }
             parent = parsed
         }
+        var config = try configBytes(description.config, address)
+        if description.config == nil {
+            // A plain header: IDs, class, header type.
+            config = [UInt8](repeating: 0, count: 64)
+            for (offset, value, width) in [(0, UInt32(id.vendor), 2), (2, UInt32(id.device), 2), (9, classCode, 3)] {
+                for i in 0..<width { config[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+            }
+            config[0x0e] = classCode >> 8 == 0x0604 ? 1 : 0
+        }
+        config += [UInt8](repeating: 0, count: max(0, (description.configSize ?? 256) - config.count))
+        var sriov: SimulatedState.SRIOV?
+        if let capability = description.sriov {
+            guard let vfDevice = UInt16(capability.vfDevice, radix: 16) else { throw .invalid("\(address): vf_device") }
+            sriov = SimulatedState.SRIOV(total: capability.totalVFs, autoprobe: capability.autoprobe ?? true,
+                                         offset: capability.offset, stride: capability.stride, vfDevice: vfDevice,
+                                         perVFAttributes: capability.pfAttributes ?? [:])
+        }
+        let attributes = description.attributes ?? [:]
         return SimulatedState.Device(
             address: address, id: id, subsystemID: description.subsystem.flatMap { PCIID($0) },
             classCode: classCode, parent: parent, group: description.iommuGroup, driver: description.driver,
-            override: nil, bootVGA: description.bootVGA ?? false, attributes: description.attributes ?? [:])
+            override: nil, bootVGA: description.bootVGA ?? false, attributes: attributes, config: config,
+            sriov: sriov, defaultResetMethod: attributes["reset_method"])
+    }
+
+    /// `"10 02 00 73 …"`: hex bytes, white space ignored.
+    static func configBytes(_ text: String?, _ address: PCIAddress) throws(SimulationError) -> [UInt8] {
+        guard let text else { return [] }
+        let digits = text.filter { !$0.isWhitespace }
+        guard digits.count % 2 == 0 else { throw .invalid("\(address): config has an odd number of hex digits") }
+        var bytes: [UInt8] = []
+        var index = digits.startIndex
+        while index < digits.endIndex {
+            let next = digits.index(index, offsetBy: 2)
+            guard let byte = UInt8(digits[index..<next], radix: 16) else { throw .invalid("\(address): config \(digits[index..<next])") }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
     }
 
     // MARK: The simulation's own controls (tests, `simulate`)
@@ -72,6 +107,9 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
 
     func unplug(_ address: PCIAddress) { state.withLock { $0.unplug(address) } }
 
+    /// Kernel lockdown on or off: config space writes fail with EPERM while it is on.
+    func setLockdown(_ on: Bool) { state.withLock { $0.lockdown = on } }
+
     /// Reads the model directly, for assertions and the end-state report.
     func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.withLock { body($0) } }
 
@@ -79,24 +117,10 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
 
     func read(_ path: String) throws(IOFailure) -> String {
         try state.withLock { state throws(IOFailure) in
-            switch SimulatedPath(path, root: paths) {
-            case .deviceFile(let address, let name):
-                guard let device = state.devices[address] else { throw IOFailure(.read, path, errno: .ENOENT) }
-                switch name {
-                case "vendor": return "0x\(hex(device.id.vendor, width: 4))\n"
-                case "device": return "0x\(hex(device.id.device, width: 4))\n"
-                case "subsystem_vendor": return "0x\(hex(device.subsystemID?.vendor ?? 0, width: 4))\n"
-                case "subsystem_device": return "0x\(hex(device.subsystemID?.device ?? 0, width: 4))\n"
-                case "class": return "0x\(hex(device.classCode, width: 6))\n"
-                case "driver_override": return (device.override ?? "(null)") + "\n"
-                case "boot_vga" where device.classCode >> 16 == 0x03: return device.bootVGA ? "1\n" : "0\n"
-                default:
-                    guard let value = device.attributes[name] else { throw IOFailure(.read, path, errno: .ENOENT) }
-                    return value + "\n"
-                }
-            default:
+            guard case .deviceFile(let address, let name) = SimulatedPath(path, root: paths) else {
                 throw IOFailure(.read, path, errno: .ENOENT)
             }
+            do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
         }
     }
 
@@ -106,19 +130,12 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             switch SimulatedPath(path, root: paths) {
             case .deviceFile(let address, let name):
-                guard state.devices[address] != nil else { throw failure(.ENOENT) }
-                switch name {
-                case "driver_override":
-                    // A zero-byte write is no write at all; "" or "\n" clears the override.
-                    guard !value.isEmpty else { return }
-                    let text = firstLine(value)
-                    state.devices[address]!.override = text.isEmpty ? nil : text
-                case "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "boot_vga":
-                    throw failure(.EACCES)
-                default:
-                    guard state.devices[address]!.attributes[name] != nil else { throw failure(.ENOENT) }
-                    state.devices[address]!.attributes[name] = firstLine(value)
+                if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver, let registered = state.drivers[driver] {
+                    // Through the device's own driver link, as `echo … > driver/unbind` does.
+                    try Self.driverWrite(&state, registered, String(name.dropFirst(7)), value, failure)
+                    return
                 }
+                do throws(Errno) { try state.writeAttribute(address, name, value) } catch { throw failure(error) }
             case .driversProbe:
                 guard let address = PCIAddress(firstLine(value)), state.devices[address] != nil else { throw failure(.ENODEV) }
                 state.attach(address)
@@ -180,6 +197,12 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             case .deviceFile(let address, "iommu_group"):
                 guard let group = state.devices[address]?.group else { throw missing }
                 return "../../../kernel/iommu_groups/\(group)"
+            case .deviceFile(let address, "physfn"):
+                guard let device = state.devices[address], let pf = device.physfn, device.linked else { throw missing }
+                return "../\(pf)"
+            case .deviceFile(let address, let link) where link.hasPrefix("virtfn"):
+                guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing }
+                return "../\(state.vfs(of: address)[index])"
             default:
                 throw missing
             }
@@ -197,6 +220,10 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
                 guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return members.map(\.description)
             case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
+            case .deviceDir(let address):
+                do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
+            case .deviceFile(let address, let below):
+                do throws(Errno) { return try state.listDevice(address, below) } catch { throw IOFailure(.list, path, errno: error) }
             default: throw IOFailure(.list, path, errno: .ENOENT)
             }
         }
@@ -206,6 +233,7 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
         state.withLock { state in
             switch SimulatedPath(path, root: paths) {
             case .deviceDir(let address): state.devices[address] != nil
+            case .deviceFile(let address, let below): (try? state.resolveDevicePath(address, below)) != nil
             case .driverDir(let name): state.drivers[name]?.registered == true
             case .vfioNode(let group): state.nodes[group] != nil
             case .devicesDir, .driversDir, .groupsDir, .driversProbe: true
@@ -229,6 +257,41 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             if let uid { state.nodes[group]!.uid = uid }
             if let gid { state.nodes[group]!.gid = gid }
             if let mode { state.nodes[group]!.mode = mode }
+        }
+    }
+
+    func resolve(_ path: String) throws(IOFailure) -> String {
+        try state.withLock { state throws(IOFailure) in
+            let resolved: String
+            switch SimulatedPath(path, root: paths) {
+            case .deviceDir(let address):
+                do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch { throw IOFailure(.realpath, path, errno: error) }
+            case .deviceFile(let address, let below):
+                do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch { throw IOFailure(.realpath, path, errno: error) }
+            default:
+                throw IOFailure(.realpath, path, errno: .ENOENT)
+            }
+            return paths.under(resolved)
+        }
+    }
+
+    func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
+        try state.withLock { state throws(IOFailure) in
+            guard case .deviceFile(let address, "config") = SimulatedPath(path, root: paths), let device = state.devices[address]
+            else { throw IOFailure(.read, path, errno: .ENOENT) }
+            guard offset < device.config.count else { return [] }
+            return Array(device.config[offset..<min(device.config.count, offset + count)])
+        }
+    }
+
+    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
+        try state.withLock { state throws(IOFailure) in
+            let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
+            guard case .deviceFile(let address, "config") = SimulatedPath(path, root: paths), let device = state.devices[address]
+            else { throw IOFailure(.write, path, value: value, errno: .ENOENT) }
+            if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
+            guard offset + bytes.count <= device.config.count else { throw IOFailure(.write, path, value: value, errno: .EINVAL) }
+            state.devices[address]!.config.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         }
     }
 
@@ -275,8 +338,8 @@ enum SimulatedPath: Equatable {
             self = Int(parts[3]).map { .groupDevices($0) } ?? .other
         case 5 where parts[0...3] == ["sys", "bus", "pci", "devices"]:
             self = PCIAddress(parts[4]).map { .deviceDir($0) } ?? .other
-        case 6 where parts[0...3] == ["sys", "bus", "pci", "devices"]:
-            self = PCIAddress(parts[4]).map { .deviceFile($0, parts[5]) } ?? .other
+        case 6... where parts[0...3] == ["sys", "bus", "pci", "devices"]:
+            self = PCIAddress(parts[4]).map { .deviceFile($0, parts[5...].joined(separator: "/")) } ?? .other
         case 5 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverDir(parts[4])
         case 6 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverFile(parts[4], parts[5])
         default: self = .other

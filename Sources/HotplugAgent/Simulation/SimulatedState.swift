@@ -13,9 +13,28 @@ struct SimulatedState {
         var driver: String?
         var override: String?
         var bootVGA: Bool
+        /// Attribute files by path below the device directory (`drm/card1/…` nests).
         var attributes: [String: String]
+        var config: [UInt8]
+        var sriov: SRIOV?
+        /// For a VF: its PF; `linked` once the kernel has made the physfn/virtfn links.
+        var physfn: PCIAddress?
+        var linked = false
+        /// `reset_method` as it reads before anyone writes it: what `default` restores.
+        var defaultResetMethod: String?
 
         var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
+    }
+
+    struct SRIOV {
+        var total: Int
+        var count = 0
+        var autoprobe = true
+        var offset: Int
+        var stride: Int
+        var vfDevice: UInt16
+        /// Attributes the PF grows per VF (`drm/card1/prelim_iov/vf%d/gt/exec_quantum_ms`).
+        var perVFAttributes: [String: String] = [:]
     }
 
     struct Driver {
@@ -26,6 +45,7 @@ struct SimulatedState {
         var ids: [PCIIDPattern]
         var dynamicIDs: [PCIIDPattern] = []
         var classes: [String]
+        var sriov = false
     }
 
     struct Node {
@@ -44,6 +64,8 @@ struct SimulatedState {
     var events: [UEvent] = []
     /// Every bind and unbind the kernel did, in order: `bind 0000:10:00.0 vfio-pci`.
     var history: [String] = []
+    /// Kernel lockdown: config space writes fail with EPERM.
+    var lockdown = false
 
     // MARK: Matching and probing
 
@@ -53,9 +75,13 @@ struct SimulatedState {
             || driver.classes.contains { hex(device.classCode, width: 6).hasPrefix($0) }
     }
 
-    /// The probe's own verdict: vfio-pci takes only normal-header functions with a group.
+    /// The probe's own verdict: vfio-pci takes only normal-header functions with a group,
+    /// and no PF with VFs enabled; a VF of a PF with autoprobe off probes only when its
+    /// driver_override is set.
     func probeError(_ driver: Driver, _ device: Device) -> Errno? {
+        if let pf = device.physfn, devices[pf]?.sriov?.autoprobe == false, device.override == nil { return .ENODEV }
         if DriverKind.isVFIO(driver.name) && (device.isBridge || device.group == nil) { return .EINVAL }
+        if DriverKind.isVFIO(driver.name) && (device.sriov?.count ?? 0) > 0 { return .EBUSY }
         if driver.name == "pcieport" && !device.isBridge { return .ENODEV }
         return nil
     }

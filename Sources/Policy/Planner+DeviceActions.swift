@@ -1,0 +1,128 @@
+/// The actions that change a device itself rather than its driver: attribute and config
+/// writes, AtomicOps, SR-IOV. Each compares what sysfs shows with what the policy wants,
+/// so a write is planned only when something differs.
+extension Planner {
+    /// What must be read for `device` beyond its identity for its policy to be planned.
+    public func needs(for device: PCIDevice, in host: HostView) -> ReadNeeds {
+        var needs = ReadNeeds()
+        guard !device.vfPending, let claim = claim(for: device, in: host), claim.via == nil else { return needs }
+        let policy = claim.policy
+        needs.attributes = policy.sysfs
+        needs.config = !policy.config.isEmpty || policy.atomicOps
+        needs.upstreamConfig = policy.atomicOps
+        needs.sriov = policy.sriovNumVFs != nil || policy.sriovAutoprobe != nil
+        return needs
+    }
+
+    func planAttributes(_ policy: Policy, _ device: PCIDevice, into plan: inout DevicePlan) {
+        for write in policy.sysfs {
+            let readings = device.attributes[write.path] ?? []
+            if readings.isEmpty {
+                plan.refusals.append(Refusal("set \(write.path)", reason: "no such attribute below \(device.address)"))
+            }
+            for reading in readings {
+                let action = Action.writeAttribute(path: reading.path, value: write.value)
+                switch reading.state {
+                case .outside(let target):
+                    plan.refusals.append(Refusal(action.summary, reason: "it resolves outside the device directory, to \(target)"))
+                case .unreadable(let why):
+                    plan.steps.append(Step(action, reason: "its value cannot be read (\(why))"))
+                case .value(let shown):
+                    let current = shown.hasSuffix("\n") ? String(shown.dropLast()) : shown
+                    if current != write.value { plan.steps.append(Step(action, reason: "it shows \(quoted(current))")) }
+                }
+            }
+        }
+    }
+
+    func planConfig(_ policy: Policy, _ device: PCIDevice, into plan: inout DevicePlan) {
+        for write in policy.config {
+            guard let config = device.config else {
+                plan.refusals.append(Refusal("set config \(write.text)", reason: "the config space cannot be read"))
+                continue
+            }
+            switch config.resolve(write) {
+            case .failure(let why):
+                plan.refusals.append(Refusal("set config \(write.text)", reason: why.text))
+            case .success(let offset):
+                let current = config.value(at: offset, width: write.width)!
+                if current & write.mask != write.value {
+                    let action = Action.writeConfig(offset: offset, width: write.width, value: write.value, mask: write.mask, expression: write.text)
+                    plan.steps.append(Step(action, reason: "those bits read \(hex(current & write.mask, width: write.width * 2))"))
+                }
+            }
+        }
+    }
+
+    /// `pci_enable_atomic_ops_to_root()`: an endpoint, every switch port on the way routing
+    /// AtomicOps, no upstream port blocking egress, a root port completing 32- or 64-bit ones.
+    func planAtomicOps(_ device: PCIDevice, into plan: inout DevicePlan) {
+        let what = "set AtomicOp Requester Enable"
+        guard let config = device.config, let pcie = config.capability(0x10), let control = config.deviceControl2 else {
+            plan.refusals.append(Refusal(what, reason: "\(device.address) is not a PCI Express device"))
+            return
+        }
+        if device.isVF {
+            plan.refusals.append(Refusal(what, reason: "a VF uses its PF's setting"))
+            return
+        }
+        guard let type = config.portType, [.endpoint, .legacyEndpoint, .integratedEndpoint].contains(type) else {
+            plan.refusals.append(Refusal(what, reason: "\(device.address) is not an endpoint"))
+            return
+        }
+        guard let ports = device.upstream else {
+            plan.refusals.append(Refusal(what, reason: "the config space of the ports above it cannot be read"))
+            return
+        }
+        for port in ports {
+            let capabilities = port.config.deviceCapabilities2 ?? 0
+            switch port.config.portType {
+            case .upstreamPort?, .downstreamPort?:
+                let side = port.config.portType == .upstreamPort ? "upstream" : "downstream"
+                if capabilities & 0x40 == 0 {
+                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: switch \(side) port \(port.address) does not route them"))
+                    return
+                }
+            case .rootPort?:
+                if capabilities & 0x180 == 0 {
+                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: root port \(port.address) completes neither 32- nor 64-bit AtomicOps"))
+                    return
+                }
+            default:
+                break
+            }
+            if port.config.portType == .upstreamPort, (port.config.deviceControl2 ?? 0) & 0x80 != 0 {
+                plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: switch upstream port \(port.address) blocks AtomicOp egress"))
+                return
+            }
+        }
+        if control & 0x40 == 0 {
+            let action = Action.writeConfig(offset: pcie + 0x28, width: 2, value: 0x40, mask: 0x40, expression: "CAP_EXP+28.w=0040:0040")
+            let root = ports.last.map { "root port \($0.address)" } ?? "the root complex"
+            plan.steps.append(Step(action, reason: "the path to \(root) carries AtomicOps"))
+        }
+    }
+
+    func planSRIOV(_ policy: Policy, _ device: PCIDevice, driver: String?, into plan: inout DevicePlan) {
+        guard policy.sriovNumVFs != nil || policy.sriovAutoprobe != nil else { return }
+        guard let sriov = device.sriov else {
+            plan.refusals.append(Refusal("configure SR-IOV", reason: "\(device.address) has no SR-IOV capability"))
+            return
+        }
+        if let autoprobe = policy.sriovAutoprobe, autoprobe != sriov.autoprobe {
+            plan.steps.append(Step(.writeAttribute(path: "sriov_drivers_autoprobe", value: autoprobe ? "1" : "0"),
+                                   reason: "it is \(sriov.autoprobe ? 1 : 0); written before VFs are made"))
+        }
+        guard let count = policy.sriovNumVFs, count != sriov.numVFs else { return }
+        if count > sriov.totalVFs {
+            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "the PF supports at most \(sriov.totalVFs) VFs"))
+        } else if driver == nil {
+            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "no driver is bound to the PF, and sriov_numvfs needs one"))
+        } else {
+            if sriov.numVFs != 0 && count != 0 {
+                plan.steps.append(Step(.setVFCount(0), reason: "the kernel changes a nonzero VF count only through 0"))
+            }
+            plan.steps.append(Step(.setVFCount(count), reason: "policy \(quoted(policy.name)) wants \(count) VFs (now \(sriov.numVFs))"))
+        }
+    }
+}
