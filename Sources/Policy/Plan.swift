@@ -31,8 +31,8 @@ public enum Action: Sendable, Equatable {
             return parts.joined(separator: " ")
         case .writeAttribute(let path, let value):
             return "set \(path) to \(quoted(value))"
-        case .writeConfig(let offset, let width, let value, let mask, let expression):
-            return "set config \(expression) (bits \(hex(mask, width: width * 2)) of \(hex(offset, width: 3)).\(["b", "w", "", "l"][width - 1]) to \(hex(value, width: width * 2)))"
+        case .writeConfig(let offset, _, _, _, let expression):
+            return "set config \(expression) at 0x\(hex(offset, width: 3))"
         case .setVFCount(let count):
             return "set sriov_numvfs to \(count)"
         }

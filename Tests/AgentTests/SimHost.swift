@@ -22,9 +22,17 @@ final class SimHost {
     let agent: Agent
     let log = LogLines()
 
-    init(_ hostFile: String, policies toml: String, dryRun: Bool = false) throws {
+    convenience init(_ hostFile: String, policies toml: String, dryRun: Bool = false) throws {
+        try self.init(try Self.load(hostFile), policies: toml, dryRun: dryRun)
+    }
+
+    static func load(_ hostFile: String) throws -> HostDescription {
         let data = try Data(contentsOf: repository.appendingPathComponent("hosts/\(hostFile)"))
-        description = try JSONDecoder().decode(HostDescription.self, from: data)
+        return try JSONDecoder().decode(HostDescription.self, from: data)
+    }
+
+    init(_ description: HostDescription, policies toml: String, dryRun: Bool = false) throws {
+        self.description = description
         kernel = try SimulatedKernel(description)
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
         let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")

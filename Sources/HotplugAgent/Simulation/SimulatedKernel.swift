@@ -110,6 +110,10 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     /// Kernel lockdown on or off: config space writes fail with EPERM while it is on.
     func setLockdown(_ on: Bool) { state.withLock { $0.lockdown = on } }
 
+    /// While held, new VFs stay between their `add` and their links.
+    func holdVFLinks() { state.withLock { $0.holdVFLinks = true } }
+    func releaseVFLinks() { state.withLock { $0.releaseVFLinks() } }
+
     /// Reads the model directly, for assertions and the end-state report.
     func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.withLock { body($0) } }
 

@@ -43,9 +43,21 @@ extension SimulatedState {
         if DriverKind.isVFIO(parent.driver) { vf.override = parent.driver }
         devices[address] = vf
         events.append(pciEvent("add", address))
+        if !holdVFLinks { linkVF(address) }
+    }
+
+    /// The physfn/virtfn links, the `change` that announces them, then the probe.
+    mutating func linkVF(_ address: PCIAddress) {
         devices[address]!.linked = true
         events.append(pciEvent("change", address))
         attach(address)
+    }
+
+    mutating func releaseVFLinks() {
+        holdVFLinks = false
+        for address in devices.keys.sorted() where devices[address]!.physfn != nil && !devices[address]!.linked {
+            linkVF(address)
+        }
     }
 
     /// VF 0 first: each loses its links, then `unbind` and `remove`.

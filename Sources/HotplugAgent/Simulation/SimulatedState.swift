@@ -66,6 +66,9 @@ struct SimulatedState {
     var history: [String] = []
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
+    /// Holds new VFs between their `add` and their links (a window the kernel has too),
+    /// until `releaseVFLinks()`: for testing decisions made in that window.
+    var holdVFLinks = false
 
     // MARK: Matching and probing
 
