@@ -23,6 +23,21 @@ driver = "vfio-pci"
 owner = "1000"
 group = "993"
 mode = "0660"
+
+[[policy]]
+name = "flex-pf"
+match.ids = ["8086:56c0"]
+match.vf = false
+sriov.autoprobe = false
+sriov.num-vfs = 1
+
+[[policy]]
+name = "flex-vfs"
+match.pf-ids = ["8086:56c0"]
+driver = "vfio-pci"
+owner = "1000"
+group = "993"
+mode = "0660"
 TOML
 echo "umockdev integration: $agent"
 umockdev-wrapper "$out/umockdev-harness" "$agent" "$policies"

@@ -28,6 +28,7 @@
 #include <umockdev.h>
 
 static UMockdevTestbed *bed;
+static int vf_requested;             /* the agent wrote 1 to the PF's sriov_numvfs */
 static char *root;
 static int passed, failed;
 static int watch_fd;
@@ -153,6 +154,26 @@ static void unbind(const char *address) {
     uevent_pci(address, "unbind");
 }
 
+/* A VF as the kernel adds it: IDs from the PF, config space reading all ones where its
+ * IDs would be, and no physfn link yet. */
+static void add_vf(void) {
+    add_pci("0000:4d:00.1", "8086", "56c0", "038000", 41, NULL);
+    unsigned char config[4096] = {0};
+    memset(config, 0xff, 4);
+    FILE *f = fopen(at("/sys/devices/0000:4d:00.1/config"), "w");
+    fwrite(config, 1, sizeof config, f);
+    fclose(f);
+    uevent_pci("0000:4d:00.1", "add");
+}
+
+/* Then the links, and a change for the VF and for the PF. */
+static void link_vf(void) {
+    umockdev_testbed_set_attribute_link(bed, "/sys/devices/0000:4d:00.1", "physfn", "../0000:4d:00.0");
+    umockdev_testbed_set_attribute_link(bed, "/sys/devices/0000:4d:00.0", "virtfn0", "../0000:4d:00.1");
+    uevent_pci("0000:4d:00.1", "change");
+    uevent_pci("0000:4d:00.0", "change");
+}
+
 /* Answers one write the agent made, as the kernel would. */
 static void react(const char *path) {
     char address[64], current[64], override[64], file[512];
@@ -166,6 +187,8 @@ static void react(const char *path) {
         char driver_dir[300];
         snprintf(driver_dir, sizeof driver_dir, "/sys/bus/pci/drivers/%s", override);
         if (strcmp(override, "(null)") != 0 && override[0] && access(at(driver_dir), F_OK) == 0) bind(address, override);
+    } else if (strstr(path, "/sriov_numvfs")) {
+        if (strcmp(address, "1") == 0) vf_requested = 1;
     } else if (strstr(path, "/unbind")) {
         const char *driver = strstr(path, "/drivers/") + 9;
         if (current[0] && strncmp(driver, current, strlen(current)) == 0) unbind(address);
@@ -201,12 +224,12 @@ static int serve(double seconds, int (*done)(void)) {
     return done ? done() : 1;
 }
 
-static char watched[16][512];
-const char *watched_path(int wd) { return wd >= 0 && wd < 16 ? watched[wd] : ""; }
+static char watched[32][512];
+const char *watched_path(int wd) { return wd >= 0 && wd < 32 ? watched[wd] : ""; }
 
 static void watch(const char *relative) {
     int wd = inotify_add_watch(watch_fd, at(relative), IN_CLOSE_WRITE);
-    if (wd < 0 || wd >= 16) { perror("inotify_add_watch"); exit(2); }
+    if (wd < 0 || wd >= 32) { perror("inotify_add_watch"); exit(2); }
     snprintf(watched[wd], sizeof watched[wd], "%s", at(relative));
 }
 
@@ -224,6 +247,8 @@ static int on_vfio(const char *address) {
     return strcmp(driver, "vfio-pci") == 0;
 }
 
+static int vf_was_requested(void) { return vf_requested; }
+static int vf_done(void) { return on_vfio("0000:4d:00.1") && owned(41); }
 static int coldplug_done(void) { return on_vfio("0000:12:00.0") && owned(12); }
 static int hotplug_done(void) { return on_vfio("0000:22:00.0") && owned(22); }
 
@@ -243,8 +268,8 @@ int main(int argc, char **argv) {
     g_mkdir_with_parents(at("/dev/vfio"), 0755);
     write_file("/sys/bus/pci/drivers_probe", "");
     watch("/sys/bus/pci/drivers_probe");
-    const char *drivers[] = {"vfio-pci", "amdgpu"};
-    for (int i = 0; i < 2; i++) {
+    const char *drivers[] = {"vfio-pci", "amdgpu", "i915"};
+    for (int i = 0; i < 3; i++) {
         char dir[128], file[160];
         snprintf(dir, sizeof dir, "/sys/bus/pci/drivers/%s", drivers[i]);
         g_mkdir_with_parents(at(dir), 0755);
@@ -254,6 +279,16 @@ int main(int argc, char **argv) {
     /* Coldplug: an MI300X nobody has bound (amdgpu blacklisted), and a bridge. */
     add_pci("0000:12:00.0", "1002", "74a1", "120000", 12, NULL);
     add_pci("0000:11:00.0", "1000", "c030", "060400", 11, NULL);
+    /* An SR-IOV PF on i915 (seed 002's Flex GPU). */
+    add_pci("0000:4d:00.0", "8086", "56c0", "038000", 40, "i915");
+    const char *sriov[][2] = {{"sriov_totalvfs", "4\n"}, {"sriov_numvfs", "0\n"}, {"sriov_drivers_autoprobe", "1\n"},
+                              {"sriov_offset", "1\n"}, {"sriov_stride", "1\n"}, {"sriov_vf_device", "56c0\n"}};
+    for (int i = 0; i < 6; i++) {
+        char file[128];
+        snprintf(file, sizeof file, "/sys/devices/0000:4d:00.0/%s", sriov[i][0]);
+        write_file(file, sriov[i][1]);
+    }
+    watch("/sys/devices/0000:4d:00.0/sriov_numvfs");
 
     char log[1100];
     snprintf(log, sizeof log, "%s/agent.log", root);
@@ -279,6 +314,19 @@ int main(int argc, char **argv) {
     uevent_pci("0000:22:00.0", "bind");
     check(serve(20, hotplug_done), "hotplug: the MI300X that arrived on amdgpu is moved to vfio-pci and /dev/vfio/22 owned");
 
+    /* SR-IOV: the agent turns autoprobe off and asks for one VF; the VF appears, and its
+     * links follow half a second later. Nothing may be decided about it in between. */
+    check(serve(20, vf_was_requested), "sriov: the agent wrote sriov_numvfs for the PF");
+    char autoprobe[16];
+    read_file(at("/sys/devices/0000:4d:00.0/sriov_drivers_autoprobe"), autoprobe, sizeof autoprobe);
+    check(strcmp(autoprobe, "0") == 0, "sriov: autoprobe was turned off first");
+    add_vf();
+    serve(0.5, NULL);
+    read_file(at("/sys/devices/0000:4d:00.1/driver_override"), override, sizeof override);
+    check(strcmp(override, "(null)") == 0, "sriov: nothing is decided about the VF before its links exist");
+    link_vf();
+    check(serve(20, vf_done), "sriov: the VF is bound to vfio-pci once linked and /dev/vfio/41 is owned");
+
     /* A symlink planted where the node was is refused and its target left alone. */
     write_file("/secret", "root only\n");
     chmod(at("/secret"), 0600);
@@ -303,6 +351,8 @@ int main(int argc, char **argv) {
     check(log_contains(log, "refused: set /dev/vfio/12") && log_contains(log, "is not a character device"),
           "log: the planted symlink is reported");
     check(log_contains(log, "event add pci /devices/0000:22:00.0"), "log: the add uevent came through libudev");
+    check(log_contains(log, "warning: 0000:4d:00.1 a VF whose SR-IOV links are not there yet"),
+          "log: the VF was seen on add and left until its links existed");
     char bridge_override[64], bridge_driver[64];
     read_file(at("/sys/devices/0000:11:00.0/driver_override"), bridge_override, sizeof bridge_override);
     driver_of("0000:11:00.0", bridge_driver, sizeof bridge_driver);
