@@ -125,9 +125,7 @@ struct ConfigSpaceTests {
     @Test func aSwitchThatDoesNotRouteAtomicOpsLeavesEverythingAsItIsAndIsNamed() throws {
         let host = try SimHost("seed-001-fiji-no-atomics.json", policies: try SimHost.examplePolicy("seed-001"))
         let before = host.kernel.inspect { $0.devices.mapValues(\.config) }
-        let view = try SysfsReader(io: host.kernel, paths: host.kernel.paths).fullView()
-        let lines = renderPlans(host.agent.planner.planAll(in: SysfsReader(io: host.kernel, paths: host.kernel.paths)
-            .enrich(view, for: host.agent.planner)))
+        let lines = try host.planLines()
         #expect(lines.contains("  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port 0000:0a:08.0 does not route them"))
         #expect(lines.contains("  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port 0000:0a:10.0 does not route them"))
         #expect(host.runOnce())
@@ -226,8 +224,7 @@ struct AttributeTests {
         #expect(host.addresses { $0.driver == "mlx5_core" }.count == 8)
         #expect(host.log.containing("[escape] refused: set driver/unbind to \"0000:13:00.0\": it resolves outside the device directory, to /sys/bus/pci/drivers/mlx5_core/unbind").count >= 1)
         // And the executor refuses on its own, whatever a plan says.
-        let reader = SysfsReader(io: host.kernel, paths: host.kernel.paths)
-        let executor = Executor(io: host.kernel, paths: host.kernel.paths, reader: reader, bindSettle: .zero)
+        let executor = host.executor
         #expect(throws: AgentError.outsideDevice(PCIAddress("0000:13:00.0")!, path: "driver/unbind", target: "/sys/bus/pci/drivers/mlx5_core/unbind")) {
             try executor.perform(Step(.writeAttribute(path: "driver/unbind", value: "0000:13:00.0"), reason: "test"), on: PCIAddress("0000:13:00.0")!)
         }

@@ -130,8 +130,7 @@ struct HotplugTests {
             match.slots = ["0000:12:00.0"]
             driver = "vfio-pci"
             """)
-        let reader = SysfsReader(io: host.kernel, paths: host.kernel.paths)
-        let executor = Executor(io: host.kernel, paths: host.kernel.paths, reader: reader, bindSettle: .zero)
+        let executor = host.executor
         try host.kernel.loadModule("vfio-pci")
         // vfio-pci's probe refuses a bridge (the planner never asks; this drives the executor
         // directly). The verify step reports it; restoring the old driver is not done yet.
@@ -174,8 +173,7 @@ struct GroupTests {
 
     @Test func thePlanForTheDesktopShowsTheClaimAndTheRefusal() throws {
         let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
-        let view = try SysfsReader(io: host.kernel, paths: host.kernel.paths).fullView()
-        let lines = renderPlans(host.agent.planner.planAll(in: view))
+        let lines = try host.planLines()
         let wanted = [
             "0000:09:00.0 [1002:73e3] class 030000, driver amdgpu: policy \"amd-gpus\"",
             "  refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)",

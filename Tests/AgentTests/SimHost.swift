@@ -51,6 +51,16 @@ final class SimHost {
 
     func runOnce() -> Bool { agent.runOnce(events: kernel) }
 
+    /// The agent's own reader and an executor over the simulated kernel, for tests that
+    /// drive one layer directly.
+    var reader: SysfsReader { agent.reader }
+    var executor: Executor { Executor(io: kernel, paths: kernel.paths, reader: reader, bindSettle: .zero) }
+
+    /// The plan lines `plan` would print for this host now.
+    func planLines() throws -> [String] {
+        renderPlans(agent.planner.planAll(in: reader.enrich(try reader.fullView(), for: agent.planner)))
+    }
+
     /// Delivers every queued uevent to the agent, as the daemon loop does.
     func deliverEvents() { agent.handle(kernel.drain()) }
 
