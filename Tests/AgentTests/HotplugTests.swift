@@ -133,10 +133,12 @@ struct HotplugTests {
         let executor = host.executor
         try host.kernel.loadModule("vfio-pci")
         // vfio-pci's probe refuses a bridge (the planner never asks; this drives the executor
-        // directly). The verify step reports it; restoring the old driver is not done yet.
-        #expect(throws: AgentError.notBound(PCIAddress("0000:11:00.0")!, wanted: "vfio-pci", actual: nil)) {
+        // directly): the bridge goes back on pcieport.
+        let refused = AgentError.notBound(PCIAddress("0000:11:00.0")!, wanted: "vfio-pci", actual: nil)
+        #expect(throws: AgentError.restored(refused, "pcieport")) {
             try executor.perform(Step(.bind(driver: "vfio-pci", from: "pcieport"), reason: "test"), on: PCIAddress("0000:11:00.0")!)
         }
+        #expect(host.device("0000:11:00.0")?.driver == "pcieport" && host.device("0000:11:00.0")?.override == nil)
         let step = Step(.setNodeAccess(group: 99, owner: Account(id: 1), nodeGroup: nil, mode: nil), reason: "test")
         let result = Result { () throws(AgentError) in try executor.perform(step, on: PCIAddress("0000:12:00.0")!) }
         guard case .failure(.io(let failure)) = result else {

@@ -7,8 +7,11 @@ final class Agent: @unchecked Sendable {
     let reader: SysfsReader
     let reconciler: Reconciler
     let log: Logger
-    /// Devices whose last reconcile failed; `run --once` does not retry them.
-    private(set) var failed: Set<PCIAddress> = []
+    /// Devices whose last reconcile failed, with what sysfs showed of them after the failure.
+    /// They are not tried again while they still look the same: their own failure's events
+    /// (a restore's unbind and bind) would otherwise retry them forever. A change, a re-add
+    /// or a policy reload lets them be tried again.
+    private(set) var failedAt: [PCIAddress: PCIDevice] = [:]
     /// Failed reconciles since start, for `run --once`'s exit status.
     private(set) var failures = 0
 
@@ -20,7 +23,10 @@ final class Agent: @unchecked Sendable {
 
     var planner: Planner {
         get { reconciler.planner }
-        set { reconciler.planner = newValue }
+        set {
+            reconciler.planner = newValue
+            failedAt.removeAll()
+        }
     }
 
     /// Reconciles every PCI device present, in address order.
@@ -49,9 +55,9 @@ final class Agent: @unchecked Sendable {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
             switch event.target {
             case .device(let address):
+                if event.action == "remove" || event.action == "add" { failedAt[address] = nil }
                 if event.action == "remove" {
                     log.info("removed", metadata: ["device": "\(address)"])
-                    failed.remove(address)
                     continue
                 }
                 add([address])
@@ -66,11 +72,15 @@ final class Agent: @unchecked Sendable {
     }
 
     private func reconcile(_ address: PCIAddress) {
+        if let failed = failedAt[address], let now = try? reader.device(address), now == failed {
+            log.debug("not retried: its last reconcile failed and it has not changed since", metadata: ["device": "\(address)"])
+            return
+        }
         if reconciler.reconcile(address) == .failed {
-            failed.insert(address)
+            failedAt[address] = try? reader.device(address)
             failures += 1
         } else {
-            failed.remove(address)
+            failedAt[address] = nil
         }
     }
 
@@ -89,7 +99,7 @@ final class Agent: @unchecked Sendable {
                 log.error("cannot read the host: \(error)")
                 break
             }
-            let pending = planner.planAll(in: view).filter { $0.hasWork && !failed.contains($0.device.address) }
+            let pending = planner.planAll(in: view).filter { $0.hasWork && failedAt[$0.device.address] == nil }
             if pending.isEmpty { return failures == 0 }
             for plan in pending { reconcile(plan.device.address) }
         }

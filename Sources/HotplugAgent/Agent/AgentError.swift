@@ -14,6 +14,10 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     case driverMissing(String)
     /// An attribute path that resolves, through symlinks, outside the device directory.
     case outsideDevice(PCIAddress, path: String, target: String)
+    /// A bind failed, and the device was put back on its old driver (nil: left unbound as it was).
+    indirect case restored(AgentError, String?)
+    /// A bind failed, and putting the device back on this driver failed too.
+    indirect case restoreFailed(AgentError, String?)
     /// A write returned but reading back shows something else.
     case didNotStick(PCIAddress, what: String, wanted: String, read: String)
 
@@ -29,6 +33,10 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
             return "\(address) did not bind to \(wanted) (driver now: \(actual ?? "none")); see the kernel log"
         case .driverMissing(let name):
             return "driver \(name) is not registered after loading its module"
+        case .restored(let failure, let driver):
+            return "\(failure); put back \(driver.map { "on \($0)" } ?? "unbound, as it was")"
+        case .restoreFailed(let failure, let driver):
+            return "\(failure); putting it back on \(driver ?? "no driver") failed too: the device is unbound"
         case .outsideDevice(let address, let path, let target):
             return "\(address): \(path) resolves outside the device directory, to \(target); refused"
         case .didNotStick(let address, let what, let wanted, let read):

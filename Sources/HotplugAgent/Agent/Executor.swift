@@ -68,22 +68,47 @@ struct Executor: Sendable {
         }
     }
 
-    /// driver_override, unbind the current driver, drivers_probe, then check the link.
+    /// driver_override, unbind the current driver, drivers_probe, then check the link. When
+    /// the new driver does not take the device, it goes back where it was: its old
+    /// override, and its old driver, so nothing is left half done.
     private func bind(_ address: PCIAddress, to driver: String) throws(AgentError) {
         guard io.exists(paths.driver(driver)) else { throw .driverMissing(driver) }
+        let before = try reader.device(address)
         try setOverride(address, driver)
-        if let current = try reader.device(address).driver, current != driver {
+        if let current = before.driver, current != driver {
             try unbind(address, from: current)
         }
         try write(paths.driversProbe, address.description, device: address)
+        let now = try waitForDriver(address, driver)
+        guard now != driver else { return }
+        let failure = AgentError.notBound(address, wanted: driver, actual: now)
+        guard now == nil else { throw failure }
+        throw restore(address, before, after: failure)
+    }
+
+    /// The driver link once it names `driver`, or whatever it names when the wait is over.
+    private func waitForDriver(_ address: PCIAddress, _ driver: String) throws(AgentError) -> String? {
         let deadline = ContinuousClock.now + bindSettle
         var pause = Duration.milliseconds(5)
         while true {
             let now = try reader.device(address).driver
-            if now == driver { return }
-            if ContinuousClock.now >= deadline { throw .notBound(address, wanted: driver, actual: now) }
+            if now == driver || ContinuousClock.now >= deadline { return now }
             sleep(for: min(pause, deadline - ContinuousClock.now))
             pause = min(pause * 2, .milliseconds(200))
+        }
+    }
+
+    /// Puts back the override and driver a failed bind took away; the error says how far it got.
+    private func restore(_ address: PCIAddress, _ before: PCIDevice, after failure: AgentError) -> AgentError {
+        do {
+            try write(paths.attribute(address, "driver_override"), before.driverOverride ?? "\n", device: address)
+            if let old = before.driver {
+                try write(paths.driver(old) + "/bind", address.description, device: address)
+                if try waitForDriver(address, old) != old { return .restoreFailed(failure, old) }
+            }
+            return .restored(failure, before.driver)
+        } catch {
+            return .restoreFailed(failure, before.driver)
         }
     }
 
@@ -114,10 +139,19 @@ struct Executor: Sendable {
 
     /// Runs one lowest-layer operation for a device: a failure names the device, and one
     /// because the device left becomes `.gone`.
+    ///
+    /// The next step per errno: EAGAIN and EINTR are tried once more; a device gone
+    /// (ENOENT/ENODEV with its directory gone) ends its reconcile quietly; anything else
+    /// fails the action, and the device is tried again on its next event.
     @discardableResult
     private func attempt<T>(_ device: PCIAddress, _ operation: () throws(IOFailure) -> T) throws(AgentError) -> T {
         do {
-            return try operation()
+            do {
+                return try operation()
+            } catch where error.errno == .EAGAIN || error.errno == .EINTR {
+                sleep(for: .milliseconds(10))
+                return try operation()
+            }
         } catch var failure {
             failure.device = device
             if failure.meansGone && failure.operation != .modprobe && !io.exists(paths.device(device)) { throw .gone(device) }

@@ -110,6 +110,16 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     /// Kernel lockdown on or off: config space writes fail with EPERM while it is on.
     func setLockdown(_ on: Bool) { state.withLock { $0.lockdown = on } }
 
+    /// Makes `driver`'s probe of `address` fail with `errno` (nil: succeed again).
+    func injectProbeFailure(_ address: PCIAddress, _ driver: String, _ errno: Errno?) {
+        state.withLock { $0.probeFaults["\(address) \(driver)"] = errno }
+    }
+
+    /// Makes the next `times` writes to a path ending in `suffix` fail with `errno`.
+    func injectWriteFailure(endingIn suffix: String, _ errno: Errno, times: Int = 1) {
+        state.withLock { $0.writeFaults[suffix] = (errno, times) }
+    }
+
     /// While held, new VFs stay between their `add` and their links.
     func holdVFLinks() { state.withLock { $0.holdVFLinks = true } }
     func releaseVFLinks() { state.withLock { $0.releaseVFLinks() } }
@@ -132,6 +142,10 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
         defer { afterWrite.withLock { $0 }?(path) }
         try state.withLock { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
+            if let (suffix, fault) = state.writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
+                state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
+                throw failure(fault.errno)
+            }
             switch SimulatedPath(path, root: paths) {
             case .deviceFile(let address, let name):
                 if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver, let registered = state.drivers[driver] {

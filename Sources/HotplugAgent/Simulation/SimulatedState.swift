@@ -66,6 +66,10 @@ struct SimulatedState {
     var history: [String] = []
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
+    /// Injected faults: the probe of a driver on a device fails with this errno.
+    var probeFaults: [String: Errno] = [:]
+    /// Injected faults: writes to paths ending so fail with this errno, this many times.
+    var writeFaults: [String: (errno: Errno, times: Int)] = [:]
     /// Holds new VFs between their `add` and their links (a window the kernel has too),
     /// until `releaseVFLinks()`: for testing decisions made in that window.
     var holdVFLinks = false
@@ -82,6 +86,7 @@ struct SimulatedState {
     /// and no PF with VFs enabled; a VF of a PF with autoprobe off probes only when its
     /// driver_override is set.
     func probeError(_ driver: Driver, _ device: Device) -> Errno? {
+        if let fault = probeFaults["\(device.address) \(driver.name)"] { return fault }
         if let pf = device.physfn, devices[pf]?.sriov?.autoprobe == false, device.override == nil { return .ENODEV }
         if DriverKind.isVFIO(driver.name) && (device.isBridge || device.group == nil) { return .EINVAL }
         if DriverKind.isVFIO(driver.name) && (device.sriov?.count ?? 0) > 0 { return .EBUSY }
