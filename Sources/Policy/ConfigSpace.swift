@@ -129,6 +129,8 @@ public struct ReadNeeds: Sendable, Equatable {
     public var config = false
     public var upstreamConfig = false
     public var sriov = false
+    /// Whether the host uses the device (interfaces up, disks mounted or swapping).
+    public var inUse = false
 
     public init() {}
 }

@@ -26,6 +26,9 @@ public struct PCIDevice: Sendable, Equatable {
     public var upstream: [UpstreamPort]?
     /// A PF's SR-IOV state; nil when the device has none (or it was not read).
     public var sriov: SRIOVState?
+    /// How the host uses the device now (`network interface eno1 is up`); empty when it
+    /// does not, nil when it was not read.
+    public var inUse: [String]?
     /// For each `sysfs` entry of the policy (by its path pattern), what it found.
     public var attributes: [String: [AttributeReading]] = [:]
 
@@ -44,8 +47,10 @@ public struct PCIDevice: Sendable, Equatable {
         self.pfID = pfID
     }
 
-    /// PCI-to-PCI bridges (class 0604, and 0609 semi-transparent): never unbound or claimed.
-    public var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
+    /// Bridges are never unbound or claimed: PCI-to-PCI (0604), and also host, ISA/LPC,
+    /// CardBus and the other bridge subclasses up to 0609 that carry the host itself. Not
+    /// 0680 ("other"), which includes NVSwitch, passed through to guests on HGX hosts.
+    public var isBridge: Bool { (0x0600...0x0609).contains(classCode >> 8) }
     public var isVF: Bool { physfn != nil }
     /// The class as six lower-case hex digits, as `match.class` compares it.
     public var classHex: String { hex(classCode, width: 6) }

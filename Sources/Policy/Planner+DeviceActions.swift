@@ -5,7 +5,16 @@ extension Planner {
     /// What must be read for `device` beyond its identity for its policy to be planned.
     public func needs(for device: PCIDevice, in host: HostView) -> ReadNeeds {
         var needs = ReadNeeds()
-        guard !device.vfPending, let claim = claim(for: device, in: host), claim.via == nil else { return needs }
+        guard !device.vfPending else { return needs }
+        // Whether the host uses a device matters for any device a policy (or a group peer's
+        // claim-group) could unbind, whatever the policy allows: `plan` says so either way.
+        if device.driver != nil && !device.isBridge {
+            needs.inUse = policies.firstMatchIndex(for: device).map { policies.policies[$0].driver != nil }
+                ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains {
+                    $0.address != device.address && policies.firstMatch(for: $0)?.claimGroup == true
+                })
+        }
+        guard let claim = claim(for: device, in: host), claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs
         needs.config = !policy.config.isEmpty || policy.atomicOps

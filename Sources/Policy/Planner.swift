@@ -40,6 +40,19 @@ public struct Planner: Sendable {
         if case .named(let name) = target, DriverKind.isVFIO(name), device.iommuGroup == nil {
             return "the device has no IOMMU group (is the IOMMU enabled?)"
         }
+        if !policy.allowInUse {
+            if device.driver != nil, let uses = device.inUse, !uses.isEmpty {
+                return "the host uses it: \(uses.joined(separator: ", ")) (allow-in-use = true allows it)"
+            }
+            if policy.claimGroup, let group = device.iommuGroup {
+                // Nor a group that claim-group would take with such a device in it.
+                for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
+                    guard policies.firstMatchIndex(for: peer) == nil, peer.driver != nil, let uses = peer.inUse, !uses.isEmpty
+                    else { continue }
+                    return "claim-group would take \(peer.address), which the host uses: \(uses.joined(separator: ", ")) (allow-in-use = true allows it)"
+                }
+            }
+        }
         return nil
     }
 

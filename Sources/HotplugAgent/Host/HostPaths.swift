@@ -25,6 +25,11 @@ struct HostPaths: Sendable {
     func iommuGroupDevices(_ group: Int) -> String { "\(iommuGroups)/\(group)/devices" }
     func vfioNode(_ group: Int) -> String { under("/dev/vfio/\(group)") }
 
+    var classNet: String { under("/sys/class/net") }
+    var classBlock: String { under("/sys/class/block") }
+    var mountInfo: String { under("/proc/self/mountinfo") }
+    var swaps: String { under("/proc/swaps") }
+
     var policyDirectories: [String] {
         [under("/etc/hotplug-agent/policies.d"), under("/usr/lib/hotplug-agent/policies.d")]
     }

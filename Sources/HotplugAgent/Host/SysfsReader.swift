@@ -70,9 +70,44 @@ struct SysfsReader: Sendable {
             if needs.config { devices[index].config = config(address) }
             if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
             if needs.sriov { devices[index].sriov = sriov(address) }
+            if needs.inUse { devices[index].inUse = inUse(address) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
         }
         return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view
+    }
+
+    /// How the host uses a device: its network interfaces that are up, and its block
+    /// devices (and partitions) that are mounted, used as swap, or held by device-mapper
+    /// or md. Interfaces and disks are found by where their class links really lead.
+    func inUse(_ address: PCIAddress) -> [String] {
+        guard let base = try? io.resolve(paths.device(address)) else { return [] }
+        func mine(_ classDirectory: String) -> [String] {
+            ((try? io.list(classDirectory)) ?? []).sorted().filter { name in
+                (try? io.resolve(classDirectory + "/" + name)).map { $0.hasPrefix(base + "/") } ?? false
+            }
+        }
+        var uses: [String] = []
+        for interface in mine(paths.classNet) {
+            let flags = (try? io.read(paths.classNet + "/\(interface)/flags")).map(firstLine) ?? ""
+            let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
+            if let value, value & 0x1 != 0 { uses.append("network interface \(interface) is up") }
+        }
+        let disks = mine(paths.classBlock)
+        guard !disks.isEmpty else { return uses }
+        let mounts = ((try? io.read(paths.mountInfo)) ?? "").split(separator: "\n").compactMap { line -> (String, String)? in
+            let fields = line.split(separator: " ")
+            return fields.count > 4 ? (String(fields[2]), String(fields[4])) : nil
+        }
+        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first }
+        for disk in disks {
+            let number = (try? io.read(paths.classBlock + "/\(disk)/dev")).map(firstLine)
+            for (device, point) in mounts where device == number { uses.append("block device \(disk) is mounted on \(point)") }
+            if swaps.contains(where: { $0 == "/dev/\(disk)" }) { uses.append("block device \(disk) is used as swap") }
+            for holder in ((try? io.list(paths.classBlock + "/\(disk)/holders")) ?? []).sorted() {
+                uses.append("block device \(disk) is held by \(holder)")
+            }
+        }
+        return uses
     }
 
     func config(_ address: PCIAddress) -> ConfigSpace? {

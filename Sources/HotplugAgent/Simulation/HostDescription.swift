@@ -23,6 +23,20 @@ struct HostDescription: Codable, Sendable {
         var sriov: Bool?
     }
 
+    struct Interface: Codable, Sendable, Equatable {
+        var name: String
+        var up: Bool
+    }
+
+    struct Disk: Codable, Sendable, Equatable {
+        var name: String
+        /// major:minor
+        var dev: String
+        var mounted: String?
+        var swap: Bool?
+        var holders: [String]?
+    }
+
     /// A PF's SR-IOV capability.
     struct SRIOV: Codable, Sendable {
         var totalVFs: Int
@@ -60,9 +74,12 @@ struct HostDescription: Codable, Sendable {
         var config: String?
         var configSize: Int?
         var sriov: SRIOV?
+        /// Network interfaces and disks the host driver makes of it.
+        var net: [Interface]?
+        var block: [Disk]?
 
         enum CodingKeys: String, CodingKey {
-            case address, id, subsystem, `class`, parent, driver, attributes, config, sriov
+            case address, id, subsystem, `class`, parent, driver, attributes, config, sriov, net, block
             case configSize = "config_size"
             case iommuGroup = "iommu_group"
             case bootVGA = "boot_vga"

@@ -72,7 +72,8 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             address: address, id: id, subsystemID: description.subsystem.flatMap { PCIID($0) },
             classCode: classCode, parent: parent, group: description.iommuGroup, driver: description.driver,
             override: nil, bootVGA: description.bootVGA ?? false, attributes: attributes, config: config,
-            sriov: sriov, defaultResetMethod: attributes["reset_method"])
+            sriov: sriov, defaultResetMethod: attributes["reset_method"],
+            interfaces: description.net ?? [], disks: description.block ?? [])
     }
 
     /// `"10 02 00 73 …"`: hex bytes, white space ignored.
@@ -131,10 +132,25 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
 
     func read(_ path: String) throws(IOFailure) -> String {
         try state.withLock { state throws(IOFailure) in
-            guard case .deviceFile(let address, let name) = SimulatedPath(path, root: paths) else {
+            switch SimulatedPath(path, root: paths) {
+            case .deviceFile(let address, let name):
+                do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
+            case .classEntry("net", let name, "flags"):
+                guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+                return interface.up ? "0x1003\n" : "0x1002\n"
+            case .classEntry("block", let name, "dev"):
+                guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+                return disk.dev + "\n"
+            case .proc("self/mountinfo"):
+                return state.visibleDisks.enumerated().compactMap { index, disk in
+                    disk.mounted.map { "\(30 + index) 1 \(disk.dev) / \($0) rw,relatime - ext4 /dev/\(disk.name) rw\n" }
+                }.joined()
+            case .proc("swaps"):
+                return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+                    + state.visibleDisks.filter { $0.swap == true }.map { "/dev/\($0.name) partition\t8388604\t0\t-2\n" }.joined()
+            default:
                 throw IOFailure(.read, path, errno: .ENOENT)
             }
-            do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
         }
     }
 
@@ -240,6 +256,11 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
             case .deviceDir(let address):
                 do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
+            case .classDir("net"): return state.visibleInterfaces.map(\.name)
+            case .classDir("block"): return state.visibleDisks.map(\.name)
+            case .classEntry("block", let name, "holders"):
+                guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
+                return disk.holders ?? []
             case .deviceFile(let address, let below):
                 do throws(Errno) { return try state.listDevice(address, below) } catch { throw IOFailure(.list, path, errno: error) }
             default: throw IOFailure(.list, path, errno: .ENOENT)
@@ -286,6 +307,12 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
                 do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch { throw IOFailure(.realpath, path, errno: error) }
             case .deviceFile(let address, let below):
                 do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch { throw IOFailure(.realpath, path, errno: error) }
+            case .classEntry("net", let name, ""):
+                guard let (address, _) = state.interface(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
+                resolved = "/sys" + state.devpath(address) + "/net/\(name)"
+            case .classEntry("block", let name, ""):
+                guard let (address, _) = state.disk(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
+                resolved = "/sys" + state.devpath(address) + "/block/\(name)"
             default:
                 throw IOFailure(.realpath, path, errno: .ENOENT)
             }
@@ -340,6 +367,9 @@ enum SimulatedPath: Equatable {
     case driversDir, driverDir(String), driverFile(String, String), driversProbe
     case groupsDir, groupDevices(Int)
     case vfioDir, vfioNode(Int)
+    /// `/sys/class/net`, and `/sys/class/net/eno1/flags` as ("net", "eno1", "flags").
+    case classDir(String), classEntry(String, String, String)
+    case proc(String)
     case other
 
     init(_ path: String, root: HostPaths) {
@@ -358,6 +388,9 @@ enum SimulatedPath: Equatable {
             self = PCIAddress(parts[4]).map { .deviceDir($0) } ?? .other
         case 6... where parts[0...3] == ["sys", "bus", "pci", "devices"]:
             self = PCIAddress(parts[4]).map { .deviceFile($0, parts[5...].joined(separator: "/")) } ?? .other
+        case 3 where parts[0...1] == ["sys", "class"]: self = .classDir(parts[2])
+        case 4... where parts[0...1] == ["sys", "class"]: self = .classEntry(parts[2], parts[3], parts[4...].joined(separator: "/"))
+        case 2... where parts[0] == "proc": self = .proc(parts[1...].joined(separator: "/"))
         case 5 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverDir(parts[4])
         case 6 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverFile(parts[4], parts[5])
         default: self = .other

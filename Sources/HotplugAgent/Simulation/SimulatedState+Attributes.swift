@@ -5,6 +5,28 @@ import Policy
 extension SimulatedState {
     static let resetMethods: Set<String> = ["flr", "af_flr", "pm", "bus", "device_specific", "acpi", "cxl_bus"]
 
+    /// Interfaces and disks of devices a host driver has, in address order.
+    var visibleInterfaces: [HostDescription.Interface] {
+        devices.keys.sorted().flatMap { devices[$0]!.hostDriverHasIt ? devices[$0]!.interfaces : [] }
+    }
+    var visibleDisks: [HostDescription.Disk] {
+        devices.keys.sorted().flatMap { devices[$0]!.hostDriverHasIt ? devices[$0]!.disks : [] }
+    }
+
+    func interface(_ name: String) -> (PCIAddress, HostDescription.Interface)? {
+        for (address, device) in devices where device.hostDriverHasIt {
+            if let found = device.interfaces.first(where: { $0.name == name }) { return (address, found) }
+        }
+        return nil
+    }
+
+    func disk(_ name: String) -> (PCIAddress, HostDescription.Disk)? {
+        for (address, device) in devices where device.hostDriverHasIt {
+            if let found = device.disks.first(where: { $0.name == name }) { return (address, found) }
+        }
+        return nil
+    }
+
     /// Names the kernel itself provides for this device (besides `attributes`).
     func fixedNames(_ device: Device) -> [String] {
         var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config"]

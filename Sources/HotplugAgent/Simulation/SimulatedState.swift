@@ -22,6 +22,11 @@ struct SimulatedState {
         var linked = false
         /// `reset_method` as it reads before anyone writes it: what `default` restores.
         var defaultResetMethod: String?
+        /// What its host driver makes of it; there only while a host driver has it.
+        var interfaces: [HostDescription.Interface] = []
+        var disks: [HostDescription.Disk] = []
+
+        var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
 
         var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
     }
