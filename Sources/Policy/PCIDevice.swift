@@ -26,6 +26,8 @@ public struct PCIDevice: Sendable, Equatable {
     public var upstream: [UpstreamPort]?
     /// A PF's SR-IOV state; nil when the device has none (or it was not read).
     public var sriov: SRIOVState?
+    /// Where the agent moved the device from, when it did (read from its state directory).
+    public var origin: DriverOrigin?
     /// How the host uses the device now (`network interface eno1 is up`); empty when it
     /// does not, nil when it was not read.
     public var inUse: [String]?
@@ -78,5 +80,18 @@ public enum DriverKind {
                 (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
                     || c == 0x2d || c == 0x5f || c == 0x2e
             }
+    }
+}
+
+/// What a device had before the agent first moved it, and where the agent moved it to.
+public struct DriverOrigin: Sendable, Equatable {
+    public var driver: String?
+    public var override: String?
+    public var movedTo: String
+
+    public init(driver: String?, override: String?, movedTo: String) {
+        self.driver = driver
+        self.override = override
+        self.movedTo = movedTo
     }
 }

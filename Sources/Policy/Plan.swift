@@ -14,6 +14,10 @@ public enum Action: Sendable, Equatable {
     case writeConfig(offset: Int, width: Int, value: UInt32, mask: UInt32, expression: String)
     /// `sriov_numvfs`.
     case setVFCount(Int)
+    /// Put the device back where the agent took it from, and forget that it did.
+    case restore(DriverOrigin)
+    /// Forget a recorded origin that no longer describes the device.
+    case forgetOrigin
 
     public var summary: String {
         switch self {
@@ -35,6 +39,10 @@ public enum Action: Sendable, Equatable {
             return "set config \(expression) at 0x\(hex(offset, width: 3))"
         case .setVFCount(let count):
             return "set sriov_numvfs to \(count)"
+        case .restore(let origin):
+            return origin.driver.map { "put back on \($0)" } ?? "put back unbound"
+        case .forgetOrigin:
+            return "forget where it came from"
         }
     }
 }

@@ -79,7 +79,7 @@ public struct Planner: Sendable {
             plan.warnings.append("a VF whose SR-IOV links are not there yet; decided once they are")
             return plan
         }
-        guard let claim = claim(for: device, in: host) else { return DevicePlan(device: device) }
+        guard let claim = claim(for: device, in: host) else { return planReturn(device) }
         let policy = claim.policy
         var plan = DevicePlan(device: device, policy: policy.name, via: claim.via)
         // In the contract's order: sysfs, config, atomic-ops, driver, SR-IOV, the node.
@@ -141,6 +141,19 @@ public struct Planner: Sendable {
             || (policy.group.map { $0.id != node.gid } ?? false)
             || (policy.mode.map { $0 != node.mode } ?? false)
         if differs { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
+    }
+
+    /// No policy wants the device: if the agent moved it, it goes back where it came from.
+    private func planReturn(_ device: PCIDevice) -> DevicePlan {
+        var plan = DevicePlan(device: device)
+        guard let origin = device.origin else { return plan }
+        if device.driver == origin.movedTo {
+            let from = origin.driver.map { "from \($0)" } ?? "while it was unbound"
+            plan.steps.append(Step(.restore(origin), reason: "no policy wants it any more; the agent moved it to \(origin.movedTo) \(from)"))
+        } else {
+            plan.steps.append(Step(.forgetOrigin, reason: "no policy wants it, and it is no longer on \(origin.movedTo)"))
+        }
+        return plan
     }
 
     /// Plans for every device of the view, in address order.

@@ -21,6 +21,8 @@ final class SimHost {
     let kernel: SimulatedKernel
     let agent: Agent
     let log = LogLines()
+    /// A temporary state directory, removed with the host.
+    let state: String
 
     convenience init(_ hostFile: String, policies toml: String, dryRun: Bool = false) throws {
         try self.init(try Self.load(hostFile), policies: toml, dryRun: dryRun)
@@ -38,8 +40,21 @@ final class SimHost {
         let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")
         guard parsed.errors.isEmpty else { throw SimulationError.invalid("\(parsed.errors)") }
         let sink = log
+        var template = Array("/tmp/hotplug-agent-state.XXXXXX".utf8CString)
+        state = String(cString: mkdtemp(&template)!)
         agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
-                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero)
+                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: state) }
+
+    /// A fresh agent on the same kernel and state directory, as after a restart.
+    func restarted(policies toml: String) throws -> Agent {
+        let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
+        let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")
+        let sink = log
+        return Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: false,
+                              log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
     }
 
     /// The example policy shipped for a seed, as an admin would install it.

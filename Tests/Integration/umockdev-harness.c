@@ -192,6 +192,15 @@ static void react(const char *path) {
     } else if (strstr(path, "/unbind")) {
         const char *driver = strstr(path, "/drivers/") + 9;
         if (current[0] && strncmp(driver, current, strlen(current)) == 0) unbind(address);
+    } else if (strstr(path, "/bind")) {
+        /* drivers/<d>/bind: binds when unbound and the override allows d. */
+        char driver[64];
+        snprintf(driver, sizeof driver, "%s", strstr(path, "/drivers/") + 9);
+        *strchr(driver, '/') = 0;
+        snprintf(file, sizeof file, "%s/sys/devices/%s/driver_override", root, address);
+        read_file(file, override, sizeof override);
+        int allowed = override[0] == 0 || strcmp(override, "(null)") == 0 || strcmp(override, driver) == 0;
+        if (!current[0] && allowed) bind(address, driver);
     }
 }
 
@@ -248,6 +257,13 @@ static int on_vfio(const char *address) {
 }
 
 static int vf_was_requested(void) { return vf_requested; }
+static int restored(void) {
+    char first[64], second[64], override[64];
+    driver_of("0000:12:00.0", first, sizeof first);
+    driver_of("0000:22:00.0", second, sizeof second);
+    read_file(at("/sys/devices/0000:22:00.0/driver_override"), override, sizeof override);
+    return first[0] == 0 && strcmp(second, "amdgpu") == 0 && override[0] == 0;
+}
 static int vf_done(void) { return on_vfio("0000:4d:00.1") && owned(41); }
 static int coldplug_done(void) { return on_vfio("0000:12:00.0") && owned(12); }
 static int hotplug_done(void) { return on_vfio("0000:22:00.0") && owned(22); }
@@ -299,7 +315,9 @@ int main(int argc, char **argv) {
         dup2(out, 2);
         setenv("LD_PRELOAD", "libumockdev-preload.so.0", 1);
         setenv("HOTPLUG_AGENT_MODPROBE", "/bin/false", 1);  /* never load a real module */
-        execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--log-level", "debug", (char *)NULL);
+        char state[1100];
+        snprintf(state, sizeof state, "%s/run-hotplug-agent", root);   /* not the real /run */
+        execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--state-dir", state, "--log-level", "debug", (char *)NULL);
         _exit(127);
     }
 
@@ -337,6 +355,17 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(at("/secret"), &st);
     check(st.st_uid == 0 && (st.st_mode & 0777) == 0600, "a planted /dev/vfio symlink is not followed");
+
+    /* SIGHUP after the MI300X policy is removed: both GPUs go back where they came from,
+     * 0000:12:00.0 unbound (no driver had it), 0000:22:00.0 on amdgpu. */
+    char policy_file[1100];
+    snprintf(policy_file, sizeof policy_file, "%s/50-mi300x.toml", argv[2]);
+    FILE *policies = fopen(policy_file, "w");
+    fputs("[[policy]]\nname = \"flex-vfs\"\nmatch.pf-ids = [\"8086:56c0\"]\ndriver = \"vfio-pci\"\n", policies);
+    fclose(policies);
+    kill(agent, SIGHUP);
+    check(serve(20, restored), "SIGHUP without the policy: the GPUs are back where they came from");
+    check(log_contains(log, "0000:22:00.0 put back on amdgpu: no policy wants it any more"), "log: the restore names device and origin");
 
     serve(0.5, NULL);
     kill(agent, SIGTERM);

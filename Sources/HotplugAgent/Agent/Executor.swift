@@ -9,6 +9,8 @@ struct Executor: Sendable {
     let reader: SysfsReader
     /// How long to wait for a probe that binds asynchronously (`driver_async_probe=`).
     let bindSettle: Duration
+    /// Where moved devices came from; nil when the agent keeps no state.
+    var origins: OriginStore? = nil
 
     func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
         switch step.action {
@@ -27,6 +29,10 @@ struct Executor: Sendable {
             try writeAttribute(address, path, value)
         case .writeConfig(let offset, let width, let value, let mask, _):
             try writeConfig(address, offset: offset, width: width, value: value, mask: mask)
+        case .restore(let origin):
+            try restore(address, to: origin)
+        case .forgetOrigin:
+            origins?.remove(address)
         case .setVFCount(let count):
             try writeAttribute(address, "sriov_numvfs", String(count))
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
@@ -74,6 +80,7 @@ struct Executor: Sendable {
     private func bind(_ address: PCIAddress, to driver: String) throws(AgentError) {
         guard io.exists(paths.driver(driver)) else { throw .driverMissing(driver) }
         let before = try reader.device(address)
+        try recordOrigin(before, movedTo: driver)
         try setOverride(address, driver)
         if let current = before.driver, current != driver {
             try unbind(address, from: current)
@@ -84,6 +91,31 @@ struct Executor: Sendable {
         let failure = AgentError.notBound(address, wanted: driver, actual: now)
         guard now == nil else { throw failure }
         throw restore(address, before, after: failure)
+    }
+
+    /// Writes, before the first change, where the device came from; a later move keeps
+    /// that origin and only notes where the device goes now.
+    private func recordOrigin(_ before: PCIDevice, movedTo target: String) throws(AgentError) {
+        guard let origins else { return }
+        var origin = origins.load(before.address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: target)
+        origin.movedTo = target
+        try attempt(before.address) { () throws(IOFailure) in try origins.save(before.address, origin) }
+    }
+
+    /// Back to the recorded override and driver (or unbound), then the record goes.
+    private func restore(_ address: PCIAddress, to origin: DriverOrigin) throws(AgentError) {
+        try write(paths.attribute(address, "driver_override"), origin.override ?? "\n", device: address)
+        if let current = try reader.device(address).driver { try unbind(address, from: current) }
+        if let driver = origin.driver {
+            do {
+                try write(paths.driver(driver) + "/bind", address.description, device: address)
+            } catch .io(let failure) where failure.errno == .ENODEV || failure.errno == .ENOENT {
+                try write(paths.driversProbe, address.description, device: address)
+            }
+            let now = try waitForDriver(address, driver)
+            guard now == driver else { throw .notBound(address, wanted: driver, actual: now) }
+        }
+        origins?.remove(address)
     }
 
     /// The driver link once it names `driver`, or whatever it names when the wait is over.
@@ -114,6 +146,7 @@ struct Executor: Sendable {
 
     /// `driver = "none"`: an override no driver matches, then unbind.
     private func keepUnbound(_ address: PCIAddress) throws(AgentError) {
+        try recordOrigin(try reader.device(address), movedTo: "none")
         try setOverride(address, "none")
         if let current = try reader.device(address).driver { try unbind(address, from: current) }
         if let still = try reader.device(address).driver { throw .notBound(address, wanted: "none", actual: still) }

@@ -34,7 +34,8 @@ struct HostContext {
         log = .lines(level: options.logLevel)
     }
 
-    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths) }
+    /// Reads the host, with where the agent moved devices from (read only).
+    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory)) }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.
     func policiesOrExit(_ options: PolicyOptions) throws -> PolicySet {

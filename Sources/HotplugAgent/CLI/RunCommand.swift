@@ -15,6 +15,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Exit once no device has work left: 0 if every action succeeded, 1 if any failed.")
     var once = false
 
+    @Option(help: ArgumentHelp("Where to record the drivers devices came from (default /run/hotplug-agent under the root).", valueName: "DIR"))
+    var stateDir: String?
+
     func run() throws {
         let host = HostContext(global)
         let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
@@ -26,7 +29,8 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(1)
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
-        let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log)
+        let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
+                                   stateDirectory: stateDir ?? host.paths.stateDirectory)
         if let signals {
             let daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 let (policies, errors) = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import Logging
 import Policy
 
@@ -40,7 +41,16 @@ struct SimulateCommand: ParsableCommand {
 
         output("\n== What it does")
         let log = Logger.lines(level: global.logLevel, sink: LineLogHandler.standardOutput)
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log, bindSettle: .zero)
+        // The simulated host's state lives in a temporary directory: nothing real is touched.
+        var template = Array("/tmp/hotplug-agent-simulate.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else {
+            LineLogHandler.standardError("hotplug-agent: cannot make a temporary directory: \(Errno.current)")
+            throw ExitCode(1)
+        }
+        let state = String(cString: template)
+        defer { _ = Subprocess.removeTree(state) }
+        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log,
+                                   bindSettle: .zero, stateDirectory: state)
         let succeeded = agent.runOnce(events: kernel)
 
         let after = try readOrExit(reader)

@@ -34,5 +34,6 @@ struct HostPaths: Sendable {
         [under("/etc/hotplug-agent/policies.d"), under("/usr/lib/hotplug-agent/policies.d")]
     }
     var passwd: String { under("/etc/passwd") }
+    var stateDirectory: String { under("/run/hotplug-agent") }
     var groupFile: String { under("/etc/group") }
 }

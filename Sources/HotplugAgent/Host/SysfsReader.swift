@@ -5,6 +5,8 @@ import Policy
 struct SysfsReader: Sendable {
     let io: any KernelIO
     let paths: HostPaths
+    /// Where devices the agent moved came from; nil when the agent keeps no state.
+    var origins: OriginStore? = nil
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
     func addresses() throws(AgentError) -> [PCIAddress] {
@@ -28,6 +30,7 @@ struct SysfsReader: Sendable {
             device.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
         device.driver = try linkName(address, "driver")
+        device.origin = origins?.load(address)
         if let override = try optional(address, "driver_override") {
             let value = firstLine(override)
             device.driverOverride = value == "(null)" || value.isEmpty ? nil : value

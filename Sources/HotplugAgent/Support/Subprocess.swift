@@ -7,6 +7,12 @@ enum Subprocess {
         var output: String
     }
 
+    /// Removes a directory tree the agent made (its own temporary state).
+    @discardableResult
+    static func removeTree(_ path: String) -> Bool {
+        (try? run("/bin/rm", arguments: ["-rf", "--", path]).status) == 0
+    }
+
     static func run(_ path: String, arguments: [String]) throws(Errno) -> Result {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw .current }

@@ -1,0 +1,88 @@
+import Foundation
+@testable import HotplugAgent
+import Policy
+import Testing
+
+/// Devices go back where they came from when no policy wants them any more.
+struct UndoTests {
+    let nic = "0000:13:00.0", gpu = "0000:12:00.0"
+
+    func seed000() throws -> SimHost {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        return host
+    }
+
+    func origins(_ host: SimHost) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: host.state + "/origins")) ?? []).sorted()
+    }
+
+    @Test func theOriginIsRecordedBeforeTheFirstChange() throws {
+        let host = try seed000()
+        #expect(origins(host).count == 16)
+        let record = try String(contentsOfFile: host.state + "/origins/\(nic)", encoding: .utf8)
+        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
+    }
+
+    @Test func removingThePolicyAndReloadingPutsDevicesBack() throws {
+        let host = try seed000()
+        // What the daemon does on SIGHUP: new policies, then every device reconciled.
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        for address in host.addresses(where: { $0.id.device == 0x1021 }) {
+            #expect(host.device(address)?.driver == "mlx5_core" && host.device(address)?.override == nil, "\(address)")
+        }
+        for address in host.addresses(where: { $0.id.device == 0x74a1 }) {
+            #expect(host.device(address)?.driver == nil && host.device(address)?.override == nil, "\(address)")
+        }
+        #expect(host.kernel.inspect { $0.nodes.isEmpty })
+        #expect(origins(host).isEmpty)
+        #expect(host.log.containing("[-]").isEmpty)
+        #expect(host.log.containing("\(nic) put back on mlx5_core: no policy wants it any more; the agent moved it to vfio-pci from mlx5_core").count == 1)
+    }
+
+    @Test func afterARestartTheRecordsStillPutDevicesBack() throws {
+        let host = try seed000()
+        let restarted = try host.restarted(policies: "")
+        #expect(restarted.runOnce(events: host.kernel))
+        #expect(host.addresses { $0.driver == "mlx5_core" }.count == 8)
+        #expect(host.addresses { $0.driver == "vfio-pci" }.isEmpty)
+    }
+
+    @Test func aDeviceMovedTwiceGoesBackToWhereItFirstCameFrom() throws {
+        let host = try seed000()
+        let stub = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"",
+                                                                             with: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"pci-stub\"")
+        let second = try host.restarted(policies: stub)
+        #expect(second.runOnce(events: host.kernel))
+        #expect(host.device(nic)?.driver == "pci-stub")
+        let third = try host.restarted(policies: "")
+        #expect(third.runOnce(events: host.kernel))
+        #expect(host.device(nic)?.driver == "mlx5_core")
+    }
+
+    @Test func aStaleRecordIsForgotten() throws {
+        let host = try seed000()
+        // The NIC is replugged and comes up on mlx5_core; no policy wants it now.
+        host.kernel.unplug(PCIAddress(nic)!)
+        try host.kernel.loadModule("mlx5_core")
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        let restarted = try host.restarted(policies: try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "15b3:1021", with: "15b3:ffff"))
+        restarted.handle(host.kernel.drain())
+        #expect(host.device(nic)?.driver == "mlx5_core")
+        #expect(!origins(host).contains(nic))
+    }
+
+    @Test func aTornStateDirectoryIsUnderstood() throws {
+        let host = try seed000()
+        // A crash between write and rename leaves a temporary file; a record may be garbage.
+        try "driver=amdgpu\n".write(toFile: host.state + "/origins/.\(gpu).tmp", atomically: false, encoding: .utf8)
+        try "\u{0}\u{1}garbage".write(toFile: host.state + "/origins/0000:22:00.0", atomically: false, encoding: .utf8)
+        let restarted = try host.restarted(policies: "")
+        #expect(restarted.runOnce(events: host.kernel))
+        #expect(host.device(gpu)?.driver == nil)
+        #expect(host.device(nic)?.driver == "mlx5_core")
+        // A record it cannot read leaves that device where it is.
+        #expect(host.device("0000:22:00.0")?.driver == "vfio-pci")
+    }
+}
