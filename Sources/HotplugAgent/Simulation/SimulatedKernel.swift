@@ -94,9 +94,16 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
 
     // MARK: The simulation's own controls (tests, `simulate`)
 
+    /// Like a netlink socket with a full receive buffer: past `capacity` queued events the
+    /// rest are lost, and the next drain says so (ENOBUFS).
+    func limitEventQueue(to capacity: Int) { state.withLock { $0.eventCapacity = capacity } }
+
     func drain() -> (events: [UEvent], overflowed: Bool) {
         state.withLock { state in
             defer { state.events.removeAll() }
+            if let capacity = state.eventCapacity, state.events.count > capacity {
+                return (Array(state.events.prefix(capacity)), true)
+            }
             return (state.events, false)
         }
     }
@@ -115,6 +122,11 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     func injectProbeFailure(_ address: PCIAddress, _ driver: String, _ errno: Errno?) {
         state.withLock { $0.probeFaults["\(address) \(driver)"] = errno }
     }
+
+    /// After `count` more writes, every write fails with EIO until `thaw()`: an agent killed
+    /// between two writes, leaving sysfs exactly as that moment left it.
+    func freeze(afterWrites count: Int) { state.withLock { $0.writesBeforeFreeze = count } }
+    func thaw() { state.withLock { $0.writesBeforeFreeze = nil } }
 
     /// Makes the next `times` writes to a path ending in `suffix` fail with `errno`.
     func injectWriteFailure(endingIn suffix: String, _ errno: Errno, times: Int = 1) {
@@ -158,6 +170,10 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
         defer { afterWrite.withLock { $0 }?(path) }
         try state.withLock { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
+            if let remaining = state.writesBeforeFreeze {
+                guard remaining > 0 else { throw failure(.EIO) }
+                state.writesBeforeFreeze = remaining - 1
+            }
             if let (suffix, fault) = state.writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
                 state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
                 throw failure(fault.errno)

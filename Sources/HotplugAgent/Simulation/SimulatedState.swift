@@ -71,6 +71,10 @@ struct SimulatedState {
     var history: [String] = []
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
+    /// How many uevents fit the listener's socket before the rest are lost (nil: no limit).
+    var eventCapacity: Int?
+    /// Writes left before the agent "dies" (see `SimulatedKernel.freeze`).
+    var writesBeforeFreeze: Int?
     /// Injected faults: the probe of a driver on a device fails with this errno.
     var probeFaults: [String: Errno] = [:]
     /// Injected faults: writes to paths ending so fail with this errno, this many times.
