@@ -1,5 +1,12 @@
 import TOMLKit
 
+/// Whether TOMLKit parses `text` at all. Its C++ parser asserts (aborts in debug builds,
+/// undefined behaviour in release builds) on some malformed text, so the agent runs this
+/// in a child process first and parses in-process only what that child survived.
+public func tomlSyntaxIsValid(_ text: String) -> Bool {
+    TOMLLineIndex(text).malformedHeader == nil && (try? TOMLTable(string: text)) != nil
+}
+
 /// Turns the text of one policy file into validated policies and every error in it.
 ///
 /// The whole file is checked even after the first error, so `check` can list them all.
@@ -11,6 +18,11 @@ public struct PolicyParser: Sendable {
     }
 
     public func parse(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
+        let lines = TOMLLineIndex(text)
+        if let header = lines.malformedHeader {
+            let message = "invalid TOML: expected a table name after '[' (column \(header.column))"
+            return ([], [PolicyError(file: file, line: header.line, message: message)])
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -20,7 +32,7 @@ public struct PolicyParser: Sendable {
         } catch {
             return ([], [PolicyError(file: file, message: "invalid TOML: \(error)")])
         }
-        var reader = Reader(file: file, lines: TOMLLineIndex(text), accounts: accounts)
+        var reader = Reader(file: file, lines: lines, accounts: accounts)
         var policies: [Policy] = []
         for key in root.keys.sorted() where key != "policy" {
             reader.error(nil, key, "unknown key (policies are [[policy]] tables)")

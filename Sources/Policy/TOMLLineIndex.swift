@@ -6,11 +6,15 @@
 /// comments. Paths look like `policy[1].match.ids[2]`; `[[policy]]` headers count from 0.
 struct TOMLLineIndex {
     private var lines: [String: Int] = [:]
+    /// The first table header with no name (`[` then a newline): toml++ asserts on it
+    /// (undefined behaviour in release builds), so such text never reaches it.
+    private(set) var malformedHeader: (line: Int, column: Int)?
 
     init(_ text: String) {
         var scanner = Scanner(bytes: Array(text.utf8))
         scanner.run()
         lines = scanner.lines
+        malformedHeader = scanner.malformedHeader
     }
 
     /// The line of `path`, or of the nearest enclosing key that has one.
@@ -29,6 +33,8 @@ struct TOMLLineIndex {
         var line = 1
         var lines: [String: Int] = [:]
         var arrayTableCounts: [String: Int] = [:]
+        var malformedHeader: (line: Int, column: Int)?
+        var lineStart = 0
         /// Path prefix of the current table (`policy[1].match`), empty at the root.
         var table = ""
 
@@ -37,7 +43,10 @@ struct TOMLLineIndex {
         var current: UInt8? { pos < bytes.count ? bytes[pos] : nil }
 
         mutating func advance() {
-            if bytes[pos] == UInt8(ascii: "\n") { line += 1 }
+            if bytes[pos] == UInt8(ascii: "\n") {
+                line += 1
+                lineStart = pos + 1
+            }
             pos += 1
         }
 
@@ -65,6 +74,10 @@ struct TOMLLineIndex {
             advance()
             let isArray = current == UInt8(ascii: "[")
             if isArray { advance() }
+            while current == UInt8(ascii: " ") || current == UInt8(ascii: "\t") { advance() }
+            if malformedHeader == nil, let c = current, !isKeyStart(c) && c != UInt8(ascii: "]") {
+                malformedHeader = (start, pos - lineStart + 1)
+            }
             let key = keyPath()
             while let c = current, c != UInt8(ascii: "\n") {
                 advance()
@@ -111,21 +124,24 @@ struct TOMLLineIndex {
                     if c == UInt8(ascii: ",") { advance(); index += 1; continue }
                     let element = "\(path)[\(index)]"
                     record(element, line)
+                    let before = pos
                     value(element)
+                    if pos == before { advance() }  // not a value at all: step over it
                 }
             case UInt8(ascii: "{"):
                 advance()
                 while true {
                     skipBlank(newlines: false)
-                    guard let c = current else { return }
+                    guard let c = current, c != UInt8(ascii: "\n") else { return }  // inline tables end on their line
                     if c == UInt8(ascii: "}") { advance(); return }
                     if c == UInt8(ascii: ",") { advance(); continue }
-                    let start = line
+                    let start = line, before = pos
                     let key = join(path, keyPath())
                     record(key, start)
                     skipBlank(newlines: false)
                     if current == UInt8(ascii: "=") { advance() }
                     value(key)
+                    if pos == before { advance() }
                 }
             default:
                 while let c = current, !",]}\n#".utf8.contains(c) { advance() }
@@ -198,6 +214,12 @@ struct TOMLLineIndex {
 
         mutating func record(_ path: String, _ line: Int) {
             if lines[path] == nil { lines[path] = line }
+        }
+
+        /// A bare key character or a quote: what may start a key.
+        func isKeyStart(_ c: UInt8) -> Bool {
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c == UInt8(ascii: "\"") || c == UInt8(ascii: "'")
         }
 
         func join(_ a: String, _ b: String) -> String { a.isEmpty ? b : b.isEmpty ? a : a + "." + b }

@@ -6,6 +6,7 @@ import Policy
 struct PolicyLoader {
     let paths: HostPaths
     let accounts: any AccountResolver
+    var isolation = TOMLIsolation()
 
     func load(directories: [String]? = nil, files: [String] = []) -> (policies: PolicySet, errors: [PolicyError]) {
         var errors: [PolicyError] = []
@@ -40,6 +41,10 @@ struct PolicyLoader {
             case .failed(let message):
                 errors.append(PolicyError(file: file, message: message))
             case .text(let text):
+                if case .killedTheParser(let signal) = isolation.check(text) {
+                    errors.append(PolicyError(file: file, message: "invalid TOML: the TOML parser failed on this file (signal \(signal)); check its syntax"))
+                    continue
+                }
                 let result = parser.parse(text, file: file)
                 errors += result.errors
                 parsed.append(result.policies)

@@ -1,0 +1,56 @@
+@testable import HotplugAgent
+import Policy
+import Testing
+
+struct BadInputTests {
+    /// Uevents with missing, malformed or hostile properties name a target only when they
+    /// name a real address or group, and the agent survives every one of them.
+    @Test func malformedUeventsAreIgnoredOrNameAValidTarget() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        var random = SeededGenerator(seed: 11)
+        var events: [UEvent] = []
+        for _ in 0..<2000 {
+            let garbage = random.text(from: "0123456789abcdef:./-vfioxyz\u{0}\n ", length: 0...20)
+            var event = UEvent(action: random.pick(["add", "remove", "bind", "unbind", "change", "", garbage]),
+                               subsystem: random.pick(["pci", "vfio", "usb", ""]),
+                               devpath: random.pick(["", "/", "/devices/\(garbage)", "/devices/pci0000:00/0000:12:00.0"]),
+                               devname: random.pick([nil, "vfio/\(garbage)", "vfio/12", "vfio/-1", "vfio/vfio", garbage]))
+            if Bool.random(using: &random) { event.properties["PCI_SLOT_NAME"] = random.pick([garbage, "0000:12:00.0", "0000:99:00.0"]) }
+            switch event.target {
+            case .device(let address): #expect(PCIAddress(address.description) == address)
+            case .group(let group): #expect(group >= 0)
+            case nil: break
+            }
+            events.append(event)
+        }
+        let history = host.history
+        host.agent.handle((events, false))
+        #expect(host.history == history)
+        #expect(host.agent.failures == 0)
+    }
+
+    /// Attribute files holding garbage are errors naming the file, never a crash or a guess.
+    @Test func garbageInAttributeFilesIsReportedNotGuessed() throws {
+        var random = SeededGenerator(seed: 5)
+        for round in 0..<60 {
+            let tree = try FakeSysfs()
+            try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+            let file = random.pick(["vendor", "device", "class", "subsystem_vendor", "driver_override", "boot_vga"])
+            let garbage = random.text(from: "0x123456789abcdefgz\n\u{0}()null- ", length: 0...40)
+            try tree.file("/sys/bus/pci/devices/0000:0b:00.0/\(file)", garbage)
+            let paths = HostPaths(root: tree.root)
+            let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
+            do {
+                let device = try reader.device(PCIAddress("0000:0b:00.0")!)
+                #expect(device.address == PCIAddress("0000:0b:00.0"), "round \(round)")
+            } catch {
+                guard case .malformed(let path, _, _) = error else {
+                    Issue.record("round \(round): \(file) = \(quoted(garbage)) gave \(error)")
+                    continue
+                }
+                #expect(path.hasSuffix("/\(file)"))
+            }
+        }
+    }
+}
