@@ -27,7 +27,7 @@ struct BadInputTests {
         let history = host.history
         host.agent.handle((events, false))
         #expect(host.history == history)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 
     /// Attribute files holding garbage are errors naming the file, never a crash or a guess.

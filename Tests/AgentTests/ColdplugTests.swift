@@ -25,7 +25,7 @@ struct ColdplugTests {
         // The NICs came from mlx5_core: unbound once each, bound to vfio-pci once each.
         #expect(host.history.filter { $0.hasPrefix("unbind") && $0.hasSuffix("mlx5_core") }.count == 8)
         #expect(host.history.filter { $0 .hasSuffix("vfio-pci") && $0.hasPrefix("bind") }.count == 16)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 
     @Test func aSecondRunFindsNothingToDo() throws {

@@ -101,7 +101,7 @@ struct SRIOVTests {
         #expect(host.history.filter { $0.hasPrefix("bind") && !$0.hasSuffix("vfio-pci") }.isEmpty)
         #expect(host.log.containing("event add pci").count == 128)
         #expect(host.log.containing("lost").isEmpty)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 }
 

@@ -35,7 +35,7 @@ struct HotplugTests {
         let node = try #require(host.node(group))
         #expect(node.inode != oldInode)
         #expect(node.uid == 1000 && node.gid == 993 && node.mode == 0o660)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 
     @Test func unpluggingASwitchRemovesEverythingBelowItQuietly() throws {
@@ -46,7 +46,7 @@ struct HotplugTests {
             #expect(host.device(gone) == nil)
             #expect(host.log.containing("info: \(gone) removed").count == 1, "\(gone)")
         }
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
         #expect(host.addresses { $0.driver == "vfio-pci" }.count == 14)
     }
 
@@ -74,7 +74,7 @@ struct HotplugTests {
         host.agent.handle((batch.events.reversed(), false))
         host.agent.handle(batch)
         #expect(host.history == settled)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 
     @Test func aLostEventIsMadeUpByTheNextOneOrAnOverflowRescan() throws {
@@ -120,7 +120,7 @@ struct HotplugTests {
         #expect(host.device("0000:13:00.0") == nil)
         #expect(host.log.containing("info: 0000:13:00.0 [connectx-7] left during bind to vfio-pci").count == 1)
         #expect(host.addresses { $0.driver == "vfio-pci" }.count == 15)
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 
     @Test func aFailedWriteNamesDeviceFileValueAndErrno() throws {
@@ -153,7 +153,7 @@ struct HotplugTests {
         let host = try seed000()
         host.agent.handle(([UEvent(action: "add", subsystem: "pci", devpath: "/devices/pci0000:00/0000:00:02.0/0000:99:00.0")], false))
         host.agent.handle(([UEvent(action: "bind", subsystem: "vfio", devpath: "/devices/virtual/vfio/vfio", devname: "vfio/vfio")], false))
-        #expect(host.agent.failures == 0)
+        #expect(host.agent.failureCount == 0)
     }
 }
 

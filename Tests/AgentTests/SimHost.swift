@@ -33,7 +33,7 @@ final class SimHost {
         return try JSONDecoder().decode(HostDescription.self, from: data)
     }
 
-    init(_ description: HostDescription, policies toml: String, dryRun: Bool = false) throws {
+    init(_ description: HostDescription, policies toml: String, dryRun: Bool = false, stuckAfter: Duration = .seconds(30)) throws {
         self.description = description
         kernel = try SimulatedKernel(description)
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
@@ -43,7 +43,8 @@ final class SimHost {
         var template = Array("/tmp/hotplug-agent-state.XXXXXX".utf8CString)
         state = String(cString: mkdtemp(&template)!)
         agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
-                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
+                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state,
+                               stuckAfter: stuckAfter)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: state) }

@@ -1,87 +1,117 @@
 import Logging
 import Policy
+import Synchronization
 
 /// Turns events into reconciles. Any event only asks "reconcile this device"; its IOMMU
-/// group peers are reconciled with it, since claiming and viability depend on them.
+/// group peers are reconciled with it, since claiming and viability depend on them. The
+/// reconciles run on a bounded pool of workers (see `ReconcileQueue`).
 final class Agent: @unchecked Sendable {
     let reader: SysfsReader
     let reconciler: Reconciler
     let log: Logger
-    /// Devices whose last reconcile failed, with what sysfs showed of them after the failure.
-    /// They are not tried again while they still look the same: their own failure's events
-    /// (a restore's unbind and bind) would otherwise retry them forever. A change, a re-add
-    /// or a policy reload lets them be tried again.
-    private(set) var failedAt: [PCIAddress: PCIDevice] = [:]
-    /// Failed reconciles since start, for `run --once`'s exit status.
-    private(set) var failures = 0
+    private(set) var queue: ReconcileQueue!
 
-    init(reader: SysfsReader, reconciler: Reconciler, log: Logger) {
+    private struct Failures {
+        /// Devices whose last reconcile failed, with what sysfs showed of them after the
+        /// failure. They are not tried again while they still look the same: their own
+        /// failure's events (a restore's unbind and bind) would otherwise retry them
+        /// forever. A change, a re-add or a policy reload lets them be tried again.
+        var failedAt: [PCIAddress: PCIDevice] = [:]
+        /// Devices that stopped answering (a probe that never returns).
+        var stuck = Set<PCIAddress>()
+        /// Failed reconciles since start, for `run --once`'s exit status.
+        var count = 0
+    }
+
+    private let failures = Mutex(Failures())
+
+    init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 4, stuckAfter: Duration = .seconds(30)) {
         self.reader = reader
         self.reconciler = reconciler
         self.log = log
+        queue = ReconcileQueue(workers: workers, stuckAfter: stuckAfter, work: { [unowned self] in reconcile($0) },
+                               onStuck: { [unowned self] address, time in stuck(address, after: time) })
+        let queue = queue!
+        reconciler.isStopping = { queue.isStopping }
     }
+
+    var failureCount: Int { failures.withLock { $0.count } }
 
     var planner: Planner {
         get { reconciler.planner }
         set {
             reconciler.planner = newValue
-            failedAt.removeAll()
+            failures.withLock { $0.failedAt.removeAll() }
         }
     }
 
-    /// Reconciles every PCI device present, in address order.
-    func reconcileAll() {
+    /// Reconciles every PCI device present; `wait`s until all are done unless told not to.
+    func reconcileAll(wait: Bool = true) {
         do {
-            for address in try reader.addresses() { reconcile(address) }
+            for address in try reader.addresses() { queue.enqueue(address, group: try? reader.group(of: address)) }
         } catch {
-            failures += 1
+            failures.withLock { $0.count += 1 }
             log.error("cannot list PCI devices: \(error)")
         }
+        if wait { queue.waitUntilIdle() }
     }
 
     /// Reconciles what a batch of events names, each device once.
-    func handle(_ batch: (events: [UEvent], overflowed: Bool)) {
+    func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
-            reconcileAll()
+            reconcileAll(wait: wait)
             return
-        }
-        var seen = Set<PCIAddress>()
-        var order: [PCIAddress] = []
-        func add(_ addresses: [PCIAddress]) {
-            for address in addresses where seen.insert(address).inserted { order.append(address) }
         }
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
             switch event.target {
             case .device(let address):
-                if event.action == "remove" || event.action == "add" { failedAt[address] = nil }
+                if event.action == "remove" || event.action == "add" {
+                    failures.withLock { $0.failedAt[address] = nil; $0.stuck.remove(address) }
+                }
                 if event.action == "remove" {
                     log.info("removed", metadata: ["device": "\(address)"])
                     continue
                 }
-                add([address])
-                if let group = try? reader.device(address).iommuGroup { add(reader.groupMembers(group)) }
+                let group = try? reader.group(of: address)
+                queue.enqueue(address, group: group)
+                if let group { for peer in reader.groupMembers(group) { queue.enqueue(peer, group: group) } }
             case .group(let group):
-                add(reader.groupMembers(group))
+                for member in reader.groupMembers(group) { queue.enqueue(member, group: group) }
             case nil:
                 continue
             }
         }
-        for address in order { reconcile(address) }
+        if wait { queue.waitUntilIdle() }
     }
 
+    /// One device, on a worker. A device that failed is left alone while it looks the
+    /// same as after its failure.
     private func reconcile(_ address: PCIAddress) {
-        if let failed = failedAt[address], let now = try? reader.device(address), now == failed {
+        if let failed = failures.withLock({ $0.failedAt[address] }), let now = try? reader.device(address), now == failed {
             log.debug("not retried: its last reconcile failed and it has not changed since", metadata: ["device": "\(address)"])
             return
         }
-        if reconciler.reconcile(address) == .failed {
-            failedAt[address] = try? reader.device(address)
-            failures += 1
-        } else {
-            failedAt[address] = nil
+        let outcome = reconciler.reconcile(address)
+        let after = outcome == .failed ? try? reader.device(address) : nil
+        failures.withLock {
+            if outcome == .failed {
+                $0.failedAt[address] = after
+                $0.count += 1
+            } else {
+                $0.failedAt[address] = nil
+            }
         }
+    }
+
+    private func stuck(_ address: PCIAddress, after time: Duration) {
+        failures.withLock {
+            $0.stuck.insert(address)
+            $0.count += 1
+        }
+        log.error("stuck: a write has not returned for \(time); the kernel or its driver hangs. Other devices go on",
+                  metadata: ["device": "\(address)"])
     }
 
     /// `run --once`: coldplug, then keep reconciling what events and sysfs show until no
@@ -90,19 +120,21 @@ final class Agent: @unchecked Sendable {
     func runOnce(events: EventSource, maxRounds: Int = 32) -> Bool {
         reconcileAll()
         handle(events.drain())
-        guard !reconciler.dryRun else { return failures == 0 }
+        guard !reconciler.dryRun else { return failureCount == 0 }
         for _ in 0..<maxRounds {
             handle(events.drain())
             let view: HostView
             do { view = reader.enrich(try reader.fullView(), for: planner) } catch {
-                failures += 1
+                failures.withLock { $0.count += 1 }
                 log.error("cannot read the host: \(error)")
                 break
             }
-            let pending = planner.planAll(in: view).filter { $0.hasWork && failedAt[$0.device.address] == nil }
-            if pending.isEmpty { return failures == 0 }
-            for plan in pending { reconcile(plan.device.address) }
+            let skipped = failures.withLock { Set($0.failedAt.keys).union($0.stuck) }
+            let pending = planner.planAll(in: view).filter { $0.hasWork && !skipped.contains($0.device.address) }
+            if pending.isEmpty { return failureCount == 0 }
+            for plan in pending { queue.enqueue(plan.device.address, group: plan.device.iommuGroup) }
+            queue.waitUntilIdle()
         }
-        return failures == 0
+        return failureCount == 0
     }
 }

@@ -6,12 +6,13 @@ extension Agent {
     /// `stateDirectory` keeps where moved devices came from (`/run/hotplug-agent` under the
     /// root); without one the agent cannot put devices back.
     static func assemble(kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
-                         log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil) -> Agent {
+                         log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
+                         workers: Int = 4, stuckAfter: Duration = .seconds(30)) -> Agent {
         let origins = stateDirectory.map { OriginStore(stateDirectory: $0) }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
         let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins)
         let reconciler = Reconciler(reader: reader, executor: executor, planner: Planner(policies: policies),
                                     dryRun: dryRun, log: log)
-        return Agent(reader: reader, reconciler: reconciler, log: log)
+        return Agent(reader: reader, reconciler: reconciler, log: log, workers: workers, stuckAfter: stuckAfter)
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import Policy
+import Synchronization
 
 /// Brings one device to what its policy wants, level-triggered: read sysfs, plan, act, and
 /// read again until nothing is left to do. The outcome depends only on what sysfs shows, so
@@ -16,16 +17,24 @@ final class Reconciler: @unchecked Sendable {
 
     let reader: SysfsReader
     let executor: Executor
-    var planner: Planner
+    private let currentPlanner: Mutex<Planner>
     let dryRun: Bool
     let log: Logger
+    /// Set by the agent: once it says so, no further step is started.
+    var isStopping: @Sendable () -> Bool = { false }
+
+    /// The policies in force; a reload swaps them while workers run.
+    var planner: Planner {
+        get { currentPlanner.withLock { $0 } }
+        set { currentPlanner.withLock { $0 = newValue } }
+    }
     /// Rounds of read-plan-act before giving up on a device that does not settle.
     let maxRounds = 4
 
     init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
         self.reader = reader
         self.executor = executor
-        self.planner = planner
+        self.currentPlanner = Mutex(planner)
         self.dryRun = dryRun
         self.log = log
     }
@@ -35,6 +44,7 @@ final class Reconciler: @unchecked Sendable {
         for round in 0..<maxRounds {
             let plan: DevicePlan
             do {
+                let planner = self.planner
                 let view = reader.enrich(try reader.view(around: [address]), for: planner)
                 plan = planner.plan(for: view.devices[address]!, in: view)
             } catch where error.isGone {
@@ -56,6 +66,7 @@ final class Reconciler: @unchecked Sendable {
                 return .settled
             }
             for step in plan.steps {
+                if isStopping() { return .settled }
                 log.info("\(step)", metadata: meta)
                 do {
                     try executor.perform(step, on: address)

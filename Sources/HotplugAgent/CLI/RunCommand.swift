@@ -18,6 +18,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to record the drivers devices came from (default /run/hotplug-agent under the root).", valueName: "DIR"))
     var stateDir: String?
 
+    @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
+    var workers: Int = 4
+
+    @Option(help: ArgumentHelp("Report a device whose write has not returned after this many seconds, and go on without it.", valueName: "SECONDS"))
+    var stuckAfter: Int = 30
+
     func run() throws {
         let host = HostContext(global)
         let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
@@ -30,7 +36,8 @@ struct RunCommand: ParsableCommand {
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
         let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
-                                   stateDirectory: stateDir ?? host.paths.stateDirectory)
+                                   stateDirectory: stateDir ?? host.paths.stateDirectory, workers: workers,
+                                   stuckAfter: .seconds(max(1, stuckAfter)))
         if let signals {
             let daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 let (policies, errors) = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))

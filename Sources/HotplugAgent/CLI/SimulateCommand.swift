@@ -64,7 +64,7 @@ struct SimulateCommand: ParsableCommand {
         let bridges = view.devices.values.filter(\.isBridge)
         let bridgesKept = bridges.allSatisfy { after.devices[$0.address]?.driver == $0.driver }
         output("\(moved) devices changed driver, \(bridges.count) bridges \(bridgesKept ? "untouched" : "CHANGED"), "
-            + "\(agent.failures) reconciles failed")
+            + "\(agent.failureCount) reconciles failed")
         if !succeeded { throw ExitCode(1) }
     }
 

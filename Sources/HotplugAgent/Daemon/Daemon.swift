@@ -4,21 +4,24 @@ import Policy
 
 /// The long-running loop: sleeps in poll() until udev or a signal has something, so an
 /// idle daemon costs nothing. SIGHUP reloads the policies; SIGTERM and SIGINT end it.
-struct Daemon {
+struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     let agent: Agent
-    let monitor: UdevMonitor
+    let monitor: any PollableEventSource
     let log: Logger
     /// Loads the policies again; nil (after logging why) keeps the ones running.
     let reload: () -> PolicySet?
 
     func run(signals: SignalPipe) -> Int32 {
-        agent.reconcileAll()
-        agent.handle(monitor.drain())
-        log.info("coldplug done; waiting for events")
+        agent.reconcileAll(wait: false)
+        agent.handle(monitor.drain(), wait: false)
+        log.info("coldplug started; handling events")
         var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
         while true {
-            let ready = poll(&fds, nfds_t(fds.count), -1)
+            // Asleep in the kernel while idle; awake each second while workers are busy,
+            // to report devices whose writes do not return.
+            let ready = poll(&fds, nfds_t(fds.count), agent.queue.isBusy ? 1000 : -1)
+            agent.queue.checkForStuck()
             if ready < 0 {
                 if Errno.current == .EINTR { continue }
                 log.critical("poll: \(Errno.current)")
@@ -31,15 +34,18 @@ struct Daemon {
                         log.notice("SIGHUP: reloading policies")
                         if let policies = reload() {
                             agent.planner = Planner(policies: policies)
-                            agent.reconcileAll()
+                            agent.reconcileAll(wait: false)
                         }
                     default:
-                        log.notice("signal \(signal): exiting")
+                        log.notice("signal \(signal): finishing the steps in progress, then exiting")
+                        if !agent.queue.stop(grace: .seconds(10)) {
+                            log.warning("leaving while a write has not returned; the kernel still holds it")
+                        }
                         return 0
                     }
                 }
             }
-            if fds[0].revents != 0 { agent.handle(monitor.drain()) }
+            if fds[0].revents != 0 { agent.handle(monitor.drain(), wait: false) }
         }
     }
 }
@@ -49,7 +55,10 @@ struct Daemon {
 final class SignalPipe: Sendable {
     let readFD: Int32
 
-    init(signals: [Int32]) {
+    private let writeFD: Int32
+
+    /// With `installHandlers` false nothing is installed and only `send` writes (tests).
+    init(signals: [Int32], installHandlers: Bool = true) {
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe: \(Errno.current)")
         for fd in fds {
@@ -57,6 +66,8 @@ final class SignalPipe: Sendable {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
         readFD = fds[0]
+        writeFD = fds[1]
+        guard installHandlers else { return }
         signalWriteFD = fds[1]
         for signal in signals {
             var action = sigaction()
@@ -68,6 +79,12 @@ final class SignalPipe: Sendable {
             sigemptyset(&action.sa_mask)
             sigaction(signal, &action, nil)
         }
+    }
+
+    /// Delivers `signal` as if the process had received it.
+    func send(_ signal: Int32) {
+        var byte = UInt8(truncatingIfNeeded: signal)
+        _ = Glibc.write(writeFD, &byte, 1)
     }
 
     /// The signals that arrived since the last call.

@@ -50,3 +50,8 @@ protocol EventSource: AnyObject {
     /// lost (the socket's buffer ran over), so the caller must look at every device again.
     func drain() -> (events: [UEvent], overflowed: Bool)
 }
+
+/// An event source the daemon can sleep on: readable `fileDescriptor` means events wait.
+protocol PollableEventSource: EventSource {
+    var fileDescriptor: Int32 { get }
+}

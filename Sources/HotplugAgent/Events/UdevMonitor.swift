@@ -3,7 +3,7 @@ import Glibc
 
 /// libudev's monitor, behind the one door where C pointers turn into Swift values: nothing
 /// outside this file sees an `OpaquePointer`.
-final class UdevMonitor: EventSource {
+final class UdevMonitor: PollableEventSource {
     private let udev: OpaquePointer
     private let monitor: OpaquePointer
 

@@ -174,6 +174,11 @@ struct SysfsReader: Sendable {
         }
     }
 
+    /// The IOMMU group of a device from its `iommu_group` link alone; nil without one.
+    func group(of address: PCIAddress) throws(AgentError) -> Int? {
+        try linkName(address, "iommu_group").flatMap { Int($0) }
+    }
+
     /// The addresses in an IOMMU group; empty when the group does not exist.
     func groupMembers(_ group: Int) -> [PCIAddress] {
         ((try? io.list(paths.iommuGroupDevices(group))) ?? []).compactMap { PCIAddress($0) }.sorted()

@@ -1,15 +1,21 @@
+import Glibc
 import Policy
 import Synchronization
 
 /// The simulated host's kernel: answers the agent's file operations on `/sys` and `/dev`
 /// under its root the way Linux does, and queues the uevents Linux would send. The agent
 /// runs the same code on it as on a real host; only this lowest layer differs.
-final class SimulatedKernel: KernelIO, EventSource, Sendable {
+final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     let paths: HostPaths
     private let state: Mutex<SimulatedState>
     /// Called after each write the agent makes, outside the model's lock: tests use it to
     /// make the world change between two of the agent's writes.
     let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
+    /// Readable while uevents wait, like a netlink socket; see `drain()`.
+    let fileDescriptor: Int32
+    private let notifyFD: Int32
+    /// Writes of `drivers_probe` that never return (a probe that hangs) until released.
+    private let hungProbes = Mutex<Set<PCIAddress>>([])
 
     init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
         self.paths = paths
@@ -37,7 +43,28 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
             }
         }
         self.state = Mutex(state)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw .invalid("pipe: \(Errno.current)") }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        (fileDescriptor, notifyFD) = (fds[0], fds[1])
     }
+
+    deinit {
+        close(fileDescriptor)
+        close(notifyFD)
+    }
+
+    /// Wakes a daemon sleeping on `fileDescriptor` when events wait.
+    private func notifyIfEvents() {
+        if state.withLock({ !$0.events.isEmpty }) {
+            var byte: UInt8 = 1
+            _ = Glibc.write(notifyFD, &byte, 1)
+        }
+    }
+
+    /// Makes the write of `address` to drivers_probe hang until `releaseHungProbes()`.
+    func hangProbe(_ address: PCIAddress) { hungProbes.withLock { _ = $0.insert(address) } }
+    func releaseHungProbes() { hungProbes.withLock { $0.removeAll() } }
 
     static func device(_ description: HostDescription.Device) throws(SimulationError) -> SimulatedState.Device {
         guard let address = PCIAddress(description.address) else { throw .invalid("address \(description.address)") }
@@ -99,7 +126,9 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     func limitEventQueue(to capacity: Int) { state.withLock { $0.eventCapacity = capacity } }
 
     func drain() -> (events: [UEvent], overflowed: Bool) {
-        state.withLock { state in
+        var bytes = [UInt8](repeating: 0, count: 256)
+        while bytes.withUnsafeMutableBytes({ Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }) > 0 {}
+        return state.withLock { state in
             defer { state.events.removeAll() }
             if let capacity = state.eventCapacity, state.events.count > capacity {
                 return (Array(state.events.prefix(capacity)), true)
@@ -111,9 +140,13 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     func plug(_ description: HostDescription.Device) throws(SimulationError) {
         let device = try Self.device(description)
         state.withLock { $0.plug(device) }
+        notifyIfEvents()
     }
 
-    func unplug(_ address: PCIAddress) { state.withLock { $0.unplug(address) } }
+    func unplug(_ address: PCIAddress) {
+        state.withLock { $0.unplug(address) }
+        notifyIfEvents()
+    }
 
     /// Kernel lockdown on or off: config space writes fail with EPERM while it is on.
     func setLockdown(_ on: Bool) { state.withLock { $0.lockdown = on } }
@@ -167,7 +200,14 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     }
 
     func write(_ path: String, _ value: String) throws(IOFailure) {
-        defer { afterWrite.withLock { $0 }?(path) }
+        defer {
+            notifyIfEvents()
+            afterWrite.withLock { $0 }?(path)
+        }
+        if case .driversProbe = SimulatedPath(path, root: paths), let address = PCIAddress(firstLine(value)) {
+            // Outside the model's lock, as a real hung probe blocks only its own writer.
+            while hungProbes.withLock({ $0.contains(address) }) { sleep(for: .milliseconds(5)) }
+        }
         try state.withLock { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             if let remaining = state.writesBeforeFreeze {
@@ -357,6 +397,7 @@ final class SimulatedKernel: KernelIO, EventSource, Sendable {
     }
 
     func loadModule(_ name: String) throws(IOFailure) {
+        defer { notifyIfEvents() }
         try state.withLock { state throws(IOFailure) in
             let wanted = name.replacing("-", with: "_")
             guard let driver = state.drivers.values.first(where: {

@@ -157,6 +157,8 @@ struct SimulatedState {
 
     /// A device arrives: `add`, then the kernel probes it at once and sends `bind`.
     mutating func plug(_ device: Device) {
+        var device = device
+        device.driver = nil  // a new device arrives unbound; the probe below binds it
         devices[device.address] = device
         events.append(pciEvent("add", device.address))
         attach(device.address)

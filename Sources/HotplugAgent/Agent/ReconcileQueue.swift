@@ -1,0 +1,143 @@
+import Policy
+
+/// Devices waiting to be reconciled, and the workers that reconcile them: at most one
+/// worker per device and per IOMMU group at a time, a bounded number in all. A request
+/// for a device that is being reconciled runs once more after it, never beside it.
+///
+/// A device whose reconcile runs longer than `stuckAfter` (a probe that never returns) is
+/// reported stuck once, and another worker takes its place, so every other device goes on.
+final class ReconcileQueue: @unchecked Sendable {
+    private struct Running {
+        var group: Int?
+        var since: ContinuousClock.Instant
+        var reportedStuck = false
+    }
+
+    private let lock = ConditionLock()
+    private var pending: [(address: PCIAddress, group: Int?)] = []
+    private var pendingSet = Set<PCIAddress>()
+    private var again = Set<PCIAddress>()
+    private var running: [PCIAddress: Running] = [:]
+    private var busyGroups = Set<Int>()
+    private var workers = 0
+    private var idleWorkers = 0
+    private var stopping = false
+
+    let maxWorkers: Int
+    let stuckAfter: Duration
+    private let work: @Sendable (PCIAddress) -> Void
+    private let onStuck: @Sendable (PCIAddress, Duration) -> Void
+
+    init(workers: Int, stuckAfter: Duration, work: @escaping @Sendable (PCIAddress) -> Void,
+         onStuck: @escaping @Sendable (PCIAddress, Duration) -> Void) {
+        maxWorkers = max(1, workers)
+        self.stuckAfter = stuckAfter
+        self.work = work
+        self.onStuck = onStuck
+    }
+
+    /// Asks for `address` to be reconciled; `group` is its IOMMU group, if known.
+    func enqueue(_ address: PCIAddress, group: Int?) {
+        lock.locked {
+            guard !stopping else { return }
+            if running[address] != nil {
+                again.insert(address)
+            } else if pendingSet.insert(address).inserted {
+                pending.append((address, group))
+            }
+            let stuck = running.values.filter(\.reportedStuck).count
+            if idleWorkers == 0 && workers < maxWorkers + stuck && workers < 2 * maxWorkers {
+                workers += 1
+                startThread { [self] in workerLoop() }
+            }
+            lock.broadcast()
+        }
+    }
+
+    /// Blocks until nothing is pending and every device still running is stuck; returns those.
+    @discardableResult
+    func waitUntilIdle() -> [PCIAddress] {
+        lock.locked {
+            while true {
+                markStuck()
+                let active = running.filter { !$0.value.reportedStuck }
+                if pending.isEmpty && active.isEmpty { return running.keys.sorted() }
+                lock.wait(timeout: .milliseconds(100))
+            }
+        }
+    }
+
+    /// Whether a worker is busy; the daemon then wakes to look for stuck devices.
+    var isBusy: Bool { lock.locked { !pending.isEmpty || running.values.contains { !$0.reportedStuck } } }
+
+    /// Reports devices that have been running longer than `stuckAfter`; call from time to time.
+    func checkForStuck() { lock.locked { markStuck() } }
+
+    /// Takes no more work; waits up to `grace` for the steps in progress (stuck ones aside).
+    /// Returns whether every worker finished.
+    @discardableResult
+    func stop(grace: Duration) -> Bool {
+        lock.locked {
+            stopping = true
+            pending.removeAll()
+            pendingSet.removeAll()
+            again.removeAll()
+            lock.broadcast()
+            let deadline = ContinuousClock.now + grace
+            while running.values.contains(where: { !$0.reportedStuck }) && ContinuousClock.now < deadline {
+                lock.wait(timeout: .milliseconds(50))
+                markStuck()
+            }
+            return running.isEmpty
+        }
+    }
+
+    var isStopping: Bool { lock.locked { stopping } }
+
+    private func markStuck() {
+        let now = ContinuousClock.now
+        for (address, entry) in running where !entry.reportedStuck && now - entry.since >= stuckAfter {
+            running[address]!.reportedStuck = true
+            onStuck(address, now - entry.since)
+            if !pending.isEmpty && workers < 2 * maxWorkers {
+                workers += 1
+                startThread { [self] in workerLoop() }
+            }
+        }
+    }
+
+    private func workerLoop() {
+        while true {
+            let next: PCIAddress? = lock.locked {
+                while true {
+                    if stopping { return nil }
+                    if let index = pending.firstIndex(where: { item in
+                        running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
+                    }) {
+                        let item = pending.remove(at: index)
+                        pendingSet.remove(item.address)
+                        running[item.address] = Running(group: item.group, since: .now)
+                        if let group = item.group { busyGroups.insert(group) }
+                        return item.address
+                    }
+                    idleWorkers += 1
+                    lock.wait()
+                    idleWorkers -= 1
+                }
+            }
+            guard let address = next else {
+                lock.locked { workers -= 1 }
+                return
+            }
+            work(address)
+            lock.locked {
+                let entry = running.removeValue(forKey: address)
+                if let group = entry?.group { busyGroups.remove(group) }
+                if again.remove(address) != nil && !stopping, pendingSet.insert(address).inserted {
+                    pending.append((address, entry?.group))
+                }
+                lock.broadcast()
+            }
+        }
+    }
+}

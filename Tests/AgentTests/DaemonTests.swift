@@ -1,0 +1,80 @@
+import Glibc
+@testable import HotplugAgent
+import Policy
+import Synchronization
+import Testing
+
+/// The daemon loop itself, on the simulated host: events, signals and a kernel that hangs.
+struct DaemonTests {
+    /// Runs the daemon on its own thread until it returns; `signals` stands in for kill(1).
+    final class Running: Sendable {
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        let exit = Mutex<Int32?>(nil)
+
+        init(_ host: SimHost, reload: @escaping @Sendable () -> PolicySet? = { nil }) {
+            let daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log, reload: reload)
+            startThread { [self] in
+                let code = daemon.run(signals: signals)
+                exit.withLock { $0 = code }
+            }
+        }
+
+        /// Sends `signal` and waits up to `limit` for the daemon to return.
+        func stop(_ signal: Int32 = SIGTERM, limit: Duration = .seconds(5)) -> Int32? {
+            signals.send(signal)
+            return waitFor(limit) { exit.withLock { $0 } != nil } ? exit.withLock { $0 } : nil
+        }
+    }
+
+    @Test func aProbeThatNeverReturnsHoldsUpNoOtherDeviceAndSIGTERMStillEndsTheDaemon() throws {
+        let host = try SimHost(try SimHost.load("seed-000-mi300x.json"), policies: try SimHost.examplePolicy("seed-000"),
+                               stuckAfter: .milliseconds(300))
+        let hung = PCIAddress("0000:12:00.0")!
+        host.kernel.hangProbe(hung)
+        defer { host.kernel.releaseHungProbes() }
+        let started = ContinuousClock.now
+        let daemon = Running(host)
+        let claimedAndOwned = {
+            host.addresses { $0.driver == "vfio-pci" }.filter { host.node(host.device($0)!.group!)?.uid == 1000 }.count
+        }
+        #expect(waitFor(.seconds(10)) { claimedAndOwned() == 15 })
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(host.device(hung.description)?.driver == nil)
+        #expect(waitFor(.seconds(2)) { !host.log.containing("error: \(hung) stuck: a write has not returned").isEmpty })
+        let stopping = ContinuousClock.now
+        #expect(daemon.stop() == 0)
+        #expect(ContinuousClock.now - stopping < .seconds(3))
+    }
+
+    @Test func sighupWithoutThePolicyPutsDevicesBack() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let daemon = Running(host) { PolicySet([]) }
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
+        daemon.signals.send(SIGHUP)
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "mlx5_core" }.count == 8 })
+        #expect(waitFor(.seconds(5)) { host.addresses { $0.driver == "vfio-pci" }.isEmpty })
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func aHotplugWhileTheDaemonSleepsIsHandled() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let daemon = Running(host)
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
+        try host.kernel.loadModule("mlx5_core")
+        host.kernel.unplug(PCIAddress("0000:23:00.0")!)
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == "0000:23:00.0" }))
+        #expect(waitFor(.seconds(10)) { host.device("0000:23:00.0")?.driver == "vfio-pci" })
+        #expect(Array(host.history.suffix(3)) == ["bind 0000:23:00.0 mlx5_core", "unbind 0000:23:00.0 mlx5_core", "bind 0000:23:00.0 vfio-pci"])
+        #expect(daemon.stop() == 0)
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes.
+func waitFor(_ limit: Duration, _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
