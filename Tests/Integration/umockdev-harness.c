@@ -114,6 +114,29 @@ static void add_pci(const char *address, const char *vendor, const char *device,
     }
 }
 
+/* A device as it exists the moment the kernel announces it: attributes, links (the
+ * driver a native probe gave it, the IOMMU group) and, for a VF, config space reading all
+ * ones where its IDs would be. Built in one step, which sends no uevent; the caller
+ * sends them, so the agent never sees half a device. */
+static void add_pci_whole(const char *address, const char *vendor, const char *device, const char *class_code,
+                          int group, const char *driver, int reads_as_vf) {
+    char text[2048], link[256], target[256];
+    int n = snprintf(text, sizeof text,
+        "P: /devices/%s\nE: SUBSYSTEM=pci\nE: PCI_SLOT_NAME=%s\nE: PCI_ID=%s:%s\nE: PCI_CLASS=%s\n"
+        "A: vendor=0x%s\nA: device=0x%s\nA: class=0x%s\nA: subsystem_vendor=0x%s\nA: subsystem_device=0x0001\n"
+        "A: driver_override=(null)\\n\nL: iommu_group=../../kernel/iommu_groups/%d\n",
+        address, address, vendor, device, class_code, vendor, device, class_code, vendor, group);
+    if (driver) n += snprintf(text + n, sizeof text - n, "L: driver=../../bus/pci/drivers/%s\nE: DRIVER=%s\n", driver, driver);
+    if (reads_as_vf) n += snprintf(text + n, sizeof text - n, "H: config=ffffffff%0120d\n", 0);
+    GError *error = NULL;
+    if (!umockdev_testbed_add_from_string(bed, text, &error)) { fprintf(stderr, "add_from_string: %s\n", error->message); exit(2); }
+    snprintf(link, sizeof link, "/sys/kernel/iommu_groups/%d/devices", group);
+    g_mkdir_with_parents(at(link), 0755);
+    snprintf(link, sizeof link, "/sys/kernel/iommu_groups/%d/devices/%s", group, address);
+    snprintf(target, sizeof target, "../../../../devices/%s", address);
+    if (symlink(target, at(link)) < 0) { perror("symlink"); exit(2); }
+}
+
 static void uevent_pci(const char *address, const char *action) {
     char syspath[256];
     snprintf(syspath, sizeof syspath, "/sys/devices/%s", address);
@@ -157,12 +180,7 @@ static void unbind(const char *address) {
 /* A VF as the kernel adds it: IDs from the PF, config space reading all ones where its
  * IDs would be, and no physfn link yet. */
 static void add_vf(void) {
-    add_pci("0000:4d:00.1", "8086", "56c0", "038000", 41, NULL);
-    unsigned char config[4096] = {0};
-    memset(config, 0xff, 4);
-    FILE *f = fopen(at("/sys/devices/0000:4d:00.1/config"), "w");
-    fwrite(config, 1, sizeof config, f);
-    fclose(f);
+    add_pci_whole("0000:4d:00.1", "8086", "56c0", "038000", 41, NULL, 1);
     uevent_pci("0000:4d:00.1", "add");
 }
 
@@ -327,7 +345,7 @@ int main(int argc, char **argv) {
     check(strcmp(override, "vfio-pci") == 0, "coldplug: driver_override was written");
 
     /* Hotplug: the kernel binds amdgpu on add before the agent hears of the device. */
-    add_pci("0000:22:00.0", "1002", "74a1", "120000", 22, "amdgpu");
+    add_pci_whole("0000:22:00.0", "1002", "74a1", "120000", 22, "amdgpu", 0);
     uevent_pci("0000:22:00.0", "add");
     uevent_pci("0000:22:00.0", "bind");
     check(serve(20, hotplug_done), "hotplug: the MI300X that arrived on amdgpu is moved to vfio-pci and /dev/vfio/22 owned");
