@@ -56,6 +56,28 @@ struct DaemonTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func sighupWithABadFileKeepsThePoliciesRunningAndLogsEveryError() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let tree = try FakeSysfs()
+        try tree.mkdir("/policies")
+        try tree.file("/policies/10-bad.toml", "[[policy]]\nname = \"x\"\nmatch.ids = [\"1002:74a\"]\ndriver = 5\n")
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]),
+                                  isolation: TOMLIsolation(executable: Binary.path))
+        let directory = tree.path("/policies"), log = host.agent.log
+        let daemon = Running(host) { loader.reload(directories: [directory], log: log) }
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
+        let history = host.history
+        daemon.signals.send(SIGHUP)
+        #expect(waitFor(.seconds(5)) { !host.log.containing("reload refused").isEmpty })
+        #expect(host.log.containing("error: \(tree.path("/policies/10-bad.toml")):3: match.ids: \"1002:74a\" is not vvvv:dddd").count == 1)
+        #expect(host.log.containing("error: \(tree.path("/policies/10-bad.toml")):4: driver: expected a string, found an integer").count == 1)
+        #expect(host.log.containing("error: reload refused: 2 errors; the previous policies stay in force").count == 1)
+        usleep(200_000)
+        #expect(host.history == history)
+        #expect(host.agent.planner.policies.policies.map(\.name) == ["mi300x", "connectx-7"])
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func aHotplugWhileTheDaemonSleepsIsHandled() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
         let daemon = Running(host)

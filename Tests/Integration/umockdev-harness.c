@@ -373,6 +373,12 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(at("/secret"), &st);
     check(st.st_uid == 0 && (st.st_mode & 0777) == 0600, "a planted /dev/vfio symlink is not followed");
+    /* Put a real node back. umockdev's stat wrappers (0.17) unlock before they read the
+     * trapped path of a /dev symlink from a static buffer, so a symlink left in /dev lets
+     * any other thread's /sys call corrupt that read and abort the process; the agent
+     * makes such calls from several worker threads at once. */
+    unlink(at("/dev/vfio/12"));
+    if (mknod(at("/dev/vfio/12"), S_IFCHR | 0600, makedev(1, 3)) < 0) perror("mknod");
 
     /* SIGHUP after the MI300X policy is removed: both GPUs go back where they came from,
      * 0000:12:00.0 unbound (no driver had it), 0000:22:00.0 on amdgpu. */

@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import Policy
 
 /// Finds, checks and parses the policy files: the default directories under the root, or
@@ -52,6 +53,18 @@ struct PolicyLoader {
         }
         let assembled = PolicySet.assemble(parsed)
         return (assembled.set, errors + assembled.errors)
+    }
+
+    /// For SIGHUP: the new policies, or nil (every error logged) to keep the running ones.
+    func reload(directories: [String]?, log: Logger) -> PolicySet? {
+        let (policies, errors) = load(directories: directories)
+        for error in errors { log.error("\(error)") }
+        guard errors.isEmpty else {
+            log.error("reload refused: \(errors.count) error\(errors.count == 1 ? "" : "s"); the previous policies stay in force")
+            return nil
+        }
+        log.notice("reloaded \(policies.policies.count) policies")
+        return policies
     }
 
     private enum FileResult {

@@ -39,12 +39,9 @@ struct RunCommand: ParsableCommand {
                                    stateDirectory: stateDir ?? host.paths.stateDirectory, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         if let signals {
+            let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
             let daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
-                let (policies, errors) = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
-                    .load(directories: policy.chosen)
-                for error in errors { host.log.error("\(error)") }
-                if !errors.isEmpty { host.log.error("reload refused; the previous policies stay in force") }
-                return errors.isEmpty ? policies : nil
+                loader.reload(directories: policy.chosen, log: host.log)
             }
             throw ExitCode(daemon.run(signals: signals))
         }
