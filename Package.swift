@@ -31,7 +31,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Corpus"]),
-        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"], exclude: ["Corpus"]),
+        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy", "TestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 @testable import HotplugAgent
 import Policy
 import Testing
+import TestSupport
 
 struct BadInputTests {
     /// Uevents with missing, malformed or hostile properties name a target only when they

@@ -1,6 +1,7 @@
 @testable import HotplugAgent
 import Policy
 import Testing
+import TestSupport
 
 struct PolicyFuzzTests {
     static let fragments = [
