@@ -7,7 +7,26 @@ BIN := $(BUILD)/hotplug-agent
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test demo clean
+.PHONY: all deps build test unit-test integration-test demo clean install uninstall
+
+# Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/hotplug-agent
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSCONFDIR ?= /etc
+CONFIG ?= release
+# Release builds keep toml++'s assertions: the agent parses each policy file first in a
+# child process and relies on an abort there, not on undefined behaviour.
+SWIFT_BUILD_FLAGS := -c $(CONFIG) $(if $(filter release,$(CONFIG)),-Xcxx -UNDEBUG)
+INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service $(UDEVRULESDIR)/70-hotplug-agent.rules \
+	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \
+	$(FISHCOMPDIR)/hotplug-agent.fish
 
 all: build
 
@@ -34,6 +53,35 @@ test: unit-test integration-test
 # decides and does, device by device, and the end state.
 demo: build
 	$(BIN) simulate --host hosts/seed-000-mi300x.json --policy-dir rules/examples/seed-000
+
+# The binary, the systemd unit and udev rule, the man page, shell completions, and the
+# example policies under the doc directory (not enabled: copy one to policies.d to use it).
+install: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) package generate-manual --section 8 --configuration $(CONFIG) --authors "hotplug-agent developers" >/dev/null
+	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
+	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
+	sed 's|/usr/bin/hotplug-agent|$(BINDIR)/hotplug-agent|' rules/hotplug-agent.service > .build/hotplug-agent.service && \
+	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
+	install -Dm644 rules/70-hotplug-agent.rules $(DESTDIR)$(UDEVRULESDIR)/70-hotplug-agent.rules && \
+	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgent/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
+	$$bin --generate-completion-script bash > .build/completion.bash && \
+	$$bin --generate-completion-script zsh > .build/completion.zsh && \
+	$$bin --generate-completion-script fish > .build/completion.fish && \
+	install -Dm644 .build/completion.bash $(DESTDIR)$(BASHCOMPDIR)/hotplug-agent && \
+	install -Dm644 .build/completion.zsh $(DESTDIR)$(ZSHCOMPDIR)/_hotplug-agent && \
+	install -Dm644 .build/completion.fish $(DESTDIR)$(FISHCOMPDIR)/hotplug-agent.fish
+	for dir in rules/examples/*/; do \
+		for file in $$dir*.toml; do install -Dm644 $$file $(DESTDIR)$(DOCDIR)/examples/$$(basename $$dir)/$$(basename $$file); done; \
+	done
+	install -Dm644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
+
+# Removes what install laid out; policies an admin wrote in $(SYSCONFDIR) stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d $(DESTDIR)$(SYSCONFDIR)/hotplug-agent 2>/dev/null
 
 clean:
 	rm -rf .build

@@ -10,19 +10,36 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     let log: Logger
     /// Loads the policies again; nil (after logging why) keeps the ones running.
     let reload: () -> PolicySet?
+    var notifier = SystemdNotifier()
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false)
         agent.handle(monitor.drain(), wait: false)
-        log.info("coldplug started; handling events")
         var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
+        var ready = false
+        var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         while true {
+            // READY=1 once coldplug has settled (a stuck device does not hold it back).
+            if !ready && !agent.queue.isBusy {
+                ready = true
+                notifier.send("READY=1\nSTATUS=coldplug done; handling events")
+                log.info("coldplug done; handling events")
+            }
             // Asleep in the kernel while idle; awake each second while workers are busy,
-            // to report devices whose writes do not return.
-            let ready = poll(&fds, nfds_t(fds.count), agent.queue.isBusy ? 1000 : -1)
+            // to report devices whose writes do not return, and for the watchdog if asked.
+            var timeout: Int32 = agent.queue.isBusy ? 1000 : -1
+            if let due = nextWatchdog {
+                let left = (due - ContinuousClock.now).pollMilliseconds
+                timeout = timeout < 0 ? left : min(timeout, left)
+            }
+            let polled = poll(&fds, nfds_t(fds.count), timeout)
             agent.queue.checkForStuck()
-            if ready < 0 {
+            if let due = nextWatchdog, ContinuousClock.now >= due, let interval = notifier.watchdogInterval {
+                notifier.send("WATCHDOG=1")
+                nextWatchdog = ContinuousClock.now + interval
+            }
+            if polled < 0 {
                 if Errno.current == .EINTR { continue }
                 log.critical("poll: \(Errno.current)")
                 return 1
@@ -32,12 +49,15 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                     switch signal {
                     case SIGHUP:
                         log.notice("SIGHUP: reloading policies")
+                        notifier.send("RELOADING=1")
+                        defer { notifier.send("READY=1") }
                         if let policies = reload() {
                             agent.planner = Planner(policies: policies)
                             agent.reconcileAll(wait: false)
                         }
                     default:
                         log.notice("signal \(signal): finishing the steps in progress, then exiting")
+                        notifier.send("STOPPING=1")
                         if !agent.queue.stop(grace: .seconds(10)) {
                             log.warning("leaving while a write has not returned; the kernel still holds it")
                         }

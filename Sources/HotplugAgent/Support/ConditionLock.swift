@@ -62,3 +62,12 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     precondition(created == 0, "pthread_create: \(Errno(created))")
     pthread_detach(thread)
 }
+
+extension Duration {
+    /// Whole milliseconds, rounded up, as poll() takes them (0 for negative durations).
+    var pollMilliseconds: Int32 {
+        let (seconds, attoseconds) = components
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(clamping: max(0, milliseconds))
+    }
+}

@@ -55,9 +55,7 @@ enum Subprocess {
         while true {
             if let deadline {
                 var ready = pollfd(fd: pipeFDs[0], events: Int16(POLLIN), revents: 0)
-                let left = deadline - ContinuousClock.now
-                let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-                if poll(&ready, 1, milliseconds) == 0 {
+                if poll(&ready, 1, (deadline - ContinuousClock.now).pollMilliseconds) == 0 {
                     kill(pid, SIGKILL)
                     break
                 }

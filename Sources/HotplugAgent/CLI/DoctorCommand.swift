@@ -1,0 +1,27 @@
+import ArgumentParser
+import Policy
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor", abstract: "Check the host's readiness for VFIO and for what the policies claim.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+
+    func run() throws {
+        let host = HostContext(global)
+        let policies = try host.policiesOrExit(policy)
+        let doctor = Doctor(reader: host.reader, policies: policies, readFile: { try? readTextFile($0) },
+                            accounts: accountNames(policies))
+        let findings = doctor.run()
+        for finding in findings { output("\(finding)") }
+        if findings.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
+    }
+}
+
+/// uid → the name a policy used for it, for messages.
+func accountNames(_ policies: PolicySet) -> [UInt32: String] {
+    var names: [UInt32: String] = [:]
+    for policy in policies.policies { if let owner = policy.owner { names[owner.id] = owner.name ?? names[owner.id] } }
+    return names
+}

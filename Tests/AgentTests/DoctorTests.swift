@@ -1,0 +1,56 @@
+@testable import HotplugAgent
+import Policy
+import Testing
+
+struct DoctorTests {
+    func findings(_ host: SimHost, files: [String: String] = [:]) -> [Doctor.Finding] {
+        Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { files[$0] },
+               accounts: accountNames(host.agent.planner.policies)).run()
+    }
+
+    @Test func gpusBehindPLXSwitchesWithResetsEnabledAreFlagged() throws {
+        let withoutResetFix = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "sysfs = [\"reset_method=\"]\n", with: "")
+        let host = try SimHost("seed-000-mi300x.json", policies: withoutResetFix)
+        let results = findings(host)
+        let flagged = results.filter { $0.status == .fail && $0.message.contains("PLX/Broadcom switch") }
+        #expect(flagged.count == 8)
+        #expect(flagged.first?.description == "FAIL 0000:12:00.0 [mi300x]: behind PLX/Broadcom switch 0000:11:00.0 with resets enabled (flr bus): "
+            + "a reset there makes the GPU's BARs vanish; fix: add sysfs = [\"reset_method=\"] to policy \"mi300x\"")
+        #expect(results.contains { $0.status == .pass && $0.subject == "IOMMU" })
+        #expect(results.filter { $0.message == "IOMMU group 12 is viable for VFIO" }.count == 1)
+    }
+
+    @Test func theExamplePolicyDisablesThoseResets() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(!findings(host).contains { $0.message.contains("PLX/Broadcom switch") })
+        #expect(host.runOnce())
+        let after = findings(host)
+        #expect(after.filter { $0.message == "resets disabled by the policy" }.count == 8)
+        #expect(!after.contains { $0.status == .fail })
+    }
+
+    @Test func limitsForTheVMUserAndAGroupThatIsNotViable() throws {
+        let host = try SimHost("seed-004-x570.json", policies: """
+            [[policy]]
+            name = "gpu"
+            match.ids = ["1002:73bf"]
+            driver = "vfio-pci"
+            owner = "agd"
+            """)
+        let results = findings(host, files: ["/etc/security/limits.conf": "@kvm hard memlock unlimited\n* hard nofile 1024\n"])
+        let limits = try #require(results.first { $0.subject == "limits for agd" })
+        #expect(limits.status == .warn)
+        #expect(limits.message.hasPrefix("memlock is the default (8 MiB), nofile is 1024"))
+        let group = try #require(results.first { $0.subject == "0000:0c:00.0 [gpu]" && $0.message.hasPrefix("IOMMU group 20") })
+        #expect(group.status == .fail && group.fix == "claim-group = true, or policies for the other devices of group 20")
+        let fixed = findings(host, files: ["/etc/security/limits.conf": "agd hard memlock unlimited\nagd - nofile 8192\n"])
+        #expect(fixed.first { $0.subject == "limits for agd" }?.status == .pass)
+    }
+
+    @Test func theAtomicOpsPathIsChecked() throws {
+        let routes = try SimHost("seed-001-fiji.json", policies: try SimHost.examplePolicy("seed-001"))
+        #expect(findings(routes).filter { $0.message == "the path to the root port carries AtomicOps" }.count == 2)
+        let blocked = try SimHost("seed-001-fiji-no-atomics.json", policies: try SimHost.examplePolicy("seed-001"))
+        #expect(findings(blocked).filter { $0.status == .fail && $0.message.contains("switch downstream port 0000:0a:") }.count == 2)
+    }
+}
