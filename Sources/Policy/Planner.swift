@@ -156,6 +156,14 @@ public struct Planner: Sendable {
         return plan
     }
 
+    /// The driver the policies put `device` on (directly, or through a peer's claim-group),
+    /// with the policy; nil when none does, or when the move is refused.
+    public func claimedDriver(for device: PCIDevice, in host: HostView) -> (policy: Policy, via: PCIAddress?, driver: String)? {
+        guard !device.vfPending, let claim = claim(for: device, in: host), case .named(let name)? = claim.policy.driver else { return nil }
+        guard device.driver == name || refusal(of: .named(name), for: device, by: claim.policy, in: host) == nil else { return nil }
+        return (claim.policy, claim.via, name)
+    }
+
     /// Plans for every device of the view, in address order.
     public func planAll(in host: HostView) -> [DevicePlan] {
         host.devices.keys.sorted().map { plan(for: host.devices[$0]!, in: host) }

@@ -1,0 +1,96 @@
+import Foundation
+import ArgumentParser
+import Glibc
+import Policy
+
+struct BootConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot-config",
+        abstract: "Print (or --write) the kernel arguments, modprobe.d and initramfs lines that keep host drivers off claimed devices from boot.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+
+    @Flag(help: "Write the files for this distribution family under the root, and say what to run next.")
+    var write = false
+
+    func run() throws {
+        let host = HostContext(global)
+        let policies = try host.policiesOrExit(policy)
+        let planner = Planner(policies: policies)
+        let view: HostView
+        do { view = host.reader.enrich(try host.reader.fullView(), for: planner) } catch {
+            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            throw ExitCode(1)
+        }
+        let cpu = (try? readTextFile(host.paths.under("/proc/cpuinfo")))?.split(separator: "\n")
+            .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let config = BootConfig(view: view, planner: planner, cpuVendor: cpu)
+        guard write else {
+            output(config.text)
+            return
+        }
+        for line in try BootConfigWriter(paths: host.paths).write(config) { output(line) }
+    }
+}
+
+/// Writes boot configuration for the distribution family /etc/os-release names.
+struct BootConfigWriter {
+    let paths: HostPaths
+
+    enum Family { case debian, redHat, other }
+
+    var family: Family {
+        let release = (try? readTextFile(paths.under("/etc/os-release"))) ?? ""
+        let words = release.split(separator: "\n").filter { $0.hasPrefix("ID=") || $0.hasPrefix("ID_LIKE=") }
+            .flatMap { $0.split(separator: "=").last!.replacingOccurrences(of: "\"", with: "").split(separator: " ") }
+        if words.contains(where: { ["debian", "ubuntu"].contains($0) }) { return .debian }
+        if words.contains(where: { ["fedora", "rhel", "centos", "suse", "opensuse"].contains($0) }) { return .redHat }
+        return .other
+    }
+
+    /// Writes the files; returns what it wrote and what the admin runs next.
+    func write(_ config: BootConfig) throws -> [String] {
+        var said: [String] = []
+        func put(_ path: String, _ text: String) throws {
+            try writeFile(paths.under(path), text)
+            said.append("wrote \(path)")
+        }
+        try put("/etc/modprobe.d/hotplug-agent.conf", config.modprobeConf)
+        switch family {
+        case .debian:
+            try put("/etc/default/grub.d/hotplug-agent.cfg", config.grubSnippet)
+            let modules = paths.under("/etc/initramfs-tools/modules")
+            let existing = (try? readTextFile(modules)) ?? ""
+            let missing = BootConfig.initramfsModules.filter { module in !existing.split(separator: "\n").contains { $0 == module } }
+            if !missing.isEmpty {
+                try writeFile(modules, existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n")
+                said.append("added \(missing.joined(separator: " ")) to /etc/initramfs-tools/modules")
+            }
+            said.append("next: update-initramfs -u && update-grub, then reboot")
+        case .redHat:
+            try put("/etc/dracut.conf.d/hotplug-agent.conf", config.dracutConf)
+            said.append("next: dracut -f && grubby --update-kernel=ALL --args=\"\(config.kernelArguments.joined(separator: " "))\", then reboot")
+        case .other:
+            said.append("next: add to the kernel command line: \(config.kernelArguments.joined(separator: " ")); regenerate the initramfs with \(BootConfig.initramfsModules.joined(separator: " "))")
+        }
+        return said
+    }
+}
+
+/// Writes a whole file (making its directory), replacing it atomically.
+func writeFile(_ path: String, _ text: String) throws {
+    let directory = String(path[..<path.lastIndex(of: "/")!])
+    var prefix = ""
+    for component in directory.split(separator: "/") {
+        prefix += "/" + component
+        if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
+    }
+    let temporary = path + ".tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    guard written == bytes.count, rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Policy
+
+extension VMArguments.Format: ExpressibleByArgument {}
+
+struct VMArgsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm-args", abstract: "Print the claimed devices that are on a VFIO driver now, as a VMM's arguments.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+
+    @Option(help: "qemu, cloud-hypervisor or libvirt.")
+    var format: VMArguments.Format
+
+    func run() throws {
+        let host = HostContext(global)
+        let planner = Planner(policies: try host.policiesOrExit(policy))
+        let view: HostView
+        do { view = try host.reader.fullView() } catch {
+            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            throw ExitCode(1)
+        }
+        let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format)
+        if !text.isEmpty { LineLogHandler.standardOutput(String(text.dropLast())) }
+    }
+}
