@@ -81,36 +81,47 @@ struct SysfsReader: Sendable {
 
     /// How the host uses a device: its network interfaces that are up, and its block
     /// devices (and partitions) that are mounted, used as swap, or held by device-mapper
-    /// or md. Interfaces and disks are found by where their class links really lead.
+    /// or md.
     func inUse(_ address: PCIAddress) -> [String] {
-        guard let base = try? io.resolve(paths.device(address)) else { return [] }
+        let (interfaces, disks) = hostUse(address)
+        var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
+        for disk in disks {
+            if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
+            if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
+            uses += (disk.holders ?? []).map { "block device \(disk.name) is held by \($0)" }
+        }
+        return uses
+    }
+
+    /// The device's network interfaces and block devices, found by where their class links
+    /// really lead; mounts and swaps from /proc under the root.
+    func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+        guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
         func mine(_ classDirectory: String) -> [String] {
             ((try? io.list(classDirectory)) ?? []).sorted().filter { name in
                 (try? io.resolve(classDirectory + "/" + name)).map { $0.hasPrefix(base + "/") } ?? false
             }
         }
-        var uses: [String] = []
-        for interface in mine(paths.classNet) {
-            let flags = (try? io.read(paths.classNet + "/\(interface)/flags")).map(firstLine) ?? ""
+        let interfaces = mine(paths.classNet).map { name in
+            let flags = (try? io.read(paths.classNet + "/\(name)/flags")).map(firstLine) ?? ""
             let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
-            if let value, value & 0x1 != 0 { uses.append("network interface \(interface) is up") }
+            return HostDescription.Interface(name: name, up: (value ?? 0) & 0x1 != 0)
         }
-        let disks = mine(paths.classBlock)
-        guard !disks.isEmpty else { return uses }
+        let names = mine(paths.classBlock)
+        guard !names.isEmpty else { return (interfaces, []) }
         let mounts = ((try? io.read(paths.mountInfo)) ?? "").split(separator: "\n").compactMap { line -> (String, String)? in
             let fields = line.split(separator: " ")
             return fields.count > 4 ? (String(fields[2]), String(fields[4])) : nil
         }
         let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first }
-        for disk in disks {
-            let number = (try? io.read(paths.classBlock + "/\(disk)/dev")).map(firstLine)
-            for (device, point) in mounts where device == number { uses.append("block device \(disk) is mounted on \(point)") }
-            if swaps.contains(where: { $0 == "/dev/\(disk)" }) { uses.append("block device \(disk) is used as swap") }
-            for holder in ((try? io.list(paths.classBlock + "/\(disk)/holders")) ?? []).sorted() {
-                uses.append("block device \(disk) is held by \(holder)")
-            }
+        let disks = names.map { name in
+            let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
+            let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
+            return HostDescription.Disk(name: name, dev: number, mounted: mounts.first { $0.0 == number }?.1,
+                                        swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
+                                        holders: holders.isEmpty ? nil : holders)
         }
-        return uses
+        return (interfaces, disks)
     }
 
     func config(_ address: PCIAddress) -> ConfigSpace? {

@@ -1,0 +1,45 @@
+import Foundation
+@testable import HotplugAgent
+import Testing
+
+struct RecordTests {
+    @Test func aRecordedTreeRunsInTheSimulator() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+        try tree.device("0000:0b:00.1", id: "1002:ab28", class: "0x040300", driver: "snd_hda_intel", group: 20)
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/reset_method", "flr bus\n")
+        let recorded = try Binary.run(["record", "--root", tree.root])
+        #expect(recorded.status == 0)
+        let description = try JSONDecoder().decode(HostDescription.self, from: Data(recorded.stdout.utf8))
+        #expect(description.devices.map(\.address) == ["0000:0b:00.0", "0000:0b:00.1"])
+        #expect(description.devices[0].attributes?["reset_method"] == "flr bus")
+        #expect(description.devices[0].iommuGroup == 20 && description.devices[0].driver == "amdgpu")
+        #expect(description.users?["cloud"] == 1000 && description.groups?["kvm"] == 993)
+        #expect(description.drivers.first { $0.name == "amdgpu" }?.ids == ["1002:73bf"])
+
+        try tree.file("/host.json", recorded.stdout)
+        try tree.mkdir("/policies")
+        try tree.file("/policies/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nclaim-group = true\nowner = \"cloud\"\n")
+        let simulated = try Binary.run(["simulate", "--host", tree.path("/host.json"), "--policy-dir", tree.path("/policies")])
+        #expect(simulated.status == 0)
+        #expect(simulated.stdout.contains("0000:0b:00.1 [1002:ab28]: snd_hda_intel -> vfio-pci (override vfio-pci)"))
+        #expect(simulated.stdout.hasSuffix("2 devices changed driver, 0 bridges untouched, 0 reconciles failed\n"))
+    }
+
+    /// This machine's real devices, recorded read-only, then simulated with a seed policy
+    /// (the accounts the policy names added, as an admin modelling a target host would).
+    @Test func thisMachineRecordedRunsEndToEnd() throws {
+        let recorded = try Binary.run(["record"])
+        #expect(recorded.status == 0)
+        var description = try JSONDecoder().decode(HostDescription.self, from: Data(recorded.stdout.utf8))
+        #expect(!description.devices.isEmpty)
+        description.users?["cloud"] = 1000
+        description.groups?["kvm"] = 993
+        let tree = try FakeSysfs()
+        try tree.file("/host.json", String(decoding: try JSONEncoder().encode(description), as: UTF8.self))
+        let simulated = try Binary.run(["simulate", "--host", tree.path("/host.json"),
+                                        "--policy-dir", repository.appendingPathComponent("rules/examples/seed-000").path])
+        #expect(simulated.status == 0, "\(simulated.stderr)")
+        #expect(simulated.stdout.contains("== End state"))
+    }
+}
