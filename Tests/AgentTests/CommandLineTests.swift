@@ -157,13 +157,12 @@ struct CommandLineTests {
               bind to vfio-pci (now on snd_hda_intel): policy "gpu" wants vfio-pci
 
             """)
-        let list = try Binary.run(["list", "--root", tree.root])
+        let list = try Binary.run(["list", "--root", tree.root, "--policy-dir", tree.path("/policies")])
         #expect(list.stdout == """
-            IOMMU group 20: not viable for VFIO (held by 0000:0b:00.0, 0000:0b:00.1)
-              0000:0b:00.0 [1002:73bf] 030000, driver amdgpu
-              0000:0b:00.1 [1002:ab28] 040300, driver snd_hda_intel
-            No IOMMU group
-              0000:00:01.0 [1022:1483] 060400, driver pcieport
+            pci0000:00
+            ├─ 0000:00:01.0 [1022:1483] 060400  pcieport
+            ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable)  policy gpu
+            └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable)  policy gpu
 
             """)
         let json = try Binary.run(["list", "--json", "--root", tree.root])

@@ -7,19 +7,40 @@ struct ListCommand: ParsableCommand {
         commandName: "list", abstract: "List PCI devices by IOMMU group, with drivers and VFIO viability.")
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: ArgumentHelp("List the simulated host built from this host description instead.", valueName: "FILE"))
+    var host: String?
+
     func run() throws {
-        let host = HostContext(global)
+        let context = HostContext(global)
+        let reader: SysfsReader
+        var accounts: any AccountResolver = HostAccounts(paths: context.paths)
+        if let file = host {
+            let (description, kernel) = try loadSimulatedHost(file)
+            reader = SysfsReader(io: kernel, paths: kernel.paths)
+            accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
+        } else {
+            reader = context.reader
+        }
         let view: HostView
-        do { view = try host.reader.fullView() } catch {
+        do { view = try reader.fullView() } catch {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
-        let listing = HostListing(view)
-        output(json ? listing.json : listing.text.joined(separator: "\n"))
+        // The matching policies, when they load; list works without them.
+        let (policies, errors) = PolicyLoader(paths: context.paths, accounts: accounts).load(directories: policy.chosen)
+        let planner = errors.isEmpty ? Planner(policies: policies) : nil
+        if json {
+            output(HostListing(view, planner: planner).json)
+        } else {
+            let tree = ListTree(view: view, reader: reader, planner: planner, colour: ListTree.terminalWantsColour)
+            output(tree.lines.joined(separator: "\n"))
+            for error in errors { LineLogHandler.standardError("\(error)") }
+        }
     }
 }
 
@@ -48,8 +69,10 @@ struct HostListing: Encodable {
         var override: String?
         var physfn: String?
         var bootVGA: Bool
+        var policy: String?
 
-        init(_ device: PCIDevice) {
+        init(_ device: PCIDevice, policy: String? = nil) {
+            self.policy = policy
             address = device.address.description
             id = device.id.description
             self.class = device.classHex
@@ -60,7 +83,7 @@ struct HostListing: Encodable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case address, id, `class`, driver, override, physfn
+            case address, id, `class`, driver, override, physfn, policy
             case bootVGA = "boot_vga"
         }
 
@@ -73,6 +96,7 @@ struct HostListing: Encodable {
             try container.encode(override, forKey: .override)
             try container.encode(physfn, forKey: .physfn)
             try container.encode(bootVGA, forKey: .bootVGA)
+            try container.encode(policy, forKey: .policy)
         }
 
         var line: String {
@@ -87,14 +111,16 @@ struct HostListing: Encodable {
     var groups: [Group]
     var ungrouped: [Device]
 
-    init(_ view: HostView) {
+    init(_ view: HostView, planner: Planner? = nil) {
+        let policyOf = { (device: PCIDevice) in planner?.claimedDriver(for: device, in: view)?.policy.name ?? planner?.policies.firstMatch(for: device)?.name }
+        let describe = { (device: PCIDevice) in Device(device, policy: policyOf(device)) }
         groups = view.groupNumbers.map { number in
             let members = view.members(of: number)
             let blockers = members.filter { !DriverKind.keepsGroupViable($0.driver) }.map(\.address.description)
             let node = view.vfioNodes[number].map { Node(uid: $0.uid, gid: $0.gid, mode: octal($0.mode)) }
-            return Group(group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(Device.init))
+            return Group(group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(describe))
         }
-        ungrouped = view.devices.values.filter { $0.iommuGroup == nil }.sorted { $0.address < $1.address }.map(Device.init)
+        ungrouped = view.devices.values.filter { $0.iommuGroup == nil }.sorted { $0.address < $1.address }.map(describe)
     }
 
     var text: [String] {

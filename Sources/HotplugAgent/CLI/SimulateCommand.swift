@@ -16,15 +16,7 @@ struct SimulateCommand: ParsableCommand {
     var host: String
 
     func run() throws {
-        let description: HostDescription
-        let kernel: SimulatedKernel
-        do {
-            description = try JSONDecoder().decode(HostDescription.self, from: Data(contentsOf: URL(fileURLWithPath: host)))
-            kernel = try SimulatedKernel(description)
-        } catch {
-            LineLogHandler.standardError("hotplug-agent: \(host): \(error)")
-            throw ExitCode(1)
-        }
+        let (description, kernel) = try loadSimulatedHost(host)
         let paths = HostPaths(root: global.root)
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
         let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts).load(directories: policy.chosen)
@@ -91,5 +83,16 @@ struct SimulateCommand: ParsableCommand {
             LineLogHandler.standardError("hotplug-agent: cannot read the simulated host: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// A simulated host from a host description file; exits 1 with the reason when it cannot.
+func loadSimulatedHost(_ file: String) throws -> (HostDescription, SimulatedKernel) {
+    do {
+        let description = try JSONDecoder().decode(HostDescription.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        return (description, try SimulatedKernel(description))
+    } catch {
+        LineLogHandler.standardError("hotplug-agent: \(file): \(error)")
+        throw ExitCode(1)
     }
 }
