@@ -158,9 +158,12 @@ struct CommandLineTests {
 
             """)
         let list = try Binary.run(["list", "--root", tree.root, "--policy-dir", tree.path("/policies")])
+        // This tree's device directories are not links into /sys/devices: no topology, so
+        // each bus is a root of its own.
         #expect(list.stdout == """
             pci0000:00
-            ├─ 0000:00:01.0 [1022:1483] 060400  pcieport
+            └─ 0000:00:01.0 [1022:1483] 060400  pcieport
+            pci0000:0b
             ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable)  policy gpu
             └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable)  policy gpu
 
