@@ -7,7 +7,7 @@ BIN := $(BUILD)/hotplug-agent
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test demo clean install uninstall
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -47,7 +47,10 @@ unit-test: build
 integration-test: build
 	Tests/Integration/run-umockdev.sh $(CURDIR)/$(BIN)
 
-test: unit-test integration-test
+install-test: build
+	Tests/Install/run.sh
+
+test: unit-test integration-test install-test
 
 # The agent on the simulated seed-000 host with the example policy: what it finds,
 # decides and does, device by device, and the end state.

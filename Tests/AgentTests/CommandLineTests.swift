@@ -103,6 +103,22 @@ struct CommandLineTests {
         #expect(state() == before)
     }
 
+    /// doctor on this machine's real devices: without an IOMMU it fails that line with the
+    /// fix and exits 1; with one, it passes it.
+    @Test func doctorOnThisMachine() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/policies")
+        let result = try Binary.run(["doctor", "--policy-dir", tree.path("/policies")])
+        let groups = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/iommu_groups")) ?? []
+        if groups.isEmpty {
+            #expect(result.status == 1)
+            #expect(result.stdout.hasPrefix("FAIL IOMMU: no IOMMU groups: the IOMMU is off"))
+            #expect(result.stdout.contains("; fix: enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware"))
+        } else {
+            #expect(result.stdout.hasPrefix("PASS IOMMU: \(groups.count) IOMMU groups"))
+        }
+    }
+
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func policyFilesAnyoneButRootCanChangeAreRefused() throws {
         let tree = try FakeSysfs()
