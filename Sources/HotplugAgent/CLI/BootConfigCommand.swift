@@ -10,25 +10,32 @@ struct BootConfigCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
+    @OptionGroup var source: HostSourceOptions
 
     @Flag(help: "Write the files for this distribution family under the root, and say what to run next.")
     var write = false
 
     func run() throws {
         let host = HostContext(global)
-        let policies = try host.policiesOrExit(policy)
+        let (reader, accounts) = try source.open(host)
+        let policies = try host.policiesOrExit(policy, accounts: accounts)
         let planner = Planner(policies: policies)
         let view: HostView
-        do { view = host.reader.enrich(try host.reader.fullView(), for: planner) } catch {
+        do { view = reader.enrich(try reader.fullView(), for: planner) } catch {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
-        let cpu = (try? readTextFile(host.paths.under("/proc/cpuinfo")))?.split(separator: "\n")
+        let cpuinfo = source.file == nil ? try? readTextFile(host.paths.under("/proc/cpuinfo")) : nil
+        let cpu = cpuinfo?.split(separator: "\n")
             .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { $0.trimmingCharacters(in: .whitespaces) }
         let config = BootConfig(view: view, planner: planner, cpuVendor: cpu)
         guard write else {
             output(config.text)
             return
+        }
+        guard source.file == nil else {
+            LineLogHandler.standardError("hotplug-agent: --write writes this host's files; it does not go with --host")
+            throw ExitCode(1)
         }
         for line in try BootConfigWriter(paths: host.paths).write(config) { output(line) }
     }

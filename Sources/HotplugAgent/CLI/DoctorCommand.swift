@@ -7,11 +7,15 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
+    @OptionGroup var source: HostSourceOptions
 
     func run() throws {
         let host = HostContext(global)
-        let policies = try host.policiesOrExit(policy)
-        let doctor = Doctor(reader: host.reader, policies: policies, readFile: { try? readTextFile($0) },
+        let (reader, accounts) = try source.open(host)
+        let policies = try host.policiesOrExit(policy, accounts: accounts)
+        // A simulated host has no files outside sysfs; this machine's are not its.
+        let simulated = source.file != nil
+        let doctor = Doctor(reader: reader, policies: policies, readFile: { simulated ? nil : try? readTextFile($0) },
                             accounts: accountNames(policies))
         let findings = doctor.run()
         for finding in findings { output("\(finding)") }

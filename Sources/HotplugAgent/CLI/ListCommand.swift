@@ -12,20 +12,11 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    @Option(help: ArgumentHelp("List the simulated host built from this host description instead.", valueName: "FILE"))
-    var host: String?
+    @OptionGroup var source: HostSourceOptions
 
     func run() throws {
         let context = HostContext(global)
-        let reader: SysfsReader
-        var accounts: any AccountResolver = HostAccounts(paths: context.paths)
-        if let file = host {
-            let (description, kernel) = try loadSimulatedHost(file)
-            reader = SysfsReader(io: kernel, paths: kernel.paths)
-            accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
-        } else {
-            reader = context.reader
-        }
+        let (reader, accounts) = try source.open(context)
         let view: HostView
         do { view = try reader.fullView() } catch {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")

@@ -22,6 +22,19 @@ struct PolicyOptions: ParsableArguments {
     var chosen: [String]? { directories.isEmpty ? nil : directories }
 }
 
+/// `--host FILE`: read a simulated host built from a host description instead of this one.
+struct HostSourceOptions: ParsableArguments {
+    @Option(name: .customLong("host"), help: ArgumentHelp("Read the simulated host built from this host description (record's format) instead.", valueName: "FILE"))
+    var file: String?
+
+    /// The reader and the accounts of the chosen host.
+    func open(_ context: HostContext) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
+        guard let file else { return (context.reader, HostAccounts(paths: context.paths)) }
+        let (description, kernel) = try loadSimulatedHost(file)
+        return (SysfsReader(io: kernel, paths: kernel.paths), TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:]))
+    }
+}
+
 /// The real host under the chosen root.
 struct HostContext {
     let paths: HostPaths
@@ -38,8 +51,8 @@ struct HostContext {
     var reader: SysfsReader { SysfsReader(io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory)) }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.
-    func policiesOrExit(_ options: PolicyOptions) throws -> PolicySet {
-        let (policies, errors) = PolicyLoader(paths: paths, accounts: HostAccounts(paths: paths)).load(directories: options.chosen)
+    func policiesOrExit(_ options: PolicyOptions, accounts: (any AccountResolver)? = nil) throws -> PolicySet {
+        let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(directories: options.chosen)
         guard errors.isEmpty else {
             for error in errors { LineLogHandler.standardError("\(error)") }
             LineLogHandler.standardError("hotplug-agent: the policies do not load; nothing was done")

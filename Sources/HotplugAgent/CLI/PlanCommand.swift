@@ -7,17 +7,19 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
+    @OptionGroup var source: HostSourceOptions
 
     func run() throws {
         let host = HostContext(global)
-        let policies = try host.policiesOrExit(policy)
+        let (reader, accounts) = try source.open(host)
+        let policies = try host.policiesOrExit(policy, accounts: accounts)
         let view: HostView
-        do { view = try host.reader.fullView() } catch {
+        do { view = try reader.fullView() } catch {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
         let planner = Planner(policies: policies)
-        for line in renderPlans(planner.planAll(in: host.reader.enrich(view, for: planner))) { output(line) }
+        for line in renderPlans(planner.planAll(in: reader.enrich(view, for: planner))) { output(line) }
     }
 }
 

@@ -9,15 +9,17 @@ struct VMArgsCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
+    @OptionGroup var source: HostSourceOptions
 
     @Option(help: "qemu, cloud-hypervisor or libvirt.")
     var format: VMArguments.Format
 
     func run() throws {
         let host = HostContext(global)
-        let planner = Planner(policies: try host.policiesOrExit(policy))
+        let (reader, accounts) = try source.open(host)
+        let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
         let view: HostView
-        do { view = try host.reader.fullView() } catch {
+        do { view = try reader.fullView() } catch {
             LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
