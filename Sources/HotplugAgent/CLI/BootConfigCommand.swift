@@ -20,11 +20,7 @@ struct BootConfigCommand: ParsableCommand {
         let (reader, accounts) = try source.open(host)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let planner = Planner(policies: policies)
-        let view: HostView
-        do { view = reader.enrich(try reader.fullView(), for: planner) } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
-            throw ExitCode(1)
-        }
+        let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
         let cpuinfo = source.file == nil ? try? readTextFile(host.paths.under("/proc/cpuinfo")) : nil
         let cpu = cpuinfo?.split(separator: "\n")
             .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { $0.trimmingCharacters(in: .whitespaces) }

@@ -17,11 +17,7 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let context = HostContext(global)
         let (reader, accounts) = try source.open(context)
-        let view: HostView
-        do { view = try reader.fullView() } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
-            throw ExitCode(1)
-        }
+        let view = try reader.fullViewOrExit()
         // The matching policies, when they load; list works without them.
         let (policies, errors) = PolicyLoader(paths: context.paths, accounts: accounts).load(directories: policy.chosen)
         let planner = errors.isEmpty ? Planner(policies: policies) : nil

@@ -66,3 +66,13 @@ func getenvString(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     return String(cString: value)
 }
+
+extension SysfsReader {
+    /// Every device of the host, or exit 1 saying why.
+    func fullViewOrExit() throws -> HostView {
+        do { return try fullView() } catch {
+            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -13,11 +13,7 @@ struct PlanCommand: ParsableCommand {
         let host = HostContext(global)
         let (reader, accounts) = try source.open(host)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
-        let view: HostView
-        do { view = try reader.fullView() } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
-            throw ExitCode(1)
-        }
+        let view = try reader.fullViewOrExit()
         let planner = Planner(policies: policies)
         for line in renderPlans(planner.planAll(in: reader.enrich(view, for: planner))) { output(line) }
     }

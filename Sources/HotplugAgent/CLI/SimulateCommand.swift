@@ -25,7 +25,7 @@ struct SimulateCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let reader = SysfsReader(io: kernel, paths: kernel.paths)
-        let view = try readOrExit(reader)
+        let view = try reader.fullViewOrExit()
         output("== \(description.name): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
         output("== What the agent finds and decides")
         let planner = Planner(policies: policies)
@@ -45,7 +45,7 @@ struct SimulateCommand: ParsableCommand {
                                    bindSettle: .zero, stateDirectory: state)
         let succeeded = agent.runOnce(events: kernel)
 
-        let after = try readOrExit(reader)
+        let after = try reader.fullViewOrExit()
         output("\n== End state")
         HostListing(after).text.forEach { output($0) }
 
@@ -78,12 +78,6 @@ struct SimulateCommand: ParsableCommand {
         return lines
     }
 
-    private func readOrExit(_ reader: SysfsReader) throws -> HostView {
-        do { return try reader.fullView() } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the simulated host: \(error)")
-            throw ExitCode(1)
-        }
-    }
 }
 
 /// A simulated host from a host description file; exits 1 with the reason when it cannot.

@@ -18,11 +18,7 @@ struct VMArgsCommand: ParsableCommand {
         let host = HostContext(global)
         let (reader, accounts) = try source.open(host)
         let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
-        let view: HostView
-        do { view = try reader.fullView() } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
-            throw ExitCode(1)
-        }
+        let view = try reader.fullViewOrExit()
         let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format)
         if !text.isEmpty { LineLogHandler.standardOutput(String(text.dropLast())) }
     }
