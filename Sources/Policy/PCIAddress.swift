@@ -21,16 +21,28 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     public var routingID: Int { Int(bus) << 8 | Int(device) << 3 | Int(function) }
 
-    /// Parses the full sysfs form `dddd:bb:dd.f`; hex digits in any case.
+    /// Parses the full sysfs form `dddd:bb:dd.f` (twelve characters); hex digits in any case.
+    /// Works on the UTF-8 bytes directly: it runs for every path and event.
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2 else { return nil }
-        let devfn = parts[2].split(separator: ".", omittingEmptySubsequences: false)
-        guard devfn.count == 2, devfn[0].count == 2, devfn[1].count == 1,
-              let domain = UInt32(parts[0], radix: 16), let bus = UInt8(parts[1], radix: 16),
-              let device = UInt8(devfn[0], radix: 16), let function = UInt8(devfn[1], radix: 16),
-              device < 32, function < 8
-        else { return nil }
+        var bytes = text.utf8.makeIterator()
+        var digits: [UInt8] = []
+        digits.reserveCapacity(9)
+        for position in 0..<12 {
+            guard let byte = bytes.next() else { return nil }
+            switch position {
+            case 4, 7: guard byte == UInt8(ascii: ":") else { return nil }
+            case 10: guard byte == UInt8(ascii: ".") else { return nil }
+            default:
+                guard let value = hexValue(byte) else { return nil }
+                digits.append(value)
+            }
+        }
+        guard bytes.next() == nil else { return nil }
+        let domain = digits[0..<4].reduce(UInt32(0)) { $0 << 4 | UInt32($1) }
+        let bus = digits[4] << 4 | digits[5]
+        let device = digits[6] << 4 | digits[7]
+        let function = digits[8]
+        guard device < 32, function < 8 else { return nil }
         self.init(domain: domain, bus: bus, device: device, function: function)
     }
 
@@ -47,4 +59,15 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 public func hex(_ value: some BinaryInteger, width: Int) -> String {
     let digits = String(value, radix: 16)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+}
+
+/// The value of one ASCII hex digit.
+@inline(__always)
+func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
 }

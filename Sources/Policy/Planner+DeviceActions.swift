@@ -7,11 +7,14 @@ extension Planner {
         var needs = ReadNeeds()
         guard !device.vfPending else { return needs }
         // Whether the host uses a device matters for any device a policy (or a group peer's
-        // claim-group) could unbind, whatever the policy allows: `plan` says so either way.
-        if device.driver != nil && !device.isBridge {
-            needs.inUse = policies.firstMatchIndex(for: device).map { policies.policies[$0].driver != nil }
-                ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains {
-                    $0.address != device.address && policies.firstMatch(for: $0)?.claimGroup == true
+        // claim-group) would unbind, whatever the policy allows: `plan` says so either way.
+        // A device already on the driver its policy wants is not unbound: nothing to read.
+        if let current = device.driver, !device.isBridge {
+            let wouldMove = { (target: DriverChoice?) in target.map { $0 != .named(current) } ?? false }
+            needs.inUse = policies.firstMatchIndex(for: device).map { wouldMove(policies.policies[$0].driver) }
+                ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains { peer in
+                    guard peer.address != device.address, let policy = policies.firstMatch(for: peer) else { return false }
+                    return policy.claimGroup && wouldMove(policy.driver)
                 })
         }
         guard let claim = claim(for: device, in: host), claim.via == nil else { return needs }

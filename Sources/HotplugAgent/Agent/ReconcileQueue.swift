@@ -14,13 +14,18 @@ final class ReconcileQueue: @unchecked Sendable {
     }
 
     private let lock = ConditionLock()
+    /// Waiting requests from `head` on (the ones before it are taken): picking the first
+    /// stays O(1) however long the queue.
     private var pending: [(address: PCIAddress, group: Int?)] = []
+    private var head = 0
     private var pendingSet = Set<PCIAddress>()
     private var again = Set<PCIAddress>()
     private var running: [PCIAddress: Running] = [:]
     private var busyGroups = Set<Int>()
     private var workers = 0
     private var idleWorkers = 0
+    /// Idle workers already signalled but not yet running: not idle for the next request.
+    private var wakeupsOwed = 0
     private var stopping = false
 
     let maxWorkers: Int
@@ -45,12 +50,16 @@ final class ReconcileQueue: @unchecked Sendable {
             } else if pendingSet.insert(address).inserted {
                 pending.append((address, group))
             }
-            let stuck = running.values.filter(\.reportedStuck).count
-            if idleWorkers == 0 && workers < maxWorkers + stuck && workers < 2 * maxWorkers {
-                workers += 1
-                startThread { [self] in workerLoop() }
+            if idleWorkers > wakeupsOwed {
+                wakeupsOwed += 1
+                lock.signal(.work)
+            } else {
+                let stuck = running.values.filter(\.reportedStuck).count
+                if workers < maxWorkers + stuck && workers < 2 * maxWorkers {
+                    workers += 1
+                    startThread { [self] in workerLoop() }
+                }
             }
-            lock.broadcast()
         }
     }
 
@@ -61,14 +70,14 @@ final class ReconcileQueue: @unchecked Sendable {
             while true {
                 markStuck()
                 let active = running.filter { !$0.value.reportedStuck }
-                if pending.isEmpty && active.isEmpty { return running.keys.sorted() }
+                if pendingSet.isEmpty && active.isEmpty { return running.keys.sorted() }
                 lock.wait(timeout: .milliseconds(100))
             }
         }
     }
 
     /// Whether a worker is busy; the daemon then wakes to look for stuck devices.
-    var isBusy: Bool { lock.locked { !pending.isEmpty || running.values.contains { !$0.reportedStuck } } }
+    var isBusy: Bool { lock.locked { !pendingSet.isEmpty || running.values.contains { !$0.reportedStuck } } }
 
     /// Reports devices that have been running longer than `stuckAfter`; call from time to time.
     func checkForStuck() { lock.locked { markStuck() } }
@@ -80,9 +89,10 @@ final class ReconcileQueue: @unchecked Sendable {
         lock.locked {
             stopping = true
             pending.removeAll()
+            head = 0
             pendingSet.removeAll()
             again.removeAll()
-            lock.broadcast()
+            lock.broadcast(.work)
             let deadline = ContinuousClock.now + grace
             while running.values.contains(where: { !$0.reportedStuck }) && ContinuousClock.now < deadline {
                 lock.wait(timeout: .milliseconds(50))
@@ -99,7 +109,7 @@ final class ReconcileQueue: @unchecked Sendable {
         for (address, entry) in running where !entry.reportedStuck && now - entry.since >= stuckAfter {
             running[address]!.reportedStuck = true
             onStuck(address, now - entry.since)
-            if !pending.isEmpty && workers < 2 * maxWorkers {
+            if !pendingSet.isEmpty && workers < 2 * maxWorkers {
                 workers += 1
                 startThread { [self] in workerLoop() }
             }
@@ -111,18 +121,28 @@ final class ReconcileQueue: @unchecked Sendable {
             let next: PCIAddress? = lock.locked {
                 while true {
                     if stopping { return nil }
-                    if let index = pending.firstIndex(where: { item in
+                    if let index = pending[head...].firstIndex(where: { item in
                         running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
                     }) {
-                        let item = pending.remove(at: index)
+                        let item = pending[index]
+                        if index == head {
+                            head += 1
+                            if head == pending.count || head > 1024 && head * 2 > pending.count {
+                                pending.removeFirst(head)
+                                head = 0
+                            }
+                        } else {
+                            pending.remove(at: index)
+                        }
                         pendingSet.remove(item.address)
                         running[item.address] = Running(group: item.group, since: .now)
                         if let group = item.group { busyGroups.insert(group) }
                         return item.address
                     }
                     idleWorkers += 1
-                    lock.wait()
+                    lock.wait(.work)
                     idleWorkers -= 1
+                    if wakeupsOwed > 0 { wakeupsOwed -= 1 }
                 }
             }
             guard let address = next else {
@@ -136,7 +156,12 @@ final class ReconcileQueue: @unchecked Sendable {
                 if again.remove(address) != nil && !stopping, pendingSet.insert(address).inserted {
                     pending.append((address, entry?.group))
                 }
-                lock.broadcast()
+                // Its group is free again: an idle worker may take a waiting peer.
+                if !pendingSet.isEmpty && idleWorkers > wakeupsOwed {
+                    wakeupsOwed += 1
+                    lock.signal(.work)
+                }
+                lock.broadcast(.progress)
             }
         }
     }

@@ -19,30 +19,31 @@ struct SysfsReader: Sendable {
 
     /// One device as sysfs shows it now; `.gone` when it is not there (any more).
     func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
-        let vendor = try hexAttribute(address, "vendor", bits: 16, required: true)!
-        let deviceID = try hexAttribute(address, "device", bits: 16, required: true)!
-        let classCode = try hexAttribute(address, "class", bits: 24, required: true)!
-        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false)
-        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false)
+        let directory = paths.device(address)
+        let vendor = try hexAttribute(address, "vendor", bits: 16, required: true, in: directory)!
+        let deviceID = try hexAttribute(address, "device", bits: 16, required: true, in: directory)!
+        let classCode = try hexAttribute(address, "class", bits: 24, required: true, in: directory)!
+        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory)
+        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory)
         var device = PCIDevice(address: address, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)),
                                classCode: UInt32(classCode))
         if let subVendor, let subDevice {
             device.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
-        device.driver = try linkName(address, "driver")
+        device.driver = try linkName(address, "driver", in: directory)
         device.origin = origins?.load(address)
-        if let override = try optional(address, "driver_override") {
+        if let override = try optional(address, "driver_override", in: directory) {
             let value = firstLine(override)
             device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
         }
-        if let bootVGA = try optional(address, "boot_vga") { device.bootVGA = firstLine(bootVGA) == "1" }
-        if let group = try linkName(address, "iommu_group") {
+        if let bootVGA = try optional(address, "boot_vga", in: directory) { device.bootVGA = firstLine(bootVGA) == "1" }
+        if let group = try linkName(address, "iommu_group", in: directory) {
             guard let number = Int(group) else {
                 throw .malformed(path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
             }
             device.iommuGroup = number
         }
-        if let pf = try linkName(address, "physfn") {
+        if let pf = try linkName(address, "physfn", in: directory) {
             guard let pfAddress = PCIAddress(pf) else {
                 throw .malformed(path: paths.attribute(address, "physfn"), value: pf, expected: "a PCI address")
             }
@@ -52,7 +53,7 @@ struct SysfsReader: Sendable {
                let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true) {
                 device.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
             }
-        } else if let head = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4), head.count == 4 {
+        } else if let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4 {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
             device.vfPending = ConfigSpace(head).readsAsVF
         }
@@ -244,9 +245,14 @@ struct SysfsReader: Sendable {
     // MARK: Attributes
 
     func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+        try optional(address, name, in: paths.device(address))
+    }
+
+    /// An attribute of the device whose directory is `directory` (built once per snapshot).
+    func optional(_ address: PCIAddress, _ name: String, in directory: String) throws(AgentError) -> String? {
         do {
-            return try io.read(paths.attribute(address, name))
-        } catch where error.errno == .ENOENT && io.exists(paths.device(address)) {
+            return try io.read(directory + "/" + name)
+        } catch where error.errno == .ENOENT && io.exists(directory) {
             return nil
         } catch where error.meansGone {
             throw .gone(address)
@@ -256,26 +262,28 @@ struct SysfsReader: Sendable {
     }
 
     /// `0x1002` → 0x1002; a required attribute that is missing means the device left.
-    private func hexAttribute(_ address: PCIAddress, _ name: String, bits: Int, required: Bool) throws(AgentError) -> UInt32? {
-        guard let text = try optional(address, name) else {
+    private func hexAttribute(_ address: PCIAddress, _ name: String, bits: Int, required: Bool,
+                              in directory: String? = nil) throws(AgentError) -> UInt32? {
+        guard let text = try optional(address, name, in: directory ?? paths.device(address)) else {
             if required { throw .gone(address) }
             return nil
         }
         let line = firstLine(text)
         let digits = line.hasPrefix("0x") ? line.dropFirst(2) : Substring(line)
         guard !digits.isEmpty, digits.count <= bits / 4, let value = UInt32(digits, radix: 16) else {
-            throw .malformed(path: paths.attribute(address, name), value: line, expected: "a \(bits)-bit hex number")
+            throw .malformed(path: (directory ?? paths.device(address)) + "/" + name, value: line, expected: "a \(bits)-bit hex number")
         }
         return value
     }
 
     /// The last component of a link below the device (`driver` → `vfio-pci`), nil when absent.
-    private func linkName(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+    private func linkName(_ address: PCIAddress, _ name: String, in directory: String? = nil) throws(AgentError) -> String? {
+        let directory = directory ?? paths.device(address)
         do {
-            let target = try io.readLink(paths.attribute(address, name))
+            let target = try io.readLink(directory + "/" + name)
             return target.split(separator: "/").last.map(String.init)
         } catch where error.errno == .ENOENT {
-            if io.exists(paths.device(address)) { return nil }
+            if io.exists(directory) { return nil }
             throw .gone(address)
         } catch where error.meansGone {
             throw .gone(address)

@@ -7,7 +7,9 @@ import Synchronization
 /// runs the same code on it as on a real host; only this lowest layer differs.
 final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     let paths: HostPaths
-    private let state: Mutex<SimulatedState>
+    private let state: ReadWriteLocked<SimulatedState>
+    /// `/sys/bus/pci/devices/` under the root: most paths start so, and parse fast.
+    private let devicePrefix: String
     /// Called after each write the agent makes, outside the model's lock: tests use it to
     /// make the world change between two of the agent's writes.
     let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -16,9 +18,13 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     private let notifyFD: Int32
     /// Writes of `drivers_probe` that never return (a probe that hangs) until released.
     private let hungProbes = Mutex<Set<PCIAddress>>([])
+    /// How long a probe through drivers_probe takes (vfio-pci's function reset: 100 ms or
+    /// more), spent outside the model's lock so probes of different devices overlap.
+    let probeTime = Mutex<Duration>(.zero)
 
     init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
         self.paths = paths
+        devicePrefix = paths.pciDevices + "/"
         var state = SimulatedState()
         for driver in description.drivers {
             let ids = try (driver.ids ?? []).map { text throws(SimulationError) in
@@ -33,7 +39,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
         for device in description.devices {
             let parsed = try Self.device(device)
-            state.devices[parsed.address] = parsed
+            state.insert(parsed)
         }
         // Devices that start on a VFIO driver have their group's node already.
         for device in state.devices.values.sorted(by: { $0.address < $1.address }) {
@@ -42,7 +48,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 state.nextInode += 1
             }
         }
-        self.state = Mutex(state)
+        self.state = ReadWriteLocked(state)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw .invalid("pipe: \(Errno.current)") }
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -56,7 +62,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     /// Wakes a daemon sleeping on `fileDescriptor` when events wait.
     private func notifyIfEvents() {
-        if state.withLock({ !$0.events.isEmpty }) {
+        if state.read({ !$0.events.isEmpty }) {
             var byte: UInt8 = 1
             _ = Glibc.write(notifyFD, &byte, 1)
         }
@@ -123,12 +129,12 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     /// Like a netlink socket with a full receive buffer: past `capacity` queued events the
     /// rest are lost, and the next drain says so (ENOBUFS).
-    func limitEventQueue(to capacity: Int) { state.withLock { $0.eventCapacity = capacity } }
+    func limitEventQueue(to capacity: Int) { state.write { $0.eventCapacity = capacity } }
 
     func drain() -> (events: [UEvent], overflowed: Bool) {
         var bytes = [UInt8](repeating: 0, count: 256)
         while bytes.withUnsafeMutableBytes({ Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }) > 0 {}
-        return state.withLock { state in
+        return state.write { state in
             defer { state.events.removeAll() }
             if let capacity = state.eventCapacity, state.events.count > capacity {
                 return (Array(state.events.prefix(capacity)), true)
@@ -139,45 +145,56 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     func plug(_ description: HostDescription.Device) throws(SimulationError) {
         let device = try Self.device(description)
-        state.withLock { $0.plug(device) }
+        state.write { $0.plug(device) }
         notifyIfEvents()
     }
 
     func unplug(_ address: PCIAddress) {
-        state.withLock { $0.unplug(address) }
+        state.write { $0.unplug(address) }
         notifyIfEvents()
     }
 
     /// Kernel lockdown on or off: config space writes fail with EPERM while it is on.
-    func setLockdown(_ on: Bool) { state.withLock { $0.lockdown = on } }
+    func setLockdown(_ on: Bool) { state.write { $0.lockdown = on } }
 
     /// Makes `driver`'s probe of `address` fail with `errno` (nil: succeed again).
     func injectProbeFailure(_ address: PCIAddress, _ driver: String, _ errno: Errno?) {
-        state.withLock { $0.probeFaults["\(address) \(driver)"] = errno }
+        state.write { $0.probeFaults["\(address) \(driver)"] = errno }
     }
 
     /// After `count` more writes, every write fails with EIO until `thaw()`: an agent killed
     /// between two writes, leaving sysfs exactly as that moment left it.
-    func freeze(afterWrites count: Int) { state.withLock { $0.writesBeforeFreeze = count } }
-    func thaw() { state.withLock { $0.writesBeforeFreeze = nil } }
+    func freeze(afterWrites count: Int) { state.write { $0.writesBeforeFreeze = count } }
+    func thaw() { state.write { $0.writesBeforeFreeze = nil } }
 
     /// Makes the next `times` writes to a path ending in `suffix` fail with `errno`.
     func injectWriteFailure(endingIn suffix: String, _ errno: Errno, times: Int = 1) {
-        state.withLock { $0.writeFaults[suffix] = (errno, times) }
+        state.write { $0.writeFaults[suffix] = (errno, times) }
     }
 
     /// While held, new VFs stay between their `add` and their links.
-    func holdVFLinks() { state.withLock { $0.holdVFLinks = true } }
-    func releaseVFLinks() { state.withLock { $0.releaseVFLinks() } }
+    func holdVFLinks() { state.write { $0.holdVFLinks = true } }
+    func releaseVFLinks() { state.write { $0.releaseVFLinks() } }
 
     /// Reads the model directly, for assertions and the end-state report.
-    func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.withLock { body($0) } }
+    func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.read { body($0) } }
 
     // MARK: KernelIO
 
+    /// A device directory or a file below one by the fast path, anything else the long way.
+    private func parse(_ path: String) -> SimulatedPath {
+        guard path.hasPrefix(devicePrefix) else { return SimulatedPath(path, root: paths) }
+        let rest = path.utf8.dropFirst(devicePrefix.utf8.count)
+        guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
+        if rest.count == 12 { return .deviceDir(address) }
+        let below = rest.dropFirst(12)
+        guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else { return .other }
+        return .deviceFile(address, String(Substring(below.dropFirst())))
+    }
+
     func read(_ path: String) throws(IOFailure) -> String {
-        try state.withLock { state throws(IOFailure) in
-            switch SimulatedPath(path, root: paths) {
+        try state.read { state throws(IOFailure) in
+            switch parse(path) {
             case .deviceFile(let address, let name):
                 do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
             case .classEntry("net", let name, "flags"):
@@ -204,11 +221,12 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             notifyIfEvents()
             afterWrite.withLock { $0 }?(path)
         }
-        if case .driversProbe = SimulatedPath(path, root: paths), let address = PCIAddress(firstLine(value)) {
-            // Outside the model's lock, as a real hung probe blocks only its own writer.
+        if case .driversProbe = parse(path), let address = PCIAddress(firstLine(value)) {
+            // Outside the model's lock, as a real hung or slow probe blocks only its own writer.
             while hungProbes.withLock({ $0.contains(address) }) { sleep(for: .milliseconds(5)) }
+            sleep(for: probeTime.withLock { $0 })
         }
-        try state.withLock { state throws(IOFailure) in
+        try state.write { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             if let remaining = state.writesBeforeFreeze {
                 guard remaining > 0 else { throw failure(.EIO) }
@@ -218,7 +236,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
                 throw failure(fault.errno)
             }
-            switch SimulatedPath(path, root: paths) {
+            switch parse(path) {
             case .deviceFile(let address, let name):
                 if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver, let registered = state.drivers[driver] {
                     // Through the device's own driver link, as `echo … > driver/unbind` does.
@@ -275,9 +293,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func readLink(_ path: String) throws(IOFailure) -> String {
-        try state.withLock { state throws(IOFailure) in
+        try state.read { state throws(IOFailure) in
             let missing = IOFailure(.readlink, path, errno: .ENOENT)
-            switch SimulatedPath(path, root: paths) {
+            switch parse(path) {
             case .deviceDir(let address):
                 guard state.devices[address] != nil else { throw missing }
                 return "../../.." + state.devpath(address)
@@ -300,13 +318,13 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func list(_ path: String) throws(IOFailure) -> [String] {
-        try state.withLock { state throws(IOFailure) in
-            switch SimulatedPath(path, root: paths) {
+        try state.read { state throws(IOFailure) in
+            switch parse(path) {
             case .devicesDir: return state.devices.keys.sorted().map(\.description)
             case .driversDir: return state.driverOrder
-            case .groupsDir: return Set(state.devices.values.compactMap(\.group)).sorted().map(String.init)
+            case .groupsDir: return state.groupMembers.filter { !$0.value.isEmpty }.keys.sorted().map(String.init)
             case .groupDevices(let group):
-                let members = state.devices.values.filter { $0.group == group }.map(\.address).sorted()
+                let members = state.members(of: group)
                 guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return members.map(\.description)
             case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
@@ -325,8 +343,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func exists(_ path: String) -> Bool {
-        state.withLock { state in
-            switch SimulatedPath(path, root: paths) {
+        state.read { state in
+            switch parse(path) {
             case .deviceDir(let address): state.devices[address] != nil
             case .deviceFile(let address, let below): (try? state.resolveDevicePath(address, below)) != nil
             case .driverDir(let name): state.drivers[name]?.registered == true
@@ -338,15 +356,15 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
-        state.withLock { state in
-            guard case .vfioNode(let group) = SimulatedPath(path, root: paths), let node = state.nodes[group] else { return nil }
+        state.read { state in
+            guard case .vfioNode(let group) = parse(path), let node = state.nodes[group] else { return nil }
             return NodeState(uid: node.uid, gid: node.gid, mode: node.mode)
         }
     }
 
     func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
-        try state.withLock { state throws(IOFailure) in
-            guard case .vfioNode(let group) = SimulatedPath(path, root: paths), state.nodes[group] != nil else {
+        try state.write { state throws(IOFailure) in
+            guard case .vfioNode(let group) = parse(path), state.nodes[group] != nil else {
                 throw IOFailure(.open, path, errno: .ENOENT)
             }
             if let uid { state.nodes[group]!.uid = uid }
@@ -356,9 +374,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func resolve(_ path: String) throws(IOFailure) -> String {
-        try state.withLock { state throws(IOFailure) in
+        try state.read { state throws(IOFailure) in
             let resolved: String
-            switch SimulatedPath(path, root: paths) {
+            switch parse(path) {
             case .deviceDir(let address):
                 do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch { throw IOFailure(.realpath, path, errno: error) }
             case .deviceFile(let address, let below):
@@ -377,8 +395,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
-        try state.withLock { state throws(IOFailure) in
-            guard case .deviceFile(let address, "config") = SimulatedPath(path, root: paths), let device = state.devices[address]
+        try state.read { state throws(IOFailure) in
+            guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
             else { throw IOFailure(.read, path, errno: .ENOENT) }
             guard offset < device.config.count else { return [] }
             return Array(device.config[offset..<min(device.config.count, offset + count)])
@@ -386,9 +404,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
-        try state.withLock { state throws(IOFailure) in
+        try state.write { state throws(IOFailure) in
             let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
-            guard case .deviceFile(let address, "config") = SimulatedPath(path, root: paths), let device = state.devices[address]
+            guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
             else { throw IOFailure(.write, path, value: value, errno: .ENOENT) }
             if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
             guard offset + bytes.count <= device.config.count else { throw IOFailure(.write, path, value: value, errno: .EINVAL) }
@@ -398,7 +416,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     func loadModule(_ name: String) throws(IOFailure) {
         defer { notifyIfEvents() }
-        try state.withLock { state throws(IOFailure) in
+        try state.write { state throws(IOFailure) in
             let wanted = name.replacing("-", with: "_")
             guard let driver = state.drivers.values.first(where: {
                 $0.module == wanted || $0.name.replacing("-", with: "_") == wanted

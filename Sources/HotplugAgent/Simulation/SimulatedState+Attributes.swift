@@ -7,21 +7,23 @@ extension SimulatedState {
 
     /// Interfaces and disks of devices a host driver has, in address order.
     var visibleInterfaces: [HostDescription.Interface] {
-        devices.keys.sorted().flatMap { devices[$0]!.hostDriverHasIt ? devices[$0]!.interfaces : [] }
+        hostUsers.sorted().flatMap { devices[$0].map { $0.hostDriverHasIt ? $0.interfaces : [] } ?? [] }
     }
     var visibleDisks: [HostDescription.Disk] {
-        devices.keys.sorted().flatMap { devices[$0]!.hostDriverHasIt ? devices[$0]!.disks : [] }
+        hostUsers.sorted().flatMap { devices[$0].map { $0.hostDriverHasIt ? $0.disks : [] } ?? [] }
     }
 
     func interface(_ name: String) -> (PCIAddress, HostDescription.Interface)? {
-        for (address, device) in devices where device.hostDriverHasIt {
+        for address in hostUsers {
+            guard let device = devices[address], device.hostDriverHasIt else { continue }
             if let found = device.interfaces.first(where: { $0.name == name }) { return (address, found) }
         }
         return nil
     }
 
     func disk(_ name: String) -> (PCIAddress, HostDescription.Disk)? {
-        for (address, device) in devices where device.hostDriverHasIt {
+        for address in hostUsers {
+            guard let device = devices[address], device.hostDriverHasIt else { continue }
             if let found = device.disks.first(where: { $0.name == name }) { return (address, found) }
         }
         return nil

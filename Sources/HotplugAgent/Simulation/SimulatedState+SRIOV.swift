@@ -34,14 +34,14 @@ extension SimulatedState {
         let address = vfAddress(of: pf, index, sriov)
         var config = parent.config
         for i in 0..<4 { config[i] = 0xff }
-        let group = (devices.values.compactMap(\.group).max() ?? -1) + 1
+        let group = (groupMembers.keys.max() ?? -1) + 1
         var vf = Device(address: address, id: PCIID(vendor: parent.id.vendor, device: sriov.vfDevice),
                         subsystemID: parent.subsystemID, classCode: parent.classCode, parent: parent.parent, group: group,
                         driver: nil, override: nil, bootVGA: false, attributes: [:], config: config)
         vf.physfn = pf
         // A PF on vfio-pci gives its VFs vfio-pci as their override itself.
         if DriverKind.isVFIO(parent.driver) { vf.override = parent.driver }
-        devices[address] = vf
+        insert(vf)
         events.append(pciEvent("add", address))
         if !holdVFLinks { linkVF(address) }
     }
@@ -69,7 +69,7 @@ extension SimulatedState {
             devices[address]!.linked = false
             if devices[address]!.driver != nil { unbind(address) }
             events.append(pciEvent("remove", address))
-            devices[address] = nil
+            remove(address)
         }
         for path in sriov.perVFAttributes.keys {
             for number in 1...max(1, sriov.count) { devices[pf]!.attributes[path.replacing("%d", with: String(number))] = nil }

@@ -61,6 +61,11 @@ struct SimulatedState {
     }
 
     var devices: [PCIAddress: Device] = [:]
+    /// IOMMU group → its devices; kept by `insert` and `remove`, the only ways devices
+    /// come and go.
+    private(set) var groupMembers: [Int: Set<PCIAddress>] = [:]
+    /// Devices with network interfaces or disks (few), so /sys/class need not scan all.
+    private(set) var hostUsers = Set<PCIAddress>()
     var drivers: [String: Driver] = [:]
     /// Registration order: the order drivers are tried in.
     var driverOrder: [String] = []
@@ -82,6 +87,20 @@ struct SimulatedState {
     /// Holds new VFs between their `add` and their links (a window the kernel has too),
     /// until `releaseVFLinks()`: for testing decisions made in that window.
     var holdVFLinks = false
+
+    mutating func insert(_ device: Device) {
+        devices[device.address] = device
+        if let group = device.group { groupMembers[group, default: []].insert(device.address) }
+        if !device.interfaces.isEmpty || !device.disks.isEmpty { hostUsers.insert(device.address) }
+    }
+
+    mutating func remove(_ address: PCIAddress) {
+        if let group = devices.removeValue(forKey: address)?.group { groupMembers[group]?.remove(address) }
+        hostUsers.remove(address)
+    }
+
+    /// The devices of an IOMMU group, in address order.
+    func members(of group: Int) -> [PCIAddress] { (groupMembers[group] ?? []).sorted() }
 
     // MARK: Matching and probing
 
@@ -132,7 +151,7 @@ struct SimulatedState {
     mutating func unbind(_ address: PCIAddress) {
         guard let device = devices[address], let driver = device.driver else { return }
         if DriverKind.isVFIO(driver), let group = device.group,
-           !devices.values.contains(where: { $0.address != address && $0.group == group && DriverKind.isVFIO($0.driver) }) {
+           !(groupMembers[group] ?? []).contains(where: { $0 != address && DriverKind.isVFIO(devices[$0]?.driver) }) {
             nodes[group] = nil
             events.append(vfioEvent("remove", group))
         }
@@ -159,7 +178,7 @@ struct SimulatedState {
     mutating func plug(_ device: Device) {
         var device = device
         device.driver = nil  // a new device arrives unbound; the probe below binds it
-        devices[device.address] = device
+        insert(device)
         events.append(pciEvent("add", device.address))
         attach(device.address)
     }
@@ -170,7 +189,7 @@ struct SimulatedState {
         for member in doomed where devices[member]?.driver != nil { unbind(member) }
         for member in doomed {
             events.append(pciEvent("remove", member))
-            devices[member] = nil
+            remove(member)
         }
     }
 

@@ -1,24 +1,29 @@
 import Glibc
 
-/// A mutex with a condition variable (monotonic clock), for the work queue.
+/// A mutex with condition variables (monotonic clock), for the work queue: `.work` wakes
+/// one idle worker per item, `.progress` wakes whoever waits for the queue to settle.
 final class ConditionLock: @unchecked Sendable {
+    enum Condition: Int { case progress = 0, work = 1 }
+
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 2)
 
     init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
+        pthread_cond_init(conditions, &attributes)
+        pthread_cond_init(conditions + 1, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(condition)
+        pthread_cond_destroy(conditions)
+        pthread_cond_destroy(conditions + 1)
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
-        condition.deallocate()
+        conditions.deallocate()
     }
 
     func locked<T>(_ body: () throws -> T) rethrows -> T {
@@ -28,7 +33,8 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     /// Waits (the lock held by the caller) until signalled or `timeout` passes.
-    func wait(timeout: Duration? = nil) {
+    func wait(_ which: Condition = .progress, timeout: Duration? = nil) {
+        let condition = conditions + which.rawValue
         guard let timeout else {
             pthread_cond_wait(condition, mutex)
             return
@@ -43,7 +49,8 @@ final class ConditionLock: @unchecked Sendable {
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
 
-    func broadcast() { pthread_cond_broadcast(condition) }
+    func broadcast(_ which: Condition = .progress) { pthread_cond_broadcast(conditions + which.rawValue) }
+    func signal(_ which: Condition) { pthread_cond_signal(conditions + which.rawValue) }
 }
 
 /// Starts a detached thread running `body`.
@@ -69,5 +76,33 @@ extension Duration {
         let (seconds, attoseconds) = components
         let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return Int32(clamping: max(0, milliseconds))
+    }
+}
+
+/// A value behind a reader-writer lock: many readers at once, one writer alone.
+final class ReadWriteLocked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+    init(_ value: Value) {
+        self.value = value
+        pthread_rwlock_init(lock, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func read<T, E: Error>(_ body: (borrowing Value) throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body(value)
+    }
+
+    func write<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body(&value)
     }
 }
