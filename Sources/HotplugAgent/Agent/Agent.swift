@@ -25,7 +25,7 @@ final class Agent: @unchecked Sendable {
 
     private let failures = Mutex(Failures())
 
-    init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 4, stuckAfter: Duration = .seconds(30)) {
+    init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 16, stuckAfter: Duration = .seconds(30)) {
         self.reader = reader
         self.reconciler = reconciler
         self.log = log

@@ -7,7 +7,7 @@ extension Agent {
     /// root); without one the agent cannot put devices back.
     static func assemble(kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
                          log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
-                         workers: Int = 4, stuckAfter: Duration = .seconds(30)) -> Agent {
+                         workers: Int = 16, stuckAfter: Duration = .seconds(30)) -> Agent {
         let origins = stateDirectory.map { OriginStore(stateDirectory: $0) }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
         let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins)

@@ -19,7 +19,7 @@ struct RunCommand: ParsableCommand {
     var stateDir: String?
 
     @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
-    var workers: Int = 4
+    var workers: Int = 16
 
     @Option(help: ArgumentHelp("Report a device whose write has not returned after this many seconds, and go on without it.", valueName: "SECONDS"))
     var stuckAfter: Int = 30
