@@ -7,7 +7,7 @@ BIN := $(BUILD)/hotplug-agent
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test bench demo clean install uninstall
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -51,6 +51,13 @@ install-test: build
 	Tests/Install/run.sh
 
 test: unit-test integration-test install-test
+
+# Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
+# events per second, memory and growth, then the real daemon idling for a minute.
+bench: deps
+	$(SWIFT) build -c release -Xcxx -UNDEBUG
+	$$($(SWIFT) build -c release -Xcxx -UNDEBUG --show-bin-path)/hotplug-agent bench
+	Tests/Bench/idle.sh $$($(SWIFT) build -c release -Xcxx -UNDEBUG --show-bin-path)/hotplug-agent
 
 # The agent on the simulated seed-000 host with the example policy: what it finds,
 # decides and does, device by device, and the end state.
