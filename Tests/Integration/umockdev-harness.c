@@ -193,9 +193,8 @@ static void link_vf(void) {
 }
 
 /* Answers one write the agent made, as the kernel would. */
-static void react(const char *path) {
-    char address[64], current[64], override[64], file[512];
-    read_file(path, address, sizeof address);
+static void react(const char *path, const char *address) {
+    char current[64], override[64], file[512];
     if (!address[0]) return;
     driver_of(address, current, sizeof current);
     if (strstr(path, "/drivers_probe")) {
@@ -228,6 +227,10 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+static void read_control(int index);
+static int control_count;
+static struct control_file { char path[512]; int fd; char buffer[64]; size_t used; } controls[8];
+
 /* Serves the agent's writes until done() holds or the time is up; returns done(). */
 static int serve(double seconds, int (*done)(void)) {
     double end = now() + seconds;
@@ -237,14 +240,23 @@ static int serve(double seconds, int (*done)(void)) {
         fd_set fds;
         FD_ZERO(&fds);
         FD_SET(watch_fd, &fds);
+        int highest = watch_fd;
+        for (int i = 0; i < control_count; i++) {
+            FD_SET(controls[i].fd, &fds);
+            if (controls[i].fd > highest) highest = controls[i].fd;
+        }
         struct timeval timeout = {0, 20000};
-        if (select(watch_fd + 1, &fds, NULL, NULL, &timeout) <= 0) continue;
+        if (select(highest + 1, &fds, NULL, NULL, &timeout) <= 0) continue;
+        for (int i = 0; i < control_count; i++) if (FD_ISSET(controls[i].fd, &fds)) read_control(i);
+        if (!FD_ISSET(watch_fd, &fds)) continue;
         ssize_t n = read(watch_fd, buffer, sizeof buffer);
         for (char *p = buffer; p < buffer + n;) {
             struct inotify_event *event = (struct inotify_event *)p;
             /* Watches are on files; find the path back from the watch descriptor. */
             extern const char *watched_path(int wd);
-            react(watched_path(event->wd));
+            char value[64];
+            read_file(watched_path(event->wd), value, sizeof value);
+            react(watched_path(event->wd), value);
             p += sizeof *event + event->len;
         }
     }
@@ -254,10 +266,38 @@ static int serve(double seconds, int (*done)(void)) {
 static char watched[32][512];
 const char *watched_path(int wd) { return wd >= 0 && wd < 32 ? watched[wd] : ""; }
 
+/* A file whose content stays (sriov_numvfs): inotify says it was written. */
 static void watch(const char *relative) {
     int wd = inotify_add_watch(watch_fd, at(relative), IN_CLOSE_WRITE);
     if (wd < 0 || wd >= 32) { perror("inotify_add_watch"); exit(2); }
     snprintf(watched[wd], sizeof watched[wd], "%s", at(relative));
+}
+
+/* A write-only control file (drivers_probe, bind, unbind) is a FIFO the harness reads:
+ * two writes close together stay two writes, as the kernel sees them (inotify on a plain
+ * file would merge them into the last one). Each write is one 12-character address. */
+
+static void control(const char *relative) {
+    if (mkfifo(at(relative), 0600) < 0) { perror("mkfifo"); exit(2); }
+    int fd = open(at(relative), O_RDONLY | O_NONBLOCK);
+    open(at(relative), O_WRONLY | O_NONBLOCK);   /* kept open: readers never see EOF */
+    snprintf(controls[control_count].path, sizeof controls[0].path, "%s", at(relative));
+    controls[control_count].fd = fd;
+    controls[control_count++].used = 0;
+}
+
+static void read_control(int index) {
+    char chunk[256];
+    ssize_t n = read(controls[index].fd, chunk, sizeof chunk);
+    for (ssize_t i = 0; i < n; i++) {
+        if (chunk[i] == '\n') continue;
+        controls[index].buffer[controls[index].used++] = chunk[i];
+        if (controls[index].used == 12) {
+            controls[index].buffer[12] = 0;
+            react(controls[index].path, controls[index].buffer);
+            controls[index].used = 0;
+        }
+    }
 }
 
 static int owned(int group) {
@@ -300,16 +340,21 @@ int main(int argc, char **argv) {
 
     g_mkdir_with_parents(at("/sys/bus/pci/drivers"), 0755);
     g_mkdir_with_parents(at("/dev/vfio"), 0755);
-    write_file("/sys/bus/pci/drivers_probe", "");
-    watch("/sys/bus/pci/drivers_probe");
+    /* In this order: serve() handles the writes of one batch control by control, and for
+     * any one device the agent unbinds before it binds or probes (it waits for each probe
+     * before its next write), so unbinds first keeps the kernel's order. */
     const char *drivers[] = {"vfio-pci", "amdgpu", "i915"};
     for (int i = 0; i < 3; i++) {
         char dir[128], file[160];
         snprintf(dir, sizeof dir, "/sys/bus/pci/drivers/%s", drivers[i]);
         g_mkdir_with_parents(at(dir), 0755);
-        snprintf(file, sizeof file, "%s/bind", dir); write_file(file, ""); watch(file);
-        snprintf(file, sizeof file, "%s/unbind", dir); write_file(file, ""); watch(file);
+        snprintf(file, sizeof file, "%s/unbind", dir); control(file);
     }
+    for (int i = 0; i < 3; i++) {
+        char file[160];
+        snprintf(file, sizeof file, "/sys/bus/pci/drivers/%s/bind", drivers[i]); control(file);
+    }
+    control("/sys/bus/pci/drivers_probe");
     /* Coldplug: an MI300X nobody has bound (amdgpu blacklisted), and a bridge. */
     add_pci("0000:12:00.0", "1002", "74a1", "120000", 12, NULL);
     add_pci("0000:11:00.0", "1000", "c030", "060400", 11, NULL);
