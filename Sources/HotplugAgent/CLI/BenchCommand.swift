@@ -23,7 +23,9 @@ struct BenchCommand: ParsableCommand {
         let startRSS = residentKiB()
         output("hotplug-agent benchmarks: \(ProcessInfo.processInfo.activeProcessorCount) cores, simulated host")
         try coldplugWithSlowProbes()
-        let host = try bigHost()
+        let (kernel, agent, state) = try bigHost()
+        defer { _ = Subprocess.removeTree(state) }
+        let host = (kernel: kernel, agent: agent)
         try coldplug4096(host)
         try eventRate(host)
         output(String(format: "resident memory, 4096 devices known:       %6.1f MiB (at start %.1f MiB; goal <= 12 MiB)",
@@ -53,7 +55,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// 16 PFs with 256 VFs each, made before the agent starts: 4112 PCI functions.
-    private func bigHost() throws -> (kernel: SimulatedKernel, agent: Agent) {
+    /// The host, its agent, and the agent's temporary state directory.
+    private func bigHost() throws -> (kernel: SimulatedKernel, agent: Agent, state: String) {
         var devices: [HostDescription.Device] = []
         for index in 0..<pfs {
             let rootPort = "0000:00:\(hex(index + 1, width: 2)).0"
@@ -80,10 +83,12 @@ struct BenchCommand: ParsableCommand {
             owner = "1000"
             mode = "0660"
             """)
-        let state = "/dev/shm/hotplug-agent-bench-\(getpid())"
+        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
+        let state = String(cString: template)
         let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
                                    bindSettle: .zero, stateDirectory: state, workers: workers)
-        return (kernel, agent)
+        return (kernel, agent, state)
     }
 
     private func coldplug4096(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
@@ -121,7 +126,6 @@ struct BenchCommand: ParsableCommand {
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
         let after = residentKiB()
         output(String(format: "growth after %d add/remove cycles:     %6d KiB (%.0f cycles/s; goal: none)", cycles, after - before, Double(cycles) / wall))
-        _ = Subprocess.removeTree("/dev/shm/hotplug-agent-bench-\(getpid())")
     }
 
     static let quiet = Logger.lines(level: .critical) { _ in }
