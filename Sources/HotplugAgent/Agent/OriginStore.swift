@@ -29,41 +29,11 @@ struct OriginStore: Sendable {
     }
 
     func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
-        try makeDirectories()
         let text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo)\n"
-        let final = "\(directory)/\(address)", temporary = "\(directory)/.\(address).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-        guard rename(temporary, final) == 0 else { throw IOFailure(.write, final, value: text, errno: .current) }
-        syncDirectory()
+        try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700)
     }
 
     func remove(_ address: PCIAddress) {
-        if unlink("\(directory)/\(address)") == 0 { syncDirectory() }
-    }
-
-    /// The addresses with a recorded origin.
-    func addresses() -> [PCIAddress] {
-        ((try? RealKernelIO(paths: HostPaths()).list(directory)) ?? []).compactMap { PCIAddress($0) }.sorted()
-    }
-
-    private func makeDirectories() throws(IOFailure) {
-        var path = ""
-        for component in directory.split(separator: "/") {
-            path += "/" + component
-            if mkdir(path, 0o700) != 0 && Errno.current != .EEXIST { throw IOFailure(.write, path, errno: .current) }
-        }
-    }
-
-    private func syncDirectory() {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        if unlink("\(directory)/\(address)") == 0 { syncDirectory(directory) }
     }
 }

@@ -56,7 +56,7 @@ struct BootConfigWriter {
     func write(_ config: BootConfig) throws -> [String] {
         var said: [String] = []
         func put(_ path: String, _ text: String) throws {
-            try writeFile(paths.under(path), text)
+            try writeFileAtomically(paths.under(path), text)
             said.append("wrote \(path)")
         }
         try put("/etc/modprobe.d/hotplug-agent.conf", config.modprobeConf)
@@ -67,7 +67,7 @@ struct BootConfigWriter {
             let existing = (try? readTextFile(modules)) ?? ""
             let missing = BootConfig.initramfsModules.filter { module in !existing.split(separator: "\n").contains { $0 == module } }
             if !missing.isEmpty {
-                try writeFile(modules, existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n")
+                try writeFileAtomically(modules, existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n")
                 said.append("added \(missing.joined(separator: " ")) to /etc/initramfs-tools/modules")
             }
             said.append("next: update-initramfs -u && update-grub, then reboot")
@@ -79,21 +79,4 @@ struct BootConfigWriter {
         }
         return said
     }
-}
-
-/// Writes a whole file (making its directory), replacing it atomically.
-func writeFile(_ path: String, _ text: String) throws {
-    let directory = String(path[..<path.lastIndex(of: "/")!])
-    var prefix = ""
-    for component in directory.split(separator: "/") {
-        prefix += "/" + component
-        if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
-    }
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-    let bytes = Array(text.utf8)
-    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-    guard written == bytes.count, rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
 }
