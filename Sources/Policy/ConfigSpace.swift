@@ -131,6 +131,9 @@ public struct ReadNeeds: Sendable, Equatable {
     public var sriov = false
     /// Whether the host uses the device (interfaces up, disks mounted or swapping).
     public var inUse = false
+    /// Where the agent moved it from: for putting back a device no policy wants, and for
+    /// the host drivers boot-config keeps off devices on vfio-pci or pci-stub.
+    public var origin = false
 
     public init() {}
 }

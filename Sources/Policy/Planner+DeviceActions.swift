@@ -17,7 +17,9 @@ extension Planner {
                     return policy.claimGroup && wouldMove(policy.driver)
                 })
         }
-        guard let claim = claim(for: device, in: host), claim.via == nil else { return needs }
+        let claim = claim(for: device, in: host)
+        needs.origin = claim == nil || DriverKind.isVFIO(device.driver) || device.driver == "pci-stub"
+        guard let claim, claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs
         needs.config = !policy.config.isEmpty || policy.atomicOps

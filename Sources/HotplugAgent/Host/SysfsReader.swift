@@ -31,7 +31,6 @@ struct SysfsReader: Sendable {
             device.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
         device.driver = try linkName(address, "driver", in: directory)
-        device.origin = origins?.load(address)
         if let override = try optional(address, "driver_override", in: directory) {
             let value = firstLine(override)
             device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
@@ -61,7 +60,8 @@ struct SysfsReader: Sendable {
     }
 
     /// Reads, for each device of the view, what the planner needs for its policy: config
-    /// space (its own and its upstream ports'), SR-IOV state and the policy's attributes.
+    /// space (its own and its upstream ports'), SR-IOV state, the policy's attributes,
+    /// whether the host uses it, and where the agent moved it from.
     /// What cannot be read stays unset, and the planner refuses what depends on it.
     func enrich(_ view: HostView, for planner: Planner) -> HostView {
         var devices = Array(view.devices.values)
@@ -75,6 +75,7 @@ struct SysfsReader: Sendable {
             if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
             if needs.sriov { devices[index].sriov = sriov(address) }
             if needs.inUse { devices[index].inUse = inUse(address) }
+            if needs.origin { devices[index].origin = origins?.load(address) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
         }
         return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view
