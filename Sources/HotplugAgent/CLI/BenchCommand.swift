@@ -112,7 +112,6 @@ struct BenchCommand: ParsableCommand {
     /// A device unplugged and plugged again, each time claimed again.
     private func growth(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let address = PCIAddress("0000:10:00.1")!
-        let pf = PCIAddress("0000:10:00.0")!
         func cycle() {
             host.kernel.unplug(address)
             host.agent.handle(host.kernel.drain())
@@ -120,7 +119,6 @@ struct BenchCommand: ParsableCommand {
                                                           parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
             host.agent.handle(host.kernel.drain())
         }
-        _ = pf
         for _ in 0..<200 { cycle() }
         let before = residentKiB()
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
