@@ -164,6 +164,13 @@ public struct Planner: Sendable {
         return (claim.policy, claim.via, name)
     }
 
+    /// The policy `list` shows for a device: the one that claims it (through claim-group
+    /// when `via` is set), else the first that matches it.
+    public func governingPolicy(for device: PCIDevice, in host: HostView) -> (policy: Policy, via: PCIAddress?)? {
+        if let claim = claimedDriver(for: device, in: host) { return (claim.policy, claim.via) }
+        return policies.firstMatch(for: device).map { ($0, nil) }
+    }
+
     /// Plans for every device of the view, in address order.
     public func planAll(in host: HostView) -> [DevicePlan] {
         host.devices.keys.sorted().map { plan(for: host.devices[$0]!, in: host) }

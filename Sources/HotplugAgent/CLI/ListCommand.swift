@@ -99,7 +99,7 @@ struct HostListing: Encodable {
     var ungrouped: [Device]
 
     init(_ view: HostView, planner: Planner? = nil) {
-        let policyOf = { (device: PCIDevice) in planner?.claimedDriver(for: device, in: view)?.policy.name ?? planner?.policies.firstMatch(for: device)?.name }
+        let policyOf = { (device: PCIDevice) in planner?.governingPolicy(for: device, in: view)?.policy.name }
         let describe = { (device: PCIDevice) in Device(device, policy: policyOf(device)) }
         groups = view.groupNumbers.map { number in
             let members = view.members(of: number)

@@ -31,10 +31,8 @@ struct ListTree {
         var policies: [PCIAddress: String] = [:]
         if let planner {
             for device in view.devices.values {
-                if let claim = planner.claimedDriver(for: device, in: view) {
-                    policies[device.address] = claim.policy.name + (claim.via != nil ? " (group)" : "")
-                } else if let policy = planner.policies.firstMatch(for: device) {
-                    policies[device.address] = policy.name
+                if let governing = planner.governingPolicy(for: device, in: view) {
+                    policies[device.address] = governing.policy.name + (governing.via != nil ? " (group)" : "")
                 }
             }
         }
