@@ -22,32 +22,51 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var routingID: Int { Int(bus) << 8 | Int(device) << 3 | Int(function) }
 
     /// Parses the full sysfs form `dddd:bb:dd.f` (twelve characters); hex digits in any case.
-    /// Works on the UTF-8 bytes directly: it runs for every path and event.
+    /// Works on the UTF-8 bytes directly, without allocating: it runs for every path and event.
     public init?(_ text: some StringProtocol) {
         var bytes = text.utf8.makeIterator()
-        var digits: [UInt8] = []
-        digits.reserveCapacity(9)
+        var fields: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
         for position in 0..<12 {
             guard let byte = bytes.next() else { return nil }
             switch position {
             case 4, 7: guard byte == UInt8(ascii: ":") else { return nil }
             case 10: guard byte == UInt8(ascii: ".") else { return nil }
             default:
-                guard let value = hexValue(byte) else { return nil }
-                digits.append(value)
+                guard let value = hexValue(byte).map(UInt32.init) else { return nil }
+                switch position {
+                case 0..<4: fields.0 = fields.0 << 4 | value
+                case 5, 6: fields.1 = fields.1 << 4 | value
+                case 8, 9: fields.2 = fields.2 << 4 | value
+                default: fields.3 = value
+                }
             }
         }
-        guard bytes.next() == nil else { return nil }
-        let domain = digits[0..<4].reduce(UInt32(0)) { $0 << 4 | UInt32($1) }
-        let bus = digits[4] << 4 | digits[5]
-        let device = digits[6] << 4 | digits[7]
-        let function = digits[8]
-        guard device < 32, function < 8 else { return nil }
-        self.init(domain: domain, bus: bus, device: device, function: function)
+        guard bytes.next() == nil, fields.2 < 32, fields.3 < 8 else { return nil }
+        self.init(domain: fields.0, bus: UInt8(fields.1), device: UInt8(fields.2), function: UInt8(fields.3))
     }
 
     public var description: String {
-        hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "." + String(function)
+        guard domain <= 0xffff else {
+            return hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "." + String(function)
+        }
+        // Twelve bytes: a small string, built in place.
+        return String(unsafeUninitializedCapacity: 12) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            func digit(_ value: UInt32) -> UInt8 { digits.utf8Start[Int(value & 0xf)] }
+            buffer[0] = digit(domain >> 12)
+            buffer[1] = digit(domain >> 8)
+            buffer[2] = digit(domain >> 4)
+            buffer[3] = digit(domain)
+            buffer[4] = UInt8(ascii: ":")
+            buffer[5] = digit(UInt32(bus) >> 4)
+            buffer[6] = digit(UInt32(bus))
+            buffer[7] = UInt8(ascii: ":")
+            buffer[8] = digit(UInt32(device) >> 4)
+            buffer[9] = digit(UInt32(device))
+            buffer[10] = UInt8(ascii: ".")
+            buffer[11] = digit(UInt32(function))
+            return 12
+        }
     }
 
     public static func < (a: PCIAddress, b: PCIAddress) -> Bool {

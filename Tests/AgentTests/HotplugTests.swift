@@ -88,6 +88,44 @@ struct HotplugTests {
         #expect(host.device("0000:23:00.0")?.driver == "vfio-pci")
     }
 
+    /// The agent keeps what cannot change about a device while it exists; another card in
+    /// the same slot is another device, whether its events arrive or are lost.
+    @Test(arguments: [false, true])
+    func anotherCardInTheSameSlotIsSeenForWhatItIs(eventsLost: Bool) throws {
+        let host = try seed000()
+        let slot = PCIAddress("0000:12:00.0")!
+        #expect(host.device(slot.description)?.driver == "vfio-pci")
+        let before = host.history.count
+        host.kernel.unplug(slot)
+        var other = try descriptionOf(host, slot.description)
+        other.id = "8086:0b60"  // an NVMe drive no policy names
+        other.class = "010802"
+        try host.kernel.plug(other)
+        if eventsLost {
+            _ = host.kernel.drain()
+            host.agent.handle(([], true))
+        } else {
+            host.deliverEvents()
+        }
+        let now = try #require(host.device(slot.description))
+        // The kernel's nvme driver took it on add, and the agent left it there.
+        #expect(now.id == PCIID("8086:0b60") && now.driver == "nvme" && now.override == nil)
+        #expect(!host.history.dropFirst(before).contains("bind 0000:12:00.0 vfio-pci"))
+        #expect(try host.reader.device(slot).id == PCIID("8086:0b60"))
+        #expect(host.agent.failureCount == 0)
+    }
+
+    @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
+        let cache = IdentityCache()
+        let address = PCIAddress("0000:12:00.0")!
+        let gpu = DeviceIdentity(inode: 7, id: PCIID("1002:74a1")!, classCode: 0x038000, iommuGroup: 12)
+        cache.store(gpu, for: address)
+        #expect(cache.lookup(address, inode: 7) == gpu)
+        #expect(cache.lookup(address, inode: 8) == nil)
+        cache.forget(address)
+        #expect(cache.lookup(address, inode: 7) == nil && cache.count == 0)
+    }
+
     @Test func aNodeRecreatedBehindTheAgentsBackIsOwnedAgain() throws {
         let host = try seed000()
         let group = try #require(host.device("0000:22:00.0")?.group)

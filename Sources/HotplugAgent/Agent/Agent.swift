@@ -60,6 +60,7 @@ final class Agent: @unchecked Sendable {
     func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
+            reader.identities.forgetAll()
             reconcileAll(wait: wait)
             return
         }
@@ -68,6 +69,8 @@ final class Agent: @unchecked Sendable {
             switch event.target {
             case .device(let address):
                 if event.action == "remove" || event.action == "add" {
+                    // What was known of the device that stood here goes with it.
+                    reader.identities.forget(address)
                     failures.withLock { $0.failedAt[address] = nil; $0.stuck.remove(address) }
                 }
                 if event.action == "remove" {

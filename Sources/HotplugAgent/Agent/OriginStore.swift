@@ -1,5 +1,6 @@
 import Glibc
 import Policy
+import Synchronization
 
 /// Where each device came from before the agent first moved it: one small file per device
 /// in the state directory (`/run/hotplug-agent/origins/<address>`), so the agent can put
@@ -8,14 +9,26 @@ import Policy
 /// Files are written atomically (a temporary file, fsync, rename, fsync of the directory):
 /// after a crash at any point each file is either the old one or the new one, and stray
 /// temporary files are ignored.
-struct OriginStore: Sendable {
+///
+/// The agent is the only writer of its state directory, so each record is read from its
+/// file once and then kept in memory beside it.
+final class OriginStore: Sendable {
     let directory: String
+    /// Records already read or written; `.some(nil)`: known to have none.
+    private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
 
     init(stateDirectory: String) {
         directory = stateDirectory + "/origins"
     }
 
     func load(_ address: PCIAddress) -> DriverOrigin? {
+        if let origin = known.withLock({ $0[address] }) { return origin }
+        let origin = read(address)
+        known.withLock { $0[address] = origin }
+        return origin
+    }
+
+    private func read(_ address: PCIAddress) -> DriverOrigin? {
         guard let text = try? readTextFile("\(directory)/\(address)") else { return nil }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
@@ -30,10 +43,20 @@ struct OriginStore: Sendable {
 
     func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
         let text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo)\n"
-        try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700)
+        do {
+            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700)
+            known.withLock { $0[address] = origin }
+        } catch {
+            known.withLock { $0[address] = nil }
+            throw error
+        }
     }
 
     func remove(_ address: PCIAddress) {
-        if unlink("\(directory)/\(address)") == 0 { syncDirectory(directory) }
+        let removed = unlink("\(directory)/\(address)") == 0
+        if removed { syncDirectory(directory) }
+        // Unless the file is still there, the device has no record now.
+        let gone = removed || errno == ENOENT
+        known.withLock { $0[address] = gone ? .some(nil) : nil }
     }
 }

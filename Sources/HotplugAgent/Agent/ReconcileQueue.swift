@@ -161,7 +161,10 @@ final class ReconcileQueue: @unchecked Sendable {
                     wakeupsOwed += 1
                     lock.signal(.work)
                 }
-                lock.broadcast(.progress)
+                // Whoever waits for the queue to settle (or to stop) waits for this.
+                if (pendingSet.isEmpty || stopping) && !running.values.contains(where: { !$0.reportedStuck }) {
+                    lock.broadcast(.progress)
+                }
             }
         }
     }

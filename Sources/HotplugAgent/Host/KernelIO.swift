@@ -18,6 +18,9 @@ protocol KernelIO: AnyObject, Sendable {
     func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure)
     /// Loads the module that provides a PCI driver.
     func loadModule(_ name: String) throws(IOFailure)
+    /// The inode number of what the path leads to (stat). sysfs gives each device it adds
+    /// a new one, so it tells a device from another that took its address.
+    func inode(_ path: String) throws(IOFailure) -> UInt64
     /// The path with every symlink followed (realpath).
     func resolve(_ path: String) throws(IOFailure) -> String
     /// Up to `count` bytes at `offset` (pread): the `config` file.

@@ -121,6 +121,12 @@ final class RealKernelIO: KernelIO {
         }
     }
 
+    func inode(_ path: String) throws(IOFailure) -> UInt64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw IOFailure(.stat, path, errno: .current) }
+        return UInt64(st.st_ino)
+    }
+
     func resolve(_ path: String) throws(IOFailure) -> String {
         guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
         defer { free(resolved) }

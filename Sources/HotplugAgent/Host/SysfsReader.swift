@@ -7,6 +7,8 @@ struct SysfsReader: Sendable {
     let paths: HostPaths
     /// Where devices the agent moved came from; nil when the agent keeps no state.
     var origins: OriginStore? = nil
+    /// Identities already read, shared by every copy of this reader.
+    var identities = IdentityCache()
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
     func addresses() throws(AgentError) -> [PCIAddress] {
@@ -17,46 +19,83 @@ struct SysfsReader: Sendable {
         }
     }
 
-    /// One device as sysfs shows it now; `.gone` when it is not there (any more).
+    /// One device as sysfs shows it now; `.gone` when it is not there (any more). Its
+    /// identity comes from `identities` while its directory is the same; the driver link
+    /// and override always from sysfs.
     func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
         let directory = paths.device(address)
+        let inode: UInt64
+        do {
+            inode = try io.inode(directory)
+        } catch where error.meansGone {
+            identities.forget(address)
+            throw .gone(address)
+        } catch {
+            throw .io(error)
+        }
+        var vfPending = false
+        let identity: DeviceIdentity
+        if let cached = identities.lookup(address, inode: inode) {
+            identity = cached
+        } else {
+            (identity, vfPending) = try readIdentity(address, inode: inode, in: directory)
+            if !vfPending && (identity.physfn == nil || identity.pfID != nil) { identities.store(identity, for: address) }
+        }
+        var device = PCIDevice(address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
+                               iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
+        device.vfPending = vfPending
+        do {
+            device.driver = try linkName(address, "driver", in: directory)
+            if let override = try optional(address, "driver_override", in: directory) {
+                let value = firstLine(override)
+                device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
+            }
+            // The kernel shows boot_vga on VGA-class functions only; it can change when the
+            // default VGA device goes, so it is never cached.
+            if identity.classCode >> 8 == 0x0300, let bootVGA = try optional(address, "boot_vga", in: directory) {
+                device.bootVGA = firstLine(bootVGA) == "1"
+            }
+        } catch .gone(let gone) {
+            identities.forget(address)
+            throw .gone(gone)
+        }
+        return device
+    }
+
+    /// IDs, class, group and PF, read from sysfs; `vfPending` when the device reads as a
+    /// VF whose `physfn` link is not there yet.
+    private func readIdentity(_ address: PCIAddress, inode: UInt64, in directory: String) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
         let vendor = try hexAttribute(address, "vendor", bits: 16, required: true, in: directory)!
         let deviceID = try hexAttribute(address, "device", bits: 16, required: true, in: directory)!
         let classCode = try hexAttribute(address, "class", bits: 24, required: true, in: directory)!
         let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory)
         let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory)
-        var device = PCIDevice(address: address, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)),
-                               classCode: UInt32(classCode))
+        var identity = DeviceIdentity(inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
         if let subVendor, let subDevice {
-            device.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
+            identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
-        device.driver = try linkName(address, "driver", in: directory)
-        if let override = try optional(address, "driver_override", in: directory) {
-            let value = firstLine(override)
-            device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
-        }
-        if let bootVGA = try optional(address, "boot_vga", in: directory) { device.bootVGA = firstLine(bootVGA) == "1" }
         if let group = try linkName(address, "iommu_group", in: directory) {
             guard let number = Int(group) else {
                 throw .malformed(path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
             }
-            device.iommuGroup = number
+            identity.iommuGroup = number
         }
+        var vfPending = false
         if let pf = try linkName(address, "physfn", in: directory) {
             guard let pfAddress = PCIAddress(pf) else {
                 throw .malformed(path: paths.attribute(address, "physfn"), value: pf, expected: "a PCI address")
             }
-            device.physfn = pfAddress
+            identity.physfn = pfAddress
             // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
             if let pfVendor = try? hexAttribute(pfAddress, "vendor", bits: 16, required: true),
                let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true) {
-                device.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
+                identity.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
             }
         } else if let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4 {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
-            device.vfPending = ConfigSpace(head).readsAsVF
+            vfPending = ConfigSpace(head).readsAsVF
         }
-        return device
+        return (identity, vfPending)
     }
 
     /// Reads, for each device of the view, what the planner needs for its policy: config
@@ -187,9 +226,12 @@ struct SysfsReader: Sendable {
         }
     }
 
-    /// The IOMMU group of a device from its `iommu_group` link alone; nil without one.
+    /// The IOMMU group of a device, known or from its `iommu_group` link; nil without one.
     func group(of address: PCIAddress) throws(AgentError) -> Int? {
-        try linkName(address, "iommu_group").flatMap { Int($0) }
+        if let inode = try? io.inode(paths.device(address)), let identity = identities.lookup(address, inode: inode) {
+            return identity.iommuGroup
+        }
+        return try linkName(address, "iommu_group").flatMap { Int($0) }
     }
 
     /// The addresses in an IOMMU group; empty when the group does not exist.

@@ -8,8 +8,9 @@ import Synchronization
 final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     let paths: HostPaths
     private let state: ReadWriteLocked<SimulatedState>
-    /// `/sys/bus/pci/devices/` under the root: most paths start so, and parse fast.
-    private let devicePrefix: String
+    /// `/sys/bus/pci/devices/` under the root and the other prefixes the agent reads
+    /// under all the time: paths that start so parse fast.
+    private let devicePrefix: String, groupPrefix: String, driverPrefix: String, vfioPrefix: String
     /// Called after each write the agent makes, outside the model's lock: tests use it to
     /// make the world change between two of the agent's writes.
     let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -25,6 +26,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
         self.paths = paths
         devicePrefix = paths.pciDevices + "/"
+        groupPrefix = paths.iommuGroups + "/"
+        driverPrefix = paths.pciDrivers + "/"
+        vfioPrefix = paths.under("/dev/vfio/")
         var state = SimulatedState()
         for driver in description.drivers {
             let ids = try (driver.ids ?? []).map { text throws(SimulationError) in
@@ -181,15 +185,35 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     // MARK: KernelIO
 
-    /// A device directory or a file below one by the fast path, anything else the long way.
+    /// A device, group, driver or vfio path by the fast path, anything else the long way.
     private func parse(_ path: String) -> SimulatedPath {
-        guard path.hasPrefix(devicePrefix) else { return SimulatedPath(path, root: paths) }
-        let rest = path.utf8.dropFirst(devicePrefix.utf8.count)
-        guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
-        if rest.count == 12 { return .deviceDir(address) }
-        let below = rest.dropFirst(12)
-        guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else { return .other }
-        return .deviceFile(address, String(Substring(below.dropFirst())))
+        if path.hasPrefix(devicePrefix) {
+            let rest = path.utf8.dropFirst(devicePrefix.utf8.count)
+            guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
+            if rest.count == 12 { return .deviceDir(address) }
+            let below = rest.dropFirst(12)
+            guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else { return .other }
+            return .deviceFile(address, String(Substring(below.dropFirst())))
+        }
+        if path.hasPrefix(groupPrefix) {
+            // `<group>/devices`
+            let rest = Substring(path.utf8.dropFirst(groupPrefix.utf8.count))
+            guard rest.hasSuffix("/devices"), let group = Int(rest.dropLast(8)) else { return .other }
+            return .groupDevices(group)
+        }
+        if path.hasPrefix(driverPrefix) {
+            // `<driver>` or `<driver>/<file>`
+            let parts = path.utf8.dropFirst(driverPrefix.utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            switch parts.count {
+            case 1 where !parts[0].isEmpty: return .driverDir(String(Substring(parts[0])))
+            case 2 where !parts[0].isEmpty && !parts[1].isEmpty: return .driverFile(String(Substring(parts[0])), String(Substring(parts[1])))
+            default: return .other
+            }
+        }
+        if path.hasPrefix(vfioPrefix) {
+            return Int(Substring(path.utf8.dropFirst(vfioPrefix.utf8.count))).map { .vfioNode($0) } ?? .other
+        }
+        return SimulatedPath(path, root: paths)
     }
 
     func read(_ path: String) throws(IOFailure) -> String {
@@ -370,6 +394,15 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             if let uid { state.nodes[group]!.uid = uid }
             if let gid { state.nodes[group]!.gid = gid }
             if let mode { state.nodes[group]!.mode = mode }
+        }
+    }
+
+    func inode(_ path: String) throws(IOFailure) -> UInt64 {
+        try state.read { state throws(IOFailure) in
+            guard case .deviceDir(let address) = parse(path), let device = state.devices[address] else {
+                throw IOFailure(.stat, path, errno: .ENOENT)
+            }
+            return UInt64(device.inode)
         }
     }
 

@@ -32,7 +32,7 @@ extension SimulatedState {
     /// Names the kernel itself provides for this device (besides `attributes`).
     func fixedNames(_ device: Device) -> [String] {
         var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config"]
-        if device.classCode >> 16 == 0x03 { names.append("boot_vga") }
+        if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
         if device.driver != nil { names.append("driver") }
         if device.group != nil { names.append("iommu_group") }
         if device.sriov != nil {
@@ -52,7 +52,7 @@ extension SimulatedState {
         case "subsystem_device": return "0x\(hex(device.subsystemID?.device ?? 0, width: 4))\n"
         case "class": return "0x\(hex(device.classCode, width: 6))\n"
         case "driver_override": return (device.override ?? "(null)") + "\n"
-        case "boot_vga" where device.classCode >> 16 == 0x03: return device.bootVGA ? "1\n" : "0\n"
+        case "boot_vga" where device.classCode >> 8 == 0x0300: return device.bootVGA ? "1\n" : "0\n"
         case "config": return String(decoding: device.config, as: UTF8.self)
         default: break
         }

@@ -25,6 +25,8 @@ struct SimulatedState {
         /// What its host driver makes of it; there only while a host driver has it.
         var interfaces: [HostDescription.Interface] = []
         var disks: [HostDescription.Disk] = []
+        /// The inode of its sysfs directory: new for each device the kernel adds.
+        var inode = 0
 
         var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
 
@@ -90,6 +92,8 @@ struct SimulatedState {
 
     mutating func insert(_ device: Device) {
         devices[device.address] = device
+        devices[device.address]!.inode = nextInode
+        nextInode += 1
         if let group = device.group { groupMembers[group, default: []].insert(device.address) }
         if !device.interfaces.isEmpty || !device.disks.isEmpty { hostUsers.insert(device.address) }
     }
