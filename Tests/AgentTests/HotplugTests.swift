@@ -115,6 +115,29 @@ struct HotplugTests {
         #expect(host.agent.failureCount == 0)
     }
 
+    @Test func aBurstOfEventsForOneDeviceIsOneReconcileAndReadsNoIdentityAgain() throws {
+        let host = try seed000()
+        let counting = CountingKernelIO(host.kernel)
+        let policies = PolicySet(PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
+            .parse(try SimHost.examplePolicy("seed-000"), file: "seed-000.toml").policies)
+        let agent = Agent.assemble(kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false,
+                                   log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 4)
+        let gpu = "0000:12:00.0"
+        func event(_ action: String) -> UEvent {
+            UEvent(action: action, subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["PCI_SLOT_NAME": gpu])
+        }
+        agent.handle(([event("change")], false))  // reads its identity once
+        counting.reset()
+        agent.handle(([event("change")], false))
+        let one = counting.tally
+        counting.reset()
+        agent.handle(([event("change"), event("bind"), event("change"), event("change")], false))
+        #expect(counting.tally == one)
+        // Settled: nothing written, and neither IDs nor class read again.
+        #expect(one["write"] == nil && one["chown"] == nil)
+        #expect(one["read"] == 2, "driver_override and the policy's reset_method only: \(one)")
+    }
+
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
         let cache = IdentityCache()
         let address = PCIAddress("0000:12:00.0")!

@@ -56,13 +56,19 @@ final class Agent: @unchecked Sendable {
         if wait { queue.waitUntilIdle() }
     }
 
-    /// Reconciles what a batch of events names, each device once.
+    /// Reconciles what a batch of events names, each device once however many events name
+    /// it: a burst for one device (add, bind, change) is one reconcile.
     func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
             reader.identities.forgetAll()
             reconcileAll(wait: wait)
             return
+        }
+        var targets: [(address: PCIAddress, group: Int?)] = []
+        var named = Set<PCIAddress>()
+        func target(_ address: PCIAddress, _ group: Int?) {
+            if named.insert(address).inserted { targets.append((address, group)) }
         }
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
@@ -77,15 +83,17 @@ final class Agent: @unchecked Sendable {
                     log.info("removed", metadata: ["device": "\(address)"])
                     continue
                 }
+                guard !named.contains(address) else { continue }
                 let group = try? reader.group(of: address)
-                queue.enqueue(address, group: group)
-                if let group { for peer in reader.groupMembers(group) { queue.enqueue(peer, group: group) } }
+                target(address, group)
+                if let group { for peer in reader.groupMembers(group) { target(peer, group) } }
             case .group(let group):
-                for member in reader.groupMembers(group) { queue.enqueue(member, group: group) }
+                for member in reader.groupMembers(group) { target(member, group) }
             case nil:
                 continue
             }
         }
+        for (address, group) in targets { queue.enqueue(address, group: group) }
         if wait { queue.waitUntilIdle() }
     }
 

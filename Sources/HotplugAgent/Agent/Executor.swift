@@ -81,7 +81,7 @@ struct Executor: Sendable {
         guard io.exists(paths.driver(driver)) else { throw .driverMissing(driver) }
         let before = try reader.device(address)
         try recordOrigin(before, movedTo: driver)
-        try setOverride(address, driver)
+        try setOverride(address, driver, now: before.driverOverride)
         if let current = before.driver, current != driver {
             try unbind(address, from: current)
         }
@@ -105,7 +105,7 @@ struct Executor: Sendable {
     /// Back to the recorded override and driver (or unbound), then the record goes.
     private func restore(_ address: PCIAddress, to origin: DriverOrigin) throws(AgentError) {
         try write(paths.attribute(address, "driver_override"), origin.override ?? "\n", device: address)
-        if let current = try reader.device(address).driver { try unbind(address, from: current) }
+        if let current = try reader.driver(of: address) { try unbind(address, from: current) }
         if let driver = origin.driver {
             do {
                 try write(paths.driver(driver) + "/bind", address.description, device: address)
@@ -123,7 +123,7 @@ struct Executor: Sendable {
         let deadline = ContinuousClock.now + bindSettle
         var pause = Duration.milliseconds(5)
         while true {
-            let now = try reader.device(address).driver
+            let now = try reader.driver(of: address)
             if now == driver || ContinuousClock.now >= deadline { return now }
             sleep(for: min(pause, deadline - ContinuousClock.now))
             pause = min(pause * 2, .milliseconds(200))
@@ -146,14 +146,16 @@ struct Executor: Sendable {
 
     /// `driver = "none"`: an override no driver matches, then unbind.
     private func keepUnbound(_ address: PCIAddress) throws(AgentError) {
-        try recordOrigin(try reader.device(address), movedTo: "none")
-        try setOverride(address, "none")
-        if let current = try reader.device(address).driver { try unbind(address, from: current) }
-        if let still = try reader.device(address).driver { throw .notBound(address, wanted: "none", actual: still) }
+        let before = try reader.device(address)
+        try recordOrigin(before, movedTo: "none")
+        try setOverride(address, "none", now: before.driverOverride)
+        if let current = before.driver { try unbind(address, from: current) }
+        if let still = try reader.driver(of: address) { throw .notBound(address, wanted: "none", actual: still) }
     }
 
-    private func setOverride(_ address: PCIAddress, _ driver: String) throws(AgentError) {
-        guard try reader.device(address).driverOverride != driver else { return }
+    /// `now`: the override read just before.
+    private func setOverride(_ address: PCIAddress, _ driver: String, now: String?) throws(AgentError) {
+        guard now != driver else { return }
         try write(paths.attribute(address, "driver_override"), driver, device: address)
     }
 
@@ -162,7 +164,7 @@ struct Executor: Sendable {
             try attempt(address) { () throws(IOFailure) in try io.write(paths.driver(driver) + "/unbind", address.description) }
         } catch .io(let failure) where failure.errno == .ENODEV {
             // Unbound meanwhile (or by someone else): what we wanted; the probe decides.
-            if try reader.device(address).driver == driver { throw .io(failure) }
+            if try reader.driver(of: address) == driver { throw .io(failure) }
         }
     }
 

@@ -28,6 +28,7 @@ struct BenchCommand: ParsableCommand {
         let host = (kernel: kernel, agent: agent)
         try coldplug4096(host)
         try eventRate(host)
+        try operationCounts(host, policies: bigHostPolicies)
         output(String(format: "resident memory, 4096 devices known:       %6.1f MiB (at start %.1f MiB; goal <= 12 MiB)",
                       Double(residentKiB()) / 1024, Double(startRSS) / 1024))
         try growth(host)
@@ -75,14 +76,7 @@ struct BenchCommand: ParsableCommand {
         let kernel = try SimulatedKernel(description)
         for index in 0..<pfs { try kernel.write("/sys/bus/pci/devices/0000:\(hex(0x10 + 2 * index, width: 2)):00.0/sriov_numvfs", "256") }
         _ = kernel.drain()
-        let policies = Self.policies("""
-            [[policy]]
-            name = "vfs"
-            match.pf-ids = ["8086:56c0"]
-            driver = "vfio-pci"
-            owner = "1000"
-            mode = "0660"
-            """)
+        let policies = bigHostPolicies
         var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw ExitCode(1) }
         let state = String(cString: template)
@@ -109,13 +103,59 @@ struct BenchCommand: ParsableCommand {
                       Double(events.count) / wall, events.count, cpu * 1000))
     }
 
+    private var bigHostPolicies: PolicySet {
+        Self.policies("""
+            [[policy]]
+            name = "vfs"
+            match.pf-ids = ["8086:56c0"]
+            driver = "vfio-pci"
+            owner = "1000"
+            mode = "0660"
+
+            [[policy]]
+            name = "hotplugged"
+            match.ids = ["8086:56c1"]
+            driver = "vfio-pci"
+            owner = "1000"
+            mode = "0660"
+            """)
+    }
+
+    /// Kernel operations (reads, writes, links, stats …) the agent makes to claim a device
+    /// that arrives, and to confirm one that is settled: work not repeated shows here first.
+    private func operationCounts(_ host: (kernel: SimulatedKernel, agent: Agent), policies: PolicySet) throws {
+        let counting = CountingKernelIO(host.kernel)
+        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
+        let state = String(cString: template)
+        defer { _ = Subprocess.removeTree(state) }
+        let agent = Agent.assemble(kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
+                                   bindSettle: .zero, stateDirectory: state, workers: 1)
+        let address = PCIAddress("0000:10:00.2")!
+        host.kernel.unplug(address)
+        try host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
+                                                    parent: "0000:00:01.0", iommuGroup: 9998, driver: nil, bootVGA: nil, attributes: nil))
+        let events = host.kernel.drain()
+        counting.reset()
+        agent.handle(events)
+        let claim = counting.tally
+        counting.reset()
+        agent.handle(([UEvent(action: "change", subsystem: "pci", devpath: "/devices/\(address)", properties: ["PCI_SLOT_NAME": address.description])], false))
+        let settled = counting.tally
+        func line(_ tally: [String: Int]) -> String {
+            "\(tally.values.reduce(0, +)) (" + tally.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"
+        }
+        output("kernel operations, a device that arrives:  \(line(claim))")
+        output("kernel operations, event, settled device:  \(line(settled))")
+    }
+
     /// A device unplugged and plugged again, each time claimed again.
     private func growth(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let address = PCIAddress("0000:10:00.1")!
         func cycle() {
             host.kernel.unplug(address)
             host.agent.handle(host.kernel.drain())
-            try? host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c0", subsystem: nil, class: "038000",
+            try? host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
                                                           parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
             host.agent.handle(host.kernel.drain())
         }
@@ -123,7 +163,9 @@ struct BenchCommand: ParsableCommand {
         let before = residentKiB()
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
         let after = residentKiB()
-        output(String(format: "growth after %d add/remove cycles:     %6d KiB (%.0f cycles/s; goal: none)", cycles, after - before, Double(cycles) / wall))
+        let claimed = host.kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
+        output(String(format: "growth after %d add/remove cycles:     %6d KiB (%.0f cycles/s, %@; goal: none)", cycles, after - before,
+                      Double(cycles) / wall, claimed ? "claimed each time" : "NOT CLAIMED"))
     }
 
     static let quiet = Logger.lines(level: .critical) { _ in }

@@ -45,14 +45,14 @@ struct SysfsReader: Sendable {
                                iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.vfPending = vfPending
         do {
-            device.driver = try linkName(address, "driver", in: directory)
-            if let override = try optional(address, "driver_override", in: directory) {
+            device.driver = try linkName(address, "driver", in: directory, seen: true)
+            if let override = try optional(address, "driver_override", in: directory, seen: true) {
                 let value = firstLine(override)
                 device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
             }
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
             // default VGA device goes, so it is never cached.
-            if identity.classCode >> 8 == 0x0300, let bootVGA = try optional(address, "boot_vga", in: directory) {
+            if identity.classCode >> 8 == 0x0300, let bootVGA = try optional(address, "boot_vga", in: directory, seen: true) {
                 device.bootVGA = firstLine(bootVGA) == "1"
             }
         } catch .gone(let gone) {
@@ -62,26 +62,31 @@ struct SysfsReader: Sendable {
         return device
     }
 
+    /// The driver bound to the device now (its `driver` link alone); `.gone` when it left.
+    func driver(of address: PCIAddress) throws(AgentError) -> String? {
+        try linkName(address, "driver")
+    }
+
     /// IDs, class, group and PF, read from sysfs; `vfPending` when the device reads as a
     /// VF whose `physfn` link is not there yet.
     private func readIdentity(_ address: PCIAddress, inode: UInt64, in directory: String) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
         let vendor = try hexAttribute(address, "vendor", bits: 16, required: true, in: directory)!
         let deviceID = try hexAttribute(address, "device", bits: 16, required: true, in: directory)!
         let classCode = try hexAttribute(address, "class", bits: 24, required: true, in: directory)!
-        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory)
-        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory)
+        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
+        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
         var identity = DeviceIdentity(inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
         if let subVendor, let subDevice {
             identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
-        if let group = try linkName(address, "iommu_group", in: directory) {
+        if let group = try linkName(address, "iommu_group", in: directory, seen: true) {
             guard let number = Int(group) else {
                 throw .malformed(path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
             }
             identity.iommuGroup = number
         }
         var vfPending = false
-        if let pf = try linkName(address, "physfn", in: directory) {
+        if let pf = try linkName(address, "physfn", in: directory, seen: true) {
             guard let pfAddress = PCIAddress(pf) else {
                 throw .malformed(path: paths.attribute(address, "physfn"), value: pf, expected: "a PCI address")
             }
@@ -292,10 +297,12 @@ struct SysfsReader: Sendable {
     }
 
     /// An attribute of the device whose directory is `directory` (built once per snapshot).
-    func optional(_ address: PCIAddress, _ name: String, in directory: String) throws(AgentError) -> String? {
+    /// A missing file means the device left, unless its directory is still there or was
+    /// just seen (`seen`): a device that leaves right after is noticed by the next write.
+    func optional(_ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false) throws(AgentError) -> String? {
         do {
             return try io.read(directory + "/" + name)
-        } catch where error.errno == .ENOENT && io.exists(directory) {
+        } catch where error.errno == .ENOENT && (seen || io.exists(directory)) {
             return nil
         } catch where error.meansGone {
             throw .gone(address)
@@ -306,8 +313,8 @@ struct SysfsReader: Sendable {
 
     /// `0x1002` → 0x1002; a required attribute that is missing means the device left.
     private func hexAttribute(_ address: PCIAddress, _ name: String, bits: Int, required: Bool,
-                              in directory: String? = nil) throws(AgentError) -> UInt32? {
-        guard let text = try optional(address, name, in: directory ?? paths.device(address)) else {
+                              in directory: String? = nil, seen: Bool = false) throws(AgentError) -> UInt32? {
+        guard let text = try optional(address, name, in: directory ?? paths.device(address), seen: seen) else {
             if required { throw .gone(address) }
             return nil
         }
@@ -320,13 +327,13 @@ struct SysfsReader: Sendable {
     }
 
     /// The last component of a link below the device (`driver` → `vfio-pci`), nil when absent.
-    private func linkName(_ address: PCIAddress, _ name: String, in directory: String? = nil) throws(AgentError) -> String? {
+    private func linkName(_ address: PCIAddress, _ name: String, in directory: String? = nil, seen: Bool = false) throws(AgentError) -> String? {
         let directory = directory ?? paths.device(address)
         do {
             let target = try io.readLink(directory + "/" + name)
             return target.split(separator: "/").last.map(String.init)
         } catch where error.errno == .ENOENT {
-            if io.exists(directory) { return nil }
+            if seen || io.exists(directory) { return nil }
             throw .gone(address)
         } catch where error.meansGone {
             throw .gone(address)

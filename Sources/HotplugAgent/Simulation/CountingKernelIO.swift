@@ -1,0 +1,40 @@
+import Policy
+import Synchronization
+
+/// Passes every operation to another `KernelIO` and counts them by kind: the benchmark's
+/// measure of work done per device, independent of the machine.
+final class CountingKernelIO: KernelIO {
+    let base: any KernelIO
+    private let counts = Mutex<[String: Int]>([:])
+
+    init(_ base: any KernelIO) { self.base = base }
+
+    /// Operations so far by kind (`read`, `write`, `readlink`, …).
+    var tally: [String: Int] { counts.withLock { $0 } }
+    var total: Int { tally.values.reduce(0, +) }
+    func reset() { counts.withLock { $0.removeAll() } }
+
+    private func count(_ kind: String) { counts.withLock { $0[kind, default: 0] += 1 } }
+
+    func read(_ path: String) throws(IOFailure) -> String { count("read"); return try base.read(path) }
+    func write(_ path: String, _ value: String) throws(IOFailure) { count("write"); try base.write(path, value) }
+    func readLink(_ path: String) throws(IOFailure) -> String { count("readlink"); return try base.readLink(path) }
+    func list(_ path: String) throws(IOFailure) -> [String] { count("list"); return try base.list(path) }
+    func exists(_ path: String) -> Bool { count("stat"); return base.exists(path) }
+    func nodeState(_ path: String) throws(IOFailure) -> NodeState? { count("stat"); return try base.nodeState(path) }
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+        count("chown")
+        try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode)
+    }
+    func loadModule(_ name: String) throws(IOFailure) { count("modprobe"); try base.loadModule(name) }
+    func inode(_ path: String) throws(IOFailure) -> UInt64 { count("stat"); return try base.inode(path) }
+    func resolve(_ path: String) throws(IOFailure) -> String { count("realpath"); return try base.resolve(path) }
+    func readBytes(_ path: String, offset: Int, count bytes: Int) throws(IOFailure) -> [UInt8] {
+        count("read")
+        return try base.readBytes(path, offset: offset, count: bytes)
+    }
+    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
+        count("write")
+        try base.writeBytes(path, offset: offset, bytes)
+    }
+}
