@@ -24,25 +24,26 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Parses the full sysfs form `dddd:bb:dd.f` (twelve characters); hex digits in any case.
     /// Works on the UTF-8 bytes directly, without allocating: it runs for every path and event.
     public init?(_ text: some StringProtocol) {
-        var bytes = text.utf8.makeIterator()
-        var fields: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
-        for position in 0..<12 {
-            guard let byte = bytes.next() else { return nil }
-            switch position {
-            case 4, 7: guard byte == UInt8(ascii: ":") else { return nil }
-            case 10: guard byte == UInt8(ascii: ".") else { return nil }
-            default:
-                guard let value = hexValue(byte).map(UInt32.init) else { return nil }
-                switch position {
-                case 0..<4: fields.0 = fields.0 << 4 | value
-                case 5, 6: fields.1 = fields.1 << 4 | value
-                case 8, 9: fields.2 = fields.2 << 4 | value
-                default: fields.3 = value
-                }
+        let parsed = text.utf8.withContiguousStorageIfAvailable(PCIAddress.parse)
+            ?? String(text).utf8.withContiguousStorageIfAvailable(PCIAddress.parse)
+        guard let address = parsed ?? nil else { return nil }
+        self = address
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> PCIAddress? {
+        guard bytes.count == 12, bytes[4] == UInt8(ascii: ":"), bytes[7] == UInt8(ascii: ":"), bytes[10] == UInt8(ascii: ".")
+        else { return nil }
+        func field(_ range: Range<Int>) -> UInt32? {
+            var value: UInt32 = 0
+            for index in range {
+                guard let digit = hexValue(bytes[index]) else { return nil }
+                value = value << 4 | UInt32(digit)
             }
+            return value
         }
-        guard bytes.next() == nil, fields.2 < 32, fields.3 < 8 else { return nil }
-        self.init(domain: fields.0, bus: UInt8(fields.1), device: UInt8(fields.2), function: UInt8(fields.3))
+        guard let domain = field(0..<4), let bus = field(5..<7), let device = field(8..<10), let function = field(11..<12),
+              device < 32, function < 8 else { return nil }
+        return PCIAddress(domain: domain, bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
     }
 
     public var description: String {

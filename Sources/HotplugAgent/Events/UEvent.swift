@@ -19,7 +19,7 @@ struct UEvent: Sendable, Equatable {
     }
 
     /// The last component of the devpath: a PCI address for the `pci` subsystem.
-    var sysname: Substring { devpath.split(separator: "/").last ?? "" }
+    var sysname: Substring { Substring(lastComponent(devpath) ?? "") }
 
     /// What this event asks to reconcile.
     enum Target: Equatable {

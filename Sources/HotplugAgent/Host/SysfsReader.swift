@@ -330,8 +330,7 @@ struct SysfsReader: Sendable {
     private func linkName(_ address: PCIAddress, _ name: String, in directory: String? = nil, seen: Bool = false) throws(AgentError) -> String? {
         let directory = directory ?? paths.device(address)
         do {
-            let target = try io.readLink(directory + "/" + name)
-            return target.split(separator: "/").last.map(String.init)
+            return lastComponent(try io.readLink(directory + "/" + name))
         } catch where error.errno == .ENOENT {
             if seen || io.exists(directory) { return nil }
             throw .gone(address)
@@ -341,6 +340,15 @@ struct SysfsReader: Sendable {
             throw .io(error)
         }
     }
+}
+
+/// `../../../bus/pci/drivers/vfio-pci` → `vfio-pci`; nil for an empty name.
+func lastComponent(_ path: String) -> String? {
+    var path = Substring(path)
+    while path.utf8.last == UInt8(ascii: "/") { path = path.dropLast() }
+    guard !path.isEmpty else { return nil }
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return String(path) }
+    return String(path[path.utf8.index(after: slash)...])
 }
 
 /// The text up to the first newline, as the kernel takes a written value.

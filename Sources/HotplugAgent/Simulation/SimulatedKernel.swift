@@ -11,6 +11,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// `/sys/bus/pci/devices/` under the root and the other prefixes the agent reads
     /// under all the time: paths that start so parse fast.
     private let devicePrefix: String, groupPrefix: String, driverPrefix: String, vfioPrefix: String
+    private let fixedPaths: [String: SimulatedPath]
     /// Called after each write the agent makes, outside the model's lock: tests use it to
     /// make the world change between two of the agent's writes.
     let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -29,6 +30,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         groupPrefix = paths.iommuGroups + "/"
         driverPrefix = paths.pciDrivers + "/"
         vfioPrefix = paths.under("/dev/vfio/")
+        fixedPaths = [paths.pciDevices: .devicesDir, paths.pciDrivers: .driversDir, paths.driversProbe: .driversProbe,
+                      paths.iommuGroups: .groupsDir, paths.under("/dev/vfio"): .vfioDir]
         var state = SimulatedState()
         for driver in description.drivers {
             let ids = try (driver.ids ?? []).map { text throws(SimulationError) in
@@ -187,7 +190,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     /// A device, group, driver or vfio path by the fast path, anything else the long way.
     private func parse(_ path: String) -> SimulatedPath {
-        if path.hasPrefix(devicePrefix) {
+        func hasPrefix(_ prefix: String) -> Bool { path.utf8.count >= prefix.utf8.count && path.utf8.starts(with: prefix.utf8) }
+        if hasPrefix(devicePrefix) {
             let rest = path.utf8.dropFirst(devicePrefix.utf8.count)
             guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
             if rest.count == 12 { return .deviceDir(address) }
@@ -195,13 +199,13 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else { return .other }
             return .deviceFile(address, String(Substring(below.dropFirst())))
         }
-        if path.hasPrefix(groupPrefix) {
+        if hasPrefix(groupPrefix) {
             // `<group>/devices`
             let rest = Substring(path.utf8.dropFirst(groupPrefix.utf8.count))
             guard rest.hasSuffix("/devices"), let group = Int(rest.dropLast(8)) else { return .other }
             return .groupDevices(group)
         }
-        if path.hasPrefix(driverPrefix) {
+        if hasPrefix(driverPrefix) {
             // `<driver>` or `<driver>/<file>`
             let parts = path.utf8.dropFirst(driverPrefix.utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
             switch parts.count {
@@ -210,10 +214,10 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             default: return .other
             }
         }
-        if path.hasPrefix(vfioPrefix) {
+        if hasPrefix(vfioPrefix) {
             return Int(Substring(path.utf8.dropFirst(vfioPrefix.utf8.count))).map { .vfioNode($0) } ?? .other
         }
-        return SimulatedPath(path, root: paths)
+        return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
 
     func read(_ path: String) throws(IOFailure) -> String {

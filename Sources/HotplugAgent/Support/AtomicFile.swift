@@ -2,23 +2,27 @@ import Glibc
 
 /// Replaces a whole file so that after a crash at any point it is either the old file or
 /// the new one: a hidden temporary file beside it, fsync, rename, fsync of the directory.
-/// Missing directories are made with `directoryMode`; stray temporary files are harmless.
+/// Missing directories are made with `directoryMode` (looked for only when the file cannot
+/// be made); stray temporary files are harmless.
 func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755) throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
     let directory = String(path[..<slash])
-    var prefix = ""
-    for component in directory.split(separator: "/") {
-        prefix += "/" + component
-        if mkdir(prefix, directoryMode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
-    }
     let temporary = directory + "/." + path[path.index(after: slash)...] + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
+    var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
+    if fd < 0 && errno == ENOENT {
+        var prefix = ""
+        for component in directory.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, directoryMode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
+        }
+        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
+    }
     guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-    let bytes = Array(text.utf8)
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var text = text
+    let written = text.withUTF8 { write(fd, $0.baseAddress, $0.count) }
     let synced = fsync(fd) == 0
     close(fd)
-    guard written == bytes.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
+    guard written == text.utf8.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
     guard rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
     syncDirectory(directory.isEmpty ? "/" : directory)
 }
