@@ -190,7 +190,13 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     /// A device, group, driver or vfio path by the fast path, anything else the long way.
     private func parse(_ path: String) -> SimulatedPath {
-        func hasPrefix(_ prefix: String) -> Bool { path.utf8.count >= prefix.utf8.count && path.utf8.starts(with: prefix.utf8) }
+        var path = path
+        func hasPrefix(_ prefix: String) -> Bool {
+            var prefix = prefix
+            return path.withUTF8 { whole in
+                prefix.withUTF8 { start in whole.count >= start.count && memcmp(whole.baseAddress!, start.baseAddress!, start.count) == 0 }
+            }
+        }
         if hasPrefix(devicePrefix) {
             let rest = path.utf8.dropFirst(devicePrefix.utf8.count)
             guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
