@@ -101,3 +101,22 @@ struct RealKernelIOTests {
         }
     }
 }
+
+struct SysfsTreeTests {
+    /// The bench's sysfs tree and the simulated kernel are two views of one host: the real
+    /// file layer must read from the tree exactly what the reader gets from the simulator.
+    @Test(arguments: ["seed-000-mi300x.json", "seed-002-flex.json", "seed-004-x570.json"])
+    func theRealFileLayerReadsTheTreeAsTheSimulatorShowsIt(host file: String) throws {
+        let kernel = try SimulatedKernel(try SimHost.load(file))
+        let tree = try FakeSysfs()
+        let paths = HostPaths(root: tree.root)
+        try SysfsTree(paths: paths).write(kernel.inspect { $0 })
+        let simulated = try SysfsReader(io: kernel, paths: kernel.paths).fullView()
+        let real = try SysfsReader(io: RealKernelIO(paths: paths), paths: paths).fullView()
+        #expect(real.devices.count == simulated.devices.count && !real.devices.isEmpty)
+        for (address, device) in simulated.devices {
+            #expect(real.devices[address] == device, "\(address)")
+        }
+        #expect(real.drivers == simulated.drivers)
+    }
+}

@@ -17,5 +17,5 @@ before=$(ticks)
 sleep "$seconds"
 after=$(ticks)
 rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-printf "idle daemon over %d s:                      %6d ms CPU (goal: no growth); resident %.1f MiB with %d devices\n" \
-    "$seconds" $(( (after - before) * 1000 / hz )) "$(awk -v kib="$rss" 'BEGIN { print kib / 1024 }')" "$(ls /sys/bus/pci/devices | wc -l)"
+printf "%-42s%10s  (goal: no growth; resident %.1f MiB with %d devices)\n" "idle daemon, CPU over $seconds s" \
+    "$(( (after - before) * 1000 / hz )) ms" "$(awk -v kib="$rss" 'BEGIN { print kib / 1024 }')" "$(ls /sys/bus/pci/devices | wc -l)"

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Glibc
 import Logging
 import Policy
@@ -19,25 +18,37 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "PFs of 256 VFs each for the large host.")
     var pfs: Int = 16
 
+    @Option(help: ArgumentHelp("Only lay the large host out as a sysfs tree under DIR, for `run --root DIR`.", valueName: "DIR"))
+    var writeTree: String?
+
     func run() throws {
+        if let writeTree {
+            try SysfsTree(paths: HostPaths(root: writeTree)).write(try bigKernel().inspect { $0 })
+            return
+        }
         let startRSS = residentKiB()
-        output("hotplug-agent benchmarks: \(ProcessInfo.processInfo.activeProcessorCount) cores, simulated host")
+        output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host")
         try coldplugWithSlowProbes()
-        let (kernel, agent, state) = try bigHost()
+        try reconcileCost()
+        let (kernel, agent, state) = try bigHost(workers: workers)
         defer { _ = Subprocess.removeTree(state) }
         let host = (kernel: kernel, agent: agent)
-        try coldplug4096(host)
+        try coldplugBig(host)
         try eventRate(host)
         try operationCounts(host, policies: bigHostPolicies)
-        output(String(format: "resident memory, 4096 devices known:       %6.1f MiB (at start %.1f MiB; goal <= 12 MiB)",
-                      Double(residentKiB()) / 1024, Double(startRSS) / 1024))
+        figure("resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
+               "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")
         try growth(host)
+    }
+
+    /// One line: what, the figure, and what it is set against.
+    private func figure(_ label: String, _ value: String, _ detail: String) {
+        output(label.padding(toLength: 42) + value.leftPadded(toLength: 14) + "  (" + detail + ")")
     }
 
     /// Seed 000's 16 devices, each probe taking 100 ms.
     private func coldplugWithSlowProbes() throws {
-        let description = try JSONDecoder().decode(HostDescription.self, from: Data(contentsOf: URL(fileURLWithPath: "hosts/seed-000-mi300x.json")))
-        let kernel = try SimulatedKernel(description)
+        let (_, kernel) = try loadSimulatedHost("hosts/seed-000-mi300x.json")
         try kernel.loadModule("vfio-pci")
         kernel.probeTime.withLock { $0 = .milliseconds(100) }
         let policies = Self.policies("""
@@ -51,13 +62,34 @@ struct BenchCommand: ParsableCommand {
                                    bindSettle: .zero, workers: workers)
         let (wall, _) = measure { _ = agent.runOnce(events: kernel) }
         let claimed = kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        output(String(format: "coldplug, 16 devices, 100 ms probes:      %6.3f s wall, %d workers (%d claimed; serial 1.6 s; goal <= 0.3 s)",
-                      wall, workers, claimed))
+        figure("coldplug, 16 devices, 100 ms probes", "\(fixed(wall, 3)) s wall",
+               "\(workers) workers, \(claimed) claimed; serial 1.6 s; goal <= 0.3 s")
+    }
+
+    /// The CPU one claim costs, decision, actions and simulated writes, on one worker: the
+    /// same coldplug as below without workers waiting on each other's locks.
+    private func reconcileCost() throws {
+        let (kernel, agent, state) = try bigHost(workers: 1)
+        defer { _ = Subprocess.removeTree(state) }
+        let (_, cpu) = measure { _ = agent.runOnce(events: kernel) }
+        let claimed = kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
+        figure("CPU per device reconcile, one worker", "\(fixed(cpu * 1_000_000 / Double(max(1, claimed)), 1)) us",
+               "\(claimed) claimed: decision, actions, simulated writes, own events; goal <= 20 us")
     }
 
     /// 16 PFs with 256 VFs each, made before the agent starts: 4112 PCI functions.
     /// The host, its agent, and the agent's temporary state directory.
-    private func bigHost() throws -> (kernel: SimulatedKernel, agent: Agent, state: String) {
+    private func bigHost(workers: Int) throws -> (kernel: SimulatedKernel, agent: Agent, state: String) {
+        let kernel = try bigKernel()
+        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
+        let state = String(cString: template)
+        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
+                                   bindSettle: .zero, stateDirectory: state, workers: workers)
+        return (kernel, agent, state)
+    }
+
+    private func bigKernel() throws -> SimulatedKernel {
         var devices: [HostDescription.Device] = []
         for index in 0..<pfs {
             let rootPort = "0000:00:\(hex(index + 1, width: 2)).0"
@@ -76,22 +108,14 @@ struct BenchCommand: ParsableCommand {
         let kernel = try SimulatedKernel(description)
         for index in 0..<pfs { try kernel.write("/sys/bus/pci/devices/0000:\(hex(0x10 + 2 * index, width: 2)):00.0/sriov_numvfs", "256") }
         _ = kernel.drain()
-        let policies = bigHostPolicies
-        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
-        let state = String(cString: template)
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, stateDirectory: state, workers: workers)
-        return (kernel, agent, state)
+        return kernel
     }
 
-    private func coldplug4096(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
+    private func coldplugBig(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let (wall, cpu) = measure { _ = host.agent.runOnce(events: host.kernel) }
         let claimed = host.kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        output(String(format: "coldplug, 4096 VFs of 16 PFs:             %6.0f ms CPU, %.2f s wall (%d claimed; goal <= 100 ms CPU)",
-                      cpu * 1000, wall, claimed))
-        output(String(format: "CPU per device reconcile:                 %6.1f us (decision, actions, simulated writes; goal <= 20 us)",
-                      cpu * 1_000_000 / Double(max(1, claimed))))
+        figure("coldplug, \(pfs) PFs x 256 VFs", "\(fixed(cpu * 1000, 0)) ms CPU",
+               "\(fixed(wall, 2)) s wall, \(workers) workers, \(claimed) claimed; goal <= 100 ms CPU for 4096")
     }
 
     /// Events for devices that are settled: each one read, decided, nothing to do.
@@ -99,8 +123,8 @@ struct BenchCommand: ParsableCommand {
         let addresses = host.kernel.inspect { $0.devices.keys.filter { $0.function != 0 || $0.device != 0 } }.sorted()
         let events = addresses.map { UEvent(action: "change", subsystem: "pci", devpath: "/devices/\($0)", properties: ["PCI_SLOT_NAME": $0.description]) }
         let (wall, cpu) = measure { host.agent.handle((events, false)) }
-        output(String(format: "events through the decision path:      %8.0f events/s (%d events, %.0f ms CPU; goal >= 50,000)",
-                      Double(events.count) / wall, events.count, cpu * 1000))
+        figure("events through the decision path", "\(fixed(Double(events.count) / wall, 0))/s",
+               "\(events.count) events, \(fixed(cpu * 1000, 0)) ms CPU; goal >= 50,000/s")
     }
 
     private var bigHostPolicies: PolicySet {
@@ -143,10 +167,10 @@ struct BenchCommand: ParsableCommand {
         agent.handle(([UEvent(action: "change", subsystem: "pci", devpath: "/devices/\(address)", properties: ["PCI_SLOT_NAME": address.description])], false))
         let settled = counting.tally
         func line(_ tally: [String: Int]) -> String {
-            "\(tally.values.reduce(0, +)) (" + tally.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"
+            tally.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         }
-        output("kernel operations, a device that arrives:  \(line(claim))")
-        output("kernel operations, event, settled device:  \(line(settled))")
+        figure("kernel operations, a device arrives", "\(claim.values.reduce(0, +))", line(claim))
+        figure("kernel operations, event, settled", "\(settled.values.reduce(0, +))", line(settled))
     }
 
     /// A device unplugged and plugged again, each time claimed again.
@@ -164,8 +188,8 @@ struct BenchCommand: ParsableCommand {
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
         let after = residentKiB()
         let claimed = host.kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
-        output(String(format: "growth after %d add/remove cycles:     %6d KiB (%.0f cycles/s, %@; goal: none)", cycles, after - before,
-                      Double(cycles) / wall, claimed ? "claimed each time" : "NOT CLAIMED"))
+        figure("growth after \(cycles) add/remove cycles", "\(after - before) KiB",
+               "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
     }
 
     static let quiet = Logger.lines(level: .critical) { _ in }
@@ -186,6 +210,23 @@ func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
     body()
     let elapsed = ContinuousClock.now - start
     return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpu() - startCPU)
+}
+
+/// `value` with `decimals` digits after the point.
+func fixed(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (abs(value) * scale).rounded()
+    let whole = Int(rounded / scale), fraction = Int(rounded) - whole * Int(scale)
+    let sign = value < 0 && rounded > 0 ? "-" : ""
+    guard decimals > 0 else { return sign + String(whole) }
+    let digits = String(fraction)
+    return sign + String(whole) + "." + String(repeating: "0", count: decimals - digits.count) + digits
+}
+
+extension String {
+    func padding(toLength length: Int) -> String { count >= length ? self : self + String(repeating: " ", count: length - count) }
+    func leftPadded(toLength length: Int) -> String { count >= length ? self : String(repeating: " ", count: length - count) + self }
 }
 
 /// VmRSS of this process.

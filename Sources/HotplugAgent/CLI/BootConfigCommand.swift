@@ -1,4 +1,3 @@
-import Foundation
 import ArgumentParser
 import Glibc
 import Policy
@@ -23,7 +22,7 @@ struct BootConfigCommand: ParsableCommand {
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
         let cpuinfo = source.file == nil ? try? readTextFile(host.paths.under("/proc/cpuinfo")) : nil
         let cpu = cpuinfo?.split(separator: "\n")
-            .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { String($0.drop { $0 == " " || $0 == "\t" }) }
         let config = BootConfig(view: view, planner: planner, cpuVendor: cpu)
         guard write else {
             output(config.text)
@@ -46,7 +45,7 @@ struct BootConfigWriter {
     var family: Family {
         let release = (try? readTextFile(paths.under("/etc/os-release"))) ?? ""
         let words = release.split(separator: "\n").filter { $0.hasPrefix("ID=") || $0.hasPrefix("ID_LIKE=") }
-            .flatMap { $0.split(separator: "=").last!.replacingOccurrences(of: "\"", with: "").split(separator: " ") }
+            .flatMap { $0.split(separator: "=").last!.filter { $0 != "\"" }.split(separator: " ") }
         if words.contains(where: { ["debian", "ubuntu"].contains($0) }) { return .debian }
         if words.contains(where: { ["fedora", "rhel", "centos", "suse", "opensuse"].contains($0) }) { return .redHat }
         return .other

@@ -1,0 +1,62 @@
+import Glibc
+import Policy
+
+/// Lays the simulated host out as files and links under a root, the way sysfs shows them:
+/// device directories with their IDs, class, override, boot_vga and config space, the
+/// `/sys/bus/pci/devices` links, driver, IOMMU group and physfn links, and the group and
+/// driver directories. The real file layer reads it like a host's sysfs, so the bench can
+/// run the real daemon (`run --root`) on thousands of devices.
+struct SysfsTree {
+    let paths: HostPaths
+
+    func write(_ state: SimulatedState) throws(IOFailure) {
+        try directory(paths.pciDevices)
+        try directory(paths.iommuGroups)
+        for name in state.drivers.keys where state.drivers[name]!.registered { try directory(paths.driver(name)) }
+        for (address, device) in state.devices.sorted(by: { $0.key < $1.key }) {
+            let directory = paths.under("/sys" + state.devpath(address))
+            try self.directory(directory)
+            let sub = device.subsystemID ?? PCIID(vendor: 0, device: 0)
+            try file(directory + "/vendor", "0x" + hex(device.id.vendor, width: 4) + "\n")
+            try file(directory + "/device", "0x" + hex(device.id.device, width: 4) + "\n")
+            try file(directory + "/subsystem_vendor", "0x" + hex(sub.vendor, width: 4) + "\n")
+            try file(directory + "/subsystem_device", "0x" + hex(sub.device, width: 4) + "\n")
+            try file(directory + "/class", "0x" + hex(device.classCode, width: 6) + "\n")
+            try file(directory + "/driver_override", (device.override ?? "(null)") + "\n")
+            try file(directory + "/config", device.config)
+            if device.classCode >> 8 == 0x0300 { try file(directory + "/boot_vga", device.bootVGA ? "1\n" : "0\n") }
+            try link(paths.device(address), to: directory)
+            if let driver = device.driver { try link(directory + "/driver", to: paths.driver(driver)) }
+            if let pf = device.physfn { try link(directory + "/physfn", to: paths.under("/sys" + state.devpath(pf))) }
+            if let group = device.group {
+                let groupDirectory = paths.iommuGroups + "/\(group)"
+                try self.directory(groupDirectory + "/devices")
+                try link(directory + "/iommu_group", to: groupDirectory)
+                try link(groupDirectory + "/devices/\(address)", to: directory)
+            }
+        }
+    }
+
+    private func directory(_ path: String) throws(IOFailure) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
+        }
+    }
+
+    private func file(_ path: String, _ text: String) throws(IOFailure) { try file(path, Array(text.utf8)) }
+
+    private func file(_ path: String, _ data: [UInt8]) throws(IOFailure) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw IOFailure(.write, path, errno: .current) }
+        defer { close(fd) }
+        guard data.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == data.count else {
+            throw IOFailure(.write, path, errno: .current)
+        }
+    }
+
+    private func link(_ path: String, to target: String) throws(IOFailure) {
+        guard symlink(target, path) == 0 || errno == EEXIST else { throw IOFailure(.write, path, value: target, errno: .current) }
+    }
+}
