@@ -6,9 +6,10 @@ import Synchronization
 /// in the state directory (`/run/hotplug-agent/origins/<address>`), so the agent can put
 /// devices back when no policy wants them, also after a restart.
 ///
-/// Files are written atomically (a temporary file, fsync, rename, fsync of the directory):
-/// after a crash at any point each file is either the old one or the new one, and stray
-/// temporary files are ignored.
+/// Files are written atomically (a temporary file, then rename): after the agent dies at
+/// any point each file is either the old one or the new one, and stray temporary files are
+/// ignored. They are not fsynced: `/run` is emptied at boot, and the records need only
+/// outlive the agent, not the machine.
 ///
 /// The agent is the only writer of its state directory, so each record is read from its
 /// file once and then kept in memory beside it.
@@ -44,7 +45,7 @@ final class OriginStore: Sendable {
     func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
         let text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo)\n"
         do {
-            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700)
+            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false)
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }
@@ -54,7 +55,6 @@ final class OriginStore: Sendable {
 
     func remove(_ address: PCIAddress) {
         let removed = unlink("\(directory)/\(address)") == 0
-        if removed { syncDirectory(directory) }
         // Unless the file is still there, the device has no record now.
         let gone = removed || errno == ENOENT
         known.withLock { $0[address] = gone ? .some(nil) : nil }

@@ -27,7 +27,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let startRSS = residentKiB()
-        output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host")
+        output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
+               + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
         try coldplugWithSlowProbes()
         try reconcileCost()
         let (kernel, agent, state) = try bigHost(workers: workers)
@@ -227,6 +228,13 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
 extension String {
     func padding(toLength length: Int) -> String { count >= length ? self : self + String(repeating: " ", count: length - count) }
     func leftPadded(toLength length: Int) -> String { count >= length ? self : String(repeating: " ", count: length - count) + self }
+}
+
+/// `tmpfs`, `ext4`, … for the file system mounted nearest above `path` (/proc/self/mounts).
+func fileSystem(_ path: String) -> String {
+    let mounts = ((try? readTextFile("/proc/self/mounts")) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+    let holding = mounts.filter { $0.count > 2 && (path == $0[1] || path.hasPrefix($0[1] == "/" ? "/" : $0[1] + "/")) }
+    return holding.max { $0[1].count < $1[1].count }.map { String($0[2]) } ?? "an unknown file system"
 }
 
 /// VmRSS of this process.

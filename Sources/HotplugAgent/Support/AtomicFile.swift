@@ -2,9 +2,12 @@ import Glibc
 
 /// Replaces a whole file so that after a crash at any point it is either the old file or
 /// the new one: a hidden temporary file beside it, fsync, rename, fsync of the directory.
+/// Without `durable` there is no fsync: the rename alone is atomic for every process, and
+/// only a power loss could leave the old file, for state that does not outlive a boot.
 /// Missing directories are made with `directoryMode` (looked for only when the file cannot
 /// be made); stray temporary files are harmless.
-func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755) throws(IOFailure) {
+func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
+                         durable: Bool = true) throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
     let directory = String(path[..<slash])
     let temporary = directory + "/." + path[path.index(after: slash)...] + ".tmp"
@@ -20,11 +23,11 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
     guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
     var text = text
     let written = text.withUTF8 { write(fd, $0.baseAddress, $0.count) }
-    let synced = fsync(fd) == 0
+    let synced = !durable || fsync(fd) == 0
     close(fd)
     guard written == text.utf8.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
     guard rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
-    syncDirectory(directory.isEmpty ? "/" : directory)
+    if durable { syncDirectory(directory.isEmpty ? "/" : directory) }
 }
 
 /// Makes a rename or unlink in `directory` durable.
