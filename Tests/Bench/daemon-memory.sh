@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The real daemon with 4096 devices known: the bench's 16 PFs x 256 VFs laid out as a sysfs
-# tree in a temporary directory, read through the real file layer by `run --dry-run --root`
-# (which writes nothing), and its resident memory once it has read and planned for all.
+# The real daemon with 4096 devices known: the bench's 16 PFs x 256 VFs and its policy laid
+# out as a sysfs tree and policies.d in a temporary directory, read through the real file
+# layer by `run --dry-run --root` (which writes nothing), and its resident memory once it
+# has read and planned for all.
 set -eu
 agent=${1:?usage: daemon-memory.sh PATH-TO-hotplug-agent}
 dir=$(mktemp -d)
@@ -9,16 +10,7 @@ chmod 755 "$dir"
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; [ -n "${KEEP_LOG:-}" ] && cp "$dir/log" "$KEEP_LOG"; rm -rf "$dir"' EXIT
 pid=
 "$agent" bench --write-tree "$dir/root"
-mkdir -m 755 "$dir/policies"
-cat > "$dir/policies/vfs.toml" <<'POLICY'
-[[policy]]
-name = "vfs"
-match.pf-ids = ["8086:56c0"]
-driver = "vfio-pci"
-owner = "1000"
-mode = "0660"
-POLICY
-"$agent" run --dry-run --root "$dir/root" --policy-dir "$dir/policies" --state-dir "$dir/state" \
+"$agent" run --dry-run --root "$dir/root" --state-dir "$dir/state" \
     --log-level "${LOG_LEVEL:-error}" 2>"$dir/log" &
 pid=$!
 # Settled once its CPU time stops moving.

@@ -18,12 +18,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "PFs of 256 VFs each for the large host.")
     var pfs: Int = 16
 
-    @Option(help: ArgumentHelp("Only lay the large host out as a sysfs tree under DIR, for `run --root DIR`.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Only lay the large host and its policy out under DIR, for `run --root DIR`.", valueName: "DIR"))
     var writeTree: String?
 
     func run() throws {
         if let writeTree {
-            try SysfsTree(paths: HostPaths(root: writeTree)).write(try bigKernel().inspect { $0 })
+            let tree = SysfsTree(paths: HostPaths(root: writeTree))
+            try tree.write(try bigKernel().inspect { $0 })
+            try tree.policy("bench.toml", Self.bigHostPolicyText)
             return
         }
         let startRSS = residentKiB()
@@ -128,23 +130,24 @@ struct BenchCommand: ParsableCommand {
                "\(events.count) events, \(fixed(cpu * 1000, 0)) ms CPU; goal >= 50,000/s")
     }
 
-    private var bigHostPolicies: PolicySet {
-        Self.policies("""
-            [[policy]]
-            name = "vfs"
-            match.pf-ids = ["8086:56c0"]
-            driver = "vfio-pci"
-            owner = "1000"
-            mode = "0660"
+    private var bigHostPolicies: PolicySet { Self.policies(Self.bigHostPolicyText) }
 
-            [[policy]]
-            name = "hotplugged"
-            match.ids = ["8086:56c1"]
-            driver = "vfio-pci"
-            owner = "1000"
-            mode = "0660"
-            """)
-    }
+    /// VFs by their PF's IDs, and the device the growth figure plugs again and again.
+    static let bigHostPolicyText = """
+        [[policy]]
+        name = "vfs"
+        match.pf-ids = ["8086:56c0"]
+        driver = "vfio-pci"
+        owner = "1000"
+        mode = "0660"
+
+        [[policy]]
+        name = "hotplugged"
+        match.ids = ["8086:56c1"]
+        driver = "vfio-pci"
+        owner = "1000"
+        mode = "0660"
+        """
 
     /// Kernel operations (reads, writes, links, stats …) the agent makes to claim a device
     /// that arrives, and to confirm one that is settled: work not repeated shows here first.

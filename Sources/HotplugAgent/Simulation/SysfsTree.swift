@@ -10,12 +10,12 @@ struct SysfsTree {
     let paths: HostPaths
 
     func write(_ state: SimulatedState) throws(IOFailure) {
-        try directory(paths.pciDevices)
-        try directory(paths.iommuGroups)
-        for name in state.drivers.keys where state.drivers[name]!.registered { try directory(paths.driver(name)) }
+        try makeDirectories(paths.pciDevices)
+        try makeDirectories(paths.iommuGroups)
+        for name in state.drivers.keys where state.drivers[name]!.registered { try makeDirectories(paths.driver(name)) }
         for (address, device) in state.devices.sorted(by: { $0.key < $1.key }) {
             let directory = paths.under("/sys" + state.devpath(address))
-            try self.directory(directory)
+            try makeDirectories(directory)
             let sub = device.subsystemID ?? PCIID(vendor: 0, device: 0)
             try file(directory + "/vendor", "0x" + hex(device.id.vendor, width: 4) + "\n")
             try file(directory + "/device", "0x" + hex(device.id.device, width: 4) + "\n")
@@ -30,19 +30,18 @@ struct SysfsTree {
             if let pf = device.physfn { try link(directory + "/physfn", to: paths.under("/sys" + state.devpath(pf))) }
             if let group = device.group {
                 let groupDirectory = paths.iommuGroups + "/\(group)"
-                try self.directory(groupDirectory + "/devices")
+                try makeDirectories(groupDirectory + "/devices")
                 try link(directory + "/iommu_group", to: groupDirectory)
                 try link(groupDirectory + "/devices/\(address)", to: directory)
             }
         }
     }
 
-    private func directory(_ path: String) throws(IOFailure) {
-        var prefix = ""
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
-        }
+    /// A policy file under the root's `/etc/hotplug-agent/policies.d`, where `run --root` looks.
+    func policy(_ name: String, _ text: String) throws(IOFailure) {
+        let directory = paths.policyDirectories[0]
+        try makeDirectories(directory)
+        try file(directory + "/" + name, text)
     }
 
     private func file(_ path: String, _ text: String) throws(IOFailure) { try file(path, Array(text.utf8)) }

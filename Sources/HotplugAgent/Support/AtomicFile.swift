@@ -13,11 +13,7 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
     let temporary = directory + "/." + path[path.index(after: slash)...] + ".tmp"
     var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
     if fd < 0 && errno == ENOENT {
-        var prefix = ""
-        for component in directory.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, directoryMode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
-        }
+        try makeDirectories(directory, mode: directoryMode)
         fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
     }
     guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
@@ -28,6 +24,15 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
     guard written == text.utf8.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
     guard rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
     if durable { syncDirectory(directory.isEmpty ? "/" : directory) }
+}
+
+/// `mkdir -p`: each missing directory of the absolute `path`, made with `mode`.
+func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOFailure) {
+    var prefix = ""
+    for component in path.split(separator: "/") {
+        prefix += "/" + component
+        if mkdir(prefix, mode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
+    }
 }
 
 /// Makes a rename or unlink in `directory` durable.
