@@ -18,6 +18,7 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
+        .systemLibrary(name: "CLinux"),
         .target(
             name: "Policy",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
@@ -26,6 +27,7 @@ let package = Package(
             name: "HotplugAgent",
             dependencies: [
                 "CUdev",
+                "CLinux",
                 "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

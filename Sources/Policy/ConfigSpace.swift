@@ -107,10 +107,9 @@ public struct AttributeReading: Sendable, Equatable {
     public enum State: Sendable, Equatable {
         /// The attribute's contents.
         case value(String)
-        /// The path resolves (through symlinks) to this place outside the device directory.
-        case outside(String)
-        /// It exists but cannot be read (write-only attributes): the errno text.
-        case unreadable(String)
+        /// It is not written, for this reason: another key's or the agent's, write-only, a
+        /// link or another device on the way, too many matches.
+        case refused(String)
     }
 
     /// The concrete path relative to the device directory (globs expanded).

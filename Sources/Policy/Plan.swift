@@ -14,6 +14,8 @@ public enum Action: Sendable, Equatable {
     case writeConfig(offset: Int, width: Int, value: UInt32, mask: UInt32, expression: String)
     /// `sriov_numvfs`.
     case setVFCount(Int)
+    /// `sriov_drivers_autoprobe`, before VFs are made.
+    case setAutoprobe(Bool)
     /// Put the device back where the agent took it from, and forget that it did.
     case restore(DriverOrigin)
     /// Forget a recorded origin that no longer describes the device.
@@ -39,6 +41,8 @@ public enum Action: Sendable, Equatable {
             return "set config \(expression) at 0x\(hex(offset, width: 3))"
         case .setVFCount(let count):
             return "set sriov_numvfs to \(count)"
+        case .setAutoprobe(let on):
+            return "set sriov_drivers_autoprobe to \(quoted(on ? "1" : "0"))"
         case .restore(let origin):
             return origin.driver.map { "put back on \($0)" } ?? "put back unbound"
         case .forgetOrigin:

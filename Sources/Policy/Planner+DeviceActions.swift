@@ -37,10 +37,8 @@ extension Planner {
             for reading in readings {
                 let action = Action.writeAttribute(path: reading.path, value: write.value)
                 switch reading.state {
-                case .outside(let target):
-                    plan.refusals.append(Refusal(action.summary, reason: "it resolves outside the device directory, to \(target)"))
-                case .unreadable(let why):
-                    plan.steps.append(Step(action, reason: "its value cannot be read (\(why))"))
+                case .refused(let why):
+                    plan.refusals.append(Refusal(action.summary, reason: why))
                 case .value(let shown):
                     let current = shown.hasSuffix("\n") ? String(shown.dropLast()) : shown
                     if current != write.value { plan.steps.append(Step(action, reason: "it shows \(quoted(current))")) }
@@ -124,7 +122,7 @@ extension Planner {
             return
         }
         if let autoprobe = policy.sriovAutoprobe, autoprobe != sriov.autoprobe {
-            plan.steps.append(Step(.writeAttribute(path: "sriov_drivers_autoprobe", value: autoprobe ? "1" : "0"),
+            plan.steps.append(Step(.setAutoprobe(autoprobe),
                                    reason: "it is \(sriov.autoprobe ? 1 : 0); written before VFs are made"))
         }
         guard let count = policy.sriovNumVFs, count != sriov.numVFs else { return }

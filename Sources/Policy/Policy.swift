@@ -24,6 +24,14 @@ public struct Policy: Sendable, Equatable {
         self.match = match
     }
 
+    /// 1 to 64 of `A-Z a-z 0-9 . _ -`: a name that prints as itself in every log line.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+    }
+
     /// Whether the policy says anything about `/dev/vfio/<group>`.
     public var setsNodeAccess: Bool { owner != nil || group != nil || mode != nil }
 }
@@ -86,7 +94,8 @@ public struct AttributeWrite: Sendable, Equatable, CustomStringConvertible {
     public var path: String { components.joined(separator: "/") }
     public var description: String { "\(path)=\(value)" }
 
-    /// Parses `relative/path=value`, refusing absolute paths, `..` and empty components.
+    /// Parses `relative/path=value`, refusing absolute paths, `..`, empty components, and
+    /// what the names alone show to be another key's or another device's (see `SysfsRules`).
     public static func parse(_ text: String) -> Result<AttributeWrite, PolicyMessage> {
         guard let equals = text.firstIndex(of: "=") else {
             return .failure("\(quoted(text)): expected \"path=value\"")
@@ -101,6 +110,7 @@ public struct AttributeWrite: Sendable, Equatable, CustomStringConvertible {
             return .failure("\(quoted(text)): the path has an empty or \".\" component")
         }
         if value.contains("\n") { return .failure("\(quoted(text)): the value may not contain a newline") }
+        if let why = SysfsRules.refusal(of: components) { return .failure("\(quoted(text)): \(why)") }
         return .success(AttributeWrite(components: components, value: value))
     }
 }

@@ -26,10 +26,15 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// One line: the file name, keys and message come from the file system and the file,
+    /// so control characters in them are escaped.
     public var description: String {
+        let text: String
         if let line {
-            return "\(file):\(line): " + (key.map { "\($0): " } ?? "") + message
+            text = "\(file):\(line): " + (key.map { "\($0): " } ?? "") + message
+        } else {
+            text = "\(file): " + (keyPath.map { "\($0): " } ?? "") + message
         }
-        return "\(file): " + (keyPath.map { "\($0): " } ?? "") + message
+        return escapingControlCharacters(text)
     }
 }

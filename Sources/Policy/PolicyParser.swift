@@ -2,9 +2,11 @@ import TOMLKit
 
 /// Whether TOMLKit parses `text` at all. Its C++ parser asserts (aborts in debug builds,
 /// undefined behaviour in release builds) on some malformed text, so the agent runs this
-/// in a child process first and parses in-process only what that child survived.
+/// in a child process first and parses in-process only what that child survived. Text the
+/// line index refuses (a nameless header, nesting past the limit) never reaches it.
 public func tomlSyntaxIsValid(_ text: String) -> Bool {
-    TOMLLineIndex(text).malformedHeader == nil && (try? TOMLTable(string: text)) != nil
+    let index = TOMLLineIndex(text)
+    return index.malformedHeader == nil && index.tooDeep == nil && (try? TOMLTable(string: text)) != nil
 }
 
 /// Turns the text of one policy file into validated policies and every error in it.
@@ -17,12 +19,42 @@ public struct PolicyParser: Sendable {
         self.accounts = accounts
     }
 
-    public func parse(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
-        let lines = TOMLLineIndex(text)
-        if let header = lines.malformedHeader {
-            let message = "invalid TOML: expected a table name after '[' (column \(header.column))"
-            return ([], [PolicyError(file: file, line: header.line, message: message)])
+    /// What makes a file unfit for any TOML parser, found in bounded time and memory: over
+    /// 1 MiB, a NUL byte, invalid UTF-8, nesting deeper than 32, a table header without a
+    /// name. Nil when the text may be handed to a parser.
+    public static func refusal(_ bytes: [UInt8], file: String) -> PolicyError? {
+        if let (line, message) = PolicyText.problem(in: bytes) {
+            return PolicyError(file: file, line: line, message: message)
         }
+        return refusal(TOMLLineIndex(String(decoding: bytes, as: UTF8.self)), file: file)
+    }
+
+    private static func refusal(_ lines: TOMLLineIndex, file: String) -> PolicyError? {
+        if let header = lines.malformedHeader {
+            return PolicyError(file: file, line: header.line,
+                               message: "invalid TOML: expected a table name after '[' (column \(header.column))")
+        }
+        if let deep = lines.tooDeep {
+            return PolicyError(file: file, line: deep.line,
+                               message: "arrays or tables nested more than \(PolicyText.maxDepth) deep (column \(deep.column))")
+        }
+        return nil
+    }
+
+    /// The raw bytes of a file: refused as a whole (see `refusal`), or parsed.
+    public func parse(bytes: [UInt8], file: String) -> (policies: [Policy], errors: [PolicyError]) {
+        if let (line, message) = PolicyText.problem(in: bytes) {
+            return ([], [PolicyError(file: file, line: line, message: message)])
+        }
+        return parse(String(decoding: bytes, as: UTF8.self), file: file)
+    }
+
+    public func parse(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
+        if let (line, message) = PolicyText.problem(in: text.utf8) {
+            return ([], [PolicyError(file: file, line: line, message: message)])
+        }
+        let lines = TOMLLineIndex(text)
+        if let refused = Self.refusal(lines, file: file) { return ([], [refused]) }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -82,7 +114,11 @@ private struct Reader {
             switch key {
             case "name":
                 guard let text = string(index, key, value) else { continue }
-                if text.isEmpty { error(index, key, "must not be empty") } else { name = text }
+                if Policy.isValidName(text) {
+                    name = text
+                } else {
+                    error(index, key, "\(quoted(text)) is not a policy name: 1 to 64 of A-Z a-z 0-9 . _ -")
+                }
             case "match":
                 let count = errors.count
                 match = self.match(index, value)
@@ -122,11 +158,17 @@ private struct Reader {
             case "group": result.group = account(index, key, value, kind: "group", lookup: accounts.groupID)
             case "mode":
                 guard let text = string(index, key, value) else { continue }
-                if text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
-                   let mode = UInt16(text, radix: 8), mode <= 0o777 {
-                    result.mode = mode
-                } else {
+                guard text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
+                      let mode = UInt16(text, radix: 8) else {
                     error(index, key, "\(quoted(text)) is not an octal mode like \"0660\"")
+                    continue
+                }
+                if mode > 0o777 {
+                    error(index, key, "\(quoted(text)) sets a setuid, setgid or sticky bit; a device node takes none")
+                } else if mode & 0o002 != 0 {
+                    error(index, key, "\(quoted(text)) lets others write to the device node")
+                } else {
+                    result.mode = mode
                 }
             default:
                 error(index, key, "unknown key")
@@ -181,7 +223,15 @@ private struct Reader {
     }
 
     mutating func string(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> String? {
-        typed(index, key, value, "a string") { $0.string }
+        guard let text = typed(index, key, value, "a string", { $0.string }) else { return nil }
+        return plain(index, key, text)
+    }
+
+    /// The text, unless it holds a control character other than tab (no key takes one).
+    mutating func plain(_ index: Int, _ key: String, _ text: String, element: Int? = nil) -> String? {
+        guard PolicyText.hasControlCharacter(text) else { return text }
+        error(index, key, "\(quoted(text)) holds a control character", element: element)
+        return nil
     }
 
     mutating func bool(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Bool? {
@@ -210,6 +260,7 @@ private struct Reader {
                 error(index, key, "expected a string, found \(describe(element))", element: position)
                 continue
             }
+            guard plain(index, key, text, element: position) != nil else { continue }
             switch parse(text) {
             case .success(let item): items.append(item)
             case .failure(let message): error(index, key, message.text, element: position)
@@ -227,10 +278,11 @@ private struct Reader {
             }
             return Account(id: id)
         }
-        guard let text = value.string else {
+        guard let raw = value.string else {
             error(index, key, "expected a \(kind) name or number, found \(describe(value))")
             return nil
         }
+        guard let text = plain(index, key, raw) else { return nil }
         if !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
             guard let id = UInt32(text), id != UInt32.max else {
                 error(index, key, "\(quoted(text)) is not a \(kind) ID")

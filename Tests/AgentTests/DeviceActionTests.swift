@@ -213,24 +213,6 @@ struct AttributeTests {
         #expect(host.device("0002:01:00.0")?.driver == "vfio-pci")
     }
 
-    @Test func aPathThroughTheDriverLinkIsRefusedAtRunTime() throws {
-        let host = try SimHost("seed-000-mi300x.json", policies: """
-            [[policy]]
-            name = "escape"
-            match.ids = ["15b3:1021"]
-            sysfs = ["driver/unbind=0000:13:00.0"]
-            """)
-        #expect(host.runOnce())
-        #expect(host.addresses { $0.driver == "mlx5_core" }.count == 8)
-        #expect(host.log.containing("[escape] refused: set driver/unbind to \"0000:13:00.0\": it resolves outside the device directory, to /sys/bus/pci/drivers/mlx5_core/unbind").count >= 1)
-        // And the executor refuses on its own, whatever a plan says.
-        let executor = host.executor
-        #expect(throws: AgentError.outsideDevice(PCIAddress("0000:13:00.0")!, path: "driver/unbind", target: "/sys/bus/pci/drivers/mlx5_core/unbind")) {
-            try executor.perform(Step(.writeAttribute(path: "driver/unbind", value: "0000:13:00.0"), reason: "test"), on: PCIAddress("0000:13:00.0")!)
-        }
-        #expect(host.device("0000:13:00.0")?.driver == "mlx5_core")
-    }
-
     @Test func aFailedWriteNamesDeviceFileValueAndErrno() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: """
             [[policy]]

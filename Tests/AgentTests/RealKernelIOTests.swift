@@ -120,3 +120,60 @@ struct SysfsTreeTests {
         #expect(real.drivers == simulated.drivers)
     }
 }
+
+/// Paths below a device directory on the real file layer: the kernel resolves them beneath
+/// the directory (openat2, or the O_NOFOLLOW walk) and never follows a link.
+struct BeneathTests {
+    func tree() throws -> (FakeSysfs, RealKernelIO, String) {
+        let tree = try FakeSysfs()
+        try tree.device("0000:08:00.0", id: "1002:1479", class: "0x060400", driver: "pcieport", group: 16)
+        let dir = "/sys/bus/pci/devices/0000:08:00.0"
+        try tree.mkdir("\(dir)/power")
+        try tree.file("\(dir)/power/control", "auto\n")
+        try tree.file("\(dir)/remove", "")
+        chmod(tree.path("\(dir)/remove"), 0o200)
+        try tree.link("\(dir)/subsystem", to: "../../../bus/pci")
+        try tree.file("/sys/bus/pci/rescan", "")
+        try tree.mkdir("\(dir)/0000:09:00.0")
+        try tree.file("\(dir)/0000:09:00.0/d3cold_allowed", "1\n")
+        return (tree, RealKernelIO(paths: HostPaths(root: tree.root)), tree.path(dir))
+    }
+
+    @Test func anAttributeOfTheDeviceIsWrittenAndReadBeneathIt() throws {
+        let (tree, io, dir) = try tree()
+        try io.write(beneath: dir, "power/control", "on\n")
+        #expect(try io.read(beneath: dir, "power/control") == "on\n")
+        #expect(try tree.read("/sys/bus/pci/devices/0000:08:00.0/power/control") == "on\n")
+        #expect(try io.entry(beneath: dir, "power") == .directory)
+        #expect(try io.entry(beneath: dir, "power/control") == .file(readable: true))
+        #expect(try io.entry(beneath: dir, "remove") == .file(readable: false))
+        #expect(try io.entry(beneath: dir, "subsystem") == .symlink)
+        #expect(try io.entry(beneath: dir, "nothing") == nil)
+        #expect(try io.list(beneath: dir, "").contains("power"))
+    }
+
+    @Test func noPathPassesThroughALink() throws {
+        let (tree, io, dir) = try tree()
+        for path in ["subsystem/rescan", "driver/unbind", "iommu_group/type"] {
+            #expect(throws: IOFailure.self, "\(path)") { try io.write(beneath: dir, path, "1\n") }
+            #expect(throws: IOFailure.self, "\(path)") { try io.read(beneath: dir, path) }
+        }
+        #expect(try tree.read("/sys/bus/pci/rescan") == "")
+        do {
+            try io.write(beneath: dir, "subsystem/rescan", "1\n")
+        } catch {
+            #expect(error.errno == .ELOOP || error.errno == .EXDEV)
+        }
+    }
+
+    @Test func theWalkerStopsAtChildFunctionsAndLinksAndRefusesWriteOnlyAttributes() throws {
+        let (tree, io, dir) = try tree()
+        defer { withExtendedLifetime(tree) {} }
+        let walker = AttributeWalker(io: io, directory: dir)
+        #expect(walker.readings(for: try AttributeWrite.parse("*/d3cold_allowed=0").get()) == [])
+        let control = walker.readings(for: try AttributeWrite.parse("*/control=on").get())
+        #expect(control == [AttributeReading(path: "power/control", state: .value("auto\n"))], "\(control)")
+        let remove = walker.readings(for: try AttributeWrite.parse("remov*=1").get())
+        #expect(remove == [AttributeReading(path: "remove", state: .refused("remove is controlled by the agent or another key"))], "\(remove)")
+    }
+}

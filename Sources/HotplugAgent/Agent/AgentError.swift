@@ -12,8 +12,8 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     case notBound(PCIAddress, wanted: String, actual: String?)
     /// A module loaded but registered no driver of that name.
     case driverMissing(String)
-    /// An attribute path that resolves, through symlinks, outside the device directory.
-    case outsideDevice(PCIAddress, path: String, target: String)
+    /// An attribute a `sysfs` entry may not write (another key's, another device's).
+    case refusedAttribute(PCIAddress, path: String, why: String)
     /// A bind failed, and the device was put back on its old driver (nil: left unbound as it was).
     indirect case restored(AgentError, String?)
     /// A bind failed, and putting the device back on this driver failed too.
@@ -37,8 +37,8 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
             return "\(failure); put back \(driver.map { "on \($0)" } ?? "unbound, as it was")"
         case .restoreFailed(let failure, let driver):
             return "\(failure); putting it back on \(driver ?? "no driver") failed too: the device is unbound"
-        case .outsideDevice(let address, let path, let target):
-            return "\(address): \(path) resolves outside the device directory, to \(target); refused"
+        case .refusedAttribute(let address, let path, let why):
+            return "\(address): \(path) is not written: \(why)"
         case .didNotStick(let address, let what, let wanted, let read):
             return "\(address): \(what) reads \(read) after writing \(wanted)"
         }

@@ -33,21 +33,30 @@ struct Executor: Sendable {
             try restore(address, to: origin)
         case .forgetOrigin:
             origins?.remove(address)
+        case .setAutoprobe(let on):
+            try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)
         case .setVFCount(let count):
-            try writeAttribute(address, "sriov_numvfs", String(count))
+            try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
             guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
         }
     }
 
-    /// Writes `value` (as `echo` would, with a newline; empty is "\n") to an attribute that
-    /// must still resolve inside the device directory now, whatever changed since planning.
+    /// Writes `value` (as `echo` would, with a newline; empty is "\n") to a device's own
+    /// attribute, whatever a plan says and whatever changed since planning: the name must
+    /// be one a `sysfs` entry may write, and the kernel resolves the path beneath the
+    /// device directory without following a link (ELOOP or EXDEV otherwise).
     private func writeAttribute(_ address: PCIAddress, _ relative: String, _ value: String) throws(AgentError) {
+        let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            throw .refusedAttribute(address, path: relative, why: "not a plain relative path")
+        }
+        if let why = SysfsRules.refusal(of: components) { throw .refusedAttribute(address, path: relative, why: why) }
+        for component in components.dropLast() {
+            if let why = SysfsRules.entersAnotherDevice(component) { throw .refusedAttribute(address, path: relative, why: why) }
+        }
         let directory = paths.device(address)
-        let path = directory + "/" + relative
-        let (base, target) = try attempt(address) { () throws(IOFailure) in (try io.resolve(directory), try io.resolve(path)) }
-        guard target.hasPrefix(base + "/") else { throw .outsideDevice(address, path: relative, target: target) }
-        try write(path, value + "\n", device: address)
+        try attempt(address) { () throws(IOFailure) in try io.write(beneath: directory, relative, value + "\n") }
     }
 
     /// Read-modify-write of `width` bytes: only the bits in `mask` change; read back after.

@@ -41,12 +41,23 @@ struct PolicyLoader {
                 continue
             case .failed(let message):
                 errors.append(PolicyError(file: file, message: message))
-            case .text(let text):
-                if case .killedTheParser(let signal) = isolation.check(text) {
-                    errors.append(PolicyError(file: file, message: "invalid TOML: the TOML parser failed on this file (signal \(signal)); check its syntax"))
+            case .bytes(let bytes):
+                // Size, NUL, UTF-8, nesting and nameless headers first: no parser sees those.
+                if let refused = PolicyParser.refusal(bytes, file: file) {
+                    errors.append(refused)
                     continue
                 }
-                let result = parser.parse(text, file: file)
+                switch isolation.check(bytes) {
+                case .parsed:
+                    break
+                case .killedTheParser(let signal):
+                    errors.append(PolicyError(file: file, message: "invalid TOML: the TOML parser failed on this file (signal \(signal)); check its syntax"))
+                    continue
+                case .timedOut(let limit):
+                    errors.append(PolicyError(file: file, message: "invalid TOML: the TOML parser did not finish within \(limit); refused"))
+                    continue
+                }
+                let result = parser.parse(bytes: bytes, file: file)
                 errors += result.errors
                 parsed.append(result.policies)
             }
@@ -68,27 +79,47 @@ struct PolicyLoader {
     }
 
     private enum FileResult {
-        case text(String)
+        case bytes([UInt8])
         /// A symlink to /dev/null masks a file of the same name in a later directory.
         case masked
         case failed(String)
     }
 
+    /// Opens the file once and judges what that descriptor holds (a regular file owned by
+    /// root, not writable by group or others, at most 1 MiB), then reads it through the same
+    /// descriptor, so the file judged is the file read. Every directory above it is checked
+    /// too (see `directoryProblem`).
     private func readPolicyFile(_ file: String) -> FileResult {
         var link = stat()
         if lstat(file, &link) == 0, link.st_mode & S_IFMT == S_IFLNK,
            (try? RealKernelIO(paths: paths).readLink(file)) == "/dev/null" {
             return .masked
         }
+        // O_NONBLOCK: a FIFO planted in its place must not hang the agent in open().
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        guard fd >= 0 else { return .failed("cannot open: \(Errno.current)") }
+        defer { close(fd) }
         var st = stat()
-        guard stat(file, &st) == 0 else { return .failed("cannot open: \(Errno.current)") }
+        guard fstat(fd, &st) == 0 else { return .failed("cannot stat: \(Errno.current)") }
         guard st.st_mode & S_IFMT == S_IFREG else { return .failed("not a regular file") }
         if let problem = trustProblem(st, kind: "file") { return .failed(problem) }
-        do {
-            return .text(try readTextFile(file))
-        } catch {
-            return .failed("cannot read: \(error)")
+        if let problem = directoryProblem(above: file) { return .failed(problem) }
+        if Int(st.st_size) > PolicyText.maxBytes {
+            return .failed("the file is larger than 1 MiB (\(st.st_size) bytes); refused unread")
         }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while bytes.count <= PolicyText.maxBytes {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if Errno.current == .EINTR { continue }
+                return .failed("cannot read: \(Errno.current)")
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        // A file that grew since fstat is judged by what was read: over the limit, refused.
+        return .bytes(bytes)
     }
 
     /// Like sshd's StrictModes: only root may be able to change what the agent does as root.
@@ -99,4 +130,31 @@ struct PolicyLoader {
         }
         return nil
     }
+
+    /// Every directory from the file's real parent up to `/` must be owned by root and not
+    /// writable by group or others, unless its sticky bit is set (`/tmp`): whoever could
+    /// rename entries in one of them could swap the policy file for theirs.
+    private func directoryProblem(above file: String) -> String? {
+        guard let resolved = realpath(file, nil) else { return "cannot resolve: \(Errno.current)" }
+        var directory = String(cString: resolved)
+        free(resolved)
+        while directory != "/" {
+            directory = parentDirectory(directory)
+            var st = stat()
+            guard stat(directory, &st) == 0 else { return "cannot stat \(directory): \(Errno.current)" }
+            if st.st_uid != 0 {
+                return "directory \(directory) above it is not owned by root (owner uid \(st.st_uid)); refused"
+            }
+            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+                return "directory \(directory) above it is writable by group or others (mode \(octal(UInt16(st.st_mode & 0o7777)))); refused"
+            }
+        }
+        return nil
+    }
+}
+
+/// `/a/b/c` → `/a/b`, `/a` → `/`.
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.utf8.startIndex else { return "/" }
+    return String(path[..<slash])
 }

@@ -18,7 +18,7 @@ struct DoctorCommand: ParsableCommand {
         let doctor = Doctor(reader: reader, policies: policies, readFile: { simulated ? nil : try? readTextFile($0) },
                             accounts: accountNames(policies))
         let findings = doctor.run()
-        for finding in findings { output("\(finding)") }
+        for finding in findings { output(escapingControlCharacters("\(finding)")) }
         if findings.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
     }
 }

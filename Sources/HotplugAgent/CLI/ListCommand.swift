@@ -122,7 +122,7 @@ struct HostListing: Encodable {
             lines.append(groups.isEmpty ? "No IOMMU groups (is the IOMMU enabled?)" : "No IOMMU group")
             lines += ungrouped.map { "  " + $0.line }
         }
-        return lines
+        return lines.map(escapingControlCharacters)
     }
 
     var json: String {

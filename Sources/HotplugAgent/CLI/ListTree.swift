@@ -64,9 +64,10 @@ struct ListTree {
 
     private func line(for device: PCIDevice) -> String {
         var parts = ["\(device.address) [\(device.id)] \(device.classHex)"]
-        let driver = device.driver ?? "no driver"
+        // Names from sysfs are escaped before any colour is added.
+        let driver = escapingControlCharacters(device.driver ?? "no driver")
         parts.append(DriverKind.isVFIO(device.driver) ? paint(driver, "32") : device.isBridge ? paint(driver, "2") : driver)
-        if let override = device.driverOverride { parts.append("override \(override)") }
+        if let override = device.driverOverride { parts.append("override \(escapingControlCharacters(override))") }
         if let physfn = device.physfn { parts.append("VF of \(physfn)") }
         if device.bootVGA { parts.append(paint("boot VGA", "33")) }
         if let group = device.iommuGroup {

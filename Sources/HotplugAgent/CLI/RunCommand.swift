@@ -36,7 +36,7 @@ struct RunCommand: ParsableCommand {
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
         let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
-                                   stateDirectory: stateDir ?? host.paths.stateDirectory, workers: workers,
+                                   stateDirectory: stateDir.map(absolutePath) ?? host.paths.stateDirectory, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))

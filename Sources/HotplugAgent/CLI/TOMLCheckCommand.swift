@@ -15,7 +15,9 @@ struct TOMLCheckCommand: ParsableCommand {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             bytes += chunk[..<count]
+            if bytes.count > PolicyText.maxBytes { throw ExitCode(1) }
         }
+        guard PolicyParser.refusal(bytes, file: "-") == nil else { throw ExitCode(1) }
         throw ExitCode(tomlSyntaxIsValid(String(decoding: bytes, as: UTF8.self)) ? 0 : 1)
     }
 }

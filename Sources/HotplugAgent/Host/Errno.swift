@@ -29,6 +29,9 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     static let ENOBUFS = Errno(Glibc.ENOBUFS)
     static let ETIMEDOUT = Errno(Glibc.ETIMEDOUT)
     static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
+    static let ENOSYS = Errno(Glibc.ENOSYS)
+    static let EXDEV = Errno(Glibc.EXDEV)
+    static let ESRCH = Errno(Glibc.ESRCH)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
@@ -37,6 +40,7 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
         Glibc.EISDIR: "EISDIR", Glibc.EINVAL: "EINVAL", Glibc.ENOSPC: "ENOSPC", Glibc.ERANGE: "ERANGE",
         Glibc.ELOOP: "ELOOP", Glibc.ENOBUFS: "ENOBUFS", Glibc.ETIMEDOUT: "ETIMEDOUT",
         Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EROFS: "EROFS", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
+        Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH",
     ]
 
     var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }

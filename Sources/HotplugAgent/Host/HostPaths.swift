@@ -1,3 +1,4 @@
+import Glibc
 import Policy
 
 /// Every path the agent touches, derived from one root (`/` on a real host, a temporary
@@ -5,8 +6,9 @@ import Policy
 struct HostPaths: Sendable {
     let root: String
 
+    /// A relative root is taken relative to the working directory, never as `/`.
     init(root: String = "/") {
-        var root = root
+        var root = absolutePath(root)
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         self.root = root
     }
@@ -36,4 +38,16 @@ struct HostPaths: Sendable {
     var passwd: String { under("/etc/passwd") }
     var stateDirectory: String { under("/run/hotplug-agent") }
     var groupFile: String { under("/etc/group") }
+}
+
+/// `path` made absolute against the working directory, as a user means a relative path on
+/// the command line (`--root tree` is `$PWD/tree`; an empty path is the working directory).
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    // Without a working directory there is no safe answer: a path that cannot exist.
+    guard getcwd(&buffer, buffer.count) != nil else { return "/nonexistent/" + path }
+    let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    if path.isEmpty || path == "." { return directory }
+    return (directory == "/" ? "" : directory) + "/" + path
 }

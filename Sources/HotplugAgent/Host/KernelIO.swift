@@ -27,6 +27,26 @@ protocol KernelIO: AnyObject, Sendable {
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8]
     /// `bytes` at `offset` in one pwrite.
     func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure)
+
+    // Below a device directory, for `sysfs` entries: `relative` is resolved without leaving
+    // `base` and without following any symlink on the way (openat2 with RESOLVE_BENEATH and
+    // RESOLVE_NO_SYMLINKS, or one component at a time with O_NOFOLLOW). A path through a
+    // link fails with ELOOP or EXDEV.
+
+    /// What lstat shows at `relative` below `base`; nil when nothing is there.
+    func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind?
+    func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String]
+    func read(beneath base: String, _ relative: String) throws(IOFailure) -> String
+    func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure)
+}
+
+/// What an entry below a device directory is, as lstat shows it.
+enum EntryKind: Equatable, Sendable {
+    case directory
+    /// An attribute; `readable` is false for write-only ones (mode 0200: `remove`, `reset`).
+    case file(readable: Bool)
+    case symlink
+    case other
 }
 
 /// A failed file operation: what was done, to which file, with which value, and the errno.

@@ -29,6 +29,19 @@ final class RealKernelIO: KernelIO {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
         defer { close(fd) }
+        return try readAll(fd, path: path)
+    }
+
+    func write(_ path: String, _ value: String) throws(IOFailure) {
+        // O_TRUNC as the shell's `>` does: sysfs ignores it, regular files (test beds) need it.
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
+        defer { close(fd) }
+        try writeAll(fd, value, path: path)
+    }
+
+    /// Everything `fd` reads, up to 1 MiB (no attribute is larger).
+    func readAll(_ fd: Int32, path: String) throws(IOFailure) -> String {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -44,11 +57,8 @@ final class RealKernelIO: KernelIO {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    func write(_ path: String, _ value: String) throws(IOFailure) {
-        // O_TRUNC as the shell's `>` does: sysfs ignores it, regular files (test beds) need it.
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
-        defer { close(fd) }
+    /// `value` in one write(): sysfs takes each write as one store.
+    func writeAll(_ fd: Int32, _ value: String, path: String) throws(IOFailure) {
         let bytes = Array(value.utf8)
         while true {
             let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -195,31 +195,9 @@ struct SysfsReader: Sendable {
         return SRIOVState(totalVFs: total, numVFs: count, autoprobe: number("sriov_drivers_autoprobe") != 0)
     }
 
-    /// Expands the entry's `*` globs one component at a time, then reads each match, or
-    /// notes where it really is when it resolves outside the device directory.
+    /// What one `sysfs` entry finds below the device (see `AttributeWalker`).
     func attribute(_ address: PCIAddress, _ write: AttributeWrite) -> [AttributeReading] {
-        let directory = paths.device(address)
-        var candidates = [""]
-        for component in write.components {
-            candidates = candidates.flatMap { prefix -> [String] in
-                let join = { (name: String) in prefix.isEmpty ? name : prefix + "/" + name }
-                guard component.contains("*") else { return [join(component)] }
-                let names = (try? io.list(prefix.isEmpty ? directory : directory + "/" + prefix)) ?? []
-                return names.filter { globMatch(component, $0) }.sorted().map(join)
-            }
-        }
-        guard let base = try? io.resolve(directory) else { return [] }
-        return candidates.filter { io.exists(directory + "/" + $0) }.map { relative in
-            let path = directory + "/" + relative
-            guard let target = try? io.resolve(path) else {
-                return AttributeReading(path: relative, state: .unreadable("cannot resolve"))
-            }
-            guard target.hasPrefix(base + "/") else { return AttributeReading(path: relative, state: .outside(target)) }
-            switch Result(catching: { () throws(IOFailure) in try io.read(path) }) {
-            case .success(let value): return AttributeReading(path: relative, state: .value(value))
-            case .failure(let failure): return AttributeReading(path: relative, state: .unreadable(failure.errno.description))
-            }
-        }
+        AttributeWalker(io: io, directory: paths.device(address)).readings(for: write)
     }
 
     /// Registered PCI drivers (`/sys/bus/pci/drivers/*`).

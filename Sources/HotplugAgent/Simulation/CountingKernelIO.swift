@@ -37,4 +37,20 @@ final class CountingKernelIO: KernelIO {
         count("write")
         try base.writeBytes(path, offset: offset, bytes)
     }
+    func entry(beneath directory: String, _ relative: String) throws(IOFailure) -> EntryKind? {
+        count("stat")
+        return try base.entry(beneath: directory, relative)
+    }
+    func list(beneath directory: String, _ relative: String) throws(IOFailure) -> [String] {
+        count("list")
+        return try base.list(beneath: directory, relative)
+    }
+    func read(beneath directory: String, _ relative: String) throws(IOFailure) -> String {
+        count("read")
+        return try base.read(beneath: directory, relative)
+    }
+    func write(beneath directory: String, _ relative: String, _ value: String) throws(IOFailure) {
+        count("write")
+        try base.write(beneath: directory, relative, value)
+    }
 }

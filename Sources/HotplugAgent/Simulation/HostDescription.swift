@@ -77,9 +77,13 @@ struct HostDescription: Codable, Sendable {
         /// Network interfaces and disks the host driver makes of it.
         var net: [Interface]?
         var block: [Disk]?
+        /// Attributes that can be written but not read back (`remove`, `rescan` and `reset`
+        /// are always so).
+        var writeOnly: [String]?
 
         enum CodingKeys: String, CodingKey {
             case address, id, subsystem, `class`, parent, driver, attributes, config, sriov, net, block
+            case writeOnly = "write_only"
             case configSize = "config_size"
             case iommuGroup = "iommu_group"
             case bootVGA = "boot_vga"

@@ -113,7 +113,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             classCode: classCode, parent: parent, group: description.iommuGroup, driver: description.driver,
             override: nil, bootVGA: description.bootVGA ?? false, attributes: attributes, config: config,
             sriov: sriov, defaultResetMethod: attributes["reset_method"],
-            interfaces: description.net ?? [], disks: description.block ?? [])
+            interfaces: description.net ?? [], disks: description.block ?? [],
+            writeOnly: Set(description.writeOnly ?? []))
     }
 
     /// `"10 02 00 73 …"`: hex bytes, white space ignored.
@@ -454,6 +455,63 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
             guard offset + bytes.count <= device.config.count else { throw IOFailure(.write, path, value: value, errno: .EINVAL) }
             state.devices[address]!.config.replaceSubrange(offset..<offset + bytes.count, with: bytes)
+        }
+    }
+
+    // MARK: Beneath a device directory
+
+    /// The device whose directory `base` is, or the failure an open of it would give.
+    private func deviceBase(_ base: String, _ operation: IOFailure.Operation) throws(IOFailure) -> PCIAddress {
+        guard case .deviceDir(let address) = parse(base) else { throw IOFailure(operation, base, errno: .ENOENT) }
+        return address
+    }
+
+    func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind? {
+        let address = try deviceBase(base, .stat)
+        return try state.read { state throws(IOFailure) in
+            guard state.devices[address] != nil else { throw IOFailure(.stat, base, errno: .ENOENT) }
+            do throws(Errno) { return try state.entryKind(address, relative) } catch {
+                throw IOFailure(.stat, base + "/" + relative, errno: error)
+            }
+        }
+    }
+
+    func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String] {
+        let address = try deviceBase(base, .list)
+        return try state.read { state throws(IOFailure) in
+            do throws(Errno) { return try state.listBeneath(address, relative) } catch {
+                throw IOFailure(.list, base + "/" + relative, errno: error)
+            }
+        }
+    }
+
+    func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
+        let address = try deviceBase(base, .read)
+        return try state.read { state throws(IOFailure) in
+            do throws(Errno) { return try state.readBeneath(address, relative) } catch {
+                throw IOFailure(.read, base + "/" + relative, errno: error)
+            }
+        }
+    }
+
+    func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure) {
+        let path = base + "/" + relative
+        defer {
+            notifyIfEvents()
+            afterWrite.withLock { $0 }?(path)
+        }
+        guard case .deviceDir(let address) = parse(base) else { throw IOFailure(.write, base, value: value, errno: .ENOENT) }
+        try state.write { state throws(IOFailure) in
+            let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
+            if let remaining = state.writesBeforeFreeze {
+                guard remaining > 0 else { throw failure(.EIO) }
+                state.writesBeforeFreeze = remaining - 1
+            }
+            if let (suffix, fault) = state.writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
+                state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
+                throw failure(fault.errno)
+            }
+            do throws(Errno) { try state.writeBeneath(address, relative, value) } catch { throw failure(error) }
         }
     }
 

@@ -31,8 +31,10 @@ extension SimulatedState {
 
     /// Names the kernel itself provides for this device (besides `attributes`).
     func fixedNames(_ device: Device) -> [String] {
-        var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config"]
+        var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
+                     "remove", "rescan", "subsystem"]
         if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
+        if device.attributes["reset_method"] != nil { names.append("reset") }
         if device.driver != nil { names.append("driver") }
         if device.group != nil { names.append("iommu_group") }
         if device.sriov != nil {
@@ -121,7 +123,7 @@ extension SimulatedState {
         guard let device = devices[address] else { throw .ENOENT }
         if path.isEmpty {
             let nested = device.attributes.keys.map { String($0.split(separator: "/")[0]) }
-            return Array(Set(fixedNames(device) + nested)).sorted()
+            return Array(Set(fixedNames(device) + nested + children(of: address).map(\.description))).sorted()
         }
         if path == "driver", let driver = device.driver {
             return ["bind", "unbind", "new_id", "remove_id"] + devices.values.filter { $0.driver == driver }.map(\.address.description)

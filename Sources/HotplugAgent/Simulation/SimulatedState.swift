@@ -27,6 +27,8 @@ struct SimulatedState {
         var disks: [HostDescription.Disk] = []
         /// The inode of its sysfs directory: new for each device the kernel adds.
         var inode = 0
+        /// Attributes that can be written but not read back, besides `remove`, `rescan`, `reset`.
+        var writeOnly: Set<String> = []
 
         var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
 
@@ -76,6 +78,9 @@ struct SimulatedState {
     var events: [UEvent] = []
     /// Every bind and unbind the kernel did, in order: `bind 0000:10:00.0 vfio-pci`.
     var history: [String] = []
+    /// Every write to an attribute through a path beneath a device (`sysfs` entries), in
+    /// order: `0000:0b:00.0 reset_method=`.
+    var attributeWrites: [String] = []
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
     /// How many uevents fit the listener's socket before the rest are lost (nil: no limit).

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import Policy
 
 /// One line per event: `info: 0000:12:00.0 [mi300x] bind to vfio-pci (now unbound): …`.
 /// The device and policy come from the `device` and `policy` metadata.
@@ -23,7 +24,9 @@ struct LineLogHandler: LogHandler {
         var text = "\(event.level):"
         if let device = merged["device"] { text += " \(device)" }
         if let policy = merged["policy"], "\(policy)" != "-" { text += " [\(policy)]" }
-        sink(text + " \(event.message)")
+        // Names and values in a message come from files and the kernel: escaped, a log
+        // line can be neither split nor dressed as another.
+        sink(escapingControlCharacters(text + " \(event.message)"))
     }
 
     static let standardError: @Sendable (String) -> Void = { line in

@@ -1,0 +1,27 @@
+#ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
+#define HOTPLUG_AGENT_CLINUX_SHIM_H
+/* Linux system calls Swift cannot reach through glibc's headers: openat2 has no glibc
+ * wrapper, and syscall() is variadic. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* openat2(dirfd, path, {flags, 0, resolve}); -1 with errno set (ENOSYS before Linux 5.6). */
+static inline int hotplug_agent_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+#ifdef SYS_openat2
+    struct open_how how = { .flags = flags, .mode = 0, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static const uint64_t HOTPLUG_AGENT_RESOLVE_BENEATH = RESOLVE_BENEATH;
+static const uint64_t HOTPLUG_AGENT_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
+static const uint64_t HOTPLUG_AGENT_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+static const uint64_t HOTPLUG_AGENT_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+#endif
