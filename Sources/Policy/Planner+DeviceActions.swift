@@ -66,8 +66,9 @@ extension Planner {
         }
     }
 
-    /// `pci_enable_atomic_ops_to_root()`: an endpoint, every switch port on the way routing
-    /// AtomicOps, no upstream port blocking egress, a root port completing 32- or 64-bit ones.
+    /// `pci_enable_atomic_ops_to_root()` with the mask amdgpu passes for ROCm: an endpoint,
+    /// every switch port on the way routing AtomicOps, no upstream port blocking egress, and
+    /// a root port completing both 32- and 64-bit AtomicOps.
     func planAtomicOps(_ device: PCIDevice, into plan: inout DevicePlan) {
         let what = "set AtomicOp Requester Enable"
         guard let config = device.config, let pcie = config.capability(0x10), let control = config.deviceControl2 else {
@@ -96,8 +97,9 @@ extension Planner {
                     return
                 }
             case .rootPort?:
-                if capabilities & 0x180 == 0 {
-                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: root port \(port.address) completes neither 32- nor 64-bit AtomicOps"))
+                if capabilities & 0x180 != 0x180 {
+                    let completes = capabilities & 0x80 != 0 ? "only 32-bit" : capabilities & 0x100 != 0 ? "only 64-bit" : "no"
+                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: root port \(port.address) completes \(completes) AtomicOps; both 32- and 64-bit are needed"))
                     return
                 }
             default:

@@ -34,7 +34,8 @@ public struct Planner: Sendable {
     /// Why moving `device` to `target` is refused, nil when it is allowed.
     func refusal(of target: DriverChoice, for device: PCIDevice, by policy: Policy, in host: HostView) -> String? {
         if device.isBridge { return "bridges are never unbound or claimed" }
-        if device.bootVGA && device.driver != nil && !policy.allowBootVGA {
+        // Even while no PCI driver is bound: efifb or simpledrm may still scan out of it.
+        if device.bootVGA && !policy.allowBootVGA {
             return "\(device.address) is the boot VGA device (allow-boot-vga = true allows it)"
         }
         if case .named(let name) = target, DriverKind.isVFIO(name), device.iommuGroup == nil {
@@ -117,13 +118,38 @@ public struct Planner: Sendable {
                 plan.warnings.append("IOMMU group \(group) is not viable for VFIO: held by \(names)\(hint)")
             }
             if claim.via == nil && policy.setsNodeAccess {
-                planNodeAccess(group: group, policy: policy, into: &plan, in: host)
+                planNodeAccess(group: group, device: device, policy: policy, into: &plan, in: host)
             }
         }
         return plan
     }
 
-    private func planNodeAccess(group: Int, policy: Policy, into plan: inout DevicePlan, in host: HostView) {
+    /// The policies that set the node of a group: for each member that goes to a VFIO driver
+    /// by its own policy, that policy's position and the member, in policy order.
+    func nodePolicies(of group: Int, in host: HostView) -> [(index: Int, device: PCIAddress)] {
+        host.members(of: group).compactMap { member -> (index: Int, device: PCIAddress)? in
+            guard !member.vfPending, let index = policies.firstMatchIndex(for: member),
+                  policies.policies[index].setsNodeAccess, DriverKind.isVFIO(intendedDriver(of: member, in: host))
+            else { return nil }
+            return (index, member.address)
+        }.sorted { ($0.index, $0.device) < ($1.index, $1.device) }
+    }
+
+    /// One group, one owner: the first policy (in policy order) of the group's devices
+    /// decides the node; another that asks something else is reported once, on the first
+    /// of its devices, and never applied, so the node is not flipped back and forth.
+    private func planNodeAccess(group: Int, device: PCIDevice, policy: Policy, into plan: inout DevicePlan, in host: HostView) {
+        let setters = nodePolicies(of: group, in: host)
+        if let first = setters.first {
+            let decider = policies.policies[first.index]
+            let asks = { (p: Policy) in [p.owner?.description, p.group?.description, p.mode.map(octal)] }
+            if decider.name != policy.name {
+                if asks(decider) != asks(policy), setters.first(where: { policies.policies[$0.index].name == policy.name })?.device == device.address {
+                    plan.warnings.append("/dev/vfio/\(group) is shared by the group: policy \(quoted(decider.name)) comes first and decides its owner, group and mode; policy \(quoted(policy.name)) asks otherwise and is not applied to it")
+                }
+                return
+            }
+        }
         let action = Action.setNodeAccess(group: group, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode)
         guard let node = host.vfioNodes[group] else {
             if plan.steps.contains(where: { if case .bind = $0.action { true } else { false } }) {

@@ -132,6 +132,24 @@ struct ConfigSpaceTests {
         #expect(host.kernel.inspect { $0.devices.mapValues(\.config) } == before)
     }
 
+    /// ROCm needs 64-bit AtomicOps: a root port completing only 32-bit ones (Device
+    /// Capabilities 2 bit 7 without bit 8) cannot carry what amdgpu asks the kernel for.
+    @Test(arguments: [(0x40 | 0x80, "only 32-bit"), (0x40 | 0x100, "only 64-bit"), (0x40, "no")])
+    func aRootPortThatDoesNotCompleteBoth32And64BitAtomicOpsIsRefused(capabilities: Int, completes: String) throws {
+        var description = try SimHost.load("seed-001-fiji.json")
+        let index = try #require(description.devices.firstIndex { $0.address == "0000:00:03.1" })
+        var bytes = try SimulatedKernel.configBytes(description.devices[index].config, PCIAddress("0000:00:03.1")!)
+        let pcie = try #require(ConfigSpace(bytes).capability(0x10))
+        for i in 0..<4 { bytes[pcie + 0x24 + i] = UInt8(truncatingIfNeeded: capabilities >> (8 * i)) }
+        description.devices[index].config = bytes.map { hex($0, width: 2) }.joined(separator: " ")
+        let host = try SimHost(description, policies: try SimHost.examplePolicy("seed-001"))
+        let before = host.kernel.inspect { $0.devices.mapValues(\.config) }
+        let lines = try host.planLines()
+        #expect(lines.filter { $0 == "  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: root port 0000:00:03.1 completes \(completes) AtomicOps; both 32- and 64-bit are needed" }.count == 2, "\(lines)")
+        #expect(host.runOnce())
+        #expect(host.kernel.inspect { $0.devices.mapValues(\.config) } == before)
+    }
+
     @Test(arguments: ["CAP_EXP+28.w=0040:0040", "80.b=40", "80.b=40:40", "cap10+28.b=40:40"])
     func everyFormGivesTheSameConfigSpaceOnTheSeedsCard(expression: String) throws {
         let host = try SimHost("seed-001-fiji.json", policies: """

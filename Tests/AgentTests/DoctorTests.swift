@@ -15,17 +15,24 @@ struct DoctorTests {
         let flagged = results.filter { $0.status == .fail && $0.message.contains("PLX/Broadcom switch") }
         #expect(flagged.count == 8)
         #expect(flagged.first?.description == "FAIL 0000:12:00.0 [mi300x]: behind PLX/Broadcom switch 0000:11:00.0 with resets enabled (flr bus): "
-            + "a reset there makes the GPU's BARs vanish; fix: add sysfs = [\"reset_method=\"] to policy \"mi300x\"")
+            + "a reset there makes the GPU's BARs vanish; fix: keep only a reset the switch survives in policy \"mi300x\" "
+            + "(sysfs = [\"reset_method=device_specific\"], or the vendor-reset module); \"reset_method=\" disables every reset, "
+            + "and the GPU then carries one guest's memory into the next")
         #expect(results.contains { $0.status == .pass && $0.subject == "IOMMU" })
         #expect(results.filter { $0.message == "IOMMU group 12 is viable for VFIO" }.count == 1)
     }
 
-    @Test func theExamplePolicyDisablesThoseResets() throws {
+    @Test func theExamplePolicyDisablesThoseResetsAndDoctorWarnsWhatThatCosts() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
         #expect(!findings(host).contains { $0.message.contains("PLX/Broadcom switch") })
         #expect(host.runOnce())
         let after = findings(host)
-        #expect(after.filter { $0.message == "resets disabled by the policy" }.count == 8)
+        let disabled = after.filter { $0.message.hasPrefix("resets disabled by the policy") }
+        #expect(disabled.count == 8)
+        #expect(disabled.allSatisfy { $0.status == .warn })
+        #expect(disabled.first?.description == "WARN 0000:12:00.0 [mi300x]: resets disabled by the policy: the device is never reset, "
+            + "so what one VM left in it reaches the next; fix: use a reset that works on it (reset_method bus or device_specific, "
+            + "or the vendor-reset module), or give the device to one tenant only")
         #expect(!after.contains { $0.status == .fail })
     }
 

@@ -117,3 +117,52 @@ struct PlannerTests {
         #expect(plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: planted]).refusals.map(\.reason) == ["/dev/vfio/20 is not a character device"])
     }
 }
+
+/// The contract's safety rules that the planner alone decides.
+struct PlannerSafetyTests {
+    @Test func anUnboundBootVGADeviceIsNotClaimedEither() {
+        // efifb or simpledrm may still scan out of it, though no PCI driver is bound.
+        let vga = Fixture.device("0000:09:00.0", "1002:73bf", group: 17, bootVGA: true)
+        let policies = Fixture.policies("[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"")
+        let view = Fixture.view([vga])
+        let refused = Planner(policies: policies).plan(for: vga, in: view)
+        #expect(!refused.hasWork)
+        #expect(refused.lines == ["refused: bind to vfio-pci: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)"])
+        let allowed = Fixture.policies("[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nallow-boot-vga = true")
+        #expect(Planner(policies: allowed).plan(for: vga, in: view).steps.map(\.action) == [.bind(driver: "vfio-pci", from: nil)])
+    }
+
+    @Test func oneGroupHasOneOwnerTheFirstPolicyDecidesAndTheConflictIsReportedOnce() {
+        let policies = Fixture.policies("""
+            [[policy]]
+            name = "first"
+            match.ids = ["1002:73bf"]
+            driver = "vfio-pci"
+            owner = "cloud"
+            mode = "0660"
+            [[policy]]
+            name = "second"
+            match.ids = ["1002:ab28", "1002:73a6"]
+            driver = "vfio-pci"
+            owner = "qemu"
+            mode = "0600"
+            """)
+        let devices = [
+            Fixture.device("0000:0c:00.0", "1002:73bf", driver: "vfio-pci", group: 20),
+            Fixture.device("0000:0c:00.1", "1002:ab28", class: 0x040300, driver: "vfio-pci", group: 20),
+            Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "vfio-pci", group: 20),
+        ]
+        let planner = Planner(policies: policies)
+        func plans(_ node: NodeState) -> [DevicePlan] {
+            planner.planAll(in: Fixture.view(devices, nodes: [20: node]))
+        }
+        let fresh = plans(NodeState(uid: 0, gid: 0, mode: 0o600))
+        let nodeSteps = fresh.flatMap(\.steps).map(\.action)
+        #expect(nodeSteps == [.setNodeAccess(group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: nil, mode: 0o660)])
+        let conflicts = fresh.flatMap(\.warnings).filter { $0.contains("/dev/vfio/20 is shared") }
+        #expect(conflicts == ["/dev/vfio/20 is shared by the group: policy \"first\" comes first and decides its owner, group and mode; policy \"second\" asks otherwise and is not applied to it"])
+        #expect(fresh[1].warnings == conflicts)
+        // Once the first policy's owner is on the node, nothing flips it back.
+        #expect(!plans(NodeState(uid: 1000, gid: 0, mode: 0o660)).contains { $0.hasWork })
+    }
+}

@@ -166,9 +166,12 @@ struct Doctor {
         if let plx, methods?.isEmpty == false, !disabledByPolicy {
             findings.append(Finding(status: .fail, subject: subject,
                                     message: "behind PLX/Broadcom switch \(plx.address) with resets enabled (\(methods!)): a reset there makes the GPU's BARs vanish",
-                                    fix: "add sysfs = [\"reset_method=\"] to policy \(quoted(policy.name))"))
+                                    fix: "keep only a reset the switch survives in policy \(quoted(policy.name)) (sysfs = [\"reset_method=device_specific\"], or the vendor-reset module); \"reset_method=\" disables every reset, and the GPU then carries one guest's memory into the next"))
         } else if disabledByPolicy || methods?.isEmpty == true {
-            findings.append(Finding(status: .pass, subject: subject, message: "resets disabled" + (disabledByPolicy ? " by the policy" : "")))
+            // Never reset, the device carries one tenant's memory and state into the next VM.
+            findings.append(Finding(status: .warn, subject: subject,
+                                    message: "resets disabled" + (disabledByPolicy ? " by the policy" : "") + ": the device is never reset, so what one VM left in it reaches the next",
+                                    fix: "use a reset that works on it (reset_method bus or device_specific, or the vendor-reset module), or give the device to one tenant only"))
         } else if let methods {
             findings.append(Finding(status: .pass, subject: subject, message: "reset methods: \(methods)"))
         } else {
