@@ -130,6 +130,11 @@ public struct ReadNeeds: Sendable, Equatable {
     public var sriov = false
     /// Whether the host uses the device (interfaces up, disks mounted or swapping).
     public var inUse = false
+    /// Who holds its VFIO nodes (its VFs' for a PF): before an unbind from a VFIO driver, a
+    /// return to the host driver, or a VF count change.
+    public var holders = false
+    /// The same for a PF, only when its VF count is not this one (changing it removes VFs).
+    public var holdersUnlessVFCount: Int?
     /// Where the agent moved it from: for putting back a device no policy wants, and for
     /// the host drivers boot-config keeps off devices on vfio-pci or pci-stub.
     public var origin = false

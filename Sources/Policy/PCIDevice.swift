@@ -31,6 +31,9 @@ public struct PCIDevice: Sendable, Equatable {
     /// How the host uses the device now (`network interface eno1 is up`); empty when it
     /// does not, nil when it was not read.
     public var inUse: [String]?
+    /// Who holds the device's VFIO nodes (or, for a PF, its VFs') open, one line each
+    /// (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`); nil when not read.
+    public var heldBy: [String]?
     /// For each `sysfs` entry of the policy (by its path pattern), what it found.
     public var attributes: [String: [AttributeReading]] = [:]
 

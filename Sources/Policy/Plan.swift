@@ -86,6 +86,8 @@ public struct DevicePlan: Sendable, Equatable {
     public var via: PCIAddress?
     public var steps: [Step] = []
     public var refusals: [Refusal] = []
+    /// What waits until a VM lets go of the device (printed `waiting: …`).
+    public var waits: [Refusal] = []
     public var warnings: [String] = []
 
     public init(device: PCIDevice, policy: String? = nil, via: PCIAddress? = nil) {
@@ -110,6 +112,7 @@ public struct DevicePlan: Sendable, Equatable {
 
     /// The decision lines under the headline, as `plan`, `--dry-run` and the log print them.
     public var lines: [String] {
-        steps.map(\.description) + refusals.map(\.description) + warnings.map { "warning: \($0)" }
+        steps.map(\.description) + refusals.map(\.description) + waits.map { "waiting: \($0.what): \($0.reason)" }
+            + warnings.map { "warning: \($0)" }
     }
 }

@@ -19,12 +19,18 @@ extension Planner {
         }
         let claim = claim(for: device, in: host)
         needs.origin = claim == nil || DriverKind.isVFIO(device.driver) || device.driver == "pci-stub"
+        // A device on a VFIO driver that may leave it (returned, or moved by its policy).
+        if DriverKind.isVFIO(device.driver) {
+            needs.holders = claim.map { $0.policy.driver.map { $0 != .named(device.driver!) } ?? false } ?? true
+        }
         guard let claim, claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs
         needs.config = !policy.config.isEmpty || policy.atomicOps
         needs.upstreamConfig = policy.atomicOps
         needs.sriov = policy.sriovNumVFs != nil || policy.sriovAutoprobe != nil
+        // A PF whose VF count would change: its VFs may be in guests.
+        needs.holdersUnlessVFCount = policy.sriovNumVFs
         return needs
     }
 
@@ -132,6 +138,9 @@ extension Planner {
             plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "the PF supports at most \(sriov.totalVFs) VFs"))
         } else if driver == nil {
             plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "no driver is bound to the PF, and sriov_numvfs needs one"))
+        } else if sriov.numVFs != 0, let held = device.heldBy, !held.isEmpty {
+            // Changing the count removes every VF first: those in guests would vanish.
+            plan.waits.append(Refusal("set sriov_numvfs to \(count)", reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"))
         } else {
             if sriov.numVFs != 0 && count != 0 {
                 plan.steps.append(Step(.setVFCount(0), reason: "the kernel changes a nonzero VF count only through 0"))

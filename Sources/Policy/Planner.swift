@@ -96,6 +96,8 @@ public struct Planner: Sendable {
             if let why = refusal(of: target, for: device, by: policy, in: host) {
                 let what = device.driver.map { "unbind \($0)" } ?? "bind to \(target)"
                 plan.refusals.append(Refusal(what, reason: why))
+            } else if let held = heldFromUnbind(device) {
+                plan.waits.append(Refusal("unbind \(device.driver!) for \(target)", reason: held))
             } else if case .named(let name) = target {
                 if !host.drivers.contains(name) {
                     plan.steps.append(Step(.loadModule(name), reason: "driver \(name) is not registered"))
@@ -169,11 +171,21 @@ public struct Planner: Sendable {
         if differs { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
     }
 
-    /// No policy wants the device: if the agent moved it, it goes back where it came from.
+    /// Why a device may not be unbound now: a VM holds its VFIO nodes, and the kernel's
+    /// unbind would block until the VM let go. Nil when nothing holds it.
+    func heldFromUnbind(_ device: PCIDevice) -> String? {
+        guard DriverKind.isVFIO(device.driver), let held = device.heldBy, !held.isEmpty else { return nil }
+        return held.joined(separator: ", ") + "; the kernel would block in the unbind until it lets go"
+    }
+
+    /// No policy wants the device: if the agent moved it, it goes back where it came from,
+    /// once no VM holds it.
     private func planReturn(_ device: PCIDevice) -> DevicePlan {
         var plan = DevicePlan(device: device)
         guard let origin = device.origin else { return plan }
-        if device.driver == origin.movedTo {
+        if device.driver == origin.movedTo, let held = heldFromUnbind(device) {
+            plan.waits.append(Refusal(Action.restore(origin).summary, reason: held))
+        } else if device.driver == origin.movedTo {
             let from = origin.driver.map { "from \($0)" } ?? "while it was unbound"
             plan.steps.append(Step(.restore(origin), reason: "no policy wants it any more; the agent moved it to \(origin.movedTo) \(from)"))
         } else {

@@ -11,8 +11,10 @@ struct DaemonTests {
         let signals = SignalPipe(signals: [], installHandlers: false)
         let exit = Mutex<Int32?>(nil)
 
-        init(_ host: SimHost, reload: @escaping @Sendable () -> PolicySet? = { nil }) {
-            let daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log, reload: reload)
+        init(_ host: SimHost, waitRetry: Duration = .seconds(10), reload: @escaping @Sendable () -> PolicySet? = { nil }) {
+            var configured = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log, reload: reload)
+            configured.waitRetry = waitRetry
+            let daemon = configured
             startThread { [self] in
                 let code = daemon.run(signals: signals)
                 exit.withLock { $0 = code }

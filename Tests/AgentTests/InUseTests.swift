@@ -80,4 +80,62 @@ struct InUseTests {
         #expect(host.runOnce())
         #expect(host.device("0000:00:00.0")?.driver == nil && host.device("0000:00:00.0")?.override == nil)
     }
+
+    /// The seed-000 host with its NVMe boot disk laid out by `disks`.
+    func nvmeHost(_ disks: [HostDescription.Disk]) throws -> SimHost {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        let index = try #require(description.devices.firstIndex { $0.address == "0000:04:00.0" })
+        description.devices[index].block = disks
+        return try SimHost(description, policies: everything)
+    }
+
+    func expectNVMeKept(_ host: SimHost, because reason: String) throws {
+        let lines = try host.planLines()
+        #expect(lines.contains("  refused: unbind nvme: the host uses it: \(reason) (allow-in-use = true allows it)"), "\(lines.filter { $0.contains("nvme") })")
+        #expect(host.runOnce())
+        #expect(host.device("0000:04:00.0")?.driver == "nvme" && host.device("0000:04:00.0")?.override == nil)
+        #expect(!host.history.contains { $0.contains("0000:04:00.0") })
+    }
+
+    @Test func aBtrfsRootIsFoundByItsSourceThoughItsNumberIsAnonymous() throws {
+        let host = try nvmeHost([
+            HostDescription.Disk(name: "nvme0n1", dev: "259:0"),
+            HostDescription.Disk(name: "nvme0n1p2", dev: "259:2", mounted: "/", fstype: "btrfs"),
+        ])
+        #expect(host.kernel.inspect(\.mountInfo).contains(" 0:"))
+        try expectNVMeKept(host, because: "block device nvme0n1p2 is mounted on /")
+    }
+
+    @Test func aZFSPoolIsFoundByTheKernelsAnswerToAnExclusiveOpen() throws {
+        // ZFS: an anonymous number, the pool as the source, no holders links.
+        let host = try nvmeHost([
+            HostDescription.Disk(name: "nvme0n1", dev: "259:0", mounted: "/", exclusive: true, fstype: "zfs", source: "rpool/ROOT/debian"),
+        ])
+        try expectNVMeKept(host, because: "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+    }
+
+    @Test func aNamespaceOpenedExclusivelyByAProgramIsInUse() throws {
+        let host = try nvmeHost([HostDescription.Disk(name: "nvme0n1", dev: "259:0", exclusive: true)])
+        try expectNVMeKept(host, because: "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+    }
+
+    @Test func aNativeMultipathNamespaceIsMappedBackToItsController() throws {
+        // nvme0n1 lives below /sys/devices/virtual/nvme-subsystem/nvme-subsys0, not below the
+        // function; its subsystem's controller link nvme0 leads back to the function.
+        let host = try nvmeHost([
+            HostDescription.Disk(name: "nvme0n1", dev: "259:0", multipath: "nvme-subsys0", controller: "nvme0"),
+            HostDescription.Disk(name: "nvme0n1p1", dev: "259:1", holders: ["dm-0"], multipath: "nvme-subsys0", controller: "nvme0"),
+        ])
+        let real = try host.kernel.resolve(host.kernel.paths.classBlock + "/nvme0n1")
+        #expect(real == "/sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1")
+        try expectNVMeKept(host, because: "block device nvme0n1p1 is held by dm-0")
+    }
+
+    @Test func mountinfoFieldsAreUnescaped() {
+        let mounts = Mounts(mountInfo: "36 1 0:42 / /mnt/my\\040disk rw - btrfs /dev/nvme0n1p2 rw,space_cache\n"
+            + "37 1 0:43 / /data rw shared:5 - bcachefs /dev/sda:/dev/sdb rw\n")
+        #expect(mounts.mountPoint(number: "259:2", node: "/dev/nvme0n1p2") == "/mnt/my disk")
+        #expect(mounts.mountPoint(number: "8:16", node: "/dev/sdb") == "/data")
+        #expect(mounts.mountPoint(number: "8:32", node: "/dev/sdc") == nil)
+    }
 }

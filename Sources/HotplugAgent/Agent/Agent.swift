@@ -21,6 +21,9 @@ final class Agent: @unchecked Sendable {
         var stuck = Set<PCIAddress>()
         /// Failed reconciles since start, for `run --once`'s exit status.
         var count = 0
+        /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups:
+        /// reconciled again on every batch of events and by `retryWaiting()`.
+        var waiting: [PCIAddress: Int?] = [:]
     }
 
     private let failures = Mutex(Failures())
@@ -36,6 +39,16 @@ final class Agent: @unchecked Sendable {
     }
 
     var failureCount: Int { failures.withLock { $0.count } }
+
+    /// Whether any device waits for a VM to let go of it.
+    var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
+
+    /// Looks again at every device that waits for a VM (the daemon calls it every
+    /// `waitRetry`, 10 s, while there are any).
+    func retryWaiting(wait: Bool = true) {
+        for (address, group) in failures.withLock({ $0.waiting }) { queue.enqueue(address, group: group) }
+        if wait { queue.waitUntilIdle() }
+    }
 
     var planner: Planner {
         get { reconciler.planner }
@@ -93,6 +106,8 @@ final class Agent: @unchecked Sendable {
                 continue
             }
         }
+        // Every event is also a moment to look again at what waits for a VM.
+        for (address, group) in failures.withLock({ $0.waiting }) where !named.contains(address) { target(address, group) }
         for (address, group) in targets { queue.enqueue(address, group: group) }
         if wait { queue.waitUntilIdle() }
     }
@@ -106,7 +121,9 @@ final class Agent: @unchecked Sendable {
         }
         let outcome = reconciler.reconcile(address)
         let after = outcome == .failed ? try? reader.device(address) : nil
+        let group = outcome == .waiting ? try? reader.group(of: address) : nil
         failures.withLock {
+            $0.waiting[address] = outcome == .waiting ? .some(group) : nil
             if outcome == .failed {
                 $0.failedAt[address] = after
                 $0.count += 1

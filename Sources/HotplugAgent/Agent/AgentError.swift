@@ -18,6 +18,8 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     indirect case restored(AgentError, String?)
     /// A bind failed, and putting the device back on this driver failed too.
     indirect case restoreFailed(AgentError, String?)
+    /// A VM holds the device's VFIO nodes (or its VFs'): the step waits until it lets go.
+    case held(PCIAddress, [String])
     /// A write returned but reading back shows something else.
     case didNotStick(PCIAddress, what: String, wanted: String, read: String)
 
@@ -39,6 +41,8 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
             return "\(failure); putting it back on \(driver ?? "no driver") failed too: the device is unbound"
         case .refusedAttribute(let address, let path, let why):
             return "\(address): \(path) is not written: \(why)"
+        case .held(let address, let holders):
+            return "\(address) is in use by a VM: \(holders.joined(separator: ", ")); waiting until it lets go"
         case .didNotStick(let address, let what, let wanted, let read):
             return "\(address): \(what) reads \(read) after writing \(wanted)"
         }

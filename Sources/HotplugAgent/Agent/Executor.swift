@@ -36,6 +36,8 @@ struct Executor: Sendable {
         case .setAutoprobe(let on):
             try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)
         case .setVFCount(let count):
+            let held = reader.holders(address, group: nil)
+            if !held.isEmpty { throw .held(address, held) }
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
             guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
@@ -169,6 +171,12 @@ struct Executor: Sendable {
     }
 
     private func unbind(_ address: PCIAddress, from driver: String) throws(AgentError) {
+        // A VM may have opened the device since it was planned: the kernel's unbind would
+        // block until it let go. Asked again right before, never waited for in the kernel.
+        if DriverKind.isVFIO(driver) {
+            let held = reader.holders(address, group: try reader.group(of: address))
+            if !held.isEmpty { throw .held(address, held) }
+        }
         do {
             try attempt(address) { () throws(IOFailure) in try io.write(paths.driver(driver) + "/unbind", address.description) }
         } catch .io(let failure) where failure.errno == .ENODEV {

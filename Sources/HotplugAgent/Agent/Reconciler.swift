@@ -13,6 +13,8 @@ final class Reconciler: @unchecked Sendable {
         case absent
         /// A step failed; the error was logged.
         case failed
+        /// What is left waits until a VM lets go of the device; look again later.
+        case waiting
     }
 
     let reader: SysfsReader
@@ -58,9 +60,10 @@ final class Reconciler: @unchecked Sendable {
             if round == 0 {
                 if plan.policy == nil { log.debug("no policy matches", metadata: meta) }
                 for refusal in plan.refusals { log.notice("\(refusal)", metadata: meta) }
+                for wait in plan.waits { log.notice("waiting: \(wait.what): \(wait.reason)", metadata: meta) }
                 for warning in plan.warnings { log.warning("\(warning)", metadata: meta) }
             }
-            guard plan.hasWork else { return .settled }
+            guard plan.hasWork else { return plan.waits.isEmpty ? .settled : .waiting }
             if dryRun {
                 for step in plan.steps { log.info("would \(step)", metadata: meta) }
                 return .settled
@@ -73,6 +76,9 @@ final class Reconciler: @unchecked Sendable {
                 } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return .absent
+                } catch .held(_, let holders) {
+                    log.notice("waiting: \(step.action.summary): \(holders.joined(separator: ", ")) (opened since it was planned)", metadata: meta)
+                    return .waiting
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
                     return .failed

@@ -11,6 +11,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     /// Loads the policies again; nil (after logging why) keeps the ones running.
     let reload: () -> PolicySet?
     var notifier = SystemdNotifier()
+    /// How often devices that wait for a VM to let go are looked at again, besides events.
+    var waitRetry: Duration = .seconds(10)
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false)
@@ -19,6 +21,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                    pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
         var ready = false
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
+        var nextWaitRetry = ContinuousClock.now + waitRetry
         while true {
             // READY=1 once coldplug has settled (a stuck device does not hold it back).
             if !ready && !agent.queue.isBusy {
@@ -29,12 +32,16 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             // Asleep in the kernel while idle; awake each second while workers are busy,
             // to report devices whose writes do not return, and for the watchdog if asked.
             var timeout: Int32 = agent.queue.isBusy ? 1000 : -1
-            if let due = nextWatchdog {
+            for due in [nextWatchdog, agent.hasWaiting ? nextWaitRetry : nil].compactMap({ $0 }) {
                 let left = (due - ContinuousClock.now).pollMilliseconds
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
             let polled = poll(&fds, nfds_t(fds.count), timeout)
             agent.queue.checkForStuck()
+            if ContinuousClock.now >= nextWaitRetry {
+                nextWaitRetry = ContinuousClock.now + waitRetry
+                if agent.hasWaiting { agent.retryWaiting(wait: false) }
+            }
             if let due = nextWatchdog, ContinuousClock.now >= due, let interval = notifier.watchdogInterval {
                 notifier.send("WATCHDOG=1")
                 nextWatchdog = ContinuousClock.now + interval

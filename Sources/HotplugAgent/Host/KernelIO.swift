@@ -38,6 +38,25 @@ protocol KernelIO: AnyObject, Sendable {
     func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String]
     func read(beneath base: String, _ relative: String) throws(IOFailure) -> String
     func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure)
+
+    // Who uses what: answers for the host's own safety, never written through.
+
+    /// The device number (`st_rdev`) of the character device at `path`; nil when there is
+    /// none there.
+    func deviceNumber(_ path: String) -> UInt64?
+    /// The processes holding any of these character devices open, from `/proc/*/fd/*`.
+    func openers(of devices: Set<UInt64>) -> [NodeOpener]
+    /// Opens a block device `O_EXCL` and closes it again: nil when that works, else the
+    /// errno (EBUSY: a mounted filesystem, swap, md, dm, bcache or ZFS holds it).
+    func tryExclusiveOpen(_ path: String) -> Errno?
+}
+
+/// A process holding a device node open: a VMM holding `/dev/vfio/12`.
+struct NodeOpener: Equatable, Sendable {
+    var device: UInt64
+    var pid: Int32
+    /// `/proc/<pid>/comm`.
+    var command: String
 }
 
 /// What an entry below a device directory is, as lstat shows it.

@@ -119,55 +119,22 @@ struct SysfsReader: Sendable {
             if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
             if needs.sriov { devices[index].sriov = sriov(address) }
             if needs.inUse { devices[index].inUse = inUse(address) }
+            let countChanges = needs.holdersUnlessVFCount.map { count in
+                devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false
+            } ?? false
+            if needs.holders || countChanges { devices[index].heldBy = holders(address, group: devices[index].iommuGroup) }
             if needs.origin { devices[index].origin = origins?.load(address) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
         }
         return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view
     }
 
-    /// How the host uses a device: its network interfaces that are up, and its block
-    /// devices (and partitions) that are mounted, used as swap, or held by device-mapper
-    /// or md.
-    func inUse(_ address: PCIAddress) -> [String] {
-        let (interfaces, disks) = hostUse(address)
-        var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
-        for disk in disks {
-            if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
-            if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
-            uses += (disk.holders ?? []).map { "block device \(disk.name) is held by \($0)" }
-        }
-        return uses
-    }
+    /// How the host uses a device (see `HostUse`).
+    func inUse(_ address: PCIAddress) -> [String] { HostUse(io: io, paths: paths).inUse(address) }
 
-    /// The device's network interfaces and block devices, found by where their class links
-    /// really lead; mounts and swaps from /proc under the root.
+    /// The device's network interfaces and block devices, as `record` keeps them.
     func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
-        guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
-        func mine(_ classDirectory: String) -> [String] {
-            ((try? io.list(classDirectory)) ?? []).sorted().filter { name in
-                (try? io.resolve(classDirectory + "/" + name)).map { $0.hasPrefix(base + "/") } ?? false
-            }
-        }
-        let interfaces = mine(paths.classNet).map { name in
-            let flags = (try? io.read(paths.classNet + "/\(name)/flags")).map(firstLine) ?? ""
-            let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
-            return HostDescription.Interface(name: name, up: (value ?? 0) & 0x1 != 0)
-        }
-        let names = mine(paths.classBlock)
-        guard !names.isEmpty else { return (interfaces, []) }
-        let mounts = ((try? io.read(paths.mountInfo)) ?? "").split(separator: "\n").compactMap { line -> (String, String)? in
-            let fields = line.split(separator: " ")
-            return fields.count > 4 ? (String(fields[2]), String(fields[4])) : nil
-        }
-        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first }
-        let disks = names.map { name in
-            let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
-            let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
-            return HostDescription.Disk(name: name, dev: number, mounted: mounts.first { $0.0 == number }?.1,
-                                        swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
-                                        holders: holders.isEmpty ? nil : holders)
-        }
-        return (interfaces, disks)
+        HostUse(io: io, paths: paths).hostUse(address)
     }
 
     func config(_ address: PCIAddress) -> ConfigSpace? {

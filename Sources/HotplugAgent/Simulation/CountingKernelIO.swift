@@ -37,6 +37,9 @@ final class CountingKernelIO: KernelIO {
         count("write")
         try base.writeBytes(path, offset: offset, bytes)
     }
+    func deviceNumber(_ path: String) -> UInt64? { count("stat"); return base.deviceNumber(path) }
+    func openers(of devices: Set<UInt64>) -> [NodeOpener] { count("proc"); return base.openers(of: devices) }
+    func tryExclusiveOpen(_ path: String) -> Errno? { count("open"); return base.tryExclusiveOpen(path) }
     func entry(beneath directory: String, _ relative: String) throws(IOFailure) -> EntryKind? {
         count("stat")
         return try base.entry(beneath: directory, relative)

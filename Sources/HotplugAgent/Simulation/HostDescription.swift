@@ -35,6 +35,38 @@ struct HostDescription: Codable, Sendable {
         var mounted: String?
         var swap: Bool?
         var holders: [String]?
+        /// Open `O_EXCL` by someone (the kernel answers EBUSY): what a mounted filesystem,
+        /// swap, md, dm and a ZFS pool's vdevs do.
+        var exclusive: Bool?
+        /// The file system type when mounted; btrfs, zfs and bcachefs mount under an
+        /// anonymous device number.
+        var fstype: String?
+        /// The mount's source when not `/dev/<name>` (a ZFS pool's name).
+        var source: String?
+        /// NVMe native multipath: the subsystem (`nvme-subsys0`) whose directory holds this
+        /// namespace, and the controller (`nvme0`) of this function that reaches it.
+        var multipath: String?
+        var controller: String?
+
+        init(name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
+             exclusive: Bool? = nil, fstype: String? = nil, source: String? = nil, multipath: String? = nil,
+             controller: String? = nil) {
+            self.name = name
+            self.dev = dev
+            self.mounted = mounted
+            self.swap = swap
+            self.holders = holders
+            self.exclusive = exclusive
+            self.fstype = fstype
+            self.source = source
+            self.multipath = multipath
+            self.controller = controller
+        }
+
+        /// Anonymous device numbers: the mount's field 3 does not name the disk.
+        var hasAnonymousNumber: Bool { ["btrfs", "zfs", "bcachefs"].contains(fstype ?? "") }
+        /// Whether the kernel would refuse an `O_EXCL` open of it.
+        var isBusy: Bool { mounted != nil || swap == true || !(holders ?? []).isEmpty || exclusive == true }
     }
 
     /// A PF's SR-IOV capability.

@@ -239,9 +239,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
                 return disk.dev + "\n"
             case .proc("self/mountinfo"):
-                return state.visibleDisks.enumerated().compactMap { index, disk in
-                    disk.mounted.map { "\(30 + index) 1 \(disk.dev) / \($0) rw,relatime - ext4 /dev/\(disk.name) rw\n" }
-                }.joined()
+                return state.mountInfo
             case .proc("swaps"):
                 return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
                     + state.visibleDisks.filter { $0.swap == true }.map { "/dev/\($0.name) partition\t8388604\t0\t-2\n" }.joined()
@@ -256,7 +254,11 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             notifyIfEvents()
             afterWrite.withLock { $0 }?(path)
         }
-        if case .driversProbe = parse(path), let address = PCIAddress(firstLine(value)) {
+        // Outside the model's lock: an unbind or VF teardown of a held device blocks its
+        // writer until the holder lets go, as the kernel's does.
+        let parsed = parse(path)
+        while state.read({ $0.blocksWhileHeld(parsed, value) }) { sleep(for: .milliseconds(5)) }
+        if case .driversProbe = parsed, let address = PCIAddress(firstLine(value)) {
             // Outside the model's lock, as a real hung or slow probe blocks only its own writer.
             while hungProbes.withLock({ $0.contains(address) }) { sleep(for: .milliseconds(5)) }
             sleep(for: probeTime.withLock { $0 })
@@ -367,6 +369,10 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
             case .classDir("net"): return state.visibleInterfaces.map(\.name)
             case .classDir("block"): return state.visibleDisks.map(\.name)
+            case .nvmeSubsystem(let name, ""):
+                let (controllers, namespaces) = state.nvmeSubsystem(name)
+                guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+                return controllers.map(\.1) + namespaces
             case .classEntry("block", let name, "holders"):
                 guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return disk.holders ?? []
@@ -429,8 +435,17 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 guard let (address, _) = state.interface(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
                 resolved = "/sys" + state.devpath(address) + "/net/\(name)"
             case .classEntry("block", let name, ""):
-                guard let (address, _) = state.disk(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
-                resolved = "/sys" + state.devpath(address) + "/block/\(name)"
+                guard let (address, disk) = state.disk(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
+                if let subsystem = disk.multipath {
+                    resolved = "/sys/devices/virtual/nvme-subsystem/\(subsystem)/\(name)"
+                } else {
+                    resolved = "/sys" + state.devpath(address) + "/block/\(name)"
+                }
+            case .nvmeSubsystem(let name, let entry) where !entry.isEmpty:
+                guard let (address, controller) = state.nvmeSubsystem(name).controllers.first(where: { $0.1 == entry }) else {
+                    throw IOFailure(.realpath, path, errno: .ENOENT)
+                }
+                resolved = "/sys" + state.devpath(address) + "/nvme/\(controller)"
             default:
                 throw IOFailure(.realpath, path, errno: .ENOENT)
             }
@@ -455,6 +470,34 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
             guard offset + bytes.count <= device.config.count else { throw IOFailure(.write, path, value: value, errno: .EINVAL) }
             state.devices[address]!.config.replaceSubrange(offset..<offset + bytes.count, with: bytes)
+        }
+    }
+
+    // MARK: Holders
+
+    /// A process opens `/dev/vfio/<group>` (a VMM starting), or closes every hold of it.
+    func holdNode(_ group: Int, pid: Int32, command: String) {
+        state.write { $0.nodeOpeners[group, default: []].append(NodeOpener(device: SimulatedState.vfioDeviceNumber(group), pid: pid, command: command)) }
+    }
+
+    func closeNode(_ group: Int) {
+        state.write { $0.nodeOpeners[group] = nil }
+    }
+
+    func deviceNumber(_ path: String) -> UInt64? {
+        guard case .vfioNode(let group) = parse(path), state.read({ $0.nodes[group] != nil }) else { return nil }
+        return SimulatedState.vfioDeviceNumber(group)
+    }
+
+    func openers(of devices: Set<UInt64>) -> [NodeOpener] {
+        state.read { state in state.nodeOpeners.values.joined().filter { devices.contains($0.device) } }.sorted { ($0.pid, $0.device) < ($1.pid, $1.device) }
+    }
+
+    func tryExclusiveOpen(_ path: String) -> Errno? {
+        guard case .devNode(let name) = parse(path) else { return .ENOENT }
+        return state.read { state in
+            guard let (_, disk) = state.disk(name) else { return .ENOENT }
+            return disk.isBusy ? .EBUSY : nil
         }
     }
 
@@ -546,6 +589,10 @@ enum SimulatedPath: Equatable {
     /// `/sys/class/net`, and `/sys/class/net/eno1/flags` as ("net", "eno1", "flags").
     case classDir(String), classEntry(String, String, String)
     case proc(String)
+    /// `/sys/devices/virtual/nvme-subsystem/<subsystem>[/<entry>]`.
+    case nvmeSubsystem(String, String)
+    /// `/dev/<name>`: a block device node.
+    case devNode(String)
     case other
 
     init(_ path: String, root: HostPaths) {
@@ -558,6 +605,9 @@ enum SimulatedPath: Equatable {
         case 3 where parts == ["sys", "kernel", "iommu_groups"]: self = .groupsDir
         case 2 where parts == ["dev", "vfio"]: self = .vfioDir
         case 3 where parts[0...1] == ["dev", "vfio"]: self = Int(parts[2]).map { .vfioNode($0) } ?? .other
+        case 2 where parts[0] == "dev": self = .devNode(parts[1])
+        case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], "")
+        case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], parts[5])
         case 5 where parts[0...2] == ["sys", "kernel", "iommu_groups"] && parts[4] == "devices":
             self = Int(parts[3]).map { .groupDevices($0) } ?? .other
         case 5 where parts[0...3] == ["sys", "bus", "pci", "devices"]:

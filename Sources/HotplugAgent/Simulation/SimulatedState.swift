@@ -81,6 +81,8 @@ struct SimulatedState {
     /// Every write to an attribute through a path beneath a device (`sysfs` entries), in
     /// order: `0000:0b:00.0 reset_method=`.
     var attributeWrites: [String] = []
+    /// Processes holding a group's `/dev/vfio` node open.
+    var nodeOpeners: [Int: [NodeOpener]] = [:]
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
     /// How many uevents fit the listener's socket before the rest are lost (nil: no limit).

@@ -1,0 +1,136 @@
+import Policy
+
+/// Whether the host uses a PCI function, asked of the kernel: a network interface of it
+/// that is up, or a block device of it (or a partition) that is mounted, swapping, held
+/// by a stacking driver, or open exclusively by anyone.
+///
+/// A mounted filesystem is found by its device number (`/proc/self/mountinfo` field 3) or
+/// by its source (field 10): btrfs, bcachefs and ZFS show an anonymous `0:NN` number, and
+/// ZFS names its pool, not a device. What no table shows (a ZFS vdev, a member of a
+/// multi-device btrfs, a device another process opened `O_EXCL`) the kernel still
+/// answers: an `O_EXCL` open fails with EBUSY.
+///
+/// With NVMe native multipath a namespace's block device lives below
+/// `/sys/devices/virtual/nvme-subsystem/nvme-subsysN/`, not below the function: it is
+/// the function's when one of the subsystem's controllers (`nvme-subsysN/nvmeX` links)
+/// is below the function.
+struct HostUse {
+    let io: any KernelIO
+    let paths: HostPaths
+
+    /// Why the host uses the device, one reason each; empty when it does not.
+    func inUse(_ address: PCIAddress) -> [String] {
+        let (interfaces, disks) = hostUse(address)
+        var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
+        for disk in disks {
+            if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
+            if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
+            uses += (disk.holders ?? []).map { "block device \(disk.name) is held by \($0)" }
+            if disk.exclusive == true && disk.mounted == nil && disk.swap != true && disk.holders == nil {
+                uses.append("block device \(disk.name) is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+            }
+        }
+        return uses
+    }
+
+    /// The device's network interfaces and block devices, found by where their class links
+    /// really lead; mounts and swaps from /proc under the root.
+    func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+        guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
+        let below = { (path: String) in path.hasPrefix(base + "/") }
+        let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
+            (try? io.resolve(paths.classNet + "/" + name)).map(below) ?? false
+        }.map { name in
+            let flags = (try? io.read(paths.classNet + "/\(name)/flags")).map(firstLine) ?? ""
+            let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
+            return HostDescription.Interface(name: name, up: (value ?? 0) & 0x1 != 0)
+        }
+        let names = blockDevices(below: below)
+        guard !names.isEmpty else { return (interfaces, []) }
+        let mounts = Mounts(mountInfo: (try? io.read(paths.mountInfo)) ?? "")
+        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first }
+        let disks = names.map { name in
+            let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
+            let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
+            let busy = io.tryExclusiveOpen(paths.under("/dev/\(name)")) == .EBUSY
+            return HostDescription.Disk(name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
+                                        swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
+                                        holders: holders.isEmpty ? nil : holders, exclusive: busy ? true : nil)
+        }
+        return (interfaces, disks)
+    }
+
+    /// The block devices below the function, and the NVMe multipath namespaces (and their
+    /// partitions) of subsystems one of whose controllers is below it.
+    private func blockDevices(below: (String) -> Bool) -> [String] {
+        var subsystems: [String: Bool] = [:]
+        return ((try? io.list(paths.classBlock)) ?? []).sorted().filter { name in
+            guard let real = try? io.resolve(paths.classBlock + "/" + name) else { return false }
+            if below(real) { return true }
+            guard let subsystem = nvmeSubsystem(of: real) else { return false }
+            if let known = subsystems[subsystem] { return known }
+            let controllers = ((try? io.list(subsystem)) ?? []).filter(isControllerName)
+            let mine = controllers.contains { (try? io.resolve(subsystem + "/" + $0)).map(below) ?? false }
+            subsystems[subsystem] = mine
+            return mine
+        }
+    }
+
+    /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`.
+    private func nvmeSubsystem(of path: String) -> String? {
+        guard let range = path.range(of: "/nvme-subsystem/nvme-subsys") else { return nil }
+        let rest = path[range.upperBound...]
+        let end = rest.firstIndex(of: "/") ?? rest.endIndex
+        return String(path[..<end])
+    }
+
+    /// `nvme0`: a controller link in a subsystem directory (namespaces are `nvme0n1`).
+    private func isControllerName(_ name: String) -> Bool {
+        name.hasPrefix("nvme") && name.count > 4 && name.dropFirst(4).allSatisfy { $0.isASCII && $0.isNumber }
+    }
+}
+
+/// `/proc/self/mountinfo`: for each mount its device number (field 3), mount point
+/// (field 5) and source (the field after the ` - ` separator and the file system type).
+struct Mounts {
+    struct Entry {
+        var number: String
+        var point: String
+        var source: String
+    }
+
+    let entries: [Entry]
+
+    init(mountInfo: String) {
+        entries = mountInfo.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else { return nil }
+            return Entry(number: String(fields[2]), point: Mounts.unescape(fields[4]), source: Mounts.unescape(fields[separator + 2]))
+        }
+    }
+
+    /// Where the block device with this number or node is mounted: its number names it
+    /// (ext4, xfs), or its source does (btrfs and bcachefs, whose numbers are anonymous;
+    /// bcachefs joins several devices with `:`).
+    func mountPoint(number: String, node: String) -> String? {
+        entries.first { entry in
+            (!number.isEmpty && entry.number == number) || entry.source.split(separator: ":").contains { $0 == node }
+        }?.point
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        var utf8 = Array(field.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3, let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

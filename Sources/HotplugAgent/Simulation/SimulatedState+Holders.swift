@@ -1,0 +1,57 @@
+import Policy
+
+/// Who holds what: processes holding `/dev/vfio/<group>` open (a VMM), and the kernel's
+/// answer to an unbind or a VF teardown meanwhile: it blocks until they let go
+/// (`vfio_unregister_group_dev()` relays the request to the user and waits).
+extension SimulatedState {
+    /// The device number of `/dev/vfio/<group>` in the simulation.
+    static func vfioDeviceNumber(_ group: Int) -> UInt64 { 0xF000_0000 | UInt64(group) }
+
+    /// Whether a write would block in the kernel now: unbinding a device from its VFIO
+    /// driver while its group node is held, or removing VFs (sriov_numvfs 0) of which one's
+    /// node is held.
+    func blocksWhileHeld(_ path: SimulatedPath, _ value: String) -> Bool {
+        func held(_ address: PCIAddress) -> Bool {
+            guard let device = devices[address], DriverKind.isVFIO(device.driver), let group = device.group else { return false }
+            return !(nodeOpeners[group] ?? []).isEmpty
+        }
+        switch path {
+        case .driverFile(_, "unbind"):
+            return PCIAddress(firstLine(value)).map(held) ?? false
+        case .deviceFile(let address, "driver/unbind"):
+            return held(address)
+        case .deviceFile(let address, "sriov_numvfs"):
+            return firstLine(value) == "0" && vfs(of: address).contains(where: held)
+        default:
+            return false
+        }
+    }
+
+    /// Disks of host-driven devices that belong to an NVMe subsystem, and its controllers.
+    func nvmeSubsystem(_ name: String) -> (controllers: [(PCIAddress, String)], namespaces: [String]) {
+        var controllers: [(PCIAddress, String)] = []
+        var namespaces: [String] = []
+        for address in hostUsers.sorted() {
+            guard let device = devices[address], device.hostDriverHasIt else { continue }
+            for disk in device.disks where disk.multipath == name {
+                if let controller = disk.controller, !controllers.contains(where: { $0.1 == controller }) {
+                    controllers.append((address, controller))
+                }
+                // Namespaces (`nvme0n1`) stand in the subsystem's directory; partitions within them.
+                if !disk.name.dropFirst(4).contains("p") { namespaces.append(disk.name) }
+            }
+        }
+        return (controllers, namespaces)
+    }
+
+    /// `/proc/self/mountinfo` as the kernel writes it: btrfs, ZFS and bcachefs under an
+    /// anonymous device number, their source naming the device (or, for ZFS, the pool).
+    var mountInfo: String {
+        visibleDisks.enumerated().compactMap { index, disk in
+            disk.mounted.map { point in
+                let number = disk.hasAnonymousNumber ? "0:\(40 + index)" : disk.dev
+                return "\(30 + index) 1 \(number) / \(point) rw,relatime - \(disk.fstype ?? "ext4") \(disk.source ?? "/dev/\(disk.name)") rw\n"
+            }
+        }.joined()
+    }
+}

@@ -1,0 +1,119 @@
+import Glibc
+@testable import HotplugAgent
+import Policy
+import Synchronization
+import Testing
+
+/// A VM keeps what it holds: while a process holds a device's `/dev/vfio` node, the agent
+/// neither unbinds the device, nor returns it to its host driver, nor changes its PF's VF
+/// count. It waits, says why, and acts once the node is closed. The simulated kernel
+/// blocks such an unbind as the real one does, so an agent that tried would hang here.
+struct HolderTests {
+    let gpu = "0000:12:00.0"
+
+    /// Runs `body` on its own thread; false when it has not returned within `limit` (then
+    /// `unblock` lets the kernel go so the thread can end).
+    func returns(within limit: Duration, unblock: () -> Void, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = Mutex(false)
+        startThread {
+            body()
+            done.withLock { $0 = true }
+        }
+        if waitFor(limit, { done.withLock { $0 } }) { return true }
+        unblock()
+        _ = waitFor(.seconds(10)) { done.withLock { $0 } }
+        return false
+    }
+
+    @Test func aPolicyRemovedWhileAVMHoldsTheGroupWaitsAndNeverBlocksInTheKernel() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        let group = try #require(host.device(gpu)?.group)
+        host.kernel.holdNode(group, pid: 4242, command: "qemu-system-x86")
+        let historyBefore = host.history
+        host.agent.planner = Planner(policies: PolicySet([]))
+        let agent = host.agent
+        #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
+        // The held GPU stays; the others go back.
+        #expect(host.device(gpu)?.driver == "vfio-pci")
+        #expect(!host.history.dropFirst(historyBefore.count).contains { $0.contains(gpu) })
+        #expect(host.addresses { $0.driver == "vfio-pci" } == [gpu])
+        let waiting = "waiting: put back unbound: /dev/vfio/\(group) is open by qemu-system-x86 (pid 4242); the kernel would block in the unbind until it lets go"
+        #expect(try host.planLines().contains("  " + waiting))
+        #expect(host.log.containing("notice: \(gpu) \(waiting)").count >= 1)
+        #expect(host.agent.hasWaiting)
+        // Closed: the next look (an event, or the daemon's timer) puts it back.
+        host.kernel.closeNode(group)
+        host.agent.retryWaiting()
+        #expect(host.device(gpu)?.driver == nil && host.device(gpu)?.override == nil)
+        #expect(!host.agent.hasWaiting)
+    }
+
+    @Test func aPolicyThatMovesAHeldDeviceToAnotherDriverWaitsToo() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        let group = try #require(host.device(gpu)?.group)
+        host.kernel.holdNode(group, pid: 7, command: "cloud-hypervisor")
+        let stub = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse("""
+            [[policy]]
+            name = "stub"
+            match.ids = ["1002:74a1"]
+            driver = "pci-stub"
+            """, file: "p.toml")
+        host.agent.planner = Planner(policies: PolicySet(stub.policies))
+        let agent = host.agent
+        #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
+        #expect(host.device(gpu)?.driver == "vfio-pci")
+        #expect(try host.planLines().contains("  waiting: unbind vfio-pci for pci-stub: /dev/vfio/\(group) is open by cloud-hypervisor (pid 7); the kernel would block in the unbind until it lets go"))
+    }
+
+    @Test func aVFCountChangeWaitsWhileAVFIsInAGuest() throws {
+        let host = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
+        #expect(host.runOnce())
+        let vf = try #require(host.device("0000:4d:00.2"))
+        let group = try #require(vf.group)
+        host.kernel.holdNode(group, pid: 99, command: "qemu-system-x86")
+        let fewer = try SimHost.examplePolicy("seed-002").replacingOccurrences(of: "sriov.num-vfs = 4", with: "sriov.num-vfs = 2")
+        let parsed = PolicyParser(accounts: TableAccounts(users: ["vmuser": 1000], groups: ["kvm": 993])).parse(fewer, file: "p.toml")
+        host.agent.planner = Planner(policies: PolicySet(parsed.policies))
+        let agent = host.agent
+        #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
+        #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
+        #expect(host.addresses { $0.physfn != nil }.count == 4)
+        #expect(try host.planLines().contains("  waiting: set sriov_numvfs to 2: /dev/vfio/\(group) is open by qemu-system-x86 (pid 99); changing the count would remove its VFs from under the VM"))
+        host.kernel.closeNode(group)
+        host.agent.retryWaiting()
+        #expect(host.device("0000:4d:00.0")?.sriov?.count == 2)
+    }
+
+    @Test func theExecutorAsksAgainRightBeforeAnUnbind() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        let address = PCIAddress(gpu)!
+        let group = try #require(host.device(gpu)?.group)
+        // Planned while free, opened before the step runs.
+        let origin = DriverOrigin(driver: nil, override: nil, movedTo: "vfio-pci")
+        host.kernel.holdNode(group, pid: 1, command: "qemu")
+        let executor = host.executor
+        #expect(throws: AgentError.held(address, ["/dev/vfio/\(group) is open by qemu (pid 1)"])) {
+            try executor.perform(Step(.restore(origin), reason: "test"), on: address)
+        }
+        #expect(host.device(gpu)?.driver == "vfio-pci")
+    }
+
+    @Test func theDaemonLooksAgainOnItsTimerAndActsOnceTheNodeIsClosed() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let group = 12
+        let daemon = DaemonTests.Running(host, waitRetry: .milliseconds(200)) { PolicySet([]) }
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
+        let held = try #require(host.addresses { $0.group == group }.first)
+        host.kernel.holdNode(group, pid: 5, command: "qemu-system-x86")
+        daemon.signals.send(SIGHUP)
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" } == [held] })
+        #expect(waitFor(.seconds(2)) { host.agent.hasWaiting })
+        host.kernel.closeNode(group)
+        // No event arrives; the timer alone brings it back.
+        #expect(waitFor(.seconds(5)) { host.addresses { $0.driver == "vfio-pci" }.isEmpty })
+        #expect(daemon.stop() == 0)
+    }
+}
