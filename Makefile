@@ -3,8 +3,8 @@ SWIFT ?= swift
 BUILD := .build/debug
 BIN := $(BUILD)/hotplug-agent
 # Debian packages: libudev for the agent; umockdev, its headers, a C compiler and
-# pkg-config for the integration test's harness.
-APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc
+# pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds.
+APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build test unit-test integration-test install-test bench demo clean install uninstall

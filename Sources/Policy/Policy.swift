@@ -123,10 +123,15 @@ public struct PolicyMessage: Error, Sendable, Equatable, ExpressibleByStringInte
     public init(_ text: String) { self.text = text }
 }
 
-/// A string as TOML would write it, for messages: `"1002:74a"`.
+/// A string as TOML would write it, for messages: `"1002:74a"`. Past 200 characters it
+/// is cut short (`"aaaa…"`): a message names a value, it does not repeat a megabyte of it.
 public func quoted(_ text: some StringProtocol) -> String {
     var out = "\""
-    for ch in text.unicodeScalars {
+    for (index, ch) in text.unicodeScalars.enumerated() {
+        if index == 200 {
+            out += "…"
+            break
+        }
         switch ch {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"

@@ -31,10 +31,15 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let text: String
         if let line {
-            text = "\(file):\(line): " + (key.map { "\($0): " } ?? "") + message
+            text = "\(file):\(line): " + (key.map { "\(shortened($0)): " } ?? "") + message
         } else {
-            text = "\(file): " + (keyPath.map { "\($0): " } ?? "") + message
+            text = "\(file): " + (keyPath.map { "\(shortened($0)): " } ?? "") + message
         }
         return escapingControlCharacters(text)
+    }
+
+    /// A key as long as a file allows, cut to 200 characters for the message.
+    private func shortened(_ key: String) -> String {
+        key.unicodeScalars.count <= 200 ? key : String(String.UnicodeScalarView(key.unicodeScalars.prefix(200))) + "…"
     }
 }

@@ -6,7 +6,7 @@ import TOMLKit
 /// line index refuses (a nameless header, nesting past the limit) never reaches it.
 public func tomlSyntaxIsValid(_ text: String) -> Bool {
     let index = TOMLLineIndex(text)
-    return index.malformedHeader == nil && index.tooDeep == nil && (try? TOMLTable(string: text)) != nil
+    return index.malformedHeader == nil && index.tooDeep == nil && index.tooMany == nil && (try? TOMLTable(string: text)) != nil
 }
 
 /// Turns the text of one policy file into validated policies and every error in it.
@@ -33,6 +33,10 @@ public struct PolicyParser: Sendable {
         if let header = lines.malformedHeader {
             return PolicyError(file: file, line: header.line,
                                message: "invalid TOML: expected a table name after '[' (column \(header.column))")
+        }
+        if let many = lines.tooMany {
+            return PolicyError(file: file, line: many.line,
+                               message: "more than \(PolicyText.maxValues) values (column \(many.column)); a policy file needs far fewer")
         }
         if let deep = lines.tooDeep {
             return PolicyError(file: file, line: deep.line,

@@ -17,6 +17,8 @@ struct TOMLLineIndex {
     private(set) var malformedHeader: (line: Int, column: Int)?
     /// Where nesting first goes past `PolicyText.maxDepth`; the scan stops there.
     private(set) var tooDeep: (line: Int, column: Int)?
+    /// Where the value past `PolicyText.maxValues` starts; the scan stops there.
+    private(set) var tooMany: (line: Int, column: Int)?
 
     init(_ text: String) {
         var scanner = Scanner(bytes: Array(text.utf8))
@@ -24,6 +26,7 @@ struct TOMLLineIndex {
         lines = scanner.lines
         malformedHeader = scanner.malformedHeader
         tooDeep = scanner.tooDeep
+        tooMany = scanner.tooMany
     }
 
     /// The line of `path`, or of the nearest enclosing key that has one.
@@ -47,6 +50,8 @@ struct TOMLLineIndex {
         var arrayTableCounts: [String: Int] = [:]
         var malformedHeader: (line: Int, column: Int)?
         var tooDeep: (line: Int, column: Int)?
+        var tooMany: (line: Int, column: Int)?
+        var values = 0
         var lineStart = 0
         /// Path prefix of the current table (`policy[1].match`), empty at the root.
         var table = ""
@@ -73,7 +78,7 @@ struct TOMLLineIndex {
         }
 
         mutating func run() {
-            while tooDeep == nil {
+            while tooDeep == nil && tooMany == nil {
                 skipBlank(newlines: true)
                 guard let c = current else { return }
                 if c == UInt8(ascii: "[") {
@@ -101,6 +106,12 @@ struct TOMLLineIndex {
 
         mutating func header() {
             let start = line
+            // A table counts as a value: a file of headers alone costs a parser as much.
+            values += 1
+            if values > PolicyText.maxValues {
+                tooMany = (line, column)
+                return
+            }
             advance()
             let isArray = current == UInt8(ascii: "[")
             if isArray { advance() }
@@ -151,6 +162,11 @@ struct TOMLLineIndex {
                     pending = nil
                     skipBlank(newlines: false)
                     guard let c = current else { return }
+                    values += 1
+                    if values > PolicyText.maxValues {
+                        tooMany = (line, column)
+                        return
+                    }
                     switch c {
                     case UInt8(ascii: "\""), UInt8(ascii: "'"):
                         string()

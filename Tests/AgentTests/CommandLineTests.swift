@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+@testable import HotplugAgent
 import Testing
 
 /// Runs the built `hotplug-agent` as a user would.
@@ -15,9 +16,9 @@ struct Binary {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+    static func run(_ arguments: [String], in directory: URL? = nil, executable: String = path) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
@@ -139,6 +140,51 @@ struct CommandLineTests {
         chmod(directory, 0o777)
         let open = try Binary.run(["check", "--root", tree.root])
         #expect(open.stdout == "\(directory): directory is writable by group or others (mode 0777); refused\n")
+    }
+
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func everyDirectoryAboveAPolicyFileMustBeRootsUnlessSticky() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/srv/shared/policies")
+        let file = tree.path("/srv/shared/policies/10-gpu.toml")
+        try tree.file("/srv/shared/policies/10-gpu.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n")
+        #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
+        // Whoever can rename entries in a directory above could swap the file for theirs.
+        chmod(tree.path("/srv"), 0o777)
+        let open = try Binary.run(["check", "--root", tree.root, file])
+        #expect(open.status == 1)
+        #expect(open.stdout == "\(file): directory \(tree.path("/srv")) above it is writable by group or others (mode 0777); refused\n")
+        // The sticky bit (/tmp's) lets only an entry's owner rename it: passes.
+        chmod(tree.path("/srv"), 0o1777)
+        #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
+        chown(tree.path("/srv/shared"), 1000, 1000)
+        let owned = try Binary.run(["check", "--root", tree.root, file])
+        #expect(owned.stdout == "\(file): directory \(tree.path("/srv/shared")) above it is not owned by root (owner uid 1000); refused\n")
+    }
+
+    @Test func aFIFOInPlaceOfAPolicyFileIsRefusedWithoutHanging() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        mkfifo(tree.path("/p/10-fifo.toml"), 0o644)
+        let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 1)
+        #expect(result.stdout == "\(tree.path("/p/10-fifo.toml")): not a regular file\n")
+    }
+
+    @Test func aRelativeRootIsTheWorkingDirectorysNeverTheRealRoot() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:74a1", group: 3)
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n")
+        let parent = URL(fileURLWithPath: tree.root).deletingLastPathComponent()
+        let name = URL(fileURLWithPath: tree.root).lastPathComponent
+        // plan with --root relative to the working directory sees the tree's one device.
+        let result = try Binary.run(["plan", "--root", name, "--policy-dir", "\(name)/p"], in: parent)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "0000:0b:00.0 [1002:74a1] class 030000, no driver: policy \"gpu\"\n")
+        #expect(HostPaths(root: "sub/dir").root.hasPrefix("/") && HostPaths(root: "sub/dir").root.hasSuffix("/sub/dir"))
+        #expect(HostPaths(root: "").root != "/" || absolutePath("") == "/")
+        #expect(HostPaths(root: "").root == absolutePath(""))
     }
 
     @Test func etcMasksUsrLibAndFilesAreReadInNameOrder() throws {

@@ -1,3 +1,4 @@
+import Glibc
 @testable import HotplugAgent
 import Policy
 import Testing
@@ -65,4 +66,18 @@ struct PolicyFuzzTests {
             """)
     }
 
+    @Test func aParserThatHangsIsKilledAndSaysSo() throws {
+        let tree = try FakeSysfs()
+        try tree.file("/hang.sh", "#!/bin/sh\nexec sleep 30\n")
+        chmod(tree.path("/hang.sh"), 0o755)
+        let isolation = TOMLIsolation(executable: tree.path("/hang.sh"), limit: .milliseconds(300))
+        let started = ContinuousClock.now
+        #expect(isolation.check("x = 1\n") == .timedOut(.milliseconds(300)))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"p\"\nmatch.ids = [\"1002:74a1\"]\n")
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]), isolation: isolation)
+        let (_, errors) = loader.load(directories: [tree.path("/p")])
+        #expect(errors.map(\.description) == ["\(tree.path("/p/10.toml")): invalid TOML: the TOML parser did not finish within 0.3 seconds; refused"])
+    }
 }
