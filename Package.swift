@@ -34,6 +34,8 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // libFuzzer target for the policy layer (`make fuzz` builds it with -sanitize=fuzzer).
+        .executableTarget(name: "PolicyFuzzer", dependencies: ["Policy"], path: "Tests/Fuzz/PolicyFuzzer"),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy", "TestSupport"]),
     ]

@@ -180,9 +180,14 @@ final class RealKernelIO: KernelIO {
         guard let modprobe else {
             throw IOFailure(.modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")
         }
+        // Policy names are checked when parsed; checked again here, where a name that
+        // started with `-` would be an option, and `--` ends modprobe's options anyway.
+        guard DriverKind.isValidName(name) else {
+            throw IOFailure(.modprobe, name, errno: .EINVAL, detail: "not a module name")
+        }
         let result: Subprocess.Result
         do {
-            result = try Subprocess.run(modprobe, arguments: [name])
+            result = try Subprocess.run(modprobe, arguments: ["--", name])
         } catch {
             throw IOFailure(.modprobe, name, errno: error, detail: "cannot run \(modprobe)")
         }
