@@ -39,15 +39,7 @@ extension RealKernelIO {
             close(fd)
             throw IOFailure(.list, base + "/" + relative, errno: .current)
         }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return Self.entries(closing: dir)
     }
 
     func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {

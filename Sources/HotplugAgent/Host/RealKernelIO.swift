@@ -79,6 +79,11 @@ final class RealKernelIO: KernelIO {
 
     func list(_ path: String) throws(IOFailure) -> [String] {
         guard let dir = opendir(path) else { throw IOFailure(.list, path, errno: .current) }
+        return Self.entries(closing: dir)
+    }
+
+    /// The names in an open directory stream but `.` and `..`; the stream is closed.
+    static func entries(closing dir: OpaquePointer) -> [String] {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {

@@ -265,14 +265,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
         try state.write { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
-            if let remaining = state.writesBeforeFreeze {
-                guard remaining > 0 else { throw failure(.EIO) }
-                state.writesBeforeFreeze = remaining - 1
-            }
-            if let (suffix, fault) = state.writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
-                state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
-                throw failure(fault.errno)
-            }
+            if let injected = state.takeInjectedFault(path) { throw failure(injected) }
             switch parse(path) {
             case .deviceFile(let address, let name):
                 if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver, let registered = state.drivers[driver] {
@@ -546,14 +539,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         guard case .deviceDir(let address) = parse(base) else { throw IOFailure(.write, base, value: value, errno: .ENOENT) }
         try state.write { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
-            if let remaining = state.writesBeforeFreeze {
-                guard remaining > 0 else { throw failure(.EIO) }
-                state.writesBeforeFreeze = remaining - 1
-            }
-            if let (suffix, fault) = state.writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
-                state.writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
-                throw failure(fault.errno)
-            }
+            if let injected = state.takeInjectedFault(path) { throw failure(injected) }
             do throws(Errno) { try state.writeBeneath(address, relative, value) } catch { throw failure(error) }
         }
     }

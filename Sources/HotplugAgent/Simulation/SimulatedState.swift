@@ -97,6 +97,20 @@ struct SimulatedState {
     /// until `releaseVFLinks()`: for testing decisions made in that window.
     var holdVFLinks = false
 
+    /// The failure a test arranged for this write, if any: every write once the agent is
+    /// "dead" (`writesBeforeFreeze` used up), or one of the faults injected for the path.
+    mutating func takeInjectedFault(_ path: String) -> Errno? {
+        if let remaining = writesBeforeFreeze {
+            guard remaining > 0 else { return .EIO }
+            writesBeforeFreeze = remaining - 1
+        }
+        if let (suffix, fault) = writeFaults.first(where: { path.hasSuffix($0.key) }), fault.times > 0 {
+            writeFaults[suffix] = fault.times > 1 ? (fault.errno, fault.times - 1) : nil
+            return fault.errno
+        }
+        return nil
+    }
+
     mutating func insert(_ device: Device) {
         devices[device.address] = device
         devices[device.address]!.inode = nextInode
