@@ -142,15 +142,14 @@ public struct Planner: Sendable {
     /// of its devices, and never applied, so the node is not flipped back and forth.
     private func planNodeAccess(group: Int, device: PCIDevice, policy: Policy, into plan: inout DevicePlan, in host: HostView) {
         let setters = nodePolicies(of: group, in: host)
-        if let first = setters.first {
+        if let first = setters.first, let mine = setters.first(where: { $0.device == device.address }), mine.index != first.index {
             let decider = policies.policies[first.index]
-            let asks = { (p: Policy) in [p.owner?.description, p.group?.description, p.mode.map(octal)] }
-            if decider.name != policy.name {
-                if asks(decider) != asks(policy), setters.first(where: { policies.policies[$0.index].name == policy.name })?.device == device.address {
-                    plan.warnings.append("/dev/vfio/\(group) is shared by the group: policy \(quoted(decider.name)) comes first and decides its owner, group and mode; policy \(quoted(policy.name)) asks otherwise and is not applied to it")
-                }
-                return
+            let asksOtherwise = (decider.owner?.id, decider.group?.id, decider.mode) != (policy.owner?.id, policy.group?.id, policy.mode)
+            // Reported once: on the first device of the policy that is overruled.
+            if asksOtherwise, setters.first(where: { $0.index == mine.index })?.device == device.address {
+                plan.warnings.append("/dev/vfio/\(group) is shared by the group: policy \(quoted(decider.name)) comes first and decides its owner, group and mode; policy \(quoted(policy.name)) asks otherwise and is not applied to it")
             }
+            return
         }
         let action = Action.setNodeAccess(group: group, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode)
         guard let node = host.vfioNodes[group] else {

@@ -54,9 +54,6 @@ struct Executor: Sendable {
             throw .refusedAttribute(address, path: relative, why: "not a plain relative path")
         }
         if let why = SysfsRules.refusal(of: components) { throw .refusedAttribute(address, path: relative, why: why) }
-        for component in components.dropLast() {
-            if let why = SysfsRules.entersAnotherDevice(component) { throw .refusedAttribute(address, path: relative, why: why) }
-        }
         let directory = paths.device(address)
         try attempt(address) { () throws(IOFailure) in try io.write(beneath: directory, relative, value + "\n") }
     }
