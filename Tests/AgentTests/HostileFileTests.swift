@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 @testable import HotplugAgent
+import Logging
+import Policy
 import Testing
 
 /// A corpus of hostile policy files: deep nesting of each kind, NUL bytes, invalid UTF-8,
@@ -97,5 +99,22 @@ struct HostileFileTests {
         // One line per error: nothing a file holds splits a line or reaches the terminal.
         #expect(!result.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x7f })
         #expect(result.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix(file) })
+    }
+}
+
+/// Names and values from files and the kernel never split or dress up a printed line.
+struct EscapingTests {
+    @Test func aLogLineStaysOneLineWhateverItsParts() {
+        let lines = LogLines()
+        let log = Logger.lines(level: .info) { lines.append($0) }
+        log.error("failed: driver \("evil\nerror: 0000:00:00.0 forged\u{1b}[2J")", metadata: ["device": "0000:0b:00.0", "policy": "p\u{7}"])
+        #expect(lines.all == ["error: 0000:0b:00.0 [p\\x07] failed: driver evil\\nerror: 0000:00:00.0 forged\\x1b[2J"])
+    }
+
+    @Test func planLinesEscapeWhatSysfsShows() {
+        var device = PCIDevice(address: PCIAddress("0000:0b:00.0")!, id: PCIID("1002:74a1")!, classCode: 0x030000, driver: "drv\r\nx")
+        device.iommuGroup = 3
+        let plan = DevicePlan(device: device)
+        #expect(renderPlans([plan]) == ["0000:0b:00.0 [1002:74a1] class 030000, driver drv\\r\\nx: no policy"])
     }
 }

@@ -26,7 +26,7 @@ struct SimulateCommand: ParsableCommand {
         }
         let reader = SysfsReader(io: kernel, paths: kernel.paths)
         let view = try reader.fullViewOrExit()
-        output("== \(description.name): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
+        output("== \(escapingControlCharacters(description.name)): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
         output("== What the agent finds and decides")
         let planner = Planner(policies: policies)
         renderPlans(planner.planAll(in: reader.enrich(view, for: planner))).forEach { output($0) }
@@ -75,7 +75,8 @@ struct SimulateCommand: ParsableCommand {
             guard old != new else { continue }
             lines.append("/dev/vfio/\(group): \(old?.description ?? "absent") -> \(new?.description ?? "absent")")
         }
-        return lines
+        // Driver names come from the host description: one line each stays one line.
+        return lines.map(escapingControlCharacters)
     }
 
 }
