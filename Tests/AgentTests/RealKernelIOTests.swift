@@ -177,3 +177,31 @@ struct BeneathTests {
         #expect(remove == [AttributeReading(path: "remove", state: .refused("remove is controlled by the agent or another key"))], "\(remove)")
     }
 }
+
+/// Who holds a node open, asked of this machine's real /proc (read only).
+struct OpenersTests {
+    @Test func aProcessHoldingANodeOpenIsFoundWithItsCommandAndPid() throws {
+        let io = RealKernelIO(paths: HostPaths(root: "/"))
+        let null = try #require(io.deviceNumber("/dev/null"))
+        // A child holding /dev/null open on a descriptor of its own.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 7, "/dev/null", O_RDONLY, 0)
+        var pid = pid_t()
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        #expect(waitFor(.seconds(5)) { io.openers(of: [null]).contains { $0.pid == pid && $0.command == "sleep" } })
+        // Its own descriptors are never counted: the agent is no VMM.
+        let mine = open("/dev/null", O_RDONLY)
+        defer { close(mine) }
+        #expect(!io.openers(of: [null]).contains { $0.pid == getpid() })
+        #expect(io.deviceNumber("/etc/passwd") == nil)
+    }
+}
