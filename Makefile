@@ -3,11 +3,13 @@ SWIFT ?= swift
 BUILD := .build/debug
 BIN := $(BUILD)/hotplug-agent
 # Debian packages: libudev for the agent; umockdev, its headers, a C compiler and
-# pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds.
-APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time
+# pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
+# QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test.
+APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time \
+	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test bench fuzz demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test kernel-test test-kernel bench fuzz demo clean install uninstall
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -54,7 +56,16 @@ integration-test: build
 install-test: build
 	Tests/Install/run.sh
 
-test: unit-test integration-test install-test
+# The real-kernel test: Debian's 6.12 kernel under QEMU runs the agent for real (about
+# 75 s under TCG on 2 cores). `make test-kernel` runs it on 6.1 and 6.12.
+kernel-test: build
+	Tests/Kernel/run.sh 6.12 $(CURDIR)/$(BIN)
+
+test-kernel: build
+	Tests/Kernel/run.sh 6.1 $(CURDIR)/$(BIN)
+	Tests/Kernel/run.sh 6.12 $(CURDIR)/$(BIN)
+
+test: unit-test integration-test install-test kernel-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096

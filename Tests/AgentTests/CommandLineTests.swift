@@ -226,8 +226,8 @@ struct CommandLineTests {
             pci0000:00
             └─ 0000:00:01.0 [1022:1483] 060400  pcieport
             pci0000:0b
-            ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable)  policy gpu
-            └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable)  policy gpu
+            ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable now)  policy gpu
+            └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable now)  policy gpu
 
             """)
         let json = try Binary.run(["list", "--json", "--root", tree.root])

@@ -76,4 +76,22 @@ struct FaultTests {
         #expect(host.log.containing("(\(errno.name))").count == 8)
         #expect(host.addresses { $0.id.vendor == 0x1002 && $0.driver == "vfio-pci" }.count == 8)
     }
+
+    /// `sriov_numvfs` answers ENOENT when the PF's driver cannot configure SR-IOV, with the
+    /// device still there: a failure, not a device that left (found on a real kernel).
+    @Test func enoentFromAPFThatIsStillThereIsAFailure() throws {
+        let host = try SimHost("seed-002-flex.json", policies: """
+            [[policy]]
+            name = "stub-pf"
+            match.ids = ["8086:56c0"]
+            match.vf = false
+            driver = "pci-stub"
+            allow-boot-vga = true
+            sriov.num-vfs = 2
+            """)
+        #expect(!host.runOnce())
+        #expect(host.device("0000:4d:00.0")?.driver == "pci-stub")
+        #expect(host.log.containing("[stub-pf] failed: set sriov_numvfs to 2: write \"2\\n\" to /sys/bus/pci/devices/0000:4d:00.0/sriov_numvfs: No such file or directory (ENOENT)").count == 1)
+        #expect(host.log.containing("left during").isEmpty)
+    }
 }

@@ -43,3 +43,23 @@ struct RecordTests {
         #expect(simulated.stdout.contains("== End state"))
     }
 }
+
+/// A record keeps what SR-IOV needs: which drivers make VFs, so that simulate predicts
+/// the VFs a real run would make (found on a real kernel: it predicted none).
+struct RecordSRIOVTests {
+    @Test func theDriversOfSRIOVPFsAreRecordedAsMakingVFsButPCIStubIsNot() throws {
+        let host = try SimHost("seed-002-flex.json", policies: "")
+        let recorder = HostRecorder(reader: host.reader, readFile: { _ in nil })
+        let description = try recorder.record()
+        #expect(description.drivers.first { $0.name == "i915" }?.sriov == true)
+        #expect(recorder.canConfigureSRIOV("pci-stub") == false)
+        #expect(recorder.canConfigureSRIOV("vfio-pci") == false)
+        // Simulated on the record, seed 002's policies make and claim its four VFs.
+        var recorded = description
+        recorded.users = ["vmuser": 1000]
+        recorded.groups = ["kvm": 993]
+        let replay = try SimHost(recorded, policies: try SimHost.examplePolicy("seed-002"))
+        #expect(replay.runOnce())
+        #expect(replay.addresses { $0.physfn != nil && $0.driver == "vfio-pci" }.count == 4)
+    }
+}

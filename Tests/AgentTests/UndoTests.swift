@@ -85,4 +85,44 @@ struct UndoTests {
         // A record it cannot read leaves that device where it is.
         #expect(host.device("0000:22:00.0")?.driver == "vfio-pci")
     }
+
+    @Test func aHotRemovedDevicesOriginRecordGoesWithIt() throws {
+        let host = try seed000()
+        #expect(origins(host).contains(nic))
+        host.kernel.unplug(PCIAddress(nic)!)
+        host.deliverEvents()
+        #expect(!origins(host).contains(nic))
+        #expect(origins(host).count == 15)
+    }
+
+    /// A PF's SR-IOV state the agent set goes back when no policy wants the PF: the VF
+    /// count it had and its autoprobe (found on a real kernel: VFs and autoprobe 0 stayed).
+    @Test func removingAPFsPolicyPutsItsVFCountAndAutoprobeBack() throws {
+        let host = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
+        #expect(host.runOnce())
+        #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
+        let record = try String(contentsOfFile: host.state + "/origins/0000:4d:00.0", encoding: .utf8)
+        #expect(record == "driver=i915\noverride=\nmoved-to=\nsriov-vfs=0\nsriov-autoprobe=1\n")
+        host.agent.planner = Planner(policies: PolicySet([]))
+        #expect(host.runOnce())
+        let pf = try #require(host.device("0000:4d:00.0"))
+        #expect(pf.sriov?.count == 0 && pf.sriov?.autoprobe == true && pf.driver == "i915")
+        #expect(host.addresses { $0.physfn != nil }.isEmpty)
+        #expect(origins(host).isEmpty)
+    }
+
+    @Test func aPFsVFCountStaysWhileAVMHoldsOneOfItsVFs() throws {
+        let host = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
+        #expect(host.runOnce())
+        let group = try #require(host.device("0000:4d:00.3")?.group)
+        host.kernel.holdNode(group, pid: 31, command: "qemu-system-x86")
+        host.agent.planner = Planner(policies: PolicySet([]))
+        #expect(host.runOnce())
+        #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
+        #expect(host.device("0000:4d:00.3")?.driver == "vfio-pci")
+        #expect(try host.planLines().contains("  waiting: set sriov_numvfs to 0: /dev/vfio/\(group) is open by qemu-system-x86 (pid 31); changing the count would remove its VFs from under the VM"))
+        host.kernel.closeNode(group)
+        #expect(host.runOnce())
+        #expect(host.device("0000:4d:00.0")?.sriov?.count == 0)
+    }
 }

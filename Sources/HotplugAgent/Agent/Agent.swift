@@ -90,9 +90,15 @@ final class Agent: @unchecked Sendable {
                 if event.action == "remove" || event.action == "add" {
                     // What was known of the device that stood here goes with it.
                     reader.identities.forget(address)
-                    failures.withLock { $0.failedAt[address] = nil; $0.stuck.remove(address) }
+                    failures.withLock {
+                        $0.failedAt[address] = nil
+                        $0.stuck.remove(address)
+                        $0.waiting[address] = nil
+                    }
                 }
                 if event.action == "remove" {
+                    // Where it came from means nothing for whatever is plugged in next.
+                    reader.origins?.remove(address)
                     log.info("removed", metadata: ["device": "\(address)"])
                     continue
                 }

@@ -48,11 +48,12 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The device left. Only `.gone` says so: an ENOENT or ENODEV from a write is turned
+    /// into `.gone` where the device's directory is gone too (see `Executor.attempt`); with
+    /// the device still there it is a failure (`sriov_numvfs` answers ENOENT when the PF's
+    /// driver cannot configure SR-IOV).
     var isGone: Bool {
-        switch self {
-        case .gone: true
-        case .io(let failure): failure.meansGone && failure.operation != .modprobe
-        default: false
-        }
+        if case .gone = self { return true }
+        return false
     }
 }

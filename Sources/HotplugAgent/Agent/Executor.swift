@@ -34,10 +34,12 @@ struct Executor: Sendable {
         case .forgetOrigin:
             origins?.remove(address)
         case .setAutoprobe(let on):
+            try recordSRIOVOrigin(address)
             try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)
         case .setVFCount(let count):
             let held = reader.holders(address, group: nil)
             if !held.isEmpty { throw .held(address, held) }
+            try recordSRIOVOrigin(address)
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
             guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
@@ -108,6 +110,16 @@ struct Executor: Sendable {
         var origin = origins.load(before.address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: target)
         origin.movedTo = target
         try attempt(before.address) { () throws(IOFailure) in try origins.save(before.address, origin) }
+    }
+
+    /// Before the agent first changes a PF's SR-IOV state, what it was, so that it can go
+    /// back when no policy wants the PF; a record it already has is kept.
+    private func recordSRIOVOrigin(_ address: PCIAddress) throws(AgentError) {
+        guard let origins, origins.load(address)?.sriov == nil, let now = reader.sriov(address) else { return }
+        let before = try reader.device(address)
+        var origin = origins.load(address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
+        origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
+        try attempt(address) { () throws(IOFailure) in try origins.save(address, origin) }
     }
 
     /// Back to the recorded override and driver (or unbound), then the record goes.

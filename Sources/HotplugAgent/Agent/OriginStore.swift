@@ -36,14 +36,20 @@ final class OriginStore: Sendable {
             guard let equals = line.firstIndex(of: "=") else { continue }
             fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
-        guard let movedTo = fields["moved-to"], DriverKind.isValidName(movedTo) || movedTo == "none" else { return nil }
+        var sriov: SRIOVOrigin?
+        if let count = fields["sriov-vfs"].flatMap({ Int($0) }), count >= 0, let autoprobe = fields["sriov-autoprobe"], ["0", "1"].contains(autoprobe) {
+            sriov = SRIOVOrigin(numVFs: count, autoprobe: autoprobe == "1")
+        }
+        let movedTo = fields["moved-to"].flatMap { $0.isEmpty ? nil : $0 }
+        guard movedTo.map({ DriverKind.isValidName($0) || $0 == "none" }) ?? (sriov != nil) else { return nil }
         let driver = fields["driver"].flatMap { $0.isEmpty ? nil : $0 }
         let override = fields["override"].flatMap { $0.isEmpty ? nil : $0 }
-        return DriverOrigin(driver: driver, override: override, movedTo: movedTo)
+        return DriverOrigin(driver: driver, override: override, movedTo: movedTo, sriov: sriov)
     }
 
     func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
-        let text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo)\n"
+        var text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
+        if let sriov = origin.sriov { text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n" }
         do {
             try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false)
             known.withLock { $0[address] = origin }

@@ -113,7 +113,8 @@ struct HostListing: Encodable {
     var text: [String] {
         var lines: [String] = []
         for group in groups {
-            let viability = group.viable ? "viable for VFIO" : "not viable for VFIO (held by \(group.blockers.joined(separator: ", ")))"
+            // As the drivers are now; `doctor` judges the group as the policies will leave it.
+            let viability = group.viable ? "viable for VFIO now" : "not viable for VFIO now (held by \(group.blockers.joined(separator: ", ")))"
             let node = group.node.map { ", /dev/vfio/\(group.group) \($0.uid):\($0.gid) \($0.mode)" } ?? ""
             lines.append("IOMMU group \(group.group): \(viability)\(node)")
             lines += group.devices.map { "  " + $0.line }

@@ -72,7 +72,7 @@ struct ListTree {
         if device.bootVGA { parts.append(paint("boot VGA", "33")) }
         if let group = device.iommuGroup {
             let viable = view.members(of: group).allSatisfy { DriverKind.keepsGroupViable($0.driver) }
-            parts.append("group \(group)" + (viable ? "" : " " + paint("(not viable)", "31")))
+            parts.append("group \(group)" + (viable ? "" : " " + paint("(not viable now)", "31")))
         }
         if let policy = policies[device.address] { parts.append(paint("policy \(policy)", "36")) }
         return parts.joined(separator: "  ")

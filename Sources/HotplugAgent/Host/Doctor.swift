@@ -134,10 +134,12 @@ struct Doctor {
             let subject = "\(device.address) [\(policyName)]"
             let claimed = DriverKind.isVFIO(plan.steps.compactMap { if case .bind(let driver, _) = $0.action { driver } else { nil } }.first ?? device.driver)
             if claimed, let group = device.iommuGroup {
+                // Doctor judges the group as the policies will leave it; `list` shows it now.
                 if let warning = plan.warnings.first(where: { $0.hasPrefix("IOMMU group") }) {
-                    findings.append(Finding(status: .fail, subject: subject, message: warning, fix: "claim-group = true, or policies for the other devices of group \(group)"))
+                    findings.append(Finding(status: .fail, subject: subject, message: warning + " (once the policies apply)",
+                                            fix: "claim-group = true, or policies for the other devices of group \(group)"))
                 } else {
-                    findings.append(Finding(status: .pass, subject: subject, message: "IOMMU group \(group) is viable for VFIO"))
+                    findings.append(Finding(status: .pass, subject: subject, message: "IOMMU group \(group) is viable for VFIO once the policies apply"))
                 }
             }
             if claimed { findings += resets(device, policy, subject: subject, view: view) }

@@ -14,6 +14,7 @@ struct HostRecorder {
         let io = reader.io, paths = reader.paths
         var devices: [HostDescription.Device] = []
         var bound: [String: [PCIID]] = [:]
+        var configuresSRIOV = Set<String>()
         for address in try reader.addresses() {
             guard let device = try? reader.device(address) else { continue }
             let chain = ((try? io.readLink(paths.device(address))) ?? "").split(separator: "/").compactMap { PCIAddress($0) }
@@ -41,13 +42,14 @@ struct HostRecorder {
             if !use.interfaces.isEmpty { description.net = use.interfaces }
             if !use.disks.isEmpty { description.block = use.disks }
             if let driver = device.driver, !bound[driver, default: []].contains(device.id) { bound[driver, default: []].append(device.id) }
+            if let driver = device.driver, description.sriov != nil, canConfigureSRIOV(driver) { configuresSRIOV.insert(driver) }
             devices.append(description)
         }
         // Drivers as far as sysfs shows them: the IDs of the devices each one has.
         var drivers = try reader.drivers().sorted().map { name in
             HostDescription.Driver(name: name, module: nil, loaded: true, loadable: true,
                                    ids: name == "pcieport" ? nil : bound[name]?.map(\.description),
-                                   classes: name == "pcieport" ? ["0604"] : nil, sriov: nil)
+                                   classes: name == "pcieport" ? ["0604"] : nil, sriov: configuresSRIOV.contains(name) ? true : nil)
         }
         for name in ["vfio-pci", "pci-stub"] where !drivers.contains(where: { $0.name == name }) {
             drivers.append(HostDescription.Driver(name: name, module: nil, loaded: false, loadable: true, ids: nil, classes: nil, sriov: nil))
@@ -55,6 +57,17 @@ struct HostRecorder {
         let hostname = readFile(paths.under("/proc/sys/kernel/hostname")).map(firstLine) ?? "recorded host"
         return HostDescription(name: "recorded from \(hostname)", users: accounts(paths.passwd), groups: accounts(paths.groupFile),
                                drivers: drivers, devices: devices)
+    }
+
+    /// Whether a PF's driver can make VFs through `sriov_numvfs`. The kernel does not say
+    /// (the write answers ENOENT when it cannot), so: every driver of an SR-IOV PF but
+    /// pci-stub, and vfio-pci only with its `enable_sriov` parameter on.
+    func canConfigureSRIOV(_ driver: String) -> Bool {
+        if driver == "pci-stub" { return false }
+        if DriverKind.isVFIO(driver) {
+            return (try? reader.io.read(reader.paths.under("/sys/module/vfio_pci/parameters/enable_sriov"))).map(firstLine) == "Y"
+        }
+        return true
     }
 
     /// `name:x:ID:…` files as name → ID.

@@ -115,15 +115,17 @@ struct SysfsReader: Sendable {
             guard needs != ReadNeeds() else { continue }
             changed = true
             let address = devices[index].address
+            if needs.origin { devices[index].origin = origins?.load(address) }
             if needs.config { devices[index].config = config(address) }
             if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
-            if needs.sriov { devices[index].sriov = sriov(address) }
+            // A PF the agent changed: its SR-IOV state, to put it back when no policy wants it.
+            if needs.sriov || devices[index].origin?.sriov != nil { devices[index].sriov = sriov(address) }
             if needs.inUse { devices[index].inUse = inUse(address) }
-            let countChanges = needs.holdersUnlessVFCount.map { count in
-                devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false
-            } ?? false
+            // Holders, where a step would pull the device or its VFs from a VM: it leaves its
+            // VFIO driver, or its VF count changes (to the policy's or back to the origin's).
+            let target = needs.holdersUnlessVFCount ?? devices[index].origin?.sriov?.numVFs
+            let countChanges = target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false } ?? false
             if needs.holders || countChanges { devices[index].heldBy = holders(address, group: devices[index].iommuGroup) }
-            if needs.origin { devices[index].origin = origins?.load(address) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
         }
         return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view

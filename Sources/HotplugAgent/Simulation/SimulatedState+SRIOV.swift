@@ -13,7 +13,9 @@ extension SimulatedState {
         guard let device = devices[pf], var sriov = device.sriov else { throw .ENOENT }
         if count > sriov.total { throw .ERANGE }
         if count == sriov.count { return }
-        guard let driver = device.driver, drivers[driver]?.sriov == true || DriverKind.isVFIO(driver) else { throw .ENOENT }
+        // ENOENT with the device still there: its driver cannot configure SR-IOV (pci-stub,
+        // vfio-pci without enable_sriov, or no driver at all).
+        guard let driver = device.driver, drivers[driver]?.sriov == true else { throw .ENOENT }
         if sriov.count != 0 && count != 0 { throw .EBUSY }
         if count == 0 {
             disableVFs(pf)

@@ -1,0 +1,206 @@
+#!/bin/bash
+# The scenarios, inside the guest booted by run.sh. Each asserts what the kernel shows
+# afterwards (driver links, /dev nodes, sysfs attributes, config space), not what the
+# agent logged. "@@QMP <json>" lines ask the host to act (hot-add, hot-remove).
+echo "@@UP"
+set -u
+A=/run/work/hotplug-agent
+K=/run/kmods
+export HOTPLUG_AGENT_MODPROBE=/run/work/modprobe
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %s "$@"\n' "$K" > $HOTPLUG_AGENT_MODPROBE
+chmod 755 $HOTPLUG_AGENT_MODPROBE
+LOG=/run/agent.log
+NIC1=0000:00:03.0 NIC2=0000:00:04.0 NVME=0000:01:00.0 HOT=0000:02:00.0
+
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; }
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+drv() { local link; link=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && basename "$link" || echo none; }
+is_on() { [ "$(drv "$1")" = "$2" ]; }
+group_of() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
+node_is() { [ "$(stat -c '%u:%g %a' "/dev/vfio/$(group_of "$1")" 2>/dev/null)" = "$2" ]; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_for() { local limit=$1; shift; local end=$(( $(now_ms) + limit * 1000 )); until "$@"; do [ "$(now_ms)" -ge $end ] && return 1; sleep 0.05; done; }
+policies() { rm -rf /run/p; mkdir -m 755 /run/p; cat > /run/p/50-test.toml; }
+once() { "$A" run --once --policy-dir /run/p --log-level info "$@" >> $LOG 2>&1; }
+contains() { grep -qF -- "$2" <<< "$1"; }
+iface_of() { ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1; }
+drivers_now() { for d in /sys/bus/pci/devices/*; do echo "$(basename "$d") $(drv "$(basename "$d")")"; done; }
+
+# The host userland's modules are not this kernel's: every module load goes through -d.
+# A bare devtmpfs has no /dev/fd: bash's process substitution needs it.
+ln -sf /proc/self/fd /dev/fd
+for module in e1000e nvme btrfs; do modprobe -d $K $module || echo "INFO cannot load $module"; done
+/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
+udevadm trigger --action=add >/dev/null 2>&1
+udevadm settle --timeout=30
+echo "INFO kernel $(uname -r); devices: $(ls /sys/bus/pci/devices | tr '\n' ' ')"
+
+# --- record, then simulate: the prediction must match what the real run does ------------
+policies <<'TOML'
+[[policy]]
+name = "nic1"
+match.slots = ["0000:00:03.0"]
+driver = "vfio-pci"
+owner = "1000"
+group = "100"
+mode = "0660"
+[[policy]]
+name = "nvme-pf"
+match.slots = ["0000:01:00.0"]
+sriov.autoprobe = false
+sriov.num-vfs = 2
+[[policy]]
+name = "nvme-vfs"
+match.pf-ids = ["1b36:0010"]
+driver = "vfio-pci"
+owner = "1000"
+mode = "0660"
+TOML
+"$A" record > /run/record.json 2>>$LOG
+predicted=$("$A" simulate --host /run/record.json --policy-dir /run/p 2>>$LOG | sed -n '/^== What changed/,$p' \
+    | sed -n 's/^\(0000:[0-9a-f:.]*\) \[[^]]*\]: \([^ ]*\( driver\)\?\) -> \([^ ]*\).*/\1 \4/p' | sed 's/ no$/ none/' | sort)
+before=$(drivers_now)
+
+# --- claim by slot, the node's owner, group and mode; SR-IOV with autoprobe off -----------
+start=$(now_ms)
+once; rc=$?
+elapsed=$(( $(now_ms) - start ))
+echo "INFO run --once claimed 0000:00:03.0 and made and claimed 2 VFs in ${elapsed} ms"
+check "run --once exits 0 after the VFs it made are claimed" [ $rc = 0 ]
+check "claim by slot: $NIC1 is on vfio-pci" is_on $NIC1 vfio-pci
+check "claim by slot: /dev/vfio/$(group_of $NIC1) is 1000:100 0660" node_is $NIC1 "1000:100 660"
+check "the other function $NIC2 stays on e1000e" is_on $NIC2 e1000e
+check "the PF has 2 VFs and autoprobe 0" [ "$(cat /sys/bus/pci/devices/$NVME/sriov_numvfs) $(cat /sys/bus/pci/devices/$NVME/sriov_drivers_autoprobe)" = "2 0" ]
+vfs=$(for l in /sys/bus/pci/devices/$NVME/virtfn*; do basename "$(readlink "$l")"; done)
+all_vfio=1 seen=""
+for vf in $vfs; do
+    is_on "$vf" vfio-pci && node_is "$vf" "1000:0 660" || all_vfio=0
+    seen="$seen $vf:$(drv "$vf"):/dev/vfio/$(group_of "$vf"):$(stat -c '%u:%g:%a' "/dev/vfio/$(group_of "$vf")" 2>&1)"
+done
+check "both VFs on vfio-pci with their nodes owned 1000 0660 ($seen)" [ "$all_vfio" = 1 -a -n "$vfs" ]
+check "no VF was ever probed by nvme" [ -z "$(dmesg | grep -E 'nvme 0000:01:00\.[1-9]')" ]
+after=$(drivers_now)
+real=$(join <(echo "$before") <(echo "$after") -a 2 -e none -o 0,1.2,2.2 | awk '$2 != $3 { print $1, $3 }' | sort)
+if [ "$predicted" = "$real" ]; then
+    pass "simulate on the guest's record predicted exactly the drivers the real run produced"
+else
+    fail "simulate predicted [$(echo $predicted)] but the kernel shows [$(echo $real)]"
+fi
+
+# --- config space writes, read back from the kernel --------------------------------------
+policies <<'TOML'
+[[policy]]
+name = "nic1"
+match.slots = ["0000:00:03.0"]
+driver = "vfio-pci"
+config = ["3c.b=0b"]
+TOML
+once
+check "config space: byte 0x3c of $NIC1 reads 0b" [ "$(od -An -tx1 -j 60 -N 1 /sys/bus/pci/devices/$NIC1/config | tr -d ' ')" = 0b ]
+
+# --- an interface that is up is the host's; allow-in-use takes it ------------------------
+IFACE=$(iface_of $NIC2)
+ip link set "$IFACE" up
+policies <<'TOML'
+[[policy]]
+name = "nic2"
+match.slots = ["0000:00:04.0"]
+driver = "vfio-pci"
+TOML
+plan=$("$A" plan --policy-dir /run/p 2>>$LOG)
+once
+check "an interface that is up ($IFACE) is refused, and plan says why" contains "$plan" "refused: unbind e1000e: the host uses it: network interface $IFACE is up"
+check "it stays on e1000e" is_on $NIC2 e1000e
+printf 'allow-in-use = true\n' >> /run/p/50-test.toml
+once
+check "allow-in-use takes it" is_on $NIC2 vfio-pci
+
+# --- a mounted btrfs keeps the NVMe with the host ------------------------------------------
+mkfs.btrfs -q -f /dev/nvme0n1 >/dev/null 2>&1
+mkdir -p /run/mnt && mount -t btrfs /dev/nvme0n1 /run/mnt
+policies <<'TOML'
+[[policy]]
+name = "nvme"
+match.slots = ["0000:01:00.0"]
+driver = "vfio-pci"
+TOML
+plan=$("$A" plan --policy-dir /run/p 2>>$LOG)
+once
+check "a mounted btrfs (anonymous 0:NN in mountinfo) keeps the NVMe: plan says why" contains "$plan" "block device nvme0n1 is mounted on /run/mnt"
+check "the NVMe stays on nvme" is_on $NVME nvme
+umount /run/mnt
+
+# --- the daemon: hot-add latency, hot-remove, SIGHUP returning devices --------------------
+policies <<'TOML'
+[[policy]]
+name = "nic1"
+match.slots = ["0000:00:03.0"]
+driver = "vfio-pci"
+[[policy]]
+name = "nic2"
+match.slots = ["0000:00:04.0"]
+driver = "vfio-pci"
+allow-in-use = true
+[[policy]]
+name = "hot"
+match.slots = ["0000:02:00.0"]
+driver = "vfio-pci"
+owner = "1000"
+group = "100"
+mode = "0660"
+TOML
+"$A" run --policy-dir /run/p --log-level info >> /run/daemon.log 2>&1 &
+DAEMON=$!
+wait_for 30 grep -q "coldplug done" /run/daemon.log
+# No policy wants the PF any more: the count it had (0) and its autoprobe (1) come back.
+check "the PF's policy removed: its VFs go and autoprobe is back (0 VFs, autoprobe 1)" \
+    wait_for 20 eval '[ "$(cat /sys/bus/pci/devices/$NVME/sriov_numvfs) $(cat /sys/bus/pci/devices/$NVME/sriov_drivers_autoprobe)" = "0 1" ]'
+start=$(now_ms)
+echo '@@QMP {"execute":"device_add","arguments":{"driver":"e1000e","id":"hot1","bus":"rp-hot"}}'
+if wait_for 30 eval 'is_on $HOT vfio-pci && node_is $HOT "1000:100 660"'; then
+    echo "INFO hot-add: $(( $(now_ms) - start )) ms from device_add to /dev/vfio/$(group_of $HOT) owned 1000:100 0660"
+    pass "daemon hot-add: $HOT claimed and its node owned"
+else
+    fail "daemon hot-add: $HOT is on $(drv $HOT)"
+fi
+echo '@@QMP {"execute":"device_del","arguments":{"id":"hot1"}}'
+check "daemon hot-remove: $HOT is gone" wait_for 30 eval '[ ! -e /sys/bus/pci/devices/$HOT ]'
+check "the hot-removed device's origin record is gone" wait_for 5 eval '[ ! -e /run/hotplug-agent/origins/$HOT ]'
+
+# A VM holds NIC2: a policy removal must not pull it out, nor block the agent in the kernel.
+G2=$(group_of $NIC2)
+/run/work/vfio-holder "$G2" $NIC2 > /run/holder.out 2>&1 &
+HOLDER=$!
+wait_for 10 grep -q held /run/holder.out
+check "a VMM-like process holds $NIC2's device fd" grep -q held /run/holder.out
+rm -f /run/p/50-test.toml
+kill -HUP $DAEMON
+check "SIGHUP without the policy returns $NIC1 to e1000e" wait_for 30 is_on $NIC1 e1000e
+check "and its interface is back" wait_for 10 eval '[ -n "$(iface_of $NIC1)" ]'
+sleep 2
+check "the held $NIC2 stays on vfio-pci" is_on $NIC2 vfio-pci
+plan=$("$A" plan --policy-dir /run/p 2>>$LOG)
+check "plan says it waits for the holder" contains "$plan" "waiting: put back on e1000e: /dev/vfio/$G2 is open by vfio-holder (pid $HOLDER)"
+check "the daemon never blocked in the kernel's unbind" eval '! grep -q "stuck:" /run/daemon.log && ! dmesg | grep -q "Relaying device request"'
+kill $HOLDER; wait $HOLDER 2>/dev/null
+check "once the holder closes it, $NIC2 goes back to e1000e (within the 10 s retry)" wait_for 20 is_on $NIC2 e1000e
+kill -TERM $DAEMON; wait $DAEMON
+check "the daemon exits 0 on SIGTERM" [ $? = 0 ]
+
+# --- a PF whose driver cannot configure SR-IOV: a failure, not "the device left" ----------
+policies <<'TOML'
+[[policy]]
+name = "stub-pf"
+match.slots = ["0000:01:00.0"]
+driver = "pci-stub"
+sriov.num-vfs = 1
+TOML
+once; rc=$?
+check "sriov_numvfs ENOENT from pci-stub fails run --once (exit 1)" [ $rc = 1 ]
+check "and is logged as a failure naming ENOENT, not as a device that left" eval 'grep -q "failed: set sriov_numvfs to 1: .*ENOENT" $LOG && ! grep -q "left during set sriov_numvfs" $LOG'
+
+echo "@@DONE"
+echo o > /proc/sysrq-trigger
+sleep 10
