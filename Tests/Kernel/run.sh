@@ -118,10 +118,11 @@ boot() {
         esac
     done < "$work/console" &
     local reader=$!
-    # No sign of life within two minutes: this accelerator does not run the guest.
+    # No sign of life within a minute (TCG needs about 5 s): this accelerator does not run
+    # the guest (a nested hypervisor may accept KVM and then fail it).
     while kill -0 "$qemu_pid" 2>/dev/null; do
         local now=$(date +%s)
-        if [ ! -e "$work/up" ] && [ $((now - started)) -gt 120 ]; then break; fi
+        if [ ! -e "$work/up" ] && [ $((now - started)) -gt 60 ]; then break; fi
         if [ $((now - started)) -gt "$limit" ]; then echo "FAIL the guest did not finish within ${limit}s"; break; fi
         sleep 1
     done
