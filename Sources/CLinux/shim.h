@@ -1,12 +1,13 @@
 #ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
 #define HOTPLUG_AGENT_CLINUX_SHIM_H
-/* Linux system calls Swift cannot reach through glibc's headers: openat2 has no glibc
- * wrapper, and syscall() is variadic. */
+/* Linux system calls Swift cannot reach through glibc's module: openat2 has no glibc
+ * wrapper and syscall() is variadic; the xattr calls live in a header it leaves out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* openat2(dirfd, path, {flags, 0, resolve}); -1 with errno set (ENOSYS before Linux 5.6). */

@@ -4,9 +4,11 @@ public struct HostView: Sendable {
     public let devices: [PCIAddress: PCIDevice]
     public let drivers: Set<String>
     public let vfioNodes: [Int: NodeState]
+    /// `/dev/iommu` (iommufd), when the kernel has it: who may open it read-write.
+    public var iommu: IOMMUAccess?
     private let groups: [Int: [PCIAddress]]
 
-    public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState]) {
+    public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState], iommu: IOMMUAccess? = nil) {
         var byAddress: [PCIAddress: PCIDevice] = [:]
         var groups: [Int: [PCIAddress]] = [:]
         for device in devices {
@@ -16,6 +18,7 @@ public struct HostView: Sendable {
         self.devices = byAddress
         self.drivers = drivers
         self.vfioNodes = vfioNodes
+        self.iommu = iommu
         self.groups = groups.mapValues { $0.sorted() }
     }
 
@@ -48,4 +51,22 @@ public struct NodeState: Sendable, Equatable {
 public func octal(_ mode: UInt16) -> String {
     let digits = String(mode, radix: 8)
     return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
+/// Who can open `/dev/iommu` read-write, as its mode and POSIX ACL say: the users and
+/// groups with read and write (the owner, the owning group and named entries, within the
+/// ACL's mask), or everyone.
+public struct IOMMUAccess: Sendable, Equatable {
+    public var users: Set<UInt32>
+    public var groups: Set<UInt32>
+    public var everyone: Bool
+
+    public init(users: Set<UInt32>, groups: Set<UInt32>, everyone: Bool = false) {
+        self.users = users
+        self.groups = groups
+        self.everyone = everyone
+    }
+
+    public func userCanOpen(_ uid: UInt32) -> Bool { everyone || users.contains(uid) }
+    public func groupCanOpen(_ gid: UInt32) -> Bool { everyone || groups.contains(gid) }
 }

@@ -31,6 +31,9 @@ public struct PCIDevice: Sendable, Equatable {
     /// How the host uses the device now (`network interface eno1 is up`); empty when it
     /// does not, nil when it was not read.
     public var inUse: [String]?
+    /// Its iommufd device node (`/dev/vfio/devices/vfioN`, named by `<device>/vfio-dev/vfioN`
+    /// with a `dev` attribute) while on a VFIO driver; nil without one (or not read).
+    public var deviceNode: DeviceNode?
     /// Who holds the device's VFIO nodes (or, for a PF, its VFs') open, one line each
     /// (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`); nil when not read.
     public var heldBy: [String]?
@@ -59,6 +62,19 @@ public struct PCIDevice: Sendable, Equatable {
     public var isVF: Bool { physfn != nil }
     /// The class as six lower-case hex digits, as `match.class` compares it.
     public var classHex: String { hex(classCode, width: 6) }
+}
+
+/// A device's own VFIO node: its name below `/dev/vfio/devices` and what lstat shows.
+/// The name is found only through the device (`<device>/vfio-dev/`): N is the lowest free
+/// number, so it changes across unbind, rebind and boots.
+public struct DeviceNode: Sendable, Equatable {
+    public var name: String
+    public var state: NodeState
+
+    public init(name: String, state: NodeState) {
+        self.name = name
+        self.state = state
+    }
 }
 
 /// Drivers a VM can use a group through.

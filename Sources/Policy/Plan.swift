@@ -8,6 +8,10 @@ public enum Action: Sendable, Equatable {
     case unbind(from: String)
     /// Owner, group and mode of `/dev/vfio/<group>`; nil parts stay as they are.
     case setNodeAccess(group: Int, owner: Account?, nodeGroup: Account?, mode: UInt16?)
+    /// Owner, group and mode of the device's own node `/dev/vfio/devices/<name>`.
+    case setDeviceNodeAccess(name: String, owner: Account?, nodeGroup: Account?, mode: UInt16?)
+    /// POSIX ACL entries on `/dev/iommu` so these users and groups can open it read-write.
+    case grantIOMMU(users: [Account], groups: [Account])
     /// Write an attribute below the device directory (`path` relative, globs expanded).
     case writeAttribute(path: String, value: String)
     /// Read-modify-write of config space: only the bits in `mask` take `value`.
@@ -35,6 +39,15 @@ public enum Action: Sendable, Equatable {
             if let nodeGroup { parts.append("group \(nodeGroup)") }
             if let mode { parts.append("mode \(octal(mode))") }
             return parts.joined(separator: " ")
+        case .setDeviceNodeAccess(let name, let owner, let nodeGroup, let mode):
+            var parts = ["set /dev/vfio/devices/\(name)"]
+            if let owner { parts.append("owner \(owner)") }
+            if let nodeGroup { parts.append("group \(nodeGroup)") }
+            if let mode { parts.append("mode \(octal(mode))") }
+            return parts.joined(separator: " ")
+        case .grantIOMMU(let users, let groups):
+            let entries = users.map { "user \($0)" } + groups.map { "group \($0)" }
+            return "grant " + entries.joined(separator: ", ") + " read-write access to /dev/iommu (ACL)"
         case .writeAttribute(let path, let value):
             return "set \(path) to \(quoted(value))"
         case .writeConfig(let offset, _, _, _, let expression):

@@ -23,6 +23,7 @@ extension Planner {
         if DriverKind.isVFIO(device.driver) {
             needs.holders = claim.map { $0.policy.driver.map { $0 != .named(device.driver!) } ?? false } ?? true
         }
+        needs.deviceNode = DriverKind.isVFIO(device.driver) && claim?.policy.setsNodeAccess == true
         guard let claim, claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs

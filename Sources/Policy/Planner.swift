@@ -122,6 +122,25 @@ public struct Planner: Sendable {
             if claim.via == nil && policy.setsNodeAccess {
                 planNodeAccess(group: group, device: device, policy: policy, into: &plan, in: host)
             }
+            // The device's own node (iommufd), for a device of the policy or of its claim-group.
+            if policy.setsNodeAccess, device.driver == intended, let node = device.deviceNode {
+                let differs = (policy.owner.map { $0.id != node.state.uid } ?? false)
+                    || (policy.group.map { $0.id != node.state.gid } ?? false)
+                    || (policy.mode.map { $0 != node.state.mode } ?? false)
+                if differs {
+                    plan.steps.append(Step(.setDeviceNodeAccess(name: node.name, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode),
+                                           reason: "it is \(node.state.description) now"))
+                }
+            }
+            // Whoever may open the device nodes may open /dev/iommu to use them.
+            if let iommu = host.iommu, device.driver == intended {
+                let users = [policy.owner].compactMap { $0 }.filter { !iommu.userCanOpen($0.id) }
+                let groups = [policy.group].compactMap { $0 }.filter { !iommu.groupCanOpen($0.id) }
+                if !users.isEmpty || !groups.isEmpty {
+                    plan.steps.append(Step(.grantIOMMU(users: users, groups: groups),
+                                           reason: "they open the device through iommufd; nothing already granted is taken away"))
+                }
+            }
         }
         return plan
     }

@@ -205,3 +205,29 @@ struct OpenersTests {
         #expect(io.deviceNumber("/etc/passwd") == nil)
     }
 }
+
+/// `/dev/iommu`'s ACL on the real file layer: the kernel takes the attribute as written.
+struct NodeACLTests {
+    @Test(.enabled(if: runningAsRoot, "mknod needs root"))
+    func grantingAddsACLEntriesTheKernelAccepts() throws {
+        let tree = try FakeSysfs()
+        try tree.characterNode("/dev/iommu", mode: 0o660)
+        chmod(tree.path("/dev/iommu"), 0o660)  // mknod applies the umask
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let before = try #require(try io.nodeAccess(tree.path("/dev/iommu")))
+        #expect(before.userCanOpen(0) && !before.userCanOpen(1000) && !before.groupCanOpen(993))
+        let granted = Result { () throws(IOFailure) in try io.grantNodeAccess(tree.path("/dev/iommu"), users: [1000], groups: [993]) }
+        // A file system without ACLs under /tmp: nothing to show here.
+        if case .failure(let failure) = granted, failure.errno == .EOPNOTSUPP { return }
+        try granted.get()
+        let after = try #require(try io.nodeAccess(tree.path("/dev/iommu")))
+        #expect(after.userCanOpen(1000) && after.groupCanOpen(993) && after.userCanOpen(0) && after.groupCanOpen(0))
+        #expect(!after.everyone)
+        // The mode's owner and group bits are kept; the group class shows the mask.
+        #expect(tree.stat("/dev/iommu").st_mode & 0o777 == 0o660)
+        // A symlink in its place is never followed.
+        try tree.file("/etc/target", "x")
+        try tree.link("/dev/iommu2", to: tree.path("/etc/target"))
+        #expect(throws: IOFailure.self) { try io.grantNodeAccess(tree.path("/dev/iommu2"), users: [1000], groups: []) }
+    }
+}

@@ -25,6 +25,20 @@ struct Executor: Sendable {
             try attempt(address) { () throws(IOFailure) in
                 try io.setNodeAccess(paths.vfioNode(group), uid: owner?.id, gid: nodeGroup?.id, mode: mode)
             }
+        case .setDeviceNodeAccess(let name, let owner, let nodeGroup, let mode):
+            // The node is the device's only while its vfio-dev entry names it: read its
+            // number from there, and change the node only while it is still that number.
+            let number = try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "vfio-dev/\(name)/dev")) }
+            guard let device = deviceNumber(number) else {
+                throw .malformed(path: paths.attribute(address, "vfio-dev/\(name)/dev"), value: firstLine(number), expected: "major:minor")
+            }
+            try attempt(address) { () throws(IOFailure) in
+                try io.setNodeAccess(paths.under("/dev/vfio/devices/\(name)"), uid: owner?.id, gid: nodeGroup?.id, mode: mode, device: device)
+            }
+        case .grantIOMMU(let users, let groups):
+            try attempt(address) { () throws(IOFailure) in
+                try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
+            }
         case .writeAttribute(let path, let value):
             try writeAttribute(address, path, value)
         case .writeConfig(let offset, let width, let value, let mask, _):

@@ -30,7 +30,7 @@ struct RunCommand: ParsableCommand {
         let policies = try host.policiesOrExit(policy)
         // Subscribe before enumerating, so nothing that happens during coldplug is lost.
         let monitor: UdevMonitor
-        do { monitor = try UdevMonitor(subsystems: ["pci", "vfio"]) } catch {
+        do { monitor = try UdevMonitor(subsystems: ["pci", "vfio", "vfio-dev"]) } catch {
             host.log.critical("cannot subscribe to udev: \(error)")
             throw ExitCode(1)
         }

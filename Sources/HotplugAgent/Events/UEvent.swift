@@ -28,7 +28,8 @@ struct UEvent: Sendable, Equatable {
     }
 
     /// The device or IOMMU group this event names, nil for anything the agent ignores
-    /// (`/dev/vfio/vfio`, iommufd's `vfio/devices/vfio0`, malformed names).
+    /// (`/dev/vfio/vfio`, malformed names). A device's iommufd node (`vfio-dev`) names the
+    /// PCI device it belongs to: its devpath's component before `vfio-dev`.
     var target: Target? {
         switch subsystem {
         case "pci":
@@ -38,6 +39,10 @@ struct UEvent: Sendable, Equatable {
             guard let devname, devname.hasPrefix("vfio/"), let group = Int(devname.dropFirst(5)), group >= 0
             else { return nil }
             return .group(group)
+        case "vfio-dev":
+            let parts = devpath.split(separator: "/")
+            guard parts.count >= 3, parts[parts.count - 2] == "vfio-dev" else { return nil }
+            return PCIAddress(parts[parts.count - 3]).map { Target.device($0) }
         default:
             return nil
         }

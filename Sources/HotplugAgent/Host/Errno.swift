@@ -32,6 +32,8 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     static let ENOSYS = Errno(Glibc.ENOSYS)
     static let EXDEV = Errno(Glibc.EXDEV)
     static let ESRCH = Errno(Glibc.ESRCH)
+    static let ENODATA = Errno(Glibc.ENODATA)
+    static let ESTALE = Errno(Glibc.ESTALE)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
@@ -40,7 +42,7 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
         Glibc.EISDIR: "EISDIR", Glibc.EINVAL: "EINVAL", Glibc.ENOSPC: "ENOSPC", Glibc.ERANGE: "ERANGE",
         Glibc.ELOOP: "ELOOP", Glibc.ENOBUFS: "ENOBUFS", Glibc.ETIMEDOUT: "ETIMEDOUT",
         Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EROFS: "EROFS", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
-        Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH",
+        Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH", Glibc.ENODATA: "ENODATA", Glibc.ESTALE: "ESTALE",
     ]
 
     var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }

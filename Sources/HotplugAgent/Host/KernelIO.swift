@@ -14,8 +14,15 @@ protocol KernelIO: AnyObject, Sendable {
     func exists(_ path: String) -> Bool
     /// lstat of a device node; nil when it does not exist.
     func nodeState(_ path: String) throws(IOFailure) -> NodeState?
-    /// Owner, group and mode of a character device node, never following a symlink.
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure)
+    /// Owner, group and mode of a character device node, never following a symlink; with
+    /// `device`, only while the node is still that device number (a device's iommufd node is
+    /// renumbered when another takes its number).
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure)
+    /// Who may open a character device node read-write: its mode and POSIX ACL.
+    func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess?
+    /// Adds POSIX ACL entries giving these users and groups read and write on a character
+    /// device node (never following a symlink), taking nothing away.
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
     /// Loads the module that provides a PCI driver.
     func loadModule(_ name: String) throws(IOFailure)
     /// The inode number of what the path leads to (stat). sysfs gives each device it adds
@@ -59,6 +66,24 @@ struct NodeOpener: Equatable, Sendable {
     var command: String
 }
 
+extension KernelIO {
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+        try setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: nil)
+    }
+}
+
+/// `major:minor` as the kernel encodes a device number (`makedev`).
+func deviceNumber(major: UInt64, minor: UInt64) -> UInt64 {
+    ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
+}
+
+/// A `dev` attribute (`511:3`) as a device number.
+func deviceNumber(_ text: String) -> UInt64? {
+    let parts = firstLine(text).split(separator: ":")
+    guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
+    return deviceNumber(major: major, minor: minor)
+}
+
 /// What an entry below a device directory is, as lstat shows it.
 enum EntryKind: Equatable, Sendable {
     case directory
@@ -71,7 +96,7 @@ enum EntryKind: Equatable, Sendable {
 /// A failed file operation: what was done, to which file, with which value, and the errno.
 struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
     enum Operation: String, Sendable {
-        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath
+        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath, getxattr, setxattr
     }
 
     var operation: Operation

@@ -27,10 +27,23 @@ struct NodeHolders {
 
     /// The nodes a VMM opens the device through, as paths below the root.
     func nodes(of address: PCIAddress, group: Int?) -> [String] {
-        var nodes = group.map { ["/dev/vfio/\($0)"] } ?? []
-        let cdevs = (try? io.list(paths.attribute(address, "vfio-dev"))) ?? []
-        nodes += cdevs.filter { $0.hasPrefix("vfio") }.sorted().map { "/dev/vfio/devices/\($0)" }
-        return nodes
+        (group.map { ["/dev/vfio/\($0)"] } ?? []) + deviceNodeNames(of: address).map { "/dev/vfio/devices/\($0)" }
+    }
+
+    /// `vfioN` of `<device>/vfio-dev/vfioN` that has a `dev` attribute: 6.1 shows the
+    /// directory without one, and then there is no node.
+    func deviceNodeNames(of address: PCIAddress) -> [String] {
+        ((try? io.list(paths.attribute(address, "vfio-dev"))) ?? []).filter {
+            $0.hasPrefix("vfio") && io.exists(paths.attribute(address, "vfio-dev/\($0)/dev"))
+        }.sorted()
+    }
+
+    /// The device's own iommufd node and its owner, group and mode; nil without one.
+    func deviceNode(of address: PCIAddress) -> DeviceNode? {
+        for name in deviceNodeNames(of: address) {
+            if let state = try? io.nodeState(paths.under("/dev/vfio/devices/\(name)")) { return DeviceNode(name: name, state: state) }
+        }
+        return nil
     }
 }
 

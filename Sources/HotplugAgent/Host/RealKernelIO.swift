@@ -110,7 +110,7 @@ final class RealKernelIO: KernelIO {
     /// Opens the node with O_PATH|O_NOFOLLOW, so a planted symlink is never followed and the
     /// checks and changes all apply to the same inode; refuses anything but a character
     /// device; then fchownat(AT_EMPTY_PATH) and chmod through /proc/self/fd.
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
         let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
@@ -121,6 +121,9 @@ final class RealKernelIO: KernelIO {
         }
         guard st.st_mode & S_IFMT == S_IFCHR else {
             throw IOFailure(.open, path, errno: .EINVAL, detail: "not a character device, left alone")
+        }
+        if let device, UInt64(st.st_rdev) != device {
+            throw IOFailure(.open, path, errno: .ESTALE, detail: "the node is another device's now, left alone")
         }
         if uid != nil || gid != nil {
             let owner = uid.map { uid_t($0) } ?? uid_t.max

@@ -110,6 +110,7 @@ struct SysfsReader: Sendable {
     func enrich(_ view: HostView, for planner: Planner) -> HostView {
         var devices = Array(view.devices.values)
         var changed = false
+        var iommu = view.iommu
         for index in devices.indices {
             let needs = planner.needs(for: devices[index], in: view)
             guard needs != ReadNeeds() else { continue }
@@ -127,8 +128,12 @@ struct SysfsReader: Sendable {
             let countChanges = target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false } ?? false
             if needs.holders || countChanges { devices[index].heldBy = holders(address, group: devices[index].iommuGroup) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
+            if needs.deviceNode {
+                devices[index].deviceNode = NodeHolders(io: io, paths: paths).deviceNode(of: address)
+                if iommu == nil { iommu = try? io.nodeAccess(paths.under("/dev/iommu")) }
+            }
         }
-        return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes) : view
+        return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu) : view
     }
 
     /// How the host uses a device (see `HostUse`).

@@ -22,9 +22,14 @@ final class CountingKernelIO: KernelIO {
     func list(_ path: String) throws(IOFailure) -> [String] { count("list"); return try base.list(path) }
     func exists(_ path: String) -> Bool { count("stat"); return base.exists(path) }
     func nodeState(_ path: String) throws(IOFailure) -> NodeState? { count("stat"); return try base.nodeState(path) }
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
         count("chown")
-        try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode)
+        try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: device)
+    }
+    func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? { count("getxattr"); return try base.nodeAccess(path) }
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+        count("setxattr")
+        try base.grantNodeAccess(path, users: users, groups: groups)
     }
     func loadModule(_ name: String) throws(IOFailure) { count("modprobe"); try base.loadModule(name) }
     func inode(_ path: String) throws(IOFailure) -> UInt64 { count("stat"); return try base.inode(path) }

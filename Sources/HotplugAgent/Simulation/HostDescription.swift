@@ -6,6 +6,13 @@ struct HostDescription: Codable, Sendable {
     var groups: [String: UInt32]?
     var drivers: [Driver]
     var devices: [Device]
+    /// The kernel has VFIO device nodes and iommufd (`/dev/vfio/devices/vfioN`, `/dev/iommu`).
+    var vfioDeviceNodes: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case name, users, groups, drivers, devices
+        case vfioDeviceNodes = "vfio_device_nodes"
+    }
 
     struct Driver: Codable, Sendable {
         var name: String

@@ -48,11 +48,19 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             let parsed = try Self.device(device)
             state.insert(parsed)
         }
+        state.deviceNodesEnabled = description.vfioDeviceNodes ?? false
+        if state.deviceNodesEnabled { state.iommu = (SimulatedState.Node(mode: 0o660, inode: 1), nil) }
         // Devices that start on a VFIO driver have their group's node already.
         for device in state.devices.values.sorted(by: { $0.address < $1.address }) {
             if DriverKind.isVFIO(device.driver), let group = device.group, state.nodes[group] == nil {
                 state.nodes[group] = SimulatedState.Node(inode: state.nextInode)
                 state.nextInode += 1
+            }
+            if DriverKind.isVFIO(device.driver), state.deviceNodesEnabled {
+                let number = state.deviceNodes.count
+                state.deviceNodes[number] = SimulatedState.Node(inode: state.nextInode, device: device.address)
+                state.nextInode += 1
+                state.devices[device.address]!.deviceNode = number
             }
         }
         self.state = ReadWriteLocked(state)
@@ -222,7 +230,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             }
         }
         if hasPrefix(vfioPrefix) {
-            return Int(Substring(path.utf8.dropFirst(vfioPrefix.utf8.count))).map { .vfioNode($0) } ?? .other
+            let rest = Substring(path.utf8.dropFirst(vfioPrefix.utf8.count))
+            if rest.hasPrefix("devices/vfio") { return Int(rest.dropFirst(12)).map { .vfioDeviceNode($0) } ?? .other }
+            return Int(rest).map { .vfioNode($0) } ?? .other
         }
         return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
@@ -230,6 +240,11 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     func read(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             switch parse(path) {
+            case .deviceFile(let address, let name) where name.hasPrefix("vfio-dev/"):
+                guard let number = state.devices[address]?.deviceNode, name == "vfio-dev/vfio\(number)/dev" else {
+                    throw IOFailure(.read, path, errno: .ENOENT)
+                }
+                return "\(SimulatedState.vfioDeviceMajor):\(number)\n"
             case .deviceFile(let address, let name):
                 do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
             case .classEntry("net", let name, "flags"):
@@ -369,6 +384,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             case .classEntry("block", let name, "holders"):
                 guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return disk.holders ?? []
+            case .deviceFile(let address, "vfio-dev"):
+                guard let number = state.devices[address]?.deviceNode else { throw IOFailure(.list, path, errno: .ENOENT) }
+                return ["vfio\(number)"]
             case .deviceFile(let address, let below):
                 do throws(Errno) { return try state.listDevice(address, below) } catch { throw IOFailure(.list, path, errno: error) }
             default: throw IOFailure(.list, path, errno: .ENOENT)
@@ -380,9 +398,12 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         state.read { state in
             switch parse(path) {
             case .deviceDir(let address): state.devices[address] != nil
+            case .deviceFile(let address, let below) where below.hasPrefix("vfio-dev/"):
+                state.devices[address]?.deviceNode.map { below == "vfio-dev/vfio\($0)" || below == "vfio-dev/vfio\($0)/dev" } ?? false
             case .deviceFile(let address, let below): (try? state.resolveDevicePath(address, below)) != nil
             case .driverDir(let name): state.drivers[name]?.registered == true
             case .vfioNode(let group): state.nodes[group] != nil
+            case .vfioDeviceNode(let number): state.deviceNodes[number] != nil
             case .devicesDir, .driversDir, .groupsDir, .driversProbe: true
             default: false
             }
@@ -391,19 +412,50 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
 
     func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
         state.read { state in
-            guard case .vfioNode(let group) = parse(path), let node = state.nodes[group] else { return nil }
-            return NodeState(uid: node.uid, gid: node.gid, mode: node.mode)
+            let node: SimulatedState.Node?
+            switch parse(path) {
+            case .vfioNode(let group): node = state.nodes[group]
+            case .vfioDeviceNode(let number): node = state.deviceNodes[number]
+            default: node = nil
+            }
+            return node.map { NodeState(uid: $0.uid, gid: $0.gid, mode: $0.mode) }
         }
     }
 
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
-            guard case .vfioNode(let group) = parse(path), state.nodes[group] != nil else {
+            func apply(_ node: inout SimulatedState.Node) {
+                if let uid { node.uid = uid }
+                if let gid { node.gid = gid }
+                if let mode { node.mode = mode }
+            }
+            switch parse(path) {
+            case .vfioNode(let group) where state.nodes[group] != nil:
+                apply(&state.nodes[group]!)
+            case .vfioDeviceNode(let number) where state.deviceNodes[number] != nil:
+                if let device, device != SimulatedState.deviceNodeNumber(number) {
+                    throw IOFailure(.open, path, errno: .ESTALE, detail: "the node is another device's now, left alone")
+                }
+                apply(&state.deviceNodes[number]!)
+            default:
                 throw IOFailure(.open, path, errno: .ENOENT)
             }
-            if let uid { state.nodes[group]!.uid = uid }
-            if let gid { state.nodes[group]!.gid = gid }
-            if let mode { state.nodes[group]!.mode = mode }
+        }
+    }
+
+    func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
+        state.read { state in
+            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { return nil }
+            return (iommu.acl ?? POSIXACL(mode: iommu.node.mode)).access(owner: iommu.node.uid, group: iommu.node.gid)
+        }
+    }
+
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+        try state.write { state throws(IOFailure) in
+            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
+            var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
+            acl.grant(users: users, groups: groups)
+            state.iommu!.acl = acl
         }
     }
 
@@ -478,8 +530,14 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 
     func deviceNumber(_ path: String) -> UInt64? {
-        guard case .vfioNode(let group) = parse(path), state.read({ $0.nodes[group] != nil }) else { return nil }
-        return SimulatedState.vfioDeviceNumber(group)
+        switch parse(path) {
+        case .vfioNode(let group) where state.read({ $0.nodes[group] != nil }):
+            return SimulatedState.vfioDeviceNumber(group)
+        case .vfioDeviceNode(let number) where state.read({ $0.deviceNodes[number] != nil }):
+            return SimulatedState.deviceNodeNumber(number)
+        default:
+            return nil
+        }
     }
 
     func openers(of devices: Set<UInt64>) -> [NodeOpener] {
@@ -572,6 +630,8 @@ enum SimulatedPath: Equatable {
     case driversDir, driverDir(String), driverFile(String, String), driversProbe
     case groupsDir, groupDevices(Int)
     case vfioDir, vfioNode(Int)
+    /// `/dev/vfio/devices/vfioN`.
+    case vfioDeviceNode(Int)
     /// `/sys/class/net`, and `/sys/class/net/eno1/flags` as ("net", "eno1", "flags").
     case classDir(String), classEntry(String, String, String)
     case proc(String)
@@ -591,6 +651,8 @@ enum SimulatedPath: Equatable {
         case 3 where parts == ["sys", "kernel", "iommu_groups"]: self = .groupsDir
         case 2 where parts == ["dev", "vfio"]: self = .vfioDir
         case 3 where parts[0...1] == ["dev", "vfio"]: self = Int(parts[2]).map { .vfioNode($0) } ?? .other
+        case 4 where parts[0...2] == ["dev", "vfio", "devices"] && parts[3].hasPrefix("vfio"):
+            self = Int(parts[3].dropFirst(4)).map { .vfioDeviceNode($0) } ?? .other
         case 2 where parts[0] == "dev": self = .devNode(parts[1])
         case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], "")
         case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], parts[5])

@@ -29,6 +29,8 @@ struct SimulatedState {
         var inode = 0
         /// Attributes that can be written but not read back, besides `remove`, `rescan`, `reset`.
         var writeOnly: Set<String> = []
+        /// N of its iommufd node `/dev/vfio/devices/vfioN` while on a VFIO driver.
+        var deviceNode: Int?
 
         var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
 
@@ -62,6 +64,8 @@ struct SimulatedState {
         var gid: UInt32 = 0
         var mode: UInt16 = 0o600
         var inode: Int
+        /// For a device node: the device it belongs to.
+        var device: PCIAddress?
     }
 
     var devices: [PCIAddress: Device] = [:]
@@ -74,6 +78,12 @@ struct SimulatedState {
     /// Registration order: the order drivers are tried in.
     var driverOrder: [String] = []
     var nodes: [Int: Node] = [:]
+    /// The kernel has VFIO device nodes (`CONFIG_VFIO_DEVICE_CDEV`) and `/dev/iommu`.
+    var deviceNodesEnabled = false
+    /// `/dev/vfio/devices/vfioN` by N.
+    var deviceNodes: [Int: Node] = [:]
+    /// `/dev/iommu`'s owner, group, mode and ACL, when the kernel has iommufd.
+    var iommu: (node: Node, acl: POSIXACL?)?
     var nextInode = 1000
     var events: [UEvent] = []
     /// Every bind and unbind the kernel did, in order: `bind 0000:10:00.0 vfio-pci`.
@@ -167,6 +177,15 @@ struct SimulatedState {
             nextInode += 1
             events.append(vfioEvent("add", group))
         }
+        // The device's own node (iommufd): the lowest free N, after the group's node and
+        // before the device's `bind`.
+        if DriverKind.isVFIO(driver), deviceNodesEnabled {
+            let number = (0...).first { deviceNodes[$0] == nil }!
+            deviceNodes[number] = Node(inode: nextInode, device: address)
+            nextInode += 1
+            devices[address]!.deviceNode = number
+            events.append(vfioDeviceEvent("add", address, number))
+        }
         devices[address]!.driver = driver
         history.append("bind \(address) \(driver)")
         events.append(pciEvent("bind", address))
@@ -175,6 +194,11 @@ struct SimulatedState {
     /// Unbinds; the last VFIO device of a group takes its node away before its `unbind`.
     mutating func unbind(_ address: PCIAddress) {
         guard let device = devices[address], let driver = device.driver else { return }
+        if let number = device.deviceNode {
+            events.append(vfioDeviceEvent("remove", address, number))
+            deviceNodes[number] = nil
+            devices[address]!.deviceNode = nil
+        }
         if DriverKind.isVFIO(driver), let group = device.group,
            !(groupMembers[group] ?? []).contains(where: { $0 != address && DriverKind.isVFIO(devices[$0]?.driver) }) {
             nodes[group] = nil
@@ -244,6 +268,15 @@ struct SimulatedState {
         UEvent(action: action, subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
                devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"])
     }
+
+    func vfioDeviceEvent(_ action: String, _ address: PCIAddress, _ number: Int) -> UEvent {
+        UEvent(action: action, subsystem: "vfio-dev", devpath: devpath(address) + "/vfio-dev/vfio\(number)",
+               devname: "vfio/devices/vfio\(number)", properties: ["DEVNAME": "/dev/vfio/devices/vfio\(number)"])
+    }
+
+    /// The device number of `/dev/vfio/devices/vfioN`, as its `dev` attribute gives it.
+    static let vfioDeviceMajor = 511
+    static func deviceNodeNumber(_ number: Int) -> UInt64 { deviceNumber(major: UInt64(vfioDeviceMajor), minor: UInt64(number)) }
 
     func pciEvent(_ action: String, _ address: PCIAddress) -> UEvent {
         guard let device = devices[address] else {

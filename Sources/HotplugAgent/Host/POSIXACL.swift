@@ -1,0 +1,110 @@
+import Policy
+
+/// A POSIX access ACL as the kernel stores it in the `system.posix_acl_access` extended
+/// attribute (version 2: a 4-byte header, then 8 bytes per entry: tag, permissions, id,
+/// little-endian), so no libacl is needed. Only what `/dev/iommu` needs: reading who may
+/// open a node read-write, and adding users and groups without taking anything away.
+struct POSIXACL: Equatable, Sendable {
+    enum Tag: UInt16, Comparable, Sendable {
+        case userObj = 0x01, user = 0x02, groupObj = 0x04, group = 0x08, mask = 0x10, other = 0x20
+        static func < (a: Tag, b: Tag) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    struct Entry: Equatable, Sendable {
+        var tag: Tag
+        var perm: UInt16
+        /// The user or group for named entries; undefined (all ones) for the others.
+        var id: UInt32
+    }
+
+    static let attribute = "system.posix_acl_access"
+    static let undefinedID = UInt32.max
+    static let readWrite: UInt16 = 0o6
+
+    private(set) var entries: [Entry]
+
+    /// The ACL a mode implies (what a file without the attribute has).
+    init(mode: UInt16) {
+        entries = [Entry(tag: .userObj, perm: (mode >> 6) & 7, id: Self.undefinedID),
+                   Entry(tag: .groupObj, perm: (mode >> 3) & 7, id: Self.undefinedID),
+                   Entry(tag: .other, perm: mode & 7, id: Self.undefinedID)]
+    }
+
+    /// Decodes the attribute; nil when it is not a version 2 ACL with the three base entries.
+    init?(xattr bytes: [UInt8]) {
+        guard bytes.count >= 4, (bytes.count - 4) % 8 == 0, Self.little32(bytes, 0) == 2 else { return nil }
+        var entries: [Entry] = []
+        var offset = 4
+        while offset < bytes.count {
+            guard let tag = Tag(rawValue: Self.little16(bytes, offset)) else { return nil }
+            entries.append(Entry(tag: tag, perm: Self.little16(bytes, offset + 2) & 7, id: Self.little32(bytes, offset + 4)))
+            offset += 8
+        }
+        guard [Tag.userObj, .groupObj, .other].allSatisfy({ tag in entries.contains { $0.tag == tag } }) else { return nil }
+        self.entries = entries
+    }
+
+    var xattr: [UInt8] {
+        var bytes: [UInt8] = [2, 0, 0, 0]
+        for entry in entries {
+            bytes += [UInt8(entry.tag.rawValue & 0xff), UInt8(entry.tag.rawValue >> 8),
+                      UInt8(entry.perm & 0xff), UInt8(entry.perm >> 8)]
+            bytes += (0..<4).map { UInt8(truncatingIfNeeded: entry.id >> (8 * UInt32($0))) }
+        }
+        return bytes
+    }
+
+    /// Adds read and write for these users and groups: a named entry gains them (or is
+    /// made), the mask grows to let them through, and no other entry's effective access
+    /// changes (what the old mask held back, the entry itself now does). Entries stay in
+    /// the order the kernel requires (by tag, then id).
+    mutating func grant(users: [UInt32], groups: [UInt32]) {
+        if let mask = entries.first(where: { $0.tag == .mask })?.perm {
+            for index in entries.indices where [.user, .groupObj, .group].contains(entries[index].tag) {
+                entries[index].perm &= mask
+            }
+        }
+        func add(_ tag: Tag, _ id: UInt32) {
+            if let index = entries.firstIndex(where: { $0.tag == tag && $0.id == id }) {
+                entries[index].perm |= Self.readWrite
+            } else {
+                entries.append(Entry(tag: tag, perm: Self.readWrite, id: id))
+            }
+        }
+        users.forEach { add(.user, $0) }
+        groups.forEach { add(.group, $0) }
+        let groupClass = entries.filter { [.user, .groupObj, .group].contains($0.tag) }.reduce(UInt16(0)) { $0 | $1.perm }
+        if let mask = entries.firstIndex(where: { $0.tag == .mask }) {
+            entries[mask].perm |= groupClass
+        } else if entries.contains(where: { $0.tag == .user || $0.tag == .group }) {
+            entries.append(Entry(tag: .mask, perm: groupClass, id: Self.undefinedID))
+        }
+        entries.sort { ($0.tag, $0.id) < ($1.tag, $1.id) }
+    }
+
+    /// Who may open the node read-write, given its owner and group.
+    func access(owner: UInt32, group: UInt32) -> IOMMUAccess {
+        let mask = entries.first { $0.tag == .mask }?.perm ?? 7
+        func rw(_ perm: UInt16) -> Bool { perm & Self.readWrite == Self.readWrite }
+        var users = Set<UInt32>(), groups = Set<UInt32>()
+        for entry in entries {
+            switch entry.tag {
+            case .userObj: if rw(entry.perm) { users.insert(owner) }
+            case .user: if rw(entry.perm & mask) { users.insert(entry.id) }
+            case .groupObj: if rw(entry.perm & mask) { groups.insert(group) }
+            case .group: if rw(entry.perm & mask) { groups.insert(entry.id) }
+            case .mask: break
+            case .other: break
+            }
+        }
+        return IOMMUAccess(users: users, groups: groups, everyone: rw(entries.first { $0.tag == .other }?.perm ?? 0))
+    }
+
+    private static func little16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {
+        UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+    }
+
+    private static func little32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+        (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
+    }
+}

@@ -1,0 +1,152 @@
+@testable import HotplugAgent
+import Policy
+import Testing
+
+/// iommufd device nodes: each device on a VFIO driver has `/dev/vfio/devices/vfioN`, found
+/// only through `<device>/vfio-dev/`, renumbered as devices come and go. The policy's
+/// owner, group and mode go on it within the same reconcile as the group node, and the
+/// VM user can open `/dev/iommu`.
+struct DeviceNodeTests {
+    static let policies = """
+        [[policy]]
+        name = "gpus"
+        match.ids = ["1002:74a1"]
+        driver = "vfio-pci"
+        owner = "cloud"
+        group = "kvm"
+        mode = "0660"
+        [[policy]]
+        name = "nics"
+        match.ids = ["15b3:1021"]
+        driver = "vfio-pci"
+        owner = "0"
+        group = "kvm"
+        mode = "0640"
+        """
+
+    func host(_ toml: String = policies) throws -> SimHost {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = true
+        return try SimHost(description, policies: toml)
+    }
+
+    func deviceNode(_ host: SimHost, _ address: String) -> SimulatedState.Node? {
+        host.kernel.inspect { state in state.devices[PCIAddress(address)!]?.deviceNode.flatMap { state.deviceNodes[$0] } }
+    }
+
+    @Test func coldplugOwnsEveryClaimedDevicesNodeAndOpensDevIOMMUToItsUsers() throws {
+        let host = try host()
+        #expect(host.runOnce())
+        let claimed = host.addresses { $0.driver == "vfio-pci" }
+        #expect(claimed.count == 16)
+        for address in claimed {
+            let node = try #require(deviceNode(host, address), "\(address)")
+            let gpu = host.device(address)?.id.device == 0x74a1
+            #expect(node.uid == (gpu ? 1000 : 0) && node.gid == 993 && node.mode == (gpu ? 0o660 : 0o640), "\(address)")
+            #expect(node.device == PCIAddress(address))
+        }
+        let access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(access.userCanOpen(1000) && access.groupCanOpen(993) && access.userCanOpen(0))
+        #expect(host.log.containing("grant user cloud (1000), group kvm (993) read-write access to /dev/iommu (ACL)").count == 1)
+        // Settled: nothing is written again.
+        let settled = host.log.all.count
+        #expect(host.runOnce())
+        #expect(!host.log.all.dropFirst(settled).contains { $0.contains("set /dev/vfio") || $0.contains("grant") })
+    }
+
+    @Test func theNodeIsOwnedInTheSameReconcileAsTheGroupNodeAndPlanSaysSo() throws {
+        let host = try host()
+        let address = PCIAddress("0000:12:00.0")!
+        #expect(host.agent.reconciler.reconcile(address) == .settled)
+        let node = try #require(deviceNode(host, "0000:12:00.0"))
+        #expect(node.uid == 1000 && node.mode == 0o660)
+        let group = try #require(host.node(host.device("0000:12:00.0")!.group!))
+        #expect(group.uid == 1000 && group.mode == 0o660)
+        // Put back to root 0600 (a new node), plan names the device node by its number.
+        let name = "vfio\(host.device("0000:12:00.0")!.deviceNode!)"
+        try host.kernel.setNodeAccess("/dev/vfio/devices/\(name)", uid: 0, gid: 0, mode: 0o600)
+        #expect(try host.planLines().contains("  set /dev/vfio/devices/\(name) owner cloud (1000) group kvm (993) mode 0660: it is 0:0 0600 now"))
+    }
+
+    @Test func aNumberFreedByOneDeviceAndTakenByAnotherGetsTheOthersPolicy() throws {
+        let host = try host()
+        #expect(host.runOnce())
+        let gpu = "0000:12:00.0"
+        let freed = try #require(host.device(gpu)?.deviceNode)
+        host.kernel.unplug(PCIAddress(gpu)!)
+        host.deliverEvents()
+        // A NIC arrives and takes the lowest free number: the GPU's.
+        let nic = "0000:13:00.0"
+        host.kernel.unplug(PCIAddress(nic)!)
+        host.deliverEvents()
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        host.deliverEvents()
+        #expect(host.device(nic)?.driver == "vfio-pci")
+        let node = try #require(deviceNode(host, nic))
+        #expect(host.device(nic)?.deviceNode == min(freed, host.device(nic)!.deviceNode!))
+        #expect(node.uid == 0 && node.gid == 993 && node.mode == 0o640)
+    }
+
+    @Test func nodesOfDevicesNoPolicyClaimsAreLeftAlone() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = true
+        let index = try #require(description.devices.firstIndex { $0.address == "0000:12:00.0" })
+        description.devices[index].driver = "vfio-pci"
+        let host = try SimHost(description, policies: Self.policies.replacingOccurrences(of: "1002:74a1", with: "1002:ffff"))
+        #expect(host.runOnce())
+        let node = try #require(deviceNode(host, "0000:12:00.0"))
+        #expect(node.uid == 0 && node.gid == 0 && node.mode == 0o600)
+    }
+
+    @Test func theExecutorLeavesANodeThatIsAnotherDevicesNow() throws {
+        let host = try host()
+        #expect(host.runOnce())
+        let a = PCIAddress("0000:12:00.0")!
+        let number = try #require(host.device("0000:12:00.0")?.deviceNode)
+        // The kernel says vfioN is 0000:12:00.0's; the node at that name is checked
+        // against that number before it changes.
+        try host.kernel.setNodeAccess("/dev/vfio/devices/vfio\(number)", uid: 0, gid: 0, mode: 0o600)
+        #expect(throws: IOFailure.self) {
+            try host.kernel.setNodeAccess("/dev/vfio/devices/vfio\(number)", uid: 5, gid: 5, mode: 0o666,
+                                          device: SimulatedState.deviceNodeNumber(number + 1))
+        }
+        #expect(deviceNode(host, "0000:12:00.0")?.uid == 0)
+        let step = Step(.setDeviceNodeAccess(name: "vfio\(number)", owner: Account(id: 7), nodeGroup: nil, mode: nil), reason: "test")
+        try host.executor.perform(step, on: a)
+        #expect(deviceNode(host, "0000:12:00.0")?.uid == 7)
+    }
+
+    @Test func deviceNodeEventsNameTheirPCIDevice() {
+        let event = UEvent(action: "add", subsystem: "vfio-dev", devpath: "/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0",
+                           devname: "vfio/devices/vfio0")
+        #expect(event.target == .device(PCIAddress("0000:00:03.0")!))
+        #expect(UEvent(action: "add", subsystem: "vfio-dev", devpath: "/devices/virtual/vfio-dev/vfio0").target == nil)
+    }
+}
+
+/// The ACL codec behind `/dev/iommu`: the kernel's format, sorted entries, nothing lost.
+struct POSIXACLTests {
+    @Test func grantingAddsNamedEntriesAndAMaskAndTakesNothingAway() throws {
+        var acl = POSIXACL(mode: 0o660)
+        acl.grant(users: [1000], groups: [993])
+        #expect(acl.entries.map(\.tag) == [.userObj, .user, .groupObj, .group, .mask, .other])
+        let decoded = try #require(POSIXACL(xattr: acl.xattr))
+        #expect(decoded == acl)
+        let access = acl.access(owner: 0, group: 0)
+        #expect(access.users == [0, 1000] && access.groups == [0, 993] && !access.everyone)
+        var again = acl
+        again.grant(users: [1000], groups: [993])
+        #expect(again == acl)
+        // A mask that let less through only grows; an entry with less only gains.
+        var narrow = try #require(POSIXACL(xattr: [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 42, 0, 0, 0,
+                                                   4, 0, 6, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
+                                                   32, 0, 0, 0, 255, 255, 255, 255]))
+        #expect(!narrow.access(owner: 0, group: 0).users.contains(42))
+        narrow.grant(users: [42], groups: [])
+        #expect(narrow.access(owner: 0, group: 0).users == [0, 42])
+        // The owning group read only through the old mask; it still does.
+        #expect(narrow.access(owner: 0, group: 0).groups.isEmpty)
+        #expect(narrow.entries.first { $0.tag == .groupObj }?.perm == 4)
+        #expect(POSIXACL(xattr: [1, 0, 0, 0]) == nil)
+    }
+}
