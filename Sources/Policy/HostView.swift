@@ -6,6 +6,8 @@ public struct HostView: Sendable {
     public let vfioNodes: [Int: NodeState]
     /// `/dev/iommu` (iommufd), when the kernel has it: who may open it read-write.
     public var iommu: IOMMUAccess?
+    /// The VFIO variant drivers the running kernel declares, for `driver = "vfio"`.
+    public var variants = VFIOVariants()
     private let groups: [Int: [PCIAddress]]
 
     public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState], iommu: IOMMUAccess? = nil) {

@@ -39,7 +39,9 @@ public struct Match: Sendable, Equatable {
         if let drivers {
             let current = device.driver ?? "none"
             let own = ownDriver.map(\.description)
-            if !drivers.contains(current) && current != own { return false }
+            // `driver = "vfio"`: whichever VFIO driver it is on is its policy's.
+            let onOwn = current == own || (ownDriver == .vfio && DriverKind.isVFIO(device.driver))
+            if !drivers.contains(current) && !onOwn { return false }
         }
         if let vf, vf != device.isVF { return false }
         if let pfIDs {

@@ -10,6 +10,8 @@ public struct PCIDevice: Sendable, Equatable {
     /// `driver_override`, nil when it reads `(null)`.
     public var driverOverride: String?
     public var bootVGA = false
+    /// `modalias` (`pci:v000015B3d0000101Esv…`): what `vfio_pci:` aliases are matched against.
+    public var modalias: String?
     public var iommuGroup: Int?
     /// For an SR-IOV VF, its PF (`physfn` link).
     public var physfn: PCIAddress?

@@ -10,18 +10,18 @@ extension Planner {
         // claim-group) would unbind, whatever the policy allows: `plan` says so either way.
         // A device already on the driver its policy wants is not unbound: nothing to read.
         if let current = device.driver, !device.isBridge {
-            let wouldMove = { (target: DriverChoice?) in target.map { $0 != .named(current) } ?? false }
-            needs.inUse = policies.firstMatchIndex(for: device).map { wouldMove(policies.policies[$0].driver) }
+            let wouldMove = { (policy: Policy) in target(of: policy, for: device, in: host).map { $0 != .named(current) } ?? false }
+            needs.inUse = policies.firstMatchIndex(for: device).map { wouldMove(policies.policies[$0]) }
                 ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains { peer in
                     guard peer.address != device.address, let policy = policies.firstMatch(for: peer) else { return false }
-                    return policy.claimGroup && wouldMove(policy.driver)
+                    return policy.claimGroup && wouldMove(policy)
                 })
         }
         let claim = claim(for: device, in: host)
         needs.origin = claim == nil || DriverKind.isVFIO(device.driver) || device.driver == "pci-stub"
         // A device on a VFIO driver that may leave it (returned, or moved by its policy).
         if DriverKind.isVFIO(device.driver) {
-            needs.holders = claim.map { $0.policy.driver.map { $0 != .named(device.driver!) } ?? false } ?? true
+            needs.holders = claim.map { target(of: $0.policy, for: device, in: host).map { $0 != .named(device.driver!) } ?? false } ?? true
         }
         needs.deviceNode = DriverKind.isVFIO(device.driver) && claim?.policy.setsNodeAccess == true
         guard let claim, claim.via == nil else { return needs }

@@ -23,12 +23,19 @@ public struct Planner: Sendable {
         for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
             guard let index = policies.firstMatchIndex(for: peer) else { continue }
             let policy = policies.policies[index]
-            guard policy.claimGroup, let target = policy.driver,
+            guard policy.claimGroup, let target = target(of: policy, for: peer, in: host),
                   refusal(of: target, for: peer, by: policy, in: host) == nil
             else { continue }
             if best == nil || index < best!.index { best = (index, peer.address) }
         }
         return best.map { Claim(policy: policies.policies[$0.index], via: $0.peer) }
+    }
+
+    /// The driver a policy puts `device` on: its `driver`, with `"vfio"` resolved to the VFIO
+    /// driver made for the device (or vfio-pci).
+    func target(of policy: Policy, for device: PCIDevice, in host: HostView) -> DriverChoice? {
+        guard policy.driver == .vfio else { return policy.driver }
+        return .named(host.variants.choose(for: device).driver)
     }
 
     /// Why moving `device` to `target` is refused, nil when it is allowed.
@@ -59,7 +66,7 @@ public struct Planner: Sendable {
 
     /// The driver a device will be on once its own plan has run.
     func intendedDriver(of device: PCIDevice, in host: HostView) -> String? {
-        guard let claim = claim(for: device, in: host), let target = claim.policy.driver,
+        guard let claim = claim(for: device, in: host), let target = target(of: claim.policy, for: device, in: host),
               isChange(target, for: device),
               refusal(of: target, for: device, by: claim.policy, in: host) == nil
         else { return device.driver }
@@ -71,6 +78,8 @@ public struct Planner: Sendable {
         switch target {
         case .named(let name): device.driver != name
         case .none: device.driver != nil
+        // Resolved by `target(of:for:in:)` before it gets here.
+        case .vfio: !DriverKind.isVFIO(device.driver)
         }
     }
 
@@ -90,9 +99,10 @@ public struct Planner: Sendable {
             if policy.atomicOps { planAtomicOps(device, into: &plan) }
         }
 
-        if let target = policy.driver, isChange(target, for: device) {
-            let reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
-                ?? "policy \(quoted(policy.name)) wants \(target)"
+        if let target = target(of: policy, for: device, in: host), isChange(target, for: device) {
+            var reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
+                ?? "policy \(quoted(policy.name)) wants \(policy.driver!)"
+            if policy.driver == .vfio { reason += ": " + host.variants.choose(for: device).why }
             if let why = refusal(of: target, for: device, by: policy, in: host) {
                 let what = device.driver.map { "unbind \($0)" } ?? "bind to \(target)"
                 plan.refusals.append(Refusal(what, reason: why))
@@ -244,7 +254,8 @@ public struct Planner: Sendable {
     /// The driver the policies put `device` on (directly, or through a peer's claim-group),
     /// with the policy; nil when none does, or when the move is refused.
     public func claimedDriver(for device: PCIDevice, in host: HostView) -> (policy: Policy, via: PCIAddress?, driver: String)? {
-        guard !device.vfPending, let claim = claim(for: device, in: host), case .named(let name)? = claim.policy.driver else { return nil }
+        guard !device.vfPending, let claim = claim(for: device, in: host),
+              case .named(let name)? = target(of: claim.policy, for: device, in: host) else { return nil }
         guard device.driver == name || refusal(of: .named(name), for: device, by: claim.policy, in: host) == nil else { return nil }
         return (claim.policy, claim.via, name)
     }

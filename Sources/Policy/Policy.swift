@@ -48,15 +48,18 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
     public var description: String { line.map { "\(file):\($0)" } ?? file }
 }
 
-/// The `driver` key: bind to a named driver, or keep the device unbound (`"none"`).
+/// The `driver` key: bind to a named driver, keep the device unbound (`"none"`), or bind
+/// it to the VFIO driver made for it (`"vfio"`: see `VFIOVariants`).
 public enum DriverChoice: Sendable, Equatable, CustomStringConvertible {
     case named(String)
     case none
+    case vfio
 
     public var description: String {
         switch self {
         case .named(let name): name
         case .none: "none"
+        case .vfio: "vfio"
         }
     }
 }

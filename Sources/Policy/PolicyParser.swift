@@ -131,6 +131,8 @@ private struct Reader {
                 guard let text = string(index, key, value) else { continue }
                 if text == "none" {
                     result.driver = DriverChoice.none
+                } else if text == "vfio" {
+                    result.driver = .vfio
                 } else if DriverKind.isValidName(text) {
                     result.driver = .named(text)
                 } else {

@@ -9,6 +9,8 @@ struct SysfsReader: Sendable {
     var origins: OriginStore? = nil
     /// Identities already read, shared by every copy of this reader.
     var identities = IdentityCache()
+    /// The kernel's VFIO variant drivers, read once (they change with the kernel).
+    let variantCache = VariantCache()
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
     func addresses() throws(AgentError) -> [PCIAddress] {
@@ -44,6 +46,7 @@ struct SysfsReader: Sendable {
         var device = PCIDevice(address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
                                iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.vfPending = vfPending
+        device.modalias = identity.modalias
         do {
             device.driver = try linkName(address, "driver", in: directory, seen: true)
             if let override = try optional(address, "driver_override", in: directory, seen: true) {
@@ -76,6 +79,7 @@ struct SysfsReader: Sendable {
         let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
         let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
         var identity = DeviceIdentity(inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
+        identity.modalias = try optional(address, "modalias", in: directory, seen: true).map(firstLine)
         if let subVendor, let subDevice {
             identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
@@ -111,6 +115,11 @@ struct SysfsReader: Sendable {
         var devices = Array(view.devices.values)
         var changed = false
         var iommu = view.iommu
+        var variants = view.variants
+        if planner.policies.policies.contains(where: { $0.driver == .vfio }) {
+            variants = variantCache.get { vfioVariants() }
+            changed = changed || variants != view.variants
+        }
         for index in devices.indices {
             let needs = planner.needs(for: devices[index], in: view)
             guard needs != ReadNeeds() else { continue }
@@ -133,7 +142,25 @@ struct SysfsReader: Sendable {
                 if iommu == nil { iommu = try? io.nodeAccess(paths.under("/dev/iommu")) }
             }
         }
-        return changed ? HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu) : view
+        guard changed else { return view }
+        var enriched = HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu)
+        enriched.variants = variants
+        return enriched
+    }
+
+    /// The `vfio_pci:` aliases of the running kernel's `modules.alias` (below the root),
+    /// and the PCI driver each of their modules registered once loaded.
+    func vfioVariants() -> VFIOVariants {
+        guard let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty,
+              !release.contains("/"), let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
+        else { return VFIOVariants() }
+        let aliases = VFIOVariants.parse(modulesAlias: text)
+        var drivers: [String: String] = [:]
+        for module in Set(aliases.map(\.module)) {
+            let names = (try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? []
+            if let driver = names.first(where: { $0.hasPrefix("pci:") }) { drivers[module] = String(driver.dropFirst(4)) }
+        }
+        return VFIOVariants(aliases: aliases, driversOfModules: drivers)
     }
 
     /// How the host uses a device (see `HostUse`).

@@ -8,10 +8,16 @@ struct HostDescription: Codable, Sendable {
     var devices: [Device]
     /// The kernel has VFIO device nodes and iommufd (`/dev/vfio/devices/vfioN`, `/dev/iommu`).
     var vfioDeviceNodes: Bool?
+    /// `uname -r`, and the `vfio_pci:` lines of its `modules.alias` (the VFIO drivers made
+    /// for particular devices: `alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci`).
+    var kernelRelease: String?
+    var vfioAliases: [String]?
 
     enum CodingKeys: String, CodingKey {
         case name, users, groups, drivers, devices
         case vfioDeviceNodes = "vfio_device_nodes"
+        case kernelRelease = "kernel_release"
+        case vfioAliases = "vfio_aliases"
     }
 
     struct Driver: Codable, Sendable {

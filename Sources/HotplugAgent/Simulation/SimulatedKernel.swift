@@ -49,6 +49,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             state.insert(parsed)
         }
         state.deviceNodesEnabled = description.vfioDeviceNodes ?? false
+        state.kernelRelease = description.kernelRelease ?? state.kernelRelease
+        state.vfioAliases = description.vfioAliases ?? []
         if state.deviceNodesEnabled { state.iommu = (SimulatedState.Node(mode: 0o660, inode: 1), nil) }
         // Devices that start on a VFIO driver have their group's node already.
         for device in state.devices.values.sorted(by: { $0.address < $1.address }) {
@@ -255,6 +257,11 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 return disk.dev + "\n"
             case .proc("self/mountinfo"):
                 return state.mountInfo
+            case .proc("sys/kernel/osrelease"):
+                return state.kernelRelease + "\n"
+            case .moduleFile(let relative) where relative == "\(state.kernelRelease)/modules.alias":
+                // What modules.alias says of VFIO drivers; vfio-pci's own alias is always there.
+                return (["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"] + state.vfioAliases).joined(separator: "\n") + "\n"
             case .proc("swaps"):
                 return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
                     + state.visibleDisks.filter { $0.swap == true }.map { "/dev/\($0.name) partition\t8388604\t0\t-2\n" }.joined()
@@ -377,6 +384,10 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
             case .classDir("net"): return state.visibleInterfaces.map(\.name)
             case .classDir("block"): return state.visibleDisks.map(\.name)
+            case .moduleDrivers(let module):
+                let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map { "pci:\($0.name)" }
+                guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+                return drivers
             case .nvmeSubsystem(let name, ""):
                 let (controllers, namespaces) = state.nvmeSubsystem(name)
                 guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
@@ -639,6 +650,10 @@ enum SimulatedPath: Equatable {
     case nvmeSubsystem(String, String)
     /// `/dev/<name>`: a block device node.
     case devNode(String)
+    /// A file below `/lib/modules` (`<release>/modules.alias`).
+    case moduleFile(String)
+    /// `/sys/module/<module>/drivers`.
+    case moduleDrivers(String)
     case other
 
     init(_ path: String, root: HostPaths) {
@@ -654,6 +669,9 @@ enum SimulatedPath: Equatable {
         case 4 where parts[0...2] == ["dev", "vfio", "devices"] && parts[3].hasPrefix("vfio"):
             self = Int(parts[3].dropFirst(4)).map { .vfioDeviceNode($0) } ?? .other
         case 2 where parts[0] == "dev": self = .devNode(parts[1])
+        case 4... where parts[0...1] == ["lib", "modules"] || parts[0...2] == ["usr", "lib", "modules"]:
+            self = .moduleFile(parts[(parts[0] == "lib" ? 2 : 3)...].joined(separator: "/"))
+        case 4 where parts[0...1] == ["sys", "module"] && parts[3] == "drivers": self = .moduleDrivers(parts[2])
         case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], "")
         case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], parts[5])
         case 5 where parts[0...2] == ["sys", "kernel", "iommu_groups"] && parts[4] == "devices":

@@ -32,7 +32,7 @@ extension SimulatedState {
     /// Names the kernel itself provides for this device (besides `attributes`).
     func fixedNames(_ device: Device) -> [String] {
         var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
-                     "remove", "rescan", "subsystem"]
+                     "remove", "rescan", "subsystem", "modalias"]
         if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
         if device.attributes["reset_method"] != nil { names.append("reset") }
         if device.driver != nil { names.append("driver") }
@@ -56,6 +56,7 @@ extension SimulatedState {
         case "driver_override": return (device.override ?? "(null)") + "\n"
         case "boot_vga" where device.classCode >> 8 == 0x0300: return device.bootVGA ? "1\n" : "0\n"
         case "config": return String(decoding: device.config, as: UTF8.self)
+        case "modalias": return device.modalias + "\n"
         default: break
         }
         if let sriov = device.sriov {

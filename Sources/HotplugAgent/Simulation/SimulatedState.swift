@@ -34,6 +34,14 @@ struct SimulatedState {
 
         var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
 
+        /// `pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00`, as the kernel writes it.
+        var modalias: String {
+            let sub = subsystemID ?? PCIID(vendor: 0, device: 0)
+            func upper(_ value: some BinaryInteger, _ width: Int) -> String { hex(value, width: width).uppercased() }
+            return "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
+                + "bc\(upper(classCode >> 16, 2))sc\(upper((classCode >> 8) & 0xff, 2))i\(upper(classCode & 0xff, 2))"
+        }
+
         var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
     }
 
@@ -82,6 +90,9 @@ struct SimulatedState {
     var deviceNodesEnabled = false
     /// `/dev/vfio/devices/vfioN` by N.
     var deviceNodes: [Int: Node] = [:]
+    /// `uname -r` and the `vfio_pci:` alias lines of its `modules.alias`.
+    var kernelRelease = "simulated"
+    var vfioAliases: [String] = []
     /// `/dev/iommu`'s owner, group, mode and ACL, when the kernel has iommufd.
     var iommu: (node: Node, acl: POSIXACL?)?
     var nextInode = 1000
