@@ -1,5 +1,6 @@
 import Glibc
 import Policy
+import Synchronization
 
 /// Performs the steps the planner chose, one sysfs write at a time, and verifies each
 /// outcome from sysfs rather than trusting the write.
@@ -36,8 +37,12 @@ struct Executor: Sendable {
                 try io.setNodeAccess(paths.under("/dev/vfio/devices/\(name)"), uid: owner?.id, gid: nodeGroup?.id, mode: mode, device: device)
             }
         case .grantIOMMU(let users, let groups):
-            try attempt(address) { () throws(IOFailure) in
-                try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
+            // One read-modify-write of the ACL at a time: workers granting at once would
+            // each write back what they read, losing the other's entries.
+            try iommuACL.withLock { _ throws(AgentError) in
+                try attempt(address) { () throws(IOFailure) in
+                    try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
+                }
             }
         case .writeAttribute(let path, let value):
             try writeAttribute(address, path, value)
@@ -234,6 +239,9 @@ struct Executor: Sendable {
         }
     }
 }
+
+/// Serializes changes to `/dev/iommu`'s ACL across workers.
+private let iommuACL = Mutex(())
 
 /// Blocks the calling thread; used only while an action waits for the kernel.
 func sleep(for duration: Duration) {

@@ -14,12 +14,19 @@ struct VMArgsCommand: ParsableCommand {
     @Option(help: "qemu, cloud-hypervisor or libvirt.")
     var format: VMArguments.Format
 
+    @Flag(help: "With --format qemu: open the devices through iommufd (/dev/iommu and their device nodes).")
+    var iommufd = false
+
+    func validate() throws {
+        if iommufd && format != .qemu { throw ValidationError("--iommufd goes with --format qemu") }
+    }
+
     func run() throws {
         let host = HostContext(global)
         let (reader, accounts) = try source.open(host)
         let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
         let view = try reader.fullViewOrExit()
-        let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format)
+        let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format, iommufd: iommufd)
         if !text.isEmpty { LineLogHandler.standardOutput(String(text.dropLast())) }
     }
 }

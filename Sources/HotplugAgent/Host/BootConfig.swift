@@ -100,8 +100,14 @@ enum VMArguments {
         }.sorted { $0.address < $1.address }
     }
 
-    static func render(_ devices: [PCIDevice], as format: Format) -> String {
+    /// `iommufd`: QEMU opens the devices through iommufd (`/dev/iommu` and each device's
+    /// own node) instead of the group nodes; QEMU's `vfio-pci` serves every VFIO driver.
+    static func render(_ devices: [PCIDevice], as format: Format, iommufd: Bool = false) -> String {
         switch format {
+        case .qemu where iommufd:
+            guard !devices.isEmpty else { return "" }
+            return (["-object iommufd,id=iommufd0"] + devices.map { "-device vfio-pci,host=\($0.address),iommufd=iommufd0" })
+                .joined(separator: " \\\n") + "\n"
         case .qemu:
             return devices.map { "-device vfio-pci,host=\($0.address)" }.joined(separator: " \\\n") + (devices.isEmpty ? "" : "\n")
         case .cloudHypervisor:

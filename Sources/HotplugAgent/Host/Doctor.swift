@@ -27,7 +27,7 @@ struct Doctor {
     var paths: HostPaths { reader.paths }
 
     func run() -> [Finding] {
-        var findings = [iommu(), interruptRemapping(), vfioModules(), lockdown()]
+        var findings = [iommu(), interruptRemapping(), vfioModules(), iommufd(), lockdown()]
         findings += limits()
         findings += devices()
         return findings.compactMap { $0 }
@@ -74,6 +74,24 @@ struct Doctor {
         }
         return Finding(status: .warn, subject: "vfio modules", message: "vfio-pci is not loaded",
                        fix: "the agent loads it when a policy needs it; to have it from boot, see hotplug-agent boot-config")
+    }
+
+    /// Whether the kernel has iommufd and VFIO device nodes, and whether the users the
+    /// policies hand devices to can open /dev/iommu.
+    func iommufd() -> Finding? {
+        guard let access = try? io.nodeAccess(paths.under("/dev/iommu")) else {
+            return Finding(status: .warn, subject: "iommufd", message: "no /dev/iommu: VMMs use the group nodes and /dev/vfio/vfio",
+                           fix: "nothing to do for QEMU's -device vfio-pci; for -object iommufd, a kernel with CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV")
+        }
+        let nodes = io.exists(paths.under("/sys/class/vfio-dev")) ? "device nodes in /dev/vfio/devices" : "no VFIO device nodes (CONFIG_VFIO_DEVICE_CDEV is off)"
+        let users = Set(policies.policies.compactMap { $0.owner?.id }).sorted().filter { !access.userCanOpen($0) }
+        let groups = Set(policies.policies.compactMap { $0.group?.id }).sorted().filter { !access.groupCanOpen($0) }
+        if users.isEmpty && groups.isEmpty {
+            return Finding(status: .pass, subject: "iommufd", message: "/dev/iommu and \(nodes); the policies' users can open /dev/iommu")
+        }
+        let names = users.map { "user \(accounts[$0] ?? String($0))" } + groups.map { "group \($0)" }
+        return Finding(status: .warn, subject: "iommufd", message: "/dev/iommu and \(nodes); \(names.joined(separator: ", ")) cannot open /dev/iommu yet",
+                       fix: "the agent adds ACL entries for them once it claims their devices (hotplug-agent run)")
     }
 
     func lockdown() -> Finding? {

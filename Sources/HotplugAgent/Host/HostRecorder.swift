@@ -55,8 +55,16 @@ struct HostRecorder {
             drivers.append(HostDescription.Driver(name: name, module: nil, loaded: false, loadable: true, ids: nil, classes: nil, sriov: nil))
         }
         let hostname = readFile(paths.under("/proc/sys/kernel/hostname")).map(firstLine) ?? "recorded host"
-        return HostDescription(name: "recorded from \(hostname)", users: accounts(paths.passwd), groups: accounts(paths.groupFile),
-                               drivers: drivers, devices: devices)
+        var description = HostDescription(name: "recorded from \(hostname)", users: accounts(paths.passwd), groups: accounts(paths.groupFile),
+                                          drivers: drivers, devices: devices)
+        // iommufd and the VFIO drivers made for particular devices, as this kernel has them.
+        if (try? io.nodeAccess(paths.under("/dev/iommu"))) != nil { description.vfioDeviceNodes = true }
+        if let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty {
+            description.kernelRelease = release
+            let variants = reader.vfioVariants().aliases.filter { $0.module != "vfio_pci" }
+            if !variants.isEmpty { description.vfioAliases = variants.map { "alias \($0.pattern) \($0.module)" } }
+        }
+        return description
     }
 
     /// Whether a PF's driver can make VFs through `sriov_numvfs`. The kernel does not say

@@ -415,6 +415,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             case .driverDir(let name): state.drivers[name]?.registered == true
             case .vfioNode(let group): state.nodes[group] != nil
             case .vfioDeviceNode(let number): state.deviceNodes[number] != nil
+            case .classDir("vfio-dev"): state.deviceNodesEnabled
             case .devicesDir, .driversDir, .groupsDir, .driversProbe: true
             default: false
             }
