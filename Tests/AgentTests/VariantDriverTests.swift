@@ -96,3 +96,23 @@ struct VariantDriverTests {
         #expect(!parsed.policies[0].match.holds(for: device, ownDriver: .vfio))
     }
 }
+
+/// The commands that look at drivers know a VFIO driver by the kernel's word where it
+/// has one: the modules built on vfio-pci-core, whatever their names.
+struct KernelVFIODriverTests {
+    @Test func aDriverBuiltOnVfioPciCoreKeepsItsGroupViableInList() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.drivers.append(HostDescription.Driver(name: "acme_passthrough", module: "acme_passthrough", loaded: true,
+                                                          loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
+        let index = try #require(description.devices.firstIndex { $0.address == "0000:12:00.0" })
+        description.devices[index].driver = "acme_passthrough"
+        let host = try SimHost(description, policies: "")
+        let view = try host.reader.fullView()
+        #expect(view.vfioDrivers.contains("acme_passthrough") && view.vfioDrivers.contains("vfio-pci") == false)
+        #expect(view.isVFIO("acme_passthrough") && !DriverKind.isVFIO("acme_passthrough"))
+        let group = try #require(host.device("0000:12:00.0")?.group)
+        let listing = HostListing(view)
+        #expect(listing.groups.first { $0.group == group }?.viable == true)
+        #expect(try HostRecorder(reader: host.reader, readFile: { _ in nil }).record().drivers.first { $0.name == "acme_passthrough" }?.vfio == true)
+    }
+}

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 #include <umockdev.h>
@@ -160,10 +162,53 @@ static void create_vfio_node(int group) {
     umockdev_testbed_uevent(bed, syspath, "add");
 }
 
+/* The device's own node (iommufd): <device>/vfio-dev/vfioN with its dev attribute, and
+ * /dev/vfio/devices/vfioN (511:N), N the lowest free number; after the group's node and
+ * before the device's bind, as the kernel makes them. */
+static void create_device_node(const char *address) {
+    char node[64], dir[256], dev[288];
+    int number = 0;
+    struct stat st;
+    for (;; number++) {
+        snprintf(node, sizeof node, "/dev/vfio/devices/vfio%d", number);
+        if (lstat(at(node), &st) != 0) break;
+    }
+    snprintf(dir, sizeof dir, "/sys/devices/%s/vfio-dev/vfio%d", address, number);
+    g_mkdir_with_parents(at(dir), 0755);
+    snprintf(dev, sizeof dev, "%s/dev", dir);
+    FILE *file = fopen(at(dev), "w");
+    if (!file) { perror("vfio-dev"); exit(2); }
+    fprintf(file, "511:%d\n", number);
+    fclose(file);
+    if (mknod(at(node), S_IFCHR | 0600, makedev(511, number)) < 0) { perror("mknod"); exit(2); }
+}
+
+/* And gone again before the device's unbind. */
+static void remove_device_node(const char *address) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/sys/devices/%s/vfio-dev", address);
+    DIR *listing = opendir(at(dir));
+    if (!listing) return;
+    struct dirent *entry;
+    while ((entry = readdir(listing))) {
+        if (strncmp(entry->d_name, "vfio", 4) != 0) continue;
+        char node[300], path[600];
+        snprintf(node, sizeof node, "/dev/vfio/devices/%s", entry->d_name);
+        unlink(at(node));
+        snprintf(path, sizeof path, "%s/%s/dev", dir, entry->d_name);
+        unlink(at(path));
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        rmdir(at(path));
+    }
+    closedir(listing);
+    rmdir(at(dir));
+}
+
 static void bind(const char *address, const char *driver) {
     char syspath[256], link[256];
     snprintf(syspath, sizeof syspath, "/sys/devices/%s", address);
     if (strcmp(driver, "vfio-pci") == 0) create_vfio_node(group_of(address));
+    if (strcmp(driver, "vfio-pci") == 0) create_device_node(address);
     snprintf(link, sizeof link, "../../bus/pci/drivers/%s", driver);
     umockdev_testbed_set_attribute_link(bed, syspath, "driver", link);
     umockdev_testbed_set_property(bed, syspath, "DRIVER", driver);
@@ -173,6 +218,7 @@ static void bind(const char *address, const char *driver) {
 static void unbind(const char *address) {
     char link[256];
     snprintf(link, sizeof link, "%s/sys/devices/%s/driver", root, address);
+    remove_device_node(address);
     unlink(link);
     uevent_pci(address, "unbind");
 }
@@ -322,6 +368,28 @@ static int restored(void) {
     read_file(at("/sys/devices/0000:22:00.0/driver_override"), override, sizeof override);
     return first[0] == 0 && strcmp(second, "amdgpu") == 0 && override[0] == 0;
 }
+/* The node 0000:12:00.0's vfio-dev names, owned as the policy says. */
+static int device_node_owned(const char *address) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/sys/devices/%s/vfio-dev", address);
+    DIR *listing = opendir(at(dir));
+    if (!listing) return 0;
+    struct dirent *entry;
+    int owned_node = 0;
+    while ((entry = readdir(listing))) {
+        if (strncmp(entry->d_name, "vfio", 4) != 0) continue;
+        char node[300];
+        struct stat st;
+        snprintf(node, sizeof node, "/dev/vfio/devices/%s", entry->d_name);
+        owned_node = lstat(at(node), &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 1000 && st.st_gid == 993 &&
+                     (st.st_mode & 07777) == 0660;
+    }
+    closedir(listing);
+    return owned_node;
+}
+static int device_node_owned_12(void) { return device_node_owned("0000:12:00.0"); }
+static int device_node_owned_22(void) { return device_node_owned("0000:22:00.0"); }
+static int iommu_granted(void) { return getxattr(at("/dev/iommu"), "system.posix_acl_access", NULL, 0) > 4; }
 static int vf_done(void) { return on_vfio("0000:4d:00.1") && owned(41); }
 static int coldplug_done(void) { return on_vfio("0000:12:00.0") && owned(12); }
 static int hotplug_done(void) { return on_vfio("0000:22:00.0") && owned(22); }
@@ -339,7 +407,10 @@ int main(int argc, char **argv) {
     watch_fd = inotify_init1(IN_CLOEXEC);
 
     g_mkdir_with_parents(at("/sys/bus/pci/drivers"), 0755);
-    g_mkdir_with_parents(at("/dev/vfio"), 0755);
+    g_mkdir_with_parents(at("/dev/vfio/devices"), 0755);
+    /* iommufd: /dev/iommu, root 0660 (a stand-in node: only its ACL is looked at). */
+    if (mknod(at("/dev/iommu"), S_IFCHR | 0660, makedev(10, 123)) < 0) { perror("mknod iommu"); exit(2); }
+    chmod(at("/dev/iommu"), 0660);
     /* In this order: serve() handles the writes of one batch control by control, and for
      * any one device the agent unbinds before it binds or probes (it waits for each probe
      * before its next write), so unbinds first keeps the kernel's order. */
@@ -388,12 +459,15 @@ int main(int argc, char **argv) {
     char override[64];
     read_file(at("/sys/devices/0000:12:00.0/driver_override"), override, sizeof override);
     check(strcmp(override, "vfio-pci") == 0, "coldplug: driver_override was written");
+    check(serve(5, device_node_owned_12), "coldplug: its iommufd node /dev/vfio/devices/vfio0 is 1000:993 0660 too");
+    check(serve(5, iommu_granted), "coldplug: /dev/iommu has ACL entries for the VM user");
 
     /* Hotplug: the kernel binds amdgpu on add before the agent hears of the device. */
     add_pci_whole("0000:22:00.0", "1002", "74a1", "120000", 22, "amdgpu", 0);
     uevent_pci("0000:22:00.0", "add");
     uevent_pci("0000:22:00.0", "bind");
     check(serve(20, hotplug_done), "hotplug: the MI300X that arrived on amdgpu is moved to vfio-pci and /dev/vfio/22 owned");
+    check(serve(5, device_node_owned_22), "hotplug: its iommufd node (the next free number) is owned as well");
 
     /* SR-IOV: the agent turns autoprobe off and asks for one VF; the VF appears, and its
      * links follow half a second later. Nothing may be decided about it in between. */

@@ -103,7 +103,7 @@ struct HostListing: Encodable {
         let describe = { (device: PCIDevice) in Device(device, policy: policyOf(device)) }
         groups = view.groupNumbers.map { number in
             let members = view.members(of: number)
-            let blockers = members.filter { !DriverKind.keepsGroupViable($0.driver) }.map(\.address.description)
+            let blockers = members.filter { !view.keepsGroupViable($0.driver) }.map(\.address.description)
             let node = view.vfioNodes[number].map { Node(uid: $0.uid, gid: $0.gid, mode: octal($0.mode)) }
             return Group(group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(describe))
         }

@@ -66,12 +66,12 @@ struct ListTree {
         var parts = ["\(device.address) [\(device.id)] \(device.classHex)"]
         // Names from sysfs are escaped before any colour is added.
         let driver = escapingControlCharacters(device.driver ?? "no driver")
-        parts.append(DriverKind.isVFIO(device.driver) ? paint(driver, "32") : device.isBridge ? paint(driver, "2") : driver)
+        parts.append(view.isVFIO(device.driver) ? paint(driver, "32") : device.isBridge ? paint(driver, "2") : driver)
         if let override = device.driverOverride { parts.append("override \(escapingControlCharacters(override))") }
         if let physfn = device.physfn { parts.append("VF of \(physfn)") }
         if device.bootVGA { parts.append(paint("boot VGA", "33")) }
         if let group = device.iommuGroup {
-            let viable = view.members(of: group).allSatisfy { DriverKind.keepsGroupViable($0.driver) }
+            let viable = view.members(of: group).allSatisfy { view.keepsGroupViable($0.driver) }
             parts.append("group \(group)" + (viable ? "" : " " + paint("(not viable now)", "31")))
         }
         if let policy = policies[device.address] { parts.append(paint("policy \(policy)", "36")) }

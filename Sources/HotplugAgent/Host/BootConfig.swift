@@ -96,7 +96,7 @@ enum VMArguments {
 
     static func devices(view: HostView, planner: Planner) -> [PCIDevice] {
         view.devices.values.filter { device in
-            DriverKind.isVFIO(device.driver) && planner.claimedDriver(for: device, in: view) != nil
+            view.isVFIO(device.driver) && planner.claimedDriver(for: device, in: view) != nil
         }.sorted { $0.address < $1.address }
     }
 

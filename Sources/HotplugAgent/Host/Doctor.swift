@@ -150,7 +150,7 @@ struct Doctor {
             guard let policyName = plan.policy, let policy = policies.policies.first(where: { $0.name == policyName }) else { continue }
             let device = plan.device
             let subject = "\(device.address) [\(policyName)]"
-            let claimed = DriverKind.isVFIO(plan.steps.compactMap { if case .bind(let driver, _) = $0.action { driver } else { nil } }.first ?? device.driver)
+            let claimed = view.isVFIO(plan.steps.compactMap { if case .bind(let driver, _) = $0.action { driver } else { nil } }.first ?? device.driver)
             if claimed, let group = device.iommuGroup {
                 // Doctor judges the group as the policies will leave it; `list` shows it now.
                 if let warning = plan.warnings.first(where: { $0.hasPrefix("IOMMU group") }) {

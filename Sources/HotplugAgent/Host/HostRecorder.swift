@@ -45,11 +45,14 @@ struct HostRecorder {
             if let driver = device.driver, description.sriov != nil, canConfigureSRIOV(driver) { configuresSRIOV.insert(driver) }
             devices.append(description)
         }
-        // Drivers as far as sysfs shows them: the IDs of the devices each one has.
+        // Drivers as far as sysfs shows them: the IDs of the devices each one has, and
+        // which are VFIO drivers by the kernel's word (built on vfio-pci-core).
+        let vfioDrivers = reader.vfioDriverNames()
         var drivers = try reader.drivers().sorted().map { name in
             HostDescription.Driver(name: name, module: nil, loaded: true, loadable: true,
                                    ids: name == "pcieport" ? nil : bound[name]?.map(\.description),
-                                   classes: name == "pcieport" ? ["0604"] : nil, sriov: configuresSRIOV.contains(name) ? true : nil)
+                                   classes: name == "pcieport" ? ["0604"] : nil, sriov: configuresSRIOV.contains(name) ? true : nil,
+                                   vfio: vfioDrivers.contains(name) ? true : nil)
         }
         for name in ["vfio-pci", "pci-stub"] where !drivers.contains(where: { $0.name == name }) {
             drivers.append(HostDescription.Driver(name: name, module: nil, loaded: false, loadable: true, ids: nil, classes: nil, sriov: nil))

@@ -145,6 +145,7 @@ struct SysfsReader: Sendable {
         guard changed else { return view }
         var enriched = HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu)
         enriched.variants = variants
+        enriched.vfioDrivers = view.vfioDrivers
         return enriched
     }
 
@@ -266,7 +267,18 @@ struct SysfsReader: Sendable {
         }
         var nodes: [Int: NodeState] = [:]
         for group in groups { nodes[group] = try vfioNode(group) }
-        return HostView(devices: devices, drivers: try drivers(), vfioNodes: nodes)
+        var view = HostView(devices: devices, drivers: try drivers(), vfioNodes: nodes)
+        view.vfioDrivers = vfioDriverNames()
+        return view
+    }
+
+    /// The PCI drivers of the modules built on vfio-pci-core (`/sys/module/vfio_pci_core/
+    /// holders/`: vfio_pci, mlx5_vfio_pci, …), as the kernel lists them once loaded.
+    func vfioDriverNames() -> Set<String> {
+        let holders = (try? io.list(paths.under("/sys/module/vfio_pci_core/holders"))) ?? []
+        return Set(holders.flatMap { module in
+            ((try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? []).filter { $0.hasPrefix("pci:") }.map { String($0.dropFirst(4)) }
+        })
     }
 
     // MARK: Attributes

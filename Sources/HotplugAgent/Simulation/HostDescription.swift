@@ -34,6 +34,8 @@ struct HostDescription: Codable, Sendable {
         var classes: [String]?
         /// It can enable SR-IOV on the PFs it drives (`sriov_numvfs` works).
         var sriov: Bool?
+        /// Its module is built on vfio-pci-core (a VFIO variant driver whatever its name).
+        var vfio: Bool?
     }
 
     struct Interface: Codable, Sendable, Equatable {

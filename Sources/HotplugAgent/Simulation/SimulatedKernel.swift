@@ -41,7 +41,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             state.drivers[driver.name] = SimulatedState.Driver(
                 name: driver.name, module: driver.module ?? driver.name.replacing("-", with: "_"),
                 registered: driver.loaded, loadable: driver.loadable ?? true, ids: ids,
-                classes: (driver.classes ?? []).map { $0.lowercased() }, sriov: driver.sriov ?? false)
+                classes: (driver.classes ?? []).map { $0.lowercased() }, sriov: driver.sriov ?? false,
+                vfio: driver.vfio ?? DriverKind.isVFIO(driver.name))
             if driver.loaded { state.driverOrder.append(driver.name) }
         }
         for device in description.devices {
@@ -384,6 +385,8 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
             case .classDir("net"): return state.visibleInterfaces.map(\.name)
             case .classDir("block"): return state.visibleDisks.map(\.name)
+            case .moduleHolders("vfio_pci_core"):
+                return state.drivers.values.filter { $0.registered && $0.vfio }.map(\.module)
             case .moduleDrivers(let module):
                 let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map { "pci:\($0.name)" }
                 guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
@@ -653,8 +656,9 @@ enum SimulatedPath: Equatable {
     case devNode(String)
     /// A file below `/lib/modules` (`<release>/modules.alias`).
     case moduleFile(String)
-    /// `/sys/module/<module>/drivers`.
+    /// `/sys/module/<module>/drivers` and `/sys/module/<module>/holders`.
     case moduleDrivers(String)
+    case moduleHolders(String)
     case other
 
     init(_ path: String, root: HostPaths) {
@@ -673,6 +677,7 @@ enum SimulatedPath: Equatable {
         case 4... where parts[0...1] == ["lib", "modules"] || parts[0...2] == ["usr", "lib", "modules"]:
             self = .moduleFile(parts[(parts[0] == "lib" ? 2 : 3)...].joined(separator: "/"))
         case 4 where parts[0...1] == ["sys", "module"] && parts[3] == "drivers": self = .moduleDrivers(parts[2])
+        case 4 where parts[0...1] == ["sys", "module"] && parts[3] == "holders": self = .moduleHolders(parts[2])
         case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], "")
         case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], parts[5])
         case 5 where parts[0...2] == ["sys", "kernel", "iommu_groups"] && parts[4] == "devices":

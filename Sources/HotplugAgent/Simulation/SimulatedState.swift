@@ -65,6 +65,8 @@ struct SimulatedState {
         var dynamicIDs: [PCIIDPattern] = []
         var classes: [String]
         var sriov = false
+        /// Built on vfio-pci-core: listed in `/sys/module/vfio_pci_core/holders/`.
+        var vfio = false
     }
 
     struct Node {
