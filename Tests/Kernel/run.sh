@@ -110,10 +110,11 @@ boot() {
     while IFS= read -r line; do
         line=${line%$'\r'}
         printf '%s\n' "$line" >> "$work/console.log"
+        # Markers may follow the firmware's screen-clearing escapes on the same line.
         case $line in
-            "@@UP"*) touch "$work/up" ;;
-            "@@QMP "*) qmp "${line#@@QMP }" ;;
-            "@@DONE"*) touch "$work/done" ;;
+            *"@@UP"*) touch "$work/up" ;;
+            *"@@QMP "*) qmp "${line#*@@QMP }" ;;
+            *"@@DONE"*) touch "$work/done" ;;
             PASS*|FAIL*|INFO*) printf '%s\n' "$line" | tee -a "$work/results" ;;
         esac
     done < "$work/console" &
