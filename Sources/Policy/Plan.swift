@@ -34,17 +34,9 @@ public enum Action: Sendable, Equatable {
         case .unbind(let from):
             return "unbind from \(from) and keep unbound"
         case .setNodeAccess(let group, let owner, let nodeGroup, let mode):
-            var parts = ["set /dev/vfio/\(group)"]
-            if let owner { parts.append("owner \(owner)") }
-            if let nodeGroup { parts.append("group \(nodeGroup)") }
-            if let mode { parts.append("mode \(octal(mode))") }
-            return parts.joined(separator: " ")
+            return Self.nodeSummary("/dev/vfio/\(group)", owner, nodeGroup, mode)
         case .setDeviceNodeAccess(let name, let owner, let nodeGroup, let mode):
-            var parts = ["set /dev/vfio/devices/\(name)"]
-            if let owner { parts.append("owner \(owner)") }
-            if let nodeGroup { parts.append("group \(nodeGroup)") }
-            if let mode { parts.append("mode \(octal(mode))") }
-            return parts.joined(separator: " ")
+            return Self.nodeSummary("/dev/vfio/devices/\(name)", owner, nodeGroup, mode)
         case .grantIOMMU(let users, let groups):
             let entries = users.map { "user \($0)" } + groups.map { "group \($0)" }
             return "grant " + entries.joined(separator: ", ") + " read-write access to /dev/iommu (ACL)"
@@ -61,6 +53,17 @@ public enum Action: Sendable, Equatable {
         case .forgetOrigin:
             return "forget where it came from"
         }
+    }
+}
+
+extension Action {
+    /// `set /dev/vfio/12 owner cloud (1000) group kvm (993) mode 0660`.
+    static func nodeSummary(_ node: String, _ owner: Account?, _ group: Account?, _ mode: UInt16?) -> String {
+        var parts = ["set \(node)"]
+        if let owner { parts.append("owner \(owner)") }
+        if let group { parts.append("group \(group)") }
+        if let mode { parts.append("mode \(octal(mode))") }
+        return parts.joined(separator: " ")
     }
 }
 

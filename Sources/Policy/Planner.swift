@@ -134,10 +134,7 @@ public struct Planner: Sendable {
             }
             // The device's own node (iommufd), for a device of the policy or of its claim-group.
             if policy.setsNodeAccess, device.driver == intended, let node = device.deviceNode {
-                let differs = (policy.owner.map { $0.id != node.state.uid } ?? false)
-                    || (policy.group.map { $0.id != node.state.gid } ?? false)
-                    || (policy.mode.map { $0 != node.state.mode } ?? false)
-                if differs {
+                if policy.nodeAccessDiffers(from: node.state) {
                     plan.steps.append(Step(.setDeviceNodeAccess(name: node.name, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode),
                                            reason: "it is \(node.state.description) now"))
                 }
@@ -193,10 +190,7 @@ public struct Planner: Sendable {
             plan.refusals.append(Refusal(action.summary, reason: "/dev/vfio/\(group) is not a character device"))
             return
         }
-        let differs = (policy.owner.map { $0.id != node.uid } ?? false)
-            || (policy.group.map { $0.id != node.gid } ?? false)
-            || (policy.mode.map { $0 != node.mode } ?? false)
-        if differs { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
+        if policy.nodeAccessDiffers(from: node) { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
     }
 
     /// Why a device may not be unbound now: a VM holds its VFIO nodes, and the kernel's

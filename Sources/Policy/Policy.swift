@@ -34,6 +34,11 @@ public struct Policy: Sendable, Equatable {
 
     /// Whether the policy says anything about `/dev/vfio/<group>`.
     public var setsNodeAccess: Bool { owner != nil || group != nil || mode != nil }
+
+    /// Whether a node shows another owner, group or mode than the policy asks.
+    public func nodeAccessDiffers(from node: NodeState) -> Bool {
+        (owner.map { $0.id != node.uid } ?? false) || (group.map { $0.id != node.gid } ?? false) || (mode.map { $0 != node.mode } ?? false)
+    }
 }
 
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
