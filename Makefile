@@ -102,6 +102,8 @@ install: deps
 	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
 	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
 	sed 's|/usr/bin/hotplug-agent|$(BINDIR)/hotplug-agent|' rules/hotplug-agent.service > .build/hotplug-agent.service && \
+	if [ "$$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $$2 }')" -ge 253 ] 2>/dev/null; then \
+		sed -i 's/^Type=notify$$/Type=notify-reload/; /^ExecReload=/d' .build/hotplug-agent.service; fi && \
 	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
 	install -Dm644 rules/70-hotplug-agent.rules $(DESTDIR)$(UDEVRULESDIR)/70-hotplug-agent.rules && \
 	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgent/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \

@@ -1,5 +1,8 @@
+import Foundation
 import Glibc
 @testable import HotplugAgent
+import Synchronization
+import Policy
 import Testing
 
 /// A datagram socket standing in for systemd's notification socket.
@@ -66,6 +69,108 @@ struct NotifyTests {
     }
 }
 
+/// The reload handshake: RELOADING=1 with MONOTONIC_USEC, READY=1 once the new policies
+/// are in force, and the outcome recorded for `hotplug-agent reload` (systemd before 253).
+struct ReloadHandshakeTests {
+    @Test func sighupSaysReloadingThenReadyOnceTheNewPoliciesAreInForce() throws {
+        let socket = try NotifySocket()
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let tree = try FakeSysfs()
+        let outcomes = Mutex<[PolicySet?]>([PolicySet([]), nil])
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log) {
+            outcomes.withLock { $0.removeFirst() }
+        }
+        daemon.notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.path].get)
+        daemon.reloadRecord = tree.path("/state/reloaded")
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        while let message = socket.receive(), !message.hasPrefix("READY=1") {}
+        let before = monotonicMicroseconds()
+        signals.send(SIGHUP)
+        let reloading = try #require(socket.receive())
+        let lines = reloading.split(separator: "\n")
+        #expect(lines.first == "RELOADING=1")
+        let stamp = try #require(lines.dropFirst().first.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) })
+        #expect(lines.dropFirst().first?.hasPrefix("MONOTONIC_USEC=") == true && stamp >= before && stamp <= monotonicMicroseconds())
+        #expect(socket.receive() == "READY=1")
+        // READY=1 came once the new (empty) policies were in force.
+        #expect(host.agent.planner.policies.policies.isEmpty)
+        #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "1 ok\n")
+        signals.send(SIGHUP)
+        #expect(socket.receive()?.hasPrefix("RELOADING=1") == true)
+        #expect(socket.receive() == "READY=1")
+        #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "2 refused\n")
+        signals.send(SIGTERM)
+    }
+}
+
 private extension Dictionary where Key == String, Value == String {
     var get: (String) -> String? { { self[$0] } }
+}
+
+/// On the journal (JOURNAL_STREAM names standard error), every log line starts with its
+/// syslog priority, so `journalctl -p err` finds the errors.
+struct JournalTests {
+    func run(_ arguments: [String], journal: Bool) throws -> String {
+        let tree = try FakeSysfs()
+        let errorFile = tree.path("/stderr")
+        FileManager.default.createFile(atPath: errorFile, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
+        var st = stat()
+        stat(errorFile, &st)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = arguments + ["--root", tree.root]
+        var environment = ProcessInfo.processInfo.environment
+        environment["JOURNAL_STREAM"] = journal ? "\(st.st_dev):\(st.st_ino)" : nil
+        process.environment = environment
+        process.standardError = handle
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        return try String(contentsOfFile: errorFile, encoding: .utf8)
+    }
+
+    @Test func linesCarryTheirPriorityOnTheJournalAndNotElsewhere() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"x\"\nmatch.ids = [\"1002:74a\"]\n")
+        let failed = try run(["run", "--once", "--policy-dir", tree.path("/p")], journal: true)
+        let lines = failed.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("<3>") }, "\(failed)")
+        #expect(lines.contains { $0.hasPrefix("<3>\(tree.path("/p/10.toml")):3: match.ids") })
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"x\"\nmatch.ids = [\"1002:74a1\"]\n")
+        let info = try run(["run", "--once", "--dry-run", "--policy-dir", tree.path("/p")], journal: true)
+        #expect(info.split(separator: "\n").contains { $0.hasPrefix("<6>info: 1 policies loaded") }, "\(info)")
+        let plain = try run(["run", "--once", "--dry-run", "--policy-dir", tree.path("/p")], journal: false)
+        #expect(plain.split(separator: "\n").contains { $0.hasPrefix("info: 1 policies loaded") }, "\(plain)")
+    }
+}
+
+/// `hotplug-agent reload PID`, systemd's ExecReload before 253: returns once the daemon has
+/// the new policies (0), or has refused them and kept the old ones (1).
+struct ReloadCommandTests {
+    @Test func reloadWaitsForTheDaemonsWord() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a1\"]\n")
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binary.path)
+        daemon.arguments = ["run", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        let pid = String(daemon.processIdentifier)
+        // Until its signal handlers are in place a SIGHUP would end it: give it a moment.
+        usleep(500_000)
+        let good = try Binary.run(["reload", pid, "--state-dir", tree.path("/state"), "--timeout", "10"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "1 ok\n")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a\"]\n")
+        let bad = try Binary.run(["reload", pid, "--state-dir", tree.path("/state"), "--timeout", "10"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("the policies did not load; the previous ones stay in force"))
+        #expect(daemon.isRunning)
+    }
 }

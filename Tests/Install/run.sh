@@ -23,7 +23,7 @@ check "bash completion knows the commands" "grep -q 'vm-args' '$destdir/usr/shar
 check "the unit starts the installed binary" "grep -q '^ExecStart=/usr/bin/hotplug-agent run$' '$destdir/usr/lib/systemd/system/hotplug-agent.service'"
 if command -v systemd-analyze >/dev/null; then
     # The installed unit, pointed at the binary under DESTDIR, as systemd would load it.
-    sed "s|^ExecStart=/usr/bin/|ExecStart=$destdir/usr/bin/|" "$destdir/usr/lib/systemd/system/hotplug-agent.service" > "$destdir/hotplug-agent.service"
+    sed "s|^\(Exec[A-Za-z]*\)=/usr/bin/|\1=$destdir/usr/bin/|" "$destdir/usr/lib/systemd/system/hotplug-agent.service" > "$destdir/hotplug-agent.service"
     out=$(systemd-analyze verify --man=no "$destdir/hotplug-agent.service" 2>&1)
     echo "$out" | grep -i "hotplug-agent" || true
     check "systemd-analyze verify accepts the unit" "! echo \"\$out\" | grep -qi 'hotplug-agent'"

@@ -29,7 +29,7 @@ struct BootConfigCommand: ParsableCommand {
             return
         }
         guard source.file == nil else {
-            LineLogHandler.standardError("hotplug-agent: --write writes this host's files; it does not go with --host")
+            LineLogHandler.error("hotplug-agent: --write writes this host's files; it does not go with --host")
             throw ExitCode(1)
         }
         for line in try BootConfigWriter(paths: host.paths).write(config) { output(line) }

@@ -1,16 +1,25 @@
 import ArgumentParser
 import Glibc
 
+/// The release, as `--version` prints it.
+let hotplugAgentVersion = "0.4.0"
+
 @main
 struct HotplugAgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hotplug-agent",
         abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
-        subcommands: [RunCommand.self, PlanCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, BenchCommand.self, TOMLCheckCommand.self])
+        version: "hotplug-agent \(hotplugAgentVersion)",
+        subcommands: [RunCommand.self, PlanCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self, TOMLCheckCommand.self])
 
     static func main() {
         // A child that stops reading its input (the TOML check) must fail a write, not end us.
         signal(SIGPIPE, SIG_IGN)
+        // Signals a parent left blocked would never reach the daemon's handlers (SIGHUP,
+        // SIGTERM): start with none blocked, before any thread inherits the mask.
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
         main(nil)
     }
 }

@@ -26,7 +26,7 @@ struct ListCommand: ParsableCommand {
         } else {
             let tree = ListTree(view: view, reader: reader, planner: planner, colour: ListTree.terminalWantsColour)
             output(tree.lines.joined(separator: "\n"))
-            for error in errors { LineLogHandler.standardError("\(error)") }
+            for error in errors { LineLogHandler.error("\(error)") }
         }
     }
 }

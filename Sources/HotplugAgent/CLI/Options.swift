@@ -54,8 +54,8 @@ struct HostContext {
     func policiesOrExit(_ options: PolicyOptions, accounts: (any AccountResolver)? = nil) throws -> PolicySet {
         let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(directories: options.chosen)
         guard errors.isEmpty else {
-            for error in errors { LineLogHandler.standardError("\(error)") }
-            LineLogHandler.standardError("hotplug-agent: the policies do not load; nothing was done")
+            for error in errors { LineLogHandler.error("\(error)") }
+            LineLogHandler.error("hotplug-agent: the policies do not load; nothing was done")
             throw ExitCode(1)
         }
         return policies
@@ -71,7 +71,7 @@ extension SysfsReader {
     /// Every device of the host, or exit 1 saying why.
     func fullViewOrExit() throws -> HostView {
         do { return try fullView() } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            LineLogHandler.error("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
     }

@@ -14,7 +14,7 @@ struct RecordCommand: ParsableCommand {
         do {
             description = try HostRecorder(reader: host.reader, readFile: { try? readTextFile($0) }).record()
         } catch {
-            LineLogHandler.standardError("hotplug-agent: cannot read the host: \(error)")
+            LineLogHandler.error("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
         let encoder = JSONEncoder()

@@ -40,9 +40,10 @@ struct RunCommand: ParsableCommand {
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
-            let daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
+            var daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
+            if !dryRun { daemon.reloadRecord = (stateDir.map(absolutePath) ?? host.paths.stateDirectory) + "/reloaded" }
             throw ExitCode(daemon.run(signals: signals))
         }
         throw ExitCode(agent.runOnce(events: monitor) ? 0 : 1)

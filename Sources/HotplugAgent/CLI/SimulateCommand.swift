@@ -21,7 +21,7 @@ struct SimulateCommand: ParsableCommand {
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
         let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts).load(directories: policy.chosen)
         guard errors.isEmpty else {
-            for error in errors { LineLogHandler.standardError("\(error)") }
+            for error in errors { LineLogHandler.error("\(error)") }
             throw ExitCode(1)
         }
         let reader = SysfsReader(io: kernel, paths: kernel.paths)
@@ -36,7 +36,7 @@ struct SimulateCommand: ParsableCommand {
         // The simulated host's state lives in a temporary directory: nothing real is touched.
         var template = Array("/tmp/hotplug-agent-simulate.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else {
-            LineLogHandler.standardError("hotplug-agent: cannot make a temporary directory: \(Errno.current)")
+            LineLogHandler.error("hotplug-agent: cannot make a temporary directory: \(Errno.current)")
             throw ExitCode(1)
         }
         let state = String(cString: template)
@@ -87,7 +87,7 @@ func loadSimulatedHost(_ file: String) throws -> (HostDescription, SimulatedKern
         let description = try JSONDecoder().decode(HostDescription.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
         return (description, try SimulatedKernel(description))
     } catch {
-        LineLogHandler.standardError("hotplug-agent: \(file): \(error)")
+        LineLogHandler.error("hotplug-agent: \(file): \(error)")
         throw ExitCode(1)
     }
 }

@@ -13,6 +13,9 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     var notifier = SystemdNotifier()
     /// How often devices that wait for a VM to let go are looked at again, besides events.
     var waitRetry: Duration = .seconds(10)
+    /// Where each SIGHUP's outcome is recorded (`<generation> ok|refused`), for
+    /// `hotplug-agent reload` to wait on.
+    var reloadRecord: String?
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false)
@@ -22,6 +25,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
         var ready = false
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         var nextWaitRetry = ContinuousClock.now + waitRetry
+        var reloads = 0
         while true {
             // READY=1 once coldplug has settled (a stuck device does not hold it back).
             if !ready && !agent.queue.isBusy {
@@ -56,11 +60,19 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                     switch signal {
                     case SIGHUP:
                         log.notice("SIGHUP: reloading policies")
-                        notifier.send("RELOADING=1")
+                        // Type=notify-reload: RELOADING=1 with the time, READY=1 once the
+                        // new policies are in force (or the old ones kept).
+                        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
                         defer { notifier.send("READY=1") }
-                        if let policies = reload() {
+                        let policies = reload()
+                        if let policies {
                             agent.planner = Planner(policies: policies)
                             agent.reconcileAll(wait: false)
+                        }
+                        reloads += 1
+                        if let reloadRecord {
+                            try? writeFileAtomically(reloadRecord, "\(reloads) \(policies == nil ? "refused" : "ok")\n", fileMode: 0o644,
+                                                     directoryMode: 0o755, durable: false)
                         }
                     default:
                         log.notice("signal \(signal): finishing the steps in progress, then exiting")
@@ -75,6 +87,13 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             if fds[0].revents != 0 { agent.handle(monitor.drain(), wait: false) }
         }
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds, as sd_notify's MONOTONIC_USEC wants it.
+func monotonicMicroseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
 }
 
 /// The self-pipe trick: the handler writes the signal number to a pipe that poll() watches,

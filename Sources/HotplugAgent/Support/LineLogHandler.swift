@@ -21,12 +21,41 @@ struct LineLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        var text = "\(event.level):"
+        // On the journal, each line starts with its syslog priority (sd-daemon(3)), so
+        // `journalctl -p err` finds the errors.
+        var text = (Self.toJournal ? "<\(Self.priority(event.level))>" : "") + "\(event.level):"
         if let device = merged["device"] { text += " \(device)" }
         if let policy = merged["policy"], "\(policy)" != "-" { text += " [\(policy)]" }
         // Names and values in a message come from files and the kernel: escaped, a log
         // line can be neither split nor dressed as another.
         sink(escapingControlCharacters(text + " \(event.message)"))
+    }
+
+    /// Whether standard error is the journal: `JOURNAL_STREAM` names its device and inode
+    /// (systemd.exec(5)); a stream inherited by a child that writes elsewhere does not count.
+    static let toJournal: Bool = {
+        guard let stream = getenvString("JOURNAL_STREAM") else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return stream == "\(st.st_dev):\(st.st_ino)"
+    }()
+
+    /// syslog's levels: `<3>` for an error.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    /// An error said outside the log (a command that cannot start): on standard error,
+    /// with its priority on the journal.
+    static func error(_ line: String) {
+        standardError((toJournal ? "<3>" : "") + escapingControlCharacters(line))
     }
 
     static let standardError: @Sendable (String) -> Void = { line in
