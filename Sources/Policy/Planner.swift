@@ -33,7 +33,7 @@ public struct Planner: Sendable {
 
     /// The driver a policy puts `device` on: its `driver`, with `"vfio"` resolved to the VFIO
     /// driver made for the device (or vfio-pci).
-    func target(of policy: Policy, for device: PCIDevice, in host: HostView) -> DriverChoice? {
+    public func target(of policy: Policy, for device: PCIDevice, in host: HostView) -> DriverChoice? {
         guard policy.driver == .vfio else { return policy.driver }
         return .named(host.variants.choose(for: device).driver)
     }

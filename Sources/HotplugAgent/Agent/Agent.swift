@@ -146,6 +146,7 @@ final class Agent: @unchecked Sendable {
         }
         log.error("stuck: a write has not returned for \(time); the kernel or its driver hangs. Other devices go on",
                   metadata: ["device": "\(address)"])
+        reconciler.status?.record(address, .stuck("a write has not returned for \(time)"))
     }
 
     /// `run --once`: coldplug, then keep reconciling what events and sysfs show until no

@@ -13,6 +13,7 @@ extension Agent {
         let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins)
         let reconciler = Reconciler(reader: reader, executor: executor, planner: Planner(policies: policies),
                                     dryRun: dryRun, log: log)
+        reconciler.status = stateDirectory.map { StatusStore(stateDirectory: $0) }
         return Agent(reader: reader, reconciler: reconciler, log: log, workers: workers, stuckAfter: stuckAfter)
     }
 }

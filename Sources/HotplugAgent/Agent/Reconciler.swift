@@ -22,6 +22,8 @@ final class Reconciler: @unchecked Sendable {
     private let currentPlanner: Mutex<Planner>
     let dryRun: Bool
     let log: Logger
+    /// Where failures are recorded for `status`; nil when the agent keeps no state.
+    var status: StatusStore?
     /// Set by the agent: once it says so, no further step is started.
     var isStopping: @Sendable () -> Bool = { false }
 
@@ -63,7 +65,10 @@ final class Reconciler: @unchecked Sendable {
                 for wait in plan.waits { log.notice("waiting: \(wait.what): \(wait.reason)", metadata: meta) }
                 for warning in plan.warnings { log.warning("\(warning)", metadata: meta) }
             }
-            guard plan.hasWork else { return plan.waits.isEmpty ? .settled : .waiting }
+            guard plan.hasWork else {
+                if !dryRun { status?.clear(address) }
+                return plan.waits.isEmpty ? .settled : .waiting
+            }
             if dryRun {
                 for step in plan.steps { log.info("would \(step)", metadata: meta) }
                 return .settled
@@ -81,6 +86,7 @@ final class Reconciler: @unchecked Sendable {
                     return .waiting
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
+                    status?.record(address, .failed("\(step.action.summary): \(error)"))
                     return .failed
                 }
             }

@@ -9,13 +9,21 @@ struct PlanCommand: ParsableCommand {
     @OptionGroup var policy: PolicyOptions
     @OptionGroup var source: HostSourceOptions
 
+    @Flag(help: "One JSON object per device with the same decisions.")
+    var json = false
+
     func run() throws {
         let host = HostContext(global)
         let (reader, accounts) = try source.open(host)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let view = try reader.fullViewOrExit()
         let planner = Planner(policies: policies)
-        for line in renderPlans(planner.planAll(in: reader.enrich(view, for: planner))) { output(line) }
+        let plans = planner.planAll(in: reader.enrich(view, for: planner))
+        if json {
+            output(PlanJSON(plans).text)
+        } else {
+            for line in renderPlans(plans) { output(line) }
+        }
     }
 }
 
