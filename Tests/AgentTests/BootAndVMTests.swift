@@ -4,15 +4,36 @@ import Policy
 import Testing
 
 struct BootConfigTests {
-    func config(_ host: SimHost, cpu: String? = "AuthenticAMD") throws -> BootConfig {
+    func config(_ host: SimHost, cpu: CPUPlatform? = .amd) throws -> BootConfig {
         let planner = host.agent.planner
-        return BootConfig(view: host.reader.enrich(try host.reader.fullView(), for: planner), planner: planner, cpuVendor: cpu)
+        return BootConfig(view: host.reader.enrich(try host.reader.fullView(), for: planner), planner: planner, platform: cpu)
+    }
+
+    /// The IOMMU's arguments for the CPU the host has, from /proc/cpuinfo.
+    @Test func theIOMMUArgumentsFollowTheCPU() throws {
+        #expect(CPUPlatform(cpuinfo: "processor\t: 0\nvendor_id\t: AuthenticAMD\n") == .amd)
+        #expect(CPUPlatform(cpuinfo: "processor\t: 0\nvendor_id\t: GenuineIntel\n") == .intel)
+        #expect(CPUPlatform(cpuinfo: "processor\t: 0\ncpu\t\t: POWER9 (raw), altivec supported\nplatform\t: PowerNV\n") == .power)
+        #expect(CPUPlatform(cpuinfo: "processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n") == .arm64)
+        #expect(CPUPlatform(cpuinfo: "") == nil)
+        let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
+        #expect(try config(host, cpu: .amd).kernelArguments.prefix(2) == ["iommu=pt", "vfio-pci.ids=1002:73bf,1002:ab28,8086:1539"])
+        #expect(try config(host, cpu: .intel).kernelArguments.prefix(2) == ["intel_iommu=on", "iommu=pt"])
+        #expect(try config(host, cpu: .power).kernelArguments.first == "vfio-pci.ids=1002:73bf,1002:ab28,8086:1539")
+        #expect(try !config(host, cpu: .amd).kernelArguments.contains("amd_iommu=on"))
+        let unknown = try config(host, cpu: nil)
+        #expect(unknown.kernelArguments.prefix(2) == ["intel_iommu=on", "iommu=pt"])
+        #expect(unknown.notes.contains { $0.hasPrefix("the CPU is not known") })
+        // A recorded host carries its CPU to boot-config --host.
+        let recorded = try Binary.run(["boot-config", "--host", repository.appendingPathComponent("hosts/seed-003-power9.json").path,
+                                       "--policy-dir", repository.appendingPathComponent("rules/examples/seed-003").path])
+        #expect(recorded.stdout.hasPrefix("# Kernel command line:\nvfio-pci.ids=10de:15f9 rd.driver.pre=vfio-pci\n"), "\(recorded.stdout)")
     }
 
     @Test func theDesktopGetsTheSeedsIDsAndItsUSBOnPCIStub() throws {
         let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
         let boot = try config(host)
-        #expect(boot.kernelArguments == ["amd_iommu=on", "iommu=pt", "vfio-pci.ids=1002:73bf,1002:ab28,8086:1539",
+        #expect(boot.kernelArguments == ["iommu=pt", "vfio-pci.ids=1002:73bf,1002:ab28,8086:1539",
                                          "rd.driver.pre=vfio-pci", "pci-stub.ids=1002:73a6,1002:73a4"])
         #expect(boot.modprobeConf == """
             # Written by hotplug-agent boot-config: keeps host drivers off the devices the policies claim.
@@ -47,7 +68,7 @@ struct BootConfigTests {
         let tree = try FakeSysfs()
         try tree.file("/etc/os-release", "ID=fedora\n")
         let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
-        let said = try BootConfigWriter(paths: HostPaths(root: tree.root)).write(try config(host, cpu: "GenuineIntel"))
+        let said = try BootConfigWriter(paths: HostPaths(root: tree.root)).write(try config(host, cpu: .intel))
         #expect(said.last == "next: dracut -f && grubby --update-kernel=ALL --args=\"intel_iommu=on iommu=pt vfio-pci.ids=1002:74a1,15b3:1021 rd.driver.pre=vfio-pci\", then reboot")
         #expect(try tree.read("/etc/dracut.conf.d/hotplug-agent.conf").contains("force_drivers+=\" vfio vfio_iommu_type1 vfio_pci \""))
     }

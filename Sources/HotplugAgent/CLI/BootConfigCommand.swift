@@ -20,10 +20,9 @@ struct BootConfigCommand: ParsableCommand {
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let planner = Planner(policies: policies)
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
-        let cpuinfo = source.file == nil ? try? readTextFile(host.paths.under("/proc/cpuinfo")) : nil
-        let cpu = cpuinfo?.split(separator: "\n")
-            .first { $0.hasPrefix("vendor_id") }.flatMap { $0.split(separator: ":").last }.map { String($0.drop { $0 == " " || $0 == "\t" }) }
-        let config = BootConfig(view: view, planner: planner, cpuVendor: cpu)
+        // The CPU of this host, or the one its record names.
+        let platform = try source.file.map { try loadSimulatedHost($0).0.cpu } ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
+        let config = BootConfig(view: view, planner: planner, platform: platform)
         guard write else {
             output(config.text)
             return

@@ -1,5 +1,39 @@
 import Policy
 
+/// The CPU family, for the IOMMU's kernel arguments: Intel's VT-d is off until
+/// `intel_iommu=on`; AMD-Vi is on by default (`amd_iommu=on` is not even a valid value);
+/// POWER's and arm64's IOMMUs need no argument. `iommu=pt` keeps the host's own DMA fast.
+enum CPUPlatform: String, Codable, Sendable {
+    case intel, amd, power, arm64
+
+    /// From `/proc/cpuinfo`: `vendor_id` on x86, `cpu : POWER9` on POWER, `CPU implementer`
+    /// on arm64.
+    init?(cpuinfo: String) {
+        for line in cpuinfo.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { part in
+                String(part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            }
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "vendor_id" where parts[1] == "GenuineIntel": self = .intel; return
+            case "vendor_id" where parts[1] == "AuthenticAMD" || parts[1] == "HygonGenuine": self = .amd; return
+            case "cpu" where parts[1].hasPrefix("POWER"): self = .power; return
+            case "CPU implementer": self = .arm64; return
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    var iommuArguments: [String] {
+        switch self {
+        case .intel: ["intel_iommu=on", "iommu=pt"]
+        case .amd: ["iommu=pt"]
+        case .power, .arm64: []
+        }
+    }
+}
+
 /// What keeps host drivers off the devices the policies claim from the first moment of
 /// boot: kernel arguments, modprobe.d, and the initramfs module lists (dracut and
 /// initramfs-tools), derived from the policies and the devices this host has.
@@ -12,11 +46,14 @@ struct BootConfig: Equatable {
     /// Devices claimed for a driver that takes no `ids=` (vendor VFIO variants).
     var otherDrivers: [String] = []
     var notes: [String] = []
-    /// `intel_iommu=on` or `amd_iommu=on`, from the CPU vendor.
-    var iommuArgument: String
+    /// The IOMMU's kernel arguments for this host's CPU.
+    var iommuArguments: [String]
 
-    init(view: HostView, planner: Planner, cpuVendor: String?) {
-        iommuArgument = cpuVendor == "AuthenticAMD" ? "amd_iommu=on" : "intel_iommu=on"
+    init(view: HostView, planner: Planner, platform: CPUPlatform?) {
+        iommuArguments = platform?.iommuArguments ?? ["intel_iommu=on", "iommu=pt"]
+        if platform == nil {
+            notes.append("the CPU is not known: intel_iommu=on is for Intel; AMD needs only iommu=pt, POWER and arm64 nothing")
+        }
         var claimed: [(order: Int, address: PCIAddress, device: PCIDevice, driver: String)] = []
         for device in view.devices.values {
             guard let claim = planner.claimedDriver(for: device, in: view) else { continue }
@@ -51,7 +88,7 @@ struct BootConfig: Equatable {
     }
 
     var kernelArguments: [String] {
-        var arguments = [iommuArgument, "iommu=pt"]
+        var arguments = iommuArguments
         if !vfioIDs.isEmpty { arguments += ["vfio-pci.ids=" + vfioIDs.map(\.description).joined(separator: ","), "rd.driver.pre=vfio-pci"] }
         if !stubIDs.isEmpty { arguments.append("pci-stub.ids=" + stubIDs.map(\.description).joined(separator: ",")) }
         return arguments

@@ -60,6 +60,7 @@ struct HostRecorder {
         let hostname = readFile(paths.under("/proc/sys/kernel/hostname")).map(firstLine) ?? "recorded host"
         var description = HostDescription(name: "recorded from \(hostname)", users: accounts(paths.passwd), groups: accounts(paths.groupFile),
                                           drivers: drivers, devices: devices)
+        description.cpu = readFile(paths.under("/proc/cpuinfo")).flatMap(CPUPlatform.init(cpuinfo:))
         // iommufd and the VFIO drivers made for particular devices, as this kernel has them.
         if (try? io.nodeAccess(paths.under("/dev/iommu"))) != nil { description.vfioDeviceNodes = true }
         if let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty {

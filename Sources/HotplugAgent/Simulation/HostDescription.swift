@@ -12,12 +12,15 @@ struct HostDescription: Codable, Sendable {
     /// for particular devices: `alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci`).
     var kernelRelease: String?
     var vfioAliases: [String]?
+    /// The CPU family (`intel`, `amd`, `power`, `arm64`), for boot-config's IOMMU arguments.
+    var cpu: CPUPlatform?
 
     enum CodingKeys: String, CodingKey {
         case name, users, groups, drivers, devices
         case vfioDeviceNodes = "vfio_device_nodes"
         case kernelRelease = "kernel_release"
         case vfioAliases = "vfio_aliases"
+        case cpu
     }
 
     struct Driver: Codable, Sendable {
