@@ -15,7 +15,6 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/hotplug-agent
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -29,7 +28,7 @@ CONFIG ?= release
 # daemon maps only the parts it uses (15 MiB resident instead of 21).
 RELEASE_FLAGS := -c release -Xcxx -UNDEBUG --static-swift-stdlib
 SWIFT_BUILD_FLAGS := $(if $(filter release,$(CONFIG)),$(RELEASE_FLAGS),-c $(CONFIG))
-INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service $(UDEVRULESDIR)/70-hotplug-agent.rules \
+INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service \
 	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \
 	$(FISHCOMPDIR)/hotplug-agent.fish
 
@@ -94,7 +93,7 @@ fuzz: deps
 demo: build
 	$(BIN) simulate --host hosts/seed-000-mi300x.json --policy-dir rules/examples/seed-000
 
-# The binary, the systemd unit and udev rule, the man page, shell completions, and the
+# The binary, the systemd unit, the man page, shell completions, and the
 # example policies under the doc directory (not enabled: copy one to policies.d to use it).
 install: deps
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
@@ -105,7 +104,6 @@ install: deps
 	if [ "$$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $$2 }')" -ge 253 ] 2>/dev/null; then \
 		sed -i 's/^Type=notify$$/Type=notify-reload/; /^ExecReload=/d' .build/hotplug-agent.service; fi && \
 	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
-	install -Dm644 rules/70-hotplug-agent.rules $(DESTDIR)$(UDEVRULESDIR)/70-hotplug-agent.rules && \
 	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgent/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
 	$$bin --generate-completion-script bash > .build/completion.bash && \
 	$$bin --generate-completion-script zsh > .build/completion.zsh && \

@@ -10,7 +10,7 @@ check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "F
 
 make -s install DESTDIR="$destdir" PREFIX=/usr CONFIG=debug >/tmp/hotplug-agent-install.log 2>&1
 check "make install succeeds" "[ $? -eq 0 ]"
-for file in usr/bin/hotplug-agent usr/lib/systemd/system/hotplug-agent.service usr/lib/udev/rules.d/70-hotplug-agent.rules \
+for file in usr/bin/hotplug-agent usr/lib/systemd/system/hotplug-agent.service \
             usr/share/man/man8/hotplug-agent.8 usr/share/bash-completion/completions/hotplug-agent \
             usr/share/zsh/site-functions/_hotplug-agent usr/share/fish/vendor_completions.d/hotplug-agent.fish \
             usr/share/doc/hotplug-agent/examples/seed-000/50-mi300x.toml usr/share/doc/hotplug-agent/README.md; do
@@ -21,6 +21,9 @@ check "the installed binary runs" "'$destdir/usr/bin/hotplug-agent' --help | gre
 check "the man page documents the commands" "grep -q 'boot-config' '$destdir/usr/share/man/man8/hotplug-agent.8'"
 check "bash completion knows the commands" "grep -q 'vm-args' '$destdir/usr/share/bash-completion/completions/hotplug-agent'"
 check "the unit starts the installed binary" "grep -q '^ExecStart=/usr/bin/hotplug-agent run$' '$destdir/usr/lib/systemd/system/hotplug-agent.service'"
+# The agent starts with the system (WantedBy=) and coldplugs itself: no udev rule that
+# would start it despite systemctl disable, nor a device unit per PCI function.
+check "no udev rule starts it behind systemctl disable's back" "[ ! -e '$destdir/usr/lib/udev/rules.d/70-hotplug-agent.rules' ] && grep -q '^WantedBy=multi-user.target$' '$destdir/usr/lib/systemd/system/hotplug-agent.service'"
 if command -v systemd-analyze >/dev/null; then
     # The installed unit, pointed at the binary under DESTDIR, as systemd would load it.
     sed "s|^\(Exec[A-Za-z]*\)=/usr/bin/|\1=$destdir/usr/bin/|" "$destdir/usr/lib/systemd/system/hotplug-agent.service" > "$destdir/hotplug-agent.service"
