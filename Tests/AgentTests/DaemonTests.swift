@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 @testable import HotplugAgent
 import Policy
@@ -101,4 +102,41 @@ func waitFor(_ limit: Duration, _ condition: () -> Bool) -> Bool {
         usleep(10_000)
     }
     return condition()
+}
+
+/// The daemon reloads by itself when a policy directory changes, also the way a
+/// Kubernetes ConfigMap volume changes (`..data` swapped to a new timestamped directory).
+struct PolicyWatcherTests {
+    @Test func aChangedDirectoryReloadsAfterAQuietMomentAndAConfigMapSwapToo() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: "")
+        let tree = try FakeSysfs()
+        let directory = tree.path("/configmap")
+        try tree.mkdir("/configmap/..2026_11_29_01")
+        try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        try tree.link("/configmap/..data", to: "..2026_11_29_01")
+        try tree.link("/configmap/50.toml", to: "..data/50.toml")
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]),
+                                  isolation: TOMLIsolation(executable: Binary.path))
+        let log = host.agent.log
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
+        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
+        daemon.quietBeforeReload = .milliseconds(100)
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        defer { signals.send(SIGTERM) }
+        #expect(host.agent.planner.policies.policies.isEmpty)
+        // A file touched in place: reloaded, no SIGHUP.
+        try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        FileManager.default.createFile(atPath: tree.path("/configmap/touched"), contents: nil)
+        #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["first"] })
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 8 })
+        // The ConfigMap way: a new directory, then ..data renamed over the old link.
+        try tree.mkdir("/configmap/..2026_11_29_02")
+        try tree.file("/configmap/..2026_11_29_02/50.toml", "[[policy]]\nname = \"second\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n")
+        try tree.link("/configmap/..data_tmp", to: "..2026_11_29_02")
+        #expect(rename(tree.path("/configmap/..data_tmp"), tree.path("/configmap/..data")) == 0)
+        #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["second"] })
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "mlx5_core" }.isEmpty })
+        #expect(host.log.containing("notice: the policy directories changed").count >= 2)
+    }
 }

@@ -44,6 +44,7 @@ struct RunCommand: ParsableCommand {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
             if !dryRun { daemon.reloadRecord = (stateDir.map(absolutePath) ?? host.paths.stateDirectory) + "/reloaded" }
+            daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
             throw ExitCode(daemon.run(signals: signals))
         }
         throw ExitCode(agent.runOnce(events: monitor) ? 0 : 1)

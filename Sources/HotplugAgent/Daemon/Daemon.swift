@@ -16,12 +16,17 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     /// Where each SIGHUP's outcome is recorded (`<generation> ok|refused`), for
     /// `hotplug-agent reload` to wait on.
     var reloadRecord: String?
+    /// Changes to the policy directories reload by themselves, after `quietBeforeReload`.
+    var watcher: PolicyWatcher?
+    var quietBeforeReload: Duration = .milliseconds(500)
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false)
         agent.handle(monitor.drain(), wait: false)
         var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: watcher?.fileDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
+        var reloadDue: ContinuousClock.Instant?
         var ready = false
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         var nextWaitRetry = ContinuousClock.now + waitRetry
@@ -36,7 +41,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             // Asleep in the kernel while idle; awake each second while workers are busy,
             // to report devices whose writes do not return, and for the watchdog if asked.
             var timeout: Int32 = agent.queue.isBusy ? 1000 : -1
-            for due in [nextWatchdog, agent.hasWaiting ? nextWaitRetry : nil].compactMap({ $0 }) {
+            for due in [nextWatchdog, agent.hasWaiting ? nextWaitRetry : nil, reloadDue].compactMap({ $0 }) {
                 let left = (due - ContinuousClock.now).pollMilliseconds
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
@@ -55,11 +60,21 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 log.critical("poll: \(Errno.current)")
                 return 1
             }
-            if fds[1].revents != 0 {
-                for signal in signals.take() {
+            if fds[2].revents != 0, watcher?.drain() == true {
+                // Quiet for a moment first: an editor's or a ConfigMap's burst is one reload.
+                reloadDue = ContinuousClock.now + quietBeforeReload
+            }
+            var signalled = fds[1].revents != 0 ? signals.take() : []
+            if let due = reloadDue, ContinuousClock.now >= due {
+                reloadDue = nil
+                log.notice("the policy directories changed")
+                signalled.append(SIGHUP)
+            }
+            if !signalled.isEmpty {
+                for signal in signalled {
                     switch signal {
                     case SIGHUP:
-                        log.notice("SIGHUP: reloading policies")
+                        log.notice("reloading policies")
                         // Type=notify-reload: RELOADING=1 with the time, READY=1 once the
                         // new policies are in force (or the old ones kept).
                         notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
