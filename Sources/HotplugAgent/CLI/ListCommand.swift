@@ -126,9 +126,5 @@ struct HostListing: Encodable {
         return lines.map(escapingControlCharacters)
     }
 
-    var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    var json: String { prettyJSON(self) }
 }

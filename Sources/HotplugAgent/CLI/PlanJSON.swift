@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Policy
 
 /// `plan --json`: the decisions `plan` prints, one object per device, in address order.
@@ -34,9 +33,5 @@ struct PlanJSON: Encodable {
         }
     }
 
-    var text: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    var text: String { prettyJSON(self) }
 }

@@ -17,8 +17,6 @@ struct RecordCommand: ParsableCommand {
             LineLogHandler.error("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        output(String(decoding: try encoder.encode(description), as: UTF8.self))
+        output(prettyJSON(description))
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import Policy
 
 /// Where each device a policy matches stands, from sysfs and the agent's state directory,
@@ -26,9 +25,7 @@ struct StatusCommand: ParsableCommand {
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
         let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: StatusStore(stateDirectory: state))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            output(String(decoding: (try? encoder.encode(entries)) ?? Data(), as: UTF8.self))
+            output(prettyJSON(entries))
         } else {
             for entry in entries { output(escapingControlCharacters(entry.line)) }
         }
