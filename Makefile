@@ -4,12 +4,13 @@ BUILD := .build/debug
 BIN := $(BUILD)/hotplug-agent
 # Debian packages: libudev for the agent; umockdev, its headers, a C compiler and
 # pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
-# QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test.
+# QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test;
+# curl for the metrics scrape (the node exporter itself is unpacked, never installed).
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time \
-	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils
+	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test kernel-test test-kernel bench fuzz demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test metrics-test kernel-test test-kernel bench fuzz demo clean install uninstall
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -64,7 +65,11 @@ test-kernel: build
 	Tests/Kernel/run.sh 6.1 $(CURDIR)/$(BIN)
 	Tests/Kernel/run.sh 6.12 $(CURDIR)/$(BIN)
 
-test: unit-test integration-test install-test kernel-test
+# The daemon's metrics scraped by Debian's prometheus-node-exporter on 127.0.0.1.
+metrics-test: build
+	Tests/Metrics/run.sh $(CURDIR)/$(BIN)
+
+test: unit-test integration-test install-test metrics-test kernel-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096

@@ -57,6 +57,24 @@ public enum Action: Sendable, Equatable {
 }
 
 extension Action {
+    /// A short name for the kind of action, as metrics label it.
+    public var kind: String {
+        switch self {
+        case .loadModule: "load_module"
+        case .bind: "bind"
+        case .unbind: "unbind"
+        case .setNodeAccess: "group_node"
+        case .setDeviceNodeAccess: "device_node"
+        case .grantIOMMU: "iommu_acl"
+        case .writeAttribute: "sysfs"
+        case .writeConfig: "config"
+        case .setVFCount: "sriov_numvfs"
+        case .setAutoprobe: "sriov_autoprobe"
+        case .restore: "restore"
+        case .forgetOrigin: "forget_origin"
+        }
+    }
+
     /// `set /dev/vfio/12 owner cloud (1000) group kvm (993) mode 0660`.
     static func nodeSummary(_ node: String, _ owner: Account?, _ group: Account?, _ mode: UInt16?) -> String {
         var parts = ["set \(node)"]

@@ -140,3 +140,29 @@ struct PolicyWatcherTests {
         #expect(host.log.containing("notice: the policy directories changed").count >= 2)
     }
 }
+
+/// Metrics through the node exporter's textfile collector: rewritten after each change.
+struct MetricsTests {
+    @Test func theDaemonWritesDevicesPerPolicyAndStateActionsAndReloads() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let tree = try FakeSysfs()
+        let file = tree.path("/textfile/hotplug_agent.prom")
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log) { PolicySet([]) }
+        daemon.metrics = MetricsFile(path: file)
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        defer { signals.send(SIGTERM) }
+        func metrics() -> String { (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
+        #expect(waitFor(.seconds(10)) { metrics().contains("hotplug_agent_devices{policy=\"mi300x\",state=\"settled\"} 8\n") })
+        let text = metrics()
+        #expect(text.contains("hotplug_agent_devices{policy=\"connectx-7\",state=\"settled\"} 8\n"))
+        #expect(text.contains("# TYPE hotplug_agent_actions_total counter\n"))
+        #expect(text.contains("hotplug_agent_actions_total{action=\"bind\"} 16\n"))
+        #expect(text.contains("hotplug_agent_action_failures_total{action=\"bind\"} 0\n"))
+        #expect(!text.contains("hotplug_agent_last_reload"))
+        signals.send(SIGHUP)
+        #expect(waitFor(.seconds(10)) { metrics().contains("hotplug_agent_last_reload_success 1\n") })
+        #expect(waitFor(.seconds(10)) { metrics().contains("hotplug_agent_actions_total{action=\"restore\"} 16\n") })
+        #expect(!metrics().contains("hotplug_agent_devices{"))
+    }
+}

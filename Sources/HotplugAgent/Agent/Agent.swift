@@ -40,6 +40,14 @@ final class Agent: @unchecked Sendable {
 
     var failureCount: Int { failures.withLock { $0.count } }
 
+    /// Where each device a policy matches stands now (what `status` prints).
+    func statuses() -> [DeviceStatus] {
+        guard let raw = try? reader.fullView(), let records = reconciler.status else { return [] }
+        let planner = self.planner
+        let view = reader.enrich(raw, for: planner)
+        return DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: records)
+    }
+
     /// Whether any device waits for a VM to let go of it.
     var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
 

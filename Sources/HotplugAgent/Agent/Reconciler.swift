@@ -24,6 +24,8 @@ final class Reconciler: @unchecked Sendable {
     let log: Logger
     /// Where failures are recorded for `status`; nil when the agent keeps no state.
     var status: StatusStore?
+    /// Actions taken and failed since start, by kind, for metrics.
+    let actions = Mutex<[String: (done: Int, failed: Int)]>([:])
     /// Set by the agent: once it says so, no further step is started.
     var isStopping: @Sendable () -> Bool = { false }
 
@@ -78,6 +80,7 @@ final class Reconciler: @unchecked Sendable {
                 log.info("\(step)", metadata: meta)
                 do {
                     try executor.perform(step, on: address)
+                    actions.withLock { $0[step.action.kind, default: (0, 0)].done += 1 }
                 } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return .absent
@@ -87,6 +90,7 @@ final class Reconciler: @unchecked Sendable {
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
                     status?.record(address, .failed("\(step.action.summary): \(error)"))
+                    actions.withLock { $0[step.action.kind, default: (0, 0)].failed += 1 }
                     return .failed
                 }
             }

@@ -18,6 +18,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to record the drivers devices came from (default /run/hotplug-agent under the root).", valueName: "DIR"))
     var stateDir: String?
 
+    @Option(help: ArgumentHelp("Write Prometheus metrics to this file (default: hotplug_agent.prom in the node exporter's textfile directory, when it exists).", valueName: "FILE"))
+    var metricsFile: String?
+
     @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
     var workers: Int = 16
 
@@ -44,6 +47,8 @@ struct RunCommand: ParsableCommand {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
             if !dryRun { daemon.reloadRecord = (stateDir.map(absolutePath) ?? host.paths.stateDirectory) + "/reloaded" }
+            // A dry run writes nothing, metrics included.
+            if !dryRun { daemon.metrics = (metricsFile.map(absolutePath) ?? MetricsFile.defaultPath(host.paths)).map { MetricsFile(path: $0) } }
             daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
             throw ExitCode(daemon.run(signals: signals))
         }

@@ -19,6 +19,9 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     /// Changes to the policy directories reload by themselves, after `quietBeforeReload`.
     var watcher: PolicyWatcher?
     var quietBeforeReload: Duration = .milliseconds(500)
+    /// Rewritten after each change (at most once a second): devices per policy and state,
+    /// actions and failures, the last reload.
+    var metrics: MetricsFile?
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false)
@@ -27,6 +30,9 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                    pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: watcher?.fileDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
         var reloadDue: ContinuousClock.Instant?
+        var metricsDue = metrics != nil, wasBusy = true
+        var lastReload: MetricsFile.Reload?
+        var nextMetrics = ContinuousClock.now
         var ready = false
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         var nextWaitRetry = ContinuousClock.now + waitRetry
@@ -41,7 +47,14 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             // Asleep in the kernel while idle; awake each second while workers are busy,
             // to report devices whose writes do not return, and for the watchdog if asked.
             var timeout: Int32 = agent.queue.isBusy ? 1000 : -1
-            for due in [nextWatchdog, agent.hasWaiting ? nextWaitRetry : nil, reloadDue].compactMap({ $0 }) {
+            // Metrics once the agent is idle after work, at most once a second.
+            if agent.queue.isBusy { wasBusy = true } else if wasBusy { wasBusy = false; metricsDue = metrics != nil }
+            if metricsDue, ready, !agent.queue.isBusy, ContinuousClock.now >= nextMetrics, let metrics {
+                metrics.write(MetricsFile.text(devices: agent.statuses(), actions: agent.reconciler.actions.withLock { $0 }, reload: lastReload))
+                metricsDue = false
+                nextMetrics = ContinuousClock.now + .seconds(1)
+            }
+            for due in [nextWatchdog, agent.hasWaiting ? nextWaitRetry : nil, reloadDue, metricsDue ? nextMetrics : nil].compactMap({ $0 }) {
                 let left = (due - ContinuousClock.now).pollMilliseconds
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
@@ -85,6 +98,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                             agent.reconcileAll(wait: false)
                         }
                         reloads += 1
+                        lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
+                        metricsDue = metrics != nil
                         if let reloadRecord {
                             try? writeFileAtomically(reloadRecord, "\(reloads) \(policies == nil ? "refused" : "ok")\n", fileMode: 0o644,
                                                      directoryMode: 0o755, durable: false)

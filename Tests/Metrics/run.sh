@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The daemon's metrics as Prometheus sees them: Debian's prometheus-node-exporter, run on
+# 127.0.0.1 with only its textfile collector, scrapes the file the agent writes. The
+# exporter is taken from its package with apt-get download and dpkg -x (never installed,
+# so no service starts), cached beside the kernels. The agent runs on a temporary tree.
+#
+#   Tests/Metrics/run.sh path/to/hotplug-agent
+set -u
+agent=$(realpath "${1:?usage: run.sh BINARY}")
+cache=${HOTPLUG_AGENT_CACHE:-/var/cache/hotplug-agent}/node-exporter
+passed=0 failed=0
+check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "FAIL: $1"; failed=$((failed+1)); fi; }
+
+exporter=$cache/usr/bin/prometheus-node-exporter
+if [ ! -x "$exporter" ]; then
+    mkdir -p "$cache/download"
+    (cd "$cache/download" && apt-get download -o APT::Sandbox::User=root prometheus-node-exporter >/dev/null 2>&1) \
+        || { apt-get update -qq && (cd "$cache/download" && apt-get download -o APT::Sandbox::User=root prometheus-node-exporter >/dev/null); }
+    dpkg -x "$cache"/download/prometheus-node-exporter_*.deb "$cache"
+    rm -rf "$cache/download"
+fi
+
+work=$(mktemp -d /tmp/hotplug-agent-metrics.XXXXXX)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+# A host with one GPU on amdgpu, and a policy that wants it on pci-stub: under a test root
+# no module is loaded, so the claim fails, and the metrics say so.
+device=$work/root/sys/bus/pci/devices/0000:0b:00.0
+mkdir -p "$device" "$work/root/sys/bus/pci/drivers/amdgpu" "$work/root/sys/kernel/iommu_groups/20/devices" "$work/policies" "$work/textfile"
+printf '0x1002\n' > "$device/vendor"; printf '0x73bf\n' > "$device/device"; printf '0x030000\n' > "$device/class"
+printf '0x1002\n' > "$device/subsystem_vendor"; printf '0x0e3a\n' > "$device/subsystem_device"; printf '(null)\n' > "$device/driver_override"
+ln -s ../../../bus/pci/drivers/amdgpu "$device/driver"
+ln -s ../../../kernel/iommu_groups/20 "$device/iommu_group"
+printf '[[policy]]\nname = "gpu"\nmatch.ids = ["1002:73bf"]\ndriver = "pci-stub"\n' > "$work/policies/50-gpu.toml"
+chmod 755 "$work" "$work/policies"
+
+"$agent" run --root "$work/root" --policy-dir "$work/policies" --state-dir "$work/state" \
+    --metrics-file "$work/textfile/hotplug_agent.prom" 2>"$work/agent.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/textfile/hotplug_agent.prom" ] && break; sleep 0.1; done
+check "the daemon writes its metrics file" "[ -s '$work/textfile/hotplug_agent.prom' ]"
+
+port=$((20000 + RANDOM % 20000))
+"$exporter" --web.listen-address="127.0.0.1:$port" --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$work/textfile" >"$work/exporter.log" 2>&1 &
+pids+=($!)
+scrape=
+for _ in $(seq 100); do scrape=$(curl -sf "http://127.0.0.1:$port/metrics") && break; sleep 0.1; done
+check "the node exporter answers on 127.0.0.1:$port" "[ -n \"\$scrape\" ]"
+check "it read the file without error" "grep -qx 'node_textfile_scrape_error 0' <<< \"\$scrape\""
+check "devices per policy and state: the GPU's claim failed" \
+    "grep -qx 'hotplug_agent_devices{policy=\"gpu\",state=\"failed\"} 1' <<< \"\$scrape\""
+check "failures per kind: the module load" \
+    "grep -qx 'hotplug_agent_action_failures_total{action=\"load_module\"} 1' <<< \"\$scrape\""
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
