@@ -5,12 +5,13 @@ BIN := $(BUILD)/hotplug-agent
 # Debian packages: libudev for the agent; umockdev, its headers, a C compiler and
 # pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
 # QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test;
-# curl for the metrics scrape (the node exporter itself is unpacked, never installed).
+# curl for the metrics scrape (the node exporter itself is unpacked, never installed);
+# python3-yaml to read the Kubernetes manifests.
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time \
-	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl
+	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl python3-yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test metrics-test kernel-test test-kernel bench fuzz demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test test-kernel bench fuzz demo clean install uninstall
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -69,7 +70,11 @@ test-kernel: build
 metrics-test: build
 	Tests/Metrics/run.sh $(CURDIR)/$(BIN)
 
-test: unit-test integration-test install-test metrics-test kernel-test
+# The Kubernetes manifests parse and ask for no more than the unit has.
+deploy-test: build
+	Tests/Deploy/run.sh $(CURDIR)/$(BIN)
+
+test: unit-test integration-test install-test metrics-test deploy-test kernel-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096
