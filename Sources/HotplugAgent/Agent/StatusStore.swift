@@ -1,12 +1,16 @@
 import Glibc
 import Policy
+import Synchronization
 
 /// What the daemon knows of a device that sysfs does not show: its last failure, or a write
 /// that has not returned. One small file per device in the state directory
 /// (`/run/hotplug-agent/status/<address>`: `failed <error>` or `stuck <what>`), removed once
-/// the device settles, so `status` can tell whether or not the daemon runs.
-struct StatusStore: Sendable {
+/// the device settles, so `status` can tell whether or not the daemon runs. The agent is
+/// the only writer: once a device is known to have no record, settling costs no syscall.
+final class StatusStore: Sendable {
     let directory: String
+    /// Devices known to have no record file.
+    private let clean = Mutex(Set<PCIAddress>())
 
     init(stateDirectory: String) {
         directory = stateDirectory + "/status"
@@ -23,11 +27,13 @@ struct StatusStore: Sendable {
         case .failed(let error): text = "failed \(error)\n"
         case .stuck(let what): text = "stuck \(what)\n"
         }
+        clean.withLock { _ = $0.remove(address) }
         try? writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false)
     }
 
     func clear(_ address: PCIAddress) {
-        unlink("\(directory)/\(address)")
+        guard !clean.withLock({ $0.contains(address) }) else { return }
+        if unlink("\(directory)/\(address)") == 0 || errno == ENOENT { clean.withLock { _ = $0.insert(address) } }
     }
 
     func load(_ address: PCIAddress) -> Record? {

@@ -115,6 +115,8 @@ struct SysfsReader: Sendable {
         var devices = Array(view.devices.values)
         var changed = false
         var iommu = view.iommu
+        // /dev/iommu is read at most once per view, also where the kernel has none.
+        var iommuRead = iommu != nil
         var variants = view.variants
         if planner.policies.policies.contains(where: { $0.driver == .vfio }) {
             variants = variantCache.get { vfioVariants() }
@@ -139,7 +141,10 @@ struct SysfsReader: Sendable {
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
             if needs.deviceNode {
                 devices[index].deviceNode = NodeHolders(io: io, paths: paths).deviceNode(of: address)
-                if iommu == nil { iommu = try? io.nodeAccess(paths.under("/dev/iommu")) }
+                if !iommuRead {
+                    iommu = try? io.nodeAccess(paths.under("/dev/iommu"))
+                    iommuRead = true
+                }
             }
         }
         guard changed else { return view }
