@@ -83,35 +83,33 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 log.notice("the policy directories changed")
                 signalled.append(SIGHUP)
             }
-            if !signalled.isEmpty {
-                for signal in signalled {
-                    switch signal {
-                    case SIGHUP:
-                        log.notice("reloading policies")
-                        // Type=notify-reload: RELOADING=1 with the time, READY=1 once the
-                        // new policies are in force (or the old ones kept).
-                        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
-                        defer { notifier.send("READY=1") }
-                        let policies = reload()
-                        if let policies {
-                            agent.planner = Planner(policies: policies)
-                            agent.reconcileAll(wait: false)
-                        }
-                        reloads += 1
-                        lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
-                        metricsDue = metrics != nil
-                        if let reloadRecord {
-                            try? writeFileAtomically(reloadRecord, "\(reloads) \(policies == nil ? "refused" : "ok")\n", fileMode: 0o644,
-                                                     directoryMode: 0o755, durable: false)
-                        }
-                    default:
-                        log.notice("signal \(signal): finishing the steps in progress, then exiting")
-                        notifier.send("STOPPING=1")
-                        if !agent.queue.stop(grace: .seconds(10)) {
-                            log.warning("leaving while a write has not returned; the kernel still holds it")
-                        }
-                        return 0
+            for signal in signalled {
+                switch signal {
+                case SIGHUP:
+                    log.notice("reloading policies")
+                    // Type=notify-reload: RELOADING=1 with the time, READY=1 once the
+                    // new policies are in force (or the old ones kept).
+                    notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
+                    defer { notifier.send("READY=1") }
+                    let policies = reload()
+                    if let policies {
+                        agent.planner = Planner(policies: policies)
+                        agent.reconcileAll(wait: false)
                     }
+                    reloads += 1
+                    lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
+                    metricsDue = metrics != nil
+                    if let reloadRecord {
+                        try? writeFileAtomically(reloadRecord, "\(reloads) \(policies == nil ? "refused" : "ok")\n", fileMode: 0o644,
+                                                 directoryMode: 0o755, durable: false)
+                    }
+                default:
+                    log.notice("signal \(signal): finishing the steps in progress, then exiting")
+                    notifier.send("STOPPING=1")
+                    if !agent.queue.stop(grace: .seconds(10)) {
+                        log.warning("leaving while a write has not returned; the kernel still holds it")
+                    }
+                    return 0
                 }
             }
             if fds[0].revents != 0 { agent.handle(monitor.drain(), wait: false) }
