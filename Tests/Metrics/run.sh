@@ -36,14 +36,17 @@ ln -s ../../../kernel/iommu_groups/20 "$device/iommu_group"
 printf '[[policy]]\nname = "gpu"\nmatch.ids = ["1002:73bf"]\ndriver = "pci-stub"\n' > "$work/policies/50-gpu.toml"
 chmod 755 "$work" "$work/policies"
 
-"$agent" run --root "$work/root" --policy-dir "$work/policies" --state-dir "$work/state" \
-    --metrics-file "$work/textfile/hotplug_agent.prom" 2>"$work/agent.log" &
+# The unit's UMask=0077, and the exporter as an unprivileged user, as Debian runs it: the
+# file must be readable by others whatever the daemon's umask.
+chmod 755 "$work/textfile"
+(umask 077 && exec "$agent" run --root "$work/root" --policy-dir "$work/policies" --state-dir "$work/state" \
+    --metrics-file "$work/textfile/hotplug_agent.prom") 2>"$work/agent.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/textfile/hotplug_agent.prom" ] && break; sleep 0.1; done
 check "the daemon writes its metrics file" "[ -s '$work/textfile/hotplug_agent.prom' ]"
 
 port=$((20000 + RANDOM % 20000))
-"$exporter" --web.listen-address="127.0.0.1:$port" --collector.disable-defaults --collector.textfile \
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$exporter" --web.listen-address="127.0.0.1:$port" --collector.disable-defaults --collector.textfile \
     --collector.textfile.directory="$work/textfile" >"$work/exporter.log" 2>&1 &
 pids+=($!)
 scrape=

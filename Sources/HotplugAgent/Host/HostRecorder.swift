@@ -63,7 +63,7 @@ struct HostRecorder {
         description.cpu = readFile(paths.under("/proc/cpuinfo")).flatMap(CPUPlatform.init(cpuinfo:))
         // iommufd and the VFIO drivers made for particular devices, as this kernel has them.
         if (try? io.nodeAccess(paths.under("/dev/iommu"))) != nil { description.vfioDeviceNodes = true }
-        if let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty {
+        if let release = reader.kernelRelease() {
             description.kernelRelease = release
             let variants = reader.vfioVariants().aliases.filter { $0.module != "vfio_pci" }
             if !variants.isEmpty { description.vfioAliases = variants.map { "alias \($0.pattern) \($0.module)" } }

@@ -1,3 +1,4 @@
+import Glibc
 import Policy
 
 /// Reads devices, drivers, groups and vfio nodes through the lowest layer into the values
@@ -154,11 +155,24 @@ struct SysfsReader: Sendable {
         return enriched
     }
 
+    /// The running kernel's release: `/proc/sys/kernel/osrelease` below the root, or, on
+    /// the real host where /proc shows only processes (systemd's `ProcSubset=pid`), uname's.
+    func kernelRelease() -> String? {
+        if let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty {
+            return release
+        }
+        guard paths.root == "/" else { return nil }
+        var name = utsname()
+        guard uname(&name) == 0 else { return nil }
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return release.isEmpty ? nil : release
+    }
+
     /// The `vfio_pci:` aliases of the running kernel's `modules.alias` (below the root),
     /// and the PCI driver each of their modules registered once loaded.
     func vfioVariants() -> VFIOVariants {
-        guard let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty,
-              !release.contains("/"), let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
+        guard let release = kernelRelease(), !release.contains("/"),
+              let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
         else { return VFIOVariants() }
         let aliases = VFIOVariants.parse(modulesAlias: text)
         var drivers: [String: String] = [:]

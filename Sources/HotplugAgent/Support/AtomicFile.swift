@@ -4,7 +4,7 @@ import Glibc
 /// the new one: a hidden temporary file beside it, fsync, rename, fsync of the directory.
 /// Without `durable` there is no fsync: the rename alone is atomic for every process, and
 /// only a power loss could leave the old file, for state that does not outlive a boot.
-/// Missing directories are made with `directoryMode` (looked for only when the file cannot
+/// The file gets exactly `fileMode`; missing directories are made with `directoryMode` (looked for only when the file cannot
 /// be made); stray temporary files are harmless.
 func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
                          durable: Bool = true) throws(IOFailure) {
@@ -17,6 +17,12 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
         fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
     }
     guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
+    // Exactly `fileMode`, whatever the umask (the unit's is 0077; metrics must stay readable).
+    guard fchmod(fd, fileMode) == 0 else {
+        let error = Errno.current
+        close(fd)
+        throw IOFailure(.write, temporary, value: text, errno: error)
+    }
     var text = text
     let written = text.withUTF8 { write(fd, $0.baseAddress, $0.count) }
     let synced = !durable || fsync(fd) == 0
