@@ -119,6 +119,12 @@ struct InUseTests {
         try expectNVMeKept(host, because: "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
     }
 
+    @Test func aNamespaceTheAgentMayNotOpenIsTreatedAsInUse() throws {
+        // A device cgroup that leaves block devices out answers EPERM: that is no "free".
+        let host = try nvmeHost([HostDescription.Disk(name: "nvme0n1", dev: "259:0", probeDenied: "EPERM")])
+        try expectNVMeKept(host, because: "block device nvme0n1 cannot be checked for exclusive use (open: EPERM): it may be a ZFS vdev")
+    }
+
     @Test func aNativeMultipathNamespaceIsMappedBackToItsController() throws {
         // nvme0n1 lives below /sys/devices/virtual/nvme-subsystem/nvme-subsys0, not below the
         // function; its subsystem's controller link nvme0 leads back to the function.

@@ -29,6 +29,10 @@ struct HostUse {
             if disk.exclusive == true && disk.mounted == nil && disk.swap != true && disk.holders == nil {
                 uses.append("block device \(disk.name) is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
             }
+            // Not knowing is not "free": a ZFS vdev shows only through this answer.
+            if let denied = disk.probeDenied, disk.mounted == nil && disk.swap != true && disk.holders == nil {
+                uses.append("block device \(disk.name) cannot be checked for exclusive use (open: \(denied)): it may be a ZFS vdev")
+            }
         }
         return uses
     }
@@ -52,10 +56,13 @@ struct HostUse {
         let disks = names.map { name in
             let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
             let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
-            let busy = io.tryExclusiveOpen(paths.under("/dev/\(name)")) == .EBUSY
+            let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
+            // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
+            let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
             return HostDescription.Disk(name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
                                         swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
-                                        holders: holders.isEmpty ? nil : holders, exclusive: busy ? true : nil)
+                                        holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
+                                        probeDenied: denied)
         }
         return (interfaces, disks)
     }

@@ -56,6 +56,9 @@ struct HostDescription: Codable, Sendable {
         /// Open `O_EXCL` by someone (the kernel answers EBUSY): what a mounted filesystem,
         /// swap, md, dm and a ZFS pool's vdevs do.
         var exclusive: Bool?
+        /// The errno an `O_EXCL` open gets when it may not open the node at all (a device
+        /// cgroup without `block-*`, EPERM): the agent cannot tell whether it is free.
+        var probeDenied: String?
         /// The file system type when mounted; btrfs, zfs and bcachefs mount under an
         /// anonymous device number.
         var fstype: String?
@@ -67,14 +70,15 @@ struct HostDescription: Codable, Sendable {
         var controller: String?
 
         init(name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
-             exclusive: Bool? = nil, fstype: String? = nil, source: String? = nil, multipath: String? = nil,
-             controller: String? = nil) {
+             exclusive: Bool? = nil, probeDenied: String? = nil, fstype: String? = nil, source: String? = nil,
+             multipath: String? = nil, controller: String? = nil) {
             self.name = name
             self.dev = dev
             self.mounted = mounted
             self.swap = swap
             self.holders = holders
             self.exclusive = exclusive
+            self.probeDenied = probeDenied
             self.fstype = fstype
             self.source = source
             self.multipath = multipath

@@ -563,6 +563,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         guard case .devNode(let name) = parse(path) else { return .ENOENT }
         return state.read { state in
             guard let (_, disk) = state.disk(name) else { return .ENOENT }
+            if let denied = disk.probeDenied { return denied == "EACCES" ? .EACCES : .EPERM }
             return disk.isBusy ? .EBUSY : nil
         }
     }
