@@ -34,15 +34,23 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
         var lastReload: MetricsFile.Reload?
         var nextMetrics = ContinuousClock.now
         var ready = false
+        // What READY=1 says, and the outcome a reload leaves for `hotplug-agent reload`.
+        var readyStatus = "coldplug done; handling events"
+        var reloadOutcome: String?
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         var nextWaitRetry = ContinuousClock.now + waitRetry
         var reloads = 0
         while true {
-            // READY=1 once coldplug has settled (a stuck device does not hold it back).
+            // READY=1 once coldplug, or the pass a reload started, has settled (a stuck
+            // device does not hold it back): `systemctl reload` returns with devices moved.
             if !ready && !agent.queue.isBusy {
                 ready = true
-                notifier.send("READY=1\nSTATUS=coldplug done; handling events")
-                log.info("coldplug done; handling events")
+                if let outcome = reloadOutcome, let reloadRecord {
+                    try? writeFileAtomically(reloadRecord, outcome, fileMode: 0o644, directoryMode: 0o755, durable: false)
+                }
+                reloadOutcome = nil
+                notifier.send("READY=1\nSTATUS=\(readyStatus)")
+                log.info("\(readyStatus)")
             }
             // Asleep in the kernel while idle; awake each second while workers are busy,
             // to report devices whose writes do not return, and for the watchdog if asked.
@@ -87,10 +95,10 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 switch signal {
                 case SIGHUP:
                     log.notice("reloading policies")
-                    // Type=notify-reload: RELOADING=1 with the time, READY=1 once the
-                    // new policies are in force (or the old ones kept).
+                    // Type=notify-reload: RELOADING=1 with the time; READY=1 (at the top of
+                    // the loop) once the new policies are in force on every device that
+                    // can move now, or at once when they were refused and the old ones kept.
                     notifier.send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
-                    defer { notifier.send("READY=1") }
                     let policies = reload()
                     if let policies {
                         agent.planner = Planner(policies: policies)
@@ -99,10 +107,10 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                     reloads += 1
                     lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
                     metricsDue = metrics != nil
-                    if let reloadRecord {
-                        try? writeFileAtomically(reloadRecord, "\(reloads) \(policies == nil ? "refused" : "ok")\n", fileMode: 0o644,
-                                                 directoryMode: 0o755, durable: false)
-                    }
+                    reloadOutcome = "\(reloads) \(policies == nil ? "refused" : "ok")\n"
+                    readyStatus = policies == nil ? "policies refused, the old ones kept; handling events"
+                                                  : "policies reloaded; handling events"
+                    ready = false
                 default:
                     log.notice("signal \(signal): finishing the steps in progress, then exiting")
                     notifier.send("STOPPING=1")
