@@ -6,12 +6,14 @@ BIN := $(BUILD)/hotplug-agent
 # pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
 # QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test;
 # curl for the metrics scrape (the node exporter itself is unpacked, never installed);
-# python3-yaml to read the Kubernetes manifests.
+# python3-yaml to read the Kubernetes manifests; e2fsprogs for the systemd guest's disk;
+# dpkg-dev (dpkg-shlibdeps) and lintian for the package.
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time \
-	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl python3-yaml
+	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl python3-yaml \
+	e2fsprogs dpkg-dev lintian
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test test-kernel bench fuzz demo clean install uninstall
+.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test systemd-test test-kernel bench fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -106,8 +108,9 @@ demo: build
 # The binary, the systemd unit, the man page, shell completions, and the
 # example policies under the doc directory (not enabled: copy one to policies.d to use it).
 install: deps
-	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	# The manual first: its plugin builds the tool again without --static-swift-stdlib.
 	$(SWIFT) package generate-manual --section 8 --configuration $(CONFIG) --authors "hotplug-agent developers" >/dev/null
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
 	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
 	sed 's|/usr/bin/hotplug-agent|$(BINDIR)/hotplug-agent|' rules/hotplug-agent.service > .build/hotplug-agent.service && \
@@ -126,6 +129,18 @@ install: deps
 	done
 	install -Dm644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
+
+# The Debian package: what `make install` lays out (PREFIX=/usr, the unit in /lib/systemd/system
+# as Debian 12 has it), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by
+# packaging/deb/build.sh, and checked by lintian (any error or warning fails).
+VERSION := $(shell sed -n 's/^let hotplugAgentVersion = "\(.*\)"/\1/p' Sources/HotplugAgent/CLI/HotplugAgentCommand.swift)
+DEB := .build/deb/hotplug-agent_$(VERSION)_$(shell dpkg --print-architecture).deb
+deb: deps
+	rm -rf .build/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.build/deb/stage PREFIX=/usr UNITDIR=/lib/systemd/system \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	packaging/deb/build.sh .build/deb/stage $(VERSION) .build/deb
+	lintian --fail-on error,warning $(DEB)
 
 # Removes what install laid out; policies an admin wrote in $(SYSCONFDIR) stay.
 uninstall:

@@ -13,15 +13,7 @@ chmod 755 $HOTPLUG_AGENT_MODPROBE
 LOG=/run/agent.log
 NIC1=0000:00:03.0 NIC2=0000:00:04.0 NVME=0000:01:00.0 HOT=0000:02:00.0
 
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; }
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
-drv() { local link; link=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && basename "$link" || echo none; }
-is_on() { [ "$(drv "$1")" = "$2" ]; }
-group_of() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
-node_is() { [ "$(stat -c '%u:%g %a' "/dev/vfio/$(group_of "$1")" 2>/dev/null)" = "$2" ]; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-wait_for() { local limit=$1; shift; local end=$(( $(now_ms) + limit * 1000 )); until "$@"; do [ "$(now_ms)" -ge $end ] && return 1; sleep 0.05; done; }
+. /run/work/guest-lib.sh
 policies() { rm -rf /run/p; mkdir -m 755 /run/p; cat > /run/p/50-test.toml; }
 once() { "$A" run --once --policy-dir /run/p --log-level info "$@" >> $LOG 2>&1; }
 contains() { grep -qF -- "$2" <<< "$1"; }
