@@ -13,7 +13,7 @@ APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc time \
 	e2fsprogs dpkg-dev lintian
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test systemd-test test-kernel bench fuzz demo clean install uninstall deb
+.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -76,7 +76,16 @@ metrics-test: build
 deploy-test: build
 	Tests/Deploy/run.sh $(CURDIR)/$(BIN)
 
-test: unit-test integration-test install-test metrics-test deploy-test kernel-test
+# The package: its file list, a binary that needs no toolchain (lintian ran in make deb).
+package-test: deb
+	Tests/Package/run.sh $(DEB)
+
+# The unit under a real systemd: systemd as PID 1 in the real-kernel test's guest installs
+# the package, runs the unit in its sandbox, reboots, removes and purges (about 3 min).
+systemd-test: deb
+	Tests/Kernel/systemd.sh 6.12 $(DEB)
+
+test: unit-test integration-test install-test metrics-test deploy-test package-test kernel-test systemd-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096

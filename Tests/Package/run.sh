@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The .deb `make deb` built (lintian already passed on it): its file list is
+# Tests/Package/files.txt, its binary needs no Swift toolchain, its control fields and
+# maintainer scripts are sound. Installing and removing it is Tests/Kernel/systemd.sh's
+# part: that happens in a guest, never on this machine.
+#
+#   Tests/Package/run.sh path/to/hotplug-agent_VERSION_ARCH.deb
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+deb=${1:?usage: run.sh DEB}
+passed=0 failed=0
+check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "FAIL: $1"; failed=$((failed+1)); fi; }
+work=$(mktemp -d /tmp/hotplug-agent-package.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' | grep -v '^$' | sort > "$work/files"
+check "the package holds exactly Tests/Package/files.txt" "diff -u '$here/files.txt' '$work/files'"
+dpkg-deb -x "$deb" "$work/root"
+dpkg-deb -e "$deb" "$work/DEBIAN"
+check "the binary runs and names its version" "'$work/root/usr/bin/hotplug-agent' --version | grep -qx 'hotplug-agent $(dpkg-deb -f "$deb" Version)'"
+check "it needs no Swift toolchain (the runtime is linked in)" "! ldd '$work/root/usr/bin/hotplug-agent' | grep -q swift"
+check "it depends on what dpkg-shlibdeps found (libudev1, libc6)" "dpkg-deb -f '$deb' Depends | grep -q 'libudev1' && dpkg-deb -f '$deb' Depends | grep -q 'libc6'"
+check "the unit is Debian 12's place and starts the installed binary" \
+    "grep -qx 'ExecStart=/usr/bin/hotplug-agent run' '$work/root/lib/systemd/system/hotplug-agent.service'"
+check "the maintainer scripts parse" "sh -n '$work/DEBIAN/postinst' && sh -n '$work/DEBIAN/prerm' && sh -n '$work/DEBIAN/postrm'"
+check "no policy is enabled by the package" "[ -z \"\$(ls -A '$work/root/etc/hotplug-agent/policies.d')\" ]"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
