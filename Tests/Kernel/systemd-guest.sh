@@ -48,7 +48,8 @@ TOML
     check "the sandboxed agent loaded vfio-pci" eval '[ -d /sys/module/vfio_pci ]'
     check "and handed /dev/vfio/$(group_of $NIC1) to 1000:100, mode 0660" node_is $NIC1 "1000:100 660"
     pid=$(state MainPID)
-    check "it runs with the unit's capabilities: CAP_SYS_ADMIN, not CAP_SYS_RAWIO nor CAP_NET_ADMIN" eval \
+    check "it runs as a user of its own (DynamicUser), not root" eval '[ "$(stat -c %u /proc/$pid)" -ne 0 ]'
+    check "with the unit's capabilities: CAP_SYS_ADMIN, not CAP_SYS_RAWIO nor CAP_NET_ADMIN" eval \
         'has_cap $pid 21 && ! has_cap $pid 17 && ! has_cap $pid 12'
     check "status says $NIC1 is settled (exit 0)" eval 'hotplug-agent status > /run/status.out 2>&1 && grep -q "^$NIC1 .*settled" /run/status.out'
     check "the metrics file is written through ReadWritePaths, readable by others" wait_for 10 eval \
