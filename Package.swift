@@ -36,7 +36,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // libFuzzer target for the policy layer (`make fuzz` builds it with -sanitize=fuzzer).
         .executableTarget(name: "PolicyFuzzer", dependencies: ["Policy"], path: "Tests/Fuzz/PolicyFuzzer"),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"], exclude: ["Corpus"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport", .product(name: "TOMLKit", package: "TOMLKit")],
+                    exclude: ["Corpus"]),
         .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy", "TestSupport"]),
     ]
 )

@@ -1,0 +1,226 @@
+extension TOML {
+    /// Parses a whole TOML 1.0 document, or says where and why it is not one.
+    ///
+    /// Bounded whatever the text holds: one pass over the bytes (each byte looked at a
+    /// fixed number of times), recursion only into nested arrays and inline tables, and
+    /// nothing nested deeper than `maxDepth` (tables by headers or dotted keys count too).
+    public static func parse(_ text: String, maxDepth: Int = PolicyText.maxDepth) throws(SyntaxError) -> Table {
+        var parser = Parser(bytes: Array(text.utf8), maxDepth: maxDepth)
+        return try parser.document()
+    }
+}
+
+private let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+private let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), hash = UInt8(ascii: "#")
+private let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+
+/// The reader: the lexical grammar and values here, the table rules in `TOMLTables`.
+struct Parser {
+    let bytes: [UInt8]
+    let maxDepth: Int
+    var at = 0
+    var tables: TOMLTables
+
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+        tables = TOMLTables(maxDepth: maxDepth)
+    }
+
+    mutating func document() throws(TOML.SyntaxError) -> TOML.Table {
+        while true {
+            skipSpaces()
+            guard let byte = peek() else { break }
+            switch byte {
+            case hash, lineFeed, carriageReturn: try endOfLine()
+            case UInt8(ascii: "["): try header()
+            default:
+                let start = at
+                let keys = try key()
+                let value = try valueAfterEquals(depth: tables.depthOfCurrent + keys.count - 1)
+                if let problem = tables.assign(keys, value) { throw error(problem, at: start) }
+                try endOfLine()
+            }
+        }
+        return tables.build()
+    }
+
+    // MARK: Lines, spaces, comments
+
+    func peek(_ offset: Int = 0) -> UInt8? { at + offset < bytes.count ? bytes[at + offset] : nil }
+
+    mutating func skipSpaces() { while let byte = peek(), byte == space || byte == tab { at += 1 } }
+
+    /// Spaces, an optional comment, then a newline or the end of the text.
+    mutating func endOfLine() throws(TOML.SyntaxError) {
+        skipSpaces()
+        if peek() == hash { try comment() }
+        guard let byte = peek() else { return }
+        if byte == lineFeed { at += 1; return }
+        if byte == carriageReturn, peek(1) == lineFeed { at += 2; return }
+        if byte == carriageReturn { throw error("a carriage return without a line feed") }
+        throw error("expected the end of the line, found \(shown(byte))")
+    }
+
+    mutating func comment() throws(TOML.SyntaxError) {
+        at += 1
+        while let byte = peek(), byte != lineFeed {
+            if byte == carriageReturn && peek(1) == lineFeed { return }
+            if isControl(byte) { throw error("a control character in a comment") }
+            at += 1
+        }
+    }
+
+    /// Spaces, newlines and comments, as arrays allow between their values.
+    mutating func skipBlank() throws(TOML.SyntaxError) {
+        while let byte = peek() {
+            if byte == space || byte == tab || byte == lineFeed { at += 1 }
+            else if byte == carriageReturn && peek(1) == lineFeed { at += 2 }
+            else if byte == hash { try comment() }
+            else { return }
+        }
+    }
+
+    // MARK: Headers and keys
+
+    mutating func header() throws(TOML.SyntaxError) {
+        let start = at
+        at += 1
+        let isArray = peek() == UInt8(ascii: "[")
+        if isArray { at += 1 }
+        let keys = try key()
+        try expect("]", "expected ']' to close the table header")
+        if isArray { try expect("]", "expected ']]' to close the array-of-tables header") }
+        if let problem = tables.open(keys, array: isArray) { throw error(problem, at: start) }
+        try endOfLine()
+    }
+
+    /// A dotted key: simple keys joined by dots, spaces allowed around each.
+    mutating func key() throws(TOML.SyntaxError) -> [String] {
+        var parts: [String] = []
+        while true {
+            skipSpaces()
+            parts.append(try simpleKey())
+            skipSpaces()
+            guard peek() == UInt8(ascii: ".") else { return parts }
+            at += 1
+        }
+    }
+
+    mutating func simpleKey() throws(TOML.SyntaxError) -> String {
+        switch peek() {
+        case quote: at += 1; return try basicString()
+        case apostrophe: at += 1; return try literalString()
+        default:
+            let start = at
+            while let byte = peek(), isBareKey(byte) { at += 1 }
+            guard at > start else { throw error(peek().map { "expected a key, found \(shown($0))" } ?? "expected a key") }
+            return String(decoding: bytes[start..<at], as: UTF8.self)
+        }
+    }
+
+    mutating func expect(_ character: Unicode.Scalar, _ message: String) throws(TOML.SyntaxError) {
+        skipSpaces()
+        guard peek() == UInt8(ascii: character) else { throw error(message) }
+        at += 1
+    }
+
+    // MARK: Values
+
+    mutating func valueAfterEquals(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
+        try expect("=", "expected '=' after the key")
+        skipSpaces()
+        return try value(depth: depth)
+    }
+
+    /// A value whose container sits at `depth` (the root table is 0).
+    mutating func value(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
+        guard let byte = peek() else { throw error("expected a value") }
+        switch byte {
+        case quote:
+            if peek(1) == quote && peek(2) == quote { at += 3; return .string(try multilineString(literal: false)) }
+            at += 1
+            return .string(try basicString())
+        case apostrophe:
+            if peek(1) == apostrophe && peek(2) == apostrophe { at += 3; return .string(try multilineString(literal: true)) }
+            at += 1
+            return .string(try literalString())
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "{"): return try inlineTable(depth: depth + 1)
+        case UInt8(ascii: "t"): return try word("true", .boolean(true))
+        case UInt8(ascii: "f"): return try word("false", .boolean(false))
+        default: return try scalar()
+        }
+    }
+
+    mutating func word(_ text: String, _ value: TOML.Value) throws(TOML.SyntaxError) -> TOML.Value {
+        let word = Array(text.utf8)
+        guard at + word.count <= bytes.count, Array(bytes[at..<at + word.count]) == word else { throw error("expected a value") }
+        at += word.count
+        return value
+    }
+
+    mutating func array(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
+        if depth > maxDepth { throw error("arrays or tables nested more than \(maxDepth) deep") }
+        at += 1
+        var elements: [TOML.Value] = []
+        while true {
+            try skipBlank()
+            if peek() == UInt8(ascii: "]") { at += 1; return .array(elements) }
+            elements.append(try value(depth: depth))
+            try skipBlank()
+            switch peek() {
+            case UInt8(ascii: ","): at += 1
+            case UInt8(ascii: "]"): at += 1; return .array(elements)
+            default: throw error("expected ',' or ']' in the list")
+            }
+        }
+    }
+
+    /// `{ key = value, … }` on one line, no trailing comma; complete once closed.
+    mutating func inlineTable(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
+        if depth > maxDepth { throw error("arrays or tables nested more than \(maxDepth) deep") }
+        at += 1
+        var inline = TOMLTables(maxDepth: maxDepth, rootDepth: depth)
+        skipSpaces()
+        if peek() == UInt8(ascii: "}") { at += 1; return .table(inline.build()) }
+        while true {
+            let start = at
+            let keys = try key()
+            let value = try valueAfterEquals(depth: depth + keys.count - 1)
+            if let problem = inline.assign(keys, value) { throw error(problem, at: start) }
+            skipSpaces()
+            switch peek() {
+            case UInt8(ascii: ","): at += 1
+            case UInt8(ascii: "}"): at += 1; return .table(inline.build())
+            default: throw error("expected ',' or '}' in the inline table (it must stay on one line)")
+            }
+        }
+    }
+
+    // MARK: Errors
+
+    /// An error at `offset` (the current position by default), with its line and column.
+    func error(_ message: String, at offset: Int? = nil) -> TOML.SyntaxError {
+        let offset = min(offset ?? at, bytes.count)
+        var line = 1, lineStart = 0
+        for index in 0..<offset where bytes[index] == lineFeed { line += 1; lineStart = index + 1 }
+        let column = 1 + bytes[lineStart..<offset].filter { $0 & 0xC0 != 0x80 }.count
+        return TOML.SyntaxError(line: line, column: column, message: message)
+    }
+
+    func shown(_ byte: UInt8) -> String {
+        byte >= 0x21 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : byte == space ? "a space" : "byte 0x\(String(byte, radix: 16))"
+    }
+}
+
+/// A byte no comment or string may hold: C0 controls but tab, and DEL.
+func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != tab) || byte == 0x7F }
+
+func isBareKey(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+         UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"): true
+    default: false
+    }
+}
