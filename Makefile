@@ -26,11 +26,9 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
 CONFIG ?= release
-# Release builds keep toml++'s assertions: the agent parses each policy file first in a
-# child process and relies on an abort there, not on undefined behaviour. They link the
-# Swift runtime statically: the binary needs no Swift toolchain on the host, and the
-# daemon maps only the parts it uses (15 MiB resident instead of 21).
-RELEASE_FLAGS := -c release -Xcxx -UNDEBUG --static-swift-stdlib
+# Release builds link the Swift runtime statically: the binary needs no Swift toolchain on
+# the host, and the daemon maps only the parts it uses.
+RELEASE_FLAGS := -c release --static-swift-stdlib
 SWIFT_BUILD_FLAGS := $(if $(filter release,$(CONFIG)),$(RELEASE_FLAGS),-c $(CONFIG))
 INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service \
 	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \

@@ -1,14 +1,3 @@
-import TOMLKit
-
-/// Whether TOMLKit parses `text` at all. Its C++ parser asserts (aborts in debug builds,
-/// undefined behaviour in release builds) on some malformed text, so the agent runs this
-/// in a child process first and parses in-process only what that child survived. Text the
-/// line index refuses (a nameless header, nesting past the limit) never reaches it.
-public func tomlSyntaxIsValid(_ text: String) -> Bool {
-    let index = TOMLLineIndex(text)
-    return index.malformedHeader == nil && index.tooDeep == nil && index.tooMany == nil && (try? TOMLTable(string: text)) != nil
-}
-
 /// Turns the text of one policy file into validated policies and every error in it.
 ///
 /// The whole file is checked even after the first error, so `check` can list them all.
@@ -59,14 +48,11 @@ public struct PolicyParser: Sendable {
         }
         let lines = TOMLLineIndex(text)
         if let refused = Self.refusal(lines, file: file) { return ([], [refused]) }
-        let root: TOMLTable
+        let root: TOML.Table
         do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            let message = "invalid TOML: \(error.description) (column \(error.source.begin.column))"
-            return ([], [PolicyError(file: file, line: error.source.begin.line, message: message)])
+            root = try TOML.parse(text)
         } catch {
-            return ([], [PolicyError(file: file, message: "invalid TOML: \(error)")])
+            return ([], [PolicyError(file: file, line: error.line, message: "invalid TOML: \(error.message) (column \(error.column))")])
         }
         var reader = Reader(file: file, lines: lines, accounts: accounts)
         var policies: [Policy] = []
@@ -77,13 +63,13 @@ public struct PolicyParser: Sendable {
             if let array = value.array {
                 for (index, element) in array.enumerated() {
                     guard let table = element.table else {
-                        reader.error(index, nil, "expected a [[policy]] table, found \(describe(element))")
+                        reader.error(index, nil, "expected a [[policy]] table, found \(element.kindDescription)")
                         continue
                     }
                     if let policy = reader.policy(table, index: index) { policies.append(policy) }
                 }
             } else {
-                reader.error(nil, "policy", "expected [[policy]] tables, found \(describe(value))")
+                reader.error(nil, "policy", "expected [[policy]] tables, found \(value.kindDescription)")
             }
         }
         let errors = reader.errors.enumerated().sorted { a, b in
@@ -107,7 +93,7 @@ private struct Reader {
         errors.append(PolicyError(file: file, line: lines.line(of: path), key: key, policyIndex: policy, message: message))
     }
 
-    mutating func policy(_ table: TOMLTable, index: Int) -> Policy? {
+    mutating func policy(_ table: TOML.Table, index: Int) -> Policy? {
         let before = errors.count
         var name: String?
         var match: Match?
@@ -191,7 +177,7 @@ private struct Reader {
         return result
     }
 
-    mutating func match(_ index: Int, _ value: TOMLValueConvertible) -> Match? {
+    mutating func match(_ index: Int, _ value: TOML.Value) -> Match? {
         guard let table = subtable(index, "match", value) else { return nil }
         var match = Match()
         for sub in table.keys.sorted() {
@@ -221,14 +207,14 @@ private struct Reader {
     // MARK: Typed values
 
     /// The value as `T`, or an error saying what was expected and what was found.
-    mutating func typed<T>(_ index: Int, _ key: String, _ value: TOMLValueConvertible, _ expected: String,
-                           _ extract: (TOMLValueConvertible) -> T?) -> T? {
+    mutating func typed<T>(_ index: Int, _ key: String, _ value: TOML.Value, _ expected: String,
+                           _ extract: (TOML.Value) -> T?) -> T? {
         if let typed = extract(value) { return typed }
-        error(index, key, "expected \(expected), found \(describe(value))")
+        error(index, key, "expected \(expected), found \(value.kindDescription)")
         return nil
     }
 
-    mutating func string(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> String? {
+    mutating func string(_ index: Int, _ key: String, _ value: TOML.Value) -> String? {
         guard let text = typed(index, key, value, "a string", { $0.string }) else { return nil }
         return plain(index, key, text)
     }
@@ -240,30 +226,30 @@ private struct Reader {
         return nil
     }
 
-    mutating func bool(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Bool? {
-        typed(index, key, value, "true or false") { $0.bool }
+    mutating func bool(_ index: Int, _ key: String, _ value: TOML.Value) -> Bool? {
+        typed(index, key, value, "true or false") { $0.boolean }
     }
 
-    mutating func integer(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> Int? {
-        typed(index, key, value, "an integer") { $0.int }
+    mutating func integer(_ index: Int, _ key: String, _ value: TOML.Value) -> Int? {
+        typed(index, key, value, "an integer") { $0.integer.flatMap { Int(exactly: $0) } }
     }
 
-    mutating func subtable(_ index: Int, _ key: String, _ value: TOMLValueConvertible) -> TOMLTable? {
+    mutating func subtable(_ index: Int, _ key: String, _ value: TOML.Value) -> TOML.Table? {
         typed(index, key, value, "a table") { $0.table }
     }
 
     /// A non-empty list of strings, each parsed by `parse`; errors name the element's line.
-    mutating func parsedList<T>(_ index: Int, _ key: String, _ value: TOMLValueConvertible,
+    mutating func parsedList<T>(_ index: Int, _ key: String, _ value: TOML.Value,
                                 _ parse: (String) -> Result<T, PolicyMessage>) -> [T] {
         guard let array = value.array else {
-            error(index, key, "expected a list of strings, found \(describe(value))")
+            error(index, key, "expected a list of strings, found \(value.kindDescription)")
             return []
         }
         if array.isEmpty { error(index, key, "the list is empty") }
         var items: [T] = []
         for (position, element) in array.enumerated() {
             guard let text = element.string else {
-                error(index, key, "expected a string, found \(describe(element))", element: position)
+                error(index, key, "expected a string, found \(element.kindDescription)", element: position)
                 continue
             }
             guard plain(index, key, text, element: position) != nil else { continue }
@@ -275,9 +261,9 @@ private struct Reader {
         return items
     }
 
-    mutating func account(_ index: Int, _ key: String, _ value: TOMLValueConvertible, kind: String,
+    mutating func account(_ index: Int, _ key: String, _ value: TOML.Value, kind: String,
                           lookup: (String) -> UInt32?) -> Account? {
-        if let number = value.int {
+        if let number = value.integer {
             guard let id = UInt32(exactly: number), id != UInt32.max else {
                 error(index, key, "\(number) is not a \(kind) ID")
                 return nil
@@ -285,7 +271,7 @@ private struct Reader {
             return Account(id: id)
         }
         guard let raw = value.string else {
-            error(index, key, "expected a \(kind) name or number, found \(describe(value))")
+            error(index, key, "expected a \(kind) name or number, found \(value.kindDescription)")
             return nil
         }
         guard let text = plain(index, key, raw) else { return nil }
@@ -317,18 +303,4 @@ private func slotPattern(_ text: String) -> Result<String, PolicyMessage> {
         return .failure("\(quoted(text)) is not a PCI address pattern like \"0000:0b:00.0\"")
     }
     return .success(String(repeating: "*:", count: 2 - colons) + pattern)
-}
-
-private func describe(_ value: TOMLValueConvertible) -> String {
-    switch value.type {
-    case .table: "a table"
-    case .array: "a list"
-    case .string: "a string"
-    case .int: "an integer"
-    case .double: "a float"
-    case .bool: "a boolean"
-    case .date: "a date"
-    case .time: "a time"
-    case .dateTime: "a date-time"
-    }
 }

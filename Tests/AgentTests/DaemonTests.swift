@@ -64,8 +64,7 @@ struct DaemonTests {
         let tree = try FakeSysfs()
         try tree.mkdir("/policies")
         try tree.file("/policies/10-bad.toml", "[[policy]]\nname = \"x\"\nmatch.ids = [\"1002:74a\"]\ndriver = 5\n")
-        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]),
-                                  isolation: TOMLIsolation(executable: Binary.path))
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
         let directory = tree.path("/policies"), log = host.agent.log
         let daemon = Running(host) { loader.reload(directories: [directory], log: log) }
         #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
@@ -115,8 +114,7 @@ struct PolicyWatcherTests {
         try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
         try tree.link("/configmap/..data", to: "..2026_11_29_01")
         try tree.link("/configmap/50.toml", to: "..data/50.toml")
-        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]),
-                                  isolation: TOMLIsolation(executable: Binary.path))
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
         let log = host.agent.log
         var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
         daemon.watcher = try #require(PolicyWatcher(directories: [directory]))

@@ -14,30 +14,26 @@ struct PolicyFuzzTests {
         "config = [\"CAP_EXP+28.w=0040:0040\", \"80.q=1\"]\n", "sriov.num-vfs = 4\n", "sriov.num-vfs = -4\n",
         "atomic-ops = true\n", "x = 1\n", "policy = 3\n", "'''\n", "\"unterminated\n", "[\n", "= = =\n", "# comment\n",
         "ids = [\n  \"1002:74a1\",\n  \"zz\",\n]\n", "match = { ids = [\"1002:*\"], vf = false }\n",
-        // Each of these aborts TOMLKit's C++ parser (an assertion on a value position).
+        // Each of these aborted toml++ (an assertion on a value position), once the parser.
         "x = [ } ]\n", "sysfs = [ \"a=1\", } ]\n",
     ]
 
-    /// Random documents built from pieces of real policy files, through the same isolation
-    /// the loader uses: nothing takes the test (or the agent) down, every error names the
+    /// Random documents built from pieces of real policy files, parsed in this process as
+    /// the loader does: nothing takes the test (or the agent) down, every error names the
     /// file and either a line inside the document or a key path, and a document yields
     /// policies or errors, never both.
     @Test func theParserAnswersEveryDocumentWithPoliciesOrLocatedErrors() {
         var random = SeededGenerator(seed: 2026)
         let parser = PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
-        let isolation = TOMLIsolation(executable: Binary.path)
-        var isolated = 0
+        var refused = 0
         for _ in 0..<250 {
             var document = (0..<Int.random(in: 0...12, using: &random)).map { _ in random.pick(Self.fragments) }.joined()
             if Bool.random(using: &random) {
                 document += random.text(from: "[]{}=\"',.#\n abc123:*", length: 0...20)
             }
             let lines = document.split(separator: "\n", omittingEmptySubsequences: false).count
-            guard isolation.check(document) == .parsed else {
-                isolated += 1
-                continue
-            }
             let (policies, errors) = parser.parse(document, file: "fuzz.toml")
+            if errors.contains(where: { $0.message.hasPrefix("invalid TOML") }) { refused += 1 }
             #expect(policies.isEmpty || errors.isEmpty)
             for error in errors {
                 #expect(error.file == "fuzz.toml")
@@ -49,38 +45,20 @@ struct PolicyFuzzTests {
             }
             for policy in policies { #expect(!policy.match.isEmpty && !policy.name.isEmpty) }
         }
-        // Some documents do kill the C++ parser; the isolation is what keeps them out.
-        #expect(isolated > 0)
+        // Many documents are not TOML at all; they got located errors like the rest.
+        #expect(refused > 0)
     }
 
-    @Test func aFileThatKillsTheTOMLParserIsAnErrorNotACrash() throws {
+    @Test func aFileThatKilledTheCppParserIsAnErrorOnItsLine() throws {
         let tree = try FakeSysfs()
         try tree.file("/x.toml", "x = [ } ]\n")
         try tree.file("/y.toml", "x = 1\n[\n")
         let result = try Binary.run(["check", "--root", tree.root, tree.path("/x.toml"), tree.path("/y.toml")])
         #expect(result.status == 1)
         #expect(result.stdout == """
-            \(tree.path("/x.toml")): invalid TOML: the TOML parser failed on this file (signal 6); check its syntax
+            \(tree.path("/x.toml")):1: invalid TOML: expected a value, found '}' (column 7)
             \(tree.path("/y.toml")):2: invalid TOML: expected a table name after '[' (column 2)
 
             """)
-    }
-
-    @Test func aParserThatHangsIsKilledAndSaysSo() throws {
-        let tree = try FakeSysfs()
-        try tree.file("/hang.sh", "#!/bin/sh\nexec sleep 30\n")
-        chmod(tree.path("/hang.sh"), 0o755)
-        let isolation = TOMLIsolation(executable: tree.path("/hang.sh"), limit: .milliseconds(300))
-        // A script written a moment ago can be "busy" (ETXTBSY) while a fork elsewhere in
-        // this test process still holds the descriptor it was written through.
-        #expect(waitFor(.seconds(5)) { access(tree.path("/hang.sh"), X_OK) == 0 && isolation.check("") != .killedTheParser(0) })
-        let started = ContinuousClock.now
-        #expect(isolation.check("x = 1\n") == .timedOut(.milliseconds(300)))
-        #expect(ContinuousClock.now - started < .seconds(5))
-        try tree.mkdir("/p")
-        try tree.file("/p/10.toml", "[[policy]]\nname = \"p\"\nmatch.ids = [\"1002:74a1\"]\n")
-        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]), isolation: isolation)
-        let (_, errors) = loader.load(directories: [tree.path("/p")])
-        #expect(errors.map(\.description) == ["\(tree.path("/p/10.toml")): invalid TOML: the TOML parser did not finish within 0.3 seconds; refused"])
     }
 }

@@ -10,7 +10,7 @@ struct HotplugAgentCommand: ParsableCommand {
         commandName: "hotplug-agent",
         abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
         version: "hotplug-agent \(hotplugAgentVersion)",
-        subcommands: [RunCommand.self, PlanCommand.self, StatusCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self, TOMLCheckCommand.self])
+        subcommands: [RunCommand.self, PlanCommand.self, StatusCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self])
 
     static func main() {
         // A child that stops reading its input (the TOML check) must fail a write, not end us.

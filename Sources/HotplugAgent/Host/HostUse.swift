@@ -85,7 +85,7 @@ struct HostUse {
 
     /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`.
     private func nvmeSubsystem(of path: String) -> String? {
-        guard let range = path.range(of: "/nvme-subsystem/nvme-subsys") else { return nil }
+        guard let range = path.firstRange(of: "/nvme-subsystem/nvme-subsys") else { return nil }
         let rest = path[range.upperBound...]
         let end = rest.firstIndex(of: "/") ?? rest.endIndex
         return String(path[..<end])

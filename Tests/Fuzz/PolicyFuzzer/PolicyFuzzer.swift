@@ -1,17 +1,20 @@
 import Glibc
 import Policy
 
-/// One input through everything of the policy layer that sees a file's raw bytes before
-/// any TOML parser: the limits (size, NUL, UTF-8, nesting, values, nameless headers), the
-/// line index behind them, and the parsers of values (`sysfs`, `config`, IDs), plus the
-/// escaping every printed line goes through. Any crash, hang or broken invariant is a
-/// finding. (toml++ itself is not fuzzed here: it aborts on known inputs, which is why the
-/// agent runs it in a child process; see PolicyFuzzTests.)
+/// One input through everything of the policy layer that sees a file's raw bytes: the
+/// limits (size, NUL, UTF-8, nesting, values, nameless headers), the line index behind
+/// them, the TOML parser and the policy reader (every error on a line of the file), the
+/// parsers of values (`sysfs`, `config`, IDs), and the escaping every printed line goes
+/// through. Any crash, hang or broken invariant is a finding.
 func fuzzOne(_ bytes: [UInt8]) {
     let refusal = PolicyParser.refusal(bytes, file: "fuzz.toml")
     if refusal == nil {
         precondition(bytes.count <= PolicyText.maxBytes && !bytes.contains(0), "accepted what the limits refuse")
         precondition(String(validating: bytes, as: UTF8.self) != nil, "accepted invalid UTF-8")
+        let (policies, errors) = PolicyParser(accounts: NoAccounts()).parse(bytes: bytes, file: "fuzz.toml")
+        precondition(policies.isEmpty || errors.isEmpty, "policies and errors from one file")
+        let lines = bytes.count { $0 == UInt8(ascii: "\n") } + 1
+        for error in errors { precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines") }
     }
     let text = String(decoding: bytes.prefix(65536), as: UTF8.self)
     for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(64) {
@@ -27,6 +30,12 @@ func fuzzOne(_ bytes: [UInt8]) {
         precondition(!escaped.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }, "a control character printed")
         precondition(!quoted(line).unicodeScalars.contains { $0.value < 0x20 }, "a control character quoted")
     }
+}
+
+/// Names resolve to nothing; numbers are what the fuzzer reaches anyway.
+struct NoAccounts: AccountResolver {
+    func userID(named name: String) -> UInt32? { nil }
+    func groupID(named name: String) -> UInt32? { nil }
 }
 
 #if FUZZING
