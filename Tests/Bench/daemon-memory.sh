@@ -24,5 +24,5 @@ for _ in $(seq 60); do
 done
 devices=$(ls "$dir/root/sys/bus/pci/devices" | wc -l)
 rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-printf "%-42s%10.1f MiB  (the real daemon, %d devices read through sysfs files; goal <= 12 MiB)\n" \
+printf "%-42s%10.1f MiB  (the real daemon, %d devices read through sysfs files; goal <= 10 MiB)\n" \
     "resident memory, daemon, devices known" "$(awk -v kib="$rss" 'BEGIN { print kib / 1024 }')" "$devices"

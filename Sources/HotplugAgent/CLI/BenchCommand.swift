@@ -21,9 +21,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only lay the large host and its policy out under DIR, for `run --root DIR`.", valueName: "DIR"))
     var writeTree: String?
 
+    @Option(help: ArgumentHelp("With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).", valueName: "FILE"))
+    var host: String?
+
     func run() throws {
         if let writeTree {
             let tree = SysfsTree(paths: HostPaths(root: writeTree))
+            if let host {
+                try tree.write(try loadSimulatedHost(host).1.inspect { $0 })
+                return
+            }
             try tree.write(try bigKernel().inspect { $0 })
             try tree.policy("bench.toml", Self.bigHostPolicyText)
             return
