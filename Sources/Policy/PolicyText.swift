@@ -6,8 +6,8 @@ public enum PolicyText {
     /// Arrays and tables (headers, dotted keys, inline tables) nested deeper are refused.
     public static let maxDepth = 32
     /// Files with more values (strings, numbers, lists, tables) are refused: policies need
-    /// a few hundred, and a TOML parser's memory grows with every value (about 100 bytes
-    /// each in toml++), so this bounds what checking a file may cost.
+    /// a few hundred, and a parsed document's memory grows with every value, so this
+    /// bounds what checking a file may cost.
     public static let maxValues = 10_000
 
     /// Why `bytes` cannot be a policy file at all, with the line and column where that is

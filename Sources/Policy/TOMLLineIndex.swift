@@ -1,8 +1,8 @@
 /// Finds the line on which each key of a TOML document is written, and what no TOML parser
 /// may be handed: a table header without a name, or nesting deeper than `PolicyText.maxDepth`.
 ///
-/// TOMLKit parses and validates the document but keeps no positions, so error messages
-/// would lose their line. This index only has to find where each statement, table header
+/// `TOML.parse` validates the document and keeps no positions of keys, so error messages
+/// about values would lose their line. This index only has to find where each statement, table header
 /// and list element starts, skipping strings and comments. Paths look like
 /// `policy[1].match.ids[2]`; `[[policy]]` headers count from 0.
 ///
@@ -12,8 +12,8 @@
 /// only ones errors name.
 struct TOMLLineIndex {
     private var lines: [String: Int] = [:]
-    /// The first table header with no name (`[` then a newline): toml++ asserts on it
-    /// (undefined behaviour in release builds), so such text never reaches it.
+    /// The first table header with no name (`[` then a newline), refused with this
+    /// index's wording before the parser sees it.
     private(set) var malformedHeader: (line: Int, column: Int)?
     /// Where nesting first goes past `PolicyText.maxDepth`; the scan stops there.
     private(set) var tooDeep: (line: Int, column: Int)?

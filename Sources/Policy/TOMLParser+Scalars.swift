@@ -3,7 +3,7 @@ private let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
 private let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
 
 /// Strings, numbers, booleans' neighbours and dates: TOML 1.0's scalar grammar.
-extension Parser {
+extension TOMLDocumentParser {
     // MARK: Strings
 
     /// After the opening `"`: up to the closing one, escapes decoded, on one line.

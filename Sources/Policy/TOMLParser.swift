@@ -5,7 +5,7 @@ extension TOML {
     /// fixed number of times), recursion only into nested arrays and inline tables, and
     /// nothing nested deeper than `maxDepth` (tables by headers or dotted keys count too).
     public static func parse(_ text: String, maxDepth: Int = PolicyText.maxDepth) throws(SyntaxError) -> Table {
-        var parser = Parser(bytes: Array(text.utf8), maxDepth: maxDepth)
+        var parser = TOMLDocumentParser(bytes: Array(text.utf8), maxDepth: maxDepth)
         return try parser.document()
     }
 }
@@ -14,8 +14,9 @@ private let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslas
 private let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), hash = UInt8(ascii: "#")
 private let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
 
-/// The reader: the lexical grammar and values here, the table rules in `TOMLTables`.
-struct Parser {
+/// The reader: lines, keys, lists and inline tables here; strings, numbers and dates in
+/// TOMLParser+Scalars; what tables may be defined where in `TOMLTables`.
+struct TOMLDocumentParser {
     let bytes: [UInt8]
     let maxDepth: Int
     var at = 0
