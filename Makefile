@@ -27,8 +27,9 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
 CONFIG ?= release
 # Release builds link the Swift runtime statically: the binary needs no Swift toolchain on
-# the host, and the daemon maps only the parts it uses.
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# the host, and the daemon maps only the parts it uses. Full RELRO (-z now): a root
+# daemon's symbol table is read-only once it runs.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now
 SWIFT_BUILD_FLAGS := $(if $(filter release,$(CONFIG)),$(RELEASE_FLAGS),-c $(CONFIG))
 INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service \
 	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \
