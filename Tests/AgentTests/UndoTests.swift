@@ -95,6 +95,19 @@ struct UndoTests {
         #expect(origins(host).count == 15)
     }
 
+    @Test func originRecordsOfDevicesThatLeftWhileNoAgentRanAreDroppedAtStart() throws {
+        let host = try seed000()
+        // Unplugged while the agent was down: its remove event never reached an agent.
+        host.kernel.unplug(PCIAddress(nic)!)
+        _ = host.kernel.drain()
+        #expect(origins(host).contains(nic))
+        let restarted = try host.restarted(policies: try SimHost.examplePolicy("seed-000"))
+        #expect(restarted.runOnce(events: host.kernel))
+        #expect(!origins(host).contains(nic))
+        #expect(origins(host).count == 15)
+        #expect(!host.log.containing("forgot where it came from").filter { $0.contains(nic) }.isEmpty)
+    }
+
     /// A PF's SR-IOV state the agent set goes back when no policy wants the PF: the VF
     /// count it had and its autoprobe (found on a real kernel: VFs and autoprobe 0 stayed).
     @Test func removingAPFsPolicyPutsItsVFCountAndAutoprobeBack() throws {

@@ -59,6 +59,16 @@ final class OriginStore: Sendable {
         }
     }
 
+    /// Forgets the records of devices that are not `present`: they left while no agent
+    /// ran, and whatever is plugged in there next did not come from that driver. Returns
+    /// the devices forgotten.
+    func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
+        let names = (try? RealKernelIO(paths: HostPaths()).list(directory)) ?? []
+        let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
+        for address in gone { remove(address) }
+        return gone
+    }
+
     func remove(_ address: PCIAddress) {
         let removed = unlink("\(directory)/\(address)") == 0
         // Unless the file is still there, the device has no record now.
