@@ -38,7 +38,9 @@ struct BenchCommand: ParsableCommand {
         let startRSS = residentKiB()
         output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
                + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
-        try coldplugWithSlowProbes()
+        try coldplugAgainstBareWrites()
+        try slowProbesAgainstParallelWrites()
+        try hotplugLatency()
         try reconcileCost()
         let (kernel, agent, state) = try bigHost(workers: workers)
         defer { _ = Subprocess.removeTree(state) }
@@ -52,28 +54,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// One line: what, the figure, and what it is set against.
-    private func figure(_ label: String, _ value: String, _ detail: String) {
+    func figure(_ label: String, _ value: String, _ detail: String) {
         output(label.padding(toLength: 42) + value.leftPadded(toLength: 14) + "  (" + detail + ")")
-    }
-
-    /// Seed 000's 16 devices, each probe taking 100 ms.
-    private func coldplugWithSlowProbes() throws {
-        let (_, kernel) = try loadSimulatedHost("hosts/seed-000-mi300x.json")
-        try kernel.loadModule("vfio-pci")
-        kernel.probeTime.withLock { $0 = .milliseconds(100) }
-        let policies = Self.policies("""
-            [[policy]]
-            name = "gpus-and-nics"
-            match.ids = ["1002:74a1", "15b3:1021"]
-            driver = "vfio-pci"
-            owner = "1000"
-            """)
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, workers: workers)
-        let (wall, _) = measure { _ = agent.runOnce(events: kernel) }
-        let claimed = kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        figure("coldplug, 16 devices, 100 ms probes", "\(fixed(wall, 3)) s wall",
-               "\(workers) workers, \(claimed) claimed; serial 1.6 s; goal <= 0.3 s")
     }
 
     /// The CPU one claim costs, decision, actions and simulated writes, on one worker: the
