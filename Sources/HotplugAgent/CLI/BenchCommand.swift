@@ -24,7 +24,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).", valueName: "FILE"))
     var host: String?
 
+    @Option(help: ArgumentHelp("Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 hot-adds).", valueName: "FIGURE"))
+    var only: [String] = []
+
     func run() throws {
+        if !only.isEmpty {
+            for name in only {
+                switch name {
+                case "coldplug": try coldplugAgainstBareWrites()
+                case "hotplug": try hotplugLatency()
+                default: throw ValidationError("unknown figure \(name): coldplug or hotplug")
+                }
+            }
+            return
+        }
         if let writeTree {
             let tree = SysfsTree(paths: HostPaths(root: writeTree))
             if let host {
