@@ -39,13 +39,18 @@ public struct PolicyParser: Sendable {
         if let (line, message) = PolicyText.problem(in: bytes) {
             return ([], [PolicyError(file: file, line: line, message: message)])
         }
-        return parse(String(decoding: bytes, as: UTF8.self), file: file)
+        return parseChecked(String(decoding: bytes, as: UTF8.self), file: file)
     }
 
     public func parse(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
         if let (line, message) = PolicyText.problem(in: text.utf8) {
             return ([], [PolicyError(file: file, line: line, message: message)])
         }
+        return parseChecked(text, file: file)
+    }
+
+    /// Text that `PolicyText.problem` found nothing wrong with.
+    private func parseChecked(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
         let lines = TOMLLineIndex(text)
         if let refused = Self.refusal(lines, file: file) { return ([], [refused]) }
         let root: TOML.Table

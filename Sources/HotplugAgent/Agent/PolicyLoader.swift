@@ -41,11 +41,7 @@ struct PolicyLoader {
             case .failed(let message):
                 errors.append(PolicyError(file: file, message: message))
             case .bytes(let bytes):
-                // Size, NUL, UTF-8, nesting and value count first, then the parser itself.
-                if let refused = PolicyParser.refusal(bytes, file: file) {
-                    errors.append(refused)
-                    continue
-                }
+                // The parser refuses size, NUL, UTF-8, nesting and value count before TOML.
                 let result = parser.parse(bytes: bytes, file: file)
                 errors += result.errors
                 parsed.append(result.policies)
