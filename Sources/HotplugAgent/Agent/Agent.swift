@@ -67,18 +67,17 @@ final class Agent: @unchecked Sendable {
     }
 
     /// Reconciles every PCI device present; `wait`s until all are done unless told not to.
-    /// At start: origin records of devices that left while no agent ran are dropped (a
-    /// running agent drops them on `remove` events).
-    func forgetDepartedDevices() {
-        guard !reconciler.dryRun, let origins = reader.origins, let present = try? reader.addresses() else { return }
-        for address in origins.sweep(keeping: Set(present)) {
-            log.info("forgot where it came from: it left while the agent was not running", metadata: ["device": "\(address)"])
-        }
-    }
-
-    func reconcileAll(wait: Bool = true) {
+    /// At start (`forgettingDeparted`), origin records of devices that left while no agent
+    /// ran are dropped first (a running agent drops them on `remove` events).
+    func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
         do {
-            for address in try reader.addresses() { queue.enqueue(address, group: try? reader.group(of: address)) }
+            let addresses = try reader.addresses()
+            if forgettingDeparted, !reconciler.dryRun, let origins = reader.origins {
+                for address in origins.sweep(keeping: Set(addresses)) {
+                    log.info("forgot where it came from: it left while the agent was not running", metadata: ["device": "\(address)"])
+                }
+            }
+            for address in addresses { queue.enqueue(address, group: try? reader.group(of: address)) }
         } catch {
             failures.withLock { $0.count += 1 }
             log.error("cannot list PCI devices: \(error)")
@@ -170,8 +169,7 @@ final class Agent: @unchecked Sendable {
     /// device has work left, including devices the agent's own actions brought (new VFs).
     /// Returns whether every action succeeded.
     func runOnce(events: EventSource, maxRounds: Int = 32) -> Bool {
-        forgetDepartedDevices()
-        reconcileAll()
+        reconcileAll(forgettingDeparted: true)
         handle(events.drain())
         guard !reconciler.dryRun else { return failureCount == 0 }
         for _ in 0..<maxRounds {

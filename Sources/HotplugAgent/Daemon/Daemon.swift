@@ -24,8 +24,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     var metrics: MetricsFile?
 
     func run(signals: SignalPipe) -> Int32 {
-        agent.forgetDepartedDevices()
-        agent.reconcileAll(wait: false)
+        agent.reconcileAll(wait: false, forgettingDeparted: true)
         agent.handle(monitor.drain(), wait: false)
         var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0),
