@@ -30,11 +30,11 @@ extension BenchCommand {
     static func bareClaim(_ kernel: SimulatedKernel, _ address: PCIAddress) throws {
         let device = "/sys/bus/pci/devices/\(address)"
         try kernel.write(device + "/driver_override", "vfio-pci")
-        if let driver = try? kernel.readLink(device + "/driver") {
-            try kernel.write("/sys/bus/pci/drivers/\(basename(driver))/unbind", "\(address)")
+        if let driver = (try? kernel.readLink(device + "/driver")).flatMap(lastComponent) {
+            try kernel.write("/sys/bus/pci/drivers/\(driver)/unbind", "\(address)")
         }
         try kernel.write("/sys/bus/pci/drivers_probe", "\(address)")
-        let group = basename(try kernel.readLink(device + "/iommu_group"))
+        let group = lastComponent(try kernel.readLink(device + "/iommu_group")) ?? ""
         try kernel.setNodeAccess("/dev/vfio/\(group)", uid: 1000, gid: nil, mode: 0o660)
     }
 
@@ -118,7 +118,5 @@ extension BenchCommand {
                "p99 \(fixed(latencies[98] * 1000, 2)) ms over 100; the bare writes alone p50 \(fixed(kernelShare[49] * 1000, 3)) ms; goal p50 <= 20 ms, p99 <= 50 ms")
     }
 }
-
-private func basename(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 
 private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

@@ -26,11 +26,13 @@ struct HostUse {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
             if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
             uses += (disk.holders ?? []).map { "block device \(disk.name) is held by \($0)" }
-            if disk.exclusive == true && disk.mounted == nil && disk.swap != true && disk.holders == nil {
+            // What the O_EXCL probe says, when nothing above explains the device already.
+            guard disk.mounted == nil && disk.swap != true && disk.holders == nil else { continue }
+            if disk.exclusive == true {
                 uses.append("block device \(disk.name) is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
             }
             // Not knowing is not "free": a ZFS vdev shows only through this answer.
-            if let denied = disk.probeDenied, disk.mounted == nil && disk.swap != true && disk.holders == nil {
+            if let denied = disk.probeDenied {
                 uses.append("block device \(disk.name) cannot be checked for exclusive use (open: \(denied)): it may be a ZFS vdev")
             }
         }
