@@ -1,7 +1,3 @@
-private let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
-private let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
-private let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
-
 /// Strings, numbers, booleans' neighbours and dates: TOML 1.0's scalar grammar.
 extension TOMLDocumentParser {
     // MARK: Strings
@@ -11,9 +7,9 @@ extension TOMLDocumentParser {
         var out: [UInt8] = []
         while let byte = peek() {
             switch byte {
-            case quote: at += 1; return String(decoding: out, as: UTF8.self)
-            case backslash: try escape(into: &out)
-            case lineFeed, carriageReturn: throw error("the string does not end on its line")
+            case ASCII.quote: at += 1; return String(decoding: out, as: UTF8.self)
+            case ASCII.backslash: try escape(into: &out)
+            case ASCII.lineFeed, ASCII.carriageReturn: throw error("the string does not end on its line")
             default:
                 if isControl(byte) { throw error("a control character in a string (write it as an escape)") }
                 out.append(byte)
@@ -27,8 +23,8 @@ extension TOMLDocumentParser {
     mutating func literalString() throws(TOML.SyntaxError) -> String {
         let start = at
         while let byte = peek() {
-            if byte == apostrophe { at += 1; return String(decoding: bytes[start..<at - 1], as: UTF8.self) }
-            if byte == lineFeed || byte == carriageReturn { throw error("the string does not end on its line") }
+            if byte == ASCII.apostrophe { at += 1; return String(decoding: bytes[start..<at - 1], as: UTF8.self) }
+            if byte == ASCII.lineFeed || byte == ASCII.carriageReturn { throw error("the string does not end on its line") }
             if isControl(byte) { throw error("a control character in a string") }
             at += 1
         }
@@ -39,8 +35,8 @@ extension TOMLDocumentParser {
     /// may stand right before the closing three. Basic ones take escapes and a backslash at
     /// the end of a line, which drops the newline and the blanks after it.
     mutating func multilineString(literal: Bool) throws(TOML.SyntaxError) -> String {
-        let delimiter = literal ? apostrophe : quote
-        if peek() == lineFeed { at += 1 } else if peek() == carriageReturn && peek(1) == lineFeed { at += 2 }
+        let delimiter = literal ? ASCII.apostrophe : ASCII.quote
+        if peek() == ASCII.lineFeed { at += 1 } else if peek() == ASCII.carriageReturn && peek(1) == ASCII.lineFeed { at += 2 }
         var out: [UInt8] = []
         while let byte = peek() {
             if byte == delimiter && peek(1) == delimiter && peek(2) == delimiter {
@@ -51,12 +47,12 @@ extension TOMLDocumentParser {
                 at += run
                 return String(decoding: out, as: UTF8.self)
             }
-            if byte == backslash && !literal {
+            if byte == ASCII.backslash && !literal {
                 var next = at + 1
-                while next < bytes.count, bytes[next] == space || bytes[next] == tab { next += 1 }
-                if next < bytes.count, bytes[next] == lineFeed || (bytes[next] == carriageReturn && next + 1 < bytes.count && bytes[next + 1] == lineFeed) {
+                while next < bytes.count, bytes[next] == ASCII.space || bytes[next] == ASCII.tab { next += 1 }
+                if next < bytes.count, bytes[next] == ASCII.lineFeed || (bytes[next] == ASCII.carriageReturn && next + 1 < bytes.count && bytes[next + 1] == ASCII.lineFeed) {
                     at = next
-                    while let blank = peek(), blank == space || blank == tab || blank == lineFeed || (blank == carriageReturn && peek(1) == lineFeed) {
+                    while let blank = peek(), blank == ASCII.space || blank == ASCII.tab || blank == ASCII.lineFeed || (blank == ASCII.carriageReturn && peek(1) == ASCII.lineFeed) {
                         at += 1
                     }
                     continue
@@ -64,10 +60,10 @@ extension TOMLDocumentParser {
                 try escape(into: &out)
                 continue
             }
-            if byte == lineFeed { out.append(byte); at += 1; continue }
-            if byte == carriageReturn {
-                guard peek(1) == lineFeed else { throw error("a carriage return without a line feed") }
-                out.append(contentsOf: [carriageReturn, lineFeed])
+            if byte == ASCII.lineFeed { out.append(byte); at += 1; continue }
+            if byte == ASCII.carriageReturn {
+                guard peek(1) == ASCII.lineFeed else { throw error("a carriage return without a line feed") }
+                out.append(contentsOf: [ASCII.carriageReturn, ASCII.lineFeed])
                 at += 2
                 continue
             }
@@ -90,8 +86,8 @@ extension TOMLDocumentParser {
         case UInt8(ascii: "n"): out.append(0x0A)
         case UInt8(ascii: "f"): out.append(0x0C)
         case UInt8(ascii: "r"): out.append(0x0D)
-        case quote: out.append(quote)
-        case backslash: out.append(backslash)
+        case ASCII.quote: out.append(ASCII.quote)
+        case ASCII.backslash: out.append(ASCII.backslash)
         case UInt8(ascii: "u"), UInt8(ascii: "U"):
             let count = letter == UInt8(ascii: "u") ? 4 : 8
             var code: UInt32 = 0
@@ -116,7 +112,7 @@ extension TOMLDocumentParser {
         let start = at
         while let byte = peek(), isScalarByte(byte) { at += 1 }
         // A date and a time may be separated by one space.
-        if at - start == 10, peek() == space, let h = peek(1), let m = peek(2), isDigit(h), isDigit(m), peek(3) == UInt8(ascii: ":"),
+        if at - start == 10, peek() == ASCII.space, let h = peek(1), let m = peek(2), isDigit(h), isDigit(m), peek(3) == UInt8(ascii: ":"),
            bytes[start + 4] == UInt8(ascii: "-") {
             at += 1
             while let byte = peek(), isScalarByte(byte) { at += 1 }

@@ -10,9 +10,13 @@ extension TOML {
     }
 }
 
-private let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
-private let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), hash = UInt8(ascii: "#")
-private let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+
+/// The bytes TOML's grammar turns on.
+enum ASCII {
+    static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+    static let lineFeed = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), hash = UInt8(ascii: "#")
+    static let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+}
 
 /// The reader: lines, keys, lists and inline tables here; strings, numbers and dates in
 /// TOMLParser+Scalars; what tables may be defined where in `TOMLTables`.
@@ -33,7 +37,7 @@ struct TOMLDocumentParser {
             skipSpaces()
             guard let byte = peek() else { break }
             switch byte {
-            case hash, lineFeed, carriageReturn: try endOfLine()
+            case ASCII.hash, ASCII.lineFeed, ASCII.carriageReturn: try endOfLine()
             case UInt8(ascii: "["): try header()
             default:
                 let start = at
@@ -50,23 +54,23 @@ struct TOMLDocumentParser {
 
     func peek(_ offset: Int = 0) -> UInt8? { at + offset < bytes.count ? bytes[at + offset] : nil }
 
-    mutating func skipSpaces() { while let byte = peek(), byte == space || byte == tab { at += 1 } }
+    mutating func skipSpaces() { while let byte = peek(), byte == ASCII.space || byte == ASCII.tab { at += 1 } }
 
     /// Spaces, an optional comment, then a newline or the end of the text.
     mutating func endOfLine() throws(TOML.SyntaxError) {
         skipSpaces()
-        if peek() == hash { try comment() }
+        if peek() == ASCII.hash { try comment() }
         guard let byte = peek() else { return }
-        if byte == lineFeed { at += 1; return }
-        if byte == carriageReturn, peek(1) == lineFeed { at += 2; return }
-        if byte == carriageReturn { throw error("a carriage return without a line feed") }
+        if byte == ASCII.lineFeed { at += 1; return }
+        if byte == ASCII.carriageReturn, peek(1) == ASCII.lineFeed { at += 2; return }
+        if byte == ASCII.carriageReturn { throw error("a carriage return without a line feed") }
         throw error("expected the end of the line, found \(shown(byte))")
     }
 
     mutating func comment() throws(TOML.SyntaxError) {
         at += 1
-        while let byte = peek(), byte != lineFeed {
-            if byte == carriageReturn && peek(1) == lineFeed { return }
+        while let byte = peek(), byte != ASCII.lineFeed {
+            if byte == ASCII.carriageReturn && peek(1) == ASCII.lineFeed { return }
             if isControl(byte) { throw error("a control character in a comment") }
             at += 1
         }
@@ -75,9 +79,9 @@ struct TOMLDocumentParser {
     /// Spaces, newlines and comments, as arrays allow between their values.
     mutating func skipBlank() throws(TOML.SyntaxError) {
         while let byte = peek() {
-            if byte == space || byte == tab || byte == lineFeed { at += 1 }
-            else if byte == carriageReturn && peek(1) == lineFeed { at += 2 }
-            else if byte == hash { try comment() }
+            if byte == ASCII.space || byte == ASCII.tab || byte == ASCII.lineFeed { at += 1 }
+            else if byte == ASCII.carriageReturn && peek(1) == ASCII.lineFeed { at += 2 }
+            else if byte == ASCII.hash { try comment() }
             else { return }
         }
     }
@@ -110,8 +114,8 @@ struct TOMLDocumentParser {
 
     mutating func simpleKey() throws(TOML.SyntaxError) -> String {
         switch peek() {
-        case quote: at += 1; return try basicString()
-        case apostrophe: at += 1; return try literalString()
+        case ASCII.quote: at += 1; return try basicString()
+        case ASCII.apostrophe: at += 1; return try literalString()
         default:
             let start = at
             while let byte = peek(), isBareKey(byte) { at += 1 }
@@ -138,12 +142,12 @@ struct TOMLDocumentParser {
     mutating func value(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
         guard let byte = peek() else { throw error("expected a value") }
         switch byte {
-        case quote:
-            if peek(1) == quote && peek(2) == quote { at += 3; return .string(try multilineString(literal: false)) }
+        case ASCII.quote:
+            if peek(1) == ASCII.quote && peek(2) == ASCII.quote { at += 3; return .string(try multilineString(literal: false)) }
             at += 1
             return .string(try basicString())
-        case apostrophe:
-            if peek(1) == apostrophe && peek(2) == apostrophe { at += 3; return .string(try multilineString(literal: true)) }
+        case ASCII.apostrophe:
+            if peek(1) == ASCII.apostrophe && peek(2) == ASCII.apostrophe { at += 3; return .string(try multilineString(literal: true)) }
             at += 1
             return .string(try literalString())
         case UInt8(ascii: "["): return try array(depth: depth + 1)
@@ -155,9 +159,9 @@ struct TOMLDocumentParser {
     }
 
     mutating func word(_ text: String, _ value: TOML.Value) throws(TOML.SyntaxError) -> TOML.Value {
-        let word = Array(text.utf8)
-        guard at + word.count <= bytes.count, Array(bytes[at..<at + word.count]) == word else { throw error("expected a value") }
-        at += word.count
+        let end = at + text.utf8.count
+        guard end <= bytes.count, bytes[at..<end].elementsEqual(text.utf8) else { throw error("expected a value") }
+        at = end
         return value
     }
 
@@ -205,18 +209,18 @@ struct TOMLDocumentParser {
     func error(_ message: String, at offset: Int? = nil) -> TOML.SyntaxError {
         let offset = min(offset ?? at, bytes.count)
         var line = 1, lineStart = 0
-        for index in 0..<offset where bytes[index] == lineFeed { line += 1; lineStart = index + 1 }
+        for index in 0..<offset where bytes[index] == ASCII.lineFeed { line += 1; lineStart = index + 1 }
         let column = 1 + bytes[lineStart..<offset].filter { $0 & 0xC0 != 0x80 }.count
         return TOML.SyntaxError(line: line, column: column, message: message)
     }
 
     func shown(_ byte: UInt8) -> String {
-        byte >= 0x21 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : byte == space ? "a space" : "byte 0x\(String(byte, radix: 16))"
+        byte >= 0x21 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : byte == ASCII.space ? "a space" : "byte 0x\(String(byte, radix: 16))"
     }
 }
 
 /// A byte no comment or string may hold: C0 controls but tab, and DEL.
-func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != tab) || byte == 0x7F }
+func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != ASCII.tab) || byte == 0x7F }
 
 func isBareKey(_ byte: UInt8) -> Bool {
     switch byte {
