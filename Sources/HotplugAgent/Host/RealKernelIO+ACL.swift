@@ -2,9 +2,6 @@ import CLinux
 import Glibc
 import Policy
 
-// Linux values, hidden behind _GNU_SOURCE in glibc's headers; the same on every architecture.
-private let O_PATH: Int32 = 0o10000000
-
 /// POSIX ACLs of device nodes through the `system.posix_acl_access` attribute, on the node
 /// opened `O_PATH|O_NOFOLLOW` and checked to be a character device, as ownership is.
 extension RealKernelIO {

@@ -1,10 +1,6 @@
 import CLinux
 import Glibc
 
-// Linux values, hidden behind _GNU_SOURCE in glibc's headers; the same on every architecture.
-private let O_PATH: Int32 = 0o10000000
-private let AT_SYMLINK_NOFOLLOW: Int32 = 0x100
-
 /// Paths below a device directory, resolved by the kernel without leaving it and without
 /// following a symlink: where the kernel has openat2 (5.6+), RESOLVE_BENEATH,
 /// RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS and RESOLVE_NO_XDEV; before it, one

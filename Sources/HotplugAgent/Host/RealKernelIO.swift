@@ -2,8 +2,10 @@ import Glibc
 import Policy
 
 // Linux values, hidden behind _GNU_SOURCE in glibc's headers; the same on every architecture.
-private let O_PATH: Int32 = 0o10000000
-private let AT_EMPTY_PATH: Int32 = 0x1000
+// For the whole file layer (RealKernelIO and its extensions).
+let O_PATH: Int32 = 0o10000000
+let AT_EMPTY_PATH: Int32 = 0x1000
+let AT_SYMLINK_NOFOLLOW: Int32 = 0x100
 
 /// The real lowest layer: system calls on paths under the root, and `modprobe`.
 ///
