@@ -18,6 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/hotplug-agent
@@ -28,10 +29,13 @@ SYSCONFDIR ?= /etc
 CONFIG ?= release
 # Release builds link the Swift runtime statically: the binary needs no Swift toolchain on
 # the host, and the daemon maps only the parts it uses. Full RELRO (-z now): a root
-# daemon's symbol table is read-only once it runs.
-RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now
+# daemon's symbol table is read-only once it runs. lld packs the relative relocations
+# (DT_RELR, glibc 2.36): 8 KB for the loader to read at start instead of 950 KB of RELA.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -use-ld=lld \
+	-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now -Xlinker -z -Xlinker pack-relative-relocs
 SWIFT_BUILD_FLAGS := $(if $(filter release,$(CONFIG)),$(RELEASE_FLAGS),-c $(CONFIG))
-INSTALLED := $(BINDIR)/hotplug-agent $(UNITDIR)/hotplug-agent.service \
+LAB := $(LIBEXECDIR)/hotplug-agent/hotplug-agent-lab
+INSTALLED := $(BINDIR)/hotplug-agent $(LAB) $(UNITDIR)/hotplug-agent.service \
 	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \
 	$(FISHCOMPDIR)/hotplug-agent.fish
 
@@ -95,7 +99,7 @@ test: unit-test integration-test install-test metrics-test deploy-test package-t
 bench: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/hotplug-agent; \
-	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin bench" 2>/dev/null || $$bin bench; } && \
+	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin-lab bench" 2>/dev/null || $$bin-lab bench; } && \
 	Tests/Bench/daemon-memory.sh $$bin && Tests/Bench/idle.sh $$bin && Tests/Bench/startup.sh $$bin && \
 	strip -o .build/hotplug-agent.stripped $$bin && \
 	printf "%-42s%10.1f MB  (stripped, as the package installs it; goal <= 20 MB)\n" "installed binary" \
@@ -116,19 +120,22 @@ fuzz: deps
 demo: build
 	$(BIN) simulate --host hosts/seed-000-mi300x.json --policy-dir rules/examples/seed-000
 
-# The binary, the systemd unit, the man page, shell completions, and the
-# example policies under the doc directory (not enabled: copy one to policies.d to use it).
+# The binary, the lab beside it in libexec (simulate, bench and --host hand over to it:
+# hotplug-agent finds it as ../libexec/hotplug-agent/hotplug-agent-lab from its own
+# directory), the systemd unit, the man page, shell completions, and the example policies
+# under the doc directory (not enabled: copy one to policies.d to use it).
 install: deps
 	# The manual first: its plugin builds the tool again without --static-swift-stdlib.
 	$(SWIFT) package generate-manual --section 8 --configuration $(CONFIG) --authors "hotplug-agent developers" >/dev/null
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
 	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
+	install -Dm755 $$bin-lab $(DESTDIR)$(LAB) && \
 	sed 's|/usr/bin/hotplug-agent|$(BINDIR)/hotplug-agent|' rules/hotplug-agent.service > .build/hotplug-agent.service && \
 	if [ "$$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $$2 }')" -ge 253 ] 2>/dev/null; then \
 		sed -i 's/^Type=notify$$/Type=notify-reload/; /^ExecReload=/d' .build/hotplug-agent.service; fi && \
 	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
-	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgent/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
+	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgentMain/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
 	$$bin --generate-completion-script bash > .build/completion.bash && \
 	$$bin --generate-completion-script zsh > .build/completion.zsh && \
 	$$bin --generate-completion-script fish > .build/completion.fish && \
@@ -157,6 +164,7 @@ deb: deps
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/hotplug-agent 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d $(DESTDIR)$(SYSCONFDIR)/hotplug-agent 2>/dev/null
 
 clean:

@@ -5,7 +5,11 @@ let package = Package(
     name: "hotplug-agent",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "hotplug-agent", targets: ["HotplugAgent"]),
+        // The daemon and the commands admins run; it holds no simulator and no benchmarks.
+        .executable(name: "hotplug-agent", targets: ["HotplugAgentMain"]),
+        // The same commands with the simulated kernel and the benchmarks behind `simulate`,
+        // `bench` and `--host`; hotplug-agent hands those command lines to it.
+        .executable(name: "hotplug-agent-lab", targets: ["HotplugAgentLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,11 +25,24 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         // Pure Swift: its own TOML parser; TOMLKit is the tests' oracle only.
         .target(name: "Policy"),
-        .executableTarget(
+        .target(
             name: "HotplugAgent",
             dependencies: [
                 "CUdev",
                 "CLinux",
+                "Policy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The simulated kernel: the lab's and the tests', never the daemon's.
+        .target(name: "Simulation", dependencies: ["HotplugAgent", "Policy"]),
+        .executableTarget(name: "HotplugAgentMain", dependencies: ["HotplugAgent"]),
+        .executableTarget(
+            name: "HotplugAgentLab",
+            dependencies: [
+                "HotplugAgent",
+                "Simulation",
                 "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -36,6 +53,6 @@ let package = Package(
         .executableTarget(name: "PolicyFuzzer", dependencies: ["Policy"], path: "Tests/Fuzz/PolicyFuzzer"),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport", .product(name: "TOMLKit", package: "TOMLKit")],
                     exclude: ["Corpus"]),
-        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Policy", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Simulation", "Policy", "TestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HotplugAgent
+@testable import Simulation
 import Policy
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import HotplugAgent
+@testable import Simulation
 import Testing
 
 /// Runs the built `hotplug-agent` as a user would.

@@ -1,4 +1,5 @@
 @testable import HotplugAgent
+@testable import Simulation
 import Policy
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import HotplugAgent
+@testable import Simulation
 import Logging
 import Policy
 import Testing

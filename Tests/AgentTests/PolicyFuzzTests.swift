@@ -1,5 +1,6 @@
 import Glibc
 @testable import HotplugAgent
+@testable import Simulation
 import Policy
 import Testing
 import TestSupport

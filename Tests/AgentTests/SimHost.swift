@@ -1,5 +1,6 @@
 import Foundation
 @testable import HotplugAgent
+@testable import Simulation
 import Logging
 import Policy
 import Synchronization

@@ -10,7 +10,7 @@ check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "F
 
 make -s install DESTDIR="$destdir" PREFIX=/usr CONFIG=debug >/tmp/hotplug-agent-install.log 2>&1
 check "make install succeeds" "[ $? -eq 0 ]"
-for file in usr/bin/hotplug-agent usr/lib/systemd/system/hotplug-agent.service \
+for file in usr/bin/hotplug-agent usr/libexec/hotplug-agent/hotplug-agent-lab usr/lib/systemd/system/hotplug-agent.service \
             usr/share/man/man8/hotplug-agent.8 usr/share/bash-completion/completions/hotplug-agent \
             usr/share/zsh/site-functions/_hotplug-agent usr/share/fish/vendor_completions.d/hotplug-agent.fish \
             usr/share/doc/hotplug-agent/examples/seed-000/50-mi300x.toml usr/share/doc/hotplug-agent/README.md; do
@@ -18,6 +18,8 @@ for file in usr/bin/hotplug-agent usr/lib/systemd/system/hotplug-agent.service \
 done
 check "policies.d exists and holds no enabled policy" "[ -d '$destdir/etc/hotplug-agent/policies.d' ] && [ -z \"\$(ls -A '$destdir/etc/hotplug-agent/policies.d')\" ]"
 check "the installed binary runs" "'$destdir/usr/bin/hotplug-agent' --help | grep -q 'boot-config'"
+check "the installed binary hands simulate to the installed lab" \
+    "'$destdir/usr/bin/hotplug-agent' simulate --host hosts/seed-000-mi300x.json --policy-dir rules/examples/seed-000 | grep -q '^16 devices changed driver'"
 check "the man page documents the commands" "grep -q 'boot-config' '$destdir/usr/share/man/man8/hotplug-agent.8'"
 check "bash completion knows the commands" "grep -q 'vm-args' '$destdir/usr/share/bash-completion/completions/hotplug-agent'"
 check "the unit starts the installed binary" "grep -q '^ExecStart=/usr/bin/hotplug-agent run$' '$destdir/usr/lib/systemd/system/hotplug-agent.service'"

@@ -18,7 +18,14 @@ check "the package holds exactly Tests/Package/files.txt" "diff -u '$here/files.
 dpkg-deb -x "$deb" "$work/root"
 dpkg-deb -e "$deb" "$work/DEBIAN"
 check "the binary runs and names its version" "'$work/root/usr/bin/hotplug-agent' --version | grep -qx 'hotplug-agent $(dpkg-deb -f "$deb" Version)'"
-check "it needs no Swift toolchain (the runtime is linked in)" "! ldd '$work/root/usr/bin/hotplug-agent' | grep -q swift"
+lab=$work/root/usr/libexec/hotplug-agent/hotplug-agent-lab
+check "neither binary needs a Swift toolchain (the runtime is linked in)" \
+    "! ldd '$work/root/usr/bin/hotplug-agent' | grep -q swift && ! ldd '$lab' | grep -q swift"
+# The daemon ships no simulated kernel: its type names are in the lab's binary only.
+check "the simulator is in the lab, not in the daemon's binary" \
+    "grep -q SimulatedKernel '$lab' && ! grep -q SimulatedKernel '$work/root/usr/bin/hotplug-agent'"
+check "the installed binary hands simulate to the lab in libexec" \
+    "'$work/root/usr/bin/hotplug-agent' simulate --host '$here/../../hosts/seed-000-mi300x.json' --policy-dir '$here/../../rules/examples/seed-000' | grep -q '^16 devices changed driver'"
 check "it depends on what dpkg-shlibdeps found (libudev1, libc6)" "dpkg-deb -f '$deb' Depends | grep -q 'libudev1' && dpkg-deb -f '$deb' Depends | grep -q 'libc6'"
 check "the unit is Debian 12's place and starts the installed binary" \
     "grep -qx 'ExecStart=/usr/bin/hotplug-agent run' '$work/root/lib/systemd/system/hotplug-agent.service'"

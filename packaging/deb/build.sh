@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the .deb from what `make install` laid out in STAGE (PREFIX=/usr, Debian's unit
-# and completion directories): Debian's touches (the man page compressed, the binary
+# and completion directories): Debian's touches (the man page compressed, the binaries
 # stripped, copyright and changelog), DEBIAN/ with the maintainer scripts of this
 # directory, Depends from dpkg-shlibdeps, and dpkg-deb. Prints the package's path.
 #
@@ -16,7 +16,8 @@ doc=$stage/usr/share/doc/hotplug-agent
 gzip -9nf "$stage/usr/share/man/man8/hotplug-agent.8"
 # bash-completion sources the file: no interpreter line.
 sed -i '1{/^#!/d}' "$stage/usr/share/bash-completion/completions/hotplug-agent"
-strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/usr/bin/hotplug-agent"
+binaries=("$stage/usr/bin/hotplug-agent" "$stage/usr/libexec/hotplug-agent/hotplug-agent-lab")
+strip --remove-section=.comment --remove-section=.note --strip-unneeded "${binaries[@]}"
 install -Dm644 "$here/copyright" "$doc/copyright"
 # A native package's changelog, dated by the last commit (a build is reproducible).
 date=$(git -C "$here" log -1 --format=%aD 2>/dev/null || date -R)
@@ -35,7 +36,7 @@ shlibs=$(mktemp -d)
 trap 'rm -rf "$shlibs"' EXIT
 mkdir -p "$shlibs/debian"
 printf 'Source: hotplug-agent\n\nPackage: hotplug-agent\nArchitecture: any\n' > "$shlibs/debian/control"
-depends=$(cd "$shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/hotplug-agent" | sed -n 's/^shlibs:Depends=//p')
+depends=$(cd "$shlibs" && dpkg-shlibdeps -O "${binaries[@]}" | sed -n 's/^shlibs:Depends=//p')
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/$depends/" \
     "$here/control.in" > "$stage/DEBIAN/control"

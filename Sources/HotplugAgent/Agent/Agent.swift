@@ -5,7 +5,7 @@ import Synchronization
 /// Turns events into reconciles. Any event only asks "reconcile this device"; its IOMMU
 /// group peers are reconciled with it, since claiming and viability depend on them. The
 /// reconciles run on a bounded pool of workers (see `ReconcileQueue`).
-final class Agent: @unchecked Sendable {
+package final class Agent: @unchecked Sendable {
     let reader: SysfsReader
     let reconciler: Reconciler
     let log: Logger
@@ -38,7 +38,7 @@ final class Agent: @unchecked Sendable {
         reconciler.isStopping = { queue.isStopping }
     }
 
-    var failureCount: Int { failures.withLock { $0.count } }
+    package var failureCount: Int { failures.withLock { $0.count } }
 
     /// Where each device a policy matches stands now (what `status` prints).
     func statuses() -> [DeviceStatus] {
@@ -87,7 +87,7 @@ final class Agent: @unchecked Sendable {
 
     /// Reconciles what a batch of events names, each device once however many events name
     /// it: a burst for one device (add, bind, change) is one reconcile.
-    func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
+    package func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
             reader.identities.forgetAll()
@@ -168,7 +168,7 @@ final class Agent: @unchecked Sendable {
     /// `run --once`: coldplug, then keep reconciling what events and sysfs show until no
     /// device has work left, including devices the agent's own actions brought (new VFs).
     /// Returns whether every action succeeded.
-    func runOnce(events: EventSource, maxRounds: Int = 32) -> Bool {
+    package func runOnce(events: EventSource, maxRounds: Int = 32) -> Bool {
         reconcileAll(forgettingDeparted: true)
         handle(events.drain())
         guard !reconciler.dryRun else { return failureCount == 0 }

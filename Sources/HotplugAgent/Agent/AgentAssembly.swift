@@ -5,7 +5,7 @@ extension Agent {
     /// The whole stack over one lowest layer: reader, planner, executor, reconciler.
     /// `stateDirectory` keeps where moved devices came from (`/run/hotplug-agent` under the
     /// root); without one the agent cannot put devices back.
-    static func assemble(kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
+    package static func assemble(kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
                          log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
                          workers: Int = 16, stuckAfter: Duration = .seconds(30)) -> Agent {
         let origins = stateDirectory.map { OriginStore(stateDirectory: $0) }

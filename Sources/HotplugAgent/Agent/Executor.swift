@@ -244,7 +244,7 @@ struct Executor: Sendable {
 private let iommuACL = Mutex(())
 
 /// Blocks the calling thread; used only while an action waits for the kernel.
-func sleep(for duration: Duration) {
+package func sleep(for duration: Duration) {
     guard duration > .zero else { return }
     let (seconds, attoseconds) = duration.components
     var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))

@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// The agent is the only writer of its state directory, so each record is read from its
 /// file once and then kept in memory beside it.
-final class OriginStore: Sendable {
+package final class OriginStore: Sendable {
     let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
     private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])

@@ -4,11 +4,16 @@ import Policy
 
 /// Finds, checks and parses the policy files: the default directories under the root, or
 /// the `--policy-dir`s given, plus any files named on the command line.
-struct PolicyLoader {
+package struct PolicyLoader {
     let paths: HostPaths
     let accounts: any AccountResolver
 
-    func load(directories: [String]? = nil, files: [String] = []) -> (policies: PolicySet, errors: [PolicyError]) {
+    package init(paths: HostPaths, accounts: any AccountResolver) {
+        self.paths = paths
+        self.accounts = accounts
+    }
+
+    package func load(directories: [String]? = nil, files: [String] = []) -> (policies: PolicySet, errors: [PolicyError]) {
         var errors: [PolicyError] = []
         var listings: [(directory: String, names: [String])] = []
         for directory in directories ?? paths.policyDirectories {

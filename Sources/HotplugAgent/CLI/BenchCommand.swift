@@ -1,250 +1,32 @@
 import ArgumentParser
-import Glibc
-import Logging
-import Policy
 
-/// `make bench`: the agent's figures on the simulated host, each beside its goal. Wall
-/// time, process CPU (agent and simulated kernel together) and resident memory.
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
+/// `bench`: its options here, its figures in hotplug-agent-lab (see `Lab`).
+package struct BenchCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
                                                     shouldDisplay: false)
 
     @Option(help: "Workers for the coldplug figures.")
-    var workers: Int = 16
+    package var workers: Int = 16
 
     @Option(help: "Add/remove cycles for the growth figure.")
-    var cycles: Int = 10_000
+    package var cycles: Int = 10_000
 
     @Option(help: "PFs of 256 VFs each for the large host.")
-    var pfs: Int = 16
+    package var pfs: Int = 16
 
     @Option(help: ArgumentHelp("Only lay the large host and its policy out under DIR, for `run --root DIR`.", valueName: "DIR"))
-    var writeTree: String?
+    package var writeTree: String?
 
     @Option(help: ArgumentHelp("With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).", valueName: "FILE"))
-    var host: String?
+    package var host: String?
 
     @Option(help: ArgumentHelp("Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 hot-adds).", valueName: "FIGURE"))
-    var only: [String] = []
+    package var only: [String] = []
 
-    func run() throws {
-        if !only.isEmpty {
-            for name in only {
-                switch name {
-                case "coldplug": try coldplugAgainstBareWrites()
-                case "hotplug": try hotplugLatency()
-                default: throw ValidationError("unknown figure \(name): coldplug or hotplug")
-                }
-            }
-            return
-        }
-        if let writeTree {
-            let tree = SysfsTree(paths: HostPaths(root: writeTree))
-            if let host {
-                try tree.write(try loadSimulatedHost(host).1.inspect { $0 })
-                return
-            }
-            try tree.write(try bigKernel().inspect { $0 })
-            try tree.policy("bench.toml", Self.bigHostPolicyText)
-            return
-        }
-        let startRSS = residentKiB()
-        output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
-               + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
-        try coldplugAgainstBareWrites()
-        try slowProbesAgainstParallelWrites()
-        try hotplugLatency()
-        try reconcileCost()
-        let (kernel, agent, state) = try bigHost(workers: workers)
-        defer { _ = Subprocess.removeTree(state) }
-        let host = (kernel: kernel, agent: agent)
-        try coldplugBig(host)
-        try eventRate(host)
-        try operationCounts(host, policies: bigHostPolicies)
-        figure("resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
-               "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")
-        try growth(host)
+    package init() {}
+
+    package func run() throws {
+        guard let bench = Lab.bench else { Lab.handOver() }
+        try bench(self)
     }
-
-    /// One line: what, the figure, and what it is set against.
-    func figure(_ label: String, _ value: String, _ detail: String) {
-        output(label.padding(toLength: 42) + value.leftPadded(toLength: 14) + "  (" + detail + ")")
-    }
-
-    /// The CPU one claim costs, decision, actions and simulated writes, on one worker: the
-    /// same coldplug as below without workers waiting on each other's locks.
-    private func reconcileCost() throws {
-        let (kernel, agent, state) = try bigHost(workers: 1)
-        defer { _ = Subprocess.removeTree(state) }
-        let (_, cpu) = measure { _ = agent.runOnce(events: kernel) }
-        let claimed = kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        figure("CPU per device reconcile, one worker", "\(fixed(cpu * 1_000_000 / Double(max(1, claimed)), 1)) us",
-               "\(claimed) claimed: decision, actions, simulated writes, own events; goal <= 50 us per claim")
-    }
-
-    /// 16 PFs with 256 VFs each, made before the agent starts: 4112 PCI functions.
-    /// The host, its agent, and the agent's temporary state directory.
-    private func bigHost(workers: Int) throws -> (kernel: SimulatedKernel, agent: Agent, state: String) {
-        let kernel = try bigKernel()
-        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
-        let state = String(cString: template)
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, stateDirectory: state, workers: workers)
-        return (kernel, agent, state)
-    }
-
-    private func bigKernel() throws -> SimulatedKernel {
-        var devices: [HostDescription.Device] = []
-        for index in 0..<pfs {
-            let rootPort = "0000:00:\(hex(index + 1, width: 2)).0"
-            devices.append(HostDescription.Device(address: rootPort, id: "8086:352a", subsystem: nil, class: "060400", parent: nil,
-                                                  iommuGroup: index, driver: "pcieport", bootVGA: nil, attributes: nil))
-            var pf = HostDescription.Device(address: "0000:\(hex(0x10 + 2 * index, width: 2)):00.0", id: "8086:56c0", subsystem: "8086:4905",
-                                            class: "038000", parent: rootPort, iommuGroup: 100 + index, driver: "i915", bootVGA: nil, attributes: nil)
-            pf.sriov = HostDescription.SRIOV(totalVFs: 256, offset: 1, stride: 1, vfDevice: "56c0", autoprobe: false, pfAttributes: nil)
-            devices.append(pf)
-        }
-        let description = HostDescription(name: "16 PFs x 256 VFs", users: [:], groups: [:], drivers: [
-            HostDescription.Driver(name: "pcieport", module: nil, loaded: true, loadable: true, ids: nil, classes: ["0604"], sriov: nil),
-            HostDescription.Driver(name: "i915", module: nil, loaded: true, loadable: true, ids: ["8086:56c0"], classes: nil, sriov: true),
-            HostDescription.Driver(name: "vfio-pci", module: nil, loaded: true, loadable: true, ids: nil, classes: nil, sriov: nil),
-        ], devices: devices)
-        let kernel = try SimulatedKernel(description)
-        for index in 0..<pfs { try kernel.write("/sys/bus/pci/devices/0000:\(hex(0x10 + 2 * index, width: 2)):00.0/sriov_numvfs", "256") }
-        _ = kernel.drain()
-        return kernel
-    }
-
-    private func coldplugBig(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
-        let (wall, cpu) = measure { _ = host.agent.runOnce(events: host.kernel) }
-        let claimed = host.kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        figure("coldplug, \(pfs) PFs x 256 VFs", "\(fixed(cpu * 1000, 0)) ms CPU",
-               "\(fixed(wall, 2)) s wall, \(workers) workers, \(claimed) claimed; goal <= 100 ms CPU for 4096")
-    }
-
-    /// Events for devices that are settled: each one read, decided, nothing to do.
-    private func eventRate(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
-        let addresses = host.kernel.inspect { $0.devices.keys.filter { $0.function != 0 || $0.device != 0 } }.sorted()
-        let events = addresses.map { UEvent(action: "change", subsystem: "pci", devpath: "/devices/\($0)", properties: ["PCI_SLOT_NAME": $0.description]) }
-        let (wall, cpu) = measure { host.agent.handle((events, false)) }
-        figure("events through the decision path", "\(fixed(Double(events.count) / wall, 0))/s",
-               "\(events.count) events, \(fixed(cpu * 1000, 0)) ms CPU, \(fixed(cpu * 1_000_000 / Double(events.count), 1)) us each; goal <= 20 us per settled event")
-    }
-
-    private var bigHostPolicies: PolicySet { Self.policies(Self.bigHostPolicyText) }
-
-    /// VFs by their PF's IDs, and the device the growth figure plugs again and again.
-    static let bigHostPolicyText = """
-        [[policy]]
-        name = "vfs"
-        match.pf-ids = ["8086:56c0"]
-        driver = "vfio-pci"
-        owner = "1000"
-        mode = "0660"
-
-        [[policy]]
-        name = "hotplugged"
-        match.ids = ["8086:56c1"]
-        driver = "vfio-pci"
-        owner = "1000"
-        mode = "0660"
-        """
-
-    /// Kernel operations (reads, writes, links, stats …) the agent makes to claim a device
-    /// that arrives, and to confirm one that is settled: work not repeated shows here first.
-    private func operationCounts(_ host: (kernel: SimulatedKernel, agent: Agent), policies: PolicySet) throws {
-        let counting = CountingKernelIO(host.kernel)
-        var template = Array("/tmp/hotplug-agent-bench.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw ExitCode(1) }
-        let state = String(cString: template)
-        defer { _ = Subprocess.removeTree(state) }
-        let agent = Agent.assemble(kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, stateDirectory: state, workers: 1)
-        let address = PCIAddress("0000:10:00.2")!
-        host.kernel.unplug(address)
-        try host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
-                                                    parent: "0000:00:01.0", iommuGroup: 9998, driver: nil, bootVGA: nil, attributes: nil))
-        let events = host.kernel.drain()
-        counting.reset()
-        agent.handle(events)
-        let claim = counting.tally
-        counting.reset()
-        agent.handle(([UEvent(action: "change", subsystem: "pci", devpath: "/devices/\(address)", properties: ["PCI_SLOT_NAME": address.description])], false))
-        let settled = counting.tally
-        func line(_ tally: [String: Int]) -> String {
-            tally.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        }
-        figure("kernel operations, a device arrives", "\(claim.values.reduce(0, +))", line(claim))
-        figure("kernel operations, event, settled", "\(settled.values.reduce(0, +))", line(settled))
-    }
-
-    /// A device unplugged and plugged again, each time claimed again.
-    private func growth(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
-        let address = PCIAddress("0000:10:00.1")!
-        func cycle() {
-            host.kernel.unplug(address)
-            host.agent.handle(host.kernel.drain())
-            try? host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
-                                                          parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
-            host.agent.handle(host.kernel.drain())
-        }
-        for _ in 0..<200 { cycle() }
-        let before = residentKiB()
-        let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
-        let after = residentKiB()
-        let claimed = host.kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
-        figure("growth after \(cycles) add/remove cycles", "\(after - before) KiB",
-               "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
-    }
-
-    static let quiet = Logger.lines(level: .critical) { _ in }
-
-    static func policies(_ toml: String) -> PolicySet {
-        PolicySet(PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "bench.toml").policies)
-    }
-}
-
-/// Wall seconds and process CPU seconds (all threads) that `body` took.
-func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
-    func cpu() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-    let start = ContinuousClock.now, startCPU = cpu()
-    body()
-    let elapsed = ContinuousClock.now - start
-    return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpu() - startCPU)
-}
-
-/// `value` with `decimals` digits after the point.
-func fixed(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (abs(value) * scale).rounded()
-    let whole = Int(rounded / scale), fraction = Int(rounded) - whole * Int(scale)
-    let sign = value < 0 && rounded > 0 ? "-" : ""
-    guard decimals > 0 else { return sign + String(whole) }
-    let digits = String(fraction)
-    return sign + String(whole) + "." + String(repeating: "0", count: decimals - digits.count) + digits
-}
-
-extension String {
-    func padding(toLength length: Int) -> String { count >= length ? self : self + String(repeating: " ", count: length - count) }
-    func leftPadded(toLength length: Int) -> String { count >= length ? self : String(repeating: " ", count: length - count) + self }
-}
-
-/// `tmpfs`, `ext4`, … for the file system mounted nearest above `path` (/proc/self/mounts).
-func fileSystem(_ path: String) -> String {
-    let mounts = ((try? readTextFile("/proc/self/mounts")) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
-    let holding = mounts.filter { $0.count > 2 && (path == $0[1] || path.hasPrefix($0[1] == "/" ? "/" : $0[1] + "/")) }
-    return holding.max { $0[1].count < $1[1].count }.map { String($0[2]) } ?? "an unknown file system"
-}
-
-/// VmRSS of this process.
-func residentKiB() -> Int {
-    let status = (try? readTextFile("/proc/self/status")) ?? ""
-    return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-        .flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
 }

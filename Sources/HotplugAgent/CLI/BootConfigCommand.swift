@@ -21,7 +21,7 @@ struct BootConfigCommand: ParsableCommand {
         let planner = Planner(policies: policies)
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
         // The CPU of this host, or the one its record names.
-        let platform = try source.file.map { try loadSimulatedHost($0).0.cpu } ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
+        let platform = try source.file.map { try Lab.host($0).description.cpu } ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
         let config = BootConfig(view: view, planner: planner, platform: platform)
         guard write else {
             output(config.text)

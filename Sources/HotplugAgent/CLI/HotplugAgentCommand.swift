@@ -4,16 +4,18 @@ import Glibc
 /// The release, as `--version` prints it.
 let hotplugAgentVersion = "0.4.0"
 
-@main
-struct HotplugAgentCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct HotplugAgentCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "hotplug-agent",
         abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
         version: "hotplug-agent \(hotplugAgentVersion)",
         subcommands: [RunCommand.self, PlanCommand.self, StatusCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self])
 
-    static func main() {
-        // A child that stops reading its input (the TOML check) must fail a write, not end us.
+    package init() {}
+
+    /// Parses the command line and runs the command: the `main` of both executables.
+    package static func start() {
+        // A reader that goes away (a child, a closed pipe) must fail a write, not end us.
         signal(SIGPIPE, SIG_IGN)
         // Signals a parent left blocked would never reach the daemon's handlers (SIGHUP,
         // SIGTERM): start with none blocked, before any thread inherits the mask.

@@ -32,7 +32,7 @@ struct ListCommand: ParsableCommand {
 }
 
 /// Devices grouped by IOMMU group, each group with its viability for VFIO.
-struct HostListing: Encodable {
+package struct HostListing: Encodable {
     struct Group: Encodable {
         var group: Int
         var viable: Bool
@@ -98,7 +98,7 @@ struct HostListing: Encodable {
     var groups: [Group]
     var ungrouped: [Device]
 
-    init(_ view: HostView, planner: Planner? = nil) {
+    package init(_ view: HostView, planner: Planner? = nil) {
         let policyOf = { (device: PCIDevice) in planner?.governingPolicy(for: device, in: view)?.policy.name }
         let describe = { (device: PCIDevice) in Device(device, policy: policyOf(device)) }
         groups = view.groupNumbers.map { number in
@@ -110,7 +110,7 @@ struct HostListing: Encodable {
         ungrouped = view.devices.values.filter { $0.iommuGroup == nil }.sorted { $0.address < $1.address }.map(describe)
     }
 
-    var text: [String] {
+    package var text: [String] {
         var lines: [String] = []
         for group in groups {
             // As the drivers are now; `doctor` judges the group as the policies will leave it.

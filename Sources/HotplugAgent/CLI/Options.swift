@@ -4,34 +4,41 @@ import Logging
 import Policy
 
 /// Options every command shares.
-struct GlobalOptions: ParsableArguments {
+package struct GlobalOptions: ParsableArguments {
+    package init() {}
+
     @Option(name: .long, help: ArgumentHelp("Treat DIR as / for every path: /sys, /dev, /etc, /run.", valueName: "DIR"))
-    var root: String = "/"
+    package var root: String = "/"
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    package var logLevel: Logger.Level = .info
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `--policy-dir DIR`, repeatable: replaces /etc and /usr/lib's policies.d.
-struct PolicyOptions: ParsableArguments {
+package struct PolicyOptions: ParsableArguments {
+    package init() {}
+
     @Option(name: .customLong("policy-dir"), help: ArgumentHelp("Read policies from DIR instead of the default directories (repeatable).", valueName: "DIR"))
     var directories: [String] = []
 
-    var chosen: [String]? { directories.isEmpty ? nil : directories }
+    package var chosen: [String]? { directories.isEmpty ? nil : directories }
 }
 
 /// `--host FILE`: read a simulated host built from a host description instead of this one.
-struct HostSourceOptions: ParsableArguments {
+package struct HostSourceOptions: ParsableArguments {
+    package init() {}
+
     @Option(name: .customLong("host"), help: ArgumentHelp("Read the simulated host built from this host description (record's format) instead.", valueName: "FILE"))
     var file: String?
 
     /// The reader and the accounts of the chosen host.
     func open(_ context: HostContext) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
         guard let file else { return (context.reader, HostAccounts(paths: context.paths)) }
-        let (description, kernel) = try loadSimulatedHost(file)
-        return (SysfsReader(io: kernel, paths: kernel.paths), TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:]))
+        let host = try Lab.host(file)
+        return (SysfsReader(io: host.io, paths: host.paths),
+                TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:]))
     }
 }
 
@@ -69,7 +76,7 @@ func getenvString(_ name: String) -> String? {
 
 extension SysfsReader {
     /// Every device of the host, or exit 1 saying why.
-    func fullViewOrExit() throws -> HostView {
+    package func fullViewOrExit() throws -> HostView {
         do { return try fullView() } catch {
             LineLogHandler.error("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)

@@ -28,7 +28,7 @@ struct PlanCommand: ParsableCommand {
 }
 
 /// The plan as `plan` and `simulate` print it: a headline per device, a line per decision.
-func renderPlans(_ plans: [DevicePlan]) -> [String] {
+package func renderPlans(_ plans: [DevicePlan]) -> [String] {
     // Names and values come from sysfs, /proc and the policies: one line each stays one line.
     plans.flatMap { plan in [plan.headline] + plan.lines.map { "  " + $0 } }.map(escapingControlCharacters)
 }

@@ -1,7 +1,7 @@
 import Policy
 
 /// A uevent as the agent sees it, whichever source delivered it.
-struct UEvent: Sendable, Equatable {
+package struct UEvent: Sendable, Equatable {
     var action: String
     var subsystem: String
     /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
@@ -10,7 +10,7 @@ struct UEvent: Sendable, Equatable {
     var devname: String?
     var properties: [String: String]
 
-    init(action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]) {
+    package init(action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]) {
         self.action = action
         self.subsystem = subsystem
         self.devpath = devpath
@@ -50,13 +50,13 @@ struct UEvent: Sendable, Equatable {
 }
 
 /// Where events come from: libudev's monitor on a real host, the model on a simulated one.
-protocol EventSource: AnyObject {
+package protocol EventSource: AnyObject {
     /// Every event that has arrived, without blocking. `overflowed` is set when events were
     /// lost (the socket's buffer ran over), so the caller must look at every device again.
     func drain() -> (events: [UEvent], overflowed: Bool)
 }
 
 /// An event source the daemon can sleep on: readable `fileDescriptor` means events wait.
-protocol PollableEventSource: EventSource {
+package protocol PollableEventSource: EventSource {
     var fileDescriptor: Int32 { get }
 }

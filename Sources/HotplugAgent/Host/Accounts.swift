@@ -38,16 +38,21 @@ struct HostAccounts: AccountResolver {
 }
 
 /// Accounts from a table: the simulated host's users and groups.
-struct TableAccounts: AccountResolver {
+package struct TableAccounts: AccountResolver {
     var users: [String: UInt32]
     var groups: [String: UInt32]
 
-    func userID(named name: String) -> UInt32? { users[name] }
-    func groupID(named name: String) -> UInt32? { groups[name] }
+    package init(users: [String: UInt32], groups: [String: UInt32]) {
+        self.users = users
+        self.groups = groups
+    }
+
+    package func userID(named name: String) -> UInt32? { users[name] }
+    package func groupID(named name: String) -> UInt32? { groups[name] }
 }
 
 /// A whole small file (policies, passwd), read with plain system calls.
-func readTextFile(_ path: String) throws(Errno) -> String {
+package func readTextFile(_ path: String) throws(Errno) -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw .current }
     defer { close(fd) }

@@ -3,7 +3,7 @@ import Policy
 /// The CPU family, for the IOMMU's kernel arguments: Intel's VT-d is off until
 /// `intel_iommu=on`; AMD-Vi is on by default (`amd_iommu=on` is not even a valid value);
 /// POWER's and arm64's IOMMUs need no argument. `iommu=pt` keeps the host's own DMA fast.
-enum CPUPlatform: String, Codable, Sendable {
+package enum CPUPlatform: String, Codable, Sendable {
     case intel, amd, power, arm64
 
     /// From `/proc/cpuinfo`: `vendor_id` on x86, `cpu : POWER9` on POWER, `CPU implementer`

@@ -1,31 +1,31 @@
 import Glibc
 
 /// An errno value with its symbolic name and text: `Device or resource busy (EBUSY)`.
-struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
+package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     let rawValue: Int32
 
     init(_ rawValue: Int32) { self.rawValue = rawValue }
 
     /// The calling thread's errno.
-    static var current: Errno { Errno(errno) }
+    package static var current: Errno { Errno(errno) }
 
-    static let EPERM = Errno(Glibc.EPERM)
-    static let ENOENT = Errno(Glibc.ENOENT)
+    package static let EPERM = Errno(Glibc.EPERM)
+    package static let ENOENT = Errno(Glibc.ENOENT)
     static let EINTR = Errno(Glibc.EINTR)
-    static let EIO = Errno(Glibc.EIO)
+    package static let EIO = Errno(Glibc.EIO)
     static let ENXIO = Errno(Glibc.ENXIO)
     static let EAGAIN = Errno(Glibc.EAGAIN)
     static let ENOMEM = Errno(Glibc.ENOMEM)
-    static let EACCES = Errno(Glibc.EACCES)
-    static let EBUSY = Errno(Glibc.EBUSY)
-    static let EEXIST = Errno(Glibc.EEXIST)
-    static let ENODEV = Errno(Glibc.ENODEV)
-    static let ENOTDIR = Errno(Glibc.ENOTDIR)
-    static let EISDIR = Errno(Glibc.EISDIR)
-    static let EINVAL = Errno(Glibc.EINVAL)
+    package static let EACCES = Errno(Glibc.EACCES)
+    package static let EBUSY = Errno(Glibc.EBUSY)
+    package static let EEXIST = Errno(Glibc.EEXIST)
+    package static let ENODEV = Errno(Glibc.ENODEV)
+    package static let ENOTDIR = Errno(Glibc.ENOTDIR)
+    package static let EISDIR = Errno(Glibc.EISDIR)
+    package static let EINVAL = Errno(Glibc.EINVAL)
     static let ENOSPC = Errno(Glibc.ENOSPC)
-    static let ERANGE = Errno(Glibc.ERANGE)
-    static let ELOOP = Errno(Glibc.ELOOP)
+    package static let ERANGE = Errno(Glibc.ERANGE)
+    package static let ELOOP = Errno(Glibc.ELOOP)
     static let ENOBUFS = Errno(Glibc.ENOBUFS)
     static let ETIMEDOUT = Errno(Glibc.ETIMEDOUT)
     static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
@@ -33,7 +33,7 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     static let EXDEV = Errno(Glibc.EXDEV)
     static let ESRCH = Errno(Glibc.ESRCH)
     static let ENODATA = Errno(Glibc.ENODATA)
-    static let ESTALE = Errno(Glibc.ESTALE)
+    package static let ESTALE = Errno(Glibc.ESTALE)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
@@ -47,5 +47,5 @@ struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
 
     var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }
     var text: String { String(cString: strerror(rawValue)) }
-    var description: String { "\(text) (\(name))" }
+    package var description: String { "\(text) (\(name))" }
 }

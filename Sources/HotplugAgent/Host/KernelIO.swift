@@ -3,7 +3,7 @@ import Policy
 /// The lowest layer: files under `/sys` and `/dev`, and module loading. The real host does
 /// system calls; the simulated host answers from its model of the kernel. Everything above
 /// this protocol is the same code on both.
-protocol KernelIO: AnyObject, Sendable {
+package protocol KernelIO: AnyObject, Sendable {
     /// The whole contents of a file.
     func read(_ path: String) throws(IOFailure) -> String
     /// One write() of `value`, as `echo -n` would: sysfs takes each write as one store.
@@ -59,33 +59,39 @@ protocol KernelIO: AnyObject, Sendable {
 }
 
 /// A process holding a device node open: a VMM holding `/dev/vfio/12`.
-struct NodeOpener: Equatable, Sendable {
-    var device: UInt64
-    var pid: Int32
+package struct NodeOpener: Equatable, Sendable {
+    package var device: UInt64
+    package var pid: Int32
     /// `/proc/<pid>/comm`.
-    var command: String
+    package var command: String
+
+    package init(device: UInt64, pid: Int32, command: String) {
+        self.device = device
+        self.pid = pid
+        self.command = command
+    }
 }
 
 extension KernelIO {
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
+    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
         try setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: nil)
     }
 }
 
 /// `major:minor` as the kernel encodes a device number (`makedev`).
-func deviceNumber(major: UInt64, minor: UInt64) -> UInt64 {
+package func deviceNumber(major: UInt64, minor: UInt64) -> UInt64 {
     ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 }
 
 /// A `dev` attribute (`511:3`) as a device number.
-func deviceNumber(_ text: String) -> UInt64? {
+package func deviceNumber(_ text: String) -> UInt64? {
     let parts = firstLine(text).split(separator: ":")
     guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
     return deviceNumber(major: major, minor: minor)
 }
 
 /// What an entry below a device directory is, as lstat shows it.
-enum EntryKind: Equatable, Sendable {
+package enum EntryKind: Equatable, Sendable {
     case directory
     /// An attribute; `readable` is false for write-only ones (mode 0200: `remove`, `reset`).
     case file(readable: Bool)
@@ -94,8 +100,8 @@ enum EntryKind: Equatable, Sendable {
 }
 
 /// A failed file operation: what was done, to which file, with which value, and the errno.
-struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
-    enum Operation: String, Sendable {
+package struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    package enum Operation: String, Sendable {
         case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath, getxattr, setxattr
     }
 
@@ -108,7 +114,7 @@ struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// Extra words from the operation itself (modprobe's own message).
     var detail: String?
 
-    init(_ operation: Operation, _ path: String, value: String? = nil, errno: Errno, detail: String? = nil) {
+    package init(_ operation: Operation, _ path: String, value: String? = nil, errno: Errno, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.value = value
@@ -116,7 +122,7 @@ struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    var description: String {
+    package var description: String {
         let what: String
         switch operation {
         case .write: what = "write \(quoted(value ?? "")) to \(path)"

@@ -4,7 +4,7 @@ import Policy
 /// attribute (version 2: a 4-byte header, then 8 bytes per entry: tag, permissions, id,
 /// little-endian), so no libacl is needed. Only what `/dev/iommu` needs: reading who may
 /// open a node read-write, and adding users and groups without taking anything away.
-struct POSIXACL: Equatable, Sendable {
+package struct POSIXACL: Equatable, Sendable {
     enum Tag: UInt16, Comparable, Sendable {
         case userObj = 0x01, user = 0x02, groupObj = 0x04, group = 0x08, mask = 0x10, other = 0x20
         static func < (a: Tag, b: Tag) -> Bool { a.rawValue < b.rawValue }
@@ -24,7 +24,7 @@ struct POSIXACL: Equatable, Sendable {
     private(set) var entries: [Entry]
 
     /// The ACL a mode implies (what a file without the attribute has).
-    init(mode: UInt16) {
+    package init(mode: UInt16) {
         entries = [Entry(tag: .userObj, perm: (mode >> 6) & 7, id: Self.undefinedID),
                    Entry(tag: .groupObj, perm: (mode >> 3) & 7, id: Self.undefinedID),
                    Entry(tag: .other, perm: mode & 7, id: Self.undefinedID)]
@@ -58,7 +58,7 @@ struct POSIXACL: Equatable, Sendable {
     /// made), the mask grows to let them through, and no other entry's effective access
     /// changes (what the old mask held back, the entry itself now does). Entries stay in
     /// the order the kernel requires (by tag, then id).
-    mutating func grant(users: [UInt32], groups: [UInt32]) {
+    package mutating func grant(users: [UInt32], groups: [UInt32]) {
         if let mask = entries.first(where: { $0.tag == .mask })?.perm {
             for index in entries.indices where [.user, .groupObj, .group].contains(entries[index].tag) {
                 entries[index].perm &= mask
@@ -83,7 +83,7 @@ struct POSIXACL: Equatable, Sendable {
     }
 
     /// Who may open the node read-write, given its owner and group.
-    func access(owner: UInt32, group: UInt32) -> IOMMUAccess {
+    package func access(owner: UInt32, group: UInt32) -> IOMMUAccess {
         let mask = entries.first { $0.tag == .mask }?.perm ?? 7
         func rw(_ perm: UInt16) -> Bool { perm & Self.readWrite == Self.readWrite }
         var users = Set<UInt32>(), groups = Set<UInt32>()

@@ -73,10 +73,7 @@ final class RealKernelIO: KernelIO {
     }
 
     func readLink(_ path: String) throws(IOFailure) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count >= 0 else { throw IOFailure(.readlink, path, errno: .current) }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        do { return try readSymbolicLink(path) } catch { throw IOFailure(.readlink, path, errno: error) }
     }
 
     func list(_ path: String) throws(IOFailure) -> [String] {
@@ -206,4 +203,12 @@ final class RealKernelIO: KernelIO {
             throw IOFailure(.modprobe, name, errno: .ENOENT, detail: output)
         }
     }
+}
+
+/// The target of the symbolic link at `path`.
+func readSymbolicLink(_ path: String) throws(Errno) -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = readlink(path, &buffer, buffer.count - 1)
+    guard count >= 0 else { throw .current }
+    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -3,7 +3,7 @@ import Policy
 
 /// Reads devices, drivers, groups and vfio nodes through the lowest layer into the values
 /// the planner takes. Each attribute is read once per snapshot.
-struct SysfsReader: Sendable {
+package struct SysfsReader: Sendable {
     let io: any KernelIO
     let paths: HostPaths
     /// Where devices the agent moved came from; nil when the agent keeps no state.
@@ -12,6 +12,12 @@ struct SysfsReader: Sendable {
     var identities = IdentityCache()
     /// The kernel's VFIO variant drivers, read once (they change with the kernel).
     let variantCache = VariantCache()
+
+    package init(io: any KernelIO, paths: HostPaths, origins: OriginStore? = nil) {
+        self.io = io
+        self.paths = paths
+        self.origins = origins
+    }
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
     func addresses() throws(AgentError) -> [PCIAddress] {
@@ -112,7 +118,7 @@ struct SysfsReader: Sendable {
     /// space (its own and its upstream ports'), SR-IOV state, the policy's attributes,
     /// whether the host uses it, and where the agent moved it from.
     /// What cannot be read stays unset, and the planner refuses what depends on it.
-    func enrich(_ view: HostView, for planner: Planner) -> HostView {
+    package func enrich(_ view: HostView, for planner: Planner) -> HostView {
         var devices = Array(view.devices.values)
         var changed = false
         var iommu = view.iommu
@@ -353,7 +359,7 @@ struct SysfsReader: Sendable {
 }
 
 /// `../../../bus/pci/drivers/vfio-pci` → `vfio-pci`; nil for an empty name.
-func lastComponent(_ path: String) -> String? {
+package func lastComponent(_ path: String) -> String? {
     var path = Substring(path)
     while path.utf8.last == UInt8(ascii: "/") { path = path.dropLast() }
     guard !path.isEmpty else { return nil }
@@ -362,6 +368,6 @@ func lastComponent(_ path: String) -> String? {
 }
 
 /// The text up to the first newline, as the kernel takes a written value.
-func firstLine(_ text: String) -> String {
+package func firstLine(_ text: String) -> String {
     text.firstIndex(of: "\n").map { String(text[..<$0]) } ?? text
 }

@@ -33,7 +33,7 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
 }
 
 /// `mkdir -p`: each missing directory of the absolute `path`, made with `mode`.
-func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOFailure) {
+package func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOFailure) {
     var prefix = ""
     for component in path.split(separator: "/") {
         prefix += "/" + component

@@ -2,13 +2,13 @@ import Glibc
 
 /// A mutex with condition variables (monotonic clock), for the work queue: `.work` wakes
 /// one idle worker per item, `.progress` wakes whoever waits for the queue to settle.
-final class ConditionLock: @unchecked Sendable {
-    enum Condition: Int { case progress = 0, work = 1 }
+package final class ConditionLock: @unchecked Sendable {
+    package enum Condition: Int { case progress = 0, work = 1 }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 2)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -26,14 +26,14 @@ final class ConditionLock: @unchecked Sendable {
         conditions.deallocate()
     }
 
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
+    package func locked<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Waits (the lock held by the caller) until signalled or `timeout` passes.
-    func wait(_ which: Condition = .progress, timeout: Duration? = nil) {
+    package func wait(_ which: Condition = .progress, timeout: Duration? = nil) {
         let condition = conditions + which.rawValue
         guard let timeout else {
             pthread_cond_wait(condition, mutex)
@@ -49,12 +49,12 @@ final class ConditionLock: @unchecked Sendable {
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
 
-    func broadcast(_ which: Condition = .progress) { pthread_cond_broadcast(conditions + which.rawValue) }
+    package func broadcast(_ which: Condition = .progress) { pthread_cond_broadcast(conditions + which.rawValue) }
     func signal(_ which: Condition) { pthread_cond_signal(conditions + which.rawValue) }
 }
 
 /// Starts a detached thread running `body`.
-func startThread(_ body: @escaping @Sendable () -> Void) {
+package func startThread(_ body: @escaping @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -80,11 +80,11 @@ extension Duration {
 }
 
 /// A value behind a reader-writer lock: many readers at once, one writer alone.
-final class ReadWriteLocked<Value>: @unchecked Sendable {
+package final class ReadWriteLocked<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
         pthread_rwlock_init(lock, nil)
     }
@@ -94,13 +94,13 @@ final class ReadWriteLocked<Value>: @unchecked Sendable {
         lock.deallocate()
     }
 
-    func read<T, E: Error>(_ body: (borrowing Value) throws(E) -> T) throws(E) -> T {
+    package func read<T, E: Error>(_ body: (borrowing Value) throws(E) -> T) throws(E) -> T {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body(value)
     }
 
-    func write<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+    package func write<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body(&value)

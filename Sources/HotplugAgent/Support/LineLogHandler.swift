@@ -4,9 +4,9 @@ import Policy
 
 /// One line per event: `info: 0000:12:00.0 [mi300x] bind to vfio-pci (now unbound): …`.
 /// The device and policy come from the `device` and `policy` metadata.
-struct LineLogHandler: LogHandler {
-    var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
+package struct LineLogHandler: LogHandler {
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
     let sink: @Sendable (String) -> Void
 
     init(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) {
@@ -14,12 +14,12 @@ struct LineLogHandler: LogHandler {
         self.sink = sink
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         // On the journal, each line starts with its syslog priority (sd-daemon(3)), so
         // `journalctl -p err` finds the errors.
@@ -54,7 +54,7 @@ struct LineLogHandler: LogHandler {
 
     /// An error said outside the log (a command that cannot start): on standard error,
     /// with its priority on the journal.
-    static func error(_ line: String) {
+    package static func error(_ line: String) {
         standardError((toJournal ? "<3>" : "") + escapingControlCharacters(line))
     }
 
@@ -63,19 +63,19 @@ struct LineLogHandler: LogHandler {
         _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
-    static let standardOutput: @Sendable (String) -> Void = { line in
+    package static let standardOutput: @Sendable (String) -> Void = { line in
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
     }
 }
 
 extension Logger {
-    static func lines(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) -> Logger {
+    package static func lines(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) -> Logger {
         Logger(label: "hotplug-agent") { _ in LineLogHandler(level: level, sink: sink) }
     }
 }
 
 /// A line on standard output, unbuffered like the log lines it may interleave with.
-func output(_ line: String = "") {
+package func output(_ line: String = "") {
     LineLogHandler.standardOutput(line)
 }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Runs a program to completion with standard error and output captured: enough for modprobe.
-enum Subprocess {
+package enum Subprocess {
     struct Result {
         var status: Int32
         var output: String
@@ -11,7 +11,7 @@ enum Subprocess {
 
     /// Removes a directory tree the agent made (its own temporary state).
     @discardableResult
-    static func removeTree(_ path: String) -> Bool {
+    package static func removeTree(_ path: String) -> Bool {
         (try? run("/bin/rm", arguments: ["-rf", "--", path]).status) == 0
     }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Glibc
+import HotplugAgent
 import Policy
+import Simulation
 import Synchronization
 
 /// The bench's figures set against references on the same simulated kernel: the bare

@@ -1,16 +1,17 @@
+import HotplugAgent
 import Policy
 
 /// The simulated kernel's state and its rules, as `../kernel facts` in the README list them:
 /// overrides, matching, probe, bind and unbind, IOMMU groups, `/dev/vfio` nodes, uevents.
-struct SimulatedState {
-    struct Device {
+package struct SimulatedState {
+    package struct Device {
         var address: PCIAddress
         var id: PCIID
         var subsystemID: PCIID?
         var classCode: UInt32
         var parent: PCIAddress?
         var group: Int?
-        var driver: String?
+        package var driver: String?
         var override: String?
         var bootVGA: Bool
         /// Attribute files by path below the device directory (`drm/card1/…` nests).
@@ -78,7 +79,7 @@ struct SimulatedState {
         var device: PCIAddress?
     }
 
-    var devices: [PCIAddress: Device] = [:]
+    package var devices: [PCIAddress: Device] = [:]
     /// IOMMU group → its devices; kept by `insert` and `remove`, the only ways devices
     /// come and go.
     private(set) var groupMembers: [Int: Set<PCIAddress>] = [:]

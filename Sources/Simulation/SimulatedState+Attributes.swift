@@ -1,3 +1,4 @@
+import HotplugAgent
 import Policy
 
 /// The files of a device directory: what each reads, what each accepts, which are links

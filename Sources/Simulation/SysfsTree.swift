@@ -1,4 +1,5 @@
 import Glibc
+import HotplugAgent
 import Policy
 
 /// Lays the simulated host out as files and links under a root, the way sysfs shows them:
@@ -6,10 +7,12 @@ import Policy
 /// `/sys/bus/pci/devices` links, driver, IOMMU group and physfn links, and the group and
 /// driver directories. The real file layer reads it like a host's sysfs, so the bench can
 /// run the real daemon (`run --root`) on thousands of devices.
-struct SysfsTree {
+package struct SysfsTree {
     let paths: HostPaths
 
-    func write(_ state: SimulatedState) throws(IOFailure) {
+    package init(paths: HostPaths) { self.paths = paths }
+
+    package func write(_ state: SimulatedState) throws(IOFailure) {
         try makeDirectories(paths.pciDevices)
         try makeDirectories(paths.iommuGroups)
         for name in state.drivers.keys where state.drivers[name]!.registered { try makeDirectories(paths.driver(name)) }
@@ -39,7 +42,7 @@ struct SysfsTree {
     }
 
     /// A policy file under the root's `/etc/hotplug-agent/policies.d`, where `run --root` looks.
-    func policy(_ name: String, _ text: String) throws(IOFailure) {
+    package func policy(_ name: String, _ text: String) throws(IOFailure) {
         let directory = paths.policyDirectories[0]
         try makeDirectories(directory)
         try file(directory + "/" + name, text)

@@ -1,3 +1,4 @@
+import HotplugAgent
 import Policy
 
 /// Who holds what: processes holding `/dev/vfio/<group>` open (a VMM), and the kernel's

@@ -1,12 +1,13 @@
 import Glibc
+import HotplugAgent
 import Policy
 import Synchronization
 
 /// The simulated host's kernel: answers the agent's file operations on `/sys` and `/dev`
 /// under its root the way Linux does, and queues the uevents Linux would send. The agent
 /// runs the same code on it as on a real host; only this lowest layer differs.
-final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
-    let paths: HostPaths
+package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
+    package let paths: HostPaths
     private let state: ReadWriteLocked<SimulatedState>
     /// `/sys/bus/pci/devices/` under the root and the other prefixes the agent reads
     /// under all the time: paths that start so parse fast.
@@ -16,15 +17,15 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// make the world change between two of the agent's writes.
     let afterWrite = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Readable while uevents wait, like a netlink socket; see `drain()`.
-    let fileDescriptor: Int32
+    package let fileDescriptor: Int32
     private let notifyFD: Int32
     /// Writes of `drivers_probe` that never return (a probe that hangs) until released.
     private let hungProbes = Mutex<Set<PCIAddress>>([])
     /// How long a probe through drivers_probe takes (vfio-pci's function reset: 100 ms or
     /// more), spent outside the model's lock so probes of different devices overlap.
-    let probeTime = Mutex<Duration>(.zero)
+    package let probeTime = Mutex<Duration>(.zero)
 
-    init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
+    package init(_ description: HostDescription, paths: HostPaths = HostPaths(root: "/")) throws(SimulationError) {
         self.paths = paths
         devicePrefix = paths.pciDevices + "/"
         groupPrefix = paths.iommuGroups + "/"
@@ -150,7 +151,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// rest are lost, and the next drain says so (ENOBUFS).
     func limitEventQueue(to capacity: Int) { state.write { $0.eventCapacity = capacity } }
 
-    func drain() -> (events: [UEvent], overflowed: Bool) {
+    package func drain() -> (events: [UEvent], overflowed: Bool) {
         var bytes = [UInt8](repeating: 0, count: 256)
         while bytes.withUnsafeMutableBytes({ Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }) > 0 {}
         return state.write { state in
@@ -162,13 +163,13 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func plug(_ description: HostDescription.Device) throws(SimulationError) {
+    package func plug(_ description: HostDescription.Device) throws(SimulationError) {
         let device = try Self.device(description)
         state.write { $0.plug(device) }
         notifyIfEvents()
     }
 
-    func unplug(_ address: PCIAddress) {
+    package func unplug(_ address: PCIAddress) {
         state.write { $0.unplug(address) }
         notifyIfEvents()
     }
@@ -196,7 +197,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     func releaseVFLinks() { state.write { $0.releaseVFLinks() } }
 
     /// Reads the model directly, for assertions and the end-state report.
-    func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.read { body($0) } }
+    package func inspect<T>(_ body: (SimulatedState) -> T) -> T { state.read { body($0) } }
 
     // MARK: KernelIO
 
@@ -240,7 +241,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
 
-    func read(_ path: String) throws(IOFailure) -> String {
+    package func read(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             switch parse(path) {
             case .deviceFile(let address, let name) where name.hasPrefix("vfio-dev/"):
@@ -272,7 +273,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func write(_ path: String, _ value: String) throws(IOFailure) {
+    package func write(_ path: String, _ value: String) throws(IOFailure) {
         defer {
             notifyIfEvents()
             afterWrite.withLock { $0 }?(path)
@@ -345,7 +346,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func readLink(_ path: String) throws(IOFailure) -> String {
+    package func readLink(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             let missing = IOFailure(.readlink, path, errno: .ENOENT)
             switch parse(path) {
@@ -370,7 +371,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func list(_ path: String) throws(IOFailure) -> [String] {
+    package func list(_ path: String) throws(IOFailure) -> [String] {
         try state.read { state throws(IOFailure) in
             switch parse(path) {
             case .devicesDir: return state.devices.keys.sorted().map(\.description)
@@ -408,7 +409,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func exists(_ path: String) -> Bool {
+    package func exists(_ path: String) -> Bool {
         state.read { state in
             switch parse(path) {
             case .deviceDir(let address): state.devices[address] != nil
@@ -425,7 +426,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
+    package func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
         state.read { state in
             let node: SimulatedState.Node?
             switch parse(path) {
@@ -437,7 +438,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
+    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
             func apply(_ node: inout SimulatedState.Node) {
                 if let uid { node.uid = uid }
@@ -458,14 +459,14 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
+    package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
         state.read { state in
             guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { return nil }
             return (iommu.acl ?? POSIXACL(mode: iommu.node.mode)).access(owner: iommu.node.uid, group: iommu.node.gid)
         }
     }
 
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
             guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
             var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
@@ -474,7 +475,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func inode(_ path: String) throws(IOFailure) -> UInt64 {
+    package func inode(_ path: String) throws(IOFailure) -> UInt64 {
         try state.read { state throws(IOFailure) in
             guard case .deviceDir(let address) = parse(path), let device = state.devices[address] else {
                 throw IOFailure(.stat, path, errno: .ENOENT)
@@ -483,7 +484,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func resolve(_ path: String) throws(IOFailure) -> String {
+    package func resolve(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             let resolved: String
             switch parse(path) {
@@ -513,7 +514,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
+    package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
         try state.read { state throws(IOFailure) in
             guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
             else { throw IOFailure(.read, path, errno: .ENOENT) }
@@ -522,7 +523,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
+    package func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
             let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
             guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
@@ -544,7 +545,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         state.write { $0.nodeOpeners[group] = nil }
     }
 
-    func deviceNumber(_ path: String) -> UInt64? {
+    package func deviceNumber(_ path: String) -> UInt64? {
         switch parse(path) {
         case .vfioNode(let group) where state.read({ $0.nodes[group] != nil }):
             return SimulatedState.vfioDeviceNumber(group)
@@ -555,11 +556,11 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func openers(of devices: Set<UInt64>) -> [NodeOpener] {
+    package func openers(of devices: Set<UInt64>) -> [NodeOpener] {
         state.read { state in state.nodeOpeners.values.joined().filter { devices.contains($0.device) } }.sorted { ($0.pid, $0.device) < ($1.pid, $1.device) }
     }
 
-    func tryExclusiveOpen(_ path: String) -> Errno? {
+    package func tryExclusiveOpen(_ path: String) -> Errno? {
         guard case .devNode(let name) = parse(path) else { return .ENOENT }
         return state.read { state in
             guard let (_, disk) = state.disk(name) else { return .ENOENT }
@@ -576,7 +577,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         return address
     }
 
-    func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind? {
+    package func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind? {
         let address = try deviceBase(base, .stat)
         return try state.read { state throws(IOFailure) in
             guard state.devices[address] != nil else { throw IOFailure(.stat, base, errno: .ENOENT) }
@@ -586,7 +587,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String] {
+    package func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String] {
         let address = try deviceBase(base, .list)
         return try state.read { state throws(IOFailure) in
             do throws(Errno) { return try state.listBeneath(address, relative) } catch {
@@ -595,7 +596,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
+    package func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
         let address = try deviceBase(base, .read)
         return try state.read { state throws(IOFailure) in
             do throws(Errno) { return try state.readBeneath(address, relative) } catch {
@@ -604,7 +605,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure) {
+    package func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure) {
         let path = base + "/" + relative
         defer {
             notifyIfEvents()
@@ -618,7 +619,7 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         }
     }
 
-    func loadModule(_ name: String) throws(IOFailure) {
+    package func loadModule(_ name: String) throws(IOFailure) {
         defer { notifyIfEvents() }
         try state.write { state throws(IOFailure) in
             let wanted = name.replacing("-", with: "_")
@@ -633,9 +634,9 @@ final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     }
 }
 
-enum SimulationError: Error, Equatable, CustomStringConvertible {
+package enum SimulationError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
-    var description: String {
+    package var description: String {
         switch self { case .invalid(let what): "invalid host description: \(what)" }
     }
 }
