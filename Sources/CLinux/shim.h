@@ -1,10 +1,11 @@
 #ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
 #define HOTPLUG_AGENT_CLINUX_SHIM_H
 /* Linux system calls Swift cannot reach through glibc's module: openat2 has no glibc
- * wrapper and syscall() is variadic; the xattr calls live in a header it leaves out. */
+ * wrapper and syscall() is variadic; the xattr calls and mallopt live in headers it leaves out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>

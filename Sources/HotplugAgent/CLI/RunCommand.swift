@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Glibc
 import Policy
 
@@ -28,6 +29,9 @@ struct RunCommand: ParsableCommand {
     var stuckAfter: Int = 30
 
     func run() throws {
+        // The workers mostly wait on sysfs: two malloc arenas serve them. glibc's default, an
+        // arena per thread, would keep some 70 KiB per worker for the daemon's life.
+        mallopt(M_ARENA_MAX, 2)
         let host = HostContext(global)
         let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
         let policies = try host.policiesOrExit(policy)
