@@ -37,10 +37,7 @@ package struct SimulatedState {
 
         /// `pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00`, as the kernel writes it.
         var modalias: String {
-            let sub = subsystemID ?? PCIID(vendor: 0, device: 0)
-            func upper(_ value: some BinaryInteger, _ width: Int) -> String { hex(value, width: width).uppercased() }
-            return "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
-                + "bc\(upper(classCode >> 16, 2))sc\(upper((classCode >> 8) & 0xff, 2))i\(upper(classCode & 0xff, 2))"
+            PCIDevice(address: address, id: id, subsystemID: subsystemID ?? PCIID(vendor: 0, device: 0), classCode: classCode).modalias!
         }
 
         var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }

@@ -13,7 +13,6 @@ struct DeviceIdentity: Sendable, Equatable {
     var iommuGroup: Int?
     var physfn: PCIAddress?
     var pfID: PCIID?
-    var modalias: String?
 }
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what

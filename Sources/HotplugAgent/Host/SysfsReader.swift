@@ -53,7 +53,6 @@ package struct SysfsReader: Sendable {
         var device = PCIDevice(address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
                                iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.vfPending = vfPending
-        device.modalias = identity.modalias
         do {
             device.driver = try linkName(address, "driver", in: directory, seen: true)
             if let override = try optional(address, "driver_override", in: directory, seen: true) {
@@ -86,7 +85,6 @@ package struct SysfsReader: Sendable {
         let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
         let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
         var identity = DeviceIdentity(inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
-        identity.modalias = try optional(address, "modalias", in: directory, seen: true).map(firstLine)
         if let subVendor, let subDevice {
             identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
