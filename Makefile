@@ -2,6 +2,7 @@
 SWIFT ?= swift
 BUILD := .build/debug
 BIN := $(BUILD)/hotplug-agent
+DRIVERCTL := .build/driverctl/usr/sbin/driverctl
 # Debian packages: libudev for the agent; umockdev, its headers, a C compiler and
 # pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
 # QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test;
@@ -105,14 +106,21 @@ test: unit-test integration-test install-test metrics-test deploy-test package-t
 # start-up of plan and run --once on seed 000 laid out as a tree; the installed binary's size.
 # The simulated host's figures run with a tmpfs on /tmp in a private mount namespace (as
 # root; elsewhere on /tmp as it is): origin records live in /run, a tmpfs on systemd hosts.
-bench: deps
+bench: deps $(DRIVERCTL)
 	$(SWIFT) build $(RELEASE_FLAGS)
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/hotplug-agent; \
-	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin-lab bench" 2>/dev/null || $$bin-lab bench; } && \
+	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin-lab bench --driverctl $(CURDIR)/$(DRIVERCTL)" 2>/dev/null || $$bin-lab bench; } && \
 	Tests/Bench/daemon-memory.sh $$bin && Tests/Bench/idle.sh $$bin && Tests/Bench/startup.sh $$bin && \
 	strip -o .build/hotplug-agent.stripped $$bin && \
 	printf "%-42s%10.1f MB  (stripped, as the package installs it; goal <= 20 MB)\n" "installed binary" \
 		"$$(stat -c %s .build/hotplug-agent.stripped | awk '{ print $$1 / 1000000 }')"
+
+# Debian's driverctl for the bench's reference: unpacked, never installed (its udev rules
+# and unit stay out of this machine).
+$(DRIVERCTL):
+	mkdir -p .build/driverctl
+	cd .build/driverctl && { apt-get download driverctl >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && apt-get download driverctl >/dev/null; }; } && dpkg -x driverctl_*.deb .
 
 # packaging/link-order.txt again from callgrind runs of the daemon and the lab (valgrind).
 link-order: deps

@@ -12,7 +12,7 @@ extension BenchCommand {
         if !only.isEmpty {
             for name in only {
                 switch name {
-                case "coldplug": try coldplugAgainstBareWrites()
+                case "coldplug": try driverctlAgainstTheAgent(agentColdplug: try coldplugAgainstBareWrites())
                 case "hotplug": try hotplugLatency()
                 default: throw ValidationError("unknown figure \(name): coldplug or hotplug")
                 }
@@ -32,7 +32,7 @@ extension BenchCommand {
         let startRSS = residentKiB()
         output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
                + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
-        try coldplugAgainstBareWrites()
+        try driverctlAgainstTheAgent(agentColdplug: try coldplugAgainstBareWrites())
         try slowProbesAgainstParallelWrites()
         try hotplugLatency()
         try reconcileCost()

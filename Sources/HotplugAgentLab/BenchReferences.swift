@@ -41,8 +41,10 @@ extension BenchCommand {
     }
 
     /// Coldplug of seed 000's 16 devices with instant probes: the agent against the bare
-    /// writes of the same claims from one thread; the median of 20 fresh hosts each.
-    func coldplugAgainstBareWrites() throws {
+    /// writes of the same claims from one thread; the median of 20 fresh hosts each. Returns
+    /// the agent's.
+    @discardableResult
+    func coldplugAgainstBareWrites() throws -> Double {
         var agentTimes: [Double] = [], bareTimes: [Double] = []
         for _ in 0..<20 {
             let (_, kernel, _) = try Self.seed000Host(probe: .zero)
@@ -59,6 +61,7 @@ extension BenchCommand {
         let (mine, bare) = (median(agentTimes), median(bareTimes))
         figure("coldplug, 16 devices, instant probes", "\(fixed(mine * 1000, 2)) ms wall",
                "bare writes \(fixed(bare * 1000, 2)) ms from one thread: \(fixed(mine / bare, 1))x; goal <= 1.5x")
+        return mine
     }
 
     /// The same with probes of 100 ms: the agent against one thread per device issuing the

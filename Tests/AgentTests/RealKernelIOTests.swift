@@ -120,6 +120,26 @@ struct SysfsTreeTests {
         }
         #expect(real.drivers == simulated.drivers)
     }
+
+    /// Links are relative, as sysfs makes them: a tool that resolves one (driverctl's
+    /// `realpath | cut -c5-`) finds the device under /sys when the tree is mounted there.
+    @Test func linksAreRelativeAsInSysfs() throws {
+        #expect(SysfsTree.relative("/r/sys/devices/pci0000:00/0000:00:01.0", from: "/r/sys/bus/pci/devices/0000:00:01.0")
+            == "../../../devices/pci0000:00/0000:00:01.0")
+        #expect(SysfsTree.relative("/r/sys/bus/pci/drivers/vfio-pci", from: "/r/sys/devices/pci0000:00/0000:00:01.0/driver")
+            == "../../../bus/pci/drivers/vfio-pci")
+        let kernel = try SimulatedKernel(try SimHost.load("seed-000-mi300x.json"))
+        let tree = try FakeSysfs()
+        try SysfsTree(paths: HostPaths(root: tree.root)).write(kernel.inspect { $0 })
+        let devices = tree.root + "/sys/bus/pci/devices"
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let names = try io.list(devices)
+        #expect(names.count == kernel.inspect { $0.devices.count })
+        for name in names {
+            let target = try io.readLink(devices + "/" + name)
+            #expect(target.hasPrefix("../../../devices/"), "\(name): \(target)")
+        }
+    }
 }
 
 /// Paths below a device directory on the real file layer: the kernel resolves them beneath

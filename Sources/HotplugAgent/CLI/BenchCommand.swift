@@ -23,6 +23,9 @@ package struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 hot-adds).", valueName: "FIGURE"))
     package var only: [String] = []
 
+    @Option(help: ArgumentHelp("Set driverctl, run from this path, against the agent (a private mount namespace: root).", valueName: "PATH"))
+    package var driverctl: String?
+
     package init() {}
 
     package func run() throws {

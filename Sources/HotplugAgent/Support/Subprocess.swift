@@ -2,9 +2,9 @@ import Glibc
 
 /// Runs a program to completion with standard error and output captured: enough for modprobe.
 package enum Subprocess {
-    struct Result {
-        var status: Int32
-        var output: String
+    package struct Result {
+        package var status: Int32
+        package var output: String
         /// It ran past its time limit and was killed.
         var timedOut = false
     }
@@ -18,7 +18,7 @@ package enum Subprocess {
     /// Runs `path` to completion. `input` goes to its standard input through a pipe, fed as
     /// the child reads it while its output is collected (no temporary file: the agent needs
     /// no writable `/tmp`); past `timeout` the child is killed and `timedOut` says so.
-    static func run(_ path: String, arguments: [String], input: [UInt8]? = nil, timeout: Duration? = nil) throws(Errno) -> Result {
+    package static func run(_ path: String, arguments: [String], input: [UInt8]? = nil, timeout: Duration? = nil) throws(Errno) -> Result {
         var outputFDs: [Int32] = [0, 0]
         guard makePipe(&outputFDs) else { throw .current }
         var inputFDs: [Int32] = [-1, -1]
