@@ -55,19 +55,23 @@ public struct PCIDevice: Sendable, Equatable {
         self.pfID = pfID
     }
 
-    /// Bridges are never unbound or claimed: PCI-to-PCI (0604), and also host, ISA/LPC,
-    /// CardBus and the other bridge subclasses up to 0609 that carry the host itself. Not
-    /// 0680 ("other"), which includes NVSwitch, passed through to guests on HGX hosts.
-    /// `modalias`, what `vfio_pci:` aliases are matched against, as the kernel makes it from
-    /// the IDs and the class (drivers/pci/pci-sysfs.c): `pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00`.
-    /// Derived, not read: nothing to read or keep per device. Nil without subsystem IDs.
+    /// `modalias`, what `vfio_pci:` aliases are matched against. Derived, not read: nothing
+    /// to read or keep per device. Nil without subsystem IDs.
     public var modalias: String? {
-        guard let sub = subsystemID else { return nil }
+        subsystemID.map { Self.modalias(id: id, subsystemID: $0, classCode: classCode) }
+    }
+
+    /// A PCI function's `modalias` as the kernel makes it from the IDs and the class bytes
+    /// (drivers/pci/pci-sysfs.c): `pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00`.
+    public static func modalias(id: PCIID, subsystemID sub: PCIID, classCode: UInt32) -> String {
         func upper(_ value: some BinaryInteger, _ width: Int) -> String { hex(value, width: width).uppercased() }
         return "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
             + "bc\(upper(classCode >> 16, 2))sc\(upper((classCode >> 8) & 0xff, 2))i\(upper(classCode & 0xff, 2))"
     }
 
+    /// Bridges are never unbound or claimed: PCI-to-PCI (0604), and also host, ISA/LPC,
+    /// CardBus and the other bridge subclasses up to 0609 that carry the host itself. Not
+    /// 0680 ("other"), which includes NVSwitch, passed through to guests on HGX hosts.
     public var isBridge: Bool { (0x0600...0x0609).contains(classCode >> 8) }
     public var isVF: Bool { physfn != nil }
     /// The class as six lower-case hex digits, as `match.class` compares it.

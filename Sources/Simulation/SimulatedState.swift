@@ -37,7 +37,7 @@ package struct SimulatedState {
 
         /// `pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00`, as the kernel writes it.
         var modalias: String {
-            PCIDevice(address: address, id: id, subsystemID: subsystemID ?? PCIID(vendor: 0, device: 0), classCode: classCode).modalias!
+            PCIDevice.modalias(id: id, subsystemID: subsystemID ?? PCIID(vendor: 0, device: 0), classCode: classCode)
         }
 
         var isBridge: Bool { classCode >> 8 == 0x0604 || classCode >> 8 == 0x0609 }
