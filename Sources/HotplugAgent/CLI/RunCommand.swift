@@ -33,6 +33,7 @@ struct RunCommand: ParsableCommand {
         // arena per thread, would keep some 70 KiB per worker for the daemon's life.
         mallopt(M_ARENA_MAX, 2)
         let host = HostContext(global)
+        let stateDirectory = stateDir.map(absolutePath) ?? host.paths.stateDirectory
         let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
         let policies = try host.policiesOrExit(policy)
         // Subscribe before enumerating, so nothing that happens during coldplug is lost.
@@ -43,14 +44,14 @@ struct RunCommand: ParsableCommand {
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
         let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
-                                   stateDirectory: stateDir.map(absolutePath) ?? host.paths.stateDirectory, workers: workers,
+                                   stateDirectory: stateDirectory, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
             var daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
-            if !dryRun { daemon.reloadRecord = (stateDir.map(absolutePath) ?? host.paths.stateDirectory) + "/reloaded" }
+            if !dryRun { daemon.reloadRecord = stateDirectory + "/reloaded" }
             // A dry run writes nothing, metrics included.
             if !dryRun { daemon.metrics = (metricsFile.map(absolutePath) ?? MetricsFile.defaultPath(host.paths)).map { MetricsFile(path: $0) } }
             daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
