@@ -109,7 +109,8 @@ test: unit-test integration-test install-test metrics-test deploy-test package-t
 bench: deps $(DRIVERCTL)
 	$(SWIFT) build $(RELEASE_FLAGS)
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/hotplug-agent; \
-	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin-lab bench --driverctl $(CURDIR)/$(DRIVERCTL)" 2>/dev/null || $$bin-lab bench; } && \
+	{ unshare --mount sh -c "mount -t tmpfs -o size=256m tmpfs /tmp && exec $$bin-lab bench --driverctl $(CURDIR)/$(DRIVERCTL)" 2>/dev/null || \
+		$$bin-lab bench --driverctl $(CURDIR)/$(DRIVERCTL); } && \
 	Tests/Bench/daemon-memory.sh $$bin && Tests/Bench/idle.sh $$bin && Tests/Bench/startup.sh $$bin && \
 	strip -o .build/hotplug-agent.stripped $$bin && \
 	printf "%-42s%10.1f MB  (stripped, as the package installs it; goal <= 20 MB)\n" "installed binary" \
