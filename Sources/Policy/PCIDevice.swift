@@ -15,6 +15,9 @@ public struct PCIDevice: Sendable, Equatable {
     public var physfn: PCIAddress?
     /// For a VF, the PF's vendor:device.
     public var pfID: PCIID?
+    /// The `modalias` file, read only where the device shows no subsystem IDs to make it from
+    /// (the kernel always shows them; a hand-made tree may not).
+    public var shownModalias: String?
     /// Set when the device reads as a VF whose `physfn` link is not there yet: nothing is
     /// decided about it until the `change` that follows the links.
     public var vfPending = false
@@ -55,10 +58,11 @@ public struct PCIDevice: Sendable, Equatable {
         self.pfID = pfID
     }
 
-    /// `modalias`, what `vfio_pci:` aliases are matched against. Derived, not read: nothing
-    /// to read or keep per device. Nil without subsystem IDs.
+    /// `modalias`, what `vfio_pci:` aliases are matched against: made from the IDs as the
+    /// kernel makes it (nothing to read or keep per device), or, where no subsystem IDs are
+    /// shown, what the `modalias` file says.
     public var modalias: String? {
-        subsystemID.map { Self.modalias(id: id, subsystemID: $0, classCode: classCode) }
+        subsystemID.map { Self.modalias(id: id, subsystemID: $0, classCode: classCode) } ?? shownModalias
     }
 
     /// A PCI function's `modalias` as the kernel makes it from the IDs and the class bytes

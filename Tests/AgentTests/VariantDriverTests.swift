@@ -1,5 +1,6 @@
 @testable import HotplugAgent
 @testable import Simulation
+import Glibc
 import Policy
 import Testing
 
@@ -99,6 +100,28 @@ struct VariantDriverTests {
         device.driver = "e1000e"
         #expect(!parsed.policies[0].match.holds(for: device, ownDriver: .vfio))
     }
+
+    /// modalias is made from the IDs as the kernel makes it; where a tree shows no subsystem
+    /// IDs (the kernel always does; a hand-made test bed may not), its `modalias` file stands.
+    @Test func modaliasIsMadeFromTheIDsOrReadWhereTheyAreMissing() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:13:00.1", id: "15b3:101e", class: "0x020000")
+        try tree.file("/sys/bus/pci/devices/0000:13:00.1/modalias", "pci:vOTHER\n")
+        try tree.device("0000:13:00.2", id: "15b3:101e", class: "0x020000")
+        for name in ["subsystem_vendor", "subsystem_device"] { unlink(tree.path("/sys/bus/pci/devices/0000:13:00.2/\(name)")) }
+        try tree.file("/sys/bus/pci/devices/0000:13:00.2/modalias", "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
+        let paths = HostPaths(root: tree.root)
+        let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
+        let shown = try reader.device(PCIAddress("0000:13:00.1")!)
+        #expect(shown.modalias == "pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00")
+        #expect(shown.shownModalias == nil)
+        let missing = try reader.device(PCIAddress("0000:13:00.2")!)
+        #expect(missing.subsystemID == nil)
+        #expect(missing.modalias == "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00")
+        let variants = VFIOVariants(aliases: VFIOVariants.parse(modulesAlias: Self.mlx5Alias), driversOfModules: [:])
+        #expect(variants.choose(for: missing).driver == "mlx5_vfio_pci")
+    }
+
 }
 
 /// The commands that look at drivers know a VFIO driver by the kernel's word where it

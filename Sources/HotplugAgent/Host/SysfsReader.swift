@@ -54,6 +54,9 @@ package struct SysfsReader: Sendable {
                                iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.vfPending = vfPending
         do {
+            if identity.subsystemID == nil {
+                device.shownModalias = try optional(address, "modalias", in: directory, seen: true).map(firstLine)
+            }
             device.driver = try linkName(address, "driver", in: directory, seen: true)
             if let override = try optional(address, "driver_override", in: directory, seen: true) {
                 let value = firstLine(override)
