@@ -14,7 +14,7 @@ APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc libstdc++-12
 	e2fsprogs dpkg-dev lintian
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test integration-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
+.PHONY: all deps build test unit-test fuzz-test integration-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -98,7 +98,7 @@ package-test: deb
 systemd-test: deb
 	Tests/Kernel/systemd.sh 6.12 $(DEB)
 
-test: unit-test integration-test install-test metrics-test deploy-test package-test kernel-test systemd-test
+test: unit-test fuzz-test integration-test install-test metrics-test deploy-test package-test kernel-test systemd-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096
@@ -130,15 +130,26 @@ link-order: deps
 print-release-flags:
 	@echo $(RELEASE_FLAGS)
 
-# libFuzzer on the policy layer that sees a file's raw bytes first (limits, line index,
-# value parsers, escaping): FUZZ_RUNS inputs from the seeds in Tests/Fuzz/seeds, with
-# findings left in .build-fuzz/. lld links it (gold fails on libFuzzer's objects here).
-FUZZ_RUNS ?= 200000
+# libFuzzer on the policy layer that sees a file's raw bytes first (limits, the TOML parser,
+# value parsers, escaping): FUZZ_RUNS inputs from the seeds in Tests/Fuzz/seeds (long names
+# among them), with findings left in .build-fuzz/. Memory counts as a finding: no input
+# (at most FUZZ_MAX_LEN bytes) may take more than FUZZ_RSS_MB resident or allocate over
+# FUZZ_MALLOC_MB at once, the parser's bound of a small multiple of the input's size with
+# the fuzzer's own footprint above it. lld links it (gold fails on libFuzzer's objects here).
+# `make test` runs a short round (fuzz-test); `make fuzz` the full 300,000 inputs.
+FUZZ_RUNS ?= 300000
+FUZZ_MAX_LEN ?= 131072
+FUZZ_RSS_MB ?= 256
+FUZZ_MALLOC_MB ?= 16
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product PolicyFuzzer \
 		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 	mkdir -p .build-fuzz/corpus
-	cd .build-fuzz && ./release/PolicyFuzzer -runs=$(FUZZ_RUNS) -max_len=4096 -seed=1 corpus ../Tests/Fuzz/seeds
+	cd .build-fuzz && ./release/PolicyFuzzer -runs=$(FUZZ_RUNS) -max_len=$(FUZZ_MAX_LEN) -seed=1 \
+		-rss_limit_mb=$(FUZZ_RSS_MB) -malloc_limit_mb=$(FUZZ_MALLOC_MB) corpus ../Tests/Fuzz/seeds
+
+fuzz-test:
+	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=20000
 
 # The agent on the simulated seed-000 host with the example policy: what it finds,
 # decides and does, device by device, and the end state.

@@ -8,33 +8,9 @@ public struct PolicyParser: Sendable {
         self.accounts = accounts
     }
 
-    /// What makes a file unfit for any TOML parser, found in bounded time and memory: over
-    /// 1 MiB, a NUL byte, invalid UTF-8, nesting deeper than 32, a table header without a
-    /// name. Nil when the text may be handed to a parser.
-    public static func refusal(_ bytes: [UInt8], file: String) -> PolicyError? {
-        if let (line, message) = PolicyText.problem(in: bytes) {
-            return PolicyError(file: file, line: line, message: message)
-        }
-        return refusal(TOMLLineIndex(String(decoding: bytes, as: UTF8.self)), file: file)
-    }
-
-    private static func refusal(_ lines: TOMLLineIndex, file: String) -> PolicyError? {
-        if let header = lines.malformedHeader {
-            return PolicyError(file: file, line: header.line,
-                               message: "invalid TOML: expected a table name after '[' (column \(header.column))")
-        }
-        if let many = lines.tooMany {
-            return PolicyError(file: file, line: many.line,
-                               message: "more than \(PolicyText.maxValues) values (column \(many.column)); a policy file needs far fewer")
-        }
-        if let deep = lines.tooDeep {
-            return PolicyError(file: file, line: deep.line,
-                               message: "arrays or tables nested more than \(PolicyText.maxDepth) deep (column \(deep.column))")
-        }
-        return nil
-    }
-
-    /// The raw bytes of a file: refused as a whole (see `refusal`), or parsed.
+    /// The raw bytes of a file: refused as a whole when over 1 MiB, holding a NUL byte or
+    /// invalid UTF-8 (`PolicyText.problem`), else parsed, nesting and value count checked
+    /// by the TOML parser as it reads.
     public func parse(bytes: [UInt8], file: String) -> (policies: [Policy], errors: [PolicyError]) {
         if let (line, message) = PolicyText.problem(in: bytes) {
             return ([], [PolicyError(file: file, line: line, message: message)])
@@ -51,30 +27,29 @@ public struct PolicyParser: Sendable {
 
     /// Text that `PolicyText.problem` found nothing wrong with.
     private func parseChecked(_ text: String, file: String) -> (policies: [Policy], errors: [PolicyError]) {
-        let lines = TOMLLineIndex(text)
-        if let refused = Self.refusal(lines, file: file) { return ([], [refused]) }
         let root: TOML.Table
         do {
             root = try TOML.parse(text)
         } catch {
-            return ([], [PolicyError(file: file, line: error.line, message: "invalid TOML: \(error.message) (column \(error.column))")])
+            let message = error.isLimit ? error.message : "invalid TOML: \(error.message)"
+            return ([], [PolicyError(file: file, line: error.line, message: "\(message) (column \(error.column))")])
         }
-        var reader = Reader(file: file, lines: lines, accounts: accounts)
+        var reader = Reader(file: file, root: root, accounts: accounts)
         var policies: [Policy] = []
         for key in root.keys.sorted() where key != "policy" {
-            reader.error(nil, key, "unknown key (policies are [[policy]] tables)")
+            reader.error(nil, [key], "unknown key (policies are [[policy]] tables)")
         }
         if let value = root["policy"] {
             if let array = value.array {
                 for (index, element) in array.enumerated() {
                     guard let table = element.table else {
-                        reader.error(index, nil, "expected a [[policy]] table, found \(element.kindDescription)")
+                        reader.error(index, [], "expected a [[policy]] table, found \(element.kindDescription)")
                         continue
                     }
                     if let policy = reader.policy(table, index: index) { policies.append(policy) }
                 }
             } else {
-                reader.error(nil, "policy", "expected [[policy]] tables, found \(value.kindDescription)")
+                reader.error(nil, ["policy"], "expected [[policy]] tables, found \(value.kindDescription)")
             }
         }
         let errors = reader.errors.enumerated().sorted { a, b in
@@ -87,15 +62,37 @@ public struct PolicyParser: Sendable {
 /// Reads one file's policies, collecting errors with their lines.
 private struct Reader {
     let file: String
-    let lines: TOMLLineIndex
+    let root: TOML.Table
     let accounts: any AccountResolver
     var errors: [PolicyError] = []
 
+    /// A key below a policy as its parts (`["match", "ids"]`); empty for the policy itself.
+    typealias Key = [String]
+
     /// Records an error about `key`; `element` (`3` for `key[3]`) places it on that element's line.
-    mutating func error(_ policy: Int?, _ key: String?, _ message: String, element: Int? = nil) {
-        var path = [policy.map { "policy[\($0)]" }, key].compactMap { $0 }.joined(separator: ".")
-        if let element { path += "[\(element)]" }
-        errors.append(PolicyError(file: file, line: lines.line(of: path), key: key, policyIndex: policy, message: message))
+    mutating func error(_ policy: Int?, _ key: Key, _ message: String, element: Int? = nil) {
+        let shown = key.isEmpty ? nil : key.joined(separator: ".")
+        errors.append(PolicyError(file: file, line: line(policy, key, element: element), key: shown,
+                                  policyIndex: policy, message: message))
+    }
+
+    /// The line of `key` (of its element) in policy `policy`, else of the nearest key
+    /// around it that the document placed; outside any policy, of a key of the root.
+    func line(_ policy: Int?, _ key: Key, element: Int? = nil) -> Int? {
+        guard let policy else { return key.first.flatMap { root.line(of: $0) } }
+        var best = root.line(of: "policy", element: policy)
+        guard var table = root["policy"]?.array?[policy].table else { return best }
+        for (position, part) in key.enumerated() {
+            guard let line = table.line(of: part) else { break }
+            best = line
+            if position == key.count - 1 {
+                if let element, let line = table.line(of: part, element: element) { best = line }
+            } else {
+                guard let inner = table[part]?.table else { break }
+                table = inner
+            }
+        }
+        return best
     }
 
     mutating func policy(_ table: TOML.Table, index: Int) -> Policy? {
@@ -108,18 +105,18 @@ private struct Reader {
             let value = table[key]!
             switch key {
             case "name":
-                guard let text = string(index, key, value) else { continue }
+                guard let text = string(index, [key], value) else { continue }
                 if Policy.isValidName(text) {
                     name = text
                 } else {
-                    error(index, key, "\(quoted(text)) is not a policy name: 1 to 64 of A-Z a-z 0-9 . _ -")
+                    error(index, [key], "\(quoted(text)) is not a policy name: 1 to 64 of A-Z a-z 0-9 . _ -")
                 }
             case "match":
                 let count = errors.count
                 match = self.match(index, value)
                 matchHadErrors = errors.count > count
             case "driver":
-                guard let text = string(index, key, value) else { continue }
+                guard let text = string(index, [key], value) else { continue }
                 if text == "none" {
                     result.driver = DriverChoice.none
                 } else if text == "vfio" {
@@ -127,20 +124,20 @@ private struct Reader {
                 } else if DriverKind.isValidName(text) {
                     result.driver = .named(text)
                 } else {
-                    error(index, key, "\(quoted(text)) is not a driver name")
+                    error(index, [key], "\(quoted(text)) is not a driver name")
                 }
-            case "claim-group": result.claimGroup = bool(index, key, value) ?? false
-            case "allow-boot-vga": result.allowBootVGA = bool(index, key, value) ?? false
-            case "allow-in-use": result.allowInUse = bool(index, key, value) ?? false
-            case "atomic-ops": result.atomicOps = bool(index, key, value) ?? false
+            case "claim-group": result.claimGroup = bool(index, [key], value) ?? false
+            case "allow-boot-vga": result.allowBootVGA = bool(index, [key], value) ?? false
+            case "allow-in-use": result.allowInUse = bool(index, [key], value) ?? false
+            case "atomic-ops": result.atomicOps = bool(index, [key], value) ?? false
             case "sysfs":
-                result.sysfs = parsedList(index, key, value, AttributeWrite.parse)
+                result.sysfs = parsedList(index, [key], value, AttributeWrite.parse)
             case "config":
-                result.config = parsedList(index, key, value, ConfigWrite.parse)
+                result.config = parsedList(index, [key], value, ConfigWrite.parse)
             case "sriov":
-                guard let sriov = subtable(index, key, value) else { continue }
+                guard let sriov = subtable(index, [key], value) else { continue }
                 for sub in sriov.keys.sorted() {
-                    let subKey = "sriov.\(sub)", subValue = sriov[sub]!
+                    let subKey = [key, sub], subValue = sriov[sub]!
                     switch sub {
                     case "num-vfs":
                         guard let count = integer(index, subKey, subValue) else { continue }
@@ -151,42 +148,42 @@ private struct Reader {
                     default: error(index, subKey, "unknown key")
                     }
                 }
-            case "owner": result.owner = account(index, key, value, kind: "user", lookup: accounts.userID)
-            case "group": result.group = account(index, key, value, kind: "group", lookup: accounts.groupID)
+            case "owner": result.owner = account(index, [key], value, kind: "user", lookup: accounts.userID)
+            case "group": result.group = account(index, [key], value, kind: "group", lookup: accounts.groupID)
             case "mode":
-                guard let text = string(index, key, value) else { continue }
+                guard let text = string(index, [key], value) else { continue }
                 guard text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
                       let mode = UInt16(text, radix: 8) else {
-                    error(index, key, "\(quoted(text)) is not an octal mode like \"0660\"")
+                    error(index, [key], "\(quoted(text)) is not an octal mode like \"0660\"")
                     continue
                 }
                 if mode > 0o777 {
-                    error(index, key, "\(quoted(text)) sets a setuid, setgid or sticky bit; a device node takes none")
+                    error(index, [key], "\(quoted(text)) sets a setuid, setgid or sticky bit; a device node takes none")
                 } else if mode & 0o002 != 0 {
-                    error(index, key, "\(quoted(text)) lets others write to the device node")
+                    error(index, [key], "\(quoted(text)) lets others write to the device node")
                 } else {
                     result.mode = mode
                 }
             default:
-                error(index, key, "unknown key")
+                error(index, [key], "unknown key")
             }
         }
-        if table["name"] == nil { error(index, nil, "name: required key is missing") }
+        if table["name"] == nil { error(index, [], "name: required key is missing") }
         if table["match"] == nil || (match?.isEmpty == true && !matchHadErrors) {
-            error(index, nil, "match: at least one match key is required")
+            error(index, [], "match: at least one match key is required")
         }
         guard errors.count == before, let name, let match else { return nil }
         result.name = name
         result.match = match
-        result.origin = SourceLocation(file: file, line: lines.line(of: "policy[\(index)].name"))
+        result.origin = SourceLocation(file: file, line: line(index, ["name"]))
         return result
     }
 
     mutating func match(_ index: Int, _ value: TOML.Value) -> Match? {
-        guard let table = subtable(index, "match", value) else { return nil }
+        guard let table = subtable(index, ["match"], value) else { return nil }
         var match = Match()
         for sub in table.keys.sorted() {
-            let key = "match.\(sub)", value = table[sub]!
+            let key = ["match", sub], value = table[sub]!
             switch sub {
             case "ids": match.ids = parsedList(index, key, value, idPattern)
             case "subsystem-ids": match.subsystemIDs = parsedList(index, key, value, idPattern)
@@ -212,39 +209,39 @@ private struct Reader {
     // MARK: Typed values
 
     /// The value as `T`, or an error saying what was expected and what was found.
-    mutating func typed<T>(_ index: Int, _ key: String, _ value: TOML.Value, _ expected: String,
+    mutating func typed<T>(_ index: Int, _ key: Key, _ value: TOML.Value, _ expected: String,
                            _ extract: (TOML.Value) -> T?) -> T? {
         if let typed = extract(value) { return typed }
         error(index, key, "expected \(expected), found \(value.kindDescription)")
         return nil
     }
 
-    mutating func string(_ index: Int, _ key: String, _ value: TOML.Value) -> String? {
+    mutating func string(_ index: Int, _ key: Key, _ value: TOML.Value) -> String? {
         guard let text = typed(index, key, value, "a string", { $0.string }) else { return nil }
         return plain(index, key, text)
     }
 
     /// The text, unless it holds a control character other than tab (no key takes one).
-    mutating func plain(_ index: Int, _ key: String, _ text: String, element: Int? = nil) -> String? {
+    mutating func plain(_ index: Int, _ key: Key, _ text: String, element: Int? = nil) -> String? {
         guard PolicyText.hasControlCharacter(text) else { return text }
         error(index, key, "\(quoted(text)) holds a control character", element: element)
         return nil
     }
 
-    mutating func bool(_ index: Int, _ key: String, _ value: TOML.Value) -> Bool? {
+    mutating func bool(_ index: Int, _ key: Key, _ value: TOML.Value) -> Bool? {
         typed(index, key, value, "true or false") { $0.boolean }
     }
 
-    mutating func integer(_ index: Int, _ key: String, _ value: TOML.Value) -> Int? {
+    mutating func integer(_ index: Int, _ key: Key, _ value: TOML.Value) -> Int? {
         typed(index, key, value, "an integer") { $0.integer.flatMap { Int(exactly: $0) } }
     }
 
-    mutating func subtable(_ index: Int, _ key: String, _ value: TOML.Value) -> TOML.Table? {
+    mutating func subtable(_ index: Int, _ key: Key, _ value: TOML.Value) -> TOML.Table? {
         typed(index, key, value, "a table") { $0.table }
     }
 
     /// A non-empty list of strings, each parsed by `parse`; errors name the element's line.
-    mutating func parsedList<T>(_ index: Int, _ key: String, _ value: TOML.Value,
+    mutating func parsedList<T>(_ index: Int, _ key: Key, _ value: TOML.Value,
                                 _ parse: (String) -> Result<T, PolicyMessage>) -> [T] {
         guard let array = value.array else {
             error(index, key, "expected a list of strings, found \(value.kindDescription)")
@@ -266,7 +263,7 @@ private struct Reader {
         return items
     }
 
-    mutating func account(_ index: Int, _ key: String, _ value: TOML.Value, kind: String,
+    mutating func account(_ index: Int, _ key: Key, _ value: TOML.Value, kind: String,
                           lookup: (String) -> UInt32?) -> Account? {
         if let number = value.integer {
             guard let id = UInt32(exactly: number), id != UInt32.max else {

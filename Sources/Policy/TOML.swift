@@ -38,10 +38,15 @@ extension TOML {
         }
     }
 
-    /// A table: its keys in the order the document gives them.
+    /// A table: its keys in the order the document gives them, and the line each was
+    /// written on (for messages about its value), kept as the document is read.
     public struct Table: Equatable, Sendable {
         public private(set) var keys: [String] = []
         private var values: [String: Value] = [:]
+        /// The line of each key: where its value was written, or its table first named.
+        private var lines: [String: Int] = [:]
+        /// For a key whose value is a list (or an array of tables): the line of each element.
+        private var elementLines: [String: [Int]] = [:]
 
         public init() {}
 
@@ -49,12 +54,26 @@ extension TOML {
 
         /// Adds `key` with `value` after the others; false (and no change) if it is there.
         @discardableResult
-        public mutating func add(_ key: String, _ value: Value) -> Bool {
+        public mutating func add(_ key: String, _ value: Value, line: Int? = nil, elementLines: [Int] = []) -> Bool {
             guard values[key] == nil else { return false }
             keys.append(key)
             values[key] = value
+            if let line { lines[key] = line }
+            if !elementLines.isEmpty { self.elementLines[key] = elementLines }
             return true
         }
+
+        /// The line `key` was written on, where the document gave it one.
+        public func line(of key: String) -> Int? { lines[key] }
+
+        /// The line element `index` of the list under `key` starts on.
+        public func line(of key: String, element index: Int) -> Int? {
+            guard let elements = elementLines[key], elements.indices.contains(index) else { return nil }
+            return elements[index]
+        }
+
+        /// Tables are equal when their keys and values are: where they were written is no part of it.
+        public static func == (a: Table, b: Table) -> Bool { a.keys == b.keys && a.values == b.values }
     }
 
     /// An RFC 3339 date, time or both, as TOML has them: with an offset, local, date only or
@@ -74,11 +93,14 @@ extension TOML {
         }
     }
 
-    /// Why a text is not TOML, and where: line and column count from 1.
+    /// Why a text is not TOML, or is more than a policy file may be, and where: line and
+    /// column count from 1. `isLimit` marks a text refused for its size (nesting, values)
+    /// rather than its grammar.
     public struct SyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
         public var line: Int
         public var column: Int
         public var message: String
+        public var isLimit = false
         public var description: String { "\(line):\(column): \(message)" }
     }
 }

@@ -2,10 +2,14 @@ extension TOML {
     /// Parses a whole TOML 1.0 document, or says where and why it is not one.
     ///
     /// Bounded whatever the text holds: one pass over the bytes (each byte looked at a
-    /// fixed number of times), recursion only into nested arrays and inline tables, and
-    /// nothing nested deeper than `maxDepth` (tables by headers or dotted keys count too).
-    public static func parse(_ text: String, maxDepth: Int = PolicyText.maxDepth) throws(SyntaxError) -> Table {
-        var parser = TOMLDocumentParser(bytes: Array(text.utf8), maxDepth: maxDepth)
+    /// fixed number of times), recursion only into nested arrays and inline tables, nothing
+    /// nested deeper than `maxDepth` (tables by headers or dotted keys count too) and no
+    /// more than `maxValues` values (a table header counts as one). What it keeps is the
+    /// text's own pieces once each and a line number per key and list element, so its
+    /// memory is a small multiple of the text's size whatever the text's shape.
+    public static func parse(_ text: String, maxDepth: Int = PolicyText.maxDepth,
+                             maxValues: Int = PolicyText.maxValues) throws(SyntaxError) -> Table {
+        var parser = TOMLDocumentParser(bytes: Array(text.utf8), maxDepth: maxDepth, maxValues: maxValues)
         return try parser.document()
     }
 }
@@ -23,13 +27,40 @@ enum ASCII {
 struct TOMLDocumentParser {
     let bytes: [UInt8]
     let maxDepth: Int
+    let maxValues: Int
     var at = 0
     var tables: TOMLTables
+    /// Values read so far, against `maxValues`.
+    var values = 0
+    /// Where lines were last counted to: positions are asked for in the order the text is
+    /// read, so counting lines costs one pass in all.
+    var counted = (offset: 0, line: 1)
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: [UInt8], maxDepth: Int, maxValues: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxValues = maxValues
         tables = TOMLTables(maxDepth: maxDepth)
+    }
+
+    /// The line the reader is on.
+    mutating func lineHere() -> Int {
+        if at < counted.offset { counted = (0, 1) }
+        var (offset, line) = counted
+        while offset < at {
+            if bytes[offset] == ASCII.lineFeed { line += 1 }
+            offset += 1
+        }
+        counted = (offset, line)
+        return line
+    }
+
+    /// Counts one more value, refusing the text past `maxValues`.
+    mutating func countValue() throws(TOML.SyntaxError) {
+        values += 1
+        if values > maxValues {
+            throw limit("more than \(maxValues) values; a policy file needs far fewer")
+        }
     }
 
     mutating func document() throws(TOML.SyntaxError) -> TOML.Table {
@@ -40,10 +71,14 @@ struct TOMLDocumentParser {
             case ASCII.hash, ASCII.lineFeed, ASCII.carriageReturn: try endOfLine()
             case UInt8(ascii: "["): try header()
             default:
-                let start = at
+                let start = at, line = lineHere()
                 let keys = try key()
-                let value = try valueAfterEquals(depth: tables.depthOfCurrent + keys.count - 1)
-                if let problem = tables.assign(keys, value) { throw error(problem, at: start) }
+                let depth = tables.depthOfCurrent + keys.count - 1
+                if depth > maxDepth { throw tooDeep(at: start) }
+                let (value, elementLines) = try valueAfterEquals(depth: depth)
+                if let problem = tables.assign(keys, value, line: line, elementLines: elementLines) {
+                    throw error(problem, at: start)
+                }
                 try endOfLine()
             }
         }
@@ -89,18 +124,26 @@ struct TOMLDocumentParser {
     // MARK: Headers and keys
 
     mutating func header() throws(TOML.SyntaxError) {
-        let start = at
+        let start = at, line = lineHere()
+        // A table counts as a value: a file of headers alone costs as much as one of values.
+        try countValue()
         at += 1
         let isArray = peek() == UInt8(ascii: "[")
         if isArray { at += 1 }
+        skipSpaces()
+        if peek() == nil || peek() == ASCII.lineFeed || peek() == ASCII.carriageReturn {
+            throw error("expected a table name after '['")
+        }
         let keys = try key()
+        if keys.count > maxDepth { throw tooDeep(at: start) }
         try expect("]", "expected ']' to close the table header")
         if isArray { try expect("]", "expected ']]' to close the array-of-tables header") }
-        if let problem = tables.open(keys, array: isArray) { throw error(problem, at: start) }
+        if let problem = tables.open(keys, array: isArray, line: line) { throw error(problem, at: start) }
         try endOfLine()
     }
 
-    /// A dotted key: simple keys joined by dots, spaces allowed around each.
+    /// A dotted key: simple keys joined by dots, spaces allowed around each; one of more
+    /// parts than tables may nest is refused as soon as it has them.
     mutating func key() throws(TOML.SyntaxError) -> [String] {
         var parts: [String] = []
         while true {
@@ -108,6 +151,7 @@ struct TOMLDocumentParser {
             parts.append(try simpleKey())
             skipSpaces()
             guard peek() == UInt8(ascii: ".") else { return parts }
+            if parts.count >= maxDepth { throw tooDeep() }
             at += 1
         }
     }
@@ -132,15 +176,21 @@ struct TOMLDocumentParser {
 
     // MARK: Values
 
-    mutating func valueAfterEquals(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
+    /// The value after `key =`, and the line of each element when it is a list.
+    mutating func valueAfterEquals(depth: Int) throws(TOML.SyntaxError) -> (TOML.Value, [Int]) {
         try expect("=", "expected '=' after the key")
         skipSpaces()
-        return try value(depth: depth)
+        guard peek() == UInt8(ascii: "[") else { return (try value(depth: depth), []) }
+        try countValue()
+        var lines: [Int]? = []
+        let list = try array(depth: depth + 1, elementLines: &lines)
+        return (list, lines ?? [])
     }
 
     /// A value whose container sits at `depth` (the root table is 0).
     mutating func value(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
         guard let byte = peek() else { throw error("expected a value") }
+        try countValue()
         switch byte {
         case ASCII.quote:
             if peek(1) == ASCII.quote && peek(2) == ASCII.quote { at += 3; return .string(try multilineString(literal: false)) }
@@ -150,7 +200,9 @@ struct TOMLDocumentParser {
             if peek(1) == ASCII.apostrophe && peek(2) == ASCII.apostrophe { at += 3; return .string(try multilineString(literal: true)) }
             at += 1
             return .string(try literalString())
-        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "["):
+            var unrecorded: [Int]?
+            return try array(depth: depth + 1, elementLines: &unrecorded)
         case UInt8(ascii: "{"): return try inlineTable(depth: depth + 1)
         case UInt8(ascii: "t"): return try word("true", .boolean(true))
         case UInt8(ascii: "f"): return try word("false", .boolean(false))
@@ -165,13 +217,15 @@ struct TOMLDocumentParser {
         return value
     }
 
-    mutating func array(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
-        if depth > maxDepth { throw error("arrays or tables nested more than \(maxDepth) deep") }
+    /// A list; the line of each element goes to `elementLines` unless it is nil.
+    mutating func array(depth: Int, elementLines: inout [Int]?) throws(TOML.SyntaxError) -> TOML.Value {
+        if depth > maxDepth { throw tooDeep() }
         at += 1
         var elements: [TOML.Value] = []
         while true {
             try skipBlank()
             if peek() == UInt8(ascii: "]") { at += 1; return .array(elements) }
+            if elementLines != nil { elementLines!.append(lineHere()) }
             elements.append(try value(depth: depth))
             try skipBlank()
             switch peek() {
@@ -184,16 +238,19 @@ struct TOMLDocumentParser {
 
     /// `{ key = value, … }` on one line, no trailing comma; complete once closed.
     mutating func inlineTable(depth: Int) throws(TOML.SyntaxError) -> TOML.Value {
-        if depth > maxDepth { throw error("arrays or tables nested more than \(maxDepth) deep") }
+        if depth > maxDepth { throw tooDeep() }
         at += 1
         var inline = TOMLTables(maxDepth: maxDepth, rootDepth: depth)
         skipSpaces()
         if peek() == UInt8(ascii: "}") { at += 1; return .table(inline.build()) }
         while true {
-            let start = at
+            let start = at, line = lineHere()
             let keys = try key()
-            let value = try valueAfterEquals(depth: depth + keys.count - 1)
-            if let problem = inline.assign(keys, value) { throw error(problem, at: start) }
+            if depth + keys.count - 1 > maxDepth { throw tooDeep(at: start) }
+            let (value, elementLines) = try valueAfterEquals(depth: depth + keys.count - 1)
+            if let problem = inline.assign(keys, value, line: line, elementLines: elementLines) {
+                throw error(problem, at: start)
+            }
             skipSpaces()
             switch peek() {
             case UInt8(ascii: ","): at += 1
@@ -212,6 +269,17 @@ struct TOMLDocumentParser {
         for index in 0..<offset where bytes[index] == ASCII.lineFeed { line += 1; lineStart = index + 1 }
         let column = 1 + bytes[lineStart..<offset].filter { $0 & 0xC0 != 0x80 }.count
         return TOML.SyntaxError(line: line, column: column, message: message)
+    }
+
+    /// A text past one of the limits, not against the grammar.
+    func limit(_ message: String, at offset: Int? = nil) -> TOML.SyntaxError {
+        var refusal = error(message, at: offset)
+        refusal.isLimit = true
+        return refusal
+    }
+
+    func tooDeep(at offset: Int? = nil) -> TOML.SyntaxError {
+        limit("arrays or tables nested more than \(maxDepth) deep", at: offset)
     }
 
     func shown(_ byte: UInt8) -> String {

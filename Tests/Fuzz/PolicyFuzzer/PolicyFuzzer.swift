@@ -2,20 +2,20 @@ import Glibc
 import Policy
 
 /// One input through everything of the policy layer that sees a file's raw bytes: the
-/// limits (size, NUL, UTF-8, nesting, values, nameless headers), the line index behind
-/// them, the TOML parser and the policy reader (every error on a line of the file), the
-/// parsers of values (`sysfs`, `config`, IDs), and the escaping every printed line goes
-/// through. Any crash, hang or broken invariant is a finding.
+/// limits (size, NUL, UTF-8, nesting, values, nameless headers), the TOML parser that
+/// checks them as it reads and places every key on its line, the policy reader (every
+/// error on a line of the file), the parsers of values (`sysfs`, `config`, IDs), and the
+/// escaping every printed line goes through. Any crash, hang or broken invariant is a
+/// finding; libFuzzer's -rss_limit_mb and -malloc_limit_mb make a blow-up of memory one.
 func fuzzOne(_ bytes: [UInt8]) {
-    let refusal = PolicyParser.refusal(bytes, file: "fuzz.toml")
-    if refusal == nil {
+    let (policies, errors) = PolicyParser(accounts: NoAccounts()).parse(bytes: bytes, file: "fuzz.toml")
+    precondition(policies.isEmpty || errors.isEmpty, "policies and errors from one file")
+    if errors.isEmpty {
         precondition(bytes.count <= PolicyText.maxBytes && !bytes.contains(0), "accepted what the limits refuse")
         precondition(String(validating: bytes, as: UTF8.self) != nil, "accepted invalid UTF-8")
-        let (policies, errors) = PolicyParser(accounts: NoAccounts()).parse(bytes: bytes, file: "fuzz.toml")
-        precondition(policies.isEmpty || errors.isEmpty, "policies and errors from one file")
-        let lines = bytes.count { $0 == UInt8(ascii: "\n") } + 1
-        for error in errors { precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines") }
     }
+    let lines = bytes.count { $0 == UInt8(ascii: "\n") } + 1
+    for error in errors { precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines") }
     let text = String(decoding: bytes.prefix(65536), as: UTF8.self)
     for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(64) {
         let line = String(line)
