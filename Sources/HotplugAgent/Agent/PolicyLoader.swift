@@ -17,24 +17,14 @@ package struct PolicyLoader {
         var errors: [PolicyError] = []
         var listings: [(directory: String, names: [String])] = []
         for directory in directories ?? paths.policyDirectories {
-            var st = stat()
-            guard stat(directory, &st) == 0 else {
+            let directory = absolutePath(directory)
+            switch TrustedPath.openDirectory(directory) {
+            case .success(let fd):
+                listings.append((directory, Self.entries(fd)))
+            case .failure(let refusal):
                 // The default directories need not exist; one given by name must.
-                if directories != nil { errors.append(PolicyError(file: directory, message: "cannot open: \(Errno.current)")) }
-                continue
-            }
-            guard st.st_mode & S_IFMT == S_IFDIR else {
-                errors.append(PolicyError(file: directory, message: "not a directory"))
-                continue
-            }
-            if let problem = trustProblem(st, kind: "directory") {
-                errors.append(PolicyError(file: directory, message: problem))
-                continue
-            }
-            do {
-                listings.append((directory, try RealKernelIO(paths: paths).list(directory)))
-            } catch {
-                errors.append(PolicyError(file: directory, message: "cannot list: \(error.errno)"))
+                if directories == nil && refusal.isMissing { continue }
+                errors.append(PolicyError(file: directory, message: refusal.message))
             }
         }
         var parsed: [[Policy]] = []
@@ -75,28 +65,22 @@ package struct PolicyLoader {
         case failed(String)
     }
 
-    /// Opens the file once and judges what that descriptor holds (a regular file owned by
-    /// root, not writable by group or others, at most 1 MiB), then reads it through the same
-    /// descriptor, so the file judged is the file read. Every directory above it is checked
-    /// too (see `directoryProblem`).
+    /// Opens the file through `TrustedPath` (every directory and link on the way judged,
+    /// nothing but a regular file opened) and reads it through that descriptor, so the
+    /// file judged is the file read.
     private func readPolicyFile(_ file: String) -> FileResult {
-        var link = stat()
-        if lstat(file, &link) == 0, link.st_mode & S_IFMT == S_IFLNK,
-           (try? RealKernelIO(paths: paths).readLink(file)) == "/dev/null" {
-            return .masked
+        let fd: Int32
+        switch TrustedPath.openFile(absolutePath(file)) {
+        case .failure(let refusal): return .failed(refusal.message)
+        case .success(.masked): return .masked
+        case .success(.file(let descriptor, let size)):
+            fd = descriptor
+            if size > PolicyText.maxBytes {
+                close(fd)
+                return .failed("the file is larger than 1 MiB (\(size) bytes); refused unread")
+            }
         }
-        // O_NONBLOCK: a FIFO planted in its place must not hang the agent in open().
-        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-        guard fd >= 0 else { return .failed("cannot open: \(Errno.current)") }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return .failed("cannot stat: \(Errno.current)") }
-        guard st.st_mode & S_IFMT == S_IFREG else { return .failed("not a regular file") }
-        if let problem = trustProblem(st, kind: "file") { return .failed(problem) }
-        if let problem = directoryProblem(above: file) { return .failed(problem) }
-        if Int(st.st_size) > PolicyText.maxBytes {
-            return .failed("the file is larger than 1 MiB (\(st.st_size) bytes); refused unread")
-        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while bytes.count <= PolicyText.maxBytes {
@@ -112,34 +96,13 @@ package struct PolicyLoader {
         return .bytes(bytes)
     }
 
-    /// Like sshd's StrictModes: only root may be able to change what the agent does as root.
-    private func trustProblem(_ st: stat, kind: String) -> String? {
-        if st.st_uid != 0 { return "\(kind) is not owned by root (owner uid \(st.st_uid)); refused" }
-        if st.st_mode & 0o022 != 0 {
-            return "\(kind) is writable by group or others (mode \(octal(UInt16(st.st_mode & 0o7777)))); refused"
+    /// The names in the directory open as `fd` (closed here).
+    private static func entries(_ fd: Int32) -> [String] {
+        guard let dir = fdopendir(fd) else {
+            close(fd)
+            return []
         }
-        return nil
-    }
-
-    /// Every directory from the file's real parent up to `/` must be owned by root and not
-    /// writable by group or others, unless its sticky bit is set (`/tmp`): whoever could
-    /// rename entries in one of them could swap the policy file for theirs.
-    private func directoryProblem(above file: String) -> String? {
-        guard let resolved = realpath(file, nil) else { return "cannot resolve: \(Errno.current)" }
-        var directory = String(cString: resolved)
-        free(resolved)
-        while directory != "/" {
-            directory = parentDirectory(directory)
-            var st = stat()
-            guard stat(directory, &st) == 0 else { return "cannot stat \(directory): \(Errno.current)" }
-            if st.st_uid != 0 {
-                return "directory \(directory) above it is not owned by root (owner uid \(st.st_uid)); refused"
-            }
-            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
-                return "directory \(directory) above it is writable by group or others (mode \(octal(UInt16(st.st_mode & 0o7777)))); refused"
-            }
-        }
-        return nil
+        return RealKernelIO.entries(closing: dir)
     }
 }
 

@@ -1,0 +1,193 @@
+import Glibc
+import Policy
+
+/// The one way the agent opens a file whose contents it acts on as root (policies), in
+/// the manner of systemd's `chase()` with `CHASE_SAFE` and sshd's StrictModes.
+///
+/// The path is walked from `/` one component at a time with `O_PATH|O_NOFOLLOW`
+/// descriptors; every symbolic link is read and followed here, not by the kernel, so every
+/// directory the walk passes through is judged: the resolved path's directories and also
+/// those holding each link. A directory must be owned by root and not writable by group or
+/// others, unless its sticky bit is set (`/tmp`) or it sits on a read-only mount, which
+/// nobody can change through it (kubelet's ConfigMap volumes: an emptyDir root of mode 0777
+/// mounted read-only). A link followed must be root's (in a sticky directory its owner may
+/// swap it). The last component is judged from its `O_PATH` descriptor before anything is
+/// opened for reading, so a device node or FIFO is refused without being opened; the file
+/// then opened is checked to be the one judged.
+enum TrustedPath {
+    /// Why a path is not to be trusted, worded for `FILE: message`.
+    struct Refusal: Error, Equatable {
+        let message: String
+        /// The path, or a directory on the way, does not exist.
+        var isMissing = false
+    }
+
+    enum Opened {
+        /// A regular file, open for reading, and its size.
+        case file(descriptor: Int32, size: Int)
+        /// The last component is a link to `/dev/null`: a file masked, as systemd does it.
+        case masked
+    }
+
+    /// Links followed in one walk before it is refused, as the kernel's ELOOP limit.
+    static let maxLinks = 40
+
+    /// Opens the regular file at the absolute `path` for reading.
+    static func openFile(_ path: String) -> Result<Opened, Refusal> {
+        do {
+            return .success(try walk(path, wantDirectory: false))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Opens the directory at the absolute `path` for listing (`fdopendir`).
+    static func openDirectory(_ path: String) -> Result<Int32, Refusal> {
+        do {
+            guard case .file(let fd, _) = try walk(path, wantDirectory: true) else {
+                return .failure(Refusal(message: "not a directory"))
+            }
+            return .success(fd)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func walk(_ path: String, wantDirectory: Bool) throws(Refusal) -> Opened {
+        guard path.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
+        var current = try openRoot()
+        defer { close(current) }
+        var shown = "/"
+        // Components still to walk, last first; a link's target is pushed in front of them.
+        var pending = components(path).reversed() as [Substring]
+        var links = 0
+        while let component = pending.popLast() {
+            let isLast = pending.isEmpty
+            if component == ".." {
+                guard shown != "/" else { continue }
+                let parent = openat(current, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard parent >= 0 else { throw Refusal(message: "cannot open \(shown)/..: \(Errno.current)") }
+                close(current)
+                current = parent
+                shown = parentDirectory(shown)
+                try judge(current, isLast ? nil : shown, directory: true)
+                continue
+            }
+            let name = String(component)
+            let next = openat(current, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            let nextShown = (shown == "/" ? "" : shown) + "/" + name
+            guard next >= 0 else {
+                let error = Errno.current
+                throw Refusal(message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
+                              isMissing: error == .ENOENT)
+            }
+            var st = stat()
+            guard fstat(next, &st) == 0 else {
+                close(next)
+                throw Refusal(message: "cannot stat \(nextShown): \(Errno.current)")
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                defer { close(next) }
+                if st.st_uid != 0 {
+                    throw Refusal(message: "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
+                }
+                let target = readLink(next)
+                if isLast && !wantDirectory && target == "/dev/null" { return .masked }
+                links += 1
+                guard links <= maxLinks, let target, !target.isEmpty else {
+                    throw Refusal(message: "cannot resolve \(nextShown): \(links > maxLinks ? Errno.ELOOP : Errno.ENOENT)")
+                }
+                if target.hasPrefix("/") {
+                    close(current)
+                    current = try openRoot()
+                    shown = "/"
+                }
+                pending += components(target).reversed()
+            case S_IFDIR:
+                // A directory reached is judged before anything in it is trusted.
+                do {
+                    try judge(next, isLast ? nil : nextShown, directory: true)
+                } catch {
+                    close(next)
+                    throw error
+                }
+                close(current)
+                current = next
+                shown = nextShown
+            default:
+                close(next)
+                guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
+                guard st.st_mode & S_IFMT == S_IFREG, !wantDirectory else {
+                    throw Refusal(message: wantDirectory ? "not a directory" : "not a regular file")
+                }
+                try judge(st, readOnly: isReadOnly(current), nil, directory: false)
+                return .file(descriptor: try openJudged(name, in: current, like: st), size: Int(st.st_size))
+            }
+        }
+        guard wantDirectory else { throw Refusal(message: "not a regular file") }
+        let fd = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        return .file(descriptor: fd, size: 0)
+    }
+
+    /// Opens for reading the file judged from `st` (O_NONBLOCK: nothing may hang the agent
+    /// in open), and refuses it if the entry is no longer that file.
+    private static func openJudged(_ name: String, in directory: Int32, like judged: stat) throws(Refusal) -> Int32 {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_dev == judged.st_dev, st.st_ino == judged.st_ino else {
+            close(fd)
+            throw Refusal(message: "the file changed while it was opened; refused")
+        }
+        return fd
+    }
+
+    private static func openRoot() throws(Refusal) -> Int32 {
+        let fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open /: \(Errno.current)") }
+        do {
+            try judge(fd, "/", directory: true)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    private static func judge(_ fd: Int32, _ shown: String?, directory: Bool) throws(Refusal) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Refusal(message: "cannot stat \(shown ?? "it"): \(Errno.current)") }
+        try judge(st, readOnly: isReadOnly(fd), shown, directory: directory)
+    }
+
+    /// Owned by root, and writable by nobody else: not by group or others, unless a
+    /// directory's sticky bit keeps them to their own entries or the mount is read-only.
+    /// `shown` names a directory on the way; nil is the file or directory asked for.
+    private static func judge(_ st: stat, readOnly: Bool, _ shown: String?, directory: Bool) throws(Refusal) {
+        let subject = shown.map { "directory \($0) above it" } ?? (directory ? "directory" : "file")
+        if st.st_uid != 0 { throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused") }
+        let sticky = directory && st.st_mode & S_ISVTX != 0
+        if st.st_mode & 0o022 != 0 && !sticky && !readOnly {
+            throw Refusal(message: "\(subject) is writable by group or others (mode \(octal(UInt16(st.st_mode & 0o7777)))); refused")
+        }
+    }
+
+    /// Whether the mount `fd` lies on is read-only: nothing on it changes through it.
+    private static func isReadOnly(_ fd: Int32) -> Bool {
+        var vfs = statvfs()
+        return fstatvfs(fd, &vfs) == 0 && vfs.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    private static func readLink(_ fd: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        let count = readlinkat(fd, "", &buffer, buffer.count)
+        guard count >= 0, count < buffer.count else { return nil }
+        return String(decoding: buffer[..<count], as: UTF8.self)
+    }
+
+    private static func components(_ path: String) -> [Substring] {
+        path.split(separator: "/").filter { $0 != "." }
+    }
+}

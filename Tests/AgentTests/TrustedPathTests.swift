@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+@testable import HotplugAgent
+import Testing
+
+/// A policy file is trusted only when nobody but root could have changed it or any
+/// directory on the way to it, the directories holding each link followed included, as
+/// systemd's chase() with CHASE_SAFE judges; and only a regular file is ever opened.
+struct TrustedPathTests {
+    static let policy = "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n"
+
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aLinkInADirectoryAnotherUserOwnsIsRefusedThoughItsTargetIsRoots() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.mkdir("/home/cloud")
+        try tree.mkdir("/srv/real")
+        try tree.file("/srv/real/50.toml", Self.policy)
+        try tree.link("/home/cloud/50.toml", to: tree.path("/srv/real/50.toml"))
+        try tree.link("/p/50.toml", to: tree.path("/home/cloud/50.toml"))
+        #expect(try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")]).status == 0)
+        // cloud may now swap the link for anything: /dev/null, a device node, a file of theirs.
+        chown(tree.path("/home/cloud"), 1000, 1000)
+        let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 1)
+        #expect(result.stdout == "\(tree.path("/p/50.toml")): directory \(tree.path("/home/cloud")) above it is not owned by root (owner uid 1000); refused\n")
+    }
+
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aLinkAnotherUserOwnsInAStickyDirectoryIsRefused() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.mkdir("/shared")
+        chmod(tree.path("/shared"), 0o1777)
+        try tree.file("/p/real.toml", Self.policy)
+        try tree.link("/shared/50.toml", to: tree.path("/p/real.toml"))
+        try tree.link("/p/50.toml", to: tree.path("/shared/50.toml"))
+        let file = tree.path("/p/50.toml")
+        #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
+        lchown(tree.path("/shared/50.toml"), 1000, 1000)
+        let result = try Binary.run(["check", "--root", tree.root, file])
+        #expect(result.stdout == "\(file): link \(tree.path("/shared/50.toml")) on the way is not owned by root (owner uid 1000); refused\n")
+    }
+
+    @Test(.enabled(if: runningAsRoot, "mknod needs root"))
+    func aDeviceNodeOrFIFOBehindALinkIsRefusedUnopened() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.characterNode("/node")
+        mkfifo(tree.path("/fifo"), 0o644)
+        try tree.link("/p/10.toml", to: tree.path("/node"))
+        try tree.link("/p/20.toml", to: tree.path("/fifo"))
+        let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 1)
+        #expect(result.stdout == "\(tree.path("/p/10.toml")): not a regular file\n\(tree.path("/p/20.toml")): not a regular file\n")
+    }
+
+    @Test func aLinkToDevNullMasksAndALinkLoopIsRefused() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/etc/hotplug-agent/policies.d")
+        try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
+        try tree.file("/usr/lib/hotplug-agent/policies.d/50.toml", "not toml")
+        try tree.link("/etc/hotplug-agent/policies.d/50.toml", to: "/dev/null")
+        #expect(try Binary.run(["check", "--root", tree.root]).status == 0)
+        try tree.link("/etc/hotplug-agent/policies.d/60.toml", to: "60.toml")
+        let loop = try Binary.run(["check", "--root", tree.root])
+        #expect(loop.stdout == "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): cannot resolve \(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n")
+    }
+
+    @Test func relativeLinksAndDotDotResolveAsTheKernelWould() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.mkdir("/q/r")
+        try tree.file("/q/50.toml", Self.policy)
+        try tree.link("/p/50.toml", to: "../q/r/../50.toml")
+        let result = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        if case .success(.file(let fd, _)) = TrustedPath.openFile(tree.path("/p/50.toml")) {
+            var st = stat(), real = stat()
+            fstat(fd, &st)
+            stat(tree.path("/q/50.toml"), &real)
+            close(fd)
+            #expect(st.st_ino == real.st_ino)
+        } else {
+            Issue.record("the file did not open")
+        }
+    }
+}
