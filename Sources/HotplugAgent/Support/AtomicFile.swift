@@ -1,35 +1,67 @@
 import Glibc
 
-/// Replaces a whole file so that after a crash at any point it is either the old file or
-/// the new one: a hidden temporary file beside it, fsync, rename, fsync of the directory.
-/// Without `durable` there is no fsync: the rename alone is atomic for every process, and
-/// only a power loss could leave the old file, for state that does not outlive a boot.
-/// The file gets exactly `fileMode`; missing directories are made with `directoryMode` (looked for only when the file cannot
-/// be made); stray temporary files are harmless.
+/// The one way the agent, as root, writes a file (status and origin records, the reload
+/// record, metrics, boot configuration): safe in a directory another user owns (the node
+/// exporter's, which Debian makes the `prometheus` user's), and whole after a crash.
+///
+/// - The directory is opened once, `O_NOFOLLOW`, and everything else happens relative to
+///   that descriptor: a directory swapped for a link is refused, not followed.
+/// - The contents go to a new file with a random name, created `O_CREAT|O_EXCL|O_NOFOLLOW`:
+///   a file or link planted under any name is never opened, truncated or chmod'ed.
+/// - It gets exactly `fileMode` (`fchmod` on that descriptor, whatever the umask), then is
+///   renamed over the file's name, which replaces a link planted there instead of
+///   following it. A failure removes the temporary file.
+/// - With `durable`, the file and the directory are synced: after a power loss it is the
+///   old file or the new one. Without, the rename alone is atomic for every process, for
+///   state that does not outlive a boot.
+/// Missing directories are made with `directoryMode`.
 func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
                          durable: Bool = true) throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
-    let directory = String(path[..<slash])
-    let temporary = directory + "/." + path[path.index(after: slash)...] + ".tmp"
-    var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
-    if fd < 0 && errno == ENOENT {
-        try makeDirectories(directory, mode: directoryMode)
-        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, fileMode)
+    let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
+    let name = String(path[path.index(after: slash)...])
+    let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+    var directory = open(directoryPath, directoryFlags)
+    if directory < 0 && errno == ENOENT {
+        try makeDirectories(directoryPath, mode: directoryMode)
+        directory = open(directoryPath, directoryFlags)
     }
-    guard fd >= 0 else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-    // Exactly `fileMode`, whatever the umask (the unit's is 0077; metrics must stay readable).
-    guard fchmod(fd, fileMode) == 0 else {
-        let error = Errno.current
+    guard directory >= 0 else { throw IOFailure(.open, directoryPath, errno: .current) }
+    defer { close(directory) }
+
+    var temporary = ""
+    var fd: Int32 = -1
+    for _ in 0..<16 {
+        temporary = ".\(name).\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
+        if fd >= 0 || errno != EEXIST { break }
+    }
+    guard fd >= 0 else { throw IOFailure(.write, directoryPath + "/" + temporary, value: text, errno: .current) }
+    func fail(_ error: Errno, _ failedPath: String) -> IOFailure {
         close(fd)
-        throw IOFailure(.write, temporary, value: text, errno: error)
+        unlinkat(directory, temporary, 0)
+        return IOFailure(.write, failedPath, value: text, errno: error)
     }
+    // Exactly `fileMode`, whatever the umask (the unit's is 0077; metrics must stay readable).
+    guard fchmod(fd, fileMode) == 0 else { throw fail(.current, directoryPath + "/" + temporary) }
     var text = text
-    let written = text.withUTF8 { write(fd, $0.baseAddress, $0.count) }
-    let synced = !durable || fsync(fd) == 0
+    var offset = 0
+    let total = text.utf8.count
+    while offset < total {
+        let written = text.withUTF8 { write(fd, $0.baseAddress! + offset, total - offset) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { throw fail(written < 0 ? .current : .EIO, directoryPath + "/" + temporary) }
+        offset += written
+    }
+    if durable && fsync(fd) != 0 { throw fail(.current, directoryPath + "/" + temporary) }
     close(fd)
-    guard written == text.utf8.count, synced else { throw IOFailure(.write, temporary, value: text, errno: .current) }
-    guard rename(temporary, path) == 0 else { throw IOFailure(.write, path, value: text, errno: .current) }
-    if durable { syncDirectory(directory.isEmpty ? "/" : directory) }
+    fd = -1
+    guard renameat(directory, temporary, directory, name) == 0 else {
+        let error = Errno.current
+        unlinkat(directory, temporary, 0)
+        throw IOFailure(.write, path, value: text, errno: error)
+    }
+    if durable { fsync(directory) }
 }
 
 /// `mkdir -p`: each missing directory of the absolute `path`, made with `mode`.
