@@ -27,6 +27,10 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
+# The systemd the unit is for: the one running here for `make install` (no systemd: 252,
+# Debian 12's); `make deb` sets its release's own, whatever the build host runs.
+SYSTEMD_TARGET ?= $(or $(shell systemctl --version 2>/dev/null | awk 'NR == 1 { print $$2 }'),252)
+DEB_SYSTEMD := 252
 CONFIG ?= release
 # The Swift runtime's 25 C++ library functions come from libstdc++.a, linked in (90 KB),
 # instead of mapping all of libstdc++.so (2 MB, some 900 KiB of it resident): a directory
@@ -167,9 +171,7 @@ install: deps
 	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
 	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
 	install -Dm755 $$bin-lab $(DESTDIR)$(LAB) && \
-	sed 's|/usr/bin/hotplug-agent|$(BINDIR)/hotplug-agent|' rules/hotplug-agent.service > .build/hotplug-agent.service && \
-	if [ "$$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $$2 }')" -ge 253 ] 2>/dev/null; then \
-		sed -i 's/^Type=notify$$/Type=notify-reload/; /^ExecReload=/d' .build/hotplug-agent.service; fi && \
+	packaging/unit.sh $(SYSTEMD_TARGET) $(BINDIR) < rules/hotplug-agent.service > .build/hotplug-agent.service && \
 	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
 	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgentMain/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
 	$$bin --generate-completion-script bash > .build/completion.bash && \
@@ -185,14 +187,14 @@ install: deps
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
 
 # The Debian package: what `make install` lays out (PREFIX=/usr, the unit in /lib/systemd/system
-# as Debian 12 has it), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by
+# as Debian 12 has it, and for Debian 12's systemd 252 whatever systemd the build host runs), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by
 # packaging/deb/build.sh, and checked by lintian (any error or warning fails).
 VERSION := $(shell sed -n 's/^let hotplugAgentVersion = "\(.*\)"/\1/p' Sources/HotplugAgent/CLI/HotplugAgentCommand.swift)
 DEB := .build/deb/hotplug-agent_$(VERSION)_$(shell dpkg --print-architecture).deb
 deb: deps
 	rm -rf .build/deb
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.build/deb/stage PREFIX=/usr UNITDIR=/lib/systemd/system \
-		ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions SYSTEMD_TARGET=$(DEB_SYSTEMD)
 	packaging/deb/build.sh .build/deb/stage $(VERSION) .build/deb
 	lintian --fail-on error,warning $(DEB)
 

@@ -29,6 +29,23 @@ check "the installed binary hands simulate to the lab in libexec" \
 check "it depends on what dpkg-shlibdeps found (libudev1, libc6)" "dpkg-deb -f '$deb' Depends | grep -q 'libudev1' && dpkg-deb -f '$deb' Depends | grep -q 'libc6'"
 check "the unit is Debian 12's place and starts the installed binary" \
     "grep -qx 'ExecStart=/usr/bin/hotplug-agent run' '$work/root/lib/systemd/system/hotplug-agent.service'"
+# The unit is for Debian 12's systemd (252), whatever the build host runs: Type=notify with
+# the reload command, never Type=notify-reload (253+), which 252 ignores with a warning,
+# falling back to Type=simple. systemd-analyze verify is this Debian 12 machine's.
+unit=$work/root/lib/systemd/system/hotplug-agent.service
+check "the unit is Type=notify with its reload command, as systemd 252 needs" \
+    "grep -qx 'Type=notify' '$unit' && grep -qx 'ExecReload=/usr/bin/hotplug-agent reload \$MAINPID' '$unit'"
+mkdir -p "$work/verify"
+sed "s|/usr/bin/hotplug-agent|$work/root/usr/bin/hotplug-agent|" "$unit" > "$work/verify/hotplug-agent.service"
+check "systemd-analyze verify (systemd $(systemctl --version | awk 'NR == 1 { print $2 }')) finds nothing in the unit" \
+    "[ -z \"\$(systemd-analyze verify --man=no '$work/verify/hotplug-agent.service' 2>&1)\" ]"
+mkdir -p "$work/newer"
+printf '#!/bin/sh\necho "systemd 257 (257.9-1)"\n' > "$work/newer/systemctl"
+chmod +x "$work/newer/systemctl"
+check "a build host running systemd 257 still builds the package's unit for 252" \
+    "PATH='$work/newer':\$PATH make -s -n -C '$here/../..' deb 2>/dev/null | grep -q '^packaging/unit.sh 252 /usr/bin '"
+check "packaging/unit.sh makes Type=notify-reload only from 253 on" \
+    "'$here/../../packaging/unit.sh' 253 /usr/bin < '$here/../../rules/hotplug-agent.service' | grep -qx 'Type=notify-reload'"
 check "the maintainer scripts parse" "sh -n '$work/DEBIAN/postinst' && sh -n '$work/DEBIAN/prerm' && sh -n '$work/DEBIAN/postrm'"
 check "no policy is enabled by the package" "[ -z \"\$(ls -A '$work/root/etc/hotplug-agent/policies.d')\" ]"
 echo "$passed passed, $failed failed"
