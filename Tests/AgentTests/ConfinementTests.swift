@@ -1,3 +1,4 @@
+import Foundation
 @testable import HotplugAgent
 @testable import Simulation
 import Policy
@@ -129,5 +130,72 @@ struct ConfinementTests {
         }
         #expect(host.kernel.inspect(\.attributeWrites) == [])
         #expect(host.device(Self.gpu)?.attributes["d3cold_allowed"] == "1")
+    }
+}
+
+/// Child devices of other buses below a PCI function, on the real file layer as sysfs lays
+/// them out: `usb1` (subsystem → bus/usb) below an xHCI controller and `host0`
+/// (subsystem → bus/scsi) below an HBA are other devices; `drm/card0` (subsystem →
+/// class/drm) is the device's own and stays writable.
+struct ChildDeviceTests {
+    static let xhci = "0000:0c:00.3"
+
+    func tree() throws -> FakeSysfs {
+        let tree = try FakeSysfs()
+        try tree.device(Self.xhci, id: "1022:149c", class: "0x0c0330", group: 7)
+        let dir = "/sys/bus/pci/devices/\(Self.xhci)"
+        try tree.mkdir("\(dir)/usb1/1-1")
+        try tree.link("\(dir)/usb1/subsystem", to: "../../../../bus/usb")
+        try tree.link("\(dir)/usb1/1-1/subsystem", to: "../../../../../bus/usb")
+        try tree.file("\(dir)/usb1/authorized", "1\n")
+        try tree.file("\(dir)/usb1/1-1/authorized", "1\n")
+        try tree.mkdir("\(dir)/host0")
+        try tree.link("\(dir)/host0/subsystem", to: "../../../../bus/scsi")
+        try tree.file("\(dir)/host0/state", "running\n")
+        try tree.mkdir("\(dir)/drm/card0/prelim_iov")
+        try tree.link("\(dir)/drm/card0/subsystem", to: "../../../../../class/drm")
+        try tree.file("\(dir)/drm/card0/prelim_iov/exec_quantum_ms", "10\n")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", """
+            [[policy]]
+            name = "xhci"
+            match.ids = ["1022:149c"]
+            sysfs = ["usb1/authorized=0", "*/authorized=0", "*/*/authorized=0", "host0/state=offline",
+                     "drm/card*/prelim_iov/exec_quantum_ms=20"]
+            """)
+        return tree
+    }
+
+    @Test func planRefusesAnotherBussDeviceAndKeepsTheClassDevice() throws {
+        let tree = try tree()
+        let result = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  refused: set usb1/authorized to \"0\": usb1 is a device of bus usb"), "\(lines)")
+        #expect(lines.contains("  refused: set host0/state to \"offline\": host0 is a device of bus scsi"), "\(lines)")
+        #expect(lines.contains("  set drm/card0/prelim_iov/exec_quantum_ms to \"20\": it shows \"10\""), "\(lines)")
+        #expect(lines.contains("  refused: set */authorized: no such attribute below \(Self.xhci)"), "\(lines)")
+        // The globs pass over the other buses' devices silently: nothing below usb1 is planned.
+        #expect(!lines.contains { $0.contains("authorized") && !$0.contains("refused") }, "\(lines)")
+    }
+
+    @Test func theExecutorRefusesAPathThroughAnotherBussDeviceWhateverAPlanSays() throws {
+        let tree = try tree()
+        let paths = HostPaths(root: tree.root)
+        let io = RealKernelIO(paths: paths)
+        let executor = Executor(io: io, paths: paths, reader: SysfsReader(io: io, paths: paths), bindSettle: .zero)
+        let address = try #require(PCIAddress(Self.xhci))
+        for path in ["usb1/authorized", "usb1/1-1/authorized", "host0/state"] {
+            #expect(throws: AgentError.self) {
+                try executor.perform(Step(.writeAttribute(path: path, value: "0"), reason: "test"), on: address)
+            }
+        }
+        try executor.perform(Step(.writeAttribute(path: "drm/card0/prelim_iov/exec_quantum_ms", value: "20"), reason: "test"),
+                             on: address)
+        let dir = "/sys/bus/pci/devices/\(Self.xhci)"
+        #expect(try tree.read("\(dir)/usb1/authorized") == "1\n")
+        #expect(try tree.read("\(dir)/usb1/1-1/authorized") == "1\n")
+        #expect(try tree.read("\(dir)/host0/state") == "running\n")
+        #expect(try tree.read("\(dir)/drm/card0/prelim_iov/exec_quantum_ms") == "20\n")
     }
 }

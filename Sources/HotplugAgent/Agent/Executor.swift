@@ -67,8 +67,9 @@ struct Executor: Sendable {
 
     /// Writes `value` (as `echo` would, with a newline; empty is "\n") to a device's own
     /// attribute, whatever a plan says and whatever changed since planning: the name must
-    /// be one a `sysfs` entry may write, and the kernel resolves the path beneath the
-    /// device directory without following a link (ELOOP or EXDEV otherwise).
+    /// be one a `sysfs` entry may write, no directory on the way may be a device of another
+    /// bus, and the kernel resolves the path beneath the device directory without
+    /// following a link (ELOOP or EXDEV otherwise).
     private func writeAttribute(_ address: PCIAddress, _ relative: String, _ value: String) throws(AgentError) {
         let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         if components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
@@ -76,6 +77,12 @@ struct Executor: Sendable {
         }
         if let why = SysfsRules.refusal(of: components) { throw .refusedAttribute(address, path: relative, why: why) }
         let directory = paths.device(address)
+        let walker = AttributeWalker(io: io, directory: directory)
+        for depth in 1..<components.count {
+            if let why = walker.anotherDevice(components[..<depth].joined(separator: "/")) {
+                throw .refusedAttribute(address, path: relative, why: why)
+            }
+        }
         try attempt(address) { () throws(IOFailure) in try io.write(beneath: directory, relative, value + "\n") }
     }
 

@@ -4,7 +4,10 @@ import Policy
 /// finds, without ever leaving the device: a glob is matched one component at a time
 /// against the entries of directories that are the device's own. A link (`driver`,
 /// `subsystem`, `physfn`, `virtfnN`, `iommu_group`, `firmware_node`) is never passed
-/// through, nor the directory of another PCI function (a bridge's children); the kernel
+/// through, nor the directory of another device: a PCI function below a bridge, or any
+/// directory whose `subsystem` link names a bus (`usb1` below an xHCI controller, `host0`
+/// below a SCSI HBA), while the device's own class devices (`drm/card0`, `net/eth0`, whose
+/// `subsystem` names a class) are entered; the kernel
 /// resolves each path beneath the device directory again when it is read and when it is
 /// written. Attributes the agent or another key controls, and write-only ones, are
 /// refused by name; an entry matching more than `SysfsRules.maxMatches` is refused whole.
@@ -62,11 +65,22 @@ struct AttributeWalker {
     private func directoryVerdict(_ path: String, _ name: String) -> Verdict {
         if let why = SysfsRules.entersAnotherDevice(name) { return .refuse(why) }
         switch try? io.entry(beneath: directory, path) {
-        case .directory?: return .enter
+        case .directory?: return anotherDevice(path).map { .refuse($0) } ?? .enter
         case .symlink?: return .refuse("\(path) is a link out of the device directory")
         case nil: return .skip
         default: return .skip
         }
+    }
+
+    /// Why the directory at `path` below the device is another device, of another bus
+    /// (its `subsystem` link leads to `/sys/bus/NAME`); nil for the device's own
+    /// directories, its class devices (`/sys/class/NAME`) among them. The one answer to
+    /// that question, for planning and again for writing.
+    func anotherDevice(_ path: String) -> String? {
+        guard let target = try? io.readLink(directory + "/" + path + "/subsystem") else { return nil }
+        let parts = target.split(separator: "/")
+        guard parts.count >= 2, parts[parts.count - 2] == "bus" else { return nil }
+        return "\(path) is a device of bus \(parts[parts.count - 1])"
     }
 
     /// What a concrete path holds, or why it is not written. A glob's non-attributes (a
