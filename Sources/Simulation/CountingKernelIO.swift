@@ -44,7 +44,10 @@ package final class CountingKernelIO: KernelIO {
         try base.writeBytes(path, offset: offset, bytes)
     }
     package func deviceNumber(_ path: String) -> UInt64? { count("stat"); return base.deviceNumber(path) }
-    package func openers(of devices: Set<UInt64>) -> [NodeOpener] { count("proc"); return base.openers(of: devices) }
+    package func openers(of nodes: Set<UInt64>, devices: Set<PCIAddress>) -> [NodeOpener] {
+        count("proc")
+        return base.openers(of: nodes, devices: devices)
+    }
     package func tryExclusiveOpen(_ path: String) -> Errno? { count("open"); return base.tryExclusiveOpen(path) }
     package func entry(beneath directory: String, _ relative: String) throws(IOFailure) -> EntryKind? {
         count("stat")

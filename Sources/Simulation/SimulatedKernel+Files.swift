@@ -170,6 +170,8 @@ extension SimulatedKernel {
             case .deviceFile(let address, let link) where link.hasPrefix("virtfn"):
                 guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing }
                 return "../\(state.vfs(of: address)[index])"
+            case .proc("self/ns/pid"):
+                return state.pidNamespace
             default:
                 throw missing
             }

@@ -24,8 +24,31 @@ extension SimulatedKernel {
         }
     }
 
-    package func openers(of devices: Set<UInt64>) -> [NodeOpener] {
-        state.read { state in state.nodeOpeners.values.joined().filter { devices.contains($0.device) } }.sorted { ($0.pid, $0.device) < ($1.pid, $1.device) }
+    /// A process holds `address` through a VFIO device descriptor or a mapping of a BAR,
+    /// after closing the group node; `/proc` shows it as `hold` (which may not name it).
+    func holdDescriptor(of address: PCIAddress, shown hold: NodeOpener.Hold, pid: Int32, command: String) {
+        state.write { $0.otherHolds.append((address, NodeOpener(hold, pid: pid, command: command))) }
+    }
+
+    func releaseDescriptors() {
+        state.write { $0.otherHolds = [] }
+    }
+
+    package func openers(of nodes: Set<UInt64>, devices: Set<PCIAddress>) -> [NodeOpener] {
+        state.read { state in
+            let onNodes = state.nodeOpeners.values.joined().filter { opener in
+                if case .node(let number) = opener.hold { return nodes.contains(number) }
+                return false
+            }
+            let others = state.otherHolds.map(\.opener).filter { opener in
+                switch opener.hold {
+                case .node: return false
+                case .descriptor(let address?): return devices.contains(address)
+                case .descriptor(nil), .mapping: return !devices.isEmpty
+                }
+            }
+            return Array(onNodes) + others
+        }.sorted { $0.pid < $1.pid }
     }
 
     package func tryExclusiveOpen(_ path: String) -> Errno? {

@@ -58,6 +58,7 @@ extension SimulatedState {
         case "boot_vga" where device.classCode >> 8 == 0x0300: return device.bootVGA ? "1\n" : "0\n"
         case "config": return String(decoding: device.config, as: UTF8.self)
         case "modalias": return device.modalias + "\n"
+        case "enable": return isOpenThroughVFIO(device) ? "1\n" : "0\n"
         default: break
         }
         if let sriov = device.sriov {

@@ -1,21 +1,27 @@
 import HotplugAgent
 import Policy
 
-/// Who holds what: processes holding `/dev/vfio/<group>` open (a VMM), and the kernel's
+/// Who holds what: processes holding `/dev/vfio/<group>` open or a device's descriptor (a
+/// VMM), and the kernel's
 /// answer to an unbind or a VF teardown meanwhile: it blocks until they let go
 /// (`vfio_unregister_group_dev()` relays the request to the user and waits).
 extension SimulatedState {
     /// The device number of `/dev/vfio/<group>` in the simulation.
     static func vfioDeviceNumber(_ group: Int) -> UInt64 { 0xF000_0000 | UInt64(group) }
 
+    /// Whether a user has the device open through its VFIO driver (the `enable` count is
+    /// not 0): its group node held, or a descriptor or mapping of it, whatever became of
+    /// the group node.
+    func isOpenThroughVFIO(_ device: Device) -> Bool {
+        guard DriverKind.isVFIO(device.driver) else { return false }
+        return otherHolds.contains { $0.device == device.address } || device.group.map { !(nodeOpeners[$0] ?? []).isEmpty } ?? false
+    }
+
     /// Whether a write would block in the kernel now: unbinding a device from its VFIO
     /// driver while its group node is held, or removing VFs (sriov_numvfs 0) of which one's
     /// node is held.
     func blocksWhileHeld(_ path: SimulatedPath, _ value: String) -> Bool {
-        func held(_ address: PCIAddress) -> Bool {
-            guard let device = devices[address], DriverKind.isVFIO(device.driver), let group = device.group else { return false }
-            return !(nodeOpeners[group] ?? []).isEmpty
-        }
+        func held(_ address: PCIAddress) -> Bool { devices[address].map(isOpenThroughVFIO) ?? false }
         switch path {
         case .driverFile(_, "unbind"):
             return PCIAddress(firstLine(value)).map(held) ?? false

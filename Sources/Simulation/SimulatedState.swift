@@ -104,6 +104,12 @@ package struct SimulatedState {
     var attributeWrites: [String] = []
     /// Processes holding a group's `/dev/vfio` node open.
     var nodeOpeners: [Int: [NodeOpener]] = [:]
+    /// Holds of VFIO devices other than open nodes: descriptors and mappings, with the
+    /// device each really holds (which `/proc` may not show).
+    var otherHolds: [(device: PCIAddress, opener: NodeOpener)] = []
+    /// What `/proc/self/ns/pid` reads: the host's initial PID namespace, unless a test puts
+    /// the agent in a container's.
+    var pidNamespace = hostPIDNamespace
     /// Kernel lockdown: config space writes fail with EPERM.
     var lockdown = false
     /// How many uevents fit the listener's socket before the rest are lost (nil: no limit).

@@ -15,6 +15,12 @@ package struct SysfsTree {
     package func write(_ state: SimulatedState) throws(IOFailure) {
         try makeDirectories(paths.pciDevices)
         try makeDirectories(paths.iommuGroups)
+        // /proc as the host's initial PID namespace shows it, so the agent sees every process.
+        try makeDirectories(paths.under("/proc/self/ns"))
+        let namespace = paths.under("/proc/self/ns/pid")
+        guard symlink(state.pidNamespace, namespace) == 0 || errno == EEXIST else {
+            throw IOFailure(.write, namespace, value: state.pidNamespace, errno: .current)
+        }
         for name in state.drivers.keys where state.drivers[name]!.registered { try makeDirectories(paths.driver(name)) }
         for (address, device) in state.devices.sorted(by: { $0.key < $1.key }) {
             let directory = paths.under("/sys" + state.devpath(address))

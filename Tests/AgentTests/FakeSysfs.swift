@@ -18,6 +18,9 @@ final class FakeSysfs {
         try mkdir("/etc")
         try file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\nqemu:x:107:107::/:/bin/false\nagd:x:1001:1001::/home/agd:/bin/sh\n")
         try file("/etc/group", "root:x:0:\nkvm:x:993:cloud\n")
+        // The host's own PID namespace, as /proc shows it there: the agent sees every process.
+        try mkdir("/proc/self/ns")
+        try link("/proc/self/ns/pid", to: "pid:[4026531836]")
     }
 
     deinit { _ = try? FileManager.default.removeItem(atPath: root) }

@@ -118,3 +118,54 @@ struct HolderTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+/// What holds a device besides its open node: a device descriptor taken from the group
+/// (which outlives the group node) and a mapping of a BAR (which outlives every
+/// descriptor). Where the kernel does not say of which device, the agent cannot know it is
+/// not this one, and waits the same way.
+struct DescriptorHolderTests {
+    let gpu = "0000:12:00.0"
+
+    @Test(arguments: [
+        (NodeOpener.Hold.descriptor(PCIAddress("0000:12:00.0")!), "a VFIO device descriptor of 0000:12:00.0 is held by qemu-system-x86 (pid 4242)"),
+        (.descriptor(nil), "a VFIO device descriptor is held by qemu-system-x86 (pid 4242) (this kernel does not say of which device)"),
+        (.mapping, "a mapping of a VFIO device's region is held by qemu-system-x86 (pid 4242) (maps does not say of which device)"),
+    ])
+    func aHeldDescriptorOrMappingKeepsTheDeviceWithTheGroupNodeClosed(hold: NodeOpener.Hold, says: String) throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        host.kernel.holdDescriptor(of: PCIAddress(gpu)!, shown: hold, pid: 4242, command: "qemu-system-x86")
+        host.agent.planner = Planner(policies: PolicySet([]))
+        let lines = try host.planLines()
+        #expect(lines.contains("  waiting: put back unbound: \(says); the kernel would block in the unbind until it lets go"))
+        // The kernel says which devices are open (their enable count): the others go back.
+        #expect(lines.filter { $0.hasPrefix("  waiting:") }.count == 1, "\(lines)")
+        host.agent.reconcileAll()
+        #expect(host.addresses { $0.driver == "vfio-pci" } == [gpu])
+        host.kernel.releaseDescriptors()
+        host.agent.reconcileAll()
+        #expect(host.device(gpu)?.driver == nil)
+    }
+}
+
+/// Not seeing is not knowing: in a PID namespace other than the host's, `/proc` shows no
+/// VMM of another pod, so nothing a VM could hold is unbound, returned or has its VF count
+/// changed; plan says why.
+struct PIDNamespaceTests {
+    @Test func anAgentInAPIDNamespaceOfItsOwnWaitsInsteadOfReturningAClaimedDevice() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        let claimed = host.addresses { $0.driver == "vfio-pci" }
+        #expect(!claimed.isEmpty)
+        host.kernel.state.write { $0.pidNamespace = "pid:[4026532711]" }
+        host.agent.planner = Planner(policies: PolicySet([]))
+        let why = "the agent runs in PID namespace pid:[4026532711], not the host's: it cannot see the processes that may hold the device"
+        #expect(try host.planLines().contains("  waiting: put back unbound: \(why); the kernel would block in the unbind until it lets go"))
+        host.agent.reconcileAll()
+        #expect(host.addresses { $0.driver == "vfio-pci" } == claimed)
+        // Back in the host's namespace, with nothing holding them, they go back.
+        host.kernel.state.write { $0.pidNamespace = hostPIDNamespace }
+        host.agent.reconcileAll()
+        #expect(host.addresses { $0.driver == "vfio-pci" }.isEmpty)
+    }
+}

@@ -218,11 +218,11 @@ struct OpenersTests {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
-        #expect(waitFor(.seconds(5)) { io.openers(of: [null]).contains { $0.pid == pid && $0.command == "sleep" } })
+        #expect(waitFor(.seconds(5)) { io.openers(of: [null], devices: []).contains { $0.pid == pid && $0.command == "sleep" } })
         // Its own descriptors are never counted: the agent is no VMM.
         let mine = open("/dev/null", O_RDONLY)
         defer { close(mine) }
-        #expect(!io.openers(of: [null]).contains { $0.pid == getpid() })
+        #expect(!io.openers(of: [null], devices: []).contains { $0.pid == getpid() })
         #expect(io.deviceNumber("/etc/passwd") == nil)
     }
 }

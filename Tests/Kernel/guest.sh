@@ -181,6 +181,52 @@ check "once the holder closes it, $NIC2 goes back to e1000e (within the 10 s ret
 kill -TERM $DAEMON; wait $DAEMON
 check "the daemon exits 0 on SIGTERM" [ $? = 0 ]
 
+# --- what else holds a device: its descriptor after the group node closed, a BAR mapping
+# after every descriptor closed, a thread's own descriptor table. The agent waits each time.
+for mode in device mmap thread; do
+    policies <<'TOML'
+[[policy]]
+name = "nic2"
+match.slots = ["0000:00:04.0"]
+driver = "vfio-pci"
+allow-in-use = true
+TOML
+    once
+    G2=$(group_of $NIC2)
+    /run/work/vfio-holder "$G2" $NIC2 $mode > /run/holder.out 2>&1 &
+    HOLDER=$!
+    wait_for 10 grep -q held /run/holder.out
+    check "$mode: a VMM-like process holds $NIC2 on vfio-pci" eval 'grep -q held /run/holder.out && is_on $NIC2 vfio-pci'
+    rm -f /run/p/50-test.toml
+    plan=$("$A" plan --policy-dir /run/p 2>>$LOG)
+    check "$mode: plan waits, naming the holder (pid $HOLDER)" contains "$plan" "by vfio-holder (pid $HOLDER)"
+    timeout 30 "$A" run --once --policy-dir /run/p >> $LOG 2>&1; rc=$?
+    check "$mode: run --once returns, $NIC2 stays on vfio-pci, nothing blocked in the kernel" \
+        eval '[ $rc != 124 ] && is_on $NIC2 vfio-pci && ! dmesg | grep -q "Relaying device request"'
+    kill $HOLDER; wait $HOLDER 2>/dev/null
+    once
+    check "$mode: let go, $NIC2 goes back to e1000e" is_on $NIC2 e1000e
+done
+
+# An agent in a PID namespace of its own (a container without the host's) cannot see a VMM
+# elsewhere: nothing holds NIC2 here, yet it waits instead of returning it, saying why.
+policies <<'TOML'
+[[policy]]
+name = "nic2"
+match.slots = ["0000:00:04.0"]
+driver = "vfio-pci"
+allow-in-use = true
+TOML
+once
+rm -f /run/p/50-test.toml
+plan=$(unshare --pid --fork --mount-proc "$A" plan --policy-dir /run/p 2>>$LOG)
+check "in a PID namespace of its own, plan waits: it cannot see who may hold $NIC2" \
+    contains "$plan" "not the host's: it cannot see the processes that may hold the device"
+unshare --pid --fork --mount-proc "$A" run --once --policy-dir /run/p >> $LOG 2>&1
+check "and run --once there leaves $NIC2 on vfio-pci" is_on $NIC2 vfio-pci
+once
+check "the same run in the host's namespace returns it to e1000e" is_on $NIC2 e1000e
+
 # --- a PF whose driver cannot configure SR-IOV: a failure, not "the device left" ----------
 policies <<'TOML'
 [[policy]]

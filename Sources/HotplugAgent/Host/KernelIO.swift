@@ -51,24 +51,43 @@ package protocol KernelIO: AnyObject, Sendable {
     /// The device number (`st_rdev`) of the character device at `path`; nil when there is
     /// none there.
     func deviceNumber(_ path: String) -> UInt64?
-    /// The processes holding any of these character devices open, from `/proc/*/fd/*`.
-    func openers(of devices: Set<UInt64>) -> [NodeOpener]
+    /// The processes holding any of these character device nodes open, or holding one of
+    /// `devices` through a VFIO device descriptor or a mapping of its regions, in any of
+    /// their threads (`/proc/*/task/*/fd`, `fdinfo`, `maps`). A descriptor or mapping whose
+    /// device the kernel does not name is returned with no address: it may be any.
+    func openers(of nodes: Set<UInt64>, devices: Set<PCIAddress>) -> [NodeOpener]
     /// Opens a block device `O_EXCL` and closes it again: nil when that works, else the
     /// errno (EBUSY: a mounted filesystem, swap, md, dm, bcache or ZFS holds it).
     func tryExclusiveOpen(_ path: String) -> Errno?
 }
 
-/// A process holding a device node open: a VMM holding `/dev/vfio/12`.
+/// A process holding a VFIO device: a VMM holding `/dev/vfio/12` open, a device descriptor
+/// it took from the group (which outlives the group node), or a mapping of a BAR (which
+/// outlives every descriptor).
 package struct NodeOpener: Equatable, Sendable {
-    package var device: UInt64
+    package enum Hold: Equatable, Sendable {
+        /// A node open (or mapped) with this device number.
+        case node(UInt64)
+        /// A descriptor from `VFIO_GROUP_GET_DEVICE_FD`; nil when the kernel does not say
+        /// of which device (before 6.18, `fdinfo` has no `vfio-device-syspath`).
+        case descriptor(PCIAddress?)
+        /// A mapping of a VFIO device's region (a BAR); `maps` does not say of which device.
+        case mapping
+    }
+
+    package var hold: Hold
     package var pid: Int32
     /// `/proc/<pid>/comm`.
     package var command: String
 
-    package init(device: UInt64, pid: Int32, command: String) {
-        self.device = device
+    package init(_ hold: Hold, pid: Int32, command: String) {
+        self.hold = hold
         self.pid = pid
         self.command = command
+    }
+
+    package init(device: UInt64, pid: Int32, command: String) {
+        self.init(.node(device), pid: pid, command: command)
     }
 }
 

@@ -1,28 +1,80 @@
 import Policy
 
-/// Which processes hold a device's VFIO nodes open: the group node `/dev/vfio/<group>`
-/// and, on kernels with iommufd device nodes, `/dev/vfio/devices/vfioN` (named by the
-/// device's `vfio-dev/vfioN`). A VMM holds them for as long as the guest has the device;
-/// unbinding it meanwhile blocks in the kernel until the VMM lets go, and removing a PF's
-/// VFs pulls them out of the guest. Node numbers are compared with `st_rdev` of every
-/// process's open descriptors.
+/// What `/proc/self/ns/pid` reads in the host's initial PID namespace: its inode is fixed.
+package let hostPIDNamespace = "pid:[4026531836]"
+
+/// Which processes hold a device through VFIO: its group node `/dev/vfio/<group>` and, on
+/// kernels with iommufd device nodes, `/dev/vfio/devices/vfioN` (named by the device's
+/// `vfio-dev/vfioN`), open or mapped; a device descriptor taken from the group, which
+/// outlives the group node; a mapping of one of its BARs, which outlives every descriptor.
+/// A VMM holds them for as long as the guest has the device; unbinding it meanwhile blocks
+/// in the kernel until the VMM lets go, and removing a PF's VFs pulls them out of the
+/// guest. Whether a descriptor or mapping may be this device's, the kernel answers through
+/// the device's `enable` count (vfio-pci enables the device while a user has it open);
+/// where it is open, a descriptor or mapping whose device the kernel does not name counts
+/// as holding it, and says so.
 struct NodeHolders {
     let io: any KernelIO
     let paths: HostPaths
 
-    /// One line per holder (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`) of the
-    /// nodes of these devices; empty when nothing holds them.
+    /// One line per holder (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`) of these
+    /// devices; empty when nothing holds them.
     func heldBy(_ devices: [(address: PCIAddress, group: Int?)]) -> [String] {
+        if let blind = cannotSeeEveryProcess() { return [blind] }
         var nodes: [UInt64: String] = [:]
+        var nodeDevices: [UInt64: [PCIAddress]] = [:]
         for (address, group) in devices {
             for node in self.nodes(of: address, group: group) {
-                if let number = io.deviceNumber(paths.under(node)), nodes[number] == nil { nodes[number] = node }
+                guard let number = io.deviceNumber(paths.under(node)) else { continue }
+                if nodes[number] == nil { nodes[number] = node }
+                nodeDevices[number, default: []].append(address)
             }
         }
-        guard !nodes.isEmpty else { return [] }
-        return io.openers(of: Set(nodes.keys)).map { opener in
-            "\(nodes[opener.device]!) is open by \(opener.command) (pid \(opener.pid))"
+        // A descriptor or mapping exists only for a device its VFIO driver has open.
+        let open = devices.map(\.address).filter(isOpenThroughVFIO)
+        guard !nodes.isEmpty || !open.isEmpty else { return [] }
+        let openers = io.openers(of: Set(nodes.keys), devices: Set(open))
+        let found = openers.map { opener in
+            let who = "\(opener.command) (pid \(opener.pid))"
+            switch opener.hold {
+            case .node(let number): return "\(nodes[number] ?? "a VFIO node") is open by \(who)"
+            case .descriptor(let address?): return "a VFIO device descriptor of \(address) is held by \(who)"
+            case .descriptor(nil):
+                return "a VFIO device descriptor is held by \(who) (this kernel does not say of which device)"
+            case .mapping: return "a mapping of a VFIO device's region is held by \(who) (maps does not say of which device)"
+            }
         }
+        // The kernel says the device is open, and no process showed how: it still is.
+        var explained = Set<PCIAddress>()
+        for opener in openers {
+            if case .node(let number) = opener.hold { explained.formUnion(nodeDevices[number] ?? []) } else { explained.formUnion(open) }
+        }
+        let unseen = open.filter { !explained.contains($0) }
+        return found + unseen.map { "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see" }
+    }
+
+    /// Whether a VFIO driver has the device open for a user: vfio-pci enables the device
+    /// (`pci_enable_device`, shown as the `enable` attribute) when its first descriptor is
+    /// taken and disables it when the last reference, a descriptor or a mapping, goes.
+    /// On another driver, never; where `enable` cannot be read, assumed.
+    private func isOpenThroughVFIO(_ address: PCIAddress) -> Bool {
+        guard DriverKind.isVFIO((try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent)) else {
+            return false
+        }
+        guard let count = try? io.read(paths.attribute(address, "enable")) else { return true }
+        return Int(firstLine(count)) != 0
+    }
+
+    /// Why the agent cannot know that nothing holds a device: it runs in a PID namespace
+    /// other than the host's (a container without the host's PID namespace), where `/proc`
+    /// shows only that namespace's processes, and a VMM elsewhere is invisible. Nil in the
+    /// host's own.
+    func cannotSeeEveryProcess() -> String? {
+        let namespace = try? io.readLink(paths.under("/proc/self/ns/pid"))
+        guard namespace != hostPIDNamespace else { return nil }
+        let which = namespace.map { "the agent runs in PID namespace \(escapingControlCharacters($0)), not the host's" }
+            ?? "the agent cannot read its PID namespace"
+        return "\(which): it cannot see the processes that may hold the device"
     }
 
     /// The nodes a VMM opens the device through, as paths below the root.
