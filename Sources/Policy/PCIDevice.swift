@@ -34,6 +34,9 @@ public struct PCIDevice: Sendable, Equatable {
     /// How the host uses the device now (`network interface eno1 is up`); empty when it
     /// does not, nil when it was not read.
     public var inUse: [String]?
+    /// For a PF whose VF count would change: how the host uses its VFs, one line each
+    /// (`VF 0000:4d:00.1: network interface eth3 is up`); nil when not read.
+    public var vfsInUse: [String]?
     /// Its iommufd device node (`/dev/vfio/devices/vfioN`, named by `<device>/vfio-dev/vfioN`
     /// with a `dev` attribute) while on a VFIO driver; nil without one (or not read).
     public var deviceNode: DeviceNode?

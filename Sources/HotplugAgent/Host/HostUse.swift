@@ -22,6 +22,7 @@ struct HostUse {
     func inUse(_ address: PCIAddress) -> [String] {
         let (interfaces, disks) = hostUse(address)
         var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
+        if interfaces.isEmpty, let moved = interfaceElsewhere(address) { uses.append(moved) }
         for disk in disks {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
             if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
@@ -37,6 +38,28 @@ struct HostUse {
             }
         }
         return uses
+    }
+
+    /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
+    /// changing the PF's VF count destroys them all.
+    func vfsInUse(of address: PCIAddress) -> [String] {
+        let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
+        let vfs = links.compactMap { link in
+            (try? io.readLink(paths.attribute(address, link))).flatMap(lastComponent).flatMap(PCIAddress.init)
+        }
+        return vfs.sorted().flatMap { vf in inUse(vf).map { "VF \(vf): \($0)" } }
+    }
+
+    /// A VF bound to a network driver that shows no interface here: `net/` below a device
+    /// shows only the interfaces of the network namespace that mounted this sysfs, so its
+    /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
+    private func interfaceElsewhere(_ address: PCIAddress) -> String? {
+        guard io.exists(paths.attribute(address, "physfn")),
+              let classCode = (try? io.read(paths.attribute(address, "class"))).map(firstLine),
+              classCode.hasPrefix("0x02"),
+              let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
+              !DriverKind.isVFIO(driver), driver != "pci-stub" else { return nil }
+        return "it is bound to \(driver) and shows no network interface here: its interface is in another network namespace (a container's)"
     }
 
     /// The device's network interfaces and block devices, found by where their class links

@@ -1,0 +1,64 @@
+import Foundation
+import Glibc
+@testable import HotplugAgent
+import Testing
+
+/// Changing a PF's VF count destroys every VF: without `allow-in-use` it is refused while
+/// the host uses one, and a VF on a network driver whose interface the host's namespace
+/// does not show counts as used (SR-IOV CNI moved it into a pod's namespace). On the real
+/// file layer, through the built binary.
+struct VFInUseTests {
+    static let pf = "0000:3b:00.0", vf0 = "0000:3b:00.2", vf1 = "0000:3b:00.3"
+
+    func tree(vf0Interface: Bool, allowInUse: Bool = false) throws -> FakeSysfs {
+        let tree = try FakeSysfs()
+        try tree.device(Self.pf, id: "15b3:1017", class: "0x020000", driver: "mlx5_core", group: 30)
+        let pfDir = "/sys/bus/pci/devices/\(Self.pf)"
+        for (name, value) in [("sriov_totalvfs", "8"), ("sriov_numvfs", "2"), ("sriov_drivers_autoprobe", "1")] {
+            try tree.file("\(pfDir)/\(name)", value + "\n")
+        }
+        for (index, vf) in [Self.vf0, Self.vf1].enumerated() {
+            try tree.device(vf, id: "15b3:1018", class: "0x020000", driver: "mlx5_core", group: 31 + index)
+            try tree.link("\(pfDir)/virtfn\(index)", to: "../\(vf)")
+            try tree.link("/sys/bus/pci/devices/\(vf)/physfn", to: "../\(Self.pf)")
+        }
+        // VF 1 shows its interface, down; VF 0's is in a pod's namespace unless asked for.
+        try tree.mkdir("/sys/class/net")
+        for (vf, name, flags) in [(Self.vf1, "eth1", "0x1002")] + (vf0Interface ? [(Self.vf0, "eth0", "0x1003")] : []) {
+            try tree.mkdir("/sys/bus/pci/devices/\(vf)/net/\(name)")
+            try tree.file("/sys/bus/pci/devices/\(vf)/net/\(name)/flags", flags + "\n")
+            try tree.link("/sys/class/net/\(name)", to: tree.path("/sys/bus/pci/devices/\(vf)/net/\(name)"))
+        }
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", """
+            [[policy]]
+            name = "cx5"
+            match.ids = ["15b3:1017"]
+            sriov.num-vfs = 4
+            allow-in-use = \(allowInUse)
+            """)
+        return tree
+    }
+
+    func plan(_ tree: FakeSysfs) throws -> [String] {
+        let result = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test func aVFWhoseInterfaceMovedToAPodKeepsTheCount() throws {
+        let lines = try plan(try tree(vf0Interface: false))
+        #expect(lines.contains("  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): it is bound to mlx5_core and shows no network interface here: its interface is in another network namespace (a container's); changing the count would destroy them (allow-in-use = true allows it)"), "\(lines)")
+    }
+
+    @Test func aVFWithItsInterfaceUpKeepsTheCount() throws {
+        let lines = try plan(try tree(vf0Interface: true))
+        #expect(lines.contains("  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): network interface eth0 is up; changing the count would destroy them (allow-in-use = true allows it)"), "\(lines)")
+    }
+
+    @Test func allowInUseChangesItThroughZero() throws {
+        let lines = try plan(try tree(vf0Interface: true, allowInUse: true))
+        #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 0") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 4") }, "\(lines)")
+    }
+}
