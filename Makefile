@@ -185,6 +185,8 @@ install: deps
 	done
 	install -Dm644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
+	# Where packages drop policies of their own (an /etc file of the same name masks one).
+	install -d -m755 $(DESTDIR)$(PREFIX)/lib/hotplug-agent/policies.d
 
 # The Debian package: what `make install` lays out (PREFIX=/usr, the unit in /lib/systemd/system
 # as Debian 12 has it, and for Debian 12's systemd 252 whatever systemd the build host runs), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by
@@ -204,6 +206,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/hotplug-agent 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d $(DESTDIR)$(SYSCONFDIR)/hotplug-agent 2>/dev/null
+	-rmdir $(DESTDIR)$(PREFIX)/lib/hotplug-agent/policies.d $(DESTDIR)$(PREFIX)/lib/hotplug-agent 2>/dev/null
 
 clean:
 	rm -rf .build

@@ -140,6 +140,40 @@ struct PolicyWatcherTests {
     }
 }
 
+extension PolicyWatcherTests {
+    /// The package's /usr/lib directory may not exist at start; an admin may delete a
+    /// directory and make it again: both are noticed, and nothing else is.
+    @Test func aDirectoryMadeAfterStartOrMadeAgainIsWatched() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: "")
+        let tree = try FakeSysfs()
+        let directory = tree.path("/usr/lib/hotplug-agent/policies.d")
+        try tree.mkdir("/usr/lib")
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
+        let log = host.agent.log
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
+        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
+        daemon.quietBeforeReload = .milliseconds(100)
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        defer { signals.send(SIGTERM) }
+        // Something else made beside it: no reload.
+        try tree.mkdir("/usr/lib/other")
+        usleep(400_000)
+        #expect(host.log.containing("notice: the policy directories changed").isEmpty)
+        // The directory appears, then its file: reloaded.
+        try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
+        try tree.file("/usr/lib/hotplug-agent/policies.d/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\n")
+        #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["first"] })
+        // Deleted and made again, with another file: reloaded again.
+        try FileManager.default.removeItem(atPath: directory)
+        // A directory named with --policy-dir must exist: that reload is refused, the old kept.
+        #expect(waitFor(.seconds(5)) { host.log.containing("reload refused").count == 1 })
+        try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
+        try tree.file("/usr/lib/hotplug-agent/policies.d/60.toml", "[[policy]]\nname = \"second\"\nmatch.ids = [\"1002:74a1\"]\n")
+        #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["second"] })
+    }
+}
+
 /// Metrics through the node exporter's textfile collector: rewritten after each change.
 struct MetricsTests {
     @Test func theDaemonWritesDevicesPerPolicyAndStateActionsAndReloads() throws {

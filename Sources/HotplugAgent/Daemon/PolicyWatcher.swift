@@ -5,30 +5,88 @@ import Glibc
 /// changes (a new timestamped directory, then its `..data` symlink renamed over the old
 /// one, all inside the watched directory). The daemon waits for a quiet moment before it
 /// reloads, so a burst of changes is one reload.
+///
+/// A directory that does not exist yet, or is deleted and made again, is still noticed: for
+/// a missing directory the nearest existing one above it is watched, for the creation of
+/// the next name on the way only, and every change looks again at what to watch
+/// (`inotify_add_watch` on a directory already watched only gives its descriptor back).
 final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one thread
     let fileDescriptor: Int32
+    private let directories: [String]
+    /// Watch descriptors: nil for a policy directory itself (every change counts), else
+    /// the names whose creation below that ancestor counts.
+    private var watches: [Int32: Set<String>?] = [:]
 
-    /// Watches those of `directories` that exist; nil when inotify is not to be had.
+    private static let directoryMask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE
+        | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+    private static let ancestorMask = UInt32(IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+
+    /// Watches `directories` (absolute), or the nearest existing directory above each;
+    /// nil when inotify is not to be had.
     init?(directories: [String]) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
-        let mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
-        var watched = 0
-        for directory in directories where inotify_add_watch(fd, directory, mask | UInt32(IN_ONLYDIR)) >= 0 { watched += 1 }
-        guard watched > 0 else {
-            close(fd)
-            return nil
-        }
         fileDescriptor = fd
+        self.directories = directories
+        watchAgain()
     }
 
     deinit { close(fileDescriptor) }
 
-    /// Reads every pending event; true when there was any.
+    /// Reads every pending event; true when one of them concerns a policy directory (the
+    /// watches are then renewed for directories made, deleted or made again).
     func drain() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16384)
-        var any = false
-        while buffer.withUnsafeMutableBytes({ Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }) > 0 { any = true }
-        return any
+        var relevant = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            var offset = 0
+            let header = MemoryLayout<inotify_event>.size
+            while offset + header <= count {
+                let (wd, mask, length) = buffer.withUnsafeBytes { raw in
+                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                    return (event.wd, event.mask, Int(event.len))
+                }
+                let nameBytes = buffer[(offset + header)..<min(count, offset + header + length)]
+                let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                offset += header + length
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 { relevant = true; continue }
+                guard let names = watches[wd] else { continue }
+                if mask & UInt32(IN_IGNORED) != 0 { watches[wd] = nil }
+                if names.map({ $0.contains(name) }) ?? true { relevant = true }
+            }
+        }
+        if relevant { watchAgain() }
+        return relevant
+    }
+
+    /// Each policy directory if it exists, else the nearest directory above it that does.
+    private func watchAgain() {
+        for directory in directories {
+            var path = directory
+            var next: String?
+            while true {
+                let mask = (next == nil ? Self.directoryMask : Self.ancestorMask) | UInt32(IN_MASK_ADD)
+                let wd = inotify_add_watch(fileDescriptor, path, mask)
+                if wd >= 0 {
+                    if let next {
+                        // An ancestor also watched as a policy directory keeps counting everything.
+                        if case .some(.some(var names)) = watches[wd] {
+                            names.insert(next)
+                            watches[wd] = .some(names)
+                        } else if watches[wd] == nil {
+                            watches[wd] = .some([next])
+                        }
+                    } else {
+                        watches[wd] = .some(nil)
+                    }
+                    break
+                }
+                guard errno == ENOENT || errno == ENOTDIR, path != "/" else { break }
+                next = lastComponent(path)
+                path = parentDirectory(path)
+            }
+        }
     }
 }
