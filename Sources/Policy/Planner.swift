@@ -139,10 +139,10 @@ public struct Planner: Sendable {
                                            reason: "it is \(node.state.description) now"))
                 }
             }
-            // Whoever may open the device nodes may open /dev/iommu to use them.
+            // Whoever may open the device nodes read-write may open /dev/iommu to use them.
             if let iommu = host.iommu, device.driver == intended {
-                let users = [policy.owner].compactMap { $0 }.filter { !iommu.userCanOpen($0.id) }
-                let groups = [policy.group].compactMap { $0 }.filter { !iommu.groupCanOpen($0.id) }
+                let users = [policy.iommuUser].compactMap { $0 }.filter { !iommu.userCanOpen($0.id) }
+                let groups = [policy.iommuGroup].compactMap { $0 }.filter { !iommu.groupCanOpen($0.id) }
                 if !users.isEmpty || !groups.isEmpty {
                     plan.steps.append(Step(.grantIOMMU(users: users, groups: groups),
                                            reason: "they open the device through iommufd; nothing already granted is taken away"))

@@ -28,9 +28,14 @@ package final class CountingKernelIO: KernelIO {
         try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: device)
     }
     package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? { count("getxattr"); return try base.nodeAccess(path) }
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
         count("setxattr")
-        try base.grantNodeAccess(path, users: users, groups: groups)
+        return try base.grantNodeAccess(path, users: users, groups: groups)
+    }
+
+    package func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+        count("setxattr")
+        try base.revokeNodeAccess(path, users: users, groups: groups)
     }
     package func loadModule(_ name: String) throws(IOFailure) { count("modprobe"); try base.loadModule(name) }
     package func inode(_ path: String) throws(IOFailure) -> UInt64 { count("stat"); return try base.inode(path) }

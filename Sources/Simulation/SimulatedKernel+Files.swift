@@ -273,11 +273,21 @@ extension SimulatedKernel {
         }
     }
 
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
         try state.write { state throws(IOFailure) in
             guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
             var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
-            acl.grant(users: users, groups: groups)
+            let made = acl.grant(users: users, groups: groups)
+            state.iommu!.acl = acl
+            return made
+        }
+    }
+
+    package func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+        try state.write { state throws(IOFailure) in
+            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
+            var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
+            acl.revoke(users: users, groups: groups)
             state.iommu!.acl = acl
         }
     }

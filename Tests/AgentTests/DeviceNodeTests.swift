@@ -197,3 +197,70 @@ struct IOMMUFDCommandTests {
         #expect(recorded.vfioAliases == [VariantDriverTests.mlx5Alias])
     }
 }
+
+/// `/dev/iommu` grants follow the policies: only where a policy's mode lets that owner or
+/// group write, and taken back (only the entries the agent added) once no policy names
+/// them; an ACL the agent cannot decode is never replaced.
+struct IOMMUGrantTests {
+    func host(_ toml: String) throws -> SimHost {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = true
+        return try SimHost(description, policies: toml)
+    }
+
+    static func policy(mode: String, owner: String = "1000") -> String {
+        """
+        [[policy]]
+        name = "gpus"
+        match.ids = ["1002:74a1"]
+        driver = "vfio-pci"
+        owner = "\(owner)"
+        group = "993"
+        mode = "\(mode)"
+        """
+    }
+
+    @Test func aModeThatGivesTheGroupNoWriteGivesItNoIOMMUAccess() throws {
+        let host = try host(Self.policy(mode: "0640"))
+        #expect(host.runOnce())
+        let access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(access.userCanOpen(1000) && !access.groupCanOpen(993))
+    }
+
+    @Test func entriesTheAgentAddedAreTakenBackOnceNoPolicyNamesThem() throws {
+        let host = try host(Self.policy(mode: "0660"))
+        // An entry an admin made before: never the agent's to take back.
+        _ = try host.kernel.grantNodeAccess("/dev/iommu", users: [555], groups: [])
+        #expect(host.runOnce())
+        var access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(access.userCanOpen(1000) && access.groupCanOpen(993) && access.userCanOpen(555))
+        // The policy now names another owner: 1000's entry goes, 993's stays, 555's stays.
+        host.agent.planner = Planner(policies: PolicyParser(accounts: TableAccounts(users: [:], groups: [:]))
+            .parse(Self.policy(mode: "0660", owner: "2000"), file: "p.toml").policies.map { PolicySet([$0]) }[0])
+        #expect(try host.planLines().contains { $0.contains("grant") })
+        host.agent.reconcileAll()
+        access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(!access.userCanOpen(1000) && access.userCanOpen(2000) && access.groupCanOpen(993) && access.userCanOpen(555))
+        #expect(!host.log.containing("/dev/iommu: take back the ACL entries the agent added for user 1000").isEmpty)
+        // No policy at all: everything the agent added goes, the admin's entry stays.
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(!access.userCanOpen(2000) && !access.groupCanOpen(993) && access.userCanOpen(555))
+    }
+
+    @Test func grantingNarrowsOnlyWhatTheGrownMaskWouldNewlyLetThrough() throws {
+        // user 42 rwx, mask r--: 42 reads only. Granting 7 grows the mask to rw-.
+        var acl = try #require(POSIXACL(xattr: [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 7, 0, 42, 0, 0, 0,
+                                                4, 0, 4, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
+                                                32, 0, 0, 0, 255, 255, 255, 255]))
+        let made = acl.grant(users: [7], groups: [])
+        #expect(made.users == [7] && made.groups.isEmpty)
+        // 42 loses only the write the new mask would let through; its execute, held back
+        // by the mask before and after, is still its own for an admin who widens the mask.
+        #expect(acl.entries.first { $0.tag == .user && $0.id == 42 }?.perm == 0o5)
+        #expect(!acl.access(owner: 0, group: 0).users.contains(42))
+        acl.revoke(users: [7], groups: [])
+        #expect(!acl.entries.contains { $0.tag == .user && $0.id == 7 })
+    }
+}

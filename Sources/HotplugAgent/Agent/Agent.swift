@@ -70,6 +70,7 @@ package final class Agent: @unchecked Sendable {
     /// At start (`forgettingDeparted`), origin records of devices that left while no agent
     /// ran are dropped first (a running agent drops them on `remove` events).
     func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
+        revokeIOMMUGrants()
         do {
             let addresses = try reader.addresses()
             if forgettingDeparted, !reconciler.dryRun, let origins = reader.origins {
@@ -83,6 +84,27 @@ package final class Agent: @unchecked Sendable {
             log.error("cannot list PCI devices: \(error)")
         }
         if wait { queue.waitUntilIdle() }
+    }
+
+    /// Takes back the `/dev/iommu` ACL entries the agent added for users and groups no
+    /// policy names any more (at start and after each reload, when the policies change).
+    func revokeIOMMUGrants() {
+        let executor = reconciler.executor
+        guard let store = executor.iommuGrants else { return }
+        let revoked = reconciler.planner.policies.iommuRevocations(recorded: store.load())
+        guard !revoked.isEmpty else { return }
+        let what = "/dev/iommu: take back the ACL entries the agent added for \(revoked.description): no policy names them any more"
+        guard !reconciler.dryRun else {
+            log.notice("would \(what)")
+            return
+        }
+        do {
+            try executor.revokeIOMMU(revoked)
+            log.notice("\(what): done")
+        } catch {
+            failures.withLock { $0.count += 1 }
+            log.error("\(what): failed: \(error)")
+        }
     }
 
     /// Reconciles what a batch of events names, each device once however many events name

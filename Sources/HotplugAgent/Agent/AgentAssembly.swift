@@ -10,7 +10,8 @@ extension Agent {
                          workers: Int = 16, stuckAfter: Duration = .seconds(30)) -> Agent {
         let origins = stateDirectory.map { OriginStore(stateDirectory: $0) }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
-        let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins)
+        let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins,
+                                iommuGrants: stateDirectory.map { IOMMUGrantStore(stateDirectory: $0) })
         let reconciler = Reconciler(reader: reader, executor: executor, planner: Planner(policies: policies),
                                     dryRun: dryRun, log: log)
         reconciler.status = stateDirectory.map { StatusStore(stateDirectory: $0) }

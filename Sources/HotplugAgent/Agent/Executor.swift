@@ -12,6 +12,8 @@ struct Executor: Sendable {
     let bindSettle: Duration
     /// Where moved devices came from; nil when the agent keeps no state.
     var origins: OriginStore? = nil
+    /// The `/dev/iommu` ACL entries the agent added; nil when it keeps no state.
+    var iommuGrants: IOMMUGrantStore? = nil
 
     func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
         switch step.action {
@@ -41,7 +43,8 @@ struct Executor: Sendable {
             // each write back what they read, losing the other's entries.
             try iommuACL.withLock { _ throws(AgentError) in
                 try attempt(address) { () throws(IOFailure) in
-                    try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
+                    let made = try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
+                    try iommuGrants?.update(adding: IOMMUGrants(users: made.users, groups: made.groups))
                 }
             }
         case .writeAttribute(let path, let value):
@@ -62,6 +65,14 @@ struct Executor: Sendable {
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
             guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
+        }
+    }
+
+    /// Takes back `/dev/iommu` ACL entries the agent added, and forgets them.
+    func revokeIOMMU(_ grants: IOMMUGrants) throws(IOFailure) {
+        try iommuACL.withLock { _ throws(IOFailure) in
+            try io.revokeNodeAccess(paths.under("/dev/iommu"), users: grants.users, groups: grants.groups)
+            try iommuGrants?.update(removing: grants)
         }
     }
 

@@ -21,8 +21,11 @@ package protocol KernelIO: AnyObject, Sendable {
     /// Who may open a character device node read-write: its mode and POSIX ACL.
     func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess?
     /// Adds POSIX ACL entries giving these users and groups read and write on a character
-    /// device node (never following a symlink), taking nothing away.
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+    /// device node (never following a symlink), taking nothing away; returns the users and
+    /// groups whose entries it made (not those already named).
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32])
+    /// Removes the named ACL entries of these users and groups from a character device node.
+    func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
     /// Loads the module that provides a PCI driver.
     func loadModule(_ name: String) throws(IOFailure)
     /// The inode number of what the path leads to (stat). sysfs gives each device it adds

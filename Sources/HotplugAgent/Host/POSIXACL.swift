@@ -55,31 +55,52 @@ package struct POSIXACL: Equatable, Sendable {
     }
 
     /// Adds read and write for these users and groups: a named entry gains them (or is
-    /// made), the mask grows to let them through, and no other entry's effective access
-    /// changes (what the old mask held back, the entry itself now does). Entries stay in
-    /// the order the kernel requires (by tag, then id).
-    package mutating func grant(users: [UInt32], groups: [UInt32]) {
-        if let mask = entries.first(where: { $0.tag == .mask })?.perm {
-            for index in entries.indices where [.user, .groupObj, .group].contains(entries[index].tag) {
-                entries[index].perm &= mask
-            }
-        }
+    /// made), and the mask grows to let them through. No other entry's effective access
+    /// grows: an entry loses only the bits the grown mask would newly let through (what
+    /// the old mask held back and still holds back stays in the entry, for an admin who
+    /// widens the mask later). Entries stay in the order the kernel requires (by tag, then
+    /// id). Returns the users and groups whose entries it made (not those already named).
+    @discardableResult
+    package mutating func grant(users: [UInt32], groups: [UInt32]) -> (users: [UInt32], groups: [UInt32]) {
+        let oldMask = entries.first(where: { $0.tag == .mask })?.perm
+        var made: (users: [UInt32], groups: [UInt32]) = ([], [])
+        var granted = Set<Int>()
         func add(_ tag: Tag, _ id: UInt32) {
             if let index = entries.firstIndex(where: { $0.tag == tag && $0.id == id }) {
                 entries[index].perm |= Self.readWrite
+                granted.insert(index)
             } else {
                 entries.append(Entry(tag: tag, perm: Self.readWrite, id: id))
+                granted.insert(entries.count - 1)
+                if tag == .user { made.users.append(id) } else { made.groups.append(id) }
             }
         }
         users.forEach { add(.user, $0) }
         groups.forEach { add(.group, $0) }
-        let groupClass = entries.filter { [.user, .groupObj, .group].contains($0.tag) }.reduce(UInt16(0)) { $0 | $1.perm }
-        if let mask = entries.firstIndex(where: { $0.tag == .mask }) {
-            entries[mask].perm |= groupClass
+        let groupClass: Set<Tag> = [.user, .groupObj, .group]
+        if let oldMask, let maskIndex = entries.firstIndex(where: { $0.tag == .mask }) {
+            let newMask = oldMask | Self.readWrite
+            let admitted = newMask & ~oldMask
+            for index in entries.indices where groupClass.contains(entries[index].tag) && !granted.contains(index) {
+                entries[index].perm &= ~admitted
+            }
+            entries[maskIndex].perm = newMask
         } else if entries.contains(where: { $0.tag == .user || $0.tag == .group }) {
-            entries.append(Entry(tag: .mask, perm: groupClass, id: Self.undefinedID))
+            // Without a mask the group entry was the group class's only limit: the new mask
+            // lets through what it and the granted entries have, and nobody else gains.
+            let groupClassPerm = entries.filter { groupClass.contains($0.tag) }.reduce(UInt16(0)) { $0 | $1.perm }
+            entries.append(Entry(tag: .mask, perm: groupClassPerm, id: Self.undefinedID))
         }
         entries.sort { ($0.tag, $0.id) < ($1.tag, $1.id) }
+        return made
+    }
+
+    /// Removes the named entries of these users and groups (those the agent made); the
+    /// mask stays, so nobody else's access grows.
+    package mutating func revoke(users: [UInt32], groups: [UInt32]) {
+        entries.removeAll { entry in
+            (entry.tag == .user && users.contains(entry.id)) || (entry.tag == .group && groups.contains(entry.id))
+        }
     }
 
     /// Who may open the node read-write, given its owner and group.

@@ -16,7 +16,20 @@ extension RealKernelIO {
         return acl.access(owner: st.st_uid, group: st.st_gid)
     }
 
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
+        var made: (users: [UInt32], groups: [UInt32]) = ([], [])
+        try changeACL(path) { acl in made = acl.grant(users: users, groups: groups) }
+        return made
+    }
+
+    func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+        try changeACL(path) { $0.revoke(users: users, groups: groups) }
+    }
+
+    /// Read, change and write back the ACL of the character device at `path`, opened
+    /// `O_PATH|O_NOFOLLOW` and reached again through its descriptor. An ACL the agent
+    /// cannot decode is left alone, never replaced by one made from the mode.
+    private func changeACL(_ path: String, _ change: (inout POSIXACL) -> Void) throws(IOFailure) {
         let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
@@ -27,14 +40,15 @@ extension RealKernelIO {
         }
         let handle = "/proc/self/fd/\(fd)"
         var acl = try readACL(handle, reporting: path) ?? POSIXACL(mode: UInt16(st.st_mode & 0o777))
-        acl.grant(users: users, groups: groups)
+        change(&acl)
         let bytes = acl.xattr
         guard bytes.withUnsafeBytes({ setxattr(handle, POSIXACL.attribute, $0.baseAddress, $0.count, 0) }) == 0 else {
             throw IOFailure(.setxattr, path, value: POSIXACL.attribute, errno: .current)
         }
     }
 
-    /// The node's ACL; nil when it has none (its mode says it all).
+    /// The node's ACL; nil when it has none (its mode says it all). One the agent cannot
+    /// decode is an error: writing back anything else would take entries away.
     private func readACL(_ path: String, reporting name: String? = nil) throws(IOFailure) -> POSIXACL? {
         var buffer = [UInt8](repeating: 0, count: 4 + 8 * 64)
         let count = buffer.withUnsafeMutableBytes { getxattr(path, POSIXACL.attribute, $0.baseAddress, $0.count) }
@@ -42,6 +56,10 @@ extension RealKernelIO {
             if Errno.current == .ENODATA || Errno.current == .EOPNOTSUPP { return nil }
             throw IOFailure(.getxattr, name ?? path, value: POSIXACL.attribute, errno: .current)
         }
-        return POSIXACL(xattr: Array(buffer[..<count]))
+        guard let acl = POSIXACL(xattr: Array(buffer[..<count])) else {
+            throw IOFailure(.getxattr, name ?? path, value: POSIXACL.attribute, errno: .EINVAL,
+                            detail: "an ACL the agent cannot decode, left alone")
+        }
+        return acl
     }
 }
