@@ -37,13 +37,23 @@ printf '[[policy]]\nname = "gpu"\nmatch.ids = ["1002:73bf"]\ndriver = "pci-stub"
 chmod 755 "$work" "$work/policies"
 
 # The unit's UMask=0077, and the exporter as an unprivileged user, as Debian runs it: the
-# file must be readable by others whatever the daemon's umask.
+# file must be readable by others whatever the daemon's umask. Debian makes the textfile
+# directory's parent the exporter user's, so that user may plant links in it: one at the
+# old temporary name, to a root-only file, must never be followed by root.
+chown nobody:nogroup "$work/textfile"
 chmod 755 "$work/textfile"
+printf 'root:secret\n' > "$work/victim"
+chmod 600 "$work/victim"
+setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$work/victim" "$work/textfile/.hotplug_agent.prom.tmp"
 (umask 077 && exec "$agent" run --root "$work/root" --policy-dir "$work/policies" --state-dir "$work/state" \
     --metrics-file "$work/textfile/hotplug_agent.prom") 2>"$work/agent.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/textfile/hotplug_agent.prom" ] && break; sleep 0.1; done
 check "the daemon writes its metrics file" "[ -s '$work/textfile/hotplug_agent.prom' ]"
+check "a link the directory's owner planted is not followed: the root-only file is untouched" \
+    "[ \"\$(cat '$work/victim')\" = root:secret ] && [ \"\$(stat -c %a '$work/victim')\" = 600 ]"
+check "the metrics file is a file of the agent's, mode 0644" \
+    "[ -f '$work/textfile/hotplug_agent.prom' ] && [ ! -L '$work/textfile/hotplug_agent.prom' ] && [ \"\$(stat -c '%a %u' '$work/textfile/hotplug_agent.prom')\" = '644 0' ]"
 
 port=$((20000 + RANDOM % 20000))
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$exporter" --web.listen-address="127.0.0.1:$port" --collector.disable-defaults --collector.textfile \
