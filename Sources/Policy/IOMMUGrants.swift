@@ -13,6 +13,11 @@ public struct IOMMUGrants: Sendable, Equatable {
 
     public var isEmpty: Bool { users.isEmpty && groups.isEmpty }
 
+    /// What taking them back means, for `plan` and the log.
+    public var takeBack: String {
+        "take back the ACL entries the agent added for \(description): no policy names them any more"
+    }
+
     /// `user 1000 and group 993`.
     public var description: String {
         (users.map { "user \($0)" } + groups.map { "group \($0)" }).joined(separator: " and ")

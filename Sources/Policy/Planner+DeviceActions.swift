@@ -144,8 +144,9 @@ extension Planner {
             plan.waits.append(Refusal("set sriov_numvfs to \(count)", reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"))
         } else if sriov.numVFs != 0, !policy.allowInUse, let uses = device.vfsInUse, !uses.isEmpty {
             // And those the host uses would be pulled from under it.
-            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "the host uses its VFs: \(uses.joined(separator: ", ")); "
-                + "changing the count would destroy them (allow-in-use = true allows it)"))
+            let why = "the host uses its VFs: \(uses.joined(separator: ", ")); "
+                + "changing the count would destroy them (allow-in-use = true allows it)"
+            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: why))
         } else {
             if sriov.numVFs != 0 && count != 0 {
                 plan.steps.append(Step(.setVFCount(0), reason: "the kernel changes a nonzero VF count only through 0"))

@@ -236,7 +236,8 @@ public struct Planner: Sendable {
         if now.numVFs != 0, let held = device.heldBy, !held.isEmpty {
             plan.waits.append(Refusal(what, reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"))
         } else if now.numVFs != 0, let uses = device.vfsInUse, !uses.isEmpty {
-            plan.refusals.append(Refusal(what, reason: "the host uses its VFs: \(uses.joined(separator: ", ")); changing the count would destroy them"))
+            let why = "the host uses its VFs: \(uses.joined(separator: ", ")); changing the count would destroy them"
+            plan.refusals.append(Refusal(what, reason: why))
         } else if device.driver == nil {
             plan.refusals.append(Refusal(what, reason: "no driver is bound to the PF, and sriov_numvfs needs one"))
         } else {

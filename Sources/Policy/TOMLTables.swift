@@ -118,7 +118,8 @@ struct TOMLTables {
     }
 
     /// A new table under `parent` (appended to its array of tables when `asElement`).
-    private mutating func add(_ key: String, to parent: Int, origin: Origin, line: Int, asElement: Bool = false) -> Int? {
+    private mutating func add(_ key: String, to parent: Int, origin: Origin, line: Int,
+                              asElement: Bool = false) -> Int? {
         let depth = nodes[parent].depth + 1
         guard depth <= maxDepth else { return nil }
         nodes.append(Node(origin: origin, depth: depth, line: line))

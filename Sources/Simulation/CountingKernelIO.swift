@@ -28,7 +28,8 @@ package final class CountingKernelIO: KernelIO {
         try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: device)
     }
     package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? { count("getxattr"); return try base.nodeAccess(path) }
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+        -> IOMMUGrants {
         count("setxattr")
         return try base.grantNodeAccess(path, users: users, groups: groups)
     }

@@ -273,9 +273,12 @@ extension SimulatedKernel {
         }
     }
 
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+        -> IOMMUGrants {
         try state.write { state throws(IOFailure) in
-            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
+            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else {
+                throw IOFailure(.open, path, errno: .ENOENT)
+            }
             var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
             let made = acl.grant(users: users, groups: groups)
             state.iommu!.acl = acl
@@ -285,7 +288,9 @@ extension SimulatedKernel {
 
     package func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
-            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { throw IOFailure(.open, path, errno: .ENOENT) }
+            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else {
+                throw IOFailure(.open, path, errno: .ENOENT)
+            }
             var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
             acl.revoke(users: users, groups: groups)
             state.iommu!.acl = acl

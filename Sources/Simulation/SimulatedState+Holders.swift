@@ -14,7 +14,8 @@ extension SimulatedState {
     /// the group node.
     func isOpenThroughVFIO(_ device: Device) -> Bool {
         guard DriverKind.isVFIO(device.driver) else { return false }
-        return otherHolds.contains { $0.device == device.address } || device.group.map { !(nodeOpeners[$0] ?? []).isEmpty } ?? false
+        if otherHolds.contains(where: { $0.device == device.address }) { return true }
+        return device.group.map { !(nodeOpeners[$0] ?? []).isEmpty } ?? false
     }
 
     /// Whether a write would block in the kernel now: unbinding a device from its VFIO

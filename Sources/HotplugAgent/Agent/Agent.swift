@@ -93,7 +93,7 @@ package final class Agent: @unchecked Sendable {
         guard let store = executor.iommuGrants else { return }
         let revoked = reconciler.planner.policies.iommuRevocations(recorded: store.load())
         guard !revoked.isEmpty else { return }
-        let what = "/dev/iommu: take back the ACL entries the agent added for \(revoked.description): no policy names them any more"
+        let what = "/dev/iommu: " + revoked.takeBack
         guard !reconciler.dryRun else {
             log.notice("would \(what)")
             return

@@ -43,8 +43,9 @@ struct Executor: Sendable {
             // each write back what they read, losing the other's entries.
             try iommuACL.withLock { _ throws(AgentError) in
                 try attempt(address) { () throws(IOFailure) in
-                    let made = try io.grantNodeAccess(paths.under("/dev/iommu"), users: users.map(\.id), groups: groups.map(\.id))
-                    try iommuGrants?.update(adding: IOMMUGrants(users: made.users, groups: made.groups))
+                    let iommu = paths.under("/dev/iommu")
+                    let made = try io.grantNodeAccess(iommu, users: users.map(\.id), groups: groups.map(\.id))
+                    try iommuGrants?.update(adding: made)
                 }
             }
         case .writeAttribute(let path, let value):

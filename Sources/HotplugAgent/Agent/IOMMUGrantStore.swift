@@ -18,7 +18,8 @@ package final class IOMMUGrantStore: Sendable {
     }
 
     /// Records entries made; forgets entries taken back.
-    func update(adding added: IOMMUGrants = IOMMUGrants(), removing removed: IOMMUGrants = IOMMUGrants()) throws(IOFailure) {
+    func update(adding added: IOMMUGrants = IOMMUGrants(),
+                removing removed: IOMMUGrants = IOMMUGrants()) throws(IOFailure) {
         try lock.withLock { _ throws(IOFailure) in
             var grants = read()
             grants.users = Array(Set(grants.users).union(added.users).subtracting(removed.users)).sorted()

@@ -24,10 +24,9 @@ struct PlanCommand: ParsableCommand {
         } else {
             for line in renderPlans(plans) { output(line) }
             // The host's own: ACL entries the agent added that no policy names any more.
-            let revoked = policies.iommuRevocations(recorded: IOMMUGrantStore(stateDirectory: host.paths.stateDirectory).load())
-            if source.file == nil && !revoked.isEmpty {
-                output("/dev/iommu: take back the ACL entries the agent added for \(revoked.description): no policy names them any more")
-            }
+            let recorded = IOMMUGrantStore(stateDirectory: host.paths.stateDirectory).load()
+            let revoked = policies.iommuRevocations(recorded: recorded)
+            if source.file == nil && !revoked.isEmpty { output("/dev/iommu: " + revoked.takeBack) }
         }
     }
 }

@@ -59,7 +59,8 @@ struct HostUse {
               classCode.hasPrefix("0x02"),
               let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
               !DriverKind.isVFIO(driver), driver != "pci-stub" else { return nil }
-        return "it is bound to \(driver) and shows no network interface here: its interface is in another network namespace (a container's)"
+        return "it is bound to \(driver) and shows no network interface here: "
+            + "its interface is in another network namespace (a container's)"
     }
 
     /// The device's network interfaces and block devices, found by where their class links

@@ -23,7 +23,8 @@ package protocol KernelIO: AnyObject, Sendable {
     /// Adds POSIX ACL entries giving these users and groups read and write on a character
     /// device node (never following a symlink), taking nothing away; returns the users and
     /// groups whose entries it made (not those already named).
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32])
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+        -> IOMMUGrants
     /// Removes the named ACL entries of these users and groups from a character device node.
     func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
     /// Loads the module that provides a PCI driver.

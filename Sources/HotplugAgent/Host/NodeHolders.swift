@@ -41,16 +41,23 @@ struct NodeHolders {
             case .descriptor(let address?): return "a VFIO device descriptor of \(address) is held by \(who)"
             case .descriptor(nil):
                 return "a VFIO device descriptor is held by \(who) (this kernel does not say of which device)"
-            case .mapping: return "a mapping of a VFIO device's region is held by \(who) (maps does not say of which device)"
+            case .mapping:
+                return "a mapping of a VFIO device's region is held by \(who) (maps does not say of which device)"
             }
         }
         // The kernel says the device is open, and no process showed how: it still is.
         var explained = Set<PCIAddress>()
         for opener in openers {
-            if case .node(let number) = opener.hold { explained.formUnion(nodeDevices[number] ?? []) } else { explained.formUnion(open) }
+            if case .node(let number) = opener.hold {
+                explained.formUnion(nodeDevices[number] ?? [])
+            } else {
+                explained.formUnion(open)
+            }
         }
         let unseen = open.filter { !explained.contains($0) }
-        return found + unseen.map { "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see" }
+        return found + unseen.map {
+            "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see"
+        }
     }
 
     /// Whether a VFIO driver has the device open for a user: vfio-pci enables the device

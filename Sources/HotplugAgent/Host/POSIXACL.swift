@@ -61,9 +61,9 @@ package struct POSIXACL: Equatable, Sendable {
     /// widens the mask later). Entries stay in the order the kernel requires (by tag, then
     /// id). Returns the users and groups whose entries it made (not those already named).
     @discardableResult
-    package mutating func grant(users: [UInt32], groups: [UInt32]) -> (users: [UInt32], groups: [UInt32]) {
+    package mutating func grant(users: [UInt32], groups: [UInt32]) -> IOMMUGrants {
         let oldMask = entries.first(where: { $0.tag == .mask })?.perm
-        var made: (users: [UInt32], groups: [UInt32]) = ([], [])
+        var made = IOMMUGrants()
         var granted = Set<Int>()
         func add(_ tag: Tag, _ id: UInt32) {
             if let index = entries.firstIndex(where: { $0.tag == tag && $0.id == id }) {

@@ -16,8 +16,9 @@ extension RealKernelIO {
         return acl.access(owner: st.st_uid, group: st.st_gid)
     }
 
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) -> (users: [UInt32], groups: [UInt32]) {
-        var made: (users: [UInt32], groups: [UInt32]) = ([], [])
+    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+        -> IOMMUGrants {
+        var made = IOMMUGrants()
         try changeACL(path) { acl in made = acl.grant(users: users, groups: groups) }
         return made
     }

@@ -30,9 +30,8 @@ extension RealKernelIO {
             for task in tasks {
                 let base = "\(proc)/\(pid)/task/\(task)"
                 for fd in (try? list("\(base)/fd")) ?? [] {
-                    if let hold = vfioHold(fd: "\(base)/fd/\(fd)", info: "\(base)/fdinfo/\(fd)", nodes: nodes, devices: devices) {
-                        note(hold)
-                    }
+                    let hold = vfioHold(fd: "\(base)/fd/\(fd)", info: "\(base)/fdinfo/\(fd)", nodes: nodes, devices: devices)
+                    if let hold { note(hold) }
                 }
             }
             if !devices.isEmpty { mappedHolds(maps: "\(proc)/\(pid)/maps", nodes: nodes).forEach(note) }
@@ -55,7 +54,9 @@ extension RealKernelIO {
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("vfio-device-syspath:") }) else {
             return .descriptor(nil)
         }
-        guard let address = lastComponent(String(line)).flatMap(PCIAddress.init), devices.contains(address) else { return nil }
+        guard let address = lastComponent(String(line)).flatMap(PCIAddress.init), devices.contains(address) else {
+            return nil
+        }
         return .descriptor(address)
     }
 

@@ -90,13 +90,15 @@ enum TrustedPath {
             case S_IFLNK:
                 defer { close(next) }
                 if st.st_uid != 0 {
-                    throw Refusal(message: "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
+                    throw Refusal(message:
+                        "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
                 }
                 let target = readLink(next)
                 if isLast && !wantDirectory && target == "/dev/null" { return .masked }
                 links += 1
                 guard links <= maxLinks, let target, !target.isEmpty else {
-                    throw Refusal(message: "cannot resolve \(nextShown): \(links > maxLinks ? Errno.ELOOP : Errno.ENOENT)")
+                    let error = links > maxLinks ? Errno.ELOOP : Errno.ENOENT
+                    throw Refusal(message: "cannot resolve \(nextShown): \(error)")
                 }
                 if target.hasPrefix("/") {
                     close(current)
@@ -167,10 +169,13 @@ enum TrustedPath {
     /// `shown` names a directory on the way; nil is the file or directory asked for.
     private static func judge(_ st: stat, readOnly: Bool, _ shown: String?, directory: Bool) throws(Refusal) {
         let subject = shown.map { "directory \($0) above it" } ?? (directory ? "directory" : "file")
-        if st.st_uid != 0 { throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused") }
+        if st.st_uid != 0 {
+            throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused")
+        }
         let sticky = directory && st.st_mode & S_ISVTX != 0
         if st.st_mode & 0o022 != 0 && !sticky && !readOnly {
-            throw Refusal(message: "\(subject) is writable by group or others (mode \(octal(UInt16(st.st_mode & 0o7777)))); refused")
+            let mode = octal(UInt16(st.st_mode & 0o7777))
+            throw Refusal(message: "\(subject) is writable by group or others (mode \(mode)); refused")
         }
     }
 
