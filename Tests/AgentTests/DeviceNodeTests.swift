@@ -263,4 +263,11 @@ struct IOMMUGrantTests {
         acl.revoke(users: [7], groups: [])
         #expect(!acl.entries.contains { $0.tag == .user && $0.id == 7 })
     }
+
+    @Test func anACLTheAgentCannotDecodeIsAnErrorNotTheBareMode() throws {
+        #expect(throws: IOFailure.self) { try POSIXACL.decoding([2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255], of: "/dev/iommu") }
+        #expect(throws: IOFailure.self) { try POSIXACL.decoding([3, 0, 0, 0], of: "/dev/iommu") }
+        let acl = POSIXACL(mode: 0o660)
+        #expect(try POSIXACL.decoding(acl.xattr, of: "/dev/iommu") == acl)
+    }
 }

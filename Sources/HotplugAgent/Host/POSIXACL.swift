@@ -44,6 +44,15 @@ package struct POSIXACL: Equatable, Sendable {
         self.entries = entries
     }
 
+    /// The ACL in the attribute of `path`, or an error when it cannot be decoded: the
+    /// agent then leaves the node alone rather than write back anything else.
+    static func decoding(_ bytes: [UInt8], of path: String) throws(IOFailure) -> POSIXACL {
+        guard let acl = POSIXACL(xattr: bytes) else {
+            throw IOFailure(.getxattr, path, value: attribute, errno: .EINVAL, detail: "an ACL the agent cannot decode, left alone")
+        }
+        return acl
+    }
+
     var xattr: [UInt8] {
         var bytes: [UInt8] = [2, 0, 0, 0]
         for entry in entries {

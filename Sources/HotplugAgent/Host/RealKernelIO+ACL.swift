@@ -57,10 +57,6 @@ extension RealKernelIO {
             if Errno.current == .ENODATA || Errno.current == .EOPNOTSUPP { return nil }
             throw IOFailure(.getxattr, name ?? path, value: POSIXACL.attribute, errno: .current)
         }
-        guard let acl = POSIXACL(xattr: Array(buffer[..<count])) else {
-            throw IOFailure(.getxattr, name ?? path, value: POSIXACL.attribute, errno: .EINVAL,
-                            detail: "an ACL the agent cannot decode, left alone")
-        }
-        return acl
+        return try POSIXACL.decoding(Array(buffer[..<count]), of: name ?? path)
     }
 }
