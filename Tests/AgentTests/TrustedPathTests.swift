@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import HotplugAgent
+import Policy
 import Testing
 
 /// A policy file is trusted only when nobody but root could have changed it or any
@@ -84,5 +85,21 @@ struct TrustedPathTests {
         } else {
             Issue.record("the file did not open")
         }
+    }
+}
+
+/// Records root acts on (where a device came from, which ACL entries to take back) are read
+/// through the same primitive: one another user could have planted is not believed.
+struct TrustedRecordTests {
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func anOriginRecordAnotherUserCouldPlantIsNotBelieved() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        try tree.mkdir("/state/origins")
+        try tree.file("/state/origins/\(address)", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        // Whoever owns the directory could have written "driver=their-choice".
+        chown(tree.path("/state/origins"), 1000, 1000)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
     }
 }

@@ -30,7 +30,8 @@ package final class OriginStore: Sendable {
     }
 
     private func read(_ address: PCIAddress) -> DriverOrigin? {
-        guard let text = try? readTextFile("\(directory)/\(address)") else { return nil }
+        // Root acts on it (binds the device to the driver it names): read only if trusted.
+        guard let text = TrustedPath.text("\(directory)/\(address)") else { return nil }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }

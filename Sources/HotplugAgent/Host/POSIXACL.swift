@@ -48,7 +48,8 @@ package struct POSIXACL: Equatable, Sendable {
     /// agent then leaves the node alone rather than write back anything else.
     static func decoding(_ bytes: [UInt8], of path: String) throws(IOFailure) -> POSIXACL {
         guard let acl = POSIXACL(xattr: bytes) else {
-            throw IOFailure(.getxattr, path, value: attribute, errno: .EINVAL, detail: "an ACL the agent cannot decode, left alone")
+            throw IOFailure(.getxattr, path, value: attribute, errno: .EINVAL,
+                            detail: "an ACL the agent cannot decode, left alone")
         }
         return acl
     }

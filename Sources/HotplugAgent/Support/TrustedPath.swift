@@ -1,13 +1,15 @@
 import Glibc
 import Policy
 
-/// The one way the agent opens a file whose contents it acts on as root (policies), in
-/// the manner of systemd's `chase()` with `CHASE_SAFE` and sshd's StrictModes.
+/// The one way the agent opens a file whose contents it acts on as root (policies, the
+/// accounts they name, its own records of what to undo), in the manner of systemd's
+/// `chase()` with `CHASE_SAFE` and sshd's StrictModes.
 ///
 /// The path is walked from `/` one component at a time with `O_PATH|O_NOFOLLOW`
 /// descriptors; every symbolic link is read and followed here, not by the kernel, so every
 /// directory the walk passes through is judged: the resolved path's directories and also
-/// those holding each link. A directory must be owned by root and not writable by group or
+/// those holding each link. A directory must be owned by root (or by the agent's own user,
+/// under systemd's `DynamicUser=` its runtime directory's owner) and not writable by group or
 /// others, unless its sticky bit is set (`/tmp`) or it sits on a read-only mount, which
 /// nobody can change through it (kubelet's ConfigMap volumes: an emptyDir root of mode 0777
 /// mounted read-only). A link followed must be root's (in a sticky directory its owner may
@@ -39,6 +41,33 @@ enum TrustedPath {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The whole regular file at the absolute `path`, read through the descriptor judged;
+    /// at most `limit` bytes (more is refused).
+    static func read(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], Refusal> {
+        switch openFile(path) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(.masked): return .failure(Refusal(message: "masked (a link to /dev/null)"))
+        case .success(.file(let fd, _)):
+            defer { close(fd) }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count >= 0 else { return .failure(Refusal(message: "cannot read: \(Errno.current)")) }
+                if count == 0 { return .success(bytes) }
+                bytes += chunk[..<count]
+                if bytes.count > limit { return .failure(Refusal(message: "larger than \(limit) bytes; refused")) }
+            }
+        }
+    }
+
+    /// The file as text, or nil when it is missing or not to be trusted.
+    static func text(_ path: String) -> String? {
+        guard case .success(let bytes) = read(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Opens the directory at the absolute `path` for listing (`fdopendir`).
@@ -89,7 +118,7 @@ enum TrustedPath {
             switch st.st_mode & S_IFMT {
             case S_IFLNK:
                 defer { close(next) }
-                if st.st_uid != 0 {
+                if st.st_uid != 0 && st.st_uid != geteuid() {
                     throw Refusal(message:
                         "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
                 }
@@ -169,7 +198,7 @@ enum TrustedPath {
     /// `shown` names a directory on the way; nil is the file or directory asked for.
     private static func judge(_ st: stat, readOnly: Bool, _ shown: String?, directory: Bool) throws(Refusal) {
         let subject = shown.map { "directory \($0) above it" } ?? (directory ? "directory" : "file")
-        if st.st_uid != 0 {
+        if st.st_uid != 0 && st.st_uid != geteuid() {
             throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused")
         }
         let sticky = directory && st.st_mode & S_ISVTX != 0
