@@ -78,6 +78,16 @@ TOML
     check "and only errors: no info line passes -p err" eval '! journal -p err | grep -q "coldplug done"'
     check "status exits 3 with the failure" eval 'hotplug-agent status > /run/status.out 2>&1; [ $? -eq 3 ] && grep -q "^$NIC2 .*failed" /run/status.out'
 
+    # The records of where devices came from live in the runtime directory the dynamic
+    # user owns: read back through the trusted-file walk, they return the NIC on a reload.
+    mv $policies/50-nic.toml /run/50-nic.toml
+    systemctl reload $unit
+    check "a policy removed, the reload returns $NIC1 to e1000e (its origin record believed)" \
+        wait_for 20 is_on $NIC1 e1000e
+    mv /run/50-nic.toml $policies/50-nic.toml
+    systemctl reload $unit
+    check "put back, it is claimed again" wait_for 20 eval 'is_on $NIC1 vfio-pci && node_is $NIC1 "1000:100 640"'
+
     systemctl stop $unit
     check "systemctl stop is clean (inactive, result success, exit 0)" eval \
         '[ "$(state ActiveState)/$(state Result)/$(state ExecMainStatus)" = inactive/success/0 ]'
