@@ -62,11 +62,24 @@ func isControl(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
 }
 
+/// Characters that are not control characters but still break or reorder a printed line:
+/// the line and paragraph separators (U+2028, U+2029, line breaks to many viewers) and the
+/// bidirectional marks, embeddings, overrides and isolates (a U+202E turns what follows
+/// around on the screen).
+@inline(__always)
+func isLineBreakingOrBidi(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+    default: false
+    }
+}
+
 /// Text from files or the kernel, safe to print on one line: control characters (a
-/// newline, an escape sequence) become `\n`, `\t`, `\r` or `\xNN`, so one line stays one
-/// line and nothing reaches the terminal as a command.
+/// newline, an escape sequence) become `\n`, `\t`, `\r` or `\xNN`, and line separators and
+/// bidirectional controls `\u{NNNN}`, so one line stays one line, reads in its own order,
+/// and nothing reaches the terminal as a command.
 public func escapingControlCharacters(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    guard text.unicodeScalars.contains(where: { isControl($0) || isLineBreakingOrBidi($0) }) else { return text }
     var out = ""
     out.reserveCapacity(text.utf8.count + 8)
     for scalar in text.unicodeScalars {
@@ -75,7 +88,13 @@ public func escapingControlCharacters(_ text: String) -> String {
         case "\t": out += "\\t"
         case "\r": out += "\\r"
         default:
-            if isControl(scalar) { out += "\\x" + hex(scalar.value, width: 2) } else { out.unicodeScalars.append(scalar) }
+            if isControl(scalar) {
+                out += "\\x" + hex(scalar.value, width: 2)
+            } else if isLineBreakingOrBidi(scalar) {
+                out += "\\u{" + hex(scalar.value, width: 4) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
         }
     }
     return out

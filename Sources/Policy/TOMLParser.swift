@@ -264,7 +264,13 @@ struct TOMLDocumentParser {
 
     /// An error at `offset` (the current position by default), with its line and column.
     func error(_ message: String, at offset: Int? = nil) -> TOML.SyntaxError {
-        let offset = min(offset ?? at, bytes.count)
+        var offset = min(offset ?? at, bytes.count)
+        // At the end of a text that ends with a newline: the end of its last line, not a
+        // line after it.
+        if offset == bytes.count, offset > 0, bytes[offset - 1] == ASCII.lineFeed {
+            offset -= 1
+            if offset > 0, bytes[offset - 1] == ASCII.carriageReturn { offset -= 1 }
+        }
         var line = 1, lineStart = 0
         for index in 0..<offset where bytes[index] == ASCII.lineFeed { line += 1; lineStart = index + 1 }
         let column = 1 + bytes[lineStart..<offset].filter { $0 & 0xC0 != 0x80 }.count

@@ -79,3 +79,13 @@ package struct SysfsTree {
         return (Array(repeating: "..", count: from.count - common) + to.dropFirst(common).map(String.init)).joined(separator: "/")
     }
 }
+
+/// `mkdir -p`: each missing directory of the absolute `path`, made with `mode` (a tree the
+/// lab lays out for itself; the agent's own writes go through `writeFileAtomically`).
+func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOFailure) {
+    var prefix = ""
+    for component in path.split(separator: "/") {
+        prefix += "/" + component
+        if mkdir(prefix, mode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
+    }
+}

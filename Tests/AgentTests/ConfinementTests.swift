@@ -152,6 +152,15 @@ struct ChildDeviceTests {
         try tree.mkdir("\(dir)/host0")
         try tree.link("\(dir)/host0/subsystem", to: "../../../../bus/scsi")
         try tree.file("\(dir)/host0/state", "running\n")
+        // Odd links that still lead to a bus, and a subsystem that is no link at all.
+        for (name, target) in [("t_dot", "../../../../bus/usb/."), ("t_dd", "../../../../bus/usb/devices/..")] {
+            try tree.mkdir("\(dir)/\(name)")
+            try tree.link("\(dir)/\(name)/subsystem", to: target)
+            try tree.file("\(dir)/\(name)/val", "1\n")
+        }
+        try tree.mkdir("\(dir)/t_file")
+        try tree.file("\(dir)/t_file/subsystem", "usb\n")
+        try tree.file("\(dir)/t_file/val", "1\n")
         try tree.mkdir("\(dir)/drm/card0/prelim_iov")
         try tree.link("\(dir)/drm/card0/subsystem", to: "../../../../../class/drm")
         try tree.file("\(dir)/drm/card0/prelim_iov/exec_quantum_ms", "10\n")
@@ -185,7 +194,7 @@ struct ChildDeviceTests {
         let io = RealKernelIO(paths: paths)
         let executor = Executor(io: io, paths: paths, reader: SysfsReader(io: io, paths: paths), bindSettle: .zero)
         let address = try #require(PCIAddress(Self.xhci))
-        for path in ["usb1/authorized", "usb1/1-1/authorized", "host0/state"] {
+        for path in ["usb1/authorized", "usb1/1-1/authorized", "host0/state", "t_dot/val", "t_dd/val", "t_file/val"] {
             #expect(throws: AgentError.self) {
                 try executor.perform(Step(.writeAttribute(path: path, value: "0"), reason: "test"), on: address)
             }
@@ -196,6 +205,7 @@ struct ChildDeviceTests {
         #expect(try tree.read("\(dir)/usb1/authorized") == "1\n")
         #expect(try tree.read("\(dir)/usb1/1-1/authorized") == "1\n")
         #expect(try tree.read("\(dir)/host0/state") == "running\n")
+        for name in ["t_dot", "t_dd", "t_file"] { #expect(try tree.read("\(dir)/\(name)/val") == "1\n") }
         #expect(try tree.read("\(dir)/drm/card0/prelim_iov/exec_quantum_ms") == "20\n")
     }
 }

@@ -198,4 +198,22 @@ struct MetricsTests {
         #expect(waitFor(.seconds(10)) { metrics().contains("hotplug_agent_actions_total{action=\"restore\"} 16\n") })
         #expect(!metrics().contains("hotplug_agent_devices{"))
     }
+
+    /// A textfile directory swapped for another user's link: refused, and said once.
+    @Test(.enabled(if: runningAsRoot, "lchown needs root"))
+    func aMetricsFileThatCannotBeWrittenSafelyIsReportedNotWrittenThroughALink() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let tree = try FakeSysfs()
+        try tree.mkdir("/elsewhere")
+        try tree.link("/textfile", to: tree.path("/elsewhere"))
+        lchown(tree.path("/textfile"), 1000, 1000)
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log) { PolicySet([]) }
+        daemon.metrics = MetricsFile(path: tree.path("/textfile/hotplug_agent.prom"))
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        defer { signals.send(SIGTERM) }
+        #expect(waitFor(.seconds(10)) { !host.log.containing("warning: metrics not written: open ").isEmpty })
+        #expect(host.log.containing("is not owned by root (owner uid 1000); refused").count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/elsewhere")).isEmpty)
+    }
 }

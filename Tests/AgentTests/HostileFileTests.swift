@@ -50,6 +50,10 @@ struct HostileFileTests {
             ("long-dotted-keys.toml", b((0..<9).map { "\"" + times("d", 100_000) + "\".k\($0) = 1\n" }.joined()), nil),
             ("long-array-of-tables.toml", b(times("[[" + times("a", 100_000) + "]]\nk = 1\n", 9)), nil),
             ("escapes.toml", b((0..<9000).map { "k\($0) = \"" + times("\\u0041", 16) + "\"\n" }.joined()), ":1: k0: unknown key (policies are [[policy]] tables)"),
+            // An error at the end of a file that ends with a newline is on its last line.
+            ("unclosed-at-end.toml", b("[[policy]]\nname=\"p\"\nmatch.ids=[\"1002:74a1\"]\nsysfs=[\n"),
+             ":4: invalid TOML: expected a value (column 8)"),
+            ("unclosed-at-end-crlf.toml", b("a = [\r\n1,\r\n"), ":2: invalid TOML: expected a value (column 3)"),
             ("killed-toml++.toml", b("x = [ } ]\n"), ":1: invalid TOML: expected a value, found '}' (column 7)"),
             ("nameless-header.toml", b("x = 1\n[\n"), ":2: invalid TOML: expected a table name after '[' (column 2)"),
             ("control-name.toml", b("[[policy]]\nname = \"evil\\u001b[31m\"\nmatch.ids = [\"1002:74a1\"]\n"), ":2: name: \"evil\\u001b[31m\" holds a control character"),
@@ -120,6 +124,11 @@ struct EscapingTests {
         let log = Logger.lines(level: .info) { lines.append($0) }
         log.error("failed: driver \("evil\nerror: 0000:00:00.0 forged\u{1b}[2J")", metadata: ["device": "0000:0b:00.0", "policy": "p\u{7}"])
         #expect(lines.all == ["error: 0000:0b:00.0 [p\\x07] failed: driver evil\\nerror: 0000:00:00.0 forged\\x1b[2J"])
+    }
+
+    @Test func lineSeparatorsAndBidiOverridesAreEscapedToo() {
+        #expect(escapingControlCharacters("a\u{2028}b\u{2029}c\u{202E}d") == "a\\u{2028}b\\u{2029}c\\u{202e}d")
+        #expect(escapingControlCharacters("carte \u{e9}\u{1F600}") == "carte \u{e9}\u{1F600}")
     }
 
     @Test func planLinesEscapeWhatSysfsShows() {

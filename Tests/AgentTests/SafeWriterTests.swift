@@ -33,15 +33,34 @@ struct SafeWriterTests {
         #expect(names.sorted() == [".hotplug_agent.prom.tmp", "hotplug_agent.prom"])
     }
 
-    @Test func aDirectorySwappedForALinkIsRefusedNotFollowed() throws {
+    /// The directory's owner swaps the directory, or one above the state directory, for a
+    /// link of theirs: never followed, and nothing is made through it.
+    @Test(.enabled(if: runningAsRoot, "lchown needs root"), arguments: [
+        "/var/lib/prometheus/node-exporter/hotplug_agent.prom", "/var/lib/prometheus/node-exporter/new/state/0000:0b:00.0",
+    ])
+    func aLinkAnotherUserPlantedOnTheWayIsRefusedNotFollowed(file: String) throws {
         let tree = try FakeSysfs()
         try tree.mkdir("/elsewhere")
         try tree.mkdir("/var/lib/prometheus")
+        chown(tree.path("/var/lib/prometheus"), 1000, 1000)
         try tree.link("/var/lib/prometheus/node-exporter", to: tree.path("/elsewhere"))
-        #expect(throws: IOFailure.self) {
-            try writeFileAtomically(tree.path("/var/lib/prometheus/node-exporter/hotplug_agent.prom"), "x\n", durable: false)
-        }
+        lchown(tree.path("/var/lib/prometheus/node-exporter"), 1000, 1000)
+        #expect(throws: IOFailure.self) { try writeFileAtomically(tree.path(file), "x\n", durable: false) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/elsewhere")).isEmpty)
+        // Root's own link (an admin's) is followed.
+        lchown(tree.path("/var/lib/prometheus/node-exporter"), 0, 0)
+        try writeFileAtomically(tree.path(file), "x\n", durable: false)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/elsewhere")).count == 1)
+    }
+
+    @Test func missingDirectoriesAreMadeWithExactlyTheirModeWhateverTheUmask() throws {
+        let tree = try FakeSysfs()
+        let old = umask(0o077)
+        umask(old)  // read it back: only what this test makes is checked, with the mode asked
+        try writeFileAtomically(tree.path("/run/hotplug-agent/status/0000:0b:00.0"), "x\n", fileMode: 0o644,
+                                directoryMode: 0o751, durable: false)
+        #expect(tree.stat("/run/hotplug-agent").st_mode & 0o7777 == 0o751)
+        #expect(tree.stat("/run/hotplug-agent/status").st_mode & 0o7777 == 0o751)
     }
 
     /// The umask (the test's 022, the unit's 077) takes nothing away: group write survives.

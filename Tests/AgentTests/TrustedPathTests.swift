@@ -17,8 +17,8 @@ struct TrustedPathTests {
         try tree.mkdir("/home/cloud")
         try tree.mkdir("/srv/real")
         try tree.file("/srv/real/50.toml", Self.policy)
-        try tree.link("/home/cloud/50.toml", to: tree.path("/srv/real/50.toml"))
-        try tree.link("/p/50.toml", to: tree.path("/home/cloud/50.toml"))
+        try tree.link("/home/cloud/50.toml", to: "/srv/real/50.toml")
+        try tree.link("/p/50.toml", to: "/home/cloud/50.toml")
         #expect(try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")]).status == 0)
         // cloud may now swap the link for anything: /dev/null, a device node, a file of theirs.
         chown(tree.path("/home/cloud"), 1000, 1000)
@@ -34,8 +34,8 @@ struct TrustedPathTests {
         try tree.mkdir("/shared")
         chmod(tree.path("/shared"), 0o1777)
         try tree.file("/p/real.toml", Self.policy)
-        try tree.link("/shared/50.toml", to: tree.path("/p/real.toml"))
-        try tree.link("/p/50.toml", to: tree.path("/shared/50.toml"))
+        try tree.link("/shared/50.toml", to: "/p/real.toml")
+        try tree.link("/p/50.toml", to: "/shared/50.toml")
         let file = tree.path("/p/50.toml")
         #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
         lchown(tree.path("/shared/50.toml"), 1000, 1000)
@@ -47,10 +47,11 @@ struct TrustedPathTests {
     func aDeviceNodeOrFIFOBehindALinkIsRefusedUnopened() throws {
         let tree = try FakeSysfs()
         try tree.mkdir("/p")
-        try tree.characterNode("/node")
+        // /dev/zero's numbers: /dev/null's would mask the file, as systemd's units do.
+        #expect(mknod(tree.path("/node"), S_IFCHR | 0o600, dev_t((1 << 8) | 5)) == 0)
         mkfifo(tree.path("/fifo"), 0o644)
-        try tree.link("/p/10.toml", to: tree.path("/node"))
-        try tree.link("/p/20.toml", to: tree.path("/fifo"))
+        try tree.link("/p/10.toml", to: "/node")
+        try tree.link("/p/20.toml", to: "/fifo")
         let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
         #expect(result.status == 1)
         #expect(result.stdout == "\(tree.path("/p/10.toml")): not a regular file\n\(tree.path("/p/20.toml")): not a regular file\n")
@@ -63,9 +64,29 @@ struct TrustedPathTests {
         try tree.file("/usr/lib/hotplug-agent/policies.d/50.toml", "not toml")
         try tree.link("/etc/hotplug-agent/policies.d/50.toml", to: "/dev/null")
         #expect(try Binary.run(["check", "--root", tree.root]).status == 0)
+        // /dev/null however it is written or reached, as systemd's masking takes it.
+        for (name, target) in [("20.toml", "//dev/../dev/null"), ("30.toml", "/etc/null-link")] {
+            try tree.file("/usr/lib/hotplug-agent/policies.d/\(name)", "not toml")
+            try tree.link("/etc/hotplug-agent/policies.d/\(name)", to: target)
+        }
+        try tree.link("/etc/null-link", to: "/dev/null")
+        let masked = try Binary.run(["check", "--root", tree.root])
+        #expect(masked.status == 0, "\(masked.stdout)")
         try tree.link("/etc/hotplug-agent/policies.d/60.toml", to: "60.toml")
         let loop = try Binary.run(["check", "--root", tree.root])
         #expect(loop.stdout == "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): cannot resolve \(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n")
+    }
+
+    @Test func aFileNameThatIsNotUTF8IsRefusedByName() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        let name = tree.path("/p/b").utf8 + [0xff, 0xfe] + ".toml".utf8
+        let created = (name.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { creat($0.baseAddress!, 0o644) }
+        #expect(created >= 0)
+        close(created)
+        let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 1)
+        #expect(result.stdout == "\(tree.path("/p/b"))\\xff\\xfe.toml: a file name that is not UTF-8; refused\n")
     }
 
     @Test func relativeLinksAndDotDotResolveAsTheKernelWould() throws {
@@ -100,6 +121,17 @@ struct TrustedRecordTests {
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
         // Whoever owns the directory could have written "driver=their-choice".
         chown(tree.path("/state/origins"), 1000, 1000)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+    }
+
+    /// A record names a driver the agent writes into a sysfs path: a driver name only.
+    @Test(arguments: ["driver=../../../../tmp/x\noverride=\nmoved-to=vfio-pci\n",
+                      "driver=amdgpu\noverride=\u{1b}[31mzz\nmoved-to=vfio-pci\n"])
+    func aRecordNamingAPathOrAControlCharacterIsNotBelieved(record: String) throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        try tree.mkdir("/state/origins")
+        try tree.file("/state/origins/\(address)", record)
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
     }
 }

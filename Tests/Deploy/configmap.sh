@@ -46,6 +46,15 @@ check "check loads the read-only ConfigMap volume" $?
 "$agent" check --policy-dir "$work/volume" >"$work/check-rw.out" 2>&1
 [ $? = 1 ] && grep -q "directory is writable by group or others (mode 0777); refused" "$work/check-rw.out"
 check "the same directory, writable, is refused" $?
+# A read-only mount excuses directories, never a file's own mode: the same file may be
+# written through another mount of it (kubelet's own, here $work/volume).
+data=$(readlink "$work/volume/..data")
+first=$(ls "$work/payload" | head -1)
+chmod 0666 "$work/volume/$data/$first"
+"$agent" check --policy-dir "$dir" >"$work/check-0666.out" 2>&1
+[ $? = 1 ] && grep -q "$first: file is writable by group or others (mode 0666); refused" "$work/check-0666.out"
+check "a file of mode 0666 on the read-only mount is refused" $?
+chmod 0644 "$work/volume/$data/$first"
 
 # The daemon reads the volume, then kubelet swaps ..data: it reloads by itself.
 "$agent" run --dry-run --root "$work/root" --state-dir "$work/state" --policy-dir "$dir" 2>"$work/run.log" &
@@ -53,7 +62,6 @@ daemon=$!
 wait_for() { for _ in $(seq 100); do grep -q "$1" "$work/run.log" && return 0; sleep 0.1; done; return 1; }
 wait_for "policies loaded"
 check "run starts on the read-only volume" $?
-first=$(ls "$work/payload" | head -1)
 sed -i 's/^name = "\(.*\)"/name = "\1-v2"/' "$work/payload/$first"
 kubelet_write "$work/volume" "$work/payload"
 wait_for "reloaded [0-9]* policies"

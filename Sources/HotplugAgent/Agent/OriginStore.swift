@@ -45,6 +45,8 @@ package final class OriginStore: Sendable {
         guard movedTo.map({ DriverKind.isValidName($0) || $0 == "none" }) ?? (sriov != nil) else { return nil }
         let driver = fields["driver"].flatMap { $0.isEmpty ? nil : $0 }
         let override = fields["override"].flatMap { $0.isEmpty ? nil : $0 }
+        // Names the agent will write into sysfs paths and driver_override: driver names only.
+        guard [driver, override].allSatisfy({ $0.map(DriverKind.isValidName) ?? true }) else { return nil }
         return DriverOrigin(driver: driver, override: override, movedTo: movedTo, sriov: sriov)
     }
 

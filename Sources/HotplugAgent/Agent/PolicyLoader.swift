@@ -18,9 +18,12 @@ package struct PolicyLoader {
         var listings: [(directory: String, names: [String])] = []
         for directory in directories ?? paths.policyDirectories {
             let directory = absolutePath(directory)
-            switch TrustedPath.openDirectory(directory) {
+            switch TrustedPath.openDirectory(directory, root: paths.root) {
             case .success(let fd):
-                listings.append((directory, Self.entries(fd)))
+                let (names, unreadable) = Self.entries(fd)
+                listings.append((directory, names))
+                // A name that is not UTF-8 cannot be told apart from another once decoded.
+                errors += unreadable.map { PolicyError(file: directory + "/" + $0, message: "a file name that is not UTF-8; refused") }
             case .failure(let refusal):
                 // The default directories need not exist; one given by name must.
                 if directories == nil && refusal.isMissing { continue }
@@ -70,7 +73,7 @@ package struct PolicyLoader {
     /// file judged is the file read.
     private func readPolicyFile(_ file: String) -> FileResult {
         let fd: Int32
-        switch TrustedPath.openFile(absolutePath(file)) {
+        switch TrustedPath.openFile(absolutePath(file), root: paths.root) {
         case .failure(let refusal): return .failed(refusal.message)
         case .success(.masked): return .masked
         case .success(.file(let descriptor, let size)):
@@ -96,13 +99,25 @@ package struct PolicyLoader {
         return .bytes(bytes)
     }
 
-    /// The names in the directory open as `fd` (closed here).
-    private static func entries(_ fd: Int32) -> [String] {
+    /// The names in the directory open as `fd` (closed here), and, shown escaped, the
+    /// `*.toml` names that are not valid UTF-8.
+    private static func entries(_ fd: Int32) -> (names: [String], unreadable: [String]) {
         guard let dir = fdopendir(fd) else {
             close(fd)
-            return []
+            return ([], [])
         }
-        return RealKernelIO.entries(closing: dir)
+        defer { closedir(dir) }
+        var names: [String] = [], unreadable: [String] = []
+        while let entry = readdir(dir) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            guard bytes != [UInt8(ascii: ".")], bytes != [UInt8(ascii: "."), UInt8(ascii: ".")] else { continue }
+            if let name = String(validating: bytes, as: UTF8.self) {
+                names.append(name)
+            } else if bytes.count > 5, bytes.suffix(5).elementsEqual(".toml".utf8) {
+                unreadable.append(bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + hex(UInt32($0), width: 2) }.joined())
+            }
+        }
+        return (names, unreadable)
     }
 }
 

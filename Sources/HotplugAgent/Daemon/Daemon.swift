@@ -31,6 +31,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                    pollfd(fd: watcher?.fileDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
         var reloadDue: ContinuousClock.Instant?
         var metricsDue = metrics != nil, wasBusy = true
+        var metricsFailure: String?
         var lastReload: MetricsFile.Reload?
         var nextMetrics = ContinuousClock.now
         var ready = false
@@ -58,7 +59,13 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             // Metrics once the agent is idle after work, at most once a second.
             if agent.queue.isBusy { wasBusy = true } else if wasBusy { wasBusy = false; metricsDue = metrics != nil }
             if metricsDue, ready, !agent.queue.isBusy, ContinuousClock.now >= nextMetrics, let metrics {
-                metrics.write(MetricsFile.text(devices: agent.statuses(), actions: agent.reconciler.actions.withLock { $0 }, reload: lastReload))
+                let text = MetricsFile.text(devices: agent.statuses(), actions: agent.reconciler.actions.withLock { $0 },
+                                            reload: lastReload)
+                // Said once per kind of failure, and once more when it writes again.
+                let failure = metrics.write(text).map { "\($0)" }
+                if let failure, failure != metricsFailure { log.warning("metrics not written: \(failure)") }
+                if failure == nil, metricsFailure != nil { log.notice("metrics written again") }
+                metricsFailure = failure
                 metricsDue = false
                 nextMetrics = ContinuousClock.now + .seconds(1)
             }

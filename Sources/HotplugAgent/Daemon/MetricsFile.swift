@@ -43,8 +43,14 @@ struct MetricsFile: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    func write(_ text: String) {
-        try? writeFileAtomically(path, text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+    /// Writes the file; the failure, if any (a link planted on the way refused, a full disk).
+    func write(_ text: String) -> IOFailure? {
+        do {
+            try writeFileAtomically(path, text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// Label values escape backslash, quote and newline (policy names cannot hold them).

@@ -72,15 +72,33 @@ struct AttributeWalker {
         }
     }
 
-    /// Why the directory at `path` below the device is another device, of another bus
-    /// (its `subsystem` link leads to `/sys/bus/NAME`); nil for the device's own
-    /// directories, its class devices (`/sys/class/NAME`) among them. The one answer to
-    /// that question, for planning and again for writing.
+    /// Why the directory at `path` below the device is another device: it has a
+    /// `subsystem` entry that is not a link to a class (`/sys/class/NAME`), as the child
+    /// devices of a bus have (`/sys/bus/NAME`). Nil for the device's own directories, its
+    /// class devices among them. Anything odd in `subsystem` (not a link, a target that
+    /// names no class) counts as another device. The one answer to that question, for
+    /// planning and again for writing.
     func anotherDevice(_ path: String) -> String? {
-        guard let target = try? io.readLink(directory + "/" + path + "/subsystem") else { return nil }
-        let parts = target.split(separator: "/")
-        guard parts.count >= 2, parts[parts.count - 2] == "bus" else { return nil }
-        return "\(path) is a device of bus \(parts[parts.count - 1])"
+        guard (try? io.entry(beneath: directory, path + "/subsystem")).flatMap({ $0 }) != nil else { return nil }
+        let target = (try? io.readLink(directory + "/" + path + "/subsystem")).map(Self.normalized) ?? []
+        if target.count >= 2, target[target.count - 2] == "class" { return nil }
+        if target.count >= 2, target[target.count - 2] == "bus" {
+            return "\(path) is a device of bus \(target[target.count - 1])"
+        }
+        return "\(path) is another device (its subsystem is not a class)"
+    }
+
+    /// A link target's components with `.` and `..` applied, as the kernel would walk them.
+    static func normalized(_ target: String) -> [Substring] {
+        var parts: [Substring] = []
+        for part in target.split(separator: "/") where part != "." {
+            if part == ".." {
+                if !parts.isEmpty && parts.last != ".." { parts.removeLast() } else { parts.append(part) }
+            } else {
+                parts.append(part)
+            }
+        }
+        return parts
     }
 
     /// What a concrete path holds, or why it is not written. A glob's non-attributes (a

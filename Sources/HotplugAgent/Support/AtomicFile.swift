@@ -4,8 +4,9 @@ import Glibc
 /// record, metrics, boot configuration): safe in a directory another user owns (the node
 /// exporter's, which Debian makes the `prometheus` user's), and whole after a crash.
 ///
-/// - The directory is opened once, `O_NOFOLLOW`, and everything else happens relative to
-///   that descriptor: a directory swapped for a link is refused, not followed.
+/// - The directory is opened once, through `TrustedPath.openDirectoryForWriting` (no link
+///   another user planted on the way is followed, missing directories are made with
+///   exactly `directoryMode`), and everything else happens relative to that descriptor.
 /// - The contents go to a new file with a random name, created `O_CREAT|O_EXCL|O_NOFOLLOW`:
 ///   a file or link planted under any name is never opened, truncated or chmod'ed.
 /// - It gets exactly `fileMode` (`fchmod` on that descriptor, whatever the umask), then is
@@ -14,19 +15,17 @@ import Glibc
 /// - With `durable`, the file and the directory are synced: after a power loss it is the
 ///   old file or the new one. Without, the rename alone is atomic for every process, for
 ///   state that does not outlive a boot.
-/// Missing directories are made with `directoryMode`.
 func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
                          durable: Bool = true) throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
     let name = String(path[path.index(after: slash)...])
-    let directoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
-    var directory = open(directoryPath, directoryFlags)
-    if directory < 0 && errno == ENOENT {
-        try makeDirectories(directoryPath, mode: directoryMode)
-        directory = open(directoryPath, directoryFlags)
+    let directory: Int32
+    switch TrustedPath.openDirectoryForWriting(directoryPath, creating: directoryMode) {
+    case .success(let fd): directory = fd
+    case .failure(let refusal):
+        throw IOFailure(.open, directoryPath, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)
     }
-    guard directory >= 0 else { throw IOFailure(.open, directoryPath, errno: .current) }
     defer { close(directory) }
 
     var temporary = ""
@@ -62,21 +61,4 @@ func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o64
         throw IOFailure(.write, path, value: text, errno: error)
     }
     if durable { fsync(directory) }
-}
-
-/// `mkdir -p`: each missing directory of the absolute `path`, made with `mode`.
-package func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOFailure) {
-    var prefix = ""
-    for component in path.split(separator: "/") {
-        prefix += "/" + component
-        if mkdir(prefix, mode) != 0 && errno != EEXIST { throw IOFailure(.write, prefix, errno: .current) }
-    }
-}
-
-/// Makes a rename or unlink in `directory` durable.
-func syncDirectory(_ directory: String) {
-    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { return }
-    fsync(fd)
-    close(fd)
 }

@@ -34,10 +34,21 @@ enum TrustedPath {
     /// Links followed in one walk before it is refused, as the kernel's ELOOP limit.
     static let maxLinks = 40
 
-    /// Opens the regular file at the absolute `path` for reading.
-    static func openFile(_ path: String) -> Result<Opened, Refusal> {
+    /// What a walk is for: reading a file or listing a directory, both judged all the way;
+    /// or writing into a directory, made (with exactly `mode`) where missing.
+    private enum Goal: Equatable {
+        case readFile, listDirectory
+        case writeInto(mode: mode_t)
+
+        var judgesDirectories: Bool { if case .writeInto = self { false } else { true } }
+        var wantsDirectory: Bool { self != .readFile }
+    }
+
+    /// Opens the regular file at the absolute `path` for reading. An absolute link target
+    /// resolves below `root` (`--root`), as the kernel would inside it.
+    static func openFile(_ path: String, root: String = "/") -> Result<Opened, Refusal> {
         do {
-            return .success(try walk(path, wantDirectory: false))
+            return .success(try walk(path, root: root, goal: .readFile))
         } catch {
             return .failure(error)
         }
@@ -71,9 +82,22 @@ enum TrustedPath {
     }
 
     /// Opens the directory at the absolute `path` for listing (`fdopendir`).
-    static func openDirectory(_ path: String) -> Result<Int32, Refusal> {
+    static func openDirectory(_ path: String, root: String = "/") -> Result<Int32, Refusal> {
+        directory(path, root: root, goal: .listDirectory)
+    }
+
+    /// Opens the directory at the absolute `path` to write files into it (`writeFileAtomically`),
+    /// making each missing directory with exactly `mode`. Directories on the way may be
+    /// anyone's (the node exporter's is the `prometheus` user's), but a link is followed only
+    /// if it is root's or the agent's: one another user planted, to lead root's writes
+    /// elsewhere, is refused; and nothing is made through one.
+    static func openDirectoryForWriting(_ path: String, creating mode: mode_t) -> Result<Int32, Refusal> {
+        directory(path, root: "/", goal: .writeInto(mode: mode))
+    }
+
+    private static func directory(_ path: String, root: String, goal: Goal) -> Result<Int32, Refusal> {
         do {
-            guard case .file(let fd, _) = try walk(path, wantDirectory: true) else {
+            guard case .file(let fd, _) = try walk(path, root: root, goal: goal) else {
                 return .failure(Refusal(message: "not a directory"))
             }
             return .success(fd)
@@ -82,9 +106,9 @@ enum TrustedPath {
         }
     }
 
-    private static func walk(_ path: String, wantDirectory: Bool) throws(Refusal) -> Opened {
-        guard path.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
-        var current = try openRoot()
+    private static func walk(_ path: String, root: String, goal: Goal) throws(Refusal) -> Opened {
+        guard path.hasPrefix("/"), root.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
+        var current = try openRoot(judged: goal.judgesDirectories)
         defer { close(current) }
         var shown = "/"
         // Components still to walk, last first; a link's target is pushed in front of them.
@@ -93,18 +117,22 @@ enum TrustedPath {
         while let component = pending.popLast() {
             let isLast = pending.isEmpty
             if component == ".." {
-                guard shown != "/" else { continue }
+                // Never above the root: `..` there is the root itself, as in a chroot.
+                guard shown != "/", shown != root else { continue }
                 let parent = openat(current, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard parent >= 0 else { throw Refusal(message: "cannot open \(shown)/..: \(Errno.current)") }
                 close(current)
                 current = parent
                 shown = parentDirectory(shown)
-                try judge(current, isLast ? nil : shown, directory: true)
+                if goal.judgesDirectories { try judge(current, isLast ? nil : shown, directory: true) }
                 continue
             }
             let name = String(component)
-            let next = openat(current, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
             let nextShown = (shown == "/" ? "" : shown) + "/" + name
+            var next = openat(current, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0, errno == ENOENT, case .writeInto(let mode) = goal {
+                next = try makeDirectory(name, in: current, mode: mode, shown: nextShown)
+            }
             guard next >= 0 else {
                 let error = Errno.current
                 throw Refusal(message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
@@ -123,7 +151,10 @@ enum TrustedPath {
                         "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
                 }
                 let target = readLink(next)
-                if isLast && !wantDirectory && target == "/dev/null" { return .masked }
+                if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
+                   target.hasPrefix("/") {
+                    return .masked
+                }
                 links += 1
                 guard links <= maxLinks, let target, !target.isEmpty else {
                     let error = links > maxLinks ? Errno.ELOOP : Errno.ENOENT
@@ -131,14 +162,14 @@ enum TrustedPath {
                 }
                 if target.hasPrefix("/") {
                     close(current)
-                    current = try openRoot()
-                    shown = "/"
+                    current = try openRoot(root, judged: goal.judgesDirectories)
+                    shown = root
                 }
                 pending += components(target).reversed()
             case S_IFDIR:
                 // A directory reached is judged before anything in it is trusted.
                 do {
-                    try judge(next, isLast ? nil : nextShown, directory: true)
+                    if goal.judgesDirectories { try judge(next, isLast ? nil : nextShown, directory: true) }
                 } catch {
                     close(next)
                     throw error
@@ -149,17 +180,35 @@ enum TrustedPath {
             default:
                 close(next)
                 guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
-                guard st.st_mode & S_IFMT == S_IFREG, !wantDirectory else {
-                    throw Refusal(message: wantDirectory ? "not a directory" : "not a regular file")
+                // /dev/null however it is reached masks a file, as systemd's units do.
+                if goal == .readFile, st.st_mode & S_IFMT == S_IFCHR, UInt64(st.st_rdev) == deviceNumber(major: 1, minor: 3) { return .masked }
+                guard st.st_mode & S_IFMT == S_IFREG, !goal.wantsDirectory else {
+                    throw Refusal(message: goal.wantsDirectory ? "not a directory" : "not a regular file")
                 }
-                try judge(st, readOnly: isReadOnly(current), nil, directory: false)
+                // A read-only mount excuses a directory, never the file's own mode: the same
+                // file may be writable through another mount of it.
+                try judge(st, readOnly: false, nil, directory: false)
                 return .file(descriptor: try openJudged(name, in: current, like: st), size: Int(st.st_size))
             }
         }
-        guard wantDirectory else { throw Refusal(message: "not a regular file") }
+        guard goal.wantsDirectory else { throw Refusal(message: "not a regular file") }
         let fd = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
         return .file(descriptor: fd, size: 0)
+    }
+
+    /// Makes the directory `name` in `parent` with exactly `mode` (whatever the umask), and
+    /// gives back an `O_PATH` descriptor of it: opened `O_NOFOLLOW|O_DIRECTORY`, so a link
+    /// swapped in meanwhile is neither followed nor changed.
+    private static func makeDirectory(_ name: String, in parent: Int32, mode: mode_t, shown: String) throws(Refusal) -> Int32 {
+        if mkdirat(parent, name, mode) != 0 && errno != EEXIST {
+            throw Refusal(message: "cannot make \(shown): \(Errno.current)")
+        }
+        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open \(shown): \(Errno.current)") }
+        defer { close(fd) }
+        guard fchmod(fd, mode) == 0 else { throw Refusal(message: "cannot chmod \(shown): \(Errno.current)") }
+        return openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
     }
 
     /// Opens for reading the file judged from `st` (O_NONBLOCK: nothing may hang the agent
@@ -175,11 +224,13 @@ enum TrustedPath {
         return fd
     }
 
-    private static func openRoot() throws(Refusal) -> Int32 {
-        let fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw Refusal(message: "cannot open /: \(Errno.current)") }
+    /// The directory absolute links start from: `/`, or `--root` (reached and judged on
+    /// the way there before).
+    private static func openRoot(_ root: String = "/", judged: Bool) throws(Refusal) -> Int32 {
+        let fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
         do {
-            try judge(fd, "/", directory: true)
+            if judged { try judge(fd, root, directory: true) }
         } catch {
             close(fd)
             throw error

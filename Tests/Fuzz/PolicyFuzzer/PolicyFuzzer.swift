@@ -14,7 +14,8 @@ func fuzzOne(_ bytes: [UInt8]) {
         precondition(bytes.count <= PolicyText.maxBytes && !bytes.contains(0), "accepted what the limits refuse")
         precondition(String(validating: bytes, as: UTF8.self) != nil, "accepted invalid UTF-8")
     }
-    let lines = bytes.count { $0 == UInt8(ascii: "\n") } + 1
+    // Lines of the file: a last newline ends the last line, it does not start another.
+    let lines = max(1, bytes.count { $0 == UInt8(ascii: "\n") } + (bytes.last == UInt8(ascii: "\n") ? 0 : 1))
     for error in errors { precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines") }
     let text = String(decoding: bytes.prefix(65536), as: UTF8.self)
     for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(64) {
