@@ -32,6 +32,7 @@ package struct SysfsTree {
             try file(directory + "/subsystem_device", "0x" + hex(sub.device, width: 4) + "\n")
             try file(directory + "/class", "0x" + hex(device.classCode, width: 6) + "\n")
             try file(directory + "/driver_override", (device.override ?? "(null)") + "\n")
+            try file(directory + "/enable", state.isOpenThroughVFIO(device) ? "1\n" : "0\n")
             try file(directory + "/modalias", device.modalias + "\n")
             try file(directory + "/config", device.config)
             if device.classCode >> 8 == 0x0300 { try file(directory + "/boot_vga", device.bootVGA ? "1\n" : "0\n") }

@@ -52,6 +52,7 @@ final class FakeSysfs {
         try file("\(dir)/subsystem_device", "0x0001\n")
         try file("\(dir)/class", "\(classCode)\n")
         try file("\(dir)/driver_override", "(null)\n")
+        try file("\(dir)/enable", "0\n")
         if let driver {
             try mkdir("/sys/bus/pci/drivers/\(driver)")
             try link("\(dir)/driver", to: "../../../bus/pci/drivers/\(driver)")
