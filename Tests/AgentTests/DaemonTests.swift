@@ -107,6 +107,19 @@ func waitFor(_ limit: Duration, _ condition: () -> Bool) -> Bool {
 /// The daemon reloads by itself when a policy directory changes, also the way a
 /// Kubernetes ConfigMap volume changes (`..data` swapped to a new timestamped directory).
 struct PolicyWatcherTests {
+    /// The daemon on `host`, reloading `directory` (below `tree`) when the watcher says so,
+    /// after 100 ms of quiet; send SIGTERM to the pipe to end it.
+    func watching(_ directory: String, below tree: FakeSysfs, _ host: SimHost) throws -> SignalPipe {
+        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
+        let log = host.agent.log
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
+        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
+        daemon.quietBeforeReload = .milliseconds(100)
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        return signals
+    }
+
     @Test func aChangedDirectoryReloadsAfterAQuietMomentAndAConfigMapSwapToo() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: "")
         let tree = try FakeSysfs()
@@ -115,13 +128,7 @@ struct PolicyWatcherTests {
         try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
         try tree.link("/configmap/..data", to: "..2026_11_29_01")
         try tree.link("/configmap/50.toml", to: "..data/50.toml")
-        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
-        let log = host.agent.log
-        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
-        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
-        daemon.quietBeforeReload = .milliseconds(100)
-        let signals = SignalPipe(signals: [], installHandlers: false)
-        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        let signals = try watching(directory, below: tree, host)
         defer { signals.send(SIGTERM) }
         #expect(host.agent.planner.policies.policies.isEmpty)
         // A file touched in place: reloaded, no SIGHUP.
@@ -148,13 +155,7 @@ extension PolicyWatcherTests {
         let tree = try FakeSysfs()
         let directory = tree.path("/usr/lib/hotplug-agent/policies.d")
         try tree.mkdir("/usr/lib")
-        let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
-        let log = host.agent.log
-        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
-        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
-        daemon.quietBeforeReload = .milliseconds(100)
-        let signals = SignalPipe(signals: [], installHandlers: false)
-        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        let signals = try watching(directory, below: tree, host)
         defer { signals.send(SIGTERM) }
         // Something else made beside it: no reload.
         try tree.mkdir("/usr/lib/other")

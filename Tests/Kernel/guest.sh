@@ -183,7 +183,8 @@ check "the daemon exits 0 on SIGTERM" [ $? = 0 ]
 
 # --- what else holds a device: its descriptor after the group node closed, a BAR mapping
 # after every descriptor closed, a thread's own descriptor table. The agent waits each time.
-for mode in device mmap thread; do
+# NIC2 claimed by a policy of its own (its interface may be up: allow-in-use).
+claim_nic2() {
     policies <<'TOML'
 [[policy]]
 name = "nic2"
@@ -192,6 +193,9 @@ driver = "vfio-pci"
 allow-in-use = true
 TOML
     once
+}
+for mode in device mmap thread; do
+    claim_nic2
     G2=$(group_of $NIC2)
     /run/work/vfio-holder "$G2" $NIC2 $mode > /run/holder.out 2>&1 &
     HOLDER=$!
@@ -210,14 +214,7 @@ done
 
 # An agent in a PID namespace of its own (a container without the host's) cannot see a VMM
 # elsewhere: nothing holds NIC2 here, yet it waits instead of returning it, saying why.
-policies <<'TOML'
-[[policy]]
-name = "nic2"
-match.slots = ["0000:00:04.0"]
-driver = "vfio-pci"
-allow-in-use = true
-TOML
-once
+claim_nic2
 rm -f /run/p/50-test.toml
 plan=$(unshare --pid --fork --mount-proc "$A" plan --policy-dir /run/p 2>>$LOG)
 check "in a PID namespace of its own, plan waits: it cannot see who may hold $NIC2" \
