@@ -37,6 +37,12 @@ extension SimulateCommand {
         output("\n== End state")
         HostListing(after).text.forEach { output($0) }
 
+        // What the daemon would keep in /var/run/cdi for container runtimes.
+        for spec in planner.cdiSpecs(in: reader.enrich(after, for: planner)) {
+            output("\n== CDI spec /var/run/cdi/\(spec.fileName)")
+            output(String(CDISpecFiles.text(spec).dropLast()))
+        }
+
         output("\n== What changed")
         let changes = Self.changes(from: view, to: after)
         changes.forEach { output($0) }

@@ -17,6 +17,10 @@ public struct Policy: Sendable, Equatable {
     public var group: Account?
     /// Permission bits of `/dev/vfio/<group>` (0...0o777).
     public var mode: UInt16?
+    /// The CDI kind its devices are listed under; nil: `CDIKind.default`.
+    public var cdiKind: CDIKind?
+    /// List the iommufd nodes in the CDI spec, where the device has one.
+    public var cdiIOMMUFD = false
 
     public init(name: String, origin: SourceLocation, match: Match) {
         self.name = name

@@ -148,6 +148,21 @@ private struct Reader {
                     default: error(index, subKey, "unknown key")
                     }
                 }
+            case "cdi":
+                guard let cdi = subtable(index, [key], value) else { continue }
+                for sub in cdi.keys.sorted() {
+                    let subKey = [key, sub], subValue = cdi[sub]!
+                    switch sub {
+                    case "kind":
+                        guard let text = string(index, subKey, subValue) else { continue }
+                        switch CDIKind.parse(text) {
+                        case .success(let kind): result.cdiKind = kind
+                        case .failure(let message): error(index, subKey, message.text)
+                        }
+                    case "iommufd": result.cdiIOMMUFD = bool(index, subKey, subValue) ?? false
+                    default: error(index, subKey, "unknown key")
+                    }
+                }
             case "owner": result.owner = account(index, [key], value, kind: "user", lookup: accounts.userID)
             case "group": result.group = account(index, [key], value, kind: "group", lookup: accounts.groupID)
             case "mode":

@@ -48,6 +48,16 @@ package final class Agent: @unchecked Sendable {
         return DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: records)
     }
 
+    /// The CDI specs for the host now; nil (after logging why) when it cannot be read.
+    func cdiSpecs() -> [CDISpec]? {
+        do {
+            return planner.cdiSpecs(in: reader.enrich(try reader.fullView(), for: planner))
+        } catch {
+            log.error("cannot read the host for the CDI spec: \(error)")
+            return nil
+        }
+    }
+
     /// Whether any device waits for a VM to let go of it.
     var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
 

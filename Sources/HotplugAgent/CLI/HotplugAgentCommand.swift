@@ -9,7 +9,7 @@ package struct HotplugAgentCommand: ParsableCommand {
         commandName: "hotplug-agent",
         abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
         version: "hotplug-agent \(hotplugAgentVersion)",
-        subcommands: [RunCommand.self, PlanCommand.self, StatusCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, PlanCommand.self, StatusCommand.self, ListCommand.self, CheckCommand.self, SimulateCommand.self, DoctorCommand.self, BootConfigCommand.self, VMArgsCommand.self, CDICommand.self, RecordCommand.self, ReloadCommand.self, BenchCommand.self])
 
     package init() {}
 

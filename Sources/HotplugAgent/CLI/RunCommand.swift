@@ -22,6 +22,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write Prometheus metrics to this file (default: hotplug_agent.prom in the node exporter's textfile directory, when it exists).", valueName: "FILE"))
     var metricsFile: String?
 
+    @Option(help: ArgumentHelp("Keep the CDI specs in this directory (default /var/run/cdi under the root).", valueName: "DIR"))
+    var cdiDir: String?
+
     @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
     var workers: Int = 16
 
@@ -46,17 +49,22 @@ struct RunCommand: ParsableCommand {
         let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
                                    stateDirectory: stateDirectory, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
+        // A dry run writes nothing, CDI specs and metrics included.
+        let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDir.map(absolutePath) ?? CDISpecFiles.defaultDirectory(host.paths))
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
             var daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
             if !dryRun { daemon.reloadRecord = stateDirectory + "/reloaded" }
-            // A dry run writes nothing, metrics included.
+            daemon.cdi = cdi
             if !dryRun { daemon.metrics = (metricsFile.map(absolutePath) ?? MetricsFile.defaultPath(host.paths)).map { MetricsFile(path: $0) } }
             daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
             throw ExitCode(daemon.run(signals: signals))
         }
-        throw ExitCode(agent.runOnce(events: monitor) ? 0 : 1)
+        var succeeded = agent.runOnce(events: monitor)
+        var cdiFailure: String?
+        if let cdi, !cdi.update(from: agent, lastFailure: &cdiFailure) { succeeded = false }
+        throw ExitCode(succeeded ? 0 : 1)
     }
 }

@@ -46,15 +46,19 @@ struct DeviceStatus: Encodable, Equatable {
     /// `settled`, `waiting`, `refused` or `failed`.
     var state: String
     var reason: String?
+    /// Its names in the CDI specs (`hotplug-agent.io/vfio=gpu-0`), while it is in one.
+    var cdi: [String] = []
 
     static func all(_ plans: [DevicePlan], view: HostView, planner: Planner, records: StatusStore) -> [DeviceStatus] {
-        plans.compactMap { plan in
+        let specs = planner.cdiSpecs(in: view)
+        return plans.compactMap { plan in
             guard let policy = plan.policy else { return nil }
             let device = plan.device
             let wants = planner.policies.policies.first { $0.name == policy }.flatMap { planner.target(of: $0, for: device, in: view) }
             var entry = DeviceStatus(address: device.address.description, policy: policy, wants: wants?.description, driver: device.driver,
                                      node: device.iommuGroup.flatMap { view.vfioNodes[$0] }?.description,
-                                     origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil)
+                                     origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil,
+                                     cdi: planner.cdiNames(of: device.address, in: specs))
             switch records.load(device.address) {
             case .failed(let error)?:
                 (entry.state, entry.reason) = ("failed", error)

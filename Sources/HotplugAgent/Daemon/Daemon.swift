@@ -22,6 +22,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     /// Rewritten after each change (at most once a second): devices per policy and state,
     /// actions and failures, the last reload.
     var metrics: MetricsFile?
+    /// The CDI specs, brought in line each time the agent is idle after work.
+    var cdi: CDISpecFiles?
 
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false, forgettingDeparted: true)
@@ -31,7 +33,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                    pollfd(fd: watcher?.fileDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
         var reloadDue: ContinuousClock.Instant?
         var metricsDue = metrics != nil, wasBusy = true
-        var metricsFailure: String?
+        var metricsFailure: String?, cdiFailure: String?, cdiDue = false
         var lastReload: MetricsFile.Reload?
         var nextMetrics = ContinuousClock.now
         var ready = false
@@ -42,6 +44,12 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
         var nextWaitRetry = ContinuousClock.now + waitRetry
         var reloads = 0
         while true {
+            // The CDI specs at once when work settles (before READY=1): a device that left
+            // VFIO leaves them before a runtime is handed it again.
+            if wasBusy || cdiDue, !agent.queue.isBusy, let cdi {
+                cdiDue = false
+                cdi.update(from: agent, lastFailure: &cdiFailure)
+            }
             // READY=1 once coldplug, or the pass a reload started, has settled (a stuck
             // device does not hold it back): `systemctl reload` returns with devices moved.
             if !ready && !agent.queue.isBusy {
@@ -77,7 +85,10 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             agent.queue.checkForStuck()
             if ContinuousClock.now >= nextWaitRetry {
                 nextWaitRetry = ContinuousClock.now + waitRetry
-                if agent.hasWaiting { agent.retryWaiting(wait: false) }
+                if agent.hasWaiting {
+                    agent.retryWaiting(wait: false)
+                    cdiDue = true
+                }
             }
             if let due = nextWatchdog, ContinuousClock.now >= due, let interval = notifier.watchdogInterval {
                 notifier.send("WATCHDOG=1")
@@ -110,6 +121,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                     if let policies {
                         agent.planner = Planner(policies: policies)
                         agent.reconcileAll(wait: false)
+                        cdiDue = true
                     }
                     reloads += 1
                     lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
@@ -127,7 +139,13 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                     return 0
                 }
             }
-            if fds[0].revents != 0 { agent.handle(monitor.drain(), wait: false) }
+            if fds[0].revents != 0 {
+                let batch = monitor.drain()
+                // Whatever moves a device (a removal asks for no reconcile) is looked at for
+                // the CDI specs once the work it brings is done; a `change` moves none.
+                cdiDue = cdiDue || batch.overflowed || batch.events.contains { $0.action != "change" }
+                agent.handle(batch, wait: false)
+            }
         }
     }
 }

@@ -1,0 +1,117 @@
+import Glibc
+import Policy
+
+/// The CDI specs as files in `/var/run/cdi` (`hotplug-agent.json`, and one more per kind a
+/// policy names), which podman, containerd and CRI-O read. Each is written with the one safe
+/// writer whenever its text changes; a spec of ours whose kind has no device left is removed
+/// (also one left by an earlier run), so no runtime is ever handed a device that left VFIO.
+package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon's thread only
+    let directory: String
+    /// The text of each file as last written; nil until the first update.
+    private var written: [String: String]?
+
+    /// `directory`: absolute; by default `/var/run/cdi` below the root.
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    static func defaultDirectory(_ paths: HostPaths) -> String { paths.under("/var/run/cdi") }
+
+    /// Brings the files in line with `specs`: what changed is written, what is no longer
+    /// there removed. Returns what failed (nothing is retried until the specs change again).
+    func update(_ specs: [CDISpec]) -> [IOFailure] {
+        let wanted = Dictionary(uniqueKeysWithValues: specs.map { ($0.fileName, CDISpecFiles.text($0)) })
+        guard wanted != written else { return [] }
+        var failures: [IOFailure] = []
+        for (name, text) in wanted.sorted(by: { $0.key < $1.key }) where written?[name] != text {
+            do {
+                try writeFileAtomically(directory + "/" + name, text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+            } catch {
+                failures.append(error)
+            }
+        }
+        failures += removeFiles(except: Set(wanted.keys))
+        written = failures.isEmpty ? wanted : nil
+        return failures
+    }
+
+    /// Removes our spec files (`hotplug-agent.json`, `hotplug-agent.*.json`) not in `keep`.
+    /// The directory is reached through the trusted walk; a name is only unlinked, never
+    /// followed, so a link planted in its place is what goes.
+    private func removeFiles(except keep: Set<String>) -> [IOFailure] {
+        let fd: Int32
+        switch TrustedPath.openDirectory(directory) {
+        case .success(let opened): fd = opened
+        case .failure(let refusal):
+            return refusal.isMissing ? [] : [IOFailure(.open, directory, errno: .EPERM, detail: refusal.message)]
+        }
+        guard let dir = fdopendir(fd) else {
+            close(fd)
+            return [IOFailure(.open, directory, errno: .current)]
+        }
+        defer { closedir(dir) }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if CDISpecFiles.isOurs(name), !keep.contains(name) { stale.append(name) }
+        }
+        return stale.compactMap { name in
+            unlinkat(dirfd(dir), name, 0) == 0 || errno == ENOENT ? nil : IOFailure(.write, directory + "/" + name, errno: .current)
+        }
+    }
+
+    /// Brings the files in line with the host now, logging what failed once per kind of
+    /// failure (`lastFailure` keeps it between calls). Returns whether all went well.
+    @discardableResult
+    func update(from agent: Agent, lastFailure: inout String?) -> Bool {
+        guard let specs = agent.cdiSpecs() else { return false }
+        let failure = update(specs).map { "\($0)" }.first
+        if let failure, failure != lastFailure { agent.log.error("CDI spec not written: \(failure)") }
+        if failure == nil, lastFailure != nil { agent.log.notice("CDI spec written again") }
+        lastFailure = failure
+        return failure == nil
+    }
+
+    static func isOurs(_ name: String) -> Bool {
+        name == "hotplug-agent.json" || (name.hasPrefix("hotplug-agent.") && name.hasSuffix(".json") && !name.contains("/"))
+    }
+
+    /// A spec as JSON, keys sorted, as the file holds it and `hotplug-agent cdi` prints it.
+    package static func text(_ spec: CDISpec) -> String {
+        prettyJSON(SpecJSON(spec)) + "\n"
+    }
+
+    /// The spec's JSON shape (container-device-interface's `specs-go`, version 0.5).
+    private struct SpecJSON: Encodable {
+        var cdiVersion = CDISpec.version
+        var kind: String
+        var devices: [DeviceJSON]
+
+        init(_ spec: CDISpec) {
+            kind = spec.kind.description
+            devices = spec.devices.map { device in
+                DeviceJSON(name: device.name, containerEdits: EditsJSON(deviceNodes: device.nodes.map { node in
+                    NodeJSON(path: node.path, type: "c", uid: node.uid, gid: node.gid, fileMode: node.mode.map(Int.init))
+                }))
+            }
+        }
+    }
+
+    private struct DeviceJSON: Encodable {
+        var name: String
+        var containerEdits: EditsJSON
+    }
+
+    private struct EditsJSON: Encodable {
+        var deviceNodes: [NodeJSON]
+    }
+
+    private struct NodeJSON: Encodable {
+        var path: String
+        var type: String
+        var uid: UInt32?
+        var gid: UInt32?
+        /// Permission bits, as the number Go's `os.FileMode` reads (0660 is 432).
+        var fileMode: Int?
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Policy
+
+/// The CDI specs for the devices the policies claim that are on a VFIO driver now, as the
+/// daemon keeps them in `/var/run/cdi`: one JSON document per kind, the default kind's first.
+struct CDICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cdi", abstract: "Print the CDI spec for the claimed devices that are on a VFIO driver now.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var policy: PolicyOptions
+    @OptionGroup var source: HostSourceOptions
+
+    func run() throws {
+        let host = HostContext(global)
+        let (reader, accounts) = try source.open(host)
+        let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
+        let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
+        let specs = planner.cdiSpecs(in: view)
+        // With no device claimed the daemon keeps no file; its spec would have no devices.
+        let shown = specs.isEmpty ? [CDISpec(kind: .default, devices: [])] : specs
+        output(String(shown.map(CDISpecFiles.text).joined().dropLast()))
+    }
+}

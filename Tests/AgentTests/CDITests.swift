@@ -1,0 +1,195 @@
+import Foundation
+@testable import HotplugAgent
+@testable import Simulation
+import Policy
+import Testing
+
+/// CDI specs: every claimed device on a VFIO driver under `<policy>-<n>` and its address,
+/// with the nodes of one API, gone from the spec as soon as it leaves VFIO.
+struct CDITests {
+    static let kinds = """
+        [[policy]]
+        name = "mi300x"
+        match.ids = ["1002:74a1"]
+        driver = "vfio-pci"
+        owner = "cloud"
+        group = "kvm"
+        mode = "0660"
+        [[policy]]
+        name = "nics"
+        match.ids = ["15b3:1021"]
+        driver = "vfio-pci"
+        owner = "cloud"
+        mode = "0600"
+        cdi.kind = "example.com/nic"
+        cdi.iommufd = true
+        """
+
+    func specs(_ host: SimHost) throws -> [CDISpec] {
+        let planner = host.agent.planner
+        return planner.cdiSpecs(in: host.reader.enrich(try host.reader.fullView(), for: planner))
+    }
+
+    func host(deviceNodes: Bool, policies: String = kinds) throws -> SimHost {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = deviceNodes
+        return try SimHost(description, policies: policies)
+    }
+
+    @Test func seed000ListsEachClaimedDeviceUnderItsPolicyNameAndAddressWithTheGroupNodes() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(try specs(host).isEmpty, "nothing is on vfio-pci before the agent ran")
+        #expect(host.runOnce())
+        let all = try specs(host)
+        #expect(all.count == 1)
+        let spec = try #require(all.first)
+        #expect(spec.kind.description == "hotplug-agent.io/vfio" && spec.fileName == "hotplug-agent.json")
+        #expect(spec.devices.count == 32)
+        let gpus = host.addresses { $0.id.device == 0x74a1 }
+        for (n, address) in gpus.enumerated() {
+            let named = spec.devices.filter { $0.name == "mi300x-\(n)" }
+            #expect(named.count == 1 && named[0].address.description == address, "mi300x-\(n)")
+            let byAddress = try #require(spec.devices.first { $0.name == address })
+            #expect(byAddress.nodes == named[0].nodes)
+            let group = try #require(host.device(address)?.group)
+            #expect(byAddress.nodes == [CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
+                                        CDISpec.Node(path: "/dev/vfio/\(group)", uid: 1000, gid: 993, mode: 0o660)])
+        }
+        #expect(spec.devices.contains { $0.name == "connectx-7-7" } && !spec.devices.contains { $0.name == "connectx-7-8" })
+        #expect(!spec.devices.contains { $0.nodes.contains { $0.path == "/dev/iommu" } })
+        // The file as runtimes read it.
+        let text = CDISpecFiles.text(spec)
+        #expect(text.hasPrefix("{\n  \"cdiVersion\" : \"0.5.0\",\n"))
+        #expect(text.contains("\"path\" : \"/dev/vfio/vfio\"") && text.contains("\"fileMode\" : 432"))
+        #expect(text.contains("\"kind\" : \"hotplug-agent.io/vfio\""))
+    }
+
+    @Test func aPolicysOwnKindAndIOMMUFDNodesWhereTheKernelHasThem() throws {
+        let host = try host(deviceNodes: true)
+        #expect(host.runOnce())
+        let all = try specs(host)
+        #expect(all.map(\.fileName) == ["hotplug-agent.json", "hotplug-agent.example.com_nic.json"])
+        let nics = all[1]
+        #expect(nics.kind.description == "example.com/nic" && nics.devices.count == 16)
+        for device in nics.devices {
+            let number = try #require(host.device(device.address.description)?.deviceNode)
+            #expect(device.nodes == [CDISpec.Node(path: "/dev/iommu", uid: 1000, gid: nil, mode: 0o660),
+                                     CDISpec.Node(path: "/dev/vfio/devices/vfio\(number)", uid: 1000, gid: nil, mode: 0o600)])
+        }
+        // The GPUs' policy did not ask for iommufd: the legacy pair, never both.
+        #expect(all[0].devices.allSatisfy { $0.nodes.map(\.path).first == "/dev/vfio/vfio" && $0.nodes.count == 2 })
+    }
+
+    @Test func iommufdFallsBackToTheGroupNodesOnAKernelWithoutDeviceNodes() throws {
+        let host = try host(deviceNodes: false)
+        #expect(host.runOnce())
+        let nics = try #require(try specs(host).last)
+        #expect(nics.devices.allSatisfy { $0.nodes.map(\.path).first == "/dev/vfio/vfio" })
+    }
+
+    @Test func aDeviceThatLeavesVFIOLeavesTheSpecAndTheOthersAreRenumbered() throws {
+        let host = try host(deviceNodes: true)
+        #expect(host.runOnce())
+        let gpus = host.addresses { $0.id.device == 0x74a1 }
+        host.kernel.unplug(PCIAddress(gpus[0])!)
+        host.deliverEvents()
+        var defaults = try #require(try specs(host).first)
+        #expect(!defaults.devices.contains { $0.address.description == gpus[0] })
+        #expect(defaults.devices.first { $0.name == "mi300x-0" }?.address.description == gpus[1])
+        #expect(!defaults.devices.contains { $0.name == "mi300x-7" })
+        // Unbound by hand from vfio-pci (an admin, another tool): out at once.
+        try host.kernel.write("/sys/bus/pci/drivers/vfio-pci/unbind", gpus[1])
+        defaults = try #require(try specs(host).first)
+        #expect(!defaults.devices.contains { $0.address.description == gpus[1] })
+        // The NIC that takes a freed vfioN number is listed under its new node.
+        let nic = host.addresses { $0.id.device == 0x1021 }[0]
+        host.kernel.unplug(PCIAddress(nic)!)
+        host.deliverEvents()
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        host.deliverEvents()
+        let number = try #require(host.device(nic)?.deviceNode)
+        let listed = try #require(try specs(host).last?.devices.first { $0.name == nic })
+        #expect(listed.nodes.last?.path == "/dev/vfio/devices/vfio\(number)")
+    }
+
+    @Test func aPolicyNameCDIRefusesLeavesTheAddressAlone() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: """
+            [[policy]]
+            name = "_gpus"
+            match.ids = ["1002:74a1"]
+            driver = "vfio-pci"
+            """)
+        #expect(host.runOnce())
+        let spec = try #require(try specs(host).first)
+        #expect(spec.devices.count == 8 && spec.devices.allSatisfy { $0.name.hasPrefix("0000:") })
+    }
+
+    @Test func statusNamesEachDevicesCDINames() throws {
+        let host = try host(deviceNodes: true)
+        #expect(host.runOnce())
+        let statuses = host.agent.statuses()
+        let gpu = try #require(statuses.first { $0.policy == "mi300x" })
+        #expect(gpu.cdi == ["hotplug-agent.io/vfio=mi300x-0", "hotplug-agent.io/vfio=\(gpu.address)"])
+        #expect(statuses.first { $0.policy == "nics" }?.cdi.first == "example.com/nic=nics-0")
+    }
+}
+
+/// The spec files: written when they change, removed when their kind has no device left.
+struct CDISpecFileTests {
+    func spec(_ kind: CDIKind = .default, devices: Int) -> CDISpec {
+        CDISpec(kind: kind, devices: (0..<devices).map { n in
+            CDISpec.Device(name: "p-\(n)", address: PCIAddress("0000:0\(n):00.0")!, nodes: [CDISpec.Node(path: "/dev/vfio/\(n)")])
+        })
+    }
+
+    @Test func writtenOnceRemovedWhenEmptyAndOnlyOurs() throws {
+        let tree = try FakeSysfs()
+        let files = CDISpecFiles(directory: tree.path("/run/cdi"))
+        let other = try CDIKind.parse("example.com/nic").get()
+        #expect(files.update([spec(devices: 2), spec(other, devices: 1)]).isEmpty)
+        #expect(try tree.read("/run/cdi/hotplug-agent.json").contains("\"name\" : \"p-1\""))
+        #expect(try tree.read("/run/cdi/hotplug-agent.example.com_nic.json").contains("\"kind\" : \"example.com/nic\""))
+        var st = stat()
+        #expect(stat(tree.path("/run/cdi/hotplug-agent.json"), &st) == 0 && st.st_mode & 0o7777 == 0o644)
+        let inode = st.st_ino
+        // Unchanged: not written again.
+        #expect(files.update([spec(devices: 2), spec(other, devices: 1)]).isEmpty)
+        #expect(stat(tree.path("/run/cdi/hotplug-agent.json"), &st) == 0 && st.st_ino == inode)
+        // Another producer's spec stays; ours go when no device is left.
+        try tree.file("/run/cdi/nvidia.yaml", "cdiVersion: 0.5.0\n")
+        #expect(files.update([]).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/run/cdi")) == ["nvidia.yaml"])
+    }
+
+    @Test func aStaleSpecFromAnEarlierRunGoesAndALinkInItsPlaceIsReplacedNotFollowed() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/run/cdi")
+        try tree.file("/run/cdi/hotplug-agent.old.example_gone.json", "{}")
+        try tree.file("/target", "precious")
+        try tree.link("/run/cdi/hotplug-agent.json", to: tree.path("/target"))
+        let files = CDISpecFiles(directory: tree.path("/run/cdi"))
+        #expect(files.update([spec(devices: 1)]).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/run/cdi")) == ["hotplug-agent.json"])
+        #expect(try tree.read("/target") == "precious")
+        var st = stat()
+        #expect(lstat(tree.path("/run/cdi/hotplug-agent.json"), &st) == 0 && st.st_mode & S_IFMT == S_IFREG)
+    }
+
+    @Test func theDaemonKeepsTheSpecInStepWithTheHost() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let tree = try FakeSysfs()
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log) { PolicySet([]) }
+        daemon.cdi = CDISpecFiles(directory: tree.path("/cdi"))
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        startThread { [daemon] in _ = daemon.run(signals: signals) }
+        defer { signals.send(SIGTERM) }
+        func spec() -> String { (try? String(contentsOfFile: tree.path("/cdi/hotplug-agent.json"), encoding: .utf8)) ?? "" }
+        #expect(waitFor(.seconds(10)) { spec().contains("\"name\" : \"connectx-7-7\"") })
+        let gpu = host.addresses { $0.id.device == 0x74a1 }[0]
+        host.kernel.unplug(PCIAddress(gpu)!)
+        #expect(waitFor(.seconds(10)) { !spec().contains(gpu) && !spec().contains("mi300x-7") })
+        // The policies go (a reload to none): every device returns, and the file with them.
+        signals.send(SIGHUP)
+        #expect(waitFor(.seconds(10)) { !FileManager.default.fileExists(atPath: tree.path("/cdi/hotplug-agent.json")) }, "\(host.log.all.suffix(8))")
+    }
+}
