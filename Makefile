@@ -7,14 +7,15 @@ DRIVERCTL := .build/driverctl/usr/sbin/driverctl
 # pkg-config for the integration test's harness; GNU time for the hostile-file test's bounds;
 # QEMU, a static busybox, udev, kmod, btrfs-progs, socat and xz for the real-kernel test;
 # curl for the metrics scrape (the node exporter itself is unpacked, never installed);
-# python3-yaml to read the Kubernetes manifests; e2fsprogs for the systemd guest's disk;
+# python3-yaml to read the Kubernetes manifests; python3-jsonschema for the CDI schema,
+# podman and crun to run a container in the real-kernel guest; e2fsprogs for the systemd guest's disk;
 # dpkg-dev (dpkg-shlibdeps) and lintian for the package; libstdc++'s archive for release links.
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc libstdc++-12-dev time \
 	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl python3-yaml \
-	e2fsprogs dpkg-dev lintian
+	e2fsprogs dpkg-dev lintian podman crun python3-jsonschema
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test fuzz-test integration-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
+.PHONY: all deps build test unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -73,6 +74,10 @@ unit-test: build
 integration-test: build
 	Tests/Integration/run-umockdev.sh $(CURDIR)/$(BIN)
 
+# The CDI specs against CDI's JSON schema and naming rules.
+cdi-test: build
+	Tests/CDI/run.sh $(CURDIR)/$(BIN)
+
 install-test: build
 	Tests/Install/run.sh
 
@@ -102,7 +107,7 @@ package-test: deb
 systemd-test: deb
 	Tests/Kernel/systemd.sh 6.12 $(DEB)
 
-test: unit-test fuzz-test integration-test install-test metrics-test deploy-test package-test kernel-test systemd-test
+test: unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test package-test kernel-test systemd-test
 
 # Performance figures (release build): the simulated host's coldplug, CPU per reconcile,
 # events per second, kernel operations and growth; the real daemon's memory with 4096
