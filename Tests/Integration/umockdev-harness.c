@@ -396,6 +396,18 @@ static int vf_done(void) { return on_vfio("0000:4d:00.1") && owned(41); }
 static int coldplug_done(void) { return on_vfio("0000:12:00.0") && owned(12); }
 static int hotplug_done(void) { return on_vfio("0000:22:00.0") && owned(22); }
 
+/* The CDI spec (in the test bed's own directory) names `cdi_text` and not `cdi_gone`. */
+static const char *cdi_text, *cdi_gone;
+static int cdi_names(void) {
+    char spec[65536] = "";
+    int fd = open(at("/run-cdi/hotplug-agent.json"), O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, spec, sizeof spec - 1);
+    close(fd);
+    if (n > 0) spec[n] = 0;
+    return strstr(spec, cdi_text) != NULL && (cdi_gone == NULL || strstr(spec, cdi_gone) == NULL);
+}
+
 static int log_contains(const char *log, const char *text) {
     char command[2048];
     snprintf(command, sizeof command, "grep -qF -- '%s' '%s'", text, log);
@@ -453,7 +465,10 @@ int main(int argc, char **argv) {
         setenv("HOTPLUG_AGENT_MODPROBE", "/bin/false", 1);  /* never load a real module */
         char state[1100];
         snprintf(state, sizeof state, "%s/run-hotplug-agent", root);   /* not the real /run */
-        execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--state-dir", state, "--log-level", "debug", (char *)NULL);
+        char cdi[1100];
+        snprintf(cdi, sizeof cdi, "%s/run-cdi", root);                 /* nor the real /run/cdi */
+        execl(argv[1], argv[1], "run", "--policy-dir", argv[2], "--state-dir", state, "--cdi-dir", cdi,
+              "--log-level", "debug", (char *)NULL);
         _exit(127);
     }
 
@@ -470,6 +485,10 @@ int main(int argc, char **argv) {
     uevent_pci("0000:22:00.0", "bind");
     check(serve(20, hotplug_done), "hotplug: the MI300X that arrived on amdgpu is moved to vfio-pci and /dev/vfio/22 owned");
     check(serve(5, device_node_owned_22), "hotplug: its iommufd node (the next free number) is owned as well");
+    cdi_text = "\"name\" : \"0000:22:00.0\"";
+    check(serve(5, cdi_names), "CDI: the spec names the hot-added GPU by its address");
+    cdi_text = "\"name\" : \"mi300x-1\"";
+    check(serve(5, cdi_names), "CDI: and by its policy's name, mi300x-1");
 
     /* SR-IOV: the agent turns autoprobe off and asks for one VF; the VF appears, and its
      * links follow half a second later. Nothing may be decided about it in between. */
@@ -511,6 +530,9 @@ int main(int argc, char **argv) {
     kill(agent, SIGHUP);
     check(serve(20, restored), "SIGHUP without the policy: the GPUs are back where they came from");
     check(log_contains(log, "0000:22:00.0 put back on amdgpu: no policy wants it any more"), "log: the restore names device and origin");
+    cdi_text = "\"name\" : \"flex-vfs-0\"";
+    cdi_gone = "mi300x";
+    check(serve(5, cdi_names), "CDI: the GPUs left VFIO and the spec, the Flex VF stays in it");
 
     serve(0.5, NULL);
     kill(agent, SIGTERM);
