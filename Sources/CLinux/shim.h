@@ -1,7 +1,7 @@
 #ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
 #define HOTPLUG_AGENT_CLINUX_SHIM_H
 /* Linux system calls Swift cannot reach through glibc's module: openat2 has no glibc
- * wrapper and syscall() is variadic; the xattr calls and mallopt live in headers it leaves out. */
+ * wrapper (nor, in glibc 2.36, has pidfd_open) and syscall() is variadic; the xattr calls and mallopt live in headers it leaves out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -16,6 +16,17 @@ static inline int hotplug_agent_openat2(int dirfd, const char *path, uint64_t fl
 #ifdef SYS_openat2
     struct open_how how = { .flags = flags, .mode = 0, .resolve = resolve };
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* pidfd_open(pid, 0): a descriptor that polls readable once the process exits; -1 with
+ * errno set (ESRCH: it has exited already; ENOSYS before Linux 5.3). Close-on-exec. */
+static inline int hotplug_agent_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
     errno = ENOSYS;
     return -1;

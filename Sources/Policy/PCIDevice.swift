@@ -43,6 +43,8 @@ public struct PCIDevice: Sendable, Equatable {
     /// Who holds the device's VFIO nodes (or, for a PF, its VFs') open, one line each
     /// (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`); nil when not read.
     public var heldBy: [String]?
+    /// The processes of those lines, for the agent to watch them exit.
+    public var holderPIDs: Set<Int32> = []
     /// For each `sysfs` entry of the policy (by its path pattern), what it found.
     public var attributes: [String: [AttributeReading]] = [:]
 

@@ -52,7 +52,7 @@ struct CommandLineTests {
         let tree = try FakeSysfs()
         let good = try Binary.run(["check", "--root", tree.root, "good/spec-example.toml", "good/table-forms.toml", "good/empty.toml"], in: Self.corpus)
         #expect(good.status == 0)
-        #expect(good.stdout == "ok: 6 policies\n")
+        #expect(good.stdout == "ok: 7 policies\n")
         for seed in ["seed-000", "seed-003", "seed-004"] {
             let examples = repository.appendingPathComponent("rules/examples/\(seed)").path
             let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", examples])

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 @testable import HotplugAgent
 @testable import Simulation
@@ -96,7 +97,7 @@ struct HolderTests {
         let origin = DriverOrigin(driver: nil, override: nil, movedTo: "vfio-pci")
         host.kernel.holdNode(group, pid: 1, command: "qemu")
         let executor = host.executor
-        #expect(throws: AgentError.held(address, ["/dev/vfio/\(group) is open by qemu (pid 1)"])) {
+        #expect(throws: AgentError.held(address, ["/dev/vfio/\(group) is open by qemu (pid 1)"], [1])) {
             try executor.perform(Step(.restore(origin), reason: "test"), on: address)
         }
         #expect(host.device(gpu)?.driver == "vfio-pci")
@@ -115,6 +116,36 @@ struct HolderTests {
         host.kernel.closeNode(group)
         // No event arrives; the timer alone brings it back.
         #expect(waitFor(.seconds(5)) { host.addresses { $0.driver == "vfio-pci" }.isEmpty })
+        #expect(daemon.stop() == 0)
+    }
+}
+
+/// Closing a node sends no uevent: the daemon watches the holding process through a pidfd
+/// and looks again the moment it exits, long before its 10-second timed look.
+struct HolderExitTests {
+    @Test func aDeviceIsReturnedAtOnceWhenTheVMThatHeldItExits() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let group = 12
+        let daemon = DaemonTests.Running(host, waitRetry: .seconds(60)) { PolicySet([]) }
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
+        let held = try #require(host.addresses { $0.group == group }.first)
+        // A real process stands in for the VMM: its pid is what /proc shows holding the node.
+        let vmm = Process()
+        vmm.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        vmm.arguments = ["60"]
+        try vmm.run()
+        host.kernel.holdNode(group, pid: vmm.processIdentifier, command: "qemu-system-x86")
+        daemon.signals.send(SIGHUP)
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" } == [held] })
+        #expect(waitFor(.seconds(2)) { host.agent.waitedFor == [vmm.processIdentifier] })
+        // It exits: its descriptors close with it (the kernel's doing, no event).
+        host.kernel.closeNode(group)
+        vmm.terminate()
+        vmm.waitUntilExit()
+        let exited = ContinuousClock.now
+        #expect(waitFor(.seconds(5)) { host.addresses { $0.driver == "vfio-pci" }.isEmpty })
+        #expect(ContinuousClock.now - exited < .seconds(2), "returned \(ContinuousClock.now - exited) after the exit")
+        #expect(!host.log.containing("a process a device waits for has exited").isEmpty)
         #expect(daemon.stop() == 0)
     }
 }

@@ -32,8 +32,12 @@ bounding = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M).group(1).split
 wanted = sorted(name.removeprefix("CAP_") for name in bounding)
 check("exactly the unit's capabilities", security["capabilities"]["drop"] == ["ALL"] and sorted(security["capabilities"]["add"]) == wanted)
 paths = sorted(volume["hostPath"]["path"] for volume in pod["volumes"] if "hostPath" in volume)
-check("host paths: /sys, /dev, /lib/modules, /run/hotplug-agent only", paths == ["/dev", "/lib/modules", "/run/hotplug-agent", "/sys"])
+check("host paths: /sys, /dev, /lib/modules, /run/hotplug-agent, /var/run/cdi only",
+      paths == ["/dev", "/lib/modules", "/run/hotplug-agent", "/sys", "/var/run/cdi"])
 mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+cdi = next(volume for volume in pod["volumes"] if volume.get("hostPath", {}).get("path") == "/var/run/cdi")
+check("the CDI specs where the node's runtimes read them", mounts[cdi["name"]]["mountPath"] == "/var/run/cdi"
+      and not mounts[cdi["name"]].get("readOnly", False))
 policies = next(volume for volume in pod["volumes"] if "configMap" in volume)
 check("policies from the ConfigMap, where run reads them",
       policies["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"]

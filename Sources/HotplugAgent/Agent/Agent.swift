@@ -24,6 +24,8 @@ package final class Agent: @unchecked Sendable {
         /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups:
         /// reconciled again on every batch of events and by `retryWaiting()`.
         var waiting: [PCIAddress: Int?] = [:]
+        /// The processes they wait for, where the agent saw them (the daemon watches them exit).
+        var holders: [PCIAddress: Set<Int32>] = [:]
     }
 
     private let failures = Mutex(Failures())
@@ -60,6 +62,9 @@ package final class Agent: @unchecked Sendable {
 
     /// Whether any device waits for a VM to let go of it.
     var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
+
+    /// The processes that devices wait for: once one exits, they are looked at again.
+    var waitedFor: Set<Int32> { failures.withLock { $0.holders.values.reduce(into: Set()) { $0.formUnion($1) } } }
 
     /// Looks again at every device that waits for a VM (the daemon calls it every
     /// `waitRetry`, 10 s, while there are any).
@@ -142,6 +147,7 @@ package final class Agent: @unchecked Sendable {
                         $0.failedAt[address] = nil
                         $0.stuck.remove(address)
                         $0.waiting[address] = nil
+                        $0.holders[address] = nil
                     }
                 }
                 if event.action == "remove" {
@@ -175,9 +181,12 @@ package final class Agent: @unchecked Sendable {
         }
         let outcome = reconciler.reconcile(address)
         let after = outcome == .failed ? try? reader.device(address) : nil
-        let group = outcome == .waiting ? try? reader.group(of: address) : nil
+        var holders: Set<Int32>?
+        if case .waiting(let pids) = outcome { holders = pids }
+        let group = holders != nil ? try? reader.group(of: address) : nil
         failures.withLock {
-            $0.waiting[address] = outcome == .waiting ? .some(group) : nil
+            $0.waiting[address] = holders != nil ? .some(group) : nil
+            $0.holders[address] = holders
             if outcome == .failed {
                 $0.failedAt[address] = after
                 $0.count += 1

@@ -19,7 +19,7 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     /// A bind failed, and putting the device back on this driver failed too.
     indirect case restoreFailed(AgentError, String?)
     /// A VM holds the device's VFIO nodes (or its VFs'): the step waits until it lets go.
-    case held(PCIAddress, [String])
+    case held(PCIAddress, [String], Set<Int32>)
     /// A write returned but reading back shows something else.
     case didNotStick(PCIAddress, what: String, wanted: String, read: String)
 
@@ -41,7 +41,7 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
             return "\(failure); putting it back on \(driver ?? "no driver") failed too: the device is unbound"
         case .refusedAttribute(let address, let path, let why):
             return "\(address): \(path) is not written: \(why)"
-        case .held(let address, let holders):
+        case .held(let address, let holders, _):
             return "\(address) is in use by a VM: \(holders.joined(separator: ", ")); waiting until it lets go"
         case .didNotStick(let address, let what, let wanted, let read):
             return "\(address): \(what) reads \(read) after writing \(wanted)"

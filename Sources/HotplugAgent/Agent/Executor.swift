@@ -61,7 +61,7 @@ struct Executor: Sendable {
             try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)
         case .setVFCount(let count):
             let held = reader.holders(address, group: nil)
-            if !held.isEmpty { throw .held(address, held) }
+            if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
             try recordSRIOVOrigin(address)
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
@@ -222,7 +222,7 @@ struct Executor: Sendable {
         // block until it let go. Asked again right before, never waited for in the kernel.
         if DriverKind.isVFIO(driver) {
             let held = reader.holders(address, group: try reader.group(of: address))
-            if !held.isEmpty { throw .held(address, held) }
+            if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
         }
         do {
             try attempt(address) { () throws(IOFailure) in try io.write(paths.driver(driver) + "/unbind", address.description) }

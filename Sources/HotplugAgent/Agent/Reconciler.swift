@@ -13,8 +13,9 @@ final class Reconciler: @unchecked Sendable {
         case absent
         /// A step failed; the error was logged.
         case failed
-        /// What is left waits until a VM lets go of the device; look again later.
-        case waiting
+        /// What is left waits until a VM lets go of the device (these processes, where the
+        /// agent saw them); look again later, or as soon as one of them exits.
+        case waiting(on: Set<Int32>)
     }
 
     let reader: SysfsReader
@@ -69,7 +70,7 @@ final class Reconciler: @unchecked Sendable {
             }
             guard plan.hasWork else {
                 if !dryRun { status?.clear(address) }
-                return plan.waits.isEmpty ? .settled : .waiting
+                return plan.waits.isEmpty ? .settled : .waiting(on: plan.device.holderPIDs)
             }
             if dryRun {
                 for step in plan.steps { log.info("would \(step)", metadata: meta) }
@@ -84,9 +85,9 @@ final class Reconciler: @unchecked Sendable {
                 } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return .absent
-                } catch .held(_, let holders) {
+                } catch .held(_, let holders, let pids) {
                     log.notice("waiting: \(step.action.summary): \(holders.joined(separator: ", ")) (opened since it was planned)", metadata: meta)
-                    return .waiting
+                    return .waiting(on: pids)
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
                     status?.record(address, .failed("\(step.action.summary): \(error)"))

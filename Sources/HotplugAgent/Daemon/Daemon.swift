@@ -28,9 +28,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false, forgettingDeparted: true)
         agent.handle(monitor.drain(), wait: false)
-        var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: watcher?.fileDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
+        let sources = [monitor.fileDescriptor, signals.readFD, watcher?.fileDescriptor ?? -1]
+        let holders = HolderWatch()
         var reloadDue: ContinuousClock.Instant?
         var metricsDue = metrics != nil, wasBusy = true
         var metricsFailure: String?, cdiFailure: String?, cdiDue = false
@@ -49,6 +48,12 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             if wasBusy || cdiDue, !agent.queue.isBusy, let cdi {
                 cdiDue = false
                 cdi.update(from: agent, lastFailure: &cdiFailure)
+            }
+            // The VMs devices wait for: one that exits lets them go (closing sends no uevent).
+            if !agent.queue.isBusy, holders.watch(agent.waitedFor) {
+                agent.retryWaiting(wait: false)
+                cdiDue = true
+                continue
             }
             // READY=1 once coldplug, or the pass a reload started, has settled (a stuck
             // device does not hold it back): `systemctl reload` returns with devices moved.
@@ -81,7 +86,13 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 let left = (due - ContinuousClock.now).pollMilliseconds
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
+            var fds = (sources + holders.descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let polled = poll(&fds, nfds_t(fds.count), timeout)
+            if polled > 0, holders.takeExited(Array(fds[sources.count...])) {
+                log.info("a process a device waits for has exited; looking again")
+                agent.retryWaiting(wait: false)
+                cdiDue = true
+            }
             agent.queue.checkForStuck()
             if ContinuousClock.now >= nextWaitRetry {
                 nextWaitRetry = ContinuousClock.now + waitRetry

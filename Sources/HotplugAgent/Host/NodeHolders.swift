@@ -18,9 +18,9 @@ struct NodeHolders {
     let paths: HostPaths
 
     /// One line per holder (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`) of these
-    /// devices; empty when nothing holds them.
-    func heldBy(_ devices: [(address: PCIAddress, group: Int?)]) -> [String] {
-        if let blind = cannotSeeEveryProcess() { return [blind] }
+    /// devices, empty when nothing holds them; and the holding processes.
+    func heldBy(_ devices: [(address: PCIAddress, group: Int?)]) -> (lines: [String], pids: Set<Int32>) {
+        if let blind = cannotSeeEveryProcess() { return ([blind], []) }
         var nodes: [UInt64: String] = [:]
         var nodeDevices: [UInt64: [PCIAddress]] = [:]
         for (address, group) in devices {
@@ -32,7 +32,7 @@ struct NodeHolders {
         }
         // A descriptor or mapping exists only for a device its VFIO driver has open.
         let open = devices.map(\.address).filter(isOpenThroughVFIO)
-        guard !nodes.isEmpty || !open.isEmpty else { return [] }
+        guard !nodes.isEmpty || !open.isEmpty else { return ([], []) }
         let openers = io.openers(of: Set(nodes.keys), devices: Set(open))
         let found = openers.map { opener in
             let who = "\(opener.command) (pid \(opener.pid))"
@@ -55,9 +55,10 @@ struct NodeHolders {
             }
         }
         let unseen = open.filter { !explained.contains($0) }
-        return found + unseen.map {
+        let lines = found + unseen.map {
             "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see"
         }
+        return (lines, Set(openers.map(\.pid)))
     }
 
     /// Whether a VFIO driver has the device open for a user: vfio-pci enables the device
@@ -108,7 +109,7 @@ struct NodeHolders {
 
 extension SysfsReader {
     /// Who holds the device's VFIO nodes, and for a PF its VFs' (`virtfnN` links).
-    func holders(_ address: PCIAddress, group: Int?) -> [String] {
+    func holders(_ address: PCIAddress, group: Int?) -> (lines: [String], pids: Set<Int32>) {
         var devices = [(address: address, group: group)]
         for link in ((try? io.list(paths.device(address))) ?? []).filter({ $0.hasPrefix("virtfn") }).sorted() {
             guard let target = try? io.readLink(paths.attribute(address, link)), let name = lastComponent(target),

@@ -145,7 +145,9 @@ package struct SysfsReader: Sendable {
             // VFIO driver, or its VF count changes (to the policy's or back to the origin's).
             let target = needs.holdersUnlessVFCount ?? devices[index].origin?.sriov?.numVFs
             let countChanges = target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false } ?? false
-            if needs.holders || countChanges { devices[index].heldBy = holders(address, group: devices[index].iommuGroup) }
+            if needs.holders || countChanges {
+                (devices[index].heldBy, devices[index].holderPIDs) = holders(address, group: devices[index].iommuGroup)
+            }
             if countChanges { devices[index].vfsInUse = HostUse(io: io, paths: paths).vfsInUse(of: address) }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
             if needs.deviceNode {
