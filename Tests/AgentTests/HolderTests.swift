@@ -138,9 +138,10 @@ struct HolderExitTests {
         daemon.signals.send(SIGHUP)
         #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" } == [held] })
         #expect(waitFor(.seconds(2)) { host.agent.waitedFor == [vmm.processIdentifier] })
+        Thread.sleep(forTimeInterval: 1.5)  // the daemon's loop has its pidfd by now
         // It exits: its descriptors close with it (the kernel's doing, no event).
         host.kernel.closeNode(group)
-        vmm.terminate()
+        kill(vmm.processIdentifier, SIGKILL)  // SIGTERM may be blocked in the test runner
         vmm.waitUntilExit()
         let exited = ContinuousClock.now
         #expect(waitFor(.seconds(5)) { host.addresses { $0.driver == "vfio-pci" }.isEmpty })

@@ -51,6 +51,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             }
             // The VMs devices wait for: one that exits lets them go (closing sends no uevent).
             if !agent.queue.isBusy, holders.watch(agent.waitedFor) {
+                log.info("a process a device waits for has exited; looking again")
                 agent.retryWaiting(wait: false)
                 cdiDue = true
                 continue
