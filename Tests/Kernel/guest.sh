@@ -236,6 +236,110 @@ once; rc=$?
 check "sriov_numvfs ENOENT from pci-stub fails run --once (exit 1)" [ $rc = 1 ]
 check "and is logged as a failure naming ENOENT, not as a device that left" eval 'grep -q "failed: set sriov_numvfs to 1: .*ENOENT" $LOG && ! grep -q "left during set sriov_numvfs" $LOG'
 
+# --- a real VMM as an ordinary user, and the CDI spec ------------------------------------
+# QEMU (this machine's, TCG inside the guest, paused with -S) runs as user 1000 with
+# -device vfio-pci on devices the daemon claimed for that user: it opens the container and
+# the group node, takes the device, maps its BARs and pins its 64 MiB for DMA. -daemonize
+# returns 0 only once all of that worked.
+vm_user=$(getent passwd 1000 | cut -d: -f1); vm_user=${vm_user:-1000}
+: > /run/limits.conf
+mount --bind /run/limits.conf /etc/security/limits.conf
+mkdir -p -m 0777 /run/vm
+qemu_as_user() {  # ADDRESS MEMLOCK NAME
+    prlimit --memlock="$2:$2" setpriv --reuid=1000 --regid=100 --clear-groups \
+        qemu-system-x86_64 -machine q35 -accel tcg -m 64 -nodefaults -display none -S \
+        -daemonize -pidfile "/run/vm/$3.pid" -device "vfio-pci,host=$1" >> /run/vm/qemu.log 2>&1
+}
+spec=/var/run/cdi/hotplug-agent.json
+spec_names() { grep -q "\"name\" : \"$1\"" $spec 2>/dev/null; }
+policies <<'TOML'
+[[policy]]
+name = "vm"
+match.slots = ["0000:00:04.0", "0000:02:00.0"]
+driver = "vfio-pci"
+allow-in-use = true
+owner = "1000"
+group = "100"
+mode = "0660"
+TOML
+doctor=$("$A" doctor --policy-dir /run/p 2>&1)
+echo "INFO doctor on the VM user's limits: $(grep -F "limits for" <<< "$doctor")"
+check "doctor warns that $vm_user's memlock limit is too low for a VM" contains "$doctor" "limits for $vm_user: memlock is"
+"$A" run --policy-dir /run/p --log-level info > /run/vm-daemon.log 2>&1 &
+DAEMON=$!
+wait_for 30 grep -q "coldplug done" /run/vm-daemon.log
+G2=$(group_of $NIC2)
+check "the daemon claimed $NIC2 for user 1000" node_is $NIC2 "1000:100 660"
+check "its CDI spec names $NIC2 as vm-0 and by address, with /dev/vfio/vfio and /dev/vfio/$G2" wait_for 5 eval \
+    'spec_names vm-0 && spec_names $NIC2 && grep -q "\"/dev/vfio/$G2\"" $spec && grep -q "\"/dev/vfio/vfio\"" $spec'
+check "the spec validates against CDI's schema" python3 /run/work/cdi/validate.py $spec
+
+# Debian's podman runs a container from a directory (nothing pulled) with the device as the
+# spec names it; inside, its nodes carry the policy's owner, group and mode.
+mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mkdir -p /run/rootfs/bin /run/rootfs/dev /run/rootfs/proc /run/rootfs/sys /run/rootfs/etc
+cp /bin/busybox /run/rootfs/bin/busybox
+in_container() {  # DEVICE: the container's view of its VFIO nodes
+    podman --root /run/containers/storage --runroot /run/containers/run --storage-driver vfs \
+        --cgroup-manager cgroupfs --events-backend file \
+        run --rm --network none --security-opt apparmor=unconfined --device "$1" --rootfs /run/rootfs \
+        /bin/busybox sh -c 'for n in /dev/vfio/*; do /bin/busybox stat -c "%n %u:%g %a %t:%T" "$n"; done' 2>&1
+}
+started=$(now_ms)
+seen=$(in_container hotplug-agent.io/vfio=vm-0)
+echo "INFO podman run with hotplug-agent.io/vfio=vm-0: $(( $(now_ms) - started )) ms; the container saw: $(echo $seen)"
+check "podman: the container has /dev/vfio/$G2 as 1000:100 0660 and /dev/vfio/vfio" eval \
+    'contains "$seen" "/dev/vfio/$G2 1000:100 660" && contains "$seen" "/dev/vfio/vfio 0:0 666"'
+seen_by_address=$(in_container hotplug-agent.io/vfio=$NIC2)
+check "podman: the address names the same device" contains "$seen_by_address" "/dev/vfio/$G2 1000:100 660"
+
+qemu_as_user $NIC2 8388608 nic2; rc=$?
+check "QEMU as $vm_user under the default 8 MiB memlock cannot pin its memory" \
+    eval '[ $rc != 0 ] && grep -q "Cannot allocate memory" /run/vm/qemu.log'
+printf '%s hard memlock unlimited\n%s hard nofile 8192\n' "$vm_user" "$vm_user" > /run/limits.conf
+doctor=$("$A" doctor --policy-dir /run/p 2>&1)
+check "with the limit doctor asks for, doctor passes it" contains "$doctor" "PASS limits for $vm_user: memlock unlimited"
+
+start=$(now_ms)
+echo '@@QMP {"execute":"device_add","arguments":{"driver":"e1000e","id":"hot2","bus":"rp-hot"}}'
+wait_for 30 eval 'is_on $HOT vfio-pci && node_is $HOT "1000:100 660"'
+owned=$(( $(now_ms) - start ))
+if qemu_as_user $HOT unlimited hot; then
+    echo "INFO hot-add to QEMU started on it as $vm_user: $(( $(now_ms) - start )) ms (node owned after $owned ms)"
+    pass "a hot-added device: QEMU as $vm_user starts on it"
+else
+    fail "QEMU could not start on the hot-added $HOT: $(tail -n 3 /run/vm/qemu.log | tr '\n' ' ')"
+fi
+check "the spec names the hot-added device as vm-1" wait_for 5 spec_names vm-1
+kill "$(cat /run/vm/hot.pid 2>/dev/null)" 2>/dev/null
+wait_for 10 eval '! kill -0 $(cat /run/vm/hot.pid) 2>/dev/null'
+echo '@@QMP {"execute":"device_del","arguments":{"id":"hot2"}}'
+check "hot-removed, it leaves the spec" wait_for 30 eval '[ ! -e /sys/bus/pci/devices/$HOT ] && ! spec_names vm-1 && ! spec_names $HOT'
+
+check "QEMU as $vm_user starts on $NIC2" qemu_as_user $NIC2 unlimited nic2
+QEMU=$(cat /run/vm/nic2.pid 2>/dev/null)
+check "it runs as uid 1000, holds /dev/vfio/$G2, maps the device and pins its memory (VmLck >= 64 MiB)" eval \
+    '[ "$(awk "/^Uid:/ { print \$2 }" /proc/$QEMU/status)" = 1000 ] && ls -l /proc/$QEMU/fd | grep -q "/dev/vfio/$G2" \
+     && grep -q "vfio-device" /proc/$QEMU/maps && [ "$(awk "/^VmLck:/ { print \$2 }" /proc/$QEMU/status)" -ge 65536 ]'
+: > /run/p/50-test.toml
+kill -HUP $DAEMON
+check "the policy gone, $NIC2 waits for QEMU, named with its pid" wait_for 10 \
+    grep -q "waiting: put back on e1000e: /dev/vfio/$G2 is open by qemu-system-x86 (pid $QEMU)" /run/vm-daemon.log
+check "and stays on vfio-pci, in the spec" eval 'is_on $NIC2 vfio-pci && spec_names vm-0'
+kill $QEMU
+wait_for 10 eval '! kill -0 $QEMU 2>/dev/null'
+quit=$(now_ms)
+wait_for 20 is_on $NIC2 e1000e; back=$(( $(now_ms) - quit ))
+wait_for 20 eval '[ ! -e $spec ]'; unlisted=$(( $(now_ms) - quit ))
+echo "INFO QEMU quit: $NIC2 back on e1000e after $back ms, the spec removed after $unlisted ms"
+[ "$back" -le 1000 ] || grep -E "exited|$NIC2" /run/vm-daemon.log | tail -n 8 | sed 's/^/INFO daemon: /'
+check "once QEMU quits, $NIC2 is back on e1000e within a second (${back} ms)" [ "$back" -le 1000 ]
+check "and the spec, naming no device now, is gone (${unlisted} ms)" [ "$unlisted" -le 1000 ]
+seen=$(in_container hotplug-agent.io/vfio=vm-0)
+check "podman: the returned device is refused as an unresolvable CDI device" contains "$seen" "unresolvable CDI devices"
+kill -TERM $DAEMON; wait $DAEMON
+umount /etc/security/limits.conf
+
 echo "@@DONE"
 echo o > /proc/sysrq-trigger
 sleep 10

@@ -27,6 +27,8 @@ final class ReconcileQueue: @unchecked Sendable {
     /// Idle workers already signalled but not yet running: not idle for the next request.
     private var wakeupsOwed = 0
     private var stopping = false
+    /// Called (on a worker, outside the lock) each time the queue becomes idle.
+    private var onIdle: (@Sendable () -> Void)?
 
     let maxWorkers: Int
     let stuckAfter: Duration
@@ -40,6 +42,10 @@ final class ReconcileQueue: @unchecked Sendable {
         self.work = work
         self.onStuck = onStuck
     }
+
+    /// Has `action` called each time the last pending work is done (the daemon's loop
+    /// sleeps in poll() and is woken by it).
+    func whenIdle(_ action: @escaping @Sendable () -> Void) { lock.locked { onIdle = action } }
 
     /// Asks for `address` to be reconciled; `group` is its IOMMU group, if known.
     func enqueue(_ address: PCIAddress, group: Int?) {
@@ -150,7 +156,7 @@ final class ReconcileQueue: @unchecked Sendable {
                 return
             }
             work(address)
-            lock.locked {
+            let idle: (@Sendable () -> Void)? = lock.locked {
                 let entry = running.removeValue(forKey: address)
                 if let group = entry?.group { busyGroups.remove(group) }
                 if again.remove(address) != nil && !stopping, pendingSet.insert(address).inserted {
@@ -164,8 +170,11 @@ final class ReconcileQueue: @unchecked Sendable {
                 // Whoever waits for the queue to settle (or to stop) waits for this.
                 if (pendingSet.isEmpty || stopping) && !running.values.contains(where: { !$0.reportedStuck }) {
                     lock.broadcast(.progress)
+                    return onIdle
                 }
+                return nil
             }
+            idle?()
         }
     }
 }

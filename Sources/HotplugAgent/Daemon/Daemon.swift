@@ -28,7 +28,12 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false, forgettingDeparted: true)
         agent.handle(monitor.drain(), wait: false)
-        let sources = [monitor.fileDescriptor, signals.readFD, watcher?.fileDescriptor ?? -1]
+        // Woken when the workers run out of work: what follows work (the CDI specs, READY=1,
+        // watching the processes devices wait for) is done then, not at the next timeout.
+        let settled = SignalPipe(signals: [], installHandlers: false)
+        agent.queue.whenIdle { settled.send(0) }
+        defer { agent.queue.whenIdle {} }
+        let sources = [monitor.fileDescriptor, signals.readFD, watcher?.fileDescriptor ?? -1, settled.readFD]
         let holders = HolderWatch()
         var reloadDue: ContinuousClock.Instant?
         var metricsDue = metrics != nil, wasBusy = true
@@ -89,6 +94,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             }
             var fds = (sources + holders.descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let polled = poll(&fds, nfds_t(fds.count), timeout)
+            if fds[3].revents != 0 { _ = settled.take() }
             if polled > 0, holders.takeExited(Array(fds[sources.count...])) {
                 log.info("a process a device waits for has exited; looking again")
                 agent.retryWaiting(wait: false)
