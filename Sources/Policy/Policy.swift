@@ -90,6 +90,12 @@ public struct Account: Sendable, Equatable, CustomStringConvertible {
 public protocol AccountResolver: Sendable {
     func userID(named name: String) -> UInt32?
     func groupID(named name: String) -> UInt32?
+    /// The user's name, for messages and for files that name users (limits.conf).
+    func userName(of id: UInt32) -> String?
+}
+
+extension AccountResolver {
+    public func userName(of id: UInt32) -> String? { nil }
 }
 
 /// One entry of `sysfs`: a relative attribute path below the device directory and the value.

@@ -5,8 +5,9 @@ import Testing
 
 struct DoctorTests {
     func findings(_ host: SimHost, files: [String: String] = [:]) -> [Doctor.Finding] {
-        Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { files[$0] },
-               accounts: accountNames(host.agent.planner.policies)).run()
+        let accounts = TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
+        return Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { files[$0] },
+                      accounts: accountNames(host.agent.planner.policies, accounts)).run()
     }
 
     @Test func gpusBehindPLXSwitchesWithResetsEnabledAreFlagged() throws {
@@ -53,6 +54,26 @@ struct DoctorTests {
         #expect(group.status == .fail && group.fix == "claim-group = true, or policies for the other devices of group 20")
         let fixed = findings(host, files: ["/etc/security/limits.conf": "agd hard memlock unlimited\nagd - nofile 8192\n"])
         #expect(fixed.first { $0.subject == "limits for agd" }?.status == .pass)
+    }
+
+    /// A policy that names its VM user by number: the host's name for it, or else the uid
+    /// range pam_limits reads (`:2000` is uid 2000 alone); a range holding it counts.
+    @Test func aVMUserNamedByNumberIsLookedUpAndMatchedByUIDRange() throws {
+        var description = try SimHost.load("seed-004-x570.json")
+        description.users = ["agd": 1000]
+        let policy = { (uid: Int) in "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nowner = \"\(uid)\"\n" }
+        let named = try SimHost(description, policies: policy(1000))
+        let byName = try #require(findings(named).first { $0.subject == "limits for agd" })
+        #expect(byName.fix?.hasPrefix("in /etc/security/limits.conf: agd hard memlock unlimited") == true)
+        let unnamed = try SimHost(description, policies: policy(2000))
+        let byUID = try #require(findings(unnamed).first { $0.subject == "limits for 2000" })
+        #expect(byUID.status == .warn && byUID.fix?.contains(":2000 hard memlock unlimited, :2000 hard nofile 8192") == true)
+        for domain in [":2000", "2000:", "1500:2500"] {
+            let fixed = findings(unnamed, files: ["/etc/security/limits.conf": "\(domain) hard memlock unlimited\n\(domain) - nofile 8192\n"])
+            #expect(fixed.first { $0.subject == "limits for 2000" }?.status == .pass, "\(domain)")
+        }
+        let elsewhere = findings(unnamed, files: ["/etc/security/limits.conf": ":1999 hard memlock unlimited\n2001: - nofile 8192\n"])
+        #expect(elsewhere.first { $0.subject == "limits for 2000" }?.status == .warn)
     }
 
     @Test func theAtomicOpsPathIsChecked() throws {

@@ -55,6 +55,9 @@ TOML
     check "the metrics file is written through ReadWritePaths, readable by others" wait_for 10 eval \
         'grep -qx "hotplug_agent_devices{policy=\"nic1\",state=\"settled\"} 1" $metrics && [ "$(stat -c %a $metrics)" = 644 ]'
 
+    check "the sandboxed unit keeps the CDI spec in /run/cdi (0755, made before the sandbox), naming nic1-0" wait_for 10 eval \
+        'grep -q "\"name\" : \"nic1-0\"" /run/cdi/hotplug-agent.json && [ "$(stat -c %a /run/cdi)" = 755 ]'
+
     # systemctl reload returns once the new policies are in force: the node's mode is
     # already the new one when it returns (the inotify reload would wait 0.5 s first).
     sed -i 's/^mode = "0660"$/mode = "0640"/' $policies/50-nic.toml
@@ -84,6 +87,8 @@ TOML
     systemctl reload $unit
     check "a policy removed, the reload returns $NIC1 to e1000e (its origin record believed)" \
         wait_for 20 is_on $NIC1 e1000e
+    check "and it left the CDI spec, where the hot-added device stays" eval \
+        '! grep -q "nic1-0" /run/cdi/hotplug-agent.json && grep -q "\"name\" : \"hot-0\"" /run/cdi/hotplug-agent.json'
     mv /run/50-nic.toml $policies/50-nic.toml
     systemctl reload $unit
     check "put back, it is claimed again" wait_for 20 eval 'is_on $NIC1 vfio-pci && node_is $NIC1 "1000:100 640"'

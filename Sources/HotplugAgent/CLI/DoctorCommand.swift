@@ -16,16 +16,18 @@ struct DoctorCommand: ParsableCommand {
         // A simulated host has no files outside sysfs; this machine's are not its.
         let simulated = source.file != nil
         let doctor = Doctor(reader: reader, policies: policies, readFile: { simulated ? nil : try? readTextFile($0) },
-                            accounts: accountNames(policies))
+                            accounts: accountNames(policies, accounts))
         let findings = doctor.run()
         for finding in findings { output(escapingControlCharacters("\(finding)")) }
         if findings.contains(where: { $0.status == .fail }) { throw ExitCode(1) }
     }
 }
 
-/// uid → the name a policy used for it, for messages.
-func accountNames(_ policies: PolicySet) -> [UInt32: String] {
+/// uid → the name a policy used for it, or else the host's name for it, for messages.
+func accountNames(_ policies: PolicySet, _ accounts: any AccountResolver) -> [UInt32: String] {
     var names: [UInt32: String] = [:]
-    for policy in policies.policies { if let owner = policy.owner { names[owner.id] = owner.name ?? names[owner.id] } }
+    for policy in policies.policies {
+        if let owner = policy.owner { names[owner.id] = owner.name ?? names[owner.id] ?? accounts.userName(of: owner.id) }
+    }
     return names
 }

@@ -35,6 +35,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
         defer { agent.queue.whenIdle {} }
         let sources = [monitor.fileDescriptor, signals.readFD, watcher?.fileDescriptor ?? -1, settled.readFD]
         let holders = HolderWatch()
+        var pidfdRefused: Errno?, watchedCount = 0
         var reloadDue: ContinuousClock.Instant?
         var metricsDue = metrics != nil, wasBusy = true
         var metricsFailure: String?, cdiFailure: String?, cdiDue = false
@@ -92,7 +93,15 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 let left = (due - ContinuousClock.now).pollMilliseconds
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
+            if let refused = holders.refused, refused != pidfdRefused {
+                log.warning("cannot watch the processes devices wait for (pidfd_open: \(refused)); looking every \(waitRetry)")
+                pidfdRefused = refused
+            }
             var fds = (sources + holders.descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if holders.descriptors.count != watchedCount {
+                watchedCount = holders.descriptors.count
+                log.debug("watching \(watchedCount) processes devices wait for")
+            }
             let polled = poll(&fds, nfds_t(fds.count), timeout)
             if fds[3].revents != 0 { _ = settled.take() }
             if polled > 0, holders.takeExited(Array(fds[sources.count...])) {

@@ -13,6 +13,9 @@ final class HolderWatch {
 
     deinit { for fd in watched.values { close(fd) } }
 
+    /// Why the last pidfd could not be had (other than the process being gone), once.
+    private(set) var refused: Errno?
+
     /// Watches exactly `pids`. Returns whether one of them is gone already.
     func watch(_ pids: Set<Int32>) -> Bool {
         var exited = false
@@ -28,6 +31,8 @@ final class HolderWatch {
             } else if errno == ESRCH {
                 gone.insert(pid)
                 exited = true
+            } else {
+                refused = .current
             }
         }
         return exited

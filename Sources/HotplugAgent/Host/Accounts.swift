@@ -26,6 +26,21 @@ struct HostAccounts: AccountResolver {
         return Self.lookup(name, in: paths.groupFile)
     }
 
+    func userName(of id: UInt32) -> String? {
+        if paths.root == "/" {
+            var entry = passwd(), result: UnsafeMutablePointer<passwd>?
+            var buffer = [CChar](repeating: 0, count: 16384)
+            guard getpwuid_r(id, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+            return String(cString: entry.pw_name)
+        }
+        guard let text = try? readTextFile(paths.passwd) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 3, UInt32(fields[2]) == id { return String(fields[0]) }
+        }
+        return nil
+    }
+
     /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
     static func lookup(_ name: String, in file: String) -> UInt32? {
         guard let text = try? readTextFile(file) else { return nil }
@@ -49,6 +64,7 @@ package struct TableAccounts: AccountResolver {
 
     package func userID(named name: String) -> UInt32? { users[name] }
     package func groupID(named name: String) -> UInt32? { groups[name] }
+    package func userName(of id: UInt32) -> String? { users.first { $0.value == id }?.key }
 }
 
 /// A whole small file (policies, passwd), read with plain system calls.

@@ -111,16 +111,18 @@ struct Doctor {
             .filter { $0.hasSuffix(".conf") }.sorted().map { paths.under("/etc/security/limits.d/\($0)") }).compactMap(readFile).joined(separator: "\n")
         return users.map { uid in
             let name = accounts[uid] ?? String(uid)
-            let memlock = limit(conf, for: name, item: "memlock")
-            let nofile = limit(conf, for: name, item: "nofile")
+            // limits.conf names a user by name, or by uid as a range (`:1000` is uid 1000 alone).
+            let domain = accounts[uid] ?? ":\(uid)"
+            let memlock = limit(conf, for: accounts[uid], uid: uid, item: "memlock")
+            let nofile = limit(conf, for: accounts[uid], uid: uid, item: "nofile")
             var problems: [String] = [], fixes: [String] = []
             if memlock != "unlimited" {
                 problems.append("memlock is \(memlock ?? "the default (8 MiB)")")
-                fixes.append("\(name) hard memlock unlimited")
+                fixes.append("\(domain) hard memlock unlimited")
             }
             if let value = nofile.flatMap(Int.init), value >= 4096 {} else if nofile != "unlimited" {
                 problems.append("nofile is \(nofile ?? "the default (1024)")")
-                fixes.append("\(name) hard nofile 8192")
+                fixes.append("\(domain) hard nofile 8192")
             }
             if problems.isEmpty { return Finding(status: .pass, subject: "limits for \(name)", message: "memlock unlimited, nofile \(nofile ?? "")") }
             return Finding(status: .warn, subject: "limits for \(name)", message: problems.joined(separator: ", ") + "; VMs with passed-through devices fail to map DMA or open their devices",
@@ -128,15 +130,33 @@ struct Doctor {
         }
     }
 
-    /// The hard limit for `item` that applies to `user` (a line for the user wins over `*`).
-    private func limit(_ conf: String, for user: String, item: String) -> String? {
+    /// The hard limit for `item` that applies to the user (named `user`, or unnamed) of `uid`,
+    /// as pam_limits picks it: a line for the user's name or a uid range holding it
+    /// (`:1000`, `1000:`, `1000:2000`) wins over `*`.
+    private func limit(_ conf: String, for user: String?, uid: UInt32, item: String) -> String? {
         var general: String?, specific: String?
         for line in conf.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 4, !fields[0].hasPrefix("#"), fields[2] == item, fields[1] == "hard" || fields[1] == "-" else { continue }
-            if fields[0] == "*" { general = String(fields[3]) } else if fields[0] == user { specific = String(fields[3]) }
+            if fields[0] == "*" {
+                general = String(fields[3])
+            } else if user.map { fields[0] == $0 } == true || Self.uidRange(fields[0]).map({ $0.contains(uid) }) == true {
+                specific = String(fields[3])
+            }
         }
         return specific ?? general
+    }
+
+    /// limits.conf's `<min_uid>:<max_uid>`: a missing min matches max alone, a missing max
+    /// every uid from min on.
+    static func uidRange(_ domain: Substring) -> ClosedRange<UInt32>? {
+        let parts = domain.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !(parts[0].isEmpty && parts[1].isEmpty) else { return nil }
+        if parts[0].isEmpty { return UInt32(parts[1]).map { $0...$0 } }
+        guard let low = UInt32(parts[0]) else { return nil }
+        if parts[1].isEmpty { return low...UInt32.max }
+        guard let high = UInt32(parts[1]), high >= low else { return nil }
+        return low...high
     }
 
     // MARK: What the policies claim
