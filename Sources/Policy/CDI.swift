@@ -44,16 +44,19 @@ public struct CDISpec: Sendable, Equatable {
     }
 
     /// The file a kind's spec is kept in below `/var/run/cdi`: `hotplug-agent.json` for the
-    /// default kind, `hotplug-agent.<vendor>_<class>.json` for a policy's own.
+    /// default kind, `hotplug-agent.<vendor>.<class>.json` for a policy's own. One kind, one
+    /// file: a class holds no dot, so the last one before `.json` tells vendor from class.
     public var fileName: String { Self.fileName(for: kind) }
 
     public static func fileName(for kind: CDIKind) -> String {
-        kind == .default ? "hotplug-agent.json" : "hotplug-agent.\(kind.vendor)_\(kind.deviceClass).json"
+        kind == .default ? "hotplug-agent.json" : "hotplug-agent.\(kind.vendor).\(kind.deviceClass).json"
     }
 }
 
 /// `vendor/class`, as CDI allows them: a vendor of letters, digits, `_ - .`, a class of
-/// letters, digits, `_ -`; each begins with a letter and ends with a letter or digit.
+/// letters, digits, `_ -`; each begins with a letter and ends with a letter or digit. At
+/// most 200 bytes in all, so that its file's name (and the writer's temporary name for it)
+/// stays within a file name's 255.
 public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var vendor: String
     public var deviceClass: String
@@ -72,7 +75,12 @@ public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
         a == b ? false : a == .default ? true : b == .default ? false : a.description < b.description
     }
 
+    public static let maxLength = 200
+
     public static func parse(_ text: String) -> Result<CDIKind, PolicyMessage> {
+        guard text.utf8.count <= maxLength else {
+            return .failure("\(quoted(text)) is longer than \(maxLength) bytes, too long for a CDI kind")
+        }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2,
               isName(parts[0], inner: { isAlphanumeric($0) || "_-.".utf8.contains($0) }),
@@ -84,7 +92,7 @@ public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     private static func isName(_ text: Substring, inner: (UInt8) -> Bool) -> Bool {
         let bytes = Array(text.utf8)
-        guard let first = bytes.first, let last = bytes.last, bytes.count <= 253 else { return false }
+        guard let first = bytes.first, let last = bytes.last else { return false }
         return isLetter(first) && isAlphanumeric(last) && bytes.allSatisfy(inner)
     }
 }
@@ -93,7 +101,8 @@ public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
 public func isCDIDeviceName(_ name: String) -> Bool {
     let bytes = Array(name.utf8)
     guard let first = bytes.first, let last = bytes.last else { return false }
-    return isAlphanumeric(first) && isAlphanumeric(last) && bytes.allSatisfy { isAlphanumeric($0) || "_-.:".utf8.contains($0) }
+    return isAlphanumeric(first) && isAlphanumeric(last)
+        && bytes.allSatisfy { isAlphanumeric($0) || "_-.:".utf8.contains($0) }
 }
 
 private func isLetter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a }
@@ -116,7 +125,9 @@ extension Planner {
             let n = counts[policy.name, default: 0]
             counts[policy.name] = n + 1
             let names = ["\(policy.name)-\(n)", address.description].filter(isCDIDeviceName)
-            byKind[policy.cdiKind ?? .default, default: []] += names.map { CDISpec.Device(name: $0, address: address, nodes: nodes) }
+            byKind[policy.cdiKind ?? .default, default: []] += names.map {
+                CDISpec.Device(name: $0, address: address, nodes: nodes)
+            }
         }
         return byKind.keys.sorted().map { CDISpec(kind: $0, devices: byKind[$0]!) }
     }
@@ -130,8 +141,10 @@ extension Planner {
         let mode = policy.mode ?? 0o600
         if policy.cdiIOMMUFD, let node = device.deviceNode {
             // In the container /dev/iommu is the policy's where the agent grants it on the host.
-            return [CDISpec.Node(path: "/dev/iommu", uid: policy.iommuUser?.id, gid: policy.iommuGroup?.id, mode: 0o660),
-                    CDISpec.Node(path: "/dev/vfio/devices/\(node.name)", uid: policy.owner?.id, gid: policy.group?.id, mode: mode)]
+            return [CDISpec.Node(path: "/dev/iommu", uid: policy.iommuUser?.id, gid: policy.iommuGroup?.id,
+                                 mode: 0o660),
+                    CDISpec.Node(path: "/dev/vfio/devices/\(node.name)", uid: policy.owner?.id, gid: policy.group?.id,
+                                 mode: mode)]
         }
         return [CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
                 CDISpec.Node(path: "/dev/vfio/\(group)", uid: policy.owner?.id, gid: policy.group?.id, mode: mode)]

@@ -23,7 +23,9 @@ extension Planner {
         if DriverKind.isVFIO(device.driver) {
             needs.holders = claim.map { target(of: $0.policy, for: device, in: host).map { $0 != .named(device.driver!) } ?? false } ?? true
         }
-        needs.deviceNode = DriverKind.isVFIO(device.driver) && (claim.map { $0.policy.setsNodeAccess || $0.policy.cdiIOMMUFD } ?? false)
+        // Its own node: to own it, and to list it in the CDI spec.
+        let nodeWanted = claim.map { $0.policy.setsNodeAccess || $0.policy.cdiIOMMUFD } ?? false
+        needs.deviceNode = DriverKind.isVFIO(device.driver) && nodeWanted
         guard let claim, claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs

@@ -55,7 +55,8 @@ struct CDITests {
             #expect(byAddress.nodes == [CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
                                         CDISpec.Node(path: "/dev/vfio/\(group)", uid: 1000, gid: 993, mode: 0o660)])
         }
-        #expect(spec.devices.contains { $0.name == "connectx-7-7" } && !spec.devices.contains { $0.name == "connectx-7-8" })
+        #expect(spec.devices.contains { $0.name == "connectx-7-7" })
+        #expect(!spec.devices.contains { $0.name == "connectx-7-8" })
         #expect(!spec.devices.contains { $0.nodes.contains { $0.path == "/dev/iommu" } })
         // The file as runtimes read it.
         let text = CDISpecFiles.text(spec)
@@ -68,13 +69,13 @@ struct CDITests {
         let host = try host(deviceNodes: true)
         #expect(host.runOnce())
         let all = try specs(host)
-        #expect(all.map(\.fileName) == ["hotplug-agent.json", "hotplug-agent.example.com_nic.json"])
+        #expect(all.map(\.fileName) == ["hotplug-agent.json", "hotplug-agent.example.com.nic.json"])
         let nics = all[1]
         #expect(nics.kind.description == "example.com/nic" && nics.devices.count == 16)
         for device in nics.devices {
             let number = try #require(host.device(device.address.description)?.deviceNode)
             #expect(device.nodes == [CDISpec.Node(path: "/dev/iommu", uid: 1000, gid: nil, mode: 0o660),
-                                     CDISpec.Node(path: "/dev/vfio/devices/vfio\(number)", uid: 1000, gid: nil, mode: 0o600)])
+                                     CDISpec.Node(path: "/dev/vfio/devices/vfio\(number)", uid: 1000, mode: 0o600)])
         }
         // The GPUs' policy did not ask for iommufd: the legacy pair, never both.
         #expect(all[0].devices.allSatisfy { $0.nodes.map(\.path).first == "/dev/vfio/vfio" && $0.nodes.count == 2 })
@@ -138,7 +139,8 @@ struct CDITests {
 struct CDISpecFileTests {
     func spec(_ kind: CDIKind = .default, devices: Int) -> CDISpec {
         CDISpec(kind: kind, devices: (0..<devices).map { n in
-            CDISpec.Device(name: "p-\(n)", address: PCIAddress("0000:0\(n):00.0")!, nodes: [CDISpec.Node(path: "/dev/vfio/\(n)")])
+            CDISpec.Device(name: "p-\(n)", address: PCIAddress("0000:0\(n):00.0")!,
+                           nodes: [CDISpec.Node(path: "/dev/vfio/\(n)")])
         })
     }
 
@@ -148,7 +150,7 @@ struct CDISpecFileTests {
         let other = try CDIKind.parse("example.com/nic").get()
         #expect(files.update([spec(devices: 2), spec(other, devices: 1)]).isEmpty)
         #expect(try tree.read("/run/cdi/hotplug-agent.json").contains("\"name\" : \"p-1\""))
-        #expect(try tree.read("/run/cdi/hotplug-agent.example.com_nic.json").contains("\"kind\" : \"example.com/nic\""))
+        #expect(try tree.read("/run/cdi/hotplug-agent.example.com.nic.json").contains("\"kind\" : \"example.com/nic\""))
         var st = stat()
         #expect(stat(tree.path("/run/cdi/hotplug-agent.json"), &st) == 0 && st.st_mode & 0o7777 == 0o644)
         let inode = st.st_ino
@@ -159,6 +161,46 @@ struct CDISpecFileTests {
         try tree.file("/run/cdi/nvidia.yaml", "cdiVersion: 0.5.0\n")
         #expect(files.update([]).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/run/cdi")) == ["nvidia.yaml"])
+    }
+
+    /// Found by the attacker: `a_b/c` and `a/b_c` once shared a file (and a dictionary key:
+    /// the daemon trapped); a host that cannot be read once left a returned device listed;
+    /// a directory the writer accepts once refused the remover.
+    @Test func kindsHaveFilesOfTheirOwnAndTheRemoverReachesWhatTheWriterWrote() throws {
+        let one = try CDIKind.parse("a_b/c").get(), other = try CDIKind.parse("a/b_c").get()
+        #expect(CDISpec.fileName(for: one) != CDISpec.fileName(for: other))
+        let tree = try FakeSysfs()
+        try tree.mkdir("/shared")
+        chmod(tree.path("/shared"), 0o777)
+        let files = CDISpecFiles(directory: tree.path("/shared"))
+        #expect(files.update([spec(one, devices: 1), spec(other, devices: 1)]).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/shared")).count == 2)
+        #expect(files.update([]).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/shared")).isEmpty)
+        // The longest kind a policy may name still makes a file.
+        let long = try CDIKind.parse(String(repeating: "v", count: 100) + "/" + String(repeating: "c", count: 99)).get()
+        #expect(files.update([spec(long, devices: 1)]).isEmpty)
+        #expect(throws: PolicyMessage.self) { try CDIKind.parse(String(repeating: "v", count: 101) + "/" + String(repeating: "c", count: 100)).get() }
+    }
+
+    /// Through the built binary on the real file layer: a GPU on vfio-pci is listed; once it
+    /// is on amdgpu and another device cannot be read, the spec fails closed.
+    @Test(.enabled(if: runningAsRoot, "the group node is a real character device"))
+    func aHostThatCannotBeReadListsNoDevice() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:12:00.0", id: "1002:74a1", driver: "vfio-pci", group: 12)
+        try tree.mkdir("/dev/vfio")
+        try tree.characterNode("/dev/vfio/12")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        let run = ["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")]
+        #expect(try Binary.run(run).status == 0)
+        #expect(try tree.read("/var/run/cdi/hotplug-agent.json").contains("\"name\" : \"gpu-0\""))
+        try FileManager.default.removeItem(atPath: tree.path("/sys/bus/pci/devices/0000:12:00.0/driver"))
+        try tree.device("0000:05:00.0", id: "8086:zz", class: "0x020000")
+        let failed = try Binary.run(run)
+        #expect(failed.status == 1 && failed.stderr.contains("CDI spec not written: the host could not be read"))
+        #expect(!FileManager.default.fileExists(atPath: tree.path("/var/run/cdi/hotplug-agent.json")))
     }
 
     @Test func aStaleSpecFromAnEarlierRunGoesAndALinkInItsPlaceIsReplacedNotFollowed() throws {
@@ -183,13 +225,14 @@ struct CDISpecFileTests {
         let signals = SignalPipe(signals: [], installHandlers: false)
         startThread { [daemon] in _ = daemon.run(signals: signals) }
         defer { signals.send(SIGTERM) }
-        func spec() -> String { (try? String(contentsOfFile: tree.path("/cdi/hotplug-agent.json"), encoding: .utf8)) ?? "" }
+        let file = tree.path("/cdi/hotplug-agent.json")
+        func spec() -> String { (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
         #expect(waitFor(.seconds(10)) { spec().contains("\"name\" : \"connectx-7-7\"") })
         let gpu = host.addresses { $0.id.device == 0x74a1 }[0]
         host.kernel.unplug(PCIAddress(gpu)!)
         #expect(waitFor(.seconds(10)) { !spec().contains(gpu) && !spec().contains("mi300x-7") })
         // The policies go (a reload to none): every device returns, and the file with them.
         signals.send(SIGHUP)
-        #expect(waitFor(.seconds(10)) { !FileManager.default.fileExists(atPath: tree.path("/cdi/hotplug-agent.json")) }, "\(host.log.all.suffix(8))")
+        #expect(waitFor(.seconds(10)) { !FileManager.default.fileExists(atPath: file) }, "\(host.log.all.suffix(8))")
     }
 }

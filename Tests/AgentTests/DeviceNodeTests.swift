@@ -172,8 +172,9 @@ struct IOMMUFDCommandTests {
         description.vfioDeviceNodes = true
         let host = try SimHost(description, policies: DeviceNodeTests.policies)
         func finding() -> Doctor.Finding? {
-            Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { _ in nil },
-                   accounts: accountNames(host.agent.planner.policies, TableAccounts(users: [:], groups: [:]))).run().first { $0.subject == "iommufd" }
+            let names = accountNames(host.agent.planner.policies, TableAccounts(users: [:], groups: [:]))
+            return Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { _ in nil },
+                          accounts: names).run().first { $0.subject == "iommufd" }
         }
         #expect(finding()?.status == .warn)
         #expect(finding()?.message.hasSuffix("user cloud, group 993 cannot open /dev/iommu yet") == true)

@@ -50,7 +50,7 @@ TOML
 specs "$work/iommufd" --host "$work/nodes.json" --policy-dir "$work/policies"
 
 files=$(ls "$work"/legacy/*.json "$work"/iommufd/*.json 2>/dev/null | tr '\n' ' ')
-if [ "$(ls "$work/legacy") $(ls "$work/iommufd" | tr '\n' ' ')" = "hotplug-agent.json hotplug-agent.example.com_nic.json hotplug-agent.json " ]; then
+if [ "$(ls "$work/legacy") $(ls "$work/iommufd" | tr '\n' ' ')" = "hotplug-agent.json hotplug-agent.example.com.nic.json hotplug-agent.json " ]; then
     pass "simulate printed one spec for seed 000 and two for two kinds"
 else
     fail "the specs printed: $(ls "$work/legacy" "$work/iommufd" | tr '\n' ' ')"
@@ -60,8 +60,8 @@ if out=$(python3 "$here/validate.py" $files); then
 else
     fail "a spec does not validate:"; echo "$out" | sed 's/^/    /'
 fi
-grep -q '"path" : "/dev/vfio/devices/vfio' "$work/iommufd/hotplug-agent.example.com_nic.json" \
-    && ! grep -q '"/dev/vfio/vfio"' "$work/iommufd/hotplug-agent.example.com_nic.json" \
+grep -q '"path" : "/dev/vfio/devices/vfio' "$work/iommufd/hotplug-agent.example.com.nic.json" \
+    && ! grep -q '"/dev/vfio/vfio"' "$work/iommufd/hotplug-agent.example.com.nic.json" \
     && pass "the iommufd kind lists /dev/iommu and device nodes, never the container" \
     || fail "the iommufd kind's nodes"
 sed 's/"name" : "mi300x-0"/"name" : "-mi300x-0"/' "$work/legacy/hotplug-agent.json" > "$work/bad.json"

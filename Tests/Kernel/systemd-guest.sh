@@ -44,6 +44,7 @@ TOML
     check "the package enabled the unit" eval '[ "$(systemctl is-enabled $unit)" = enabled ]'
     # Type=notify: the start job (the package's) ends only with READY=1, after coldplug.
     check "the package started it and it reached READY=1" eval '[ "$(state ActiveState)/$(state SubState)" = active/running ]'
+    [ "$(state ActiveState)" = active ] || journal --no-pager | tail -n 15 | sed 's/^/INFO journal: /'
     check "READY=1 came after coldplug: $NIC1 is on vfio-pci already" is_on $NIC1 vfio-pci
     check "the sandboxed agent loaded vfio-pci" eval '[ -d /sys/module/vfio_pci ]'
     check "and handed /dev/vfio/$(group_of $NIC1) to 1000:100, mode 0660" node_is $NIC1 "1000:100 660"

@@ -25,7 +25,8 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         var failures: [IOFailure] = []
         for (name, text) in wanted.sorted(by: { $0.key < $1.key }) where written?[name] != text {
             do {
-                try writeFileAtomically(directory + "/" + name, text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+                try writeFileAtomically(directory + "/" + name, text, fileMode: 0o644, directoryMode: 0o755,
+                                        durable: false)
             } catch {
                 failures.append(error)
             }
@@ -39,11 +40,12 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     /// The directory is reached through the trusted walk; a name is only unlinked, never
     /// followed, so a link planted in its place is what goes.
     private func removeFiles(except keep: Set<String>) -> [IOFailure] {
+        // Reached the way the writer reaches it, so that what could be written can be removed.
         let fd: Int32
-        switch TrustedPath.openDirectory(directory) {
+        switch TrustedPath.openDirectoryForWriting(directory, creating: 0o755) {
         case .success(let opened): fd = opened
         case .failure(let refusal):
-            return refusal.isMissing ? [] : [IOFailure(.open, directory, errno: .EPERM, detail: refusal.message)]
+            return [IOFailure(.open, directory, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)]
         }
         guard let dir = fdopendir(fd) else {
             close(fd)
@@ -52,20 +54,26 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         defer { closedir(dir) }
         var stale: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if CDISpecFiles.isOurs(name), !keep.contains(name) { stale.append(name) }
         }
         return stale.compactMap { name in
-            unlinkat(dirfd(dir), name, 0) == 0 || errno == ENOENT ? nil : IOFailure(.write, directory + "/" + name, errno: .current)
+            unlinkat(dirfd(dir), name, 0) == 0 || errno == ENOENT
+                ? nil : IOFailure(.write, directory + "/" + name, errno: .current)
         }
     }
 
     /// Brings the files in line with the host now, logging what failed once per kind of
     /// failure (`lastFailure` keeps it between calls). Returns whether all went well.
+    /// A host that cannot be read fails closed: no device is listed until it can be again.
     @discardableResult
     func update(from agent: Agent, lastFailure: inout String?) -> Bool {
-        guard let specs = agent.cdiSpecs() else { return false }
-        let failure = update(specs).map { "\($0)" }.first
+        let specs = agent.cdiSpecs()
+        let failure = specs == nil ? "the host could not be read; no device is listed"
+                                   : update(specs!).map { "\($0)" }.first
+        if specs == nil { _ = update([]) }
         if let failure, failure != lastFailure { agent.log.error("CDI spec not written: \(failure)") }
         if failure == nil, lastFailure != nil { agent.log.notice("CDI spec written again") }
         lastFailure = failure
@@ -73,7 +81,7 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     }
 
     static func isOurs(_ name: String) -> Bool {
-        name == "hotplug-agent.json" || (name.hasPrefix("hotplug-agent.") && name.hasSuffix(".json") && !name.contains("/"))
+        name == "hotplug-agent.json" || (name.hasPrefix("hotplug-agent.") && name.hasSuffix(".json"))
     }
 
     /// A spec as JSON, keys sorted, as the file holds it and `hotplug-agent cdi` prints it.
@@ -91,7 +99,8 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
             kind = spec.kind.description
             devices = spec.devices.map { device in
                 DeviceJSON(name: device.name, containerEdits: EditsJSON(deviceNodes: device.nodes.map { node in
-                    NodeJSON(path: node.path, type: "c", uid: node.uid, gid: node.gid, fileMode: node.mode.map(Int.init))
+                    NodeJSON(path: node.path, type: "c", uid: node.uid, gid: node.gid,
+                             fileMode: node.mode.map(Int.init))
                 }))
             }
         }

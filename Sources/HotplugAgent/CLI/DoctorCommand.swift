@@ -27,7 +27,8 @@ struct DoctorCommand: ParsableCommand {
 func accountNames(_ policies: PolicySet, _ accounts: any AccountResolver) -> [UInt32: String] {
     var names: [UInt32: String] = [:]
     for policy in policies.policies {
-        if let owner = policy.owner { names[owner.id] = owner.name ?? names[owner.id] ?? accounts.userName(of: owner.id) }
+        guard let owner = policy.owner else { continue }
+        names[owner.id] = owner.name ?? names[owner.id] ?? accounts.userName(of: owner.id)
     }
     return names
 }

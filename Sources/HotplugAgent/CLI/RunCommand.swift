@@ -22,7 +22,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write Prometheus metrics to this file (default: hotplug_agent.prom in the node exporter's textfile directory, when it exists).", valueName: "FILE"))
     var metricsFile: String?
 
-    @Option(help: ArgumentHelp("Keep the CDI specs in this directory (default /var/run/cdi under the root).", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Keep the CDI specs in this directory (default /var/run/cdi under the root).",
+                               valueName: "DIR"))
     var cdiDir: String?
 
     @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
@@ -50,7 +51,8 @@ struct RunCommand: ParsableCommand {
                                    stateDirectory: stateDirectory, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         // A dry run writes nothing, CDI specs and metrics included.
-        let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDir.map(absolutePath) ?? CDISpecFiles.defaultDirectory(host.paths))
+        let cdiDirectory = cdiDir.map(absolutePath) ?? CDISpecFiles.defaultDirectory(host.paths)
+        let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDirectory)
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
             var daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {

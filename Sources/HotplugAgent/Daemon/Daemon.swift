@@ -94,7 +94,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
                 timeout = timeout < 0 ? left : min(timeout, left)
             }
             if let refused = holders.refused, refused != pidfdRefused {
-                log.warning("cannot watch the processes devices wait for (pidfd_open: \(refused)); looking every \(waitRetry)")
+                let why = "pidfd_open: \(refused)"
+                log.warning("cannot watch the processes devices wait for (\(why)); looking every \(waitRetry)")
                 pidfdRefused = refused
             }
             var fds = (sources + holders.descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }

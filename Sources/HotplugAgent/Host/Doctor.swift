@@ -140,7 +140,7 @@ struct Doctor {
             guard fields.count >= 4, !fields[0].hasPrefix("#"), fields[2] == item, fields[1] == "hard" || fields[1] == "-" else { continue }
             if fields[0] == "*" {
                 general = String(fields[3])
-            } else if user.map { fields[0] == $0 } == true || Self.uidRange(fields[0]).map({ $0.contains(uid) }) == true {
+            } else if fields[0] == user ?? "" || Self.uidRange(fields[0])?.contains(uid) == true {
                 specific = String(fields[3])
             }
         }
