@@ -22,6 +22,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/hotplug-agent
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -49,7 +50,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -use-ld=lld \
 	-Xlinker -L$(STATIC_CXX)
 SWIFT_BUILD_FLAGS := $(if $(filter release,$(CONFIG)),$(RELEASE_FLAGS),-c $(CONFIG))
 LAB := $(LIBEXECDIR)/hotplug-agent/hotplug-agent-lab
-INSTALLED := $(BINDIR)/hotplug-agent $(LAB) $(UNITDIR)/hotplug-agent.service \
+INSTALLED := $(BINDIR)/hotplug-agent $(LAB) $(UNITDIR)/hotplug-agent.service $(TMPFILESDIR)/hotplug-agent.conf \
 	$(MANDIR)/man8/hotplug-agent.8 $(BASHCOMPDIR)/hotplug-agent $(ZSHCOMPDIR)/_hotplug-agent \
 	$(FISHCOMPDIR)/hotplug-agent.fish
 
@@ -178,6 +179,7 @@ install: deps
 	install -Dm755 $$bin-lab $(DESTDIR)$(LAB) && \
 	packaging/unit.sh $(SYSTEMD_TARGET) $(BINDIR) < rules/hotplug-agent.service > .build/hotplug-agent.service && \
 	install -Dm644 .build/hotplug-agent.service $(DESTDIR)$(UNITDIR)/hotplug-agent.service && \
+	install -Dm644 rules/hotplug-agent.tmpfiles $(DESTDIR)$(TMPFILESDIR)/hotplug-agent.conf && \
 	install -Dm644 .build/plugins/GenerateManual/outputs/HotplugAgentMain/hotplug-agent.8 $(DESTDIR)$(MANDIR)/man8/hotplug-agent.8 && \
 	$$bin --generate-completion-script bash > .build/completion.bash && \
 	$$bin --generate-completion-script zsh > .build/completion.zsh && \
@@ -192,6 +194,9 @@ install: deps
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
 	# Where packages drop policies of their own (an /etc file of the same name masks one).
 	install -d -m755 $(DESTDIR)$(PREFIX)/lib/hotplug-agent/policies.d
+	# On this host itself: /run/cdi now, not only from the next boot.
+	if [ -z "$(DESTDIR)" ] && command -v systemd-tmpfiles >/dev/null; then \
+		systemd-tmpfiles --create $(TMPFILESDIR)/hotplug-agent.conf; fi
 
 # The Debian package: what `make install` lays out (PREFIX=/usr, the unit in /lib/systemd/system
 # as Debian 12 has it, and for Debian 12's systemd 252 whatever systemd the build host runs), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by

@@ -11,6 +11,7 @@ check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "F
 make -s install DESTDIR="$destdir" PREFIX=/usr CONFIG=debug >/tmp/hotplug-agent-install.log 2>&1
 check "make install succeeds" "[ $? -eq 0 ]"
 for file in usr/bin/hotplug-agent usr/libexec/hotplug-agent/hotplug-agent-lab usr/lib/systemd/system/hotplug-agent.service \
+            usr/lib/tmpfiles.d/hotplug-agent.conf \
             usr/share/man/man8/hotplug-agent.8 usr/share/bash-completion/completions/hotplug-agent \
             usr/share/zsh/site-functions/_hotplug-agent usr/share/fish/vendor_completions.d/hotplug-agent.fish \
             usr/share/doc/hotplug-agent/examples/seed-000/50-mi300x.toml usr/share/doc/hotplug-agent/README.md; do

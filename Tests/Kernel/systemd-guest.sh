@@ -127,7 +127,10 @@ check "dpkg --purge with keep-on-purge keeps /etc/hotplug-agent" eval '[ $rc -eq
 rm -f /etc/hotplug-agent/keep-on-purge $policies/60-broken.toml
 dpkg -i /var/lib/hp-test/hotplug-agent.deb > /run/dpkg.log 2>&1
 check "installed again, it is enabled and started" eval '[ "$(systemctl is-enabled $unit)/$(state ActiveState)" = enabled/active ] && is_on $NIC1 vfio-pci'
+check "with its CDI spec in /run/cdi (tmpfiles.d made the directory this boot)" wait_for 10 eval \
+    'grep -q "\"name\" : \"nic1-0\"" /run/cdi/hotplug-agent.json'
 dpkg --purge hotplug-agent > /run/dpkg.log 2>&1; rc=$?
+check "removed, it takes back its CDI spec: no agent keeps it in step any more" eval '[ ! -e /run/cdi/hotplug-agent.json ]'
 check "dpkg --purge stops it and removes everything" eval \
     '[ $rc -eq 0 ] && ! pgrep -x hotplug-agent >/dev/null && [ ! -e /etc/hotplug-agent ] && [ ! -e /run/hotplug-agent ] && [ -z "$(find /etc/systemd -name $unit)" ]'
 echo "@@DONE"

@@ -13,7 +13,7 @@ check() { if eval "$2"; then echo "PASS: $1"; passed=$((passed+1)); else echo "F
 work=$(mktemp -d /tmp/hotplug-agent-package.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' | grep -v '^$' | sort > "$work/files"
+dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|; s|/$||' | grep -v '^$' | LC_ALL=C sort > "$work/files"
 check "the package holds exactly Tests/Package/files.txt" "diff -u '$here/files.txt' '$work/files'"
 dpkg-deb -x "$deb" "$work/root"
 dpkg-deb -e "$deb" "$work/DEBIAN"
@@ -49,6 +49,8 @@ check "a build host running systemd 257 still builds the package's unit for 252"
     "grep -q '^packaging/unit.sh 252 /usr/bin ' '$work/make-n.out'"
 check "packaging/unit.sh makes Type=notify-reload only from 253 on" \
     "'$here/../../packaging/unit.sh' 253 /usr/bin < '$here/../../rules/hotplug-agent.service' | grep -qx 'Type=notify-reload'"
+check "/run/cdi is made by tmpfiles.d (0755, root's), which postinst applies at once" \
+    "grep -qx 'd /run/cdi 0755 root root -' '$work/root/usr/lib/tmpfiles.d/hotplug-agent.conf' && grep -q 'systemd-tmpfiles --create hotplug-agent.conf' '$work/DEBIAN/postinst'"
 check "the maintainer scripts parse" "sh -n '$work/DEBIAN/postinst' && sh -n '$work/DEBIAN/prerm' && sh -n '$work/DEBIAN/postrm'"
 check "no policy is enabled by the package" "[ -z \"\$(ls -A '$work/root/etc/hotplug-agent/policies.d')\" ]"
 echo "$passed passed, $failed failed"
