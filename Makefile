@@ -173,6 +173,9 @@ demo: build
 install: deps
 	# The manual first: its plugin builds the tool again without --static-swift-stdlib.
 	$(SWIFT) package generate-manual --section 8 --configuration $(CONFIG) --authors "hotplug-agent developers" >/dev/null
+	# Linked again with the release flags: the package manager may keep the plugin's build
+	# plan (and its link, which needs the toolchain at run time); its manifest goes first.
+	rm -f .build/$(CONFIG).yaml
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	bin=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/hotplug-agent; \
 	install -Dm755 $$bin $(DESTDIR)$(BINDIR)/hotplug-agent && \
