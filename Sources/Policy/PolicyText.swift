@@ -74,6 +74,9 @@ func isLineBreakingOrBidi(_ scalar: Unicode.Scalar) -> Bool {
     }
 }
 
+/// Whether a character printed raw could break, reorder or command a terminal line.
+public func breaksAPrintedLine(_ scalar: Unicode.Scalar) -> Bool { isControl(scalar) || isLineBreakingOrBidi(scalar) }
+
 /// Text from files or the kernel, safe to print on one line: control characters (a
 /// newline, an escape sequence) become `\n`, `\t`, `\r` or `\xNN`, and line separators and
 /// bidirectional controls `\u{NNNN}`, so one line stays one line, reads in its own order,

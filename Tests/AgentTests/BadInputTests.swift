@@ -1,3 +1,4 @@
+import Foundation
 @testable import HotplugAgent
 @testable import Simulation
 import Policy
@@ -54,5 +55,18 @@ struct BadInputTests {
                 #expect(path.hasSuffix("/\(file)"))
             }
         }
+    }
+}
+
+/// `--json` output: what would break or reorder a terminal's line is escaped, and the
+/// document still reads back as the same text.
+struct JSONOutputTests {
+    @Test func lineSeparatorsBidiAndC1ControlsAreEscapedInJSON() throws {
+        let hostile = "a\u{2028}b\u{2029}c\u{202E}d\u{85}e\u{7F}f\u{2066}g\n"
+        let text = prettyJSON(["driver": hostile])
+        #expect(!text.unicodeScalars.contains { [0x2028, 0x2029, 0x202E, 0x85, 0x7F, 0x2066].contains($0.value) })
+        #expect(text.contains("\\u2028") && text.contains("\\u202e") && text.contains("\\u0085") && text.contains("\\n"))
+        let decoded = try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+        #expect(decoded["driver"] == hostile)
     }
 }
