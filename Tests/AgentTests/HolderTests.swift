@@ -201,3 +201,31 @@ struct PIDNamespaceTests {
         #expect(host.addresses { $0.driver == "vfio-pci" }.isEmpty)
     }
 }
+
+/// The pidfd watch itself: exited processes are told apart from running ones, and no
+/// number of holders takes more than `HolderWatch.limit` descriptors.
+struct HolderWatchTests {
+    @Test func aGoneProcessIsSaidOnceAndTheWatchIsBounded() throws {
+        let watch = HolderWatch()
+        // Far above pid_max: never a process; treated as gone, and said once.
+        #expect(!watch.watch([getpid()]))
+        #expect(watch.descriptors.count == 1)
+        #expect(watch.watch([getpid(), 99_999_999]))
+        #expect(!watch.watch([getpid(), 99_999_999]))
+        #expect(watch.descriptors.count == 1)
+        // Many holders (the same live process's pid stands for each in turn): bounded.
+        var children: [Process] = []
+        defer { for child in children { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() } }
+        for _ in 0..<(HolderWatch.limit + 8) {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            child.arguments = ["30"]
+            try child.run()
+            children.append(child)
+        }
+        _ = watch.watch(Set(children.map(\.processIdentifier)))
+        #expect(watch.descriptors.count == HolderWatch.limit)
+        _ = watch.watch([])
+        #expect(watch.descriptors.isEmpty)
+    }
+}

@@ -5,8 +5,12 @@ import Glibc
 /// through a `pidfd` each: closing a VFIO node sends no uevent, but a process's exit makes
 /// its pidfd readable, so the daemon looks again at once instead of at its next timed look.
 /// A process that is gone before it is watched counts as exited; where pidfds are refused
-/// (kernels before 5.3, a seccomp filter) the timed look is all there is.
+/// (kernels before 5.3, a seccomp filter) the timed look is all there is. At most `limit`
+/// processes are watched: a VM user who forks a thousand holders of its node must not use
+/// up the agent's descriptors (the rest are noticed by the timed look).
 final class HolderWatch {
+    static let limit = 64
+
     private var watched: [Int32: Int32] = [:]  // pid -> pidfd
     /// Those found gone already, said once each.
     private var gone: Set<Int32> = []
@@ -24,7 +28,7 @@ final class HolderWatch {
             watched[pid] = nil
         }
         gone.formIntersection(pids)
-        for pid in pids where watched[pid] == nil && !gone.contains(pid) {
+        for pid in pids.sorted() where watched[pid] == nil && !gone.contains(pid) && watched.count < Self.limit {
             let fd = hotplug_agent_pidfd_open(pid)
             if fd >= 0 {
                 watched[pid] = fd
