@@ -3,7 +3,8 @@
 # in schema/) and CDI 0.5's naming rules: seed 000 claimed with its example policies (the
 # group nodes), and again on a kernel with iommufd device nodes with a second kind. The
 # validator is shown to refuse a spec with a bad name, so a pass means something.
-# Podman reading them for real is in the real-kernel test.
+# Podman reading them for real is in the real-kernel test. Debian's python3 and
+# python3-jsonschema (make deps installs them) run the validator.
 #
 #   Tests/CDI/run.sh path/to/hotplug-agent
 set -euo pipefail
@@ -55,7 +56,7 @@ if [ "$(ls "$work/legacy") $(ls "$work/iommufd" | tr '\n' ' ')" = "hotplug-agent
 else
     fail "the specs printed: $(ls "$work/legacy" "$work/iommufd" | tr '\n' ' ')"
 fi
-if out=$(python3 "$here/validate.py" $files); then
+if out=$(/usr/bin/python3 "$here/validate.py" $files); then
     pass "every spec validates against CDI's schema and names ($(echo $files | wc -w) files)"
 else
     fail "a spec does not validate:"; echo "$out" | sed 's/^/    /'
@@ -65,7 +66,7 @@ grep -q '"path" : "/dev/vfio/devices/vfio' "$work/iommufd/hotplug-agent.example.
     && pass "the iommufd kind lists /dev/iommu and device nodes, never the container" \
     || fail "the iommufd kind's nodes"
 sed 's/"name" : "mi300x-0"/"name" : "-mi300x-0"/' "$work/legacy/hotplug-agent.json" > "$work/bad.json"
-if python3 "$here/validate.py" "$work/bad.json" >/dev/null; then
+if /usr/bin/python3 "$here/validate.py" "$work/bad.json" >/dev/null; then
     fail "the validator accepted a device name beginning with a dash"
 else
     pass "the validator refuses a device name beginning with a dash"
