@@ -119,8 +119,10 @@ extension Planner {
         var counts: [String: Int] = [:]
         for address in host.devices.keys.sorted() {
             let device = host.devices[address]!
+            // On the VFIO driver its policy wants: not one it is about to leave for another.
             guard host.isVFIO(device.driver), let group = device.iommuGroup,
-                  let policy = claimedDriver(for: device, in: host)?.policy else { continue }
+                  let claim = claimedDriver(for: device, in: host), claim.driver == device.driver else { continue }
+            let policy = claim.policy
             let nodes = cdiNodes(of: device, group: group, policy: policy)
             let n = counts[policy.name, default: 0]
             counts[policy.name] = n + 1

@@ -113,6 +113,23 @@ struct CDITests {
         #expect(listed.nodes.last?.path == "/dev/vfio/devices/vfio\(number)")
     }
 
+    /// A policy that now wants another driver: the device is still on vfio-pci (a VM holds
+    /// it), but it is on its way out, and no container is handed it meanwhile.
+    @Test func aDeviceItsPolicyMovesElsewhereIsNotListedWhileItWaits() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        let gpu = host.addresses { $0.id.device == 0x74a1 }[0]
+        let group = try #require(host.device(gpu)?.group)
+        host.kernel.holdNode(group, pid: 7, command: "qemu-system-x86")
+        let moved = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "driver = \"vfio-pci\"\nsysfs",
+                                                                                with: "driver = \"pci-stub\"\nsysfs")
+        host.agent.planner = Planner(policies: try PolicySet(PolicyParser(accounts: TableAccounts(
+            users: host.description.users ?? [:], groups: host.description.groups ?? [:])).parse(moved, file: "m.toml").policies))
+        #expect(!host.runOnce() || host.device(gpu)?.driver == "vfio-pci")
+        #expect(host.device(gpu)?.driver == "vfio-pci")
+        #expect(try specs(host).first?.devices.contains { $0.address.description == gpu } == false)
+    }
+
     @Test func aPolicyNameCDIRefusesLeavesTheAddressAlone() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: """
             [[policy]]
