@@ -200,6 +200,35 @@ struct CDISpecFileTests {
         #expect(throws: PolicyMessage.self) { try CDIKind.parse(String(repeating: "v", count: 101) + "/" + String(repeating: "c", count: 100)).get() }
     }
 
+    /// Found by the second attacker: with --root, what the agent writes below the root by
+    /// default (the CDI spec, its state) followed the root's links as the host's. Debian's
+    /// `/var/run -> /run` inside an image led `run --once --root IMG` to the host's /run/cdi.
+    @Test(.enabled(if: runningAsRoot, "the group node is a real character device"))
+    func linksBelowTheRootResolveInsideIt() throws {
+        let tree = try FakeSysfs(), outside = try FakeSysfs()
+        try tree.device("0000:12:00.0", id: "1002:74a1", driver: "vfio-pci", group: 12)
+        try tree.mkdir("/dev/vfio")
+        try tree.characterNode("/dev/vfio/12")
+        try tree.mkdir("/var")
+        try tree.mkdir("/run")
+        try tree.link("/var/run", to: "/run")                  // as Debian has it
+        try tree.link("/run/hotplug-agent", to: outside.path("/state"))   // absolute: inside the root
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        let result = try Binary.run(["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try tree.read("/run/cdi/hotplug-agent.json").contains("\"name\" : \"gpu-0\""))
+        // A move that fails (this tree has no unbind file) leaves a status record in the state
+        // directory: through its link, inside the root; and the spec, the device no longer
+        // claimed for vfio-pci, goes through the same walk.
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"pci-stub\"\n")
+        let failed = try Binary.run(["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: tree.path(outside.path("/state/status/0000:12:00.0"))))
+        #expect(!FileManager.default.fileExists(atPath: outside.path("/state")))
+        #expect(!FileManager.default.fileExists(atPath: tree.path("/run/cdi/hotplug-agent.json")))
+    }
+
     /// Through the built binary on the real file layer: a GPU on vfio-pci is listed; once it
     /// is on amdgpu and another device cannot be read, the spec fails closed.
     @Test(.enabled(if: runningAsRoot, "the group node is a real character device"))

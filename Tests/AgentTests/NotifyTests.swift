@@ -82,7 +82,7 @@ struct ReloadHandshakeTests {
             outcomes.withLock { $0.removeFirst() }
         }
         daemon.notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.path].get)
-        daemon.reloadRecord = tree.path("/state/reloaded")
+        daemon.reloadRecord = (tree.path("/state/reloaded"), "/")
         let signals = SignalPipe(signals: [], installHandlers: false)
         startThread { [daemon] in _ = daemon.run(signals: signals) }
         while let message = socket.receive(), !message.hasPrefix("READY=1") {}

@@ -10,9 +10,13 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     /// The text of each file as last written; nil until the first update.
     private var written: [String: String]?
 
-    /// `directory`: absolute; by default `/var/run/cdi` below the root.
-    init(directory: String) {
+    /// The `--root` the directory lies below (links resolve inside it), or `/`.
+    let root: String
+
+    /// `directory`: absolute; by default `/var/run/cdi` below the root (`root`).
+    init(directory: String, root: String = "/") {
         self.directory = directory
+        self.root = root
     }
 
     static func defaultDirectory(_ paths: HostPaths) -> String { paths.under("/var/run/cdi") }
@@ -26,7 +30,7 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         for (name, text) in wanted.sorted(by: { $0.key < $1.key }) where written?[name] != text {
             do {
                 try writeFileAtomically(directory + "/" + name, text, fileMode: 0o644, directoryMode: 0o755,
-                                        durable: false)
+                                        durable: false, root: root)
             } catch {
                 failures.append(error)
             }
@@ -42,7 +46,7 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     private func removeFiles(except keep: Set<String>) -> [IOFailure] {
         // Reached the way the writer reaches it, so that what could be written can be removed.
         let fd: Int32
-        switch TrustedPath.openDirectoryForWriting(directory, creating: 0o755) {
+        switch TrustedPath.openDirectoryForWriting(directory, creating: 0o755, root: root) {
         case .success(let opened): fd = opened
         case .failure(let refusal):
             return [IOFailure(.open, directory, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)]
@@ -71,9 +75,12 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     @discardableResult
     func update(from agent: Agent, lastFailure: inout String?) -> Bool {
         let specs = agent.cdiSpecs()
-        let failure = specs == nil ? "the host could not be read; no device is listed"
-                                   : update(specs!).map { "\($0)" }.first
-        if specs == nil { _ = update([]) }
+        var failure = specs.flatMap { update($0).map { "\($0)" }.first }
+        if specs == nil {
+            let removal = update([]).map { "\($0)" }.first
+            failure = "the host could not be read; " + (removal.map { "the specs could not be removed: \($0)" }
+                                                           ?? "no device is listed")
+        }
         if let failure, failure != lastFailure { agent.log.error("CDI spec not written: \(failure)") }
         if failure == nil, lastFailure != nil { agent.log.notice("CDI spec written again") }
         lastFailure = failure

@@ -9,7 +9,11 @@ package final class IOMMUGrantStore: Sendable {
     let file: String
     private let lock = Mutex(())
 
-    init(stateDirectory: String) {
+    /// `root`: the `--root` the state directory lies below, or `/`.
+    let root: String
+
+    init(stateDirectory: String, root: String = "/") {
+        self.root = root
         file = stateDirectory + "/iommu-acl"
     }
 
@@ -25,13 +29,13 @@ package final class IOMMUGrantStore: Sendable {
             grants.users = Array(Set(grants.users).union(added.users).subtracting(removed.users)).sorted()
             grants.groups = Array(Set(grants.groups).union(added.groups).subtracting(removed.groups)).sorted()
             let text = grants.users.map { "user \($0)\n" }.joined() + grants.groups.map { "group \($0)\n" }.joined()
-            try writeFileAtomically(file, text, fileMode: 0o600, directoryMode: 0o700, durable: false)
+            try writeFileAtomically(file, text, fileMode: 0o600, directoryMode: 0o700, durable: false, root: root)
         }
     }
 
     private func read() -> IOMMUGrants {
         var grants = IOMMUGrants()
-        for line in (TrustedPath.text(file) ?? "").split(separator: "\n") {
+        for line in (TrustedPath.text(file, root: root) ?? "").split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count == 2, let id = UInt32(fields[1]) else { continue }
             if fields[0] == "user" { grants.users.append(id) } else if fields[0] == "group" { grants.groups.append(id) }

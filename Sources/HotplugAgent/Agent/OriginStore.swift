@@ -18,7 +18,11 @@ package final class OriginStore: Sendable {
     /// Records already read or written; `.some(nil)`: known to have none.
     private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
 
-    init(stateDirectory: String) {
+    /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
+    let root: String
+
+    init(stateDirectory: String, root: String = "/") {
+        self.root = root
         directory = stateDirectory + "/origins"
     }
 
@@ -31,7 +35,7 @@ package final class OriginStore: Sendable {
 
     private func read(_ address: PCIAddress) -> DriverOrigin? {
         // Root acts on it (binds the device to the driver it names): read only if trusted.
-        guard let text = TrustedPath.text("\(directory)/\(address)") else { return nil }
+        guard let text = TrustedPath.text("\(directory)/\(address)", root: root) else { return nil }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -54,7 +58,8 @@ package final class OriginStore: Sendable {
         var text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
         if let sriov = origin.sriov { text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n" }
         do {
-            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false)
+            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false,
+                                    root: root)
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }

@@ -12,7 +12,11 @@ final class StatusStore: Sendable {
     /// Devices known to have no record file.
     private let clean = Mutex(Set<PCIAddress>())
 
-    init(stateDirectory: String) {
+    /// `root`: the `--root` the state directory lies below, or `/`.
+    let root: String
+
+    init(stateDirectory: String, root: String = "/") {
+        self.root = root
         directory = stateDirectory + "/status"
     }
 
@@ -28,7 +32,8 @@ final class StatusStore: Sendable {
         case .stuck(let what): text = "stuck \(what)\n"
         }
         clean.withLock { _ = $0.remove(address) }
-        try? writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+        try? writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false,
+                                 root: root)
     }
 
     func clear(_ address: PCIAddress) {

@@ -54,7 +54,7 @@ struct BootConfigWriter {
     func write(_ config: BootConfig) throws -> [String] {
         var said: [String] = []
         func put(_ path: String, _ text: String) throws {
-            try writeFileAtomically(paths.under(path), text)
+            try writeFileAtomically(paths.under(path), text, root: paths.root)
             said.append("wrote \(path)")
         }
         try put("/etc/modprobe.d/hotplug-agent.conf", config.modprobeConf)
@@ -65,7 +65,8 @@ struct BootConfigWriter {
             let existing = (try? readTextFile(modules)) ?? ""
             let missing = BootConfig.initramfsModules.filter { module in !existing.split(separator: "\n").contains { $0 == module } }
             if !missing.isEmpty {
-                try writeFileAtomically(modules, existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n")
+                let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n"
+                try writeFileAtomically(modules, text, root: paths.root)
                 said.append("added \(missing.joined(separator: " ")) to /etc/initramfs-tools/modules")
             }
             said.append("next: update-initramfs -u && update-grub, then reboot")

@@ -55,7 +55,7 @@ struct HostContext {
     }
 
     /// Reads the host, with where the agent moved devices from (read only).
-    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory)) }
+    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory, root: paths.root)) }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.
     func policiesOrExit(_ options: PolicyOptions, accounts: (any AccountResolver)? = nil) throws -> PolicySet {

@@ -24,7 +24,7 @@ struct PlanCommand: ParsableCommand {
         } else {
             for line in renderPlans(plans) { output(line) }
             // The host's own: ACL entries the agent added that no policy names any more.
-            let recorded = IOMMUGrantStore(stateDirectory: host.paths.stateDirectory).load()
+            let recorded = IOMMUGrantStore(stateDirectory: host.paths.stateDirectory, root: host.paths.root).load()
             let revoked = policies.iommuRevocations(recorded: recorded)
             if source.file == nil && !revoked.isEmpty { output("/dev/iommu: " + revoked.takeBack) }
         }

@@ -20,10 +20,11 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let host = HostContext(global)
         let state = stateDir.map(absolutePath) ?? host.paths.stateDirectory
-        let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: OriginStore(stateDirectory: state))
+        let stateRoot = stateDir == nil ? host.paths.root : "/"
+        let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: OriginStore(stateDirectory: state, root: stateRoot))
         let planner = Planner(policies: try host.policiesOrExit(policy))
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
-        let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: StatusStore(stateDirectory: state))
+        let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: StatusStore(stateDirectory: state, root: stateRoot))
         if json {
             output(prettyJSON(entries))
         } else {

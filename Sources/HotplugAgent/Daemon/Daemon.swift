@@ -15,7 +15,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
     var waitRetry: Duration = .seconds(10)
     /// Where each SIGHUP's outcome is recorded (`<generation> ok|refused`), for
     /// `hotplug-agent reload` to wait on.
-    var reloadRecord: String?
+    /// (The file, and the `--root` it lies below or `/`.)
+    var reloadRecord: (path: String, root: String)?
     /// Changes to the policy directories reload by themselves, after `quietBeforeReload`.
     var watcher: PolicyWatcher?
     var quietBeforeReload: Duration = .milliseconds(500)
@@ -67,7 +68,8 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             if !ready && !agent.queue.isBusy {
                 ready = true
                 if let outcome = reloadOutcome, let reloadRecord {
-                    try? writeFileAtomically(reloadRecord, outcome, fileMode: 0o644, directoryMode: 0o755, durable: false)
+                    try? writeFileAtomically(reloadRecord.path, outcome, fileMode: 0o644, directoryMode: 0o755,
+                                             durable: false, root: reloadRecord.root)
                 }
                 reloadOutcome = nil
                 notifier.send("READY=1\nSTATUS=\(readyStatus)")

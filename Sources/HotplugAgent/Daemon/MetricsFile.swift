@@ -6,6 +6,8 @@ import Policy
 /// (the collector never sees half of one) after each change.
 struct MetricsFile: Sendable {
     let path: String
+    /// The `--root` a default path lies below, or `/`.
+    var root = "/"
 
     /// The default place when the node exporter's textfile directory exists.
     static func defaultPath(_ paths: HostPaths) -> String? {
@@ -46,7 +48,7 @@ struct MetricsFile: Sendable {
     /// Writes the file; the failure, if any (a link planted on the way refused, a full disk).
     func write(_ text: String) -> IOFailure? {
         do {
-            try writeFileAtomically(path, text, fileMode: 0o644, directoryMode: 0o755, durable: false)
+            try writeFileAtomically(path, text, fileMode: 0o644, directoryMode: 0o755, durable: false, root: root)
             return nil
         } catch {
             return error

@@ -15,13 +15,15 @@ import Glibc
 /// - With `durable`, the file and the directory are synced: after a power loss it is the
 ///   old file or the new one. Without, the rename alone is atomic for every process, for
 ///   state that does not outlive a boot.
+///
+/// `root`: the `--root` the path lies below (its links resolve inside it), or `/`.
 func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
-                         durable: Bool = true) throws(IOFailure) {
+                         durable: Bool = true, root: String = "/") throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
     let name = String(path[path.index(after: slash)...])
     let directory: Int32
-    switch TrustedPath.openDirectoryForWriting(directoryPath, creating: directoryMode) {
+    switch TrustedPath.openDirectoryForWriting(directoryPath, creating: directoryMode, root: root) {
     case .success(let fd): directory = fd
     case .failure(let refusal):
         throw IOFailure(.open, directoryPath, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)

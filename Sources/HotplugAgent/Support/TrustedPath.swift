@@ -56,8 +56,8 @@ enum TrustedPath {
 
     /// The whole regular file at the absolute `path`, read through the descriptor judged;
     /// at most `limit` bytes (more is refused).
-    static func read(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], Refusal> {
-        switch openFile(path) {
+    static func read(_ path: String, limit: Int = 1 << 20, root: String = "/") -> Result<[UInt8], Refusal> {
+        switch openFile(path, root: root) {
         case .failure(let refusal): return .failure(refusal)
         case .success(.masked): return .failure(Refusal(message: "masked (a link to /dev/null)"))
         case .success(.file(let fd, _)):
@@ -76,8 +76,8 @@ enum TrustedPath {
     }
 
     /// The file as text, or nil when it is missing or not to be trusted.
-    static func text(_ path: String) -> String? {
-        guard case .success(let bytes) = read(path) else { return nil }
+    static func text(_ path: String, root: String = "/") -> String? {
+        guard case .success(let bytes) = read(path, root: root) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -90,9 +90,10 @@ enum TrustedPath {
     /// making each missing directory with exactly `mode`. Directories on the way may be
     /// anyone's (the node exporter's is the `prometheus` user's), but a link is followed only
     /// if it is root's or the agent's: one another user planted, to lead root's writes
-    /// elsewhere, is refused; and nothing is made through one.
-    static func openDirectoryForWriting(_ path: String, creating mode: mode_t) -> Result<Int32, Refusal> {
-        directory(path, root: "/", goal: .writeInto(mode: mode))
+    /// elsewhere, is refused; and nothing is made through one. Below `root` (`--root`), an
+    /// absolute link resolves inside it and `..` never climbs out, as for reading.
+    static func openDirectoryForWriting(_ path: String, creating mode: mode_t, root: String = "/") -> Result<Int32, Refusal> {
+        directory(path, root: root, goal: .writeInto(mode: mode))
     }
 
     private static func directory(_ path: String, root: String, goal: Goal) -> Result<Int32, Refusal> {
