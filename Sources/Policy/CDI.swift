@@ -123,6 +123,8 @@ extension Planner {
             guard host.isVFIO(device.driver), let group = device.iommuGroup,
                   let claim = claimedDriver(for: device, in: host), claim.driver == device.driver else { continue }
             let policy = claim.policy
+            // Only nodes that are there: the group's node (or the device's own, for iommufd).
+            guard host.vfioNodes[group] != nil || (policy.cdiIOMMUFD && device.deviceNode != nil) else { continue }
             let nodes = cdiNodes(of: device, group: group, policy: policy)
             let n = counts[policy.name, default: 0]
             counts[policy.name] = n + 1

@@ -229,6 +229,18 @@ struct CDISpecFileTests {
         #expect(!FileManager.default.fileExists(atPath: tree.path("/run/cdi/hotplug-agent.json")))
     }
 
+    /// A device on vfio-pci whose group has no node (a group link to nowhere): a spec naming
+    /// a node that is not there would fail the container, so it is not listed.
+    @Test func aDeviceWithoutItsGroupNodeIsNotListed() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:12:00.0", id: "1002:74a1", driver: "vfio-pci", group: 12)
+        try tree.mkdir("/dev/vfio")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        let result = try Binary.run(["cdi", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0 && !result.stdout.contains("gpu-0"), "\(result.stdout)")
+    }
+
     /// Through the built binary on the real file layer: a GPU on vfio-pci is listed; once it
     /// is on amdgpu and another device cannot be read, the spec fails closed.
     @Test(.enabled(if: runningAsRoot, "the group node is a real character device"))
