@@ -7,23 +7,10 @@ import Testing
 /// CDI specs: every claimed device on a VFIO driver under `<policy>-<n>` and its address,
 /// with the nodes of one API, gone from the spec as soon as it leaves VFIO.
 struct CDITests {
-    static let kinds = """
-        [[policy]]
-        name = "mi300x"
-        match.ids = ["1002:74a1"]
-        driver = "vfio-pci"
-        owner = "cloud"
-        group = "kvm"
-        mode = "0660"
-        [[policy]]
-        name = "nics"
-        match.ids = ["15b3:1021"]
-        driver = "vfio-pci"
-        owner = "cloud"
-        mode = "0600"
-        cdi.kind = "example.com/nic"
-        cdi.iommufd = true
-        """
+    /// The GPUs under the default kind, the NICs under their own with iommufd nodes (the
+    /// same file the CDI schema test validates the specs of).
+    static let kinds = try! String(contentsOf: repository.appendingPathComponent("Tests/CDI/policies/50-kinds.toml"),
+                                   encoding: .utf8)
 
     func specs(_ host: SimHost) throws -> [CDISpec] {
         let planner = host.agent.planner
@@ -123,8 +110,8 @@ struct CDITests {
         host.kernel.holdNode(group, pid: 7, command: "qemu-system-x86")
         let moved = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "driver = \"vfio-pci\"\nsysfs",
                                                                                 with: "driver = \"pci-stub\"\nsysfs")
-        host.agent.planner = Planner(policies: try PolicySet(PolicyParser(accounts: TableAccounts(
-            users: host.description.users ?? [:], groups: host.description.groups ?? [:])).parse(moved, file: "m.toml").policies))
+        let accounts = TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
+        host.agent.planner = Planner(policies: PolicySet(PolicyParser(accounts: accounts).parse(moved, file: "m.toml").policies))
         #expect(!host.runOnce() || host.device(gpu)?.driver == "vfio-pci")
         #expect(host.device(gpu)?.driver == "vfio-pci")
         #expect(try specs(host).first?.devices.contains { $0.address.description == gpu } == false)
@@ -145,7 +132,11 @@ struct CDITests {
     @Test func statusNamesEachDevicesCDINames() throws {
         let host = try host(deviceNodes: true)
         #expect(host.runOnce())
-        let statuses = host.agent.statuses()
+        let planner = host.agent.planner
+        let view = host.reader.enrich(try host.reader.fullView(), for: planner)
+        let statuses = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
+                                        records: StatusStore(stateDirectory: host.state),
+                                        cdi: planner.cdiSpecs(in: view))
         let gpu = try #require(statuses.first { $0.policy == "mi300x" })
         #expect(gpu.cdi == ["hotplug-agent.io/vfio=mi300x-0", "hotplug-agent.io/vfio=\(gpu.address)"])
         #expect(statuses.first { $0.policy == "nics" }?.cdi.first == "example.com/nic=nics-0")
@@ -197,7 +188,8 @@ struct CDISpecFileTests {
         // The longest kind a policy may name still makes a file.
         let long = try CDIKind.parse(String(repeating: "v", count: 100) + "/" + String(repeating: "c", count: 99)).get()
         #expect(files.update([spec(long, devices: 1)]).isEmpty)
-        #expect(throws: PolicyMessage.self) { try CDIKind.parse(String(repeating: "v", count: 101) + "/" + String(repeating: "c", count: 100)).get() }
+        let tooLong = String(repeating: "v", count: 101) + "/" + String(repeating: "c", count: 100)
+        #expect(throws: PolicyMessage.self) { try CDIKind.parse(tooLong).get() }
     }
 
     /// Found by the second attacker: with --root, what the agent writes below the root by
@@ -251,7 +243,8 @@ struct CDISpecFileTests {
         try tree.characterNode("/dev/vfio/12")
         try tree.mkdir("/p")
         try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
-        let run = ["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")]
+        let run = ["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p"),
+                   "--state-dir", tree.path("/state")]
         #expect(try Binary.run(run).status == 0)
         #expect(try tree.read("/var/run/cdi/hotplug-agent.json").contains("\"name\" : \"gpu-0\""))
         try FileManager.default.removeItem(atPath: tree.path("/sys/bus/pci/devices/0000:12:00.0/driver"))

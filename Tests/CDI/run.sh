@@ -30,25 +30,7 @@ specs() {
 specs "$work/legacy" --host "$repo/hosts/seed-000-mi300x.json" --policy-dir "$repo/rules/examples/seed-000"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["vfio_device_nodes"]=True; json.dump(d,open(sys.argv[2],"w"))' \
     "$repo/hosts/seed-000-mi300x.json" "$work/nodes.json"
-mkdir -p "$work/policies"
-cat > "$work/policies/50-cdi.toml" <<'TOML'
-[[policy]]
-name = "mi300x"
-match.ids = ["1002:74a1"]
-driver = "vfio-pci"
-owner = "cloud"
-group = "kvm"
-mode = "0660"
-[[policy]]
-name = "nics"
-match.ids = ["15b3:1021"]
-driver = "vfio-pci"
-owner = "cloud"
-mode = "0600"
-cdi.kind = "example.com/nic"
-cdi.iommufd = true
-TOML
-specs "$work/iommufd" --host "$work/nodes.json" --policy-dir "$work/policies"
+specs "$work/iommufd" --host "$work/nodes.json" --policy-dir "$here/policies"
 
 files=$(ls "$work"/legacy/*.json "$work"/iommufd/*.json 2>/dev/null | tr '\n' ' ')
 if [ "$(ls "$work/legacy") $(ls "$work/iommufd" | tr '\n' ' ')" = "hotplug-agent.json hotplug-agent.example.com.nic.json hotplug-agent.json " ]; then

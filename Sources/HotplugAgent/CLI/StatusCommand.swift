@@ -20,11 +20,14 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let host = HostContext(global)
         let state = stateDir.map(absolutePath) ?? host.paths.stateDirectory
-        let stateRoot = stateDir == nil ? host.paths.root : "/"
-        let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: OriginStore(stateDirectory: state, root: stateRoot))
+        let stateRoot = host.paths.walkRoot(chosen: stateDir)
+        let origins = OriginStore(stateDirectory: state, root: stateRoot)
+        let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: origins)
         let planner = Planner(policies: try host.policiesOrExit(policy))
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
-        let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: StatusStore(stateDirectory: state, root: stateRoot))
+        let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
+                                       records: StatusStore(stateDirectory: state, root: stateRoot),
+                                       cdi: planner.cdiSpecs(in: view))
         if json {
             output(prettyJSON(entries))
         } else {
@@ -50,9 +53,10 @@ struct DeviceStatus: Encodable, Equatable {
     /// Its names in the CDI specs (`hotplug-agent.io/vfio=gpu-0`), while it is in one.
     var cdi: [String] = []
 
-    static func all(_ plans: [DevicePlan], view: HostView, planner: Planner, records: StatusStore) -> [DeviceStatus] {
-        let specs = planner.cdiSpecs(in: view)
-        return plans.compactMap { plan in
+    /// `cdi`: the specs to name devices from (`status` passes the host's; metrics need none).
+    static func all(_ plans: [DevicePlan], view: HostView, planner: Planner, records: StatusStore,
+                    cdi specs: [CDISpec] = []) -> [DeviceStatus] {
+        plans.compactMap { plan in
             guard let policy = plan.policy else { return nil }
             let device = plan.device
             let wants = planner.policies.policies.first { $0.name == policy }.flatMap { planner.target(of: $0, for: device, in: view) }
