@@ -72,7 +72,7 @@ public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public static func < (a: CDIKind, b: CDIKind) -> Bool {
         // The default kind's file first, then the others by name.
-        a == b ? false : a == .default ? true : b == .default ? false : a.description < b.description
+        (a == .default ? 0 : 1, a.description) < (b == .default ? 0 : 1, b.description)
     }
 
     public static let maxLength = 200

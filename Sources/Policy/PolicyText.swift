@@ -82,7 +82,7 @@ public func breaksAPrintedLine(_ scalar: Unicode.Scalar) -> Bool { isControl(sca
 /// bidirectional controls `\u{NNNN}`, so one line stays one line, reads in its own order,
 /// and nothing reaches the terminal as a command.
 public func escapingControlCharacters(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { isControl($0) || isLineBreakingOrBidi($0) }) else { return text }
+    guard text.unicodeScalars.contains(where: breaksAPrintedLine) else { return text }
     var out = ""
     out.reserveCapacity(text.utf8.count + 8)
     for scalar in text.unicodeScalars {

@@ -21,11 +21,10 @@ package final class Agent: @unchecked Sendable {
         var stuck = Set<PCIAddress>()
         /// Failed reconciles since start, for `run --once`'s exit status.
         var count = 0
-        /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups:
-        /// reconciled again on every batch of events and by `retryWaiting()`.
-        var waiting: [PCIAddress: Int?] = [:]
-        /// The processes they wait for, where the agent saw them (the daemon watches them exit).
-        var holders: [PCIAddress: Set<Int32>] = [:]
+        /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups and
+        /// the processes they wait for (where the agent saw them; the daemon watches them
+        /// exit): reconciled again on every batch of events and by `retryWaiting()`.
+        var waiting: [PCIAddress: (group: Int?, holders: Set<Int32>)] = [:]
     }
 
     private let failures = Mutex(Failures())
@@ -64,12 +63,14 @@ package final class Agent: @unchecked Sendable {
     var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
 
     /// The processes that devices wait for: once one exits, they are looked at again.
-    var waitedFor: Set<Int32> { failures.withLock { $0.holders.values.reduce(into: Set()) { $0.formUnion($1) } } }
+    var waitedFor: Set<Int32> {
+        failures.withLock { $0.waiting.values.reduce(into: Set()) { $0.formUnion($1.holders) } }
+    }
 
     /// Looks again at every device that waits for a VM (the daemon calls it every
     /// `waitRetry`, 10 s, while there are any).
     func retryWaiting(wait: Bool = true) {
-        for (address, group) in failures.withLock({ $0.waiting }) { queue.enqueue(address, group: group) }
+        for (address, waiting) in failures.withLock({ $0.waiting }) { queue.enqueue(address, group: waiting.group) }
         if wait { queue.waitUntilIdle() }
     }
 
@@ -147,7 +148,6 @@ package final class Agent: @unchecked Sendable {
                         $0.failedAt[address] = nil
                         $0.stuck.remove(address)
                         $0.waiting[address] = nil
-                        $0.holders[address] = nil
                     }
                 }
                 if event.action == "remove" {
@@ -167,7 +167,9 @@ package final class Agent: @unchecked Sendable {
             }
         }
         // Every event is also a moment to look again at what waits for a VM.
-        for (address, group) in failures.withLock({ $0.waiting }) where !named.contains(address) { target(address, group) }
+        for (address, waiting) in failures.withLock({ $0.waiting }) where !named.contains(address) {
+            target(address, waiting.group)
+        }
         for (address, group) in targets { queue.enqueue(address, group: group) }
         if wait { queue.waitUntilIdle() }
     }
@@ -181,12 +183,10 @@ package final class Agent: @unchecked Sendable {
         }
         let outcome = reconciler.reconcile(address)
         let after = outcome == .failed ? try? reader.device(address) : nil
-        var holders: Set<Int32>?
-        if case .waiting(let pids) = outcome { holders = pids }
-        let group = holders != nil ? try? reader.group(of: address) : nil
+        var waiting: (group: Int?, holders: Set<Int32>)?
+        if case .waiting(let pids) = outcome { waiting = (try? reader.group(of: address), pids) }
         failures.withLock {
-            $0.waiting[address] = holders != nil ? .some(group) : nil
-            $0.holders[address] = holders
+            $0.waiting[address] = waiting
             if outcome == .failed {
                 $0.failedAt[address] = after
                 $0.count += 1

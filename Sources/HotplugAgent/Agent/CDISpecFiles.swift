@@ -51,20 +51,17 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         case .failure(let refusal):
             return [IOFailure(.open, directory, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)]
         }
-        guard let dir = fdopendir(fd) else {
-            close(fd)
-            return [IOFailure(.open, directory, errno: .current)]
+        defer { close(fd) }
+        // Listed through a second descriptor (the listing closes its own), unlinked through this one.
+        let listing = dup(fd)
+        guard listing >= 0, let dir = fdopendir(listing) else {
+            let error = Errno.current
+            if listing >= 0 { close(listing) }
+            return [IOFailure(.open, directory, errno: error)]
         }
-        defer { closedir(dir) }
-        var stale: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if CDISpecFiles.isOurs(name), !keep.contains(name) { stale.append(name) }
-        }
+        let stale = RealKernelIO.entries(closing: dir).filter { CDISpecFiles.isOurs($0) && !keep.contains($0) }
         return stale.compactMap { name in
-            unlinkat(dirfd(dir), name, 0) == 0 || errno == ENOENT
+            unlinkat(fd, name, 0) == 0 || errno == ENOENT
                 ? nil : IOFailure(.write, directory + "/" + name, errno: .current)
         }
     }

@@ -38,9 +38,7 @@ struct RunCommand: ParsableCommand {
         mallopt(M_ARENA_MAX, 2)
         let host = HostContext(global)
         let stateDirectory = stateDir.map(absolutePath) ?? host.paths.stateDirectory
-        // What lies below --root by default is written through links resolved inside it; a
-        // directory named outright is the caller's, walked from /.
-        let root = { (chosen: String?) in chosen == nil ? host.paths.root : "/" }
+        let stateRoot = host.paths.walkRoot(chosen: stateDir)
         let signals = once ? nil : SignalPipe(signals: [SIGTERM, SIGINT, SIGHUP])
         let policies = try host.policiesOrExit(policy)
         // Subscribe before enumerating, so nothing that happens during coldplug is lost.
@@ -51,21 +49,21 @@ struct RunCommand: ParsableCommand {
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
         let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
-                                   stateDirectory: stateDirectory, stateRoot: root(stateDir), workers: workers,
+                                   stateDirectory: stateDirectory, stateRoot: stateRoot, workers: workers,
                                    stuckAfter: .seconds(max(1, stuckAfter)))
         // A dry run writes nothing, CDI specs and metrics included.
         let cdiDirectory = cdiDir.map(absolutePath) ?? CDISpecFiles.defaultDirectory(host.paths)
-        let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDirectory, root: root(cdiDir))
+        let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDirectory, root: host.paths.walkRoot(chosen: cdiDir))
         if let signals {
             let loader = PolicyLoader(paths: host.paths, accounts: HostAccounts(paths: host.paths))
             var daemon = Daemon(agent: agent, monitor: monitor, log: host.log) {
                 loader.reload(directories: policy.chosen, log: host.log)
             }
-            if !dryRun { daemon.reloadRecord = (stateDirectory + "/reloaded", root(stateDir)) }
+            if !dryRun { daemon.reloadRecord = (stateDirectory + "/reloaded", stateRoot) }
             daemon.cdi = cdi
             if !dryRun {
                 daemon.metrics = (metricsFile.map(absolutePath) ?? MetricsFile.defaultPath(host.paths))
-                    .map { MetricsFile(path: $0, root: root(metricsFile)) }
+                    .map { MetricsFile(path: $0, root: host.paths.walkRoot(chosen: metricsFile)) }
             }
             daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
             throw ExitCode(daemon.run(signals: signals))

@@ -49,6 +49,12 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
         var nextWatchdog = notifier.watchdogInterval.map { ContinuousClock.now + $0 }
         var nextWaitRetry = ContinuousClock.now + waitRetry
         var reloads = 0
+        // Devices that wait for a VM are looked at again (and the CDI specs after them).
+        func lookAgainAtWaiting(_ why: String? = nil) {
+            if let why { log.info("\(why); looking again") }
+            agent.retryWaiting(wait: false)
+            cdiDue = true
+        }
         while true {
             // The CDI specs at once when work settles (before READY=1): a device that left
             // VFIO leaves them before a runtime is handed it again.
@@ -58,9 +64,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             }
             // The VMs devices wait for: one that exits lets them go (closing sends no uevent).
             if !agent.queue.isBusy, holders.watch(agent.waitedFor) {
-                log.info("a process a device waits for has exited; looking again")
-                agent.retryWaiting(wait: false)
-                cdiDue = true
+                lookAgainAtWaiting("a process a device waits for has exited")
                 continue
             }
             // READY=1 once coldplug, or the pass a reload started, has settled (a stuck
@@ -108,17 +112,12 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
             let polled = poll(&fds, nfds_t(fds.count), timeout)
             if fds[3].revents != 0 { _ = settled.take() }
             if polled > 0, holders.takeExited(Array(fds[sources.count...])) {
-                log.info("a process a device waits for has exited; looking again")
-                agent.retryWaiting(wait: false)
-                cdiDue = true
+                lookAgainAtWaiting("a process a device waits for has exited")
             }
             agent.queue.checkForStuck()
             if ContinuousClock.now >= nextWaitRetry {
                 nextWaitRetry = ContinuousClock.now + waitRetry
-                if agent.hasWaiting {
-                    agent.retryWaiting(wait: false)
-                    cdiDue = true
-                }
+                if agent.hasWaiting { lookAgainAtWaiting() }
             }
             if let due = nextWatchdog, ContinuousClock.now >= due, let interval = notifier.watchdogInterval {
                 notifier.send("WATCHDOG=1")

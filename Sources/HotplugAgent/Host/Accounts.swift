@@ -33,20 +33,21 @@ struct HostAccounts: AccountResolver {
             guard getpwuid_r(id, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
             return String(cString: entry.pw_name)
         }
-        guard let text = try? readTextFile(paths.passwd) else { return nil }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count >= 3, UInt32(fields[2]) == id { return String(fields[0]) }
-        }
-        return nil
+        return Self.entry(in: paths.passwd) { UInt32($0.id) == id }.map { String($0.name) }
     }
 
     /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
     static func lookup(_ name: String, in file: String) -> UInt32? {
+        entry(in: file) { $0.name == name }.flatMap { UInt32($0.id) }
+    }
+
+    /// The first `name:x:ID:...` line of `file` (passwd, group) that `matches`.
+    private static func entry(in file: String, matching matches: ((name: Substring, id: Substring)) -> Bool)
+        -> (name: Substring, id: Substring)? {
         guard let text = try? readTextFile(file) else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count >= 3, fields[0] == name { return UInt32(fields[2]) }
+            if fields.count >= 3, matches((fields[0], fields[2])) { return (fields[0], fields[2]) }
         }
         return nil
     }

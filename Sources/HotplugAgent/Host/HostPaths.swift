@@ -16,6 +16,11 @@ package struct HostPaths: Sendable {
     /// `root` + an absolute path.
     package func under(_ path: String) -> String { root == "/" ? path : root + path }
 
+    /// The root a path of the agent's is walked below: for its default place (`chosen` nil,
+    /// a path under the root) the root, so that links in it resolve inside; for a path the
+    /// caller named outright, `/`.
+    func walkRoot(chosen: String?) -> String { chosen == nil ? root : "/" }
+
     package var pciDevices: String { under("/sys/bus/pci/devices") }
     package var pciDrivers: String { under("/sys/bus/pci/drivers") }
     package var driversProbe: String { under("/sys/bus/pci/drivers_probe") }
