@@ -53,7 +53,13 @@ final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one th
                 offset += header + length
                 if mask & UInt32(IN_Q_OVERFLOW) != 0 { relevant = true; continue }
                 guard let names = watches[wd] else { continue }
-                if mask & UInt32(IN_IGNORED) != 0 { watches[wd] = nil }
+                // The end of a watch follows the event that ended it (IN_DELETE_SELF,
+                // IN_UNMOUNT), which counted already; a read that split the two must not
+                // make a second reload of it.
+                if mask & UInt32(IN_IGNORED) != 0 {
+                    watches[wd] = nil
+                    continue
+                }
                 if names.map({ $0.contains(name) }) ?? true { relevant = true }
             }
         }
@@ -63,30 +69,43 @@ final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one th
 
     /// Each policy directory if it exists, else the nearest directory above it that does.
     private func watchAgain() {
-        for directory in directories {
-            var path = directory
-            var next: String?
-            while true {
-                let mask = (next == nil ? Self.directoryMask : Self.ancestorMask) | UInt32(IN_MASK_ADD)
-                let wd = inotify_add_watch(fileDescriptor, path, mask)
-                if wd >= 0 {
-                    if let next {
-                        // An ancestor also watched as a policy directory keeps counting everything.
-                        if case .some(.some(var names)) = watches[wd] {
-                            names.insert(next)
-                            watches[wd] = .some(names)
-                        } else if watches[wd] == nil {
-                            watches[wd] = .some([next])
-                        }
-                    } else {
-                        watches[wd] = .some(nil)
+        for directory in directories { watch(directory) }
+    }
+
+    private func watch(_ directory: String) {
+        // A name made between the failed watch of it and the watch of its parent sends no
+        // event: seen made by then, the walk starts again (a bounded number of times).
+        for _ in 0..<16 {
+            guard let missing = watchNearest(directory), access(missing, F_OK) == 0 else { return }
+        }
+    }
+
+    /// Watches `directory`, or the nearest directory above it that exists, for the next
+    /// name on the way; returns the path of that name (nil: `directory` itself is watched, or
+    /// nothing could be).
+    private func watchNearest(_ directory: String) -> String? {
+        var path = directory
+        var next: String?
+        while true {
+            let mask = (next == nil ? Self.directoryMask : Self.ancestorMask) | UInt32(IN_MASK_ADD)
+            let wd = inotify_add_watch(fileDescriptor, path, mask)
+            if wd >= 0 {
+                if let next {
+                    // An ancestor also watched as a policy directory keeps counting everything.
+                    if case .some(.some(var names)) = watches[wd] {
+                        names.insert(next)
+                        watches[wd] = .some(names)
+                    } else if watches[wd] == nil {
+                        watches[wd] = .some([next])
                     }
-                    break
+                } else {
+                    watches[wd] = .some(nil)
                 }
-                guard errno == ENOENT || errno == ENOTDIR, path != "/" else { break }
-                next = lastComponent(path)
-                path = parentDirectory(path)
+                return next.map { (path == "/" ? "" : path) + "/" + $0 }
             }
+            guard errno == ENOENT || errno == ENOTDIR, path != "/" else { return nil }
+            next = lastComponent(path)
+            path = parentDirectory(path)
         }
     }
 }
