@@ -25,23 +25,28 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         // Pure Swift: its own TOML parser; TOMLKit is the tests' oracle only.
         .target(name: "Policy"),
+        // What the agent and the simulated kernel share: the `KernelIO` seam, its failures,
+        // paths, events and host descriptions.
+        .target(name: "HostInterface", dependencies: ["Policy"]),
         .target(
             name: "HotplugAgent",
             dependencies: [
                 "CUdev",
                 "CLinux",
                 "Policy",
+                "HostInterface",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The simulated kernel: the lab's and the tests', never the daemon's.
-        .target(name: "Simulation", dependencies: ["HotplugAgent", "Policy"]),
+        .target(name: "Simulation", dependencies: ["HostInterface", "Policy"]),
         .executableTarget(name: "HotplugAgentMain", dependencies: ["HotplugAgent"]),
         .executableTarget(
             name: "HotplugAgentLab",
             dependencies: [
                 "HotplugAgent",
+                "HostInterface",
                 "Simulation",
                 "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,6 +58,6 @@ let package = Package(
         .executableTarget(name: "PolicyFuzzer", dependencies: ["Policy"], path: "Tests/Fuzz/PolicyFuzzer"),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport", .product(name: "TOMLKit", package: "TOMLKit")],
                     exclude: ["Corpus"]),
-        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "Simulation", "Policy", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "HostInterface", "Simulation", "Policy", "TestSupport"]),
     ]
 )

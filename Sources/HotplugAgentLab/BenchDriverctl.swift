@@ -1,4 +1,5 @@
 import Glibc
+import HostInterface
 import HotplugAgent
 import Policy
 import Simulation

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import HostInterface
 import HotplugAgent
 import Logging
 import Policy

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import HostInterface
 import HotplugAgent
 
 /// A new private directory `/tmp/<prefix>.XXXXXX` for a simulated host's agent state;

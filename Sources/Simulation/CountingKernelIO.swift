@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 import Synchronization
 

@@ -1,5 +1,5 @@
 import FoundationEssentials
-import HotplugAgent
+import HostInterface
 
 extension SimulatedKernel {
     /// The host description in `file` (JSON, as `record` prints it) and a kernel built from it.

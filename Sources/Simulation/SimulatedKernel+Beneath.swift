@@ -1,5 +1,5 @@
 import Glibc
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// Paths resolved beneath a device directory, never leaving it (see SimulatedState+Beneath).

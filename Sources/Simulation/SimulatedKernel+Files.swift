@@ -1,5 +1,5 @@
 import Glibc
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// The file operations the agent makes (`KernelIO`), answered from the model as the

@@ -1,5 +1,5 @@
 import Glibc
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// Processes holding `/dev/vfio` nodes (a VMM), and the `O_EXCL` probe of block devices.

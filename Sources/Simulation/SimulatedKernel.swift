@@ -1,5 +1,5 @@
 import Glibc
-import HotplugAgent
+import HostInterface
 import Policy
 import Synchronization
 

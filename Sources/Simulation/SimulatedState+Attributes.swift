@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// The files of a device directory: what each reads, what each accepts, which are links

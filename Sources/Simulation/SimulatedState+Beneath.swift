@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// A device directory as the kernel lays it out for paths resolved beneath it: links

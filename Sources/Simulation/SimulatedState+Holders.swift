@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// Who holds what: processes holding `/dev/vfio/<group>` open or a device's descriptor (a

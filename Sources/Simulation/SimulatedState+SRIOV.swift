@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// SR-IOV as the kernel does it (drivers/pci/iov.c): `sriov_numvfs` and its errnos, VF

@@ -1,4 +1,4 @@
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// The simulated kernel's state and its rules, as `../kernel facts` in the README list them:

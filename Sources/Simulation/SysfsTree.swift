@@ -1,5 +1,5 @@
 import Glibc
-import HotplugAgent
+import HostInterface
 import Policy
 
 /// Lays the simulated host out as files and links under a root, the way sysfs shows them:

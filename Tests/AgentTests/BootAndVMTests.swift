@@ -1,4 +1,5 @@
 import Foundation
+import HostInterface
 @testable import HotplugAgent
 @testable import Simulation
 import Policy

@@ -1,3 +1,4 @@
+import HostInterface
 @testable import HotplugAgent
 @testable import Simulation
 import Policy

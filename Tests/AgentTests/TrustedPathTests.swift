@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HostInterface
 @testable import HotplugAgent
 import Policy
 import Testing

@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// Why reading or acting on a device failed. Each case carries what an admin needs to act:

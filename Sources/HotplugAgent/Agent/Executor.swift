@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 import Policy
 import Synchronization
@@ -261,12 +262,3 @@ struct Executor: Sendable {
 
 /// Serializes changes to `/dev/iommu`'s ACL across workers.
 private let iommuACL = Mutex(())
-
-/// Blocks the calling thread; used only while an action waits for the kernel.
-package func sleep(for duration: Duration) {
-    guard duration > .zero else { return }
-    let (seconds, attoseconds) = duration.components
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-}

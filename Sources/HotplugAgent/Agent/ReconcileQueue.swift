@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// Devices waiting to be reconciled, and the workers that reconcile them: at most one

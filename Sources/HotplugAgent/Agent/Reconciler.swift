@@ -1,3 +1,4 @@
+import HostInterface
 import Logging
 import Policy
 import Synchronization

@@ -1,3 +1,4 @@
+import HostInterface
 import ArgumentParser
 
 /// `bench`: its options here, its figures in hotplug-agent-lab (see `Lab`).

@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 import Policy
 

@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// `plan --json`: the decisions `plan` prints, one object per device, in address order.

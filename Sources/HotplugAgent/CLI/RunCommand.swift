@@ -1,3 +1,4 @@
+import HostInterface
 import ArgumentParser
 import CLinux
 import Glibc

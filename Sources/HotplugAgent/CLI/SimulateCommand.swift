@@ -1,3 +1,4 @@
+import HostInterface
 import ArgumentParser
 
 /// `simulate`: its options here, its work in hotplug-agent-lab (see `Lab`).

@@ -1,3 +1,4 @@
+import HostInterface
 import CLinux
 import Glibc
 

@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 
 /// Notices changes to the policy directories (inotify), so the daemon reloads by itself: a

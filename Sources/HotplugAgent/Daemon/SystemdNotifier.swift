@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 
 /// sd_notify without libsystemd: one datagram per message to `$NOTIFY_SOCKET` (a path, or an

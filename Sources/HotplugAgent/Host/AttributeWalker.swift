@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// Expands one `sysfs` entry of a policy below a device's directory and reads what it

@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// The host's readiness for VFIO and for what the policies claim, like virt-host-validate:

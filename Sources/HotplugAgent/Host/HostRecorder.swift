@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// A snapshot of the host's PCI devices and what the agent reads of them, as a host

@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 
 /// Whether the host uses a PCI function, asked of the kernel: a network interface of it

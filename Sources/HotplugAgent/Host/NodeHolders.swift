@@ -1,7 +1,5 @@
+import HostInterface
 import Policy
-
-/// What `/proc/self/ns/pid` reads in the host's initial PID namespace: its inode is fixed.
-package let hostPIDNamespace = "pid:[4026531836]"
 
 /// Which processes hold a device through VFIO: its group node `/dev/vfio/<group>` and, on
 /// kernels with iommufd device nodes, `/dev/vfio/devices/vfioN` (named by the device's

@@ -1,3 +1,4 @@
+import HostInterface
 import Policy
 import Synchronization
 

@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 
 /// The one way the agent, as root, writes a file (status and origin records, the reload

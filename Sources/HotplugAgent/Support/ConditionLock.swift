@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 
 /// A mutex with condition variables (monotonic clock), for the work queue: `.work` wakes
@@ -76,33 +77,5 @@ extension Duration {
         let (seconds, attoseconds) = components
         let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return Int32(clamping: max(0, milliseconds))
-    }
-}
-
-/// A value behind a reader-writer lock: many readers at once, one writer alone.
-package final class ReadWriteLocked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
-
-    package init(_ value: Value) {
-        self.value = value
-        pthread_rwlock_init(lock, nil)
-    }
-
-    deinit {
-        pthread_rwlock_destroy(lock)
-        lock.deallocate()
-    }
-
-    package func read<T, E: Error>(_ body: (borrowing Value) throws(E) -> T) throws(E) -> T {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
-        return try body(value)
-    }
-
-    package func write<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
-        return try body(&value)
     }
 }

@@ -1,3 +1,4 @@
+import HostInterface
 import Glibc
 
 /// Runs a program to completion with standard error and output captured: enough for modprobe.

@@ -2,13 +2,13 @@ import Policy
 
 /// A uevent as the agent sees it, whichever source delivered it.
 package struct UEvent: Sendable, Equatable {
-    var action: String
-    var subsystem: String
+    package var action: String
+    package var subsystem: String
     /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
-    var devpath: String
+    package var devpath: String
     /// `DEVNAME` without `/dev/`: `vfio/12`.
-    var devname: String?
-    var properties: [String: String]
+    package var devname: String?
+    package var properties: [String: String]
 
     package init(action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]) {
         self.action = action
@@ -19,10 +19,10 @@ package struct UEvent: Sendable, Equatable {
     }
 
     /// The last component of the devpath: a PCI address for the `pci` subsystem.
-    var sysname: Substring { Substring(lastComponent(devpath) ?? "") }
+    package var sysname: Substring { Substring(lastComponent(devpath) ?? "") }
 
     /// What this event asks to reconcile.
-    enum Target: Equatable {
+    package enum Target: Equatable {
         case device(PCIAddress)
         case group(Int)
     }
@@ -30,7 +30,7 @@ package struct UEvent: Sendable, Equatable {
     /// The device or IOMMU group this event names, nil for anything the agent ignores
     /// (`/dev/vfio/vfio`, malformed names). A device's iommufd node (`vfio-dev`) names the
     /// PCI device it belongs to: its devpath's component before `vfio-dev`.
-    var target: Target? {
+    package var target: Target? {
         switch subsystem {
         case "pci":
             let name = properties["PCI_SLOT_NAME"] ?? String(sysname)

@@ -19,7 +19,7 @@ package struct HostPaths: Sendable {
     /// The root a path of the agent's is walked below: for its default place (`chosen` nil,
     /// a path under the root) the root, so that links in it resolve inside; for a path the
     /// caller named outright, `/`.
-    func walkRoot(chosen: String?) -> String { chosen == nil ? root : "/" }
+    package func walkRoot(chosen: String?) -> String { chosen == nil ? root : "/" }
 
     package var pciDevices: String { under("/sys/bus/pci/devices") }
     package var pciDrivers: String { under("/sys/bus/pci/drivers") }
@@ -27,27 +27,27 @@ package struct HostPaths: Sendable {
     package var iommuGroups: String { under("/sys/kernel/iommu_groups") }
 
     package func device(_ address: PCIAddress) -> String { "\(pciDevices)/\(address)" }
-    func attribute(_ address: PCIAddress, _ name: String) -> String { "\(pciDevices)/\(address)/\(name)" }
+    package func attribute(_ address: PCIAddress, _ name: String) -> String { "\(pciDevices)/\(address)/\(name)" }
     package func driver(_ name: String) -> String { "\(pciDrivers)/\(name)" }
-    func iommuGroupDevices(_ group: Int) -> String { "\(iommuGroups)/\(group)/devices" }
-    func vfioNode(_ group: Int) -> String { under("/dev/vfio/\(group)") }
+    package func iommuGroupDevices(_ group: Int) -> String { "\(iommuGroups)/\(group)/devices" }
+    package func vfioNode(_ group: Int) -> String { under("/dev/vfio/\(group)") }
 
-    var classNet: String { under("/sys/class/net") }
-    var classBlock: String { under("/sys/class/block") }
-    var mountInfo: String { under("/proc/self/mountinfo") }
-    var swaps: String { under("/proc/swaps") }
+    package var classNet: String { under("/sys/class/net") }
+    package var classBlock: String { under("/sys/class/block") }
+    package var mountInfo: String { under("/proc/self/mountinfo") }
+    package var swaps: String { under("/proc/swaps") }
 
     package var policyDirectories: [String] {
         [under("/etc/hotplug-agent/policies.d"), under("/usr/lib/hotplug-agent/policies.d")]
     }
-    var passwd: String { under("/etc/passwd") }
-    var stateDirectory: String { under("/run/hotplug-agent") }
-    var groupFile: String { under("/etc/group") }
+    package var passwd: String { under("/etc/passwd") }
+    package var stateDirectory: String { under("/run/hotplug-agent") }
+    package var groupFile: String { under("/etc/group") }
 }
 
 /// `path` made absolute against the working directory, as a user means a relative path on
 /// the command line (`--root tree` is `$PWD/tree`; an empty path is the working directory).
-func absolutePath(_ path: String) -> String {
+package func absolutePath(_ path: String) -> String {
     if path.hasPrefix("/") { return path }
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     // Without a working directory there is no safe answer: a path that cannot exist.

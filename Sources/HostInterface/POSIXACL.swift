@@ -5,23 +5,23 @@ import Policy
 /// little-endian), so no libacl is needed. Only what `/dev/iommu` needs: reading who may
 /// open a node read-write, and adding users and groups without taking anything away.
 package struct POSIXACL: Equatable, Sendable {
-    enum Tag: UInt16, Comparable, Sendable {
+    package enum Tag: UInt16, Comparable, Sendable {
         case userObj = 0x01, user = 0x02, groupObj = 0x04, group = 0x08, mask = 0x10, other = 0x20
-        static func < (a: Tag, b: Tag) -> Bool { a.rawValue < b.rawValue }
+        package static func < (a: Tag, b: Tag) -> Bool { a.rawValue < b.rawValue }
     }
 
-    struct Entry: Equatable, Sendable {
-        var tag: Tag
-        var perm: UInt16
+    package struct Entry: Equatable, Sendable {
+        package var tag: Tag
+        package var perm: UInt16
         /// The user or group for named entries; undefined (all ones) for the others.
-        var id: UInt32
+        package var id: UInt32
     }
 
-    static let attribute = "system.posix_acl_access"
-    static let undefinedID = UInt32.max
-    static let readWrite: UInt16 = 0o6
+    package static let attribute = "system.posix_acl_access"
+    package static let undefinedID = UInt32.max
+    package static let readWrite: UInt16 = 0o6
 
-    private(set) var entries: [Entry]
+    package private(set) var entries: [Entry]
 
     /// The ACL a mode implies (what a file without the attribute has).
     package init(mode: UInt16) {
@@ -31,7 +31,7 @@ package struct POSIXACL: Equatable, Sendable {
     }
 
     /// Decodes the attribute; nil when it is not a version 2 ACL with the three base entries.
-    init?(xattr bytes: [UInt8]) {
+    package init?(xattr bytes: [UInt8]) {
         guard bytes.count >= 4, (bytes.count - 4) % 8 == 0, Self.little32(bytes, 0) == 2 else { return nil }
         var entries: [Entry] = []
         var offset = 4
@@ -46,7 +46,7 @@ package struct POSIXACL: Equatable, Sendable {
 
     /// The ACL in the attribute of `path`, or an error when it cannot be decoded: the
     /// agent then leaves the node alone rather than write back anything else.
-    static func decoding(_ bytes: [UInt8], of path: String) throws(IOFailure) -> POSIXACL {
+    package static func decoding(_ bytes: [UInt8], of path: String) throws(IOFailure) -> POSIXACL {
         guard let acl = POSIXACL(xattr: bytes) else {
             throw IOFailure(.getxattr, path, value: attribute, errno: .EINVAL,
                             detail: "an ACL the agent cannot decode, left alone")
@@ -54,7 +54,7 @@ package struct POSIXACL: Equatable, Sendable {
         return acl
     }
 
-    var xattr: [UInt8] {
+    package var xattr: [UInt8] {
         var bytes: [UInt8] = [2, 0, 0, 0]
         for entry in entries {
             bytes += [UInt8(entry.tag.rawValue & 0xff), UInt8(entry.tag.rawValue >> 8),

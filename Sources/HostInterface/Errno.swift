@@ -2,20 +2,20 @@ import Glibc
 
 /// An errno value with its symbolic name and text: `Device or resource busy (EBUSY)`.
 package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
-    let rawValue: Int32
+    package let rawValue: Int32
 
-    init(_ rawValue: Int32) { self.rawValue = rawValue }
+    package init(_ rawValue: Int32) { self.rawValue = rawValue }
 
     /// The calling thread's errno.
     package static var current: Errno { Errno(errno) }
 
     package static let EPERM = Errno(Glibc.EPERM)
     package static let ENOENT = Errno(Glibc.ENOENT)
-    static let EINTR = Errno(Glibc.EINTR)
+    package static let EINTR = Errno(Glibc.EINTR)
     package static let EIO = Errno(Glibc.EIO)
-    static let ENXIO = Errno(Glibc.ENXIO)
-    static let EAGAIN = Errno(Glibc.EAGAIN)
-    static let ENOMEM = Errno(Glibc.ENOMEM)
+    package static let ENXIO = Errno(Glibc.ENXIO)
+    package static let EAGAIN = Errno(Glibc.EAGAIN)
+    package static let ENOMEM = Errno(Glibc.ENOMEM)
     package static let EACCES = Errno(Glibc.EACCES)
     package static let EBUSY = Errno(Glibc.EBUSY)
     package static let EEXIST = Errno(Glibc.EEXIST)
@@ -23,16 +23,16 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
     package static let ENOTDIR = Errno(Glibc.ENOTDIR)
     package static let EISDIR = Errno(Glibc.EISDIR)
     package static let EINVAL = Errno(Glibc.EINVAL)
-    static let ENOSPC = Errno(Glibc.ENOSPC)
+    package static let ENOSPC = Errno(Glibc.ENOSPC)
     package static let ERANGE = Errno(Glibc.ERANGE)
     package static let ELOOP = Errno(Glibc.ELOOP)
-    static let ENOBUFS = Errno(Glibc.ENOBUFS)
-    static let ETIMEDOUT = Errno(Glibc.ETIMEDOUT)
-    static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
-    static let ENOSYS = Errno(Glibc.ENOSYS)
-    static let EXDEV = Errno(Glibc.EXDEV)
-    static let ESRCH = Errno(Glibc.ESRCH)
-    static let ENODATA = Errno(Glibc.ENODATA)
+    package static let ENOBUFS = Errno(Glibc.ENOBUFS)
+    package static let ETIMEDOUT = Errno(Glibc.ETIMEDOUT)
+    package static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
+    package static let ENOSYS = Errno(Glibc.ENOSYS)
+    package static let EXDEV = Errno(Glibc.EXDEV)
+    package static let ESRCH = Errno(Glibc.ESRCH)
+    package static let ENODATA = Errno(Glibc.ENODATA)
     package static let ESTALE = Errno(Glibc.ESTALE)
 
     private static let names: [Int32: String] = [
@@ -45,7 +45,7 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
         Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH", Glibc.ENODATA: "ENODATA", Glibc.ESTALE: "ESTALE",
     ]
 
-    var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }
-    var text: String { String(cString: strerror(rawValue)) }
+    package var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }
+    package var text: String { String(cString: strerror(rawValue)) }
     package var description: String { "\(text) (\(name))" }
 }

@@ -65,36 +65,6 @@ package protocol KernelIO: AnyObject, Sendable {
     func tryExclusiveOpen(_ path: String) -> Errno?
 }
 
-/// A process holding a VFIO device: a VMM holding `/dev/vfio/12` open, a device descriptor
-/// it took from the group (which outlives the group node), or a mapping of a BAR (which
-/// outlives every descriptor).
-package struct NodeOpener: Equatable, Sendable {
-    package enum Hold: Equatable, Sendable {
-        /// A node open (or mapped) with this device number.
-        case node(UInt64)
-        /// A descriptor from `VFIO_GROUP_GET_DEVICE_FD`; nil when the kernel does not say
-        /// of which device (before 6.18, `fdinfo` has no `vfio-device-syspath`).
-        case descriptor(PCIAddress?)
-        /// A mapping of a VFIO device's region (a BAR); `maps` does not say of which device.
-        case mapping
-    }
-
-    package var hold: Hold
-    package var pid: Int32
-    /// `/proc/<pid>/comm`.
-    package var command: String
-
-    package init(_ hold: Hold, pid: Int32, command: String) {
-        self.hold = hold
-        self.pid = pid
-        self.command = command
-    }
-
-    package init(device: UInt64, pid: Int32, command: String) {
-        self.init(.node(device), pid: pid, command: command)
-    }
-}
-
 extension KernelIO {
     package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?) throws(IOFailure) {
         try setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: nil)
@@ -111,50 +81,4 @@ package func deviceNumber(_ text: String) -> UInt64? {
     let parts = firstLine(text).split(separator: ":")
     guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
     return deviceNumber(major: major, minor: minor)
-}
-
-/// What an entry below a device directory is, as lstat shows it.
-package enum EntryKind: Equatable, Sendable {
-    case directory
-    /// An attribute; `readable` is false for write-only ones (mode 0200: `remove`, `reset`).
-    case file(readable: Bool)
-    case symlink
-    case other
-}
-
-/// A failed file operation: what was done, to which file, with which value, and the errno.
-package struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
-    package enum Operation: String, Sendable {
-        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath, getxattr, setxattr
-    }
-
-    var operation: Operation
-    /// The device the operation was for, when it was for one.
-    var device: PCIAddress?
-    var path: String
-    var value: String?
-    var errno: Errno
-    /// Extra words from the operation itself (modprobe's own message).
-    var detail: String?
-
-    package init(_ operation: Operation, _ path: String, value: String? = nil, errno: Errno, detail: String? = nil) {
-        self.operation = operation
-        self.path = path
-        self.value = value
-        self.errno = errno
-        self.detail = detail
-    }
-
-    package var description: String {
-        let what: String
-        switch operation {
-        case .write: what = "write \(quoted(value ?? "")) to \(path)"
-        case .modprobe: what = "modprobe \(path)"
-        default: what = "\(operation.rawValue) \(path)"
-        }
-        return "\(what): \(errno)" + (detail.map { ": \($0)" } ?? "")
-    }
-
-    /// The device or file is gone: the device left while it was read or acted on.
-    var meansGone: Bool { errno == .ENOENT || errno == .ENODEV }
 }

@@ -13,7 +13,7 @@ package struct HostDescription: Codable, Sendable {
     package var kernelRelease: String?
     package var vfioAliases: [String]?
     /// The CPU family (`intel`, `amd`, `power`, `arm64`), for boot-config's IOMMU arguments.
-    var cpu: CPUPlatform?
+    package var cpu: CPUPlatform?
 
     package init(name: String, users: [String: UInt32]? = nil, groups: [String: UInt32]? = nil, drivers: [Driver],
                  devices: [Device], vfioDeviceNodes: Bool? = nil, kernelRelease: String? = nil,
@@ -70,6 +70,11 @@ package struct HostDescription: Codable, Sendable {
     package struct Interface: Codable, Sendable, Equatable {
         package var name: String
         package var up: Bool
+
+        package init(name: String, up: Bool) {
+            self.name = name
+            self.up = up
+        }
     }
 
     package struct Disk: Codable, Sendable, Equatable {
@@ -81,7 +86,7 @@ package struct HostDescription: Codable, Sendable {
         package var holders: [String]?
         /// Open `O_EXCL` by someone (the kernel answers EBUSY): what a mounted filesystem,
         /// swap, md, dm and a ZFS pool's vdevs do.
-        var exclusive: Bool?
+        package var exclusive: Bool?
         /// The errno an `O_EXCL` open gets when it may not open the node at all (a device
         /// cgroup without `block-*`, EPERM): the agent cannot tell whether it is free.
         package var probeDenied: String?
@@ -95,7 +100,7 @@ package struct HostDescription: Codable, Sendable {
         package var multipath: String?
         package var controller: String?
 
-        init(name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
+        package init(name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
              exclusive: Bool? = nil, probeDenied: String? = nil, fstype: String? = nil, source: String? = nil,
              multipath: String? = nil, controller: String? = nil) {
             self.name = name
