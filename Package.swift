@@ -28,6 +28,7 @@ let package = Package(
         // What the agent and the simulated kernel share: the `KernelIO` seam, its failures,
         // paths, events and host descriptions.
         .target(name: "HostInterface", dependencies: ["Policy"]),
+        // The daemon: events, sysfs access, the executor, the reconciler.
         .target(
             name: "HotplugAgent",
             dependencies: [
@@ -35,16 +36,27 @@ let package = Package(
                 "CLinux",
                 "Policy",
                 "HostInterface",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The commands admins run, and their reports; each executable picks its laboratory.
+        .target(
+            name: "AgentCommands",
+            dependencies: [
+                "HotplugAgent",
+                "HostInterface",
+                "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The simulated kernel: the lab's and the tests', never the daemon's.
         .target(name: "Simulation", dependencies: ["HostInterface", "Policy"]),
-        .executableTarget(name: "HotplugAgentMain", dependencies: ["HotplugAgent"]),
+        .executableTarget(name: "HotplugAgentMain", dependencies: ["AgentCommands"]),
         .executableTarget(
             name: "HotplugAgentLab",
             dependencies: [
+                "AgentCommands",
                 "HotplugAgent",
                 "HostInterface",
                 "Simulation",
@@ -58,6 +70,6 @@ let package = Package(
         .executableTarget(name: "PolicyFuzzer", dependencies: ["Policy"], path: "Tests/Fuzz/PolicyFuzzer"),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport", .product(name: "TOMLKit", package: "TOMLKit")],
                     exclude: ["Corpus"]),
-        .testTarget(name: "AgentTests", dependencies: ["HotplugAgent", "HostInterface", "Simulation", "Policy", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["AgentCommands", "HotplugAgent", "HostInterface", "Simulation", "Policy", "TestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Glibc
 import HostInterface
+import AgentCommands
 import HotplugAgent
 import Policy
 import Simulation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HostInterface
+import AgentCommands
 import HotplugAgent
 import Logging
 import Policy
@@ -124,7 +125,8 @@ extension BenchCommand {
     private var bigHostPolicies: PolicySet { Self.policies(Self.bigHostPolicyText) }
 
     /// VFs by their PF's IDs, and the device the growth figure plugs again and again.
-    static let bigHostPolicyText = """
+    static var bigHostPolicyText: String {
+        """
         [[policy]]
         name = "vfs"
         match.pf-ids = ["8086:56c0"]
@@ -139,6 +141,7 @@ extension BenchCommand {
         owner = "1000"
         mode = "0660"
         """
+    }
 
     /// Kernel operations (reads, writes, links, stats …) the agent makes to claim a device
     /// that arrives, and to confirm one that is settled: work not repeated shows here first.
@@ -185,7 +188,7 @@ extension BenchCommand {
                "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
     }
 
-    static let quiet = Logger.lines(level: .critical) { _ in }
+    static var quiet: Logger { Logger.lines(level: .critical) { _ in } }
 
     static func policies(_ toml: String) -> PolicySet {
         PolicySet(PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "bench.toml").policies)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HostInterface
+import AgentCommands
 import HotplugAgent
 import Policy
 import Simulation
@@ -10,8 +11,9 @@ import Synchronization
 /// writes the same claims need (what a script that knows the answers would issue), from
 /// one thread or from one thread per device, and hot-add latency beside the kernel's share.
 extension BenchCommand {
-    static let seed000 = "hosts/seed-000-mi300x.json"
-    static let seed000Policy = """
+    static var seed000: String { "hosts/seed-000-mi300x.json" }
+    static var seed000Policy: String {
+        """
         [[policy]]
         name = "gpus-and-nics"
         match.ids = ["1002:74a1", "15b3:1021"]
@@ -19,6 +21,7 @@ extension BenchCommand {
         owner = "1000"
         mode = "0660"
         """
+    }
 
     /// Seed 000 with vfio-pci loaded and probes taking `probe`; the 16 devices to claim.
     static func seed000Host(probe: Duration) throws -> (description: HostDescription, kernel: SimulatedKernel, targets: [PCIAddress]) {

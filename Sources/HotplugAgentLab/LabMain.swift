@@ -1,3 +1,4 @@
+import AgentCommands
 import ArgumentParser
 import HostInterface
 import HotplugAgent
@@ -8,14 +9,19 @@ import Simulation
 @main
 enum LabMain {
     static func main() {
-        Lab.loadHost = { file in
-            let (description, kernel) = try loadSimulatedHost(file)
-            return Lab.Host(description: description, io: kernel, paths: kernel.paths)
-        }
-        Lab.simulate = { try $0.simulate() }
-        Lab.bench = { try $0.figures() }
-        HotplugAgentCommand.start()
+        HotplugAgentCommand<SimulatedLab>.start()
     }
+}
+
+/// The lab's laboratory: the simulated kernel, in this process.
+enum SimulatedLab: Laboratory {
+    static func host(_ file: String) throws -> SimulatedHost {
+        let (description, kernel) = try loadSimulatedHost(file)
+        return SimulatedHost(description: description, io: kernel, paths: kernel.paths)
+    }
+
+    static func simulate(_ command: SimulateCommand<Self>) throws { try command.simulate() }
+    static func bench(_ command: BenchCommand<Self>) throws { try command.figures() }
 }
 
 /// A simulated host from a host description file; exits 1 with the reason when it cannot.

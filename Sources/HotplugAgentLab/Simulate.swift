@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HostInterface
+import AgentCommands
 import HotplugAgent
 import Logging
 import Policy

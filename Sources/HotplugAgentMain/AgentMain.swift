@@ -1,10 +1,10 @@
-import HotplugAgent
+import AgentCommands
 
 /// `hotplug-agent`: the daemon and the commands admins run. `simulate`, `bench` and
-/// `--host FILE` are handed to hotplug-agent-lab (see `Lab`).
+/// `--host FILE` are handed to hotplug-agent-lab (see `Laboratory`).
 @main
 enum AgentMain {
     static func main() {
-        HotplugAgentCommand.start()
+        HotplugAgentCommand<LabElsewhere>.start()
     }
 }

@@ -1,4 +1,5 @@
 import HostInterface
+@testable import AgentCommands
 @testable import HotplugAgent
 @testable import Simulation
 import Policy

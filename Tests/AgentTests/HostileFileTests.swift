@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostInterface
+@testable import AgentCommands
 @testable import HotplugAgent
 @testable import Simulation
 import Logging

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostInterface
+@testable import AgentCommands
 @testable import HotplugAgent
 import Testing
 
@@ -11,9 +12,9 @@ struct LabHandOverTests {
     static let seed000Policies = repository.appendingPathComponent("rules/examples/seed-000").path
 
     @Test func theLabIsLookedForBesideTheBinaryAndInLibexec() {
-        #expect(Lab.candidates(besideExecutable: "/usr/bin/hotplug-agent")
+        #expect(LabElsewhere.candidates(besideExecutable: "/usr/bin/hotplug-agent")
             == ["/usr/bin/hotplug-agent-lab", "/usr/bin/../libexec/hotplug-agent/hotplug-agent-lab"])
-        #expect(Lab.candidates(besideExecutable: "hotplug-agent") == ["./hotplug-agent-lab", "./../libexec/hotplug-agent/hotplug-agent-lab"])
+        #expect(LabElsewhere.candidates(besideExecutable: "hotplug-agent") == ["./hotplug-agent-lab", "./../libexec/hotplug-agent/hotplug-agent-lab"])
     }
 
     /// The daemon's binary has no simulated kernel in it: a command that needs one runs the lab.

@@ -1,5 +1,6 @@
 import Foundation
 import HostInterface
+@testable import AgentCommands
 @testable import HotplugAgent
 @testable import Simulation
 import Testing

@@ -7,9 +7,9 @@ import Synchronization
 /// group peers are reconciled with it, since claiming and viability depend on them. The
 /// reconciles run on a bounded pool of workers (see `ReconcileQueue`).
 package final class Agent: @unchecked Sendable {
-    let reader: SysfsReader
-    let reconciler: Reconciler
-    let log: Logger
+    package let reader: SysfsReader
+    package let reconciler: Reconciler
+    package let log: Logger
     private(set) var queue: ReconcileQueue!
 
     private struct Failures {
@@ -17,20 +17,20 @@ package final class Agent: @unchecked Sendable {
         /// failure. They are not tried again while they still look the same: their own
         /// failure's events (a restore's unbind and bind) would otherwise retry them
         /// forever. A change, a re-add or a policy reload lets them be tried again.
-        var failedAt: [PCIAddress: PCIDevice] = [:]
+        package var failedAt: [PCIAddress: PCIDevice] = [:]
         /// Devices that stopped answering (a probe that never returns).
-        var stuck = Set<PCIAddress>()
+        package var stuck = Set<PCIAddress>()
         /// Failed reconciles since start, for `run --once`'s exit status.
-        var count = 0
+        package var count = 0
         /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups and
         /// the processes they wait for (where the agent saw them; the daemon watches them
         /// exit): reconciled again on every batch of events and by `retryWaiting()`.
-        var waiting: [PCIAddress: (group: Int?, holders: Set<Int32>)] = [:]
+        package var waiting: [PCIAddress: (group: Int?, holders: Set<Int32>)] = [:]
     }
 
     private let failures = Mutex(Failures())
 
-    init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 16, stuckAfter: Duration = .seconds(30)) {
+    package init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 16, stuckAfter: Duration = .seconds(30)) {
         self.reader = reader
         self.reconciler = reconciler
         self.log = log
@@ -43,7 +43,7 @@ package final class Agent: @unchecked Sendable {
     package var failureCount: Int { failures.withLock { $0.count } }
 
     /// Where each device a policy matches stands now (what `status` prints).
-    func statuses() -> [DeviceStatus] {
+    package func statuses() -> [DeviceStatus] {
         guard let raw = try? reader.fullView(), let records = reconciler.status else { return [] }
         let planner = self.planner
         let view = reader.enrich(raw, for: planner)
@@ -51,7 +51,7 @@ package final class Agent: @unchecked Sendable {
     }
 
     /// The CDI specs for the host now; nil (after logging why) when it cannot be read.
-    func cdiSpecs() -> [CDISpec]? {
+    package func cdiSpecs() -> [CDISpec]? {
         do {
             return planner.cdiSpecs(in: reader.enrich(try reader.fullView(), for: planner))
         } catch {
@@ -61,21 +61,21 @@ package final class Agent: @unchecked Sendable {
     }
 
     /// Whether any device waits for a VM to let go of it.
-    var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
+    package var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
 
     /// The processes that devices wait for: once one exits, they are looked at again.
-    var waitedFor: Set<Int32> {
+    package var waitedFor: Set<Int32> {
         failures.withLock { $0.waiting.values.reduce(into: Set()) { $0.formUnion($1.holders) } }
     }
 
     /// Looks again at every device that waits for a VM (the daemon calls it every
     /// `waitRetry`, 10 s, while there are any).
-    func retryWaiting(wait: Bool = true) {
+    package func retryWaiting(wait: Bool = true) {
         for (address, waiting) in failures.withLock({ $0.waiting }) { queue.enqueue(address, group: waiting.group) }
         if wait { queue.waitUntilIdle() }
     }
 
-    var planner: Planner {
+    package var planner: Planner {
         get { reconciler.planner }
         set {
             reconciler.planner = newValue
@@ -86,7 +86,7 @@ package final class Agent: @unchecked Sendable {
     /// Reconciles every PCI device present; `wait`s until all are done unless told not to.
     /// At start (`forgettingDeparted`), origin records of devices that left while no agent
     /// ran are dropped first (a running agent drops them on `remove` events).
-    func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
+    package func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
         revokeIOMMUGrants()
         do {
             let addresses = try reader.addresses()
@@ -105,7 +105,7 @@ package final class Agent: @unchecked Sendable {
 
     /// Takes back the `/dev/iommu` ACL entries the agent added for users and groups no
     /// policy names any more (at start and after each reload, when the policies change).
-    func revokeIOMMUGrants() {
+    package func revokeIOMMUGrants() {
         let executor = reconciler.executor
         guard let store = executor.iommuGrants else { return }
         let revoked = reconciler.planner.policies.iommuRevocations(recorded: store.load())

@@ -3,7 +3,7 @@ import Policy
 
 /// Why reading or acting on a device failed. Each case carries what an admin needs to act:
 /// the device, the file, the value and the errno.
-enum AgentError: Error, Equatable, CustomStringConvertible {
+package enum AgentError: Error, Equatable, CustomStringConvertible {
     case io(IOFailure)
     /// An attribute that does not hold what the kernel writes there.
     case malformed(path: String, value: String, expected: String)
@@ -24,7 +24,7 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     /// A write returned but reading back shows something else.
     case didNotStick(PCIAddress, what: String, wanted: String, read: String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .io(let failure):
             return failure.description
@@ -53,7 +53,7 @@ enum AgentError: Error, Equatable, CustomStringConvertible {
     /// into `.gone` where the device's directory is gone too (see `Executor.attempt`); with
     /// the device still there it is a failure (`sriov_numvfs` answers ENOENT when the PF's
     /// driver cannot configure SR-IOV).
-    var isGone: Bool {
+    package var isGone: Bool {
         if case .gone = self { return true }
         return false
     }

@@ -7,24 +7,24 @@ import Policy
 /// writer whenever its text changes; a spec of ours whose kind has no device left is removed
 /// (also one left by an earlier run), so no runtime is ever handed a device that left VFIO.
 package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon's thread only
-    let directory: String
+    package let directory: String
     /// The text of each file as last written; nil until the first update.
     private var written: [String: String]?
 
     /// The `--root` the directory lies below (links resolve inside it), or `/`.
-    let root: String
+    package let root: String
 
     /// `directory`: absolute; by default `/var/run/cdi` below the root (`root`).
-    init(directory: String, root: String = "/") {
+    package init(directory: String, root: String = "/") {
         self.directory = directory
         self.root = root
     }
 
-    static func defaultDirectory(_ paths: HostPaths) -> String { paths.under("/var/run/cdi") }
+    package static func defaultDirectory(_ paths: HostPaths) -> String { paths.under("/var/run/cdi") }
 
     /// Brings the files in line with `specs`: what changed is written, what is no longer
     /// there removed. Returns what failed (nothing is retried until the specs change again).
-    func update(_ specs: [CDISpec]) -> [IOFailure] {
+    package func update(_ specs: [CDISpec]) -> [IOFailure] {
         let wanted = Dictionary(uniqueKeysWithValues: specs.map { ($0.fileName, CDISpecFiles.text($0)) })
         guard wanted != written else { return [] }
         var failures: [IOFailure] = []
@@ -71,7 +71,7 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     /// failure (`lastFailure` keeps it between calls). Returns whether all went well.
     /// A host that cannot be read fails closed: no device is listed until it can be again.
     @discardableResult
-    func update(from agent: Agent, lastFailure: inout String?) -> Bool {
+    package func update(from agent: Agent, lastFailure: inout String?) -> Bool {
         let specs = agent.cdiSpecs()
         var failure = specs.flatMap { update($0).map { "\($0)" }.first }
         if specs == nil {
@@ -85,7 +85,7 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         return failure == nil
     }
 
-    static func isOurs(_ name: String) -> Bool {
+    package static func isOurs(_ name: String) -> Bool {
         name == "hotplug-agent.json" || (name.hasPrefix("hotplug-agent.") && name.hasSuffix(".json"))
     }
 
@@ -96,11 +96,11 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
 
     /// The spec's JSON shape (container-device-interface's `specs-go`, version 0.5).
     private struct SpecJSON: Encodable {
-        var cdiVersion = CDISpec.version
-        var kind: String
-        var devices: [DeviceJSON]
+        package var cdiVersion = CDISpec.version
+        package var kind: String
+        package var devices: [DeviceJSON]
 
-        init(_ spec: CDISpec) {
+        package init(_ spec: CDISpec) {
             kind = spec.kind.description
             devices = spec.devices.map { device in
                 DeviceJSON(name: device.name, containerEdits: EditsJSON(deviceNodes: device.nodes.map { node in
@@ -112,20 +112,20 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
     }
 
     private struct DeviceJSON: Encodable {
-        var name: String
-        var containerEdits: EditsJSON
+        package var name: String
+        package var containerEdits: EditsJSON
     }
 
     private struct EditsJSON: Encodable {
-        var deviceNodes: [NodeJSON]
+        package var deviceNodes: [NodeJSON]
     }
 
     private struct NodeJSON: Encodable {
-        var path: String
-        var type: String
-        var uid: UInt32?
-        var gid: UInt32?
+        package var path: String
+        package var type: String
+        package var uid: UInt32?
+        package var gid: UInt32?
         /// Permission bits, as the number Go's `os.FileMode` reads (0660 is 432).
-        var fileMode: Int?
+        package var fileMode: Int?
     }
 }

@@ -5,18 +5,18 @@ import Synchronization
 
 /// Performs the steps the planner chose, one sysfs write at a time, and verifies each
 /// outcome from sysfs rather than trusting the write.
-struct Executor: Sendable {
-    let io: any KernelIO
-    let paths: HostPaths
-    let reader: SysfsReader
+package struct Executor: Sendable {
+    package let io: any KernelIO
+    package let paths: HostPaths
+    package let reader: SysfsReader
     /// How long to wait for a probe that binds asynchronously (`driver_async_probe=`).
-    let bindSettle: Duration
+    package let bindSettle: Duration
     /// Where moved devices came from; nil when the agent keeps no state.
-    var origins: OriginStore? = nil
+    package var origins: OriginStore? = nil
     /// The `/dev/iommu` ACL entries the agent added; nil when it keeps no state.
-    var iommuGrants: IOMMUGrantStore? = nil
+    package var iommuGrants: IOMMUGrantStore? = nil
 
-    func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
+    package func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
         switch step.action {
         case .loadModule(let name):
             try attempt(address) { () throws(IOFailure) in try io.loadModule(name) }
@@ -71,7 +71,7 @@ struct Executor: Sendable {
     }
 
     /// Takes back `/dev/iommu` ACL entries the agent added, and forgets them.
-    func revokeIOMMU(_ grants: IOMMUGrants) throws(IOFailure) {
+    package func revokeIOMMU(_ grants: IOMMUGrants) throws(IOFailure) {
         try iommuACL.withLock { _ throws(IOFailure) in
             try io.revokeNodeAccess(paths.under("/dev/iommu"), users: grants.users, groups: grants.groups)
             try iommuGrants?.update(removing: grants)

@@ -7,23 +7,23 @@ import Synchronization
 /// taken back once no policy names that user or group, also after a restart. `/dev` and
 /// `/run` are both made anew at boot, so the record lives exactly as long as the entries.
 package final class IOMMUGrantStore: Sendable {
-    let file: String
+    package let file: String
     private let lock = Mutex(())
 
     /// `root`: the `--root` the state directory lies below, or `/`.
-    let root: String
+    package let root: String
 
-    init(stateDirectory: String, root: String = "/") {
+    package init(stateDirectory: String, root: String = "/") {
         self.root = root
         file = stateDirectory + "/iommu-acl"
     }
 
-    func load() -> IOMMUGrants {
+    package func load() -> IOMMUGrants {
         lock.withLock { _ in read() }
     }
 
     /// Records entries made; forgets entries taken back.
-    func update(adding added: IOMMUGrants = IOMMUGrants(),
+    package func update(adding added: IOMMUGrants = IOMMUGrants(),
                 removing removed: IOMMUGrants = IOMMUGrants()) throws(IOFailure) {
         try lock.withLock { _ throws(IOFailure) in
             var grants = read()

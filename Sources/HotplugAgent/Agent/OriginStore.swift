@@ -15,19 +15,19 @@ import Synchronization
 /// The agent is the only writer of its state directory, so each record is read from its
 /// file once and then kept in memory beside it.
 package final class OriginStore: Sendable {
-    let directory: String
+    package let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
     private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
-    let root: String
+    package let root: String
 
-    init(stateDirectory: String, root: String = "/") {
+    package init(stateDirectory: String, root: String = "/") {
         self.root = root
         directory = stateDirectory + "/origins"
     }
 
-    func load(_ address: PCIAddress) -> DriverOrigin? {
+    package func load(_ address: PCIAddress) -> DriverOrigin? {
         if let origin = known.withLock({ $0[address] }) { return origin }
         let origin = read(address)
         known.withLock { $0[address] = origin }
@@ -55,7 +55,7 @@ package final class OriginStore: Sendable {
         return DriverOrigin(driver: driver, override: override, movedTo: movedTo, sriov: sriov)
     }
 
-    func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
+    package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
         var text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
         if let sriov = origin.sriov { text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n" }
         do {
@@ -71,14 +71,14 @@ package final class OriginStore: Sendable {
     /// Forgets the records of devices that are not `present`: they left while no agent
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
-    func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
+    package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
         let names = (try? RealKernelIO(paths: HostPaths()).list(directory)) ?? []
         let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         for address in gone { remove(address) }
         return gone
     }
 
-    func remove(_ address: PCIAddress) {
+    package func remove(_ address: PCIAddress) {
         let removed = unlink("\(directory)/\(address)") == 0
         // Unless the file is still there, the device has no record now.
         let gone = removed || errno == ENOENT

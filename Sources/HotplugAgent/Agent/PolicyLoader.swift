@@ -6,8 +6,8 @@ import Policy
 /// Finds, checks and parses the policy files: the default directories under the root, or
 /// the `--policy-dir`s given, plus any files named on the command line.
 package struct PolicyLoader {
-    let paths: HostPaths
-    let accounts: any AccountResolver
+    package let paths: HostPaths
+    package let accounts: any AccountResolver
 
     package init(paths: HostPaths, accounts: any AccountResolver) {
         self.paths = paths
@@ -51,7 +51,7 @@ package struct PolicyLoader {
     }
 
     /// For SIGHUP: the new policies, or nil (every error logged) to keep the running ones.
-    func reload(directories: [String]?, log: Logger) -> PolicySet? {
+    package func reload(directories: [String]?, log: Logger) -> PolicySet? {
         let (policies, errors) = load(directories: directories)
         for error in errors { log.error("\(error)") }
         guard errors.isEmpty else {
@@ -123,7 +123,7 @@ package struct PolicyLoader {
 }
 
 /// `/a/b/c` → `/a/b`, `/a` → `/`.
-func parentDirectory(_ path: String) -> String {
+package func parentDirectory(_ path: String) -> String {
     guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.utf8.startIndex else { return "/" }
     return String(path[..<slash])
 }

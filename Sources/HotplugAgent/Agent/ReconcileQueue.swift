@@ -7,11 +7,11 @@ import Policy
 ///
 /// A device whose reconcile runs longer than `stuckAfter` (a probe that never returns) is
 /// reported stuck once, and another worker takes its place, so every other device goes on.
-final class ReconcileQueue: @unchecked Sendable {
+package final class ReconcileQueue: @unchecked Sendable {
     private struct Running {
-        var group: Int?
-        var since: ContinuousClock.Instant
-        var reportedStuck = false
+        package var group: Int?
+        package var since: ContinuousClock.Instant
+        package var reportedStuck = false
     }
 
     private let lock = ConditionLock()
@@ -31,12 +31,12 @@ final class ReconcileQueue: @unchecked Sendable {
     /// Called (on a worker, outside the lock) each time the queue becomes idle.
     private var onIdle: (@Sendable () -> Void)?
 
-    let maxWorkers: Int
-    let stuckAfter: Duration
+    package let maxWorkers: Int
+    package let stuckAfter: Duration
     private let work: @Sendable (PCIAddress) -> Void
     private let onStuck: @Sendable (PCIAddress, Duration) -> Void
 
-    init(workers: Int, stuckAfter: Duration, work: @escaping @Sendable (PCIAddress) -> Void,
+    package init(workers: Int, stuckAfter: Duration, work: @escaping @Sendable (PCIAddress) -> Void,
          onStuck: @escaping @Sendable (PCIAddress, Duration) -> Void) {
         maxWorkers = max(1, workers)
         self.stuckAfter = stuckAfter
@@ -46,10 +46,10 @@ final class ReconcileQueue: @unchecked Sendable {
 
     /// Has `action` called each time the last pending work is done (the daemon's loop
     /// sleeps in poll() and is woken by it).
-    func whenIdle(_ action: @escaping @Sendable () -> Void) { lock.locked { onIdle = action } }
+    package func whenIdle(_ action: @escaping @Sendable () -> Void) { lock.locked { onIdle = action } }
 
     /// Asks for `address` to be reconciled; `group` is its IOMMU group, if known.
-    func enqueue(_ address: PCIAddress, group: Int?) {
+    package func enqueue(_ address: PCIAddress, group: Int?) {
         lock.locked {
             guard !stopping else { return }
             if running[address] != nil {
@@ -72,7 +72,7 @@ final class ReconcileQueue: @unchecked Sendable {
 
     /// Blocks until nothing is pending and every device still running is stuck; returns those.
     @discardableResult
-    func waitUntilIdle() -> [PCIAddress] {
+    package func waitUntilIdle() -> [PCIAddress] {
         lock.locked {
             while true {
                 markStuck()
@@ -84,15 +84,15 @@ final class ReconcileQueue: @unchecked Sendable {
     }
 
     /// Whether a worker is busy; the daemon then wakes to look for stuck devices.
-    var isBusy: Bool { lock.locked { !pendingSet.isEmpty || running.values.contains { !$0.reportedStuck } } }
+    package var isBusy: Bool { lock.locked { !pendingSet.isEmpty || running.values.contains { !$0.reportedStuck } } }
 
     /// Reports devices that have been running longer than `stuckAfter`; call from time to time.
-    func checkForStuck() { lock.locked { markStuck() } }
+    package func checkForStuck() { lock.locked { markStuck() } }
 
     /// Takes no more work; waits up to `grace` for the steps in progress (stuck ones aside).
     /// Returns whether every worker finished.
     @discardableResult
-    func stop(grace: Duration) -> Bool {
+    package func stop(grace: Duration) -> Bool {
         lock.locked {
             stopping = true
             pending.removeAll()
@@ -109,7 +109,7 @@ final class ReconcileQueue: @unchecked Sendable {
         }
     }
 
-    var isStopping: Bool { lock.locked { stopping } }
+    package var isStopping: Bool { lock.locked { stopping } }
 
     private func markStuck() {
         let now = ContinuousClock.now

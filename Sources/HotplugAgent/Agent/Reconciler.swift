@@ -6,8 +6,8 @@ import Synchronization
 /// Brings one device to what its policy wants, level-triggered: read sysfs, plan, act, and
 /// read again until nothing is left to do. The outcome depends only on what sysfs shows, so
 /// repeated, missed or reordered events do no harm.
-final class Reconciler: @unchecked Sendable {
-    enum Outcome: Equatable {
+package final class Reconciler: @unchecked Sendable {
+    package enum Outcome: Equatable {
         /// Nothing (more) to do.
         case settled
         /// The device is not there (any more).
@@ -19,27 +19,27 @@ final class Reconciler: @unchecked Sendable {
         case waiting(on: Set<Int32>)
     }
 
-    let reader: SysfsReader
-    let executor: Executor
+    package let reader: SysfsReader
+    package let executor: Executor
     private let currentPlanner: Mutex<Planner>
-    let dryRun: Bool
-    let log: Logger
+    package let dryRun: Bool
+    package let log: Logger
     /// Where failures are recorded for `status`; nil when the agent keeps no state.
-    var status: StatusStore?
+    package var status: StatusStore?
     /// Actions taken and failed since start, by kind, for metrics.
-    let actions = Mutex<[String: (done: Int, failed: Int)]>([:])
+    package let actions = Mutex<[String: (done: Int, failed: Int)]>([:])
     /// Set by the agent: once it says so, no further step is started.
-    var isStopping: @Sendable () -> Bool = { false }
+    package var isStopping: @Sendable () -> Bool = { false }
 
     /// The policies in force; a reload swaps them while workers run.
-    var planner: Planner {
+    package var planner: Planner {
         get { currentPlanner.withLock { $0 } }
         set { currentPlanner.withLock { $0 = newValue } }
     }
     /// Rounds of read-plan-act before giving up on a device that does not settle.
-    let maxRounds = 4
+    package let maxRounds = 4
 
-    init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
+    package init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
         self.reader = reader
         self.executor = executor
         self.currentPlanner = Mutex(planner)
@@ -48,7 +48,7 @@ final class Reconciler: @unchecked Sendable {
     }
 
     @discardableResult
-    func reconcile(_ address: PCIAddress) -> Outcome {
+    package func reconcile(_ address: PCIAddress) -> Outcome {
         for round in 0..<maxRounds {
             let plan: DevicePlan
             do {

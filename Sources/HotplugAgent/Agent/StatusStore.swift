@@ -8,25 +8,25 @@ import Synchronization
 /// (`/run/hotplug-agent/status/<address>`: `failed <error>` or `stuck <what>`), removed once
 /// the device settles, so `status` can tell whether or not the daemon runs. The agent is
 /// the only writer: once a device is known to have no record, settling costs no syscall.
-final class StatusStore: Sendable {
-    let directory: String
+package final class StatusStore: Sendable {
+    package let directory: String
     /// Devices known to have no record file.
     private let clean = Mutex(Set<PCIAddress>())
 
     /// `root`: the `--root` the state directory lies below, or `/`.
-    let root: String
+    package let root: String
 
-    init(stateDirectory: String, root: String = "/") {
+    package init(stateDirectory: String, root: String = "/") {
         self.root = root
         directory = stateDirectory + "/status"
     }
 
-    enum Record: Equatable {
+    package enum Record: Equatable {
         case failed(String)
         case stuck(String)
     }
 
-    func record(_ address: PCIAddress, _ record: Record) {
+    package func record(_ address: PCIAddress, _ record: Record) {
         let text: String
         switch record {
         case .failed(let error): text = "failed \(error)\n"
@@ -37,12 +37,12 @@ final class StatusStore: Sendable {
                                  root: root)
     }
 
-    func clear(_ address: PCIAddress) {
+    package func clear(_ address: PCIAddress) {
         guard !clean.withLock({ $0.contains(address) }) else { return }
         if unlink("\(directory)/\(address)") == 0 || errno == ENOENT { clean.withLock { _ = $0.insert(address) } }
     }
 
-    func load(_ address: PCIAddress) -> Record? {
+    package func load(_ address: PCIAddress) -> Record? {
         guard let text = try? readTextFile("\(directory)/\(address)") else { return nil }
         let line = firstLine(text)
         if line.hasPrefix("failed ") { return .failed(String(line.dropFirst(7))) }

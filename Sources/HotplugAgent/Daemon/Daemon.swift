@@ -5,29 +5,36 @@ import Policy
 
 /// The long-running loop: sleeps in poll() until udev or a signal has something, so an
 /// idle daemon costs nothing. SIGHUP reloads the policies; SIGTERM and SIGINT end it.
-struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
-    let agent: Agent
-    let monitor: any PollableEventSource
-    let log: Logger
+package struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
+    package let agent: Agent
+    package let monitor: any PollableEventSource
+    package let log: Logger
     /// Loads the policies again; nil (after logging why) keeps the ones running.
-    let reload: () -> PolicySet?
-    var notifier = SystemdNotifier()
+    package let reload: () -> PolicySet?
+    package var notifier = SystemdNotifier()
     /// How often devices that wait for a VM to let go are looked at again, besides events.
-    var waitRetry: Duration = .seconds(10)
+    package var waitRetry: Duration = .seconds(10)
     /// Where each SIGHUP's outcome is recorded (`<generation> ok|refused`), for
     /// `hotplug-agent reload` to wait on.
     /// (The file, and the `--root` it lies below or `/`.)
-    var reloadRecord: (path: String, root: String)?
+    package var reloadRecord: (path: String, root: String)?
     /// Changes to the policy directories reload by themselves, after `quietBeforeReload`.
-    var watcher: PolicyWatcher?
-    var quietBeforeReload: Duration = .milliseconds(500)
+    package var watcher: PolicyWatcher?
+    package var quietBeforeReload: Duration = .milliseconds(500)
     /// Rewritten after each change (at most once a second): devices per policy and state,
     /// actions and failures, the last reload.
-    var metrics: MetricsFile?
+    package var metrics: MetricsFile?
     /// The CDI specs, brought in line each time the agent is idle after work.
-    var cdi: CDISpecFiles?
+    package var cdi: CDISpecFiles?
 
-    func run(signals: SignalPipe) -> Int32 {
+    package init(agent: Agent, monitor: any PollableEventSource, log: Logger, reload: @escaping () -> PolicySet?) {
+        self.agent = agent
+        self.monitor = monitor
+        self.log = log
+        self.reload = reload
+    }
+
+    package func run(signals: SignalPipe) -> Int32 {
         agent.reconcileAll(wait: false, forgettingDeparted: true)
         agent.handle(monitor.drain(), wait: false)
         // Woken when the workers run out of work: what follows work (the CDI specs, READY=1,
@@ -181,7 +188,7 @@ struct Daemon: @unchecked Sendable {  // runs on one thread; handed to it once
 }
 
 /// CLOCK_MONOTONIC in microseconds, as sd_notify's MONOTONIC_USEC wants it.
-func monotonicMicroseconds() -> UInt64 {
+package func monotonicMicroseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
@@ -189,13 +196,13 @@ func monotonicMicroseconds() -> UInt64 {
 
 /// The self-pipe trick: the handler writes the signal number to a pipe that poll() watches,
 /// so signals are handled in the loop, between actions, never inside one.
-final class SignalPipe: Sendable {
-    let readFD: Int32
+package final class SignalPipe: Sendable {
+    package let readFD: Int32
 
     private let writeFD: Int32
 
     /// With `installHandlers` false nothing is installed and only `send` writes (tests).
-    init(signals: [Int32], installHandlers: Bool = true) {
+    package init(signals: [Int32], installHandlers: Bool = true) {
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe: \(Errno.current)")
         for fd in fds {
@@ -219,13 +226,13 @@ final class SignalPipe: Sendable {
     }
 
     /// Delivers `signal` as if the process had received it.
-    func send(_ signal: Int32) {
+    package func send(_ signal: Int32) {
         var byte = UInt8(truncatingIfNeeded: signal)
         _ = Glibc.write(writeFD, &byte, 1)
     }
 
     /// The signals that arrived since the last call.
-    func take() -> [Int32] {
+    package func take() -> [Int32] {
         var bytes = [UInt8](repeating: 0, count: 64)
         let count = bytes.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
         return count > 0 ? bytes[..<count].map { Int32($0) } : []

@@ -9,8 +9,8 @@ import Glibc
 /// (kernels before 5.3, a seccomp filter) the timed look is all there is. At most `limit`
 /// processes are watched: a VM user who forks a thousand holders of its node must not use
 /// up the agent's descriptors (the rest are noticed by the timed look).
-final class HolderWatch {
-    static let limit = 64
+package final class HolderWatch {
+    package static let limit = 64
 
     private var watched: [Int32: Int32] = [:]  // pid -> pidfd
     /// Those found gone already, said once each.
@@ -22,7 +22,7 @@ final class HolderWatch {
     private(set) var refused: Errno?
 
     /// Watches exactly `pids`. Returns whether one of them is gone already.
-    func watch(_ pids: Set<Int32>) -> Bool {
+    package func watch(_ pids: Set<Int32>) -> Bool {
         var exited = false
         for (pid, fd) in watched where !pids.contains(pid) {
             close(fd)
@@ -44,10 +44,10 @@ final class HolderWatch {
     }
 
     /// The descriptors to poll, readable once their process exits.
-    var descriptors: [Int32] { watched.values.sorted() }
+    package var descriptors: [Int32] { watched.values.sorted() }
 
     /// Forgets the processes whose descriptors polled readable; returns whether any did.
-    func takeExited(_ polled: [pollfd]) -> Bool {
+    package func takeExited(_ polled: [pollfd]) -> Bool {
         let exited = Set(polled.filter { $0.revents != 0 }.map(\.fd))
         for (pid, fd) in watched where exited.contains(fd) {
             close(fd)

@@ -5,25 +5,30 @@ import Policy
 /// Metrics for Prometheus through the node exporter's textfile collector, the way
 /// smartmontools and apt export theirs on Debian: a `.prom` file rewritten atomically
 /// (the collector never sees half of one) after each change.
-struct MetricsFile: Sendable {
-    let path: String
+package struct MetricsFile: Sendable {
+    package let path: String
     /// The `--root` a default path lies below, or `/`.
-    var root = "/"
+    package var root = "/"
+
+    package init(path: String, root: String = "/") {
+        self.path = path
+        self.root = root
+    }
 
     /// The default place when the node exporter's textfile directory exists.
-    static func defaultPath(_ paths: HostPaths) -> String? {
+    package static func defaultPath(_ paths: HostPaths) -> String? {
         let directory = paths.under("/var/lib/prometheus/node-exporter")
         var st = stat()
         guard stat(directory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return nil }
         return directory + "/hotplug_agent.prom"
     }
 
-    struct Reload: Sendable {
-        var time: Double
-        var succeeded: Bool
+    package struct Reload: Sendable {
+        package var time: Double
+        package var succeeded: Bool
     }
 
-    static func text(devices: [DeviceStatus], actions: [String: (done: Int, failed: Int)], reload: Reload?) -> String {
+    package static func text(devices: [DeviceStatus], actions: [String: (done: Int, failed: Int)], reload: Reload?) -> String {
         var lines = ["# HELP hotplug_agent_devices Devices a policy matches, by policy and where they stand.",
                      "# TYPE hotplug_agent_devices gauge"]
         var counts: [String: Int] = [:]
@@ -47,7 +52,7 @@ struct MetricsFile: Sendable {
     }
 
     /// Writes the file; the failure, if any (a link planted on the way refused, a full disk).
-    func write(_ text: String) -> IOFailure? {
+    package func write(_ text: String) -> IOFailure? {
         do {
             try writeFileAtomically(path, text, fileMode: 0o644, directoryMode: 0o755, durable: false, root: root)
             return nil
@@ -63,7 +68,7 @@ struct MetricsFile: Sendable {
 }
 
 /// Seconds since the epoch, for timestamps in metrics.
-func unixTime() -> Double {
+package func unixTime() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

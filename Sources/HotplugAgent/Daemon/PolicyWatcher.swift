@@ -11,8 +11,8 @@ import Glibc
 /// a missing directory the nearest existing one above it is watched, for the creation of
 /// the next name on the way only, and every change looks again at what to watch
 /// (`inotify_add_watch` on a directory already watched only gives its descriptor back).
-final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one thread
-    let fileDescriptor: Int32
+package final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one thread
+    package let fileDescriptor: Int32
     private let directories: [String]
     /// Watch descriptors: nil for a policy directory itself (every change counts), else
     /// the names whose creation below that ancestor counts.
@@ -24,7 +24,7 @@ final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one th
 
     /// Watches `directories` (absolute), or the nearest existing directory above each;
     /// nil when inotify is not to be had.
-    init?(directories: [String]) {
+    package init?(directories: [String]) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         fileDescriptor = fd
@@ -36,7 +36,7 @@ final class PolicyWatcher: @unchecked Sendable {  // used by the daemon's one th
 
     /// Reads every pending event; true when one of them concerns a policy directory (the
     /// watches are then renewed for directories made, deleted or made again).
-    func drain() -> Bool {
+    package func drain() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16384)
         var relevant = false
         while true {

@@ -3,12 +3,12 @@ import Glibc
 
 /// sd_notify without libsystemd: one datagram per message to `$NOTIFY_SOCKET` (a path, or an
 /// abstract name starting with `@`). Does nothing when systemd did not ask for notifications.
-struct SystemdNotifier: Sendable {
-    let socketPath: String?
+package struct SystemdNotifier: Sendable {
+    package let socketPath: String?
     /// Half of `$WATCHDOG_USEC`, when the unit sets `WatchdogSec` for this process.
-    let watchdogInterval: Duration?
+    package let watchdogInterval: Duration?
 
-    init(environment: (String) -> String? = getenvString) {
+    package init(environment: (String) -> String? = getenvString) {
         socketPath = environment("NOTIFY_SOCKET").flatMap { $0.isEmpty ? nil : $0 }
         let forUs = environment("WATCHDOG_PID").map { Int32($0) == getpid() } ?? true
         if forUs, let text = environment("WATCHDOG_USEC"), let usec = Int64(text), usec > 0 {
@@ -20,7 +20,7 @@ struct SystemdNotifier: Sendable {
 
     /// Sends `READY=1`, `STOPPING=1`, `WATCHDOG=1`, `STATUS=…`; errors are ignored, as sd_notify does.
     @discardableResult
-    func send(_ message: String) -> Bool {
+    package func send(_ message: String) -> Bool {
         guard let socketPath else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }

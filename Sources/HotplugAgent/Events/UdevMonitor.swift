@@ -4,17 +4,17 @@ import Glibc
 
 /// libudev's monitor, behind the one door where C pointers turn into Swift values: nothing
 /// outside this file sees an `OpaquePointer`.
-final class UdevMonitor: PollableEventSource {
+package final class UdevMonitor: PollableEventSource {
     private let udev: OpaquePointer
     private let monitor: OpaquePointer
 
     /// The socket to poll for readability.
-    let fileDescriptor: Int32
+    package let fileDescriptor: Int32
 
     /// Subscribes to the events udev has processed (`"udev"` source) for `subsystems`, with a
     /// large receive buffer, and starts receiving at once: events that happen while the
     /// caller enumerates devices wait in the socket.
-    init(subsystems: [String], receiveBuffer: Int32 = 128 * 1024 * 1024) throws(Errno) {
+    package init(subsystems: [String], receiveBuffer: Int32 = 128 * 1024 * 1024) throws(Errno) {
         guard let udev = udev_new() else { throw Errno.current }
         guard let monitor = udev_monitor_new_from_netlink(udev, "udev") else {
             let failure = Errno.current
@@ -40,7 +40,7 @@ final class UdevMonitor: PollableEventSource {
         udev_unref(udev)
     }
 
-    func drain() -> (events: [UEvent], overflowed: Bool) {
+    package func drain() -> (events: [UEvent], overflowed: Bool) {
         var events: [UEvent] = []
         var overflowed = false
         while true {

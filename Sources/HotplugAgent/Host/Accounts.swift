@@ -4,10 +4,12 @@ import Policy
 
 /// User and group names of the host: NSS on the real root, the root's own `etc/passwd` and
 /// `etc/group` under a test root.
-struct HostAccounts: AccountResolver {
-    let paths: HostPaths
+package struct HostAccounts: AccountResolver {
+    package let paths: HostPaths
 
-    func userID(named name: String) -> UInt32? {
+    package init(paths: HostPaths) { self.paths = paths }
+
+    package func userID(named name: String) -> UInt32? {
         if paths.root == "/" {
             var entry = passwd(), result: UnsafeMutablePointer<passwd>?
             var buffer = [CChar](repeating: 0, count: 16384)
@@ -17,7 +19,7 @@ struct HostAccounts: AccountResolver {
         return Self.lookup(name, in: paths.passwd)
     }
 
-    func groupID(named name: String) -> UInt32? {
+    package func groupID(named name: String) -> UInt32? {
         if paths.root == "/" {
             var entry = group(), result: UnsafeMutablePointer<group>?
             var buffer = [CChar](repeating: 0, count: 16384)
@@ -27,7 +29,7 @@ struct HostAccounts: AccountResolver {
         return Self.lookup(name, in: paths.groupFile)
     }
 
-    func userName(of id: UInt32) -> String? {
+    package func userName(of id: UInt32) -> String? {
         if paths.root == "/" {
             var entry = passwd(), result: UnsafeMutablePointer<passwd>?
             var buffer = [CChar](repeating: 0, count: 16384)
@@ -38,7 +40,7 @@ struct HostAccounts: AccountResolver {
     }
 
     /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
-    static func lookup(_ name: String, in file: String) -> UInt32? {
+    package static func lookup(_ name: String, in file: String) -> UInt32? {
         entry(in: file) { $0.name == name }.flatMap { UInt32($0.id) }
     }
 
@@ -56,8 +58,8 @@ struct HostAccounts: AccountResolver {
 
 /// Accounts from a table: the simulated host's users and groups.
 package struct TableAccounts: AccountResolver {
-    var users: [String: UInt32]
-    var groups: [String: UInt32]
+    package var users: [String: UInt32]
+    package var groups: [String: UInt32]
 
     package init(users: [String: UInt32], groups: [String: UInt32]) {
         self.users = users

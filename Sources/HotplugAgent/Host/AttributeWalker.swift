@@ -12,12 +12,12 @@ import Policy
 /// resolves each path beneath the device directory again when it is read and when it is
 /// written. Attributes the agent or another key controls, and write-only ones, are
 /// refused by name; an entry matching more than `SysfsRules.maxMatches` is refused whole.
-struct AttributeWalker {
-    let io: any KernelIO
+package struct AttributeWalker {
+    package let io: any KernelIO
     /// The device directory: every path is relative to it.
-    let directory: String
+    package let directory: String
 
-    func readings(for write: AttributeWrite) -> [AttributeReading] {
+    package func readings(for write: AttributeWrite) -> [AttributeReading] {
         if let why = SysfsRules.refusal(of: write.components) {
             return [AttributeReading(path: write.path, state: .refused(why))]
         }
@@ -79,7 +79,7 @@ struct AttributeWalker {
     /// class devices among them. Anything odd in `subsystem` (not a link, a target that
     /// names no class) counts as another device. The one answer to that question, for
     /// planning and again for writing.
-    func anotherDevice(_ path: String) -> String? {
+    package func anotherDevice(_ path: String) -> String? {
         guard (try? io.entry(beneath: directory, path + "/subsystem")).flatMap({ $0 }) != nil else { return nil }
         let target = (try? io.readLink(directory + "/" + path + "/subsystem")).map(Self.normalized) ?? []
         if target.count >= 2, target[target.count - 2] == "class" { return nil }
@@ -90,7 +90,7 @@ struct AttributeWalker {
     }
 
     /// A link target's components with `.` and `..` applied, as the kernel would walk them.
-    static func normalized(_ target: String) -> [Substring] {
+    package static func normalized(_ target: String) -> [Substring] {
         var parts: [Substring] = []
         for part in target.split(separator: "/") where part != "." {
             if part == ".." {

@@ -15,12 +15,12 @@ import Policy
 /// `/sys/devices/virtual/nvme-subsystem/nvme-subsysN/`, not below the function: it is
 /// the function's when one of the subsystem's controllers (`nvme-subsysN/nvmeX` links)
 /// is below the function.
-struct HostUse {
-    let io: any KernelIO
-    let paths: HostPaths
+package struct HostUse {
+    package let io: any KernelIO
+    package let paths: HostPaths
 
     /// Why the host uses the device, one reason each; empty when it does not.
-    func inUse(_ address: PCIAddress) -> [String] {
+    package func inUse(_ address: PCIAddress) -> [String] {
         let (interfaces, disks) = hostUse(address)
         var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
         if interfaces.isEmpty, let moved = interfaceElsewhere(address) { uses.append(moved) }
@@ -43,7 +43,7 @@ struct HostUse {
 
     /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
     /// changing the PF's VF count destroys them all.
-    func vfsInUse(of address: PCIAddress) -> [String] {
+    package func vfsInUse(of address: PCIAddress) -> [String] {
         let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
         let vfs = links.compactMap { link in
             (try? io.readLink(paths.attribute(address, link))).flatMap(lastComponent).flatMap(PCIAddress.init)
@@ -66,7 +66,7 @@ struct HostUse {
 
     /// The device's network interfaces and block devices, found by where their class links
     /// really lead; mounts and swaps from /proc under the root.
-    func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+    package func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
         guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
         let below = { (path: String) in path.hasPrefix(base + "/") }
         let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
@@ -126,16 +126,16 @@ struct HostUse {
 
 /// `/proc/self/mountinfo`: for each mount its device number (field 3), mount point
 /// (field 5) and source (the field after the ` - ` separator and the file system type).
-struct Mounts {
-    struct Entry {
-        var number: String
-        var point: String
-        var source: String
+package struct Mounts {
+    package struct Entry {
+        package var number: String
+        package var point: String
+        package var source: String
     }
 
-    let entries: [Entry]
+    package let entries: [Entry]
 
-    init(mountInfo: String) {
+    package init(mountInfo: String) {
         entries = mountInfo.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else { return nil }
@@ -146,14 +146,14 @@ struct Mounts {
     /// Where the block device with this number or node is mounted: its number names it
     /// (ext4, xfs), or its source does (btrfs and bcachefs, whose numbers are anonymous;
     /// bcachefs joins several devices with `:`).
-    func mountPoint(number: String, node: String) -> String? {
+    package func mountPoint(number: String, node: String) -> String? {
         entries.first { entry in
             (!number.isEmpty && entry.number == number) || entry.source.split(separator: ":").contains { $0 == node }
         }?.point
     }
 
     /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.
-    static func unescape(_ field: Substring) -> String {
+    package static func unescape(_ field: Substring) -> String {
         guard field.contains("\\") else { return String(field) }
         var bytes: [UInt8] = []
         var utf8 = Array(field.utf8)[...]

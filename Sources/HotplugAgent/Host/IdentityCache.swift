@@ -6,14 +6,14 @@ import Synchronization
 /// group, and for a VF its PF and the PF's IDs. The kernel fixes all of them when it adds
 /// the device and drops them when it removes it. `inode` is its sysfs directory's, which
 /// is new for each device the kernel adds.
-struct DeviceIdentity: Sendable, Equatable {
-    var inode: UInt64
-    var id: PCIID
-    var subsystemID: PCIID?
-    var classCode: UInt32
-    var iommuGroup: Int?
-    var physfn: PCIAddress?
-    var pfID: PCIID?
+package struct DeviceIdentity: Sendable, Equatable {
+    package var inode: UInt64
+    package var id: PCIID
+    package var subsystemID: PCIID?
+    package var classCode: UInt32
+    package var iommuGroup: Int?
+    package var physfn: PCIAddress?
+    package var pfID: PCIID?
 }
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what
@@ -22,25 +22,25 @@ struct DeviceIdentity: Sendable, Equatable {
 /// device that took another's address is read afresh even before its events arrive.
 /// A `remove` drops its device's entry, and lost events drop them all, so entries are
 /// kept only for devices that are there.
-final class IdentityCache: Sendable {
+package final class IdentityCache: Sendable {
     private let entries = Mutex<[PCIAddress: DeviceIdentity]>([:])
 
     /// The entry for the device whose directory has `inode` now.
-    func lookup(_ address: PCIAddress, inode: UInt64) -> DeviceIdentity? {
+    package func lookup(_ address: PCIAddress, inode: UInt64) -> DeviceIdentity? {
         entries.withLock { $0[address] }.flatMap { $0.inode == inode ? $0 : nil }
     }
 
-    func store(_ identity: DeviceIdentity, for address: PCIAddress) {
+    package func store(_ identity: DeviceIdentity, for address: PCIAddress) {
         entries.withLock { $0[address] = identity }
     }
 
-    func forget(_ address: PCIAddress) {
+    package func forget(_ address: PCIAddress) {
         _ = entries.withLock { $0.removeValue(forKey: address) }
     }
 
-    func forgetAll() {
+    package func forgetAll() {
         entries.withLock { $0.removeAll() }
     }
 
-    var count: Int { entries.withLock { $0.count } }
+    package var count: Int { entries.withLock { $0.count } }
 }

@@ -11,13 +11,13 @@ import Policy
 /// the device's `enable` count (vfio-pci enables the device while a user has it open);
 /// where it is open, a descriptor or mapping whose device the kernel does not name counts
 /// as holding it, and says so.
-struct NodeHolders {
-    let io: any KernelIO
-    let paths: HostPaths
+package struct NodeHolders {
+    package let io: any KernelIO
+    package let paths: HostPaths
 
     /// One line per holder (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`) of these
     /// devices, empty when nothing holds them; and the holding processes.
-    func heldBy(_ devices: [(address: PCIAddress, group: Int?)]) -> (lines: [String], pids: Set<Int32>) {
+    package func heldBy(_ devices: [(address: PCIAddress, group: Int?)]) -> (lines: [String], pids: Set<Int32>) {
         if let blind = cannotSeeEveryProcess() { return ([blind], []) }
         var nodes: [UInt64: String] = [:]
         var nodeDevices: [UInt64: [PCIAddress]] = [:]
@@ -75,7 +75,7 @@ struct NodeHolders {
     /// other than the host's (a container without the host's PID namespace), where `/proc`
     /// shows only that namespace's processes, and a VMM elsewhere is invisible. Nil in the
     /// host's own.
-    func cannotSeeEveryProcess() -> String? {
+    package func cannotSeeEveryProcess() -> String? {
         let namespace = try? io.readLink(paths.under("/proc/self/ns/pid"))
         guard namespace != hostPIDNamespace else { return nil }
         let which = namespace.map { "the agent runs in PID namespace \(escapingControlCharacters($0)), not the host's" }
@@ -84,20 +84,20 @@ struct NodeHolders {
     }
 
     /// The nodes a VMM opens the device through, as paths below the root.
-    func nodes(of address: PCIAddress, group: Int?) -> [String] {
+    package func nodes(of address: PCIAddress, group: Int?) -> [String] {
         (group.map { ["/dev/vfio/\($0)"] } ?? []) + deviceNodeNames(of: address).map { "/dev/vfio/devices/\($0)" }
     }
 
     /// `vfioN` of `<device>/vfio-dev/vfioN` that has a `dev` attribute: 6.1 shows the
     /// directory without one, and then there is no node.
-    func deviceNodeNames(of address: PCIAddress) -> [String] {
+    package func deviceNodeNames(of address: PCIAddress) -> [String] {
         ((try? io.list(paths.attribute(address, "vfio-dev"))) ?? []).filter {
             $0.hasPrefix("vfio") && io.exists(paths.attribute(address, "vfio-dev/\($0)/dev"))
         }.sorted()
     }
 
     /// The device's own iommufd node and its owner, group and mode; nil without one.
-    func deviceNode(of address: PCIAddress) -> DeviceNode? {
+    package func deviceNode(of address: PCIAddress) -> DeviceNode? {
         for name in deviceNodeNames(of: address) {
             if let state = try? io.nodeState(paths.under("/dev/vfio/devices/\(name)")) { return DeviceNode(name: name, state: state) }
         }
@@ -107,7 +107,7 @@ struct NodeHolders {
 
 extension SysfsReader {
     /// Who holds the device's VFIO nodes, and for a PF its VFs' (`virtfnN` links).
-    func holders(_ address: PCIAddress, group: Int?) -> (lines: [String], pids: Set<Int32>) {
+    package func holders(_ address: PCIAddress, group: Int?) -> (lines: [String], pids: Set<Int32>) {
         var devices = [(address: address, group: group)]
         for link in ((try? io.list(paths.device(address))) ?? []).filter({ $0.hasPrefix("virtfn") }).sorted() {
             guard let target = try? io.readLink(paths.attribute(address, link)), let name = lastComponent(target),

@@ -6,7 +6,7 @@ import Policy
 /// POSIX ACLs of device nodes through the `system.posix_acl_access` attribute, on the node
 /// opened `O_PATH|O_NOFOLLOW` and checked to be a character device, as ownership is.
 extension RealKernelIO {
-    func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
+    package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if Errno.current == .ENOENT { return nil }
@@ -17,14 +17,14 @@ extension RealKernelIO {
         return acl.access(owner: st.st_uid, group: st.st_gid)
     }
 
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
         -> IOMMUGrants {
         var made = IOMMUGrants()
         try changeACL(path) { acl in made = acl.grant(users: users, groups: groups) }
         return made
     }
 
-    func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
+    package func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
         try changeACL(path) { $0.revoke(users: users, groups: groups) }
     }
 

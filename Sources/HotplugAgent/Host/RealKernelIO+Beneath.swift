@@ -8,7 +8,7 @@ import Glibc
 /// component at a time with O_NOFOLLOW. Paths reaching here never hold `..` or empty
 /// components (`AttributeWrite.parse`); the kernel's check is the one that counts.
 extension RealKernelIO {
-    func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind? {
+    package func entry(beneath base: String, _ relative: String) throws(IOFailure) -> EntryKind? {
         let (directory, name) = split(relative)
         let parent: Int32
         do {
@@ -30,7 +30,7 @@ extension RealKernelIO {
         }
     }
 
-    func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String] {
+    package func list(beneath base: String, _ relative: String) throws(IOFailure) -> [String] {
         let fd = try openBeneath(base, relative, O_RDONLY | O_DIRECTORY, .list)
         guard let dir = fdopendir(fd) else {
             close(fd)
@@ -39,13 +39,13 @@ extension RealKernelIO {
         return Self.entries(closing: dir)
     }
 
-    func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
+    package func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
         let fd = try openBeneath(base, relative, O_RDONLY, .read)
         defer { close(fd) }
         return try readAll(fd, path: base + "/" + relative)
     }
 
-    func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure) {
+    package func write(beneath base: String, _ relative: String, _ value: String) throws(IOFailure) {
         let path = base + "/" + relative
         let fd: Int32
         do {

@@ -6,7 +6,7 @@ import Policy
 /// device, and an `O_EXCL` open for block devices a filesystem, swap or a stacking driver
 /// holds (the kernel answers EBUSY whatever the filesystem: btrfs and ZFS too).
 extension RealKernelIO {
-    func deviceNumber(_ path: String) -> UInt64? {
+    package func deviceNumber(_ path: String) -> UInt64? {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFCHR else { return nil }
         return UInt64(st.st_rdev)
@@ -18,7 +18,7 @@ extension RealKernelIO {
     /// the node), a VFIO device descriptor by its anonymous inode's name and the device
     /// `fdinfo` names where the kernel does, a mapping of a region by that name in `maps`.
     /// A process that ends meanwhile, or whose entries cannot be read, is passed over.
-    func openers(of nodes: Set<UInt64>, devices: Set<PCIAddress>) -> [NodeOpener] {
+    package func openers(of nodes: Set<UInt64>, devices: Set<PCIAddress>) -> [NodeOpener] {
         guard !nodes.isEmpty || !devices.isEmpty else { return [] }
         let proc = paths.under("/proc")
         let me = getpid()
@@ -79,7 +79,7 @@ extension RealKernelIO {
         return holds
     }
 
-    func tryExclusiveOpen(_ path: String) -> Errno? {
+    package func tryExclusiveOpen(_ path: String) -> Errno? {
         // Only a block device: O_EXCL means "exclusive" only there.
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK else { return nil }

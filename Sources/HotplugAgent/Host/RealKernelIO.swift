@@ -4,20 +4,20 @@ import Policy
 
 // Linux values, hidden behind _GNU_SOURCE in glibc's headers; the same on every architecture.
 // For the whole file layer (RealKernelIO and its extensions).
-let O_PATH: Int32 = 0o10000000
-let AT_EMPTY_PATH: Int32 = 0x1000
-let AT_SYMLINK_NOFOLLOW: Int32 = 0x100
+package let O_PATH: Int32 = 0o10000000
+package let AT_EMPTY_PATH: Int32 = 0x1000
+package let AT_SYMLINK_NOFOLLOW: Int32 = 0x100
 
 /// The real lowest layer: system calls on paths under the root, and `modprobe`.
 ///
 /// Under umockdev's preload library the same calls reach its test bed instead of the real
 /// `/sys`; nothing here knows the difference.
-final class RealKernelIO: KernelIO {
-    let paths: HostPaths
+package final class RealKernelIO: KernelIO {
+    package let paths: HostPaths
     /// The modprobe to run; module loading is refused under a test root unless one is given.
-    let modprobe: String?
+    package let modprobe: String?
 
-    init(paths: HostPaths, modprobe: String? = nil) {
+    package init(paths: HostPaths, modprobe: String? = nil) {
         self.paths = paths
         if let modprobe {
             self.modprobe = modprobe
@@ -28,14 +28,14 @@ final class RealKernelIO: KernelIO {
         }
     }
 
-    func read(_ path: String) throws(IOFailure) -> String {
+    package func read(_ path: String) throws(IOFailure) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
         defer { close(fd) }
         return try readAll(fd, path: path)
     }
 
-    func write(_ path: String, _ value: String) throws(IOFailure) {
+    package func write(_ path: String, _ value: String) throws(IOFailure) {
         // O_TRUNC as the shell's `>` does: sysfs ignores it, regular files (test beds) need it.
         let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
@@ -44,7 +44,7 @@ final class RealKernelIO: KernelIO {
     }
 
     /// Everything `fd` reads, up to 1 MiB (no attribute is larger).
-    func readAll(_ fd: Int32, path: String) throws(IOFailure) -> String {
+    package func readAll(_ fd: Int32, path: String) throws(IOFailure) -> String {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -61,7 +61,7 @@ final class RealKernelIO: KernelIO {
     }
 
     /// `value` in one write(): sysfs takes each write as one store.
-    func writeAll(_ fd: Int32, _ value: String, path: String) throws(IOFailure) {
+    package func writeAll(_ fd: Int32, _ value: String, path: String) throws(IOFailure) {
         let bytes = Array(value.utf8)
         while true {
             let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -73,17 +73,17 @@ final class RealKernelIO: KernelIO {
         }
     }
 
-    func readLink(_ path: String) throws(IOFailure) -> String {
+    package func readLink(_ path: String) throws(IOFailure) -> String {
         do { return try readSymbolicLink(path) } catch { throw IOFailure(.readlink, path, errno: error) }
     }
 
-    func list(_ path: String) throws(IOFailure) -> [String] {
+    package func list(_ path: String) throws(IOFailure) -> [String] {
         guard let dir = opendir(path) else { throw IOFailure(.list, path, errno: .current) }
         return Self.entries(closing: dir)
     }
 
     /// The names in an open directory stream but `.` and `..`; the stream is closed.
-    static func entries(closing dir: OpaquePointer) -> [String] {
+    package static func entries(closing dir: OpaquePointer) -> [String] {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -95,9 +95,9 @@ final class RealKernelIO: KernelIO {
         return names
     }
 
-    func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    package func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
+    package func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if Errno.current == .ENOENT { return nil }
@@ -110,7 +110,7 @@ final class RealKernelIO: KernelIO {
     /// Opens the node with O_PATH|O_NOFOLLOW, so a planted symlink is never followed and the
     /// checks and changes all apply to the same inode; refuses anything but a character
     /// device; then fchownat(AT_EMPTY_PATH) and chmod through /proc/self/fd.
-    func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
+    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
         let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
@@ -139,19 +139,19 @@ final class RealKernelIO: KernelIO {
         }
     }
 
-    func inode(_ path: String) throws(IOFailure) -> UInt64 {
+    package func inode(_ path: String) throws(IOFailure) -> UInt64 {
         var st = stat()
         guard stat(path, &st) == 0 else { throw IOFailure(.stat, path, errno: .current) }
         return UInt64(st.st_ino)
     }
 
-    func resolve(_ path: String) throws(IOFailure) -> String {
+    package func resolve(_ path: String) throws(IOFailure) -> String {
         guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
-    func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
+    package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
         defer { close(fd) }
@@ -169,7 +169,7 @@ final class RealKernelIO: KernelIO {
         return Array(bytes[..<done])
     }
 
-    func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
+    package func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
         let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
@@ -184,7 +184,7 @@ final class RealKernelIO: KernelIO {
         }
     }
 
-    func loadModule(_ name: String) throws(IOFailure) {
+    package func loadModule(_ name: String) throws(IOFailure) {
         guard let modprobe else {
             throw IOFailure(.modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")
         }
@@ -207,7 +207,7 @@ final class RealKernelIO: KernelIO {
 }
 
 /// The target of the symbolic link at `path`.
-func readSymbolicLink(_ path: String) throws(Errno) -> String {
+package func readSymbolicLink(_ path: String) throws(Errno) -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let count = readlink(path, &buffer, buffer.count - 1)
     guard count >= 0 else { throw .current }

@@ -5,14 +5,14 @@ import Policy
 /// Reads devices, drivers, groups and vfio nodes through the lowest layer into the values
 /// the planner takes. Each attribute is read once per snapshot.
 package struct SysfsReader: Sendable {
-    let io: any KernelIO
-    let paths: HostPaths
+    package let io: any KernelIO
+    package let paths: HostPaths
     /// Where devices the agent moved came from; nil when the agent keeps no state.
-    var origins: OriginStore? = nil
+    package var origins: OriginStore? = nil
     /// Identities already read, shared by every copy of this reader.
-    var identities = IdentityCache()
+    package var identities = IdentityCache()
     /// The kernel's VFIO variant drivers, read once (they change with the kernel).
-    let variantCache = VariantCache()
+    package let variantCache = VariantCache()
 
     package init(io: any KernelIO, paths: HostPaths, origins: OriginStore? = nil) {
         self.io = io
@@ -21,7 +21,7 @@ package struct SysfsReader: Sendable {
     }
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
-    func addresses() throws(AgentError) -> [PCIAddress] {
+    package func addresses() throws(AgentError) -> [PCIAddress] {
         do {
             return try io.list(paths.pciDevices).compactMap { PCIAddress($0) }.sorted()
         } catch {
@@ -32,7 +32,7 @@ package struct SysfsReader: Sendable {
     /// One device as sysfs shows it now; `.gone` when it is not there (any more). Its
     /// identity comes from `identities` while its directory is the same; the driver link
     /// and override always from sysfs.
-    func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
+    package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
         let directory = paths.device(address)
         let inode: UInt64
         do {
@@ -76,7 +76,7 @@ package struct SysfsReader: Sendable {
     }
 
     /// The driver bound to the device now (its `driver` link alone); `.gone` when it left.
-    func driver(of address: PCIAddress) throws(AgentError) -> String? {
+    package func driver(of address: PCIAddress) throws(AgentError) -> String? {
         try linkName(address, "driver")
     }
 
@@ -168,7 +168,7 @@ package struct SysfsReader: Sendable {
 
     /// The running kernel's release: `/proc/sys/kernel/osrelease` below the root, or, on
     /// the real host where /proc shows only processes (systemd's `ProcSubset=pid`), uname's.
-    func kernelRelease() -> String? {
+    package func kernelRelease() -> String? {
         if let release = (try? io.read(paths.under("/proc/sys/kernel/osrelease"))).map(firstLine), !release.isEmpty {
             return release
         }
@@ -181,7 +181,7 @@ package struct SysfsReader: Sendable {
 
     /// The `vfio_pci:` aliases of the running kernel's `modules.alias` (below the root),
     /// and the PCI driver each of their modules registered once loaded.
-    func vfioVariants() -> VFIOVariants {
+    package func vfioVariants() -> VFIOVariants {
         guard let release = kernelRelease(), !release.contains("/"),
               let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
         else { return VFIOVariants() }
@@ -195,14 +195,14 @@ package struct SysfsReader: Sendable {
     }
 
     /// How the host uses a device (see `HostUse`).
-    func inUse(_ address: PCIAddress) -> [String] { HostUse(io: io, paths: paths).inUse(address) }
+    package func inUse(_ address: PCIAddress) -> [String] { HostUse(io: io, paths: paths).inUse(address) }
 
     /// The device's network interfaces and block devices, as `record` keeps them.
-    func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+    package func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
         HostUse(io: io, paths: paths).hostUse(address)
     }
 
-    func config(_ address: PCIAddress) -> ConfigSpace? {
+    package func config(_ address: PCIAddress) -> ConfigSpace? {
         guard let bytes = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4096), bytes.count >= 64
         else { return nil }
         return ConfigSpace(bytes)
@@ -210,7 +210,7 @@ package struct SysfsReader: Sendable {
 
     /// The bridges between the device and its root bus, nearest first, from the real path
     /// of its sysfs directory (`/sys/devices/pci0000:00/0000:00:01.1/0000:10:00.0/…`).
-    func upstream(of address: PCIAddress) -> [UpstreamPort]? {
+    package func upstream(of address: PCIAddress) -> [UpstreamPort]? {
         guard let target = try? io.readLink(paths.device(address)) else { return nil }
         var ports: [UpstreamPort] = []
         for component in target.split(separator: "/").reversed() {
@@ -221,19 +221,19 @@ package struct SysfsReader: Sendable {
         return ports
     }
 
-    func sriov(_ address: PCIAddress) -> SRIOVState? {
+    package func sriov(_ address: PCIAddress) -> SRIOVState? {
         func number(_ name: String) -> Int? { (try? optional(address, name)).flatMap { $0 }.flatMap { Int(firstLine($0)) } }
         guard let total = number("sriov_totalvfs"), let count = number("sriov_numvfs") else { return nil }
         return SRIOVState(totalVFs: total, numVFs: count, autoprobe: number("sriov_drivers_autoprobe") != 0)
     }
 
     /// What one `sysfs` entry finds below the device (see `AttributeWalker`).
-    func attribute(_ address: PCIAddress, _ write: AttributeWrite) -> [AttributeReading] {
+    package func attribute(_ address: PCIAddress, _ write: AttributeWrite) -> [AttributeReading] {
         AttributeWalker(io: io, directory: paths.device(address)).readings(for: write)
     }
 
     /// Registered PCI drivers (`/sys/bus/pci/drivers/*`).
-    func drivers() throws(AgentError) -> Set<String> {
+    package func drivers() throws(AgentError) -> Set<String> {
         do {
             return Set(try io.list(paths.pciDrivers))
         } catch {
@@ -242,7 +242,7 @@ package struct SysfsReader: Sendable {
     }
 
     /// The IOMMU group of a device, known or from its `iommu_group` link; nil without one.
-    func group(of address: PCIAddress) throws(AgentError) -> Int? {
+    package func group(of address: PCIAddress) throws(AgentError) -> Int? {
         if let inode = try? io.inode(paths.device(address)), let identity = identities.lookup(address, inode: inode) {
             return identity.iommuGroup
         }
@@ -250,11 +250,11 @@ package struct SysfsReader: Sendable {
     }
 
     /// The addresses in an IOMMU group; empty when the group does not exist.
-    func groupMembers(_ group: Int) -> [PCIAddress] {
+    package func groupMembers(_ group: Int) -> [PCIAddress] {
         ((try? io.list(paths.iommuGroupDevices(group))) ?? []).compactMap { PCIAddress($0) }.sorted()
     }
 
-    func vfioNode(_ group: Int) throws(AgentError) -> NodeState? {
+    package func vfioNode(_ group: Int) throws(AgentError) -> NodeState? {
         do {
             return try io.nodeState(paths.vfioNode(group))
         } catch {
@@ -264,7 +264,7 @@ package struct SysfsReader: Sendable {
 
     /// The view the planner needs for `addresses`: them, their IOMMU group peers, the
     /// drivers and their groups' nodes. Peers that vanish meanwhile are left out.
-    func view(around addresses: [PCIAddress]) throws(AgentError) -> HostView {
+    package func view(around addresses: [PCIAddress]) throws(AgentError) -> HostView {
         var devices: [PCIAddress: PCIDevice] = [:]
         var groups = Set<Int>()
         for address in addresses {
@@ -283,7 +283,7 @@ package struct SysfsReader: Sendable {
     }
 
     /// Every device of the host. Devices that vanish while being read are left out.
-    func fullView() throws(AgentError) -> HostView {
+    package func fullView() throws(AgentError) -> HostView {
         var devices: [PCIDevice] = []
         var groups = Set<Int>()
         for address in try addresses() {
@@ -304,7 +304,7 @@ package struct SysfsReader: Sendable {
 
     /// The PCI drivers of the modules built on vfio-pci-core (`/sys/module/vfio_pci_core/
     /// holders/`: vfio_pci, mlx5_vfio_pci, …), as the kernel lists them once loaded.
-    func vfioDriverNames() -> Set<String> {
+    package func vfioDriverNames() -> Set<String> {
         let holders = (try? io.list(paths.under("/sys/module/vfio_pci_core/holders"))) ?? []
         return Set(holders.flatMap { module in
             ((try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? []).filter { $0.hasPrefix("pci:") }.map { String($0.dropFirst(4)) }
@@ -313,14 +313,14 @@ package struct SysfsReader: Sendable {
 
     // MARK: Attributes
 
-    func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+    package func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
         try optional(address, name, in: paths.device(address))
     }
 
     /// An attribute of the device whose directory is `directory` (built once per snapshot).
     /// A missing file means the device left, unless its directory is still there or was
     /// just seen (`seen`): a device that leaves right after is noticed by the next write.
-    func optional(_ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false) throws(AgentError) -> String? {
+    package func optional(_ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false) throws(AgentError) -> String? {
         do {
             return try io.read(directory + "/" + name)
         } catch where error.errno == .ENOENT && (seen || io.exists(directory)) {

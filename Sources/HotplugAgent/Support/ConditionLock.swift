@@ -51,14 +51,14 @@ package final class ConditionLock: @unchecked Sendable {
     }
 
     package func broadcast(_ which: Condition = .progress) { pthread_cond_broadcast(conditions + which.rawValue) }
-    func signal(_ which: Condition) { pthread_cond_signal(conditions + which.rawValue) }
+    package func signal(_ which: Condition) { pthread_cond_signal(conditions + which.rawValue) }
 }
 
 /// Starts a detached thread running `body`.
 package func startThread(_ body: @escaping @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        package let body: @Sendable () -> Void
+        package init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
     var thread = pthread_t()
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
@@ -73,7 +73,7 @@ package func startThread(_ body: @escaping @Sendable () -> Void) {
 
 extension Duration {
     /// Whole milliseconds, rounded up, as poll() takes them (0 for negative durations).
-    var pollMilliseconds: Int32 {
+    package var pollMilliseconds: Int32 {
         let (seconds, attoseconds) = components
         let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return Int32(clamping: max(0, milliseconds))

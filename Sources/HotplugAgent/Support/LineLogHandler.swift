@@ -8,9 +8,9 @@ import Policy
 package struct LineLogHandler: LogHandler {
     package var logLevel: Logger.Level
     package var metadata: Logger.Metadata = [:]
-    let sink: @Sendable (String) -> Void
+    package let sink: @Sendable (String) -> Void
 
-    init(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) {
+    package init(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) {
         self.logLevel = level
         self.sink = sink
     }
@@ -34,7 +34,7 @@ package struct LineLogHandler: LogHandler {
 
     /// Whether standard error is the journal: `JOURNAL_STREAM` names its device and inode
     /// (systemd.exec(5)); a stream inherited by a child that writes elsewhere does not count.
-    static let toJournal: Bool = {
+    package static let toJournal: Bool = {
         guard let stream = getenvString("JOURNAL_STREAM") else { return false }
         var st = stat()
         guard fstat(2, &st) == 0 else { return false }
@@ -42,7 +42,7 @@ package struct LineLogHandler: LogHandler {
     }()
 
     /// syslog's levels: `<3>` for an error.
-    static func priority(_ level: Logger.Level) -> Int {
+    package static func priority(_ level: Logger.Level) -> Int {
         switch level {
         case .trace, .debug: 7
         case .info: 6
@@ -59,7 +59,7 @@ package struct LineLogHandler: LogHandler {
         standardError((toJournal ? "<3>" : "") + escapingControlCharacters(line))
     }
 
-    static let standardError: @Sendable (String) -> Void = { line in
+    package static let standardError: @Sendable (String) -> Void = { line in
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }

@@ -6,7 +6,7 @@ import Policy
 /// What the encoder leaves raw but would break or reorder a terminal's line (DEL, C1
 /// controls, U+2028/2029, bidirectional controls) is escaped as `\uNNNN`, as JSON allows;
 /// such characters occur only inside strings, so the document means the same.
-func prettyJSON(_ value: some Encodable) -> String {
+package func prettyJSON(_ value: some Encodable) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let text = String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)

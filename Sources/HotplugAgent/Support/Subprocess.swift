@@ -7,7 +7,7 @@ package enum Subprocess {
         package var status: Int32
         package var output: String
         /// It ran past its time limit and was killed.
-        var timedOut = false
+        package var timedOut = false
     }
 
     /// Removes a directory tree the agent made (its own temporary state).

@@ -17,15 +17,15 @@ import Policy
 /// swap it). The last component is judged from its `O_PATH` descriptor before anything is
 /// opened for reading, so a device node or FIFO is refused without being opened; the file
 /// then opened is checked to be the one judged.
-enum TrustedPath {
+package enum TrustedPath {
     /// Why a path is not to be trusted, worded for `FILE: message`.
-    struct Refusal: Error, Equatable {
-        let message: String
+    package struct Refusal: Error, Equatable {
+        package let message: String
         /// The path, or a directory on the way, does not exist.
-        var isMissing = false
+        package var isMissing = false
     }
 
-    enum Opened {
+    package enum Opened {
         /// A regular file, open for reading, and its size.
         case file(descriptor: Int32, size: Int)
         /// The last component is a link to `/dev/null`: a file masked, as systemd does it.
@@ -33,7 +33,7 @@ enum TrustedPath {
     }
 
     /// Links followed in one walk before it is refused, as the kernel's ELOOP limit.
-    static let maxLinks = 40
+    package static let maxLinks = 40
 
     /// What a walk is for: reading a file or listing a directory, both judged all the way;
     /// or writing into a directory, made (with exactly `mode`) where missing.
@@ -41,13 +41,13 @@ enum TrustedPath {
         case readFile, listDirectory
         case writeInto(mode: mode_t)
 
-        var judgesDirectories: Bool { if case .writeInto = self { false } else { true } }
-        var wantsDirectory: Bool { self != .readFile }
+        package var judgesDirectories: Bool { if case .writeInto = self { false } else { true } }
+        package var wantsDirectory: Bool { self != .readFile }
     }
 
     /// Opens the regular file at the absolute `path` for reading. An absolute link target
     /// resolves below `root` (`--root`), as the kernel would inside it.
-    static func openFile(_ path: String, root: String = "/") -> Result<Opened, Refusal> {
+    package static func openFile(_ path: String, root: String = "/") -> Result<Opened, Refusal> {
         do {
             return .success(try walk(path, root: root, goal: .readFile))
         } catch {
@@ -57,7 +57,7 @@ enum TrustedPath {
 
     /// The whole regular file at the absolute `path`, read through the descriptor judged;
     /// at most `limit` bytes (more is refused).
-    static func read(_ path: String, limit: Int = 1 << 20, root: String = "/") -> Result<[UInt8], Refusal> {
+    package static func read(_ path: String, limit: Int = 1 << 20, root: String = "/") -> Result<[UInt8], Refusal> {
         switch openFile(path, root: root) {
         case .failure(let refusal): return .failure(refusal)
         case .success(.masked): return .failure(Refusal(message: "masked (a link to /dev/null)"))
@@ -77,13 +77,13 @@ enum TrustedPath {
     }
 
     /// The file as text, or nil when it is missing or not to be trusted.
-    static func text(_ path: String, root: String = "/") -> String? {
+    package static func text(_ path: String, root: String = "/") -> String? {
         guard case .success(let bytes) = read(path, root: root) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Opens the directory at the absolute `path` for listing (`fdopendir`).
-    static func openDirectory(_ path: String, root: String = "/") -> Result<Int32, Refusal> {
+    package static func openDirectory(_ path: String, root: String = "/") -> Result<Int32, Refusal> {
         directory(path, root: root, goal: .listDirectory)
     }
 
@@ -93,7 +93,7 @@ enum TrustedPath {
     /// if it is root's or the agent's: one another user planted, to lead root's writes
     /// elsewhere, is refused; and nothing is made through one. Below `root` (`--root`), an
     /// absolute link resolves inside it and `..` never climbs out, as for reading.
-    static func openDirectoryForWriting(_ path: String, creating mode: mode_t, root: String = "/") -> Result<Int32, Refusal> {
+    package static func openDirectoryForWriting(_ path: String, creating mode: mode_t, root: String = "/") -> Result<Int32, Refusal> {
         directory(path, root: root, goal: .writeInto(mode: mode))
     }
 

@@ -1,12 +1,15 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Glibc
 import Policy
 
-struct BootConfigCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "boot-config",
-        abstract: "Print (or --write) the kernel arguments, modprobe.d and initramfs lines that keep host drivers off claimed devices from boot.")
+struct BootConfigCommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "boot-config",
+            abstract: "Print (or --write) the kernel arguments, modprobe.d and initramfs lines that keep host drivers off claimed devices from boot.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -17,7 +20,7 @@ struct BootConfigCommand: ParsableCommand {
 
     func run() throws {
         let host = HostContext(global)
-        let (reader, accounts) = try source.open(host)
+        let (reader, accounts) = try source.open(host, lab: Lab.self)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let planner = Planner(policies: policies)
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)

@@ -1,12 +1,15 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Policy
 
 /// The CDI specs for the devices the policies claim that are on a VFIO driver now, as the
 /// daemon keeps them in `/var/run/cdi`: one JSON document per kind, the default kind's first.
-struct CDICommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cdi", abstract: "Print the CDI spec for the claimed devices that are on a VFIO driver now.")
+struct CDICommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "cdi", abstract: "Print the CDI spec for the claimed devices that are on a VFIO driver now.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -14,7 +17,7 @@ struct CDICommand: ParsableCommand {
 
     func run() throws {
         let host = HostContext(global)
-        let (reader, accounts) = try source.open(host)
+        let (reader, accounts) = try source.open(host, lab: Lab.self)
         let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
         let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
         let specs = planner.cdiSpecs(in: view)

@@ -1,3 +1,4 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import FoundationEssentials

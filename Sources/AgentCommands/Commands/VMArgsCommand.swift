@@ -1,12 +1,15 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Policy
 
 extension VMArguments.Format: ExpressibleByArgument {}
 
-struct VMArgsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "vm-args", abstract: "Print the claimed devices that are on a VFIO driver now, as a VMM's arguments.")
+struct VMArgsCommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "vm-args", abstract: "Print the claimed devices that are on a VFIO driver now, as a VMM's arguments.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -24,7 +27,7 @@ struct VMArgsCommand: ParsableCommand {
 
     func run() throws {
         let host = HostContext(global)
-        let (reader, accounts) = try source.open(host)
+        let (reader, accounts) = try source.open(host, lab: Lab.self)
         let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
         let view = try reader.fullViewOrExit()
         let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format, iommufd: iommufd)

@@ -1,3 +1,4 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Glibc
@@ -35,9 +36,9 @@ package struct HostSourceOptions: ParsableArguments {
     var file: String?
 
     /// The reader and the accounts of the chosen host.
-    func open(_ context: HostContext) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
+    func open<Lab: Laboratory>(_ context: HostContext, lab: Lab.Type) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
         guard let file else { return (context.reader, HostAccounts(paths: context.paths)) }
-        let host = try Lab.host(file)
+        let host = try lab.host(file)
         return (SysfsReader(io: host.io, paths: host.paths),
                 TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:]))
     }
@@ -68,11 +69,6 @@ struct HostContext {
         }
         return policies
     }
-}
-
-func getenvString(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    return String(cString: value)
 }
 
 extension SysfsReader {

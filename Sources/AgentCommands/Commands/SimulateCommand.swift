@@ -1,11 +1,14 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 
 /// `simulate`: its options here, its work in hotplug-agent-lab (see `Lab`).
-package struct SimulateCommand: ParsableCommand {
-    package static let configuration = CommandConfiguration(
-        commandName: "simulate",
-        abstract: "Reconcile a simulated host built from FILE; print every decision, action and the end state.")
+package struct SimulateCommand<Lab: Laboratory>: ParsableCommand {
+    package static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "simulate",
+            abstract: "Reconcile a simulated host built from FILE; print every decision, action and the end state.")
+    }
 
     @OptionGroup package var global: GlobalOptions
     @OptionGroup package var policy: PolicyOptions
@@ -16,7 +19,6 @@ package struct SimulateCommand: ParsableCommand {
     package init() {}
 
     package func run() throws {
-        guard let simulate = Lab.simulate else { Lab.handOver() }
-        try simulate(self)
+        try Lab.simulate(self)
     }
 }

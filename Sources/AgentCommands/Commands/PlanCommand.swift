@@ -1,10 +1,13 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Policy
 
-struct PlanCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "plan", abstract: "Show, for every PCI device, what reconciling it would do now; change nothing.")
+struct PlanCommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "plan", abstract: "Show, for every PCI device, what reconciling it would do now; change nothing.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -15,7 +18,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         let host = HostContext(global)
-        let (reader, accounts) = try source.open(host)
+        let (reader, accounts) = try source.open(host, lab: Lab.self)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let view = try reader.fullViewOrExit()
         let planner = Planner(policies: policies)

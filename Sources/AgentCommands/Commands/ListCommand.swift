@@ -1,11 +1,14 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import FoundationEssentials
 import Policy
 
-struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List PCI devices by IOMMU group, with drivers and VFIO viability.")
+struct ListCommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "list", abstract: "List PCI devices by IOMMU group, with drivers and VFIO viability.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -17,7 +20,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         let context = HostContext(global)
-        let (reader, accounts) = try source.open(context)
+        let (reader, accounts) = try source.open(context, lab: Lab.self)
         let view = try reader.fullViewOrExit()
         // The matching policies, when they load; list works without them.
         let (policies, errors) = PolicyLoader(paths: context.paths, accounts: accounts).load(directories: policy.chosen)

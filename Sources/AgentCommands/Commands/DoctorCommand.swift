@@ -1,10 +1,13 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 import Policy
 
-struct DoctorCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "doctor", abstract: "Check the host's readiness for VFIO and for what the policies claim.")
+struct DoctorCommand<Lab: Laboratory>: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "doctor", abstract: "Check the host's readiness for VFIO and for what the policies claim.")
+    }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -12,7 +15,7 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         let host = HostContext(global)
-        let (reader, accounts) = try source.open(host)
+        let (reader, accounts) = try source.open(host, lab: Lab.self)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         // A simulated host has no files outside sysfs; this machine's are not its.
         let simulated = source.file != nil

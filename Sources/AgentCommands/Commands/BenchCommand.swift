@@ -1,10 +1,13 @@
+import HotplugAgent
 import HostInterface
 import ArgumentParser
 
 /// `bench`: its options here, its figures in hotplug-agent-lab (see `Lab`).
-package struct BenchCommand: ParsableCommand {
-    package static let configuration = CommandConfiguration(commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
-                                                    shouldDisplay: false)
+package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
+    package static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
+                                                        shouldDisplay: false)
+    }
 
     @Option(help: "Workers for the coldplug figures.")
     package var workers: Int = 16
@@ -30,7 +33,6 @@ package struct BenchCommand: ParsableCommand {
     package init() {}
 
     package func run() throws {
-        guard let bench = Lab.bench else { Lab.handOver() }
-        try bench(self)
+        try Lab.bench(self)
     }
 }

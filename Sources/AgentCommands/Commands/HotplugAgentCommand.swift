@@ -1,0 +1,31 @@
+import HotplugAgent
+import HostInterface
+import ArgumentParser
+import Glibc
+
+/// The release, as `--version` prints it.
+let hotplugAgentVersion = "0.4.0"
+
+package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
+    package static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "hotplug-agent",
+            abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
+            version: "hotplug-agent \(hotplugAgentVersion)",
+            subcommands: [RunCommand.self, PlanCommand<Lab>.self, StatusCommand.self, ListCommand<Lab>.self, CheckCommand.self, SimulateCommand<Lab>.self, DoctorCommand<Lab>.self, BootConfigCommand<Lab>.self, VMArgsCommand<Lab>.self, CDICommand<Lab>.self, RecordCommand.self, ReloadCommand.self, BenchCommand<Lab>.self])
+    }
+
+    package init() {}
+
+    /// Parses the command line and runs the command: the `main` of both executables.
+    package static func start() {
+        // A reader that goes away (a child, a closed pipe) must fail a write, not end us.
+        signal(SIGPIPE, SIG_IGN)
+        // Signals a parent left blocked would never reach the daemon's handlers (SIGHUP,
+        // SIGTERM): start with none blocked, before any thread inherits the mask.
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
+        main(nil)
+    }
+}
