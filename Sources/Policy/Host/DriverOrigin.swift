@@ -1,0 +1,27 @@
+/// What a device had before the agent first changed it: its driver and override before a
+/// move (and where it was moved to), and a PF's SR-IOV state before the agent set it.
+public struct DriverOrigin: Sendable, Equatable {
+    public var driver: String?
+    public var override: String?
+    /// Nil when the agent never moved the device's driver (it only changed SR-IOV).
+    public var movedTo: String?
+    public var sriov: SRIOVOrigin?
+
+    public init(driver: String?, override: String?, movedTo: String?, sriov: SRIOVOrigin? = nil) {
+        self.driver = driver
+        self.override = override
+        self.movedTo = movedTo
+        self.sriov = sriov
+    }
+}
+
+/// A PF's VF count and `sriov_drivers_autoprobe` before the agent first changed them.
+public struct SRIOVOrigin: Sendable, Equatable {
+    public var numVFs: Int
+    public var autoprobe: Bool
+
+    public init(numVFs: Int, autoprobe: Bool) {
+        self.numVFs = numVFs
+        self.autoprobe = autoprobe
+    }
+}
