@@ -24,7 +24,7 @@ extension SimulateCommand {
         output("== \(escapingControlCharacters(description.name)): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
         output("== What the agent finds and decides")
         let planner = Planner(policies: policies)
-        renderPlans(planner.planAll(in: reader.enrich(view, for: planner))).forEach { output($0) }
+        renderPlans(planner.planAll(in: reader.read(planner.needs(in: view), into: view))).forEach { output($0) }
 
         output("\n== What it does")
         let log = Logger.lines(level: global.logLevel, sink: LineLogHandler.standardOutput)
@@ -40,7 +40,7 @@ extension SimulateCommand {
         HostListing(after).text.forEach { output($0) }
 
         // What the daemon would keep in /var/run/cdi for container runtimes.
-        for spec in planner.cdiSpecs(in: reader.enrich(after, for: planner)) {
+        for spec in planner.cdiSpecs(in: reader.read(planner.needs(in: after), into: after)) {
             output("\n== CDI spec /var/run/cdi/\(spec.fileName)")
             output(String(CDISpecFiles.text(spec).dropLast()))
         }

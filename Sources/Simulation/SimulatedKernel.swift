@@ -43,7 +43,7 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
                 name: driver.name, module: driver.module ?? driver.name.replacing("-", with: "_"),
                 registered: driver.loaded, loadable: driver.loadable ?? true, ids: ids,
                 classes: (driver.classes ?? []).map { $0.lowercased() }, sriov: driver.sriov ?? false,
-                vfio: driver.vfio ?? DriverKind.isVFIO(driver.name))
+                vfio: driver.vfio ?? VFIODrivers().contains(driver.name))
             if driver.loaded { state.driverOrder.append(driver.name) }
         }
         for device in description.devices {
@@ -56,11 +56,11 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         if state.deviceNodesEnabled { state.iommu = (SimulatedState.Node(mode: 0o660, inode: 1), nil) }
         // Devices that start on a VFIO driver have their group's node already.
         for device in state.devices.values.sorted(by: { $0.address < $1.address }) {
-            if DriverKind.isVFIO(device.driver), let group = device.group, state.nodes[group] == nil {
+            if state.isVFIO(device.driver), let group = device.group, state.nodes[group] == nil {
                 state.nodes[group] = SimulatedState.Node(inode: state.nextInode)
                 state.nextInode += 1
             }
-            if DriverKind.isVFIO(device.driver), state.deviceNodesEnabled {
+            if state.isVFIO(device.driver), state.deviceNodesEnabled {
                 let number = state.deviceNodes.count
                 state.deviceNodes[number] = SimulatedState.Node(inode: state.nextInode, device: device.address)
                 state.nextInode += 1

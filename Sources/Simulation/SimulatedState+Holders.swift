@@ -13,7 +13,7 @@ extension SimulatedState {
     /// not 0): its group node held, or a descriptor or mapping of it, whatever became of
     /// the group node.
     func isOpenThroughVFIO(_ device: Device) -> Bool {
-        guard DriverKind.isVFIO(device.driver) else { return false }
+        guard isVFIO(device.driver) else { return false }
         if otherHolds.contains(where: { $0.device == device.address }) { return true }
         return device.group.map { !(nodeOpeners[$0] ?? []).isEmpty } ?? false
     }

@@ -43,7 +43,7 @@ extension SimulatedState {
                         driver: nil, override: nil, bootVGA: false, attributes: [:], config: config)
         vf.physfn = pf
         // A PF on vfio-pci gives its VFs vfio-pci as their override itself.
-        if DriverKind.isVFIO(parent.driver) { vf.override = parent.driver }
+        if isVFIO(parent.driver) { vf.override = parent.driver }
         insert(vf)
         events.append(pciEvent("add", address))
         if !holdVFLinks { linkVF(address) }

@@ -33,7 +33,7 @@ package struct SimulatedState {
         /// N of its iommufd node `/dev/vfio/devices/vfioN` while on a VFIO driver.
         var deviceNode: Int?
 
-        var hostDriverHasIt: Bool { driver != nil && !DriverKind.keepsGroupViable(driver) }
+        var hostDriverHasIt: Bool { driver != nil && !VFIODrivers().keepGroupViable(driver) }
 
         /// `pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00`, as the kernel writes it.
         var modalias: String {
@@ -168,8 +168,8 @@ package struct SimulatedState {
     func probeError(_ driver: Driver, _ device: Device) -> Errno? {
         if let fault = probeFaults["\(device.address) \(driver.name)"] { return fault }
         if let pf = device.physfn, devices[pf]?.sriov?.autoprobe == false, device.override == nil { return .ENODEV }
-        if DriverKind.isVFIO(driver.name) && (device.isBridge || device.group == nil) { return .EINVAL }
-        if DriverKind.isVFIO(driver.name) && (device.sriov?.count ?? 0) > 0 { return .EBUSY }
+        if driver.vfio && (device.isBridge || device.group == nil) { return .EINVAL }
+        if driver.vfio && (device.sriov?.count ?? 0) > 0 { return .EBUSY }
         if driver.name == "pcieport" && !device.isBridge { return .ENODEV }
         return nil
     }
@@ -189,14 +189,14 @@ package struct SimulatedState {
     /// Binds; the first VFIO device of a group creates `/dev/vfio/<group>` (a new inode,
     /// root 0600) and its `add` comes before the device's `bind`.
     mutating func bind(_ address: PCIAddress, to driver: String) {
-        if DriverKind.isVFIO(driver), let group = devices[address]!.group, nodes[group] == nil {
+        if isVFIO(driver), let group = devices[address]!.group, nodes[group] == nil {
             nodes[group] = Node(inode: nextInode)
             nextInode += 1
             events.append(vfioEvent("add", group))
         }
         // The device's own node (iommufd): the lowest free N, after the group's node and
         // before the device's `bind`.
-        if DriverKind.isVFIO(driver), deviceNodesEnabled {
+        if isVFIO(driver), deviceNodesEnabled {
             let number = (0...).first { deviceNodes[$0] == nil }!
             deviceNodes[number] = Node(inode: nextInode, device: address)
             nextInode += 1
@@ -216,8 +216,8 @@ package struct SimulatedState {
             deviceNodes[number] = nil
             devices[address]!.deviceNode = nil
         }
-        if DriverKind.isVFIO(driver), let group = device.group,
-           !(groupMembers[group] ?? []).contains(where: { $0 != address && DriverKind.isVFIO(devices[$0]?.driver) }) {
+        if isVFIO(driver), let group = device.group,
+           !(groupMembers[group] ?? []).contains(where: { $0 != address && isVFIO(devices[$0]?.driver) }) {
             nodes[group] = nil
             events.append(vfioEvent("remove", group))
         }
@@ -316,4 +316,9 @@ package struct SimulatedState {
 /// `%0*X`, as the kernel prints IDs in uevents.
 private func upper(_ value: some BinaryInteger, _ width: Int) -> String {
     hex(value, width: width).uppercased()
+}
+
+extension SimulatedState {
+    /// Whether the kernel counts this driver as built on vfio-pci-core.
+    func isVFIO(_ driver: String?) -> Bool { driver.flatMap { drivers[$0]?.vfio } ?? false }
 }

@@ -8,8 +8,7 @@ import Testing
 
 struct BootConfigTests {
     func config(_ host: SimHost, cpu: CPUPlatform? = .amd) throws -> BootConfig {
-        let planner = host.agent.planner
-        return BootConfig(view: host.reader.enrich(try host.reader.fullView(), for: planner), planner: planner, platform: cpu)
+        BootConfig(view: try host.agent.plannedView(), planner: host.agent.planner, platform: cpu)
     }
 
     /// The IOMMU's arguments for the CPU the host has, from /proc/cpuinfo.

@@ -14,8 +14,7 @@ struct CDITests {
                                    encoding: .utf8)
 
     func specs(_ host: SimHost) throws -> [CDISpec] {
-        let planner = host.agent.planner
-        return planner.cdiSpecs(in: host.reader.enrich(try host.reader.fullView(), for: planner))
+        host.agent.planner.cdiSpecs(in: try host.agent.plannedView())
     }
 
     func host(deviceNodes: Bool, policies: String = kinds) throws -> SimHost {
@@ -134,7 +133,8 @@ struct CDITests {
         let host = try host(deviceNodes: true)
         #expect(host.runOnce())
         let planner = host.agent.planner
-        let view = host.reader.enrich(try host.reader.fullView(), for: planner)
+        let snapshot = try host.reader.fullView()
+        let view = host.reader.read(planner.needs(in: snapshot), into: snapshot)
         let statuses = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
                                         records: StatusStore(stateDirectory: host.state),
                                         cdi: planner.cdiSpecs(in: view))

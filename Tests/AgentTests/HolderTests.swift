@@ -52,6 +52,24 @@ struct HolderTests {
         #expect(!host.agent.hasWaiting)
     }
 
+    /// The daemon knows a VFIO driver by the kernel's list too, not only `list` and
+    /// `doctor`: a held device on a driver built on vfio-pci-core whose name says nothing
+    /// (`acme_passthrough`) waits as one on vfio-pci does.
+    @Test func aHeldDeviceOnAVFIODriverOfAnyNameWaits() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.drivers.append(HostDescription.Driver(name: "acme_passthrough", module: "acme_passthrough", loaded: true,
+                                                          loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
+        let index = try #require(description.devices.firstIndex { $0.address == gpu })
+        description.devices[index].driver = "acme_passthrough"
+        let host = try SimHost(description, policies: "[[policy]]\nname = \"host\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"amdgpu\"\n")
+        let group = try #require(host.device(gpu)?.group)
+        host.kernel.holdNode(group, pid: 4242, command: "qemu-system-x86")
+        let agent = host.agent
+        #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
+        #expect(host.device(gpu)?.driver == "acme_passthrough")
+        #expect(host.log.containing("notice: \(gpu) [host] waiting: unbind acme_passthrough for amdgpu: /dev/vfio/\(group) is open").count >= 1)
+    }
+
     @Test func aPolicyThatMovesAHeldDeviceToAnotherDriverWaitsToo() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
         #expect(host.runOnce())

@@ -77,7 +77,7 @@ final class SimHost {
 
     /// The plan lines `plan` would print for this host now.
     func planLines() throws -> [String] {
-        renderPlans(agent.planner.planAll(in: reader.enrich(try reader.fullView(), for: agent.planner)))
+        renderPlans(agent.planner.planAll(in: try agent.plannedView()))
     }
 
     /// Delivers every queued uevent to the agent, as the daemon loop does.

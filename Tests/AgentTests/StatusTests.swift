@@ -8,7 +8,8 @@ import Testing
 /// `status`: where each device a policy matches stands, from sysfs and the state directory.
 struct StatusTests {
     func statuses(_ host: SimHost) throws -> [String: DeviceStatus] {
-        let view = host.reader.enrich(try host.reader.fullView(), for: host.agent.planner)
+        let snapshot = try host.reader.fullView()
+        let view = host.reader.read(host.agent.planner.needs(in: snapshot), into: snapshot)
         let entries = DeviceStatus.all(host.agent.planner.planAll(in: view), view: view, planner: host.agent.planner,
                                        records: StatusStore(stateDirectory: host.state))
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.address, $0) })

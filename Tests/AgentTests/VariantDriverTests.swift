@@ -137,8 +137,8 @@ struct KernelVFIODriverTests {
         description.devices[index].driver = "acme_passthrough"
         let host = try SimHost(description, policies: "")
         let view = try host.reader.fullView()
-        #expect(view.vfioDrivers.contains("acme_passthrough") && view.vfioDrivers.contains("vfio-pci") == false)
-        #expect(view.isVFIO("acme_passthrough") && !DriverKind.isVFIO("acme_passthrough"))
+        #expect(view.vfio.listed.contains("acme_passthrough") && view.vfio.listed.contains("vfio-pci") == false)
+        #expect(view.isVFIO("acme_passthrough") && !VFIODrivers().contains("acme_passthrough"))
         let group = try #require(host.device("0000:12:00.0")?.group)
         let listing = HostListing(view)
         #expect(listing.groups.first { $0.group == group }?.viable == true)

@@ -23,7 +23,8 @@ struct BootConfigCommand<Lab: Laboratory>: ParsableCommand {
         let (reader, accounts) = try source.open(host, lab: Lab.self)
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let planner = Planner(policies: policies)
-        let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
+        let snapshot = try reader.fullViewOrExit()
+        let view = reader.read(planner.needs(in: snapshot), into: snapshot)
         // The CPU of this host, or the one its record names.
         let platform = try source.file.map { try Lab.host($0).description.cpu } ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
         let config = BootConfig(view: view, planner: planner, platform: platform)

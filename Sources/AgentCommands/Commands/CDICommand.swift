@@ -19,7 +19,8 @@ struct CDICommand<Lab: Laboratory>: ParsableCommand {
         let host = HostContext(global)
         let (reader, accounts) = try source.open(host, lab: Lab.self)
         let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
-        let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
+        let snapshot = try reader.fullViewOrExit()
+        let view = reader.read(planner.needs(in: snapshot), into: snapshot)
         let specs = planner.cdiSpecs(in: view)
         // With no device claimed the daemon keeps no file; its spec would have no devices.
         let shown = specs.isEmpty ? [CDISpec(kind: .default, devices: [])] : specs

@@ -22,7 +22,7 @@ struct PlanCommand<Lab: Laboratory>: ParsableCommand {
         let policies = try host.policiesOrExit(policy, accounts: accounts)
         let view = try reader.fullViewOrExit()
         let planner = Planner(policies: policies)
-        let plans = planner.planAll(in: reader.enrich(view, for: planner))
+        let plans = planner.planAll(in: reader.read(planner.needs(in: view), into: view))
         if json {
             output(PlanJSON(plans).text)
         } else {

@@ -26,7 +26,8 @@ struct StatusCommand: ParsableCommand {
         let origins = OriginStore(stateDirectory: state, root: stateRoot)
         let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: origins)
         let planner = Planner(policies: try host.policiesOrExit(policy))
-        let view = reader.enrich(try reader.fullViewOrExit(), for: planner)
+        let snapshot = try reader.fullViewOrExit()
+        let view = reader.read(planner.needs(in: snapshot), into: snapshot)
         let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
                                        records: StatusStore(stateDirectory: state, root: stateRoot),
                                        cdi: planner.cdiSpecs(in: view))

@@ -37,7 +37,7 @@ struct BootConfig: Equatable {
             default: if !otherDrivers.contains(entry.driver) { otherDrivers.append(entry.driver) }
             }
             let native = entry.device.origin?.driver ?? entry.device.driver
-            if entry.driver == "vfio-pci", let native, !DriverKind.keepsGroupViable(native), !natives.contains(native) {
+            if entry.driver == "vfio-pci", let native, !view.keepsGroupViable(native), !natives.contains(native) {
                 natives.append(native)
             }
         }

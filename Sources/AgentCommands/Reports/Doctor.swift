@@ -166,7 +166,7 @@ struct Doctor {
     func devices() -> [Finding] {
         guard let raw = try? reader.fullView() else { return [] }
         let planner = Planner(policies: policies)
-        let view = reader.enrich(raw, for: planner)
+        let view = reader.read(planner.needs(in: raw), into: raw)
         var findings: [Finding] = []
         for plan in planner.planAll(in: view) {
             guard let policyName = plan.policy, let policy = policies.policies.first(where: { $0.name == policyName }) else { continue }

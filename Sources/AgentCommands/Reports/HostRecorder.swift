@@ -49,7 +49,7 @@ struct HostRecorder {
         }
         // Drivers as far as sysfs shows them: the IDs of the devices each one has, and
         // which are VFIO drivers by the kernel's word (built on vfio-pci-core).
-        let vfioDrivers = reader.vfioDriverNames()
+        let vfioDrivers = reader.vfioDrivers().listed
         var drivers = try reader.drivers().sorted().map { name in
             HostDescription.Driver(name: name, module: nil, loaded: true, loadable: true,
                                    ids: name == "pcieport" ? nil : bound[name]?.map(\.description),
@@ -78,7 +78,7 @@ struct HostRecorder {
     /// pci-stub, and vfio-pci only with its `enable_sriov` parameter on.
     func canConfigureSRIOV(_ driver: String) -> Bool {
         if driver == "pci-stub" { return false }
-        if DriverKind.isVFIO(driver) {
+        if reader.vfioDrivers().contains(driver) {
             return (try? reader.io.read(reader.paths.under("/sys/module/vfio_pci/parameters/enable_sriov"))).map(firstLine) == "Y"
         }
         return true

@@ -46,14 +46,20 @@ package final class Agent: @unchecked Sendable {
     package func statuses() -> [DeviceStatus] {
         guard let raw = try? reader.fullView(), let records = reconciler.status else { return [] }
         let planner = self.planner
-        let view = reader.enrich(raw, for: planner)
+        let view = reader.read(planner.needs(in: raw), into: raw)
         return DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: records)
+    }
+
+    /// Every device of the host, with what the planner needs read about them.
+    package func plannedView() throws(AgentError) -> HostView {
+        let snapshot = try reader.fullView()
+        return reader.read(planner.needs(in: snapshot), into: snapshot)
     }
 
     /// The CDI specs for the host now; nil (after logging why) when it cannot be read.
     package func cdiSpecs() -> [CDISpec]? {
         do {
-            return planner.cdiSpecs(in: reader.enrich(try reader.fullView(), for: planner))
+            return planner.cdiSpecs(in: try plannedView())
         } catch {
             log.error("cannot read the host for the CDI spec: \(error)")
             return nil
@@ -217,7 +223,7 @@ package final class Agent: @unchecked Sendable {
         for _ in 0..<maxRounds {
             handle(events.drain())
             let view: HostView
-            do { view = reader.enrich(try reader.fullView(), for: planner) } catch {
+            do { view = try plannedView() } catch {
                 failures.withLock { $0.count += 1 }
                 log.error("cannot read the host: \(error)")
                 break

@@ -221,7 +221,7 @@ package struct Executor: Sendable {
     private func unbind(_ address: PCIAddress, from driver: String) throws(AgentError) {
         // A VM may have opened the device since it was planned: the kernel's unbind would
         // block until it let go. Asked again right before, never waited for in the kernel.
-        if DriverKind.isVFIO(driver) {
+        if reader.vfioDrivers().contains(driver) {
             let held = reader.holders(address, group: try reader.group(of: address))
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
         }

@@ -53,7 +53,8 @@ package final class Reconciler: @unchecked Sendable {
             let plan: DevicePlan
             do {
                 let planner = self.planner
-                let view = reader.enrich(try reader.view(around: [address]), for: planner)
+                let snapshot = try reader.view(around: [address])
+                let view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
             } catch where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])

@@ -1,18 +1,5 @@
-/// Drivers a VM can use a group through.
+/// What makes a driver's name one the agent writes to sysfs and hands to modprobe.
 public enum DriverKind {
-    /// vfio-pci and its vendor variants (`mlx5_vfio_pci`, `nvgrace_gpu_vfio_pci`, …).
-    public static func isVFIO(_ driver: String?) -> Bool {
-        guard let driver else { return false }
-        return driver == "vfio-pci" || driver.hasSuffix("_vfio_pci") || driver.hasSuffix("-vfio-pci")
-    }
-
-    /// A group is usable by a VM only when each member is on a VFIO driver, pci-stub,
-    /// pcieport (bridges) or nothing.
-    public static func keepsGroupViable(_ driver: String?) -> Bool {
-        guard let driver else { return true }
-        return isVFIO(driver) || driver == "pci-stub" || driver == "pcieport"
-    }
-
     /// A name that can stand in `/sys/bus/pci/drivers/<name>` and on modprobe's command
     /// line: it starts with a letter or digit (never `-r`, `.` or `..`).
     public static func isValidName(_ name: String) -> Bool {

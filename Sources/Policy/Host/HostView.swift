@@ -8,20 +8,14 @@ public struct HostView: Sendable {
     public var iommu: IOMMUAccess?
     /// The VFIO variant drivers the running kernel declares, for `driver = "vfio"`.
     public var variants = VFIOVariants()
-    /// The drivers the kernel says are VFIO drivers: those of the modules built on
-    /// vfio-pci-core (`/sys/module/vfio_pci_core/holders/`), where it was read.
-    public var vfioDrivers: Set<String> = []
+    /// The VFIO drivers, as the kernel lists them where it was read.
+    public var vfio = VFIODrivers()
 
-    /// Whether a driver is a VFIO driver, by what the kernel says, or else by its name.
-    public func isVFIO(_ driver: String?) -> Bool {
-        guard let driver else { return false }
-        return vfioDrivers.contains(driver) || DriverKind.isVFIO(driver)
-    }
+    /// Whether a driver is a VFIO driver (see `VFIODrivers`).
+    public func isVFIO(_ driver: String?) -> Bool { vfio.contains(driver) }
 
-    /// The same for group viability: a VFIO driver, pci-stub, pcieport or none.
-    public func keepsGroupViable(_ driver: String?) -> Bool {
-        isVFIO(driver) || DriverKind.keepsGroupViable(driver)
-    }
+    /// Whether a group member on this driver leaves the group usable by a VM.
+    public func keepsGroupViable(_ driver: String?) -> Bool { vfio.keepGroupViable(driver) }
     private let groups: [Int: [PCIAddress]]
 
     public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState], iommu: IOMMUAccess? = nil) {

@@ -23,7 +23,7 @@ public struct Match: Sendable, Equatable {
     /// `match.driver` also holds while the device sits on the driver its own policy binds
     /// (`ownDriver`): a policy that moves devices off `amdgpu` keeps them once they are on
     /// `vfio-pci`, or it would stop applying its ownership and attribute settings.
-    public func holds(for device: PCIDevice, ownDriver: DriverChoice? = nil) -> Bool {
+    public func holds(for device: PCIDevice, ownDriver: DriverChoice? = nil, vfio: VFIODrivers = VFIODrivers()) -> Bool {
         if let ids, !ids.contains(where: { $0.matches(device.id) }) { return false }
         if let subsystemIDs {
             guard let sub = device.subsystemID, subsystemIDs.contains(where: { $0.matches(sub) }) else { return false }
@@ -40,7 +40,7 @@ public struct Match: Sendable, Equatable {
             let current = device.driver ?? "none"
             let own = ownDriver.map(\.description)
             // `driver = "vfio"`: whichever VFIO driver it is on is its policy's.
-            let onOwn = current == own || (ownDriver == .vfio && DriverKind.isVFIO(device.driver))
+            let onOwn = current == own || (ownDriver == .vfio && vfio.contains(device.driver))
             if !drivers.contains(current) && !onOwn { return false }
         }
         if let vf, vf != device.isVF { return false }

@@ -25,13 +25,13 @@ public struct PolicySet: Sendable, Equatable {
     }
 
     /// The position of the first policy whose match keys all hold for `device`.
-    public func firstMatchIndex(for device: PCIDevice) -> Int? {
-        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver) }
+    public func firstMatchIndex(for device: PCIDevice, vfio: VFIODrivers = VFIODrivers()) -> Int? {
+        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver, vfio: vfio) }
     }
 
     /// The first policy whose match keys all hold for `device`.
-    public func firstMatch(for device: PCIDevice) -> Policy? {
-        firstMatchIndex(for: device).map { policies[$0] }
+    public func firstMatch(for device: PCIDevice, vfio: VFIODrivers = VFIODrivers()) -> Policy? {
+        firstMatchIndex(for: device, vfio: vfio).map { policies[$0] }
     }
 }
 

@@ -2,6 +2,17 @@
 /// writes, AtomicOps, SR-IOV. Each compares what sysfs shows with what the policy wants,
 /// so a write is planned only when something differs.
 extension Planner {
+    /// What must be read about `host` beyond its snapshot for its devices to be planned.
+    public func needs(in host: HostView) -> ViewNeeds {
+        var needs = ViewNeeds()
+        needs.variants = policies.policies.contains { $0.driver == .vfio }
+        for device in host.devices.values {
+            let deviceNeeds = self.needs(for: device, in: host)
+            if deviceNeeds != ReadNeeds() { needs.devices[device.address] = deviceNeeds }
+        }
+        return needs
+    }
+
     /// What must be read for `device` beyond its identity for its policy to be planned.
     public func needs(for device: PCIDevice, in host: HostView) -> ReadNeeds {
         var needs = ReadNeeds()
@@ -11,21 +22,21 @@ extension Planner {
         // A device already on the driver its policy wants is not unbound: nothing to read.
         if let current = device.driver, !device.isBridge {
             let wouldMove = { (policy: Policy) in target(of: policy, for: device, in: host).map { $0 != .named(current) } ?? false }
-            needs.inUse = policies.firstMatchIndex(for: device).map { wouldMove(policies.policies[$0]) }
+            needs.inUse = policies.firstMatchIndex(for: device, vfio: host.vfio).map { wouldMove(policies.policies[$0]) }
                 ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains { peer in
-                    guard peer.address != device.address, let policy = policies.firstMatch(for: peer) else { return false }
+                    guard peer.address != device.address, let policy = policies.firstMatch(for: peer, vfio: host.vfio) else { return false }
                     return policy.claimGroup && wouldMove(policy)
                 })
         }
         let claim = claim(for: device, in: host)
-        needs.origin = claim == nil || DriverKind.isVFIO(device.driver) || device.driver == "pci-stub"
+        needs.origin = claim == nil || host.isVFIO(device.driver) || device.driver == "pci-stub"
         // A device on a VFIO driver that may leave it (returned, or moved by its policy).
-        if DriverKind.isVFIO(device.driver) {
+        if host.isVFIO(device.driver) {
             needs.holders = claim.map { target(of: $0.policy, for: device, in: host).map { $0 != .named(device.driver!) } ?? false } ?? true
         }
         // Its own node: to own it, and to list it in the CDI spec.
         let nodeWanted = claim.map { $0.policy.setsNodeAccess || $0.policy.cdiIOMMUFD } ?? false
-        needs.deviceNode = DriverKind.isVFIO(device.driver) && nodeWanted
+        needs.deviceNode = host.isVFIO(device.driver) && nodeWanted
         guard let claim, claim.via == nil else { return needs }
         let policy = claim.policy
         needs.attributes = policy.sysfs

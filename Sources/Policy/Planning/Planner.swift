@@ -15,13 +15,13 @@ public struct Planner: Sendable {
     }
 
     func claim(for device: PCIDevice, in host: HostView) -> Claim? {
-        if let index = policies.firstMatchIndex(for: device) {
+        if let index = policies.firstMatchIndex(for: device, vfio: host.vfio) {
             return Claim(policy: policies.policies[index], via: nil)
         }
         guard !device.isBridge, let group = device.iommuGroup else { return nil }
         var best: (index: Int, peer: PCIAddress)?
         for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
-            guard let index = policies.firstMatchIndex(for: peer) else { continue }
+            guard let index = policies.firstMatchIndex(for: peer, vfio: host.vfio) else { continue }
             let policy = policies.policies[index]
             guard policy.claimGroup, let target = target(of: policy, for: peer, in: host),
                   refusal(of: target, for: peer, by: policy, in: host) == nil
@@ -45,7 +45,7 @@ public struct Planner: Sendable {
         if device.bootVGA && !policy.allowBootVGA {
             return "\(device.address) is the boot VGA device (allow-boot-vga = true allows it)"
         }
-        if case .named(let name) = target, DriverKind.isVFIO(name), device.iommuGroup == nil {
+        if case .named(let name) = target, host.isVFIO(name), device.iommuGroup == nil {
             return "the device has no IOMMU group (is the IOMMU enabled?)"
         }
         if !policy.allowInUse {
@@ -55,7 +55,7 @@ public struct Planner: Sendable {
             if policy.claimGroup, let group = device.iommuGroup {
                 // Nor a group that claim-group would take with such a device in it.
                 for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
-                    guard policies.firstMatchIndex(for: peer) == nil, peer.driver != nil, let uses = peer.inUse, !uses.isEmpty
+                    guard policies.firstMatchIndex(for: peer, vfio: host.vfio) == nil, peer.driver != nil, let uses = peer.inUse, !uses.isEmpty
                     else { continue }
                     return "claim-group would take \(peer.address), which the host uses: \(uses.joined(separator: ", ")) (allow-in-use = true allows it)"
                 }
@@ -67,19 +67,19 @@ public struct Planner: Sendable {
     /// The driver a device will be on once its own plan has run.
     func intendedDriver(of device: PCIDevice, in host: HostView) -> String? {
         guard let claim = claim(for: device, in: host), let target = target(of: claim.policy, for: device, in: host),
-              isChange(target, for: device),
+              isChange(target, for: device, in: host),
               refusal(of: target, for: device, by: claim.policy, in: host) == nil
         else { return device.driver }
         if case .named(let name) = target { return name }
         return nil
     }
 
-    func isChange(_ target: DriverChoice, for device: PCIDevice) -> Bool {
+    func isChange(_ target: DriverChoice, for device: PCIDevice, in host: HostView) -> Bool {
         switch target {
         case .named(let name): device.driver != name
         case .none: device.driver != nil
         // Resolved by `target(of:for:in:)` before it gets here.
-        case .vfio: !DriverKind.isVFIO(device.driver)
+        case .vfio: !host.isVFIO(device.driver)
         }
     }
 
@@ -89,7 +89,7 @@ public struct Planner: Sendable {
             plan.warnings.append("a VF whose SR-IOV links are not there yet; decided once they are")
             return plan
         }
-        guard let claim = claim(for: device, in: host) else { return planReturn(device) }
+        guard let claim = claim(for: device, in: host) else { return planReturn(device, in: host) }
         let policy = claim.policy
         var plan = DevicePlan(device: device, policy: policy.name, via: claim.via)
         // In the contract's order: sysfs, config, atomic-ops, driver, SR-IOV, the node.
@@ -99,14 +99,14 @@ public struct Planner: Sendable {
             if policy.atomicOps { planAtomicOps(device, into: &plan) }
         }
 
-        if let target = target(of: policy, for: device, in: host), isChange(target, for: device) {
+        if let target = target(of: policy, for: device, in: host), isChange(target, for: device, in: host) {
             var reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
                 ?? "policy \(quoted(policy.name)) wants \(policy.driver!)"
             if policy.driver == .vfio { reason += ": " + host.variants.choose(for: device).why }
             if let why = refusal(of: target, for: device, by: policy, in: host) {
                 let what = device.driver.map { "unbind \($0)" } ?? "bind to \(target)"
                 plan.refusals.append(Refusal(what, reason: why))
-            } else if let held = heldFromUnbind(device) {
+            } else if let held = heldFromUnbind(device, in: host) {
                 plan.waits.append(Refusal("unbind \(device.driver!) for \(target)", reason: held))
             } else if case .named(let name) = target {
                 if !host.drivers.contains(name) {
@@ -120,9 +120,9 @@ public struct Planner: Sendable {
 
         let intended = intendedDriver(of: device, in: host)
         if claim.via == nil { planSRIOV(policy, device, driver: intended, into: &plan) }
-        if DriverKind.isVFIO(intended), let group = device.iommuGroup {
+        if host.isVFIO(intended), let group = device.iommuGroup {
             let blockers = host.members(of: group).filter {
-                $0.address != device.address && !DriverKind.keepsGroupViable(intendedDriver(of: $0, in: host))
+                $0.address != device.address && !host.keepsGroupViable(intendedDriver(of: $0, in: host))
             }
             if !blockers.isEmpty {
                 let names = blockers.map { "\($0.address) (\($0.driver ?? "no driver"))" }.joined(separator: ", ")
@@ -156,8 +156,8 @@ public struct Planner: Sendable {
     /// by its own policy, that policy's position and the member, in policy order.
     func nodePolicies(of group: Int, in host: HostView) -> [(index: Int, device: PCIAddress)] {
         host.members(of: group).compactMap { member -> (index: Int, device: PCIAddress)? in
-            guard !member.vfPending, let index = policies.firstMatchIndex(for: member),
-                  policies.policies[index].setsNodeAccess, DriverKind.isVFIO(intendedDriver(of: member, in: host))
+            guard !member.vfPending, let index = policies.firstMatchIndex(for: member, vfio: host.vfio),
+                  policies.policies[index].setsNodeAccess, host.isVFIO(intendedDriver(of: member, in: host))
             else { return nil }
             return (index, member.address)
         }.sorted { ($0.index, $0.device) < ($1.index, $1.device) }
@@ -195,14 +195,14 @@ public struct Planner: Sendable {
 
     /// Why a device may not be unbound now: a VM holds its VFIO nodes, and the kernel's
     /// unbind would block until the VM let go. Nil when nothing holds it.
-    func heldFromUnbind(_ device: PCIDevice) -> String? {
-        guard DriverKind.isVFIO(device.driver), let held = device.heldBy, !held.isEmpty else { return nil }
+    func heldFromUnbind(_ device: PCIDevice, in host: HostView) -> String? {
+        guard host.isVFIO(device.driver), let held = device.heldBy, !held.isEmpty else { return nil }
         return held.joined(separator: ", ") + "; the kernel would block in the unbind until it lets go"
     }
 
     /// No policy wants the device: what the agent changed goes back, once no VM holds it.
     /// A PF's SR-IOV state first (autoprobe, then the VF count it had), then its driver.
-    private func planReturn(_ device: PCIDevice) -> DevicePlan {
+    private func planReturn(_ device: PCIDevice, in host: HostView) -> DevicePlan {
         var plan = DevicePlan(device: device)
         guard let origin = device.origin else { return plan }
         if let before = origin.sriov, let now = device.sriov, (now.numVFs, now.autoprobe) != (before.numVFs, before.autoprobe) {
@@ -213,7 +213,7 @@ public struct Planner: Sendable {
             plan.steps.append(Step(.forgetOrigin, reason: "its SR-IOV state is as it was before the agent changed it"))
             return plan
         }
-        if device.driver == movedTo, let held = heldFromUnbind(device) {
+        if device.driver == movedTo, let held = heldFromUnbind(device, in: host) {
             plan.waits.append(Refusal(Action.restore(origin).summary, reason: held))
         } else if device.driver == movedTo {
             let from = origin.driver.map { "from \($0)" } ?? "while it was unbound"
@@ -261,7 +261,7 @@ public struct Planner: Sendable {
     /// when `via` is set), else the first that matches it.
     public func governingPolicy(for device: PCIDevice, in host: HostView) -> (policy: Policy, via: PCIAddress?)? {
         if let claim = claimedDriver(for: device, in: host) { return (claim.policy, claim.via) }
-        return policies.firstMatch(for: device).map { ($0, nil) }
+        return policies.firstMatch(for: device, vfio: host.vfio).map { ($0, nil) }
     }
 
     /// Plans for every device of the view, in address order.

@@ -20,3 +20,12 @@ public struct ReadNeeds: Sendable, Equatable {
 
     public init() {}
 }
+
+/// What the planner needs read about a view beyond what its snapshot holds: per device, and
+/// the kernel's VFIO variants (for `driver = "vfio"`).
+public struct ViewNeeds: Sendable, Equatable {
+    public var devices: [PCIAddress: ReadNeeds] = [:]
+    public var variants = false
+
+    public init() {}
+}

@@ -14,6 +14,7 @@ import Policy
 package struct NodeHolders {
     package let io: any KernelIO
     package let paths: HostPaths
+    package let vfio: VFIODrivers
 
     /// One line per holder (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`) of these
     /// devices, empty when nothing holds them; and the holding processes.
@@ -64,7 +65,7 @@ package struct NodeHolders {
     /// taken and disables it when the last reference, a descriptor or a mapping, goes.
     /// On another driver, never; where `enable` cannot be read, assumed.
     private func isOpenThroughVFIO(_ address: PCIAddress) -> Bool {
-        guard DriverKind.isVFIO((try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent)) else {
+        guard vfio.contains((try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent)) else {
             return false
         }
         guard let count = try? io.read(paths.attribute(address, "enable")) else { return true }
@@ -114,6 +115,6 @@ extension SysfsReader {
                   let vf = PCIAddress(name) else { continue }
             devices.append((vf, try? self.group(of: vf)))
         }
-        return NodeHolders(io: io, paths: paths).heldBy(devices)
+        return NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)
     }
 }

@@ -18,6 +18,7 @@ import Policy
 package struct HostUse {
     package let io: any KernelIO
     package let paths: HostPaths
+    package let vfio: VFIODrivers
 
     /// Why the host uses the device, one reason each; empty when it does not.
     package func inUse(_ address: PCIAddress) -> [String] {
@@ -59,7 +60,7 @@ package struct HostUse {
               let classCode = (try? io.read(paths.attribute(address, "class"))).map(firstLine),
               classCode.hasPrefix("0x02"),
               let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
-              !DriverKind.isVFIO(driver), driver != "pci-stub" else { return nil }
+              !vfio.contains(driver), driver != "pci-stub" else { return nil }
         return "it is bound to \(driver) and shows no network interface here: "
             + "its interface is in another network namespace (a container's)"
     }
