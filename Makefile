@@ -194,6 +194,7 @@ install: deps
 		for file in $$dir*.toml; do install -Dm644 $$file $(DESTDIR)$(DOCDIR)/examples/$$(basename $$dir)/$$(basename $$file); done; \
 	done
 	install -Dm644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -Dm644 -t $(DESTDIR)$(DOCDIR)/docs docs/*.md docs/list-seed-004.png
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/hotplug-agent/policies.d
 	# Where packages drop policies of their own (an /etc file of the same name masks one).
 	install -d -m755 $(DESTDIR)$(PREFIX)/lib/hotplug-agent/policies.d
@@ -204,7 +205,7 @@ install: deps
 # The Debian package: what `make install` lays out (PREFIX=/usr, the unit in /lib/systemd/system
 # as Debian 12 has it, and for Debian 12's systemd 252 whatever systemd the build host runs), made into .build/deb/hotplug-agent_VERSION_ARCH.deb by
 # packaging/deb/build.sh, and checked by lintian (any error or warning fails).
-VERSION := $(shell sed -n 's/^let hotplugAgentVersion = "\(.*\)"/\1/p' Sources/HotplugAgent/CLI/HotplugAgentCommand.swift)
+VERSION := $(shell sed -n 's/^let hotplugAgentVersion = "\(.*\)"/\1/p' Sources/AgentCommands/Commands/HotplugAgentCommand.swift)
 DEB := .build/deb/hotplug-agent_$(VERSION)_$(shell dpkg --print-architecture).deb
 deb: deps
 	rm -rf .build/deb
