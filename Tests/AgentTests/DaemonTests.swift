@@ -201,6 +201,33 @@ struct MetricsTests {
         #expect(!metrics().contains("hotplug_agent_devices{"))
     }
 
+    /// Metrics are written only while the workers are idle, so while they are busy their
+    /// deadline must not wake the loop: it would spin through a long probe.
+    @Test func metricsDueWhileWorkersAreBusyDoNotSpinTheLoop() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let hung = PCIAddress("0000:12:00.0")!
+        host.kernel.hangProbe(hung)
+        defer { host.kernel.releaseHungProbes() }
+        let tree = try FakeSysfs()
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log) { PolicySet([]) }
+        daemon.metrics = MetricsFile(path: tree.path("/textfile/hotplug_agent.prom"))
+        let signals = SignalPipe(signals: [], installHandlers: false)
+        let cpu = Mutex<Duration?>(nil)
+        startThread { [daemon] in
+            _ = daemon.run(signals: signals)
+            var used = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &used)
+            cpu.withLock { $0 = .seconds(used.tv_sec) + .nanoseconds(used.tv_nsec) }
+        }
+        #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 15 })
+        sleep(for: .seconds(1))
+        signals.send(SIGTERM)
+        host.kernel.releaseHungProbes()
+        #expect(waitFor(.seconds(10)) { cpu.withLock { $0 } != nil })
+        // Asleep in poll() while the probe hangs: a loop that spun would have used about a second.
+        #expect(try #require(cpu.withLock { $0 }) < .milliseconds(400))
+    }
+
     /// A textfile directory swapped for another user's link: refused, and said once.
     @Test(.enabled(if: runningAsRoot, "lchown needs root"))
     func aMetricsFileThatCannotBeWrittenSafelyIsReportedNotWrittenThroughALink() throws {

@@ -60,7 +60,7 @@ struct DeviceNodeTests {
     @Test func theNodeIsOwnedInTheSameReconcileAsTheGroupNodeAndPlanSaysSo() throws {
         let host = try host()
         let address = PCIAddress("0000:12:00.0")!
-        #expect(host.agent.reconciler.reconcile(address) == .settled)
+        #expect(host.agent.reconciler.reconcile(address).outcome == .settled)
         let node = try #require(deviceNode(host, "0000:12:00.0"))
         #expect(node.uid == 1000 && node.mode == 0o660)
         let group = try #require(host.node(host.device("0000:12:00.0")!.group!))

@@ -10,41 +10,41 @@ package final class Agent: @unchecked Sendable {
     package let reader: SysfsReader
     package let reconciler: Reconciler
     package let log: Logger
-    private(set) var queue: ReconcileQueue!
+    private var queue: ReconcileQueue!
 
-    private struct Failures {
-        /// Devices whose last reconcile failed, with what sysfs showed of them after the
-        /// failure. They are not tried again while they still look the same: their own
-        /// failure's events (a restore's unbind and bind) would otherwise retry them
-        /// forever. A change, a re-add or a policy reload lets them be tried again.
-        package var failedAt: [PCIAddress: PCIDevice] = [:]
-        /// Devices that stopped answering (a probe that never returns).
-        package var stuck = Set<PCIAddress>()
-        /// Failed reconciles since start, for `run --once`'s exit status.
-        package var count = 0
-        /// Devices whose remaining work waits for a VM to let go, with their IOMMU groups and
-        /// the processes they wait for (where the agent saw them; the daemon watches them
-        /// exit): reconciled again on every batch of events and by `retryWaiting()`.
-        package var waiting: [PCIAddress: (group: Int?, holders: Set<Int32>)] = [:]
-    }
+    /// What the agent knows about devices between reconciles.
+    package let ledger: Ledger
 
-    private let failures = Mutex(Failures())
-
-    package init(reader: SysfsReader, reconciler: Reconciler, log: Logger, workers: Int = 16, stuckAfter: Duration = .seconds(30)) {
+    package init(reader: SysfsReader, reconciler: Reconciler, ledger: Ledger, log: Logger, workers: Int = 16,
+                 stuckAfter: Duration = .seconds(30)) {
         self.reader = reader
         self.reconciler = reconciler
+        self.ledger = ledger
         self.log = log
         queue = ReconcileQueue(workers: workers, stuckAfter: stuckAfter, work: { [unowned self] in reconcile($0) },
-                               onStuck: { [unowned self] address, time in stuck(address, after: time) })
+                               onStuck: { address, time in ledger.noteStuck(address, after: time) })
         let queue = queue!
         reconciler.isStopping = { queue.isStopping }
     }
 
-    package var failureCount: Int { failures.withLock { $0.count } }
+    package var failureCount: Int { ledger.failures }
+
+    /// Whether a worker is busy with a device that still answers.
+    package var isBusy: Bool { queue.isBusy }
+
+    /// Has `action` called each time the workers run out of work.
+    package func whenIdle(_ action: @escaping @Sendable () -> Void) { queue.whenIdle(action) }
+
+    /// Notes the devices whose writes have not returned for too long; call from time to time.
+    package func checkForStuck() { queue.checkForStuck() }
+
+    /// Starts no more work; waits up to `grace` for the steps in progress. Returns whether
+    /// every worker finished.
+    package func stop(grace: Duration) -> Bool { queue.stop(grace: grace) }
 
     /// Where each device a policy matches stands now (what `status` prints).
     package func statuses() -> [DeviceStatus] {
-        guard let raw = try? reader.fullView(), let records = reconciler.status else { return [] }
+        guard let raw = try? reader.fullView(), let records = ledger.records else { return [] }
         let planner = self.planner
         let view = reader.read(planner.needs(in: raw), into: raw)
         return DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: records)
@@ -67,17 +67,15 @@ package final class Agent: @unchecked Sendable {
     }
 
     /// Whether any device waits for a VM to let go of it.
-    package var hasWaiting: Bool { failures.withLock { !$0.waiting.isEmpty } }
+    package var hasWaiting: Bool { !ledger.waiting.isEmpty }
 
     /// The processes that devices wait for: once one exits, they are looked at again.
-    package var waitedFor: Set<Int32> {
-        failures.withLock { $0.waiting.values.reduce(into: Set()) { $0.formUnion($1.holders) } }
-    }
+    package var waitedFor: Set<Int32> { ledger.waiting.values.reduce(into: Set()) { $0.formUnion($1.holders) } }
 
     /// Looks again at every device that waits for a VM (the daemon calls it every
     /// `waitRetry`, 10 s, while there are any).
     package func retryWaiting(wait: Bool = true) {
-        for (address, waiting) in failures.withLock({ $0.waiting }) { queue.enqueue(address, group: waiting.group) }
+        for (address, waiting) in ledger.waiting { queue.enqueue(address, group: waiting.group) }
         if wait { queue.waitUntilIdle() }
     }
 
@@ -85,7 +83,7 @@ package final class Agent: @unchecked Sendable {
         get { reconciler.planner }
         set {
             reconciler.planner = newValue
-            failures.withLock { $0.failedAt.removeAll() }
+            ledger.forgetFailedDevices()
         }
     }
 
@@ -103,7 +101,7 @@ package final class Agent: @unchecked Sendable {
             }
             for address in addresses { queue.enqueue(address, group: try? reader.group(of: address)) }
         } catch {
-            failures.withLock { $0.count += 1 }
+            ledger.noteFailure()
             log.error("cannot list PCI devices: \(error)")
         }
         if wait { queue.waitUntilIdle() }
@@ -125,7 +123,7 @@ package final class Agent: @unchecked Sendable {
             try executor.revokeIOMMU(revoked)
             log.notice("\(what): done")
         } catch {
-            failures.withLock { $0.count += 1 }
+            ledger.noteFailure()
             log.error("\(what): failed: \(error)")
         }
     }
@@ -151,11 +149,7 @@ package final class Agent: @unchecked Sendable {
                 if event.action == "remove" || event.action == "add" {
                     // What was known of the device that stood here goes with it.
                     reader.identities.forget(address)
-                    failures.withLock {
-                        $0.failedAt[address] = nil
-                        $0.stuck.remove(address)
-                        $0.waiting[address] = nil
-                    }
+                    ledger.forget(address)
                 }
                 if event.action == "remove" {
                     // Where it came from means nothing for whatever is plugged in next.
@@ -174,7 +168,7 @@ package final class Agent: @unchecked Sendable {
             }
         }
         // Every event is also a moment to look again at what waits for a VM.
-        for (address, waiting) in failures.withLock({ $0.waiting }) where !named.contains(address) {
+        for (address, waiting) in ledger.waiting where !named.contains(address) {
             target(address, waiting.group)
         }
         for (address, group) in targets { queue.enqueue(address, group: group) }
@@ -184,33 +178,15 @@ package final class Agent: @unchecked Sendable {
     /// One device, on a worker. A device that failed is left alone while it looks the
     /// same as after its failure.
     private func reconcile(_ address: PCIAddress) {
-        if let failed = failures.withLock({ $0.failedAt[address] }), let now = try? reader.device(address), now == failed {
+        if let failed = ledger.failedAs(address), let now = try? reader.device(address), now == failed {
             log.debug("not retried: its last reconcile failed and it has not changed since", metadata: ["device": "\(address)"])
             return
         }
-        let outcome = reconciler.reconcile(address)
-        let after = outcome == .failed ? try? reader.device(address) : nil
-        var waiting: (group: Int?, holders: Set<Int32>)?
-        if case .waiting(let pids) = outcome { waiting = (try? reader.group(of: address), pids) }
-        failures.withLock {
-            $0.waiting[address] = waiting
-            if outcome == .failed {
-                $0.failedAt[address] = after
-                $0.count += 1
-            } else {
-                $0.failedAt[address] = nil
-            }
-        }
-    }
-
-    private func stuck(_ address: PCIAddress, after time: Duration) {
-        failures.withLock {
-            $0.stuck.insert(address)
-            $0.count += 1
-        }
-        log.error("stuck: a write has not returned for \(time); the kernel or its driver hangs. Other devices go on",
-                  metadata: ["device": "\(address)"])
-        reconciler.status?.record(address, .stuck("a write has not returned for \(time)"))
+        let reconciliation = reconciler.reconcile(address)
+        let after = reconciliation.outcome == .failed ? try? reader.device(address) : nil
+        var group: Int?
+        if case .waiting = reconciliation.outcome { group = try? reader.group(of: address) }
+        ledger.note(address, reconciliation, after: after, group: group)
     }
 
     /// `run --once`: coldplug, then keep reconciling what events and sysfs show until no
@@ -224,11 +200,11 @@ package final class Agent: @unchecked Sendable {
             handle(events.drain())
             let view: HostView
             do { view = try plannedView() } catch {
-                failures.withLock { $0.count += 1 }
+                ledger.noteFailure()
                 log.error("cannot read the host: \(error)")
                 break
             }
-            let skipped = failures.withLock { Set($0.failedAt.keys).union($0.stuck) }
+            let skipped = ledger.skipped
             let pending = planner.planAll(in: view).filter { $0.hasWork && !skipped.contains($0.device.address) }
             if pending.isEmpty { return failureCount == 0 }
             for plan in pending { queue.enqueue(plan.device.address, group: plan.device.iommuGroup) }

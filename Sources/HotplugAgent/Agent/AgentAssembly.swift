@@ -16,7 +16,8 @@ extension Agent {
                                 iommuGrants: stateDirectory.map { IOMMUGrantStore(stateDirectory: $0, root: stateRoot) })
         let reconciler = Reconciler(reader: reader, executor: executor, planner: Planner(policies: policies),
                                     dryRun: dryRun, log: log)
-        reconciler.status = stateDirectory.map { StatusStore(stateDirectory: $0, root: stateRoot) }
-        return Agent(reader: reader, reconciler: reconciler, log: log, workers: workers, stuckAfter: stuckAfter)
+        let ledger = Ledger(records: stateDirectory.map { StatusStore(stateDirectory: $0, root: stateRoot) }, log: log)
+        return Agent(reader: reader, reconciler: reconciler, ledger: ledger, log: log, workers: workers,
+                     stuckAfter: stuckAfter)
     }
 }

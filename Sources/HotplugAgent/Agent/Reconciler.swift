@@ -3,6 +3,33 @@ import Logging
 import Policy
 import Synchronization
 
+/// Steps of one kind taken, and failed.
+package struct ActionCount: Sendable, Equatable {
+    package var done = 0
+    package var failed = 0
+}
+
+/// What reconciling a device came to, for the agent's ledger: the outcome, the actions
+/// taken and failed by kind, and what its status record becomes.
+package struct Reconciliation: Equatable {
+    package enum Record: Equatable {
+        /// Nothing is left to do: a failure recorded before is over.
+        case clear
+        /// This step failed with this error.
+        case failed(String)
+    }
+
+    package var outcome: Reconciler.Outcome
+    package var actions: [String: ActionCount] = [:]
+    package var record: Record?
+
+    init(_ outcome: Reconciler.Outcome, actions: [String: ActionCount] = [:], record: Record? = nil) {
+        self.outcome = outcome
+        self.actions = actions
+        self.record = record
+    }
+}
+
 /// Brings one device to what its policy wants, level-triggered: read sysfs, plan, act, and
 /// read again until nothing is left to do. The outcome depends only on what sysfs shows, so
 /// repeated, missed or reordered events do no harm.
@@ -24,10 +51,6 @@ package final class Reconciler: @unchecked Sendable {
     private let currentPlanner: Mutex<Planner>
     package let dryRun: Bool
     package let log: Logger
-    /// Where failures are recorded for `status`; nil when the agent keeps no state.
-    package var status: StatusStore?
-    /// Actions taken and failed since start, by kind, for metrics.
-    package let actions = Mutex<[String: (done: Int, failed: Int)]>([:])
     /// Set by the agent: once it says so, no further step is started.
     package var isStopping: @Sendable () -> Bool = { false }
 
@@ -48,7 +71,8 @@ package final class Reconciler: @unchecked Sendable {
     }
 
     @discardableResult
-    package func reconcile(_ address: PCIAddress) -> Outcome {
+    package func reconcile(_ address: PCIAddress) -> Reconciliation {
+        var actions: [String: ActionCount] = [:]
         for round in 0..<maxRounds {
             let plan: DevicePlan
             do {
@@ -58,10 +82,10 @@ package final class Reconciler: @unchecked Sendable {
                 plan = planner.plan(for: view.devices[address]!, in: view)
             } catch where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])
-                return .absent
+                return Reconciliation(.absent, actions: actions)
             } catch {
                 log.error("cannot read: \(error)", metadata: ["device": "\(address)"])
-                return .failed
+                return Reconciliation(.failed, actions: actions)
             }
             let meta: Logger.Metadata = ["device": "\(address)", "policy": "\(plan.policy ?? "-")"]
             if round == 0 {
@@ -71,34 +95,34 @@ package final class Reconciler: @unchecked Sendable {
                 for warning in plan.warnings { log.warning("\(warning)", metadata: meta) }
             }
             guard plan.hasWork else {
-                if !dryRun { status?.clear(address) }
-                return plan.waits.isEmpty ? .settled : .waiting(on: plan.device.holderPIDs)
+                let outcome: Outcome = plan.waits.isEmpty ? .settled : .waiting(on: plan.device.holderPIDs)
+                return Reconciliation(outcome, actions: actions, record: dryRun ? nil : .clear)
             }
             if dryRun {
                 for step in plan.steps { log.info("would \(step)", metadata: meta) }
-                return .settled
+                return Reconciliation(.settled)
             }
             for step in plan.steps {
-                if isStopping() { return .settled }
+                if isStopping() { return Reconciliation(.settled, actions: actions) }
                 log.info("\(step)", metadata: meta)
                 do {
                     try executor.perform(step, on: address)
-                    actions.withLock { $0[step.action.kind, default: (0, 0)].done += 1 }
+                    actions[step.action.kind, default: ActionCount()].done += 1
                 } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
-                    return .absent
+                    return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {
-                    log.notice("waiting: \(step.action.summary): \(holders.joined(separator: ", ")) (opened since it was planned)", metadata: meta)
-                    return .waiting(on: pids)
+                    let who = holders.joined(separator: ", ")
+                    log.notice("waiting: \(step.action.summary): \(who) (opened since it was planned)", metadata: meta)
+                    return Reconciliation(.waiting(on: pids), actions: actions)
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
-                    status?.record(address, .failed("\(step.action.summary): \(error)"))
-                    actions.withLock { $0[step.action.kind, default: (0, 0)].failed += 1 }
-                    return .failed
+                    actions[step.action.kind, default: ActionCount()].failed += 1
+                    return Reconciliation(.failed, actions: actions, record: .failed("\(step.action.summary): \(error)"))
                 }
             }
         }
         log.error("did not settle after \(maxRounds) rounds", metadata: ["device": "\(address)"])
-        return .failed
+        return Reconciliation(.failed, actions: actions)
     }
 }

@@ -28,7 +28,7 @@ package struct MetricsFile: Sendable {
         package var succeeded: Bool
     }
 
-    package static func text(devices: [DeviceStatus], actions: [String: (done: Int, failed: Int)], reload: Reload?) -> String {
+    package static func text(devices: [DeviceStatus], actions: [String: ActionCount], reload: Reload?) -> String {
         var lines = ["# HELP hotplug_agent_devices Devices a policy matches, by policy and where they stand.",
                      "# TYPE hotplug_agent_devices gauge"]
         var counts: [String: Int] = [:]
