@@ -11,6 +11,21 @@ import Testing
 struct TrustedPathTests {
     static let policy = "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n"
 
+    /// Under a root, the accounts a policy names come from its etc/passwd and etc/group,
+    /// read as the policies are: one another user could rewrite names nobody.
+    @Test func accountsUnderARootAreReadOnlyFromFilesRootAloneCouldChange() throws {
+        let tree = try FakeSysfs()
+        try tree.file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\n")
+        try tree.file("/etc/group", "root:x:0:\nkvm:x:993:cloud\n")
+        let accounts = HostAccounts(paths: HostPaths(root: tree.root))
+        #expect(accounts.userID(named: "cloud") == 1000 && accounts.groupID(named: "kvm") == 993)
+        #expect(accounts.userName(of: 1000) == "cloud")
+        chmod(tree.path("/etc/passwd"), 0o666)
+        chmod(tree.path("/etc"), 0o777)
+        #expect(accounts.userID(named: "cloud") == nil && accounts.userName(of: 1000) == nil)
+        #expect(accounts.groupID(named: "kvm") == nil)
+    }
+
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func aLinkInADirectoryAnotherUserOwnsIsRefusedThoughItsTargetIsRoots() throws {
         let tree = try FakeSysfs()

@@ -109,7 +109,7 @@ struct Doctor {
     /// need many descriptors (RLIMIT_NOFILE), for each user the policies hand nodes to.
     func limits() -> [Finding] {
         let users = Set(policies.policies.compactMap { $0.owner?.id }).sorted()
-        let conf = ([paths.under("/etc/security/limits.conf")] + ((try? RealKernelIO(paths: paths).list(paths.under("/etc/security/limits.d"))) ?? [])
+        let conf = ([paths.under("/etc/security/limits.conf")] + ((try? io.list(paths.under("/etc/security/limits.d"))) ?? [])
             .filter { $0.hasSuffix(".conf") }.sorted().map { paths.under("/etc/security/limits.d/\($0)") }).compactMap(readFile).joined(separator: "\n")
         return users.map { uid in
             let name = accounts[uid] ?? String(uid)

@@ -55,12 +55,10 @@ package final class CDISpecFiles: @unchecked Sendable {  // used from the daemon
         defer { close(fd) }
         // Listed through a second descriptor (the listing closes its own), unlinked through this one.
         let listing = dup(fd)
-        guard listing >= 0, let dir = fdopendir(listing) else {
-            let error = Errno.current
-            if listing >= 0 { close(listing) }
-            return [IOFailure(.open, directory, errno: error)]
+        guard listing >= 0, let entries = DirectoryEntries(closing: listing) else {
+            return [IOFailure(.open, directory, errno: .current)]
         }
-        let stale = RealKernelIO.entries(closing: dir).filter { CDISpecFiles.isOurs($0) && !keep.contains($0) }
+        let stale = entries.names.filter { CDISpecFiles.isOurs($0) && !keep.contains($0) }
         return stale.compactMap { name in
             unlinkat(fd, name, 0) == 0 || errno == ENOENT
                 ? nil : IOFailure(.write, directory + "/" + name, errno: .current)

@@ -72,7 +72,8 @@ package final class OriginStore: Sendable {
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
-        let names = (try? RealKernelIO(paths: HostPaths()).list(directory)) ?? []
+        guard case .success(let entries) = TrustedPath.list(directory, root: root) else { return [] }
+        let names = entries.names
         let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         for address in gone { remove(address) }
         return gone

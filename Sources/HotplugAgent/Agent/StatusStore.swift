@@ -43,7 +43,7 @@ package final class StatusStore: Sendable {
     }
 
     package func load(_ address: PCIAddress) -> Record? {
-        guard let text = try? readTextFile("\(directory)/\(address)") else { return nil }
+        guard let text = TrustedPath.text("\(directory)/\(address)", root: root) else { return nil }
         let line = firstLine(text)
         if line.hasPrefix("failed ") { return .failed(String(line.dropFirst(7))) }
         if line.hasPrefix("stuck ") { return .stuck(String(line.dropFirst(6))) }

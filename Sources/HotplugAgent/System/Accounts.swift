@@ -16,7 +16,7 @@ package struct HostAccounts: AccountResolver {
             guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
             return entry.pw_uid
         }
-        return Self.lookup(name, in: paths.passwd)
+        return lookup(name, in: paths.passwd)
     }
 
     package func groupID(named name: String) -> UInt32? {
@@ -26,7 +26,7 @@ package struct HostAccounts: AccountResolver {
             guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
             return entry.gr_gid
         }
-        return Self.lookup(name, in: paths.groupFile)
+        return lookup(name, in: paths.groupFile)
     }
 
     package func userName(of id: UInt32) -> String? {
@@ -36,18 +36,20 @@ package struct HostAccounts: AccountResolver {
             guard getpwuid_r(id, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
             return String(cString: entry.pw_name)
         }
-        return Self.entry(in: paths.passwd) { UInt32($0.id) == id }.map { String($0.name) }
+        return entry(in: paths.passwd) { UInt32($0.id) == id }.map { String($0.name) }
     }
 
     /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
-    package static func lookup(_ name: String, in file: String) -> UInt32? {
+    private func lookup(_ name: String, in file: String) -> UInt32? {
         entry(in: file) { $0.name == name }.flatMap { UInt32($0.id) }
     }
 
-    /// The first `name:x:ID:...` line of `file` (passwd, group) that `matches`.
-    private static func entry(in file: String, matching matches: ((name: Substring, id: Substring)) -> Bool)
+    /// The first `name:x:ID:...` line of `file` (passwd, group) that `matches`; the file
+    /// is read as root reads what it acts on (`TrustedPath`), so under a root only its
+    /// owner's accounts count.
+    private func entry(in file: String, matching matches: ((name: Substring, id: Substring)) -> Bool)
         -> (name: Substring, id: Substring)? {
-        guard let text = try? readTextFile(file) else { return nil }
+        guard let text = TrustedPath.text(file, limit: 16 << 20, root: paths.root) else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             if fields.count >= 3, matches((fields[0], fields[2])) { return (fields[0], fields[2]) }

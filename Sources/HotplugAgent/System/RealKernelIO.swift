@@ -78,21 +78,9 @@ package final class RealKernelIO: KernelIO {
     }
 
     package func list(_ path: String) throws(IOFailure) -> [String] {
-        guard let dir = opendir(path) else { throw IOFailure(.list, path, errno: .current) }
-        return Self.entries(closing: dir)
-    }
-
-    /// The names in an open directory stream but `.` and `..`; the stream is closed.
-    package static func entries(closing dir: OpaquePointer) -> [String] {
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0, let entries = DirectoryEntries(closing: fd) else { throw IOFailure(.list, path, errno: .current) }
+        return entries.names
     }
 
     package func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -1,0 +1,188 @@
+import Glibc
+import HostInterface
+import Policy
+
+/// Trusted: the walk from `/` (or `--root`) one component at a time, each link read and
+/// followed here and each directory judged (see `TrustedPath`).
+extension TrustedPath {
+    static func directory(_ path: String, root: String, goal: Goal) -> Result<Int32, Refusal> {
+        do {
+            guard case .file(let fd, _) = try walk(path, root: root, goal: goal) else {
+                return .failure(Refusal(message: "not a directory"))
+            }
+            return .success(fd)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func walk(_ path: String, root: String, goal: Goal) throws(Refusal) -> Opened {
+        guard path.hasPrefix("/"), root.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
+        var current = try openRoot(judged: goal.judgesDirectories)
+        defer { close(current) }
+        var shown = "/"
+        // Components still to walk, last first; a link's target is pushed in front of them.
+        var pending = components(path).reversed() as [Substring]
+        var links = 0
+        while let component = pending.popLast() {
+            let isLast = pending.isEmpty
+            if component == ".." {
+                // Never above the root: `..` there is the root itself, as in a chroot.
+                guard shown != "/", shown != root else { continue }
+                let parent = openat(current, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard parent >= 0 else { throw Refusal(message: "cannot open \(shown)/..: \(Errno.current)") }
+                close(current)
+                current = parent
+                shown = parentDirectory(shown)
+                if goal.judgesDirectories { try judge(current, isLast ? nil : shown, directory: true) }
+                continue
+            }
+            let name = String(component)
+            let nextShown = (shown == "/" ? "" : shown) + "/" + name
+            var next = openat(current, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0, errno == ENOENT, case .writeInto(let mode) = goal {
+                next = try makeDirectory(name, in: current, mode: mode, shown: nextShown)
+            }
+            guard next >= 0 else {
+                let error = Errno.current
+                throw Refusal(message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
+                              isMissing: error == .ENOENT)
+            }
+            var st = stat()
+            guard fstat(next, &st) == 0 else {
+                close(next)
+                throw Refusal(message: "cannot stat \(nextShown): \(Errno.current)")
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                defer { close(next) }
+                if st.st_uid != 0 && st.st_uid != geteuid() {
+                    throw Refusal(message:
+                        "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
+                }
+                let target = readLink(next)
+                if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
+                   target.hasPrefix("/") {
+                    return .masked
+                }
+                links += 1
+                guard links <= maxLinks, let target, !target.isEmpty else {
+                    let error = links > maxLinks ? Errno.ELOOP : Errno.ENOENT
+                    throw Refusal(message: "cannot resolve \(nextShown): \(error)")
+                }
+                if target.hasPrefix("/") {
+                    close(current)
+                    current = try openRoot(root, judged: goal.judgesDirectories)
+                    shown = root
+                }
+                pending += components(target).reversed()
+            case S_IFDIR:
+                // A directory reached is judged before anything in it is trusted.
+                do {
+                    if goal.judgesDirectories { try judge(next, isLast ? nil : nextShown, directory: true) }
+                } catch {
+                    close(next)
+                    throw error
+                }
+                close(current)
+                current = next
+                shown = nextShown
+            default:
+                close(next)
+                guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
+                // /dev/null however it is reached masks a file, as systemd's units do.
+                if goal == .readFile, st.st_mode & S_IFMT == S_IFCHR, UInt64(st.st_rdev) == deviceNumber(major: 1, minor: 3) { return .masked }
+                guard st.st_mode & S_IFMT == S_IFREG, !goal.wantsDirectory else {
+                    throw Refusal(message: goal.wantsDirectory ? "not a directory" : "not a regular file")
+                }
+                // A read-only mount excuses a directory, never the file's own mode: the same
+                // file may be writable through another mount of it.
+                try judge(st, readOnly: false, nil, directory: false)
+                return .file(descriptor: try openJudged(name, in: current, like: st), size: Int(st.st_size))
+            }
+        }
+        guard goal.wantsDirectory else { throw Refusal(message: "not a regular file") }
+        let fd = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        return .file(descriptor: fd, size: 0)
+    }
+
+    /// Makes the directory `name` in `parent` with exactly `mode` (whatever the umask), and
+    /// gives back an `O_PATH` descriptor of it: opened `O_NOFOLLOW|O_DIRECTORY`, so a link
+    /// swapped in meanwhile is neither followed nor changed.
+    private static func makeDirectory(_ name: String, in parent: Int32, mode: mode_t, shown: String) throws(Refusal) -> Int32 {
+        if mkdirat(parent, name, mode) != 0 && errno != EEXIST {
+            throw Refusal(message: "cannot make \(shown): \(Errno.current)")
+        }
+        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open \(shown): \(Errno.current)") }
+        defer { close(fd) }
+        guard fchmod(fd, mode) == 0 else { throw Refusal(message: "cannot chmod \(shown): \(Errno.current)") }
+        return openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    }
+
+    /// Opens for reading the file judged from `st` (O_NONBLOCK: nothing may hang the agent
+    /// in open), and refuses it if the entry is no longer that file.
+    private static func openJudged(_ name: String, in directory: Int32, like judged: stat) throws(Refusal) -> Int32 {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_dev == judged.st_dev, st.st_ino == judged.st_ino else {
+            close(fd)
+            throw Refusal(message: "the file changed while it was opened; refused")
+        }
+        return fd
+    }
+
+    /// The directory absolute links start from: `/`, or `--root` (reached and judged on
+    /// the way there before).
+    private static func openRoot(_ root: String = "/", judged: Bool) throws(Refusal) -> Int32 {
+        let fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
+        do {
+            if judged { try judge(fd, root, directory: true) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    private static func judge(_ fd: Int32, _ shown: String?, directory: Bool) throws(Refusal) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Refusal(message: "cannot stat \(shown ?? "it"): \(Errno.current)") }
+        try judge(st, readOnly: isReadOnly(fd), shown, directory: directory)
+    }
+
+    /// Owned by root, and writable by nobody else: not by group or others, unless a
+    /// directory's sticky bit keeps them to their own entries or the mount is read-only.
+    /// `shown` names a directory on the way; nil is the file or directory asked for.
+    private static func judge(_ st: stat, readOnly: Bool, _ shown: String?, directory: Bool) throws(Refusal) {
+        let subject = shown.map { "directory \($0) above it" } ?? (directory ? "directory" : "file")
+        if st.st_uid != 0 && st.st_uid != geteuid() {
+            throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused")
+        }
+        let sticky = directory && st.st_mode & S_ISVTX != 0
+        if st.st_mode & 0o022 != 0 && !sticky && !readOnly {
+            let mode = octal(UInt16(st.st_mode & 0o7777))
+            throw Refusal(message: "\(subject) is writable by group or others (mode \(mode)); refused")
+        }
+    }
+
+    /// Whether the mount `fd` lies on is read-only: nothing on it changes through it.
+    private static func isReadOnly(_ fd: Int32) -> Bool {
+        var vfs = statvfs()
+        return fstatvfs(fd, &vfs) == 0 && vfs.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    private static func readLink(_ fd: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        let count = readlinkat(fd, "", &buffer, buffer.count)
+        guard count >= 0, count < buffer.count else { return nil }
+        return String(decoding: buffer[..<count], as: UTF8.self)
+    }
+
+    private static func components(_ path: String) -> [Substring] {
+        path.split(separator: "/").filter { $0 != "." }
+    }
+}
