@@ -15,7 +15,7 @@ APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc libstdc++-12
 	e2fsprogs dpkg-dev lintian podman crun python3-jsonschema
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
+.PHONY: all deps build lint format test unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -68,7 +68,16 @@ deps:
 build: deps
 	$(SWIFT) build
 
-unit-test: build
+# Swift lines stay within 120 columns; `make format FILES=...` lays files out as
+# .swift-format says (swift-format comes with the toolchain).
+lint:
+	@long=$$(awk 'length > 120 { print FILENAME ":" FNR }' $$(find Sources Tests -name '*.swift')); \
+	if [ -n "$$long" ]; then echo "Swift lines over 120 columns:"; echo "$$long"; exit 1; fi
+
+format:
+	swift-format format --configuration .swift-format -i $(or $(FILES),$$(find Sources Tests -name '*.swift'))
+
+unit-test: build lint
 	HOTPLUG_AGENT_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
 	$(BUILD)/PolicyFuzzer Tests/Fuzz/seeds/*
 

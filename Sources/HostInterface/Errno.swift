@@ -42,7 +42,8 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
         Glibc.EISDIR: "EISDIR", Glibc.EINVAL: "EINVAL", Glibc.ENOSPC: "ENOSPC", Glibc.ERANGE: "ERANGE",
         Glibc.ELOOP: "ELOOP", Glibc.ENOBUFS: "ENOBUFS", Glibc.ETIMEDOUT: "ETIMEDOUT",
         Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EROFS: "EROFS", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
-        Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH", Glibc.ENODATA: "ENODATA", Glibc.ESTALE: "ESTALE",
+        Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH", Glibc.ENODATA: "ENODATA",
+        Glibc.ESTALE: "ESTALE"
     ]
 
     package var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }

@@ -15,9 +15,11 @@ package struct HostDescription: Codable, Sendable {
     /// The CPU family (`intel`, `amd`, `power`, `arm64`), for boot-config's IOMMU arguments.
     package var cpu: CPUPlatform?
 
-    package init(name: String, users: [String: UInt32]? = nil, groups: [String: UInt32]? = nil, drivers: [Driver],
-                 devices: [Device], vfioDeviceNodes: Bool? = nil, kernelRelease: String? = nil,
-                 vfioAliases: [String]? = nil, cpu: CPUPlatform? = nil) {
+    package init(
+        name: String, users: [String: UInt32]? = nil, groups: [String: UInt32]? = nil, drivers: [Driver],
+        devices: [Device], vfioDeviceNodes: Bool? = nil, kernelRelease: String? = nil,
+        vfioAliases: [String]? = nil, cpu: CPUPlatform? = nil
+    ) {
         self.name = name
         self.users = users
         self.groups = groups
@@ -54,8 +56,10 @@ package struct HostDescription: Codable, Sendable {
         /// Its module is built on vfio-pci-core (a VFIO variant driver whatever its name).
         package var vfio: Bool?
 
-        package init(name: String, module: String? = nil, loaded: Bool, loadable: Bool? = nil, ids: [String]? = nil,
-                     classes: [String]? = nil, sriov: Bool? = nil, vfio: Bool? = nil) {
+        package init(
+            name: String, module: String? = nil, loaded: Bool, loadable: Bool? = nil, ids: [String]? = nil,
+            classes: [String]? = nil, sriov: Bool? = nil, vfio: Bool? = nil
+        ) {
             self.name = name
             self.module = module
             self.loaded = loaded
@@ -100,9 +104,11 @@ package struct HostDescription: Codable, Sendable {
         package var multipath: String?
         package var controller: String?
 
-        package init(name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
-             exclusive: Bool? = nil, probeDenied: String? = nil, fstype: String? = nil, source: String? = nil,
-             multipath: String? = nil, controller: String? = nil) {
+        package init(
+            name: String, dev: String, mounted: String? = nil, swap: Bool? = nil, holders: [String]? = nil,
+            exclusive: Bool? = nil, probeDenied: String? = nil, fstype: String? = nil, source: String? = nil,
+            multipath: String? = nil, controller: String? = nil
+        ) {
             self.name = name
             self.dev = dev
             self.mounted = mounted
@@ -133,8 +139,10 @@ package struct HostDescription: Codable, Sendable {
         /// Attributes each VF has, `%d` standing for its number from 1 (vendor knobs).
         package var pfAttributes: [String: String]?
 
-        package init(totalVFs: Int, offset: Int, stride: Int, vfDevice: String, autoprobe: Bool? = nil,
-                     pfAttributes: [String: String]? = nil) {
+        package init(
+            totalVFs: Int, offset: Int, stride: Int, vfDevice: String, autoprobe: Bool? = nil,
+            pfAttributes: [String: String]? = nil
+        ) {
             self.totalVFs = totalVFs
             self.offset = offset
             self.stride = stride
@@ -176,8 +184,10 @@ package struct HostDescription: Codable, Sendable {
         /// are always so).
         package var writeOnly: [String]?
 
-        package init(address: String, id: String, subsystem: String? = nil, class: String, parent: String? = nil,
-                     iommuGroup: Int? = nil, driver: String? = nil, bootVGA: Bool? = nil, attributes: [String: String]? = nil) {
+        package init(
+            address: String, id: String, subsystem: String? = nil, class: String, parent: String? = nil,
+            iommuGroup: Int? = nil, driver: String? = nil, bootVGA: Bool? = nil, attributes: [String: String]? = nil
+        ) {
             self.address = address
             self.id = id
             self.subsystem = subsystem

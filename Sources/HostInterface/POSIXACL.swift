@@ -25,9 +25,11 @@ package struct POSIXACL: Equatable, Sendable {
 
     /// The ACL a mode implies (what a file without the attribute has).
     package init(mode: UInt16) {
-        entries = [Entry(tag: .userObj, perm: (mode >> 6) & 7, id: Self.undefinedID),
-                   Entry(tag: .groupObj, perm: (mode >> 3) & 7, id: Self.undefinedID),
-                   Entry(tag: .other, perm: mode & 7, id: Self.undefinedID)]
+        entries = [
+            Entry(tag: .userObj, perm: (mode >> 6) & 7, id: Self.undefinedID),
+            Entry(tag: .groupObj, perm: (mode >> 3) & 7, id: Self.undefinedID),
+            Entry(tag: .other, perm: mode & 7, id: Self.undefinedID)
+        ]
     }
 
     /// Decodes the attribute; nil when it is not a version 2 ACL with the three base entries.
@@ -37,10 +39,13 @@ package struct POSIXACL: Equatable, Sendable {
         var offset = 4
         while offset < bytes.count {
             guard let tag = Tag(rawValue: Self.little16(bytes, offset)) else { return nil }
-            entries.append(Entry(tag: tag, perm: Self.little16(bytes, offset + 2) & 7, id: Self.little32(bytes, offset + 4)))
+            entries.append(
+                Entry(tag: tag, perm: Self.little16(bytes, offset + 2) & 7, id: Self.little32(bytes, offset + 4)))
             offset += 8
         }
-        guard [Tag.userObj, .groupObj, .other].allSatisfy({ tag in entries.contains { $0.tag == tag } }) else { return nil }
+        guard [Tag.userObj, .groupObj, .other].allSatisfy({ tag in entries.contains { $0.tag == tag } }) else {
+            return nil
+        }
         self.entries = entries
     }
 
@@ -48,8 +53,9 @@ package struct POSIXACL: Equatable, Sendable {
     /// agent then leaves the node alone rather than write back anything else.
     package static func decoding(_ bytes: [UInt8], of path: String) throws(IOFailure) -> POSIXACL {
         guard let acl = POSIXACL(xattr: bytes) else {
-            throw IOFailure(.getxattr, path, value: attribute, errno: .EINVAL,
-                            detail: "an ACL the agent cannot decode, left alone")
+            throw IOFailure(
+                .getxattr, path, value: attribute, errno: .EINVAL,
+                detail: "an ACL the agent cannot decode, left alone")
         }
         return acl
     }
@@ -57,8 +63,10 @@ package struct POSIXACL: Equatable, Sendable {
     package var xattr: [UInt8] {
         var bytes: [UInt8] = [2, 0, 0, 0]
         for entry in entries {
-            bytes += [UInt8(entry.tag.rawValue & 0xff), UInt8(entry.tag.rawValue >> 8),
-                      UInt8(entry.perm & 0xff), UInt8(entry.perm >> 8)]
+            bytes += [
+                UInt8(entry.tag.rawValue & 0xff), UInt8(entry.tag.rawValue >> 8),
+                UInt8(entry.perm & 0xff), UInt8(entry.perm >> 8)
+            ]
             bytes += (0..<4).map { UInt8(truncatingIfNeeded: entry.id >> (8 * UInt32($0))) }
         }
         return bytes

@@ -10,7 +10,9 @@ package struct UEvent: Sendable, Equatable {
     package var devname: String?
     package var properties: [String: String]
 
-    package init(action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]) {
+    package init(
+        action: String, subsystem: String, devpath: String, devname: String? = nil, properties: [String: String] = [:]
+    ) {
         self.action = action
         self.subsystem = subsystem
         self.devpath = devpath

@@ -39,25 +39,33 @@ extension BenchCommand {
                 echo $(( $(date +%s%N) - start ))
             done
             for device; do
-                [ "$(cat "/sys/bus/pci/devices/$device/driver_override")" = vfio-pci ] || { echo "driverctl did not set $device" >&2; exit 1; }
+                override=$(cat "/sys/bus/pci/devices/$device/driver_override")
+                [ "$override" = vfio-pci ] || { echo "driverctl did not set $device" >&2; exit 1; }
             done
             """
         let result: Subprocess.Result
         do {
-            result = try Subprocess.run("/usr/bin/unshare", arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c", script,
-                                                                       "sh", root + "/sys", driverctl] + targets.map(\.description))
+            result = try Subprocess.run(
+                "/usr/bin/unshare",
+                arguments: [
+                    "--mount", "--propagation", "private", "/bin/sh", "-c", script,
+                    "sh", root + "/sys", driverctl
+                ] + targets.map(\.description))
         } catch {
             figure(label, "not run", "cannot start unshare: \(error)")
             return
         }
         let runs = result.output.split(separator: "\n").compactMap { Double($0) }.map { $0 / 1e9 }
         guard result.status == 0, runs.count == 5 else {
-            figure(label, "not run", result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)")
+            figure(
+                label, "not run",
+                result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)")
             return
         }
         let theirs = runs.sorted()[2]
-        figure(label, "\(fixed(theirs * 1000, 1)) ms wall",
-               "median of 5, set-override --nosave on files that do not react (a lower bound); "
-               + "the agent \(fixed(agentColdplug * 1000, 2)) ms: \(fixed(agentColdplug / theirs, 3))x; goal < 1x")
+        figure(
+            label, "\(fixed(theirs * 1000, 1)) ms wall",
+            "median of 5, set-override --nosave on files that do not react (a lower bound); "
+                + "the agent \(fixed(agentColdplug * 1000, 2)) ms: \(fixed(agentColdplug / theirs, 3))x; goal < 1x")
     }
 }

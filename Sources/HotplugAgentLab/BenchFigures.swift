@@ -32,8 +32,9 @@ extension BenchCommand {
             return
         }
         let startRSS = residentKiB()
-        output("hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
-               + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
+        output(
+            "hotplug-agent benchmarks: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, simulated host, "
+                + "origin records in /tmp on \(fileSystem("/tmp")) (the daemon's /run is tmpfs on systemd hosts)")
         try driverctlAgainstTheAgent(agentColdplug: try coldplugAgainstBareWrites())
         try slowProbesAgainstParallelWrites()
         try hotplugLatency()
@@ -44,8 +45,9 @@ extension BenchCommand {
         try coldplugBig(host)
         try eventRate(host)
         try operationCounts(host, policies: bigHostPolicies)
-        figure("resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
-               "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")
+        figure(
+            "resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
+            "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")
         try growth(host)
     }
 
@@ -61,8 +63,9 @@ extension BenchCommand {
         defer { _ = Subprocess.removeTree(state) }
         let (_, cpu) = measure { _ = agent.runOnce(events: kernel) }
         let claimed = kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        figure("CPU per device reconcile, one worker", "\(fixed(cpu * 1_000_000 / Double(max(1, claimed)), 1)) us",
-               "\(claimed) claimed: decision, actions, simulated writes, own events; goal <= 50 us per claim")
+        figure(
+            "CPU per device reconcile, one worker", "\(fixed(cpu * 1_000_000 / Double(max(1, claimed)), 1)) us",
+            "\(claimed) claimed: decision, actions, simulated writes, own events; goal <= 50 us per claim")
     }
 
     /// 16 PFs with 256 VFs each, made before the agent starts: 4112 PCI functions.
@@ -70,8 +73,9 @@ extension BenchCommand {
     private func bigHost(workers: Int) throws -> (kernel: SimulatedKernel, agent: Agent, state: String) {
         let kernel = try bigKernel()
         let state = try temporaryDirectory("hotplug-agent-bench")
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, stateDirectory: state, workers: workers)
+        let agent = Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
+            bindSettle: .zero, stateDirectory: state, workers: workers)
         return (kernel, agent, state)
     }
 
@@ -79,20 +83,34 @@ extension BenchCommand {
         var devices: [HostDescription.Device] = []
         for index in 0..<pfs {
             let rootPort = "0000:00:\(hex(index + 1, width: 2)).0"
-            devices.append(HostDescription.Device(address: rootPort, id: "8086:352a", subsystem: nil, class: "060400", parent: nil,
-                                                  iommuGroup: index, driver: "pcieport", bootVGA: nil, attributes: nil))
-            var pf = HostDescription.Device(address: "0000:\(hex(0x10 + 2 * index, width: 2)):00.0", id: "8086:56c0", subsystem: "8086:4905",
-                                            class: "038000", parent: rootPort, iommuGroup: 100 + index, driver: "i915", bootVGA: nil, attributes: nil)
-            pf.sriov = HostDescription.SRIOV(totalVFs: 256, offset: 1, stride: 1, vfDevice: "56c0", autoprobe: false, pfAttributes: nil)
+            devices.append(
+                HostDescription.Device(
+                    address: rootPort, id: "8086:352a", subsystem: nil, class: "060400", parent: nil,
+                    iommuGroup: index, driver: "pcieport", bootVGA: nil, attributes: nil))
+            var pf = HostDescription.Device(
+                address: "0000:\(hex(0x10 + 2 * index, width: 2)):00.0", id: "8086:56c0", subsystem: "8086:4905",
+                class: "038000", parent: rootPort, iommuGroup: 100 + index, driver: "i915", bootVGA: nil,
+                attributes: nil)
+            pf.sriov = HostDescription.SRIOV(
+                totalVFs: 256, offset: 1, stride: 1, vfDevice: "56c0", autoprobe: false, pfAttributes: nil)
             devices.append(pf)
         }
-        let description = HostDescription(name: "16 PFs x 256 VFs", users: [:], groups: [:], drivers: [
-            HostDescription.Driver(name: "pcieport", module: nil, loaded: true, loadable: true, ids: nil, classes: ["0604"], sriov: nil),
-            HostDescription.Driver(name: "i915", module: nil, loaded: true, loadable: true, ids: ["8086:56c0"], classes: nil, sriov: true),
-            HostDescription.Driver(name: "vfio-pci", module: nil, loaded: true, loadable: true, ids: nil, classes: nil, sriov: nil),
-        ], devices: devices)
+        let description = HostDescription(
+            name: "16 PFs x 256 VFs", users: [:], groups: [:],
+            drivers: [
+                HostDescription.Driver(
+                    name: "pcieport", module: nil, loaded: true, loadable: true, ids: nil, classes: ["0604"], sriov: nil
+                ),
+                HostDescription.Driver(
+                    name: "i915", module: nil, loaded: true, loadable: true, ids: ["8086:56c0"], classes: nil,
+                    sriov: true),
+                HostDescription.Driver(
+                    name: "vfio-pci", module: nil, loaded: true, loadable: true, ids: nil, classes: nil, sriov: nil)
+            ], devices: devices)
         let kernel = try SimulatedKernel(description)
-        for index in 0..<pfs { try kernel.write("/sys/bus/pci/devices/0000:\(hex(0x10 + 2 * index, width: 2)):00.0/sriov_numvfs", "256") }
+        for index in 0..<pfs {
+            try kernel.write("/sys/bus/pci/devices/0000:\(hex(0x10 + 2 * index, width: 2)):00.0/sriov_numvfs", "256")
+        }
         _ = kernel.drain()
         return kernel
     }
@@ -100,26 +118,34 @@ extension BenchCommand {
     private func coldplugBig(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let (wall, cpu) = measure { _ = host.agent.runOnce(events: host.kernel) }
         let claimed = host.kernel.inspect { $0.devices.values.filter { $0.driver == "vfio-pci" }.count }
-        figure("coldplug, \(pfs) PFs x 256 VFs", "\(fixed(cpu * 1000, 0)) ms CPU",
-               "\(fixed(wall, 2)) s wall, \(workers) workers, \(claimed) claimed; goal <= 100 ms CPU for 4096")
+        figure(
+            "coldplug, \(pfs) PFs x 256 VFs", "\(fixed(cpu * 1000, 0)) ms CPU",
+            "\(fixed(wall, 2)) s wall, \(workers) workers, \(claimed) claimed; goal <= 100 ms CPU for 4096")
     }
 
     /// Events for devices that are settled: each one read, decided, nothing to do.
     private func eventRate(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let addresses = host.kernel.inspect { $0.devices.keys.filter { $0.function != 0 || $0.device != 0 } }.sorted()
-        let events = addresses.map { UEvent(action: "change", subsystem: "pci", devpath: "/devices/\($0)", properties: ["PCI_SLOT_NAME": $0.description]) }
+        let events = addresses.map {
+            UEvent(
+                action: "change", subsystem: "pci", devpath: "/devices/\($0)",
+                properties: ["PCI_SLOT_NAME": $0.description])
+        }
         let (wall, cpu) = measure { host.agent.handle((events, false)) }
         // The same on one worker, identities already read: no lock contention in the CPU.
         let state = try temporaryDirectory("hotplug-agent-bench")
         defer { _ = Subprocess.removeTree(state) }
-        let single = Agent.assemble(kernel: host.kernel, paths: host.kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
-                                    bindSettle: .zero, stateDirectory: state, workers: 1)
+        let single = Agent.assemble(
+            kernel: host.kernel, paths: host.kernel.paths, policies: bigHostPolicies, dryRun: false, log: Self.quiet,
+            bindSettle: .zero, stateDirectory: state, workers: 1)
         single.handle((events, false))
         let (_, alone) = measure { single.handle((events, false)) }
         let each = { (cpu: Double) in fixed(cpu * 1_000_000 / Double(events.count), 1) }
-        figure("events through the decision path", "\(fixed(Double(events.count) / wall, 0))/s",
-               "\(events.count) events, \(fixed(cpu * 1000, 0)) ms CPU, \(each(cpu)) us each on 16 workers, \(each(alone)) us on one; "
-               + "goal <= 20 us per settled event")
+        figure(
+            "events through the decision path", "\(fixed(Double(events.count) / wall, 0))/s",
+            "\(events.count) events, \(fixed(cpu * 1000, 0)) ms CPU, \(each(cpu)) us each on 16 workers, "
+                + "\(each(alone)) us on one; "
+                + "goal <= 20 us per settled event")
     }
 
     private var bigHostPolicies: PolicySet { Self.policies(Self.bigHostPolicyText) }
@@ -149,18 +175,28 @@ extension BenchCommand {
         let counting = CountingKernelIO(host.kernel)
         let state = try temporaryDirectory("hotplug-agent-bench")
         defer { _ = Subprocess.removeTree(state) }
-        let agent = Agent.assemble(kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
-                                   bindSettle: .zero, stateDirectory: state, workers: 1)
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false, log: Self.quiet,
+            bindSettle: .zero, stateDirectory: state, workers: 1)
         let address = PCIAddress("0000:10:00.2")!
         host.kernel.unplug(address)
-        try host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
-                                                    parent: "0000:00:01.0", iommuGroup: 9998, driver: nil, bootVGA: nil, attributes: nil))
+        try host.kernel.plug(
+            HostDescription.Device(
+                address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
+                parent: "0000:00:01.0", iommuGroup: 9998, driver: nil, bootVGA: nil, attributes: nil))
         let events = host.kernel.drain()
         counting.reset()
         agent.handle(events)
         let claim = counting.tally
         counting.reset()
-        agent.handle(([UEvent(action: "change", subsystem: "pci", devpath: "/devices/\(address)", properties: ["PCI_SLOT_NAME": address.description])], false))
+        agent.handle(
+            (
+                [
+                    UEvent(
+                        action: "change", subsystem: "pci", devpath: "/devices/\(address)",
+                        properties: ["PCI_SLOT_NAME": address.description])
+                ], false
+            ))
         let settled = counting.tally
         func line(_ tally: [String: Int]) -> String {
             tally.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -175,8 +211,10 @@ extension BenchCommand {
         func cycle() {
             host.kernel.unplug(address)
             host.agent.handle(host.kernel.drain())
-            try? host.kernel.plug(HostDescription.Device(address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
-                                                          parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
+            try? host.kernel.plug(
+                HostDescription.Device(
+                    address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
+                    parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
             host.agent.handle(host.kernel.drain())
         }
         for _ in 0..<200 { cycle() }
@@ -184,14 +222,16 @@ extension BenchCommand {
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
         let after = residentKiB()
         let claimed = host.kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
-        figure("growth after \(cycles) add/remove cycles", "\(after - before) KiB",
-               "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
+        figure(
+            "growth after \(cycles) add/remove cycles", "\(after - before) KiB",
+            "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
     }
 
     static var quiet: Logger { Logger.lines(level: .critical) { _ in } }
 
     static func policies(_ toml: String) -> PolicySet {
-        PolicySet(PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "bench.toml").policies)
+        PolicySet(
+            PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "bench.toml").policies)
     }
 }
 
@@ -200,7 +240,8 @@ func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
     func cpu() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
     let start = ContinuousClock.now, startCPU = cpu()
     body()
@@ -221,13 +262,19 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
 }
 
 extension String {
-    func padding(toLength length: Int) -> String { count >= length ? self : self + String(repeating: " ", count: length - count) }
-    func leftPadded(toLength length: Int) -> String { count >= length ? self : String(repeating: " ", count: length - count) + self }
+    func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+    func leftPadded(toLength length: Int) -> String {
+        count >= length ? self : String(repeating: " ", count: length - count) + self
+    }
 }
 
 /// `tmpfs`, `ext4`, … for the file system mounted nearest above `path` (/proc/self/mounts).
 func fileSystem(_ path: String) -> String {
-    let mounts = ((try? readTextFile("/proc/self/mounts")) ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+    let mounts = ((try? readTextFile("/proc/self/mounts")) ?? "").split(separator: "\n").map {
+        $0.split(separator: " ")
+    }
     let holding = mounts.filter { $0.count > 2 && (path == $0[1] || path.hasPrefix($0[1] == "/" ? "/" : $0[1] + "/")) }
     return holding.max { $0[1].count < $1[1].count }.map { String($0[2]) } ?? "an unknown file system"
 }

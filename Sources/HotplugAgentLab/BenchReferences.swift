@@ -24,11 +24,15 @@ extension BenchCommand {
     }
 
     /// Seed 000 with vfio-pci loaded and probes taking `probe`; the 16 devices to claim.
-    static func seed000Host(probe: Duration) throws -> (description: HostDescription, kernel: SimulatedKernel, targets: [PCIAddress]) {
+    static func seed000Host(
+        probe: Duration
+    ) throws -> (description: HostDescription, kernel: SimulatedKernel, targets: [PCIAddress]) {
         let (description, kernel) = try loadSimulatedHost(seed000)
         try kernel.loadModule("vfio-pci")
         kernel.probeTime.withLock { $0 = probe }
-        let targets = description.devices.filter { ["1002:74a1", "15b3:1021"].contains($0.id) }.compactMap { PCIAddress($0.address) }
+        let targets = description.devices.filter { ["1002:74a1", "15b3:1021"].contains($0.id) }.compactMap {
+            PCIAddress($0.address)
+        }
         return (description, kernel, targets.sorted())
     }
 
@@ -52,19 +56,22 @@ extension BenchCommand {
         var agentTimes: [Double] = [], bareTimes: [Double] = []
         for _ in 0..<20 {
             let (_, kernel, _) = try Self.seed000Host(probe: .zero)
-            let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
-                                       log: Self.quiet, bindSettle: .zero, workers: workers)
+            let agent = Agent.assemble(
+                kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
+                log: Self.quiet, bindSettle: .zero, workers: workers)
             agentTimes.append(measure { _ = agent.runOnce(events: kernel) }.wall)
             let (_, bare, targets) = try Self.seed000Host(probe: .zero)
             var failed: (any Error)?
-            bareTimes.append(measure {
-                do { for address in targets { try Self.bareClaim(bare, address) } } catch { failed = error }
-            }.wall)
+            bareTimes.append(
+                measure {
+                    do { for address in targets { try Self.bareClaim(bare, address) } } catch { failed = error }
+                }.wall)
             if let failed { throw failed }
         }
         let (mine, bare) = (median(agentTimes), median(bareTimes))
-        figure("coldplug, 16 devices, instant probes", "\(fixed(mine * 1000, 2)) ms wall",
-               "bare writes \(fixed(bare * 1000, 2)) ms from one thread: \(fixed(mine / bare, 1))x; goal <= 1.5x")
+        figure(
+            "coldplug, 16 devices, instant probes", "\(fixed(mine * 1000, 2)) ms wall",
+            "bare writes \(fixed(bare * 1000, 2)) ms from one thread: \(fixed(mine / bare, 1))x; goal <= 1.5x")
         return mine
     }
 
@@ -72,8 +79,9 @@ extension BenchCommand {
     /// bare writes (the best a parallel script can do).
     func slowProbesAgainstParallelWrites() throws {
         let (_, kernel, _) = try Self.seed000Host(probe: .milliseconds(100))
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
-                                   log: Self.quiet, bindSettle: .zero, workers: workers)
+        let agent = Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
+            log: Self.quiet, bindSettle: .zero, workers: workers)
         let mine = measure { _ = agent.runOnce(events: kernel) }.wall
         let (_, bare, targets) = try Self.seed000Host(probe: .milliseconds(100))
         let lock = ConditionLock()
@@ -82,15 +90,18 @@ extension BenchCommand {
             for address in targets {
                 startThread {
                     let failed = (try? Self.bareClaim(bare, address)) == nil
-                    lock.locked { finished += 1; if failed { failures += 1 } }
+                    lock.locked {
+                        finished += 1; if failed { failures += 1 }
+                    }
                     lock.broadcast()
                 }
             }
             lock.locked { while finished < targets.count { lock.wait() } }
         }.wall
         guard failures == 0 else { throw ExitCode(1) }
-        figure("coldplug, 16 devices, 100 ms probes", "\(fixed(mine, 3)) s wall",
-               "bare writes from 16 threads \(fixed(parallel, 3)) s: \(fixed(mine / parallel, 2))x; goal <= 1.2x")
+        figure(
+            "coldplug, 16 devices, 100 ms probes", "\(fixed(mine, 3)) s wall",
+            "bare writes from 16 threads \(fixed(parallel, 3)) s: \(fixed(mine / parallel, 2))x; goal <= 1.2x")
     }
 
     /// 100 hot-adds of a GPU on seed 000: from the kernel's `add` to the device on vfio-pci
@@ -98,8 +109,9 @@ extension BenchCommand {
     /// of that claim on the same simulated kernel (its share of the time).
     func hotplugLatency() throws {
         let (description, kernel, targets) = try Self.seed000Host(probe: .zero)
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
-                                   log: Self.quiet, bindSettle: .zero, workers: workers)
+        let agent = Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: Self.policies(Self.seed000Policy), dryRun: false,
+            log: Self.quiet, bindSettle: .zero, workers: workers)
         _ = agent.runOnce(events: kernel)
         let address = targets[0]
         let card = description.devices.first { $0.address == "\(address)" }!
@@ -109,11 +121,14 @@ extension BenchCommand {
             kernel.unplug(address)
             agent.handle(kernel.drain())
             try kernel.plug(card)
-            latencies.append(measure {
-                while !(kernel.inspect { $0.devices[address]?.driver == "vfio-pci" } && (try? kernel.nodeState(group))??.uid == 1000) {
-                    agent.handle(kernel.drain())
-                }
-            }.wall)
+            latencies.append(
+                measure {
+                    while !(kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
+                        && (try? kernel.nodeState(group))??.uid == 1000)
+                    {
+                        agent.handle(kernel.drain())
+                    }
+                }.wall)
             kernel.unplug(address)
             agent.handle(kernel.drain())
             try kernel.plug(card)
@@ -123,8 +138,11 @@ extension BenchCommand {
         }
         latencies.sort()
         kernelShare.sort()
-        figure("hot-add to vfio-pci with its node owned", "\(fixed(latencies[49] * 1000, 2)) ms p50",
-               "p99 \(fixed(latencies[98] * 1000, 2)) ms over 100; the bare writes alone p50 \(fixed(kernelShare[49] * 1000, 3)) ms; goal p50 <= 20 ms, p99 <= 50 ms")
+        figure(
+            "hot-add to vfio-pci with its node owned", "\(fixed(latencies[49] * 1000, 2)) ms p50",
+            "p99 \(fixed(latencies[98] * 1000, 2)) ms over 100; the bare writes alone p50 "
+                + "\(fixed(kernelShare[49] * 1000, 3)) ms; goal p50 <= 20 ms, p99 <= 50 ms"
+        )
     }
 }
 

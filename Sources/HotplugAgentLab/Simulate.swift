@@ -21,7 +21,10 @@ extension SimulateCommand {
         }
         let reader = SysfsReader(io: kernel, paths: kernel.paths)
         let view = try reader.fullViewOrExit()
-        output("== \(escapingControlCharacters(description.name)): \(view.devices.count) PCI devices, \(policies.policies.count) policies\n")
+        output(
+            "== \(escapingControlCharacters(description.name)): \(view.devices.count) PCI devices, "
+                + "\(policies.policies.count) policies\n"
+        )
         output("== What the agent finds and decides")
         let planner = Planner(policies: policies)
         renderPlans(planner.planAll(in: reader.read(planner.needs(in: view), into: view))).forEach { output($0) }
@@ -31,8 +34,9 @@ extension SimulateCommand {
         // The simulated host's state lives in a temporary directory: nothing real is touched.
         let state = try temporaryDirectory("hotplug-agent-simulate")
         defer { _ = Subprocess.removeTree(state) }
-        let agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log,
-                                   bindSettle: .zero, stateDirectory: state)
+        let agent = Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: policies, dryRun: false, log: log,
+            bindSettle: .zero, stateDirectory: state)
         let succeeded = agent.runOnce(events: kernel)
 
         let after = try reader.fullViewOrExit()
@@ -51,8 +55,9 @@ extension SimulateCommand {
         let moved = after.devices.values.filter { view.devices[$0.address]?.driver != $0.driver }.count
         let bridges = view.devices.values.filter(\.isBridge)
         let bridgesKept = bridges.allSatisfy { after.devices[$0.address]?.driver == $0.driver }
-        output("\(moved) devices changed driver, \(bridges.count) bridges \(bridgesKept ? "untouched" : "CHANGED"), "
-            + "\(agent.failureCount) reconciles failed")
+        output(
+            "\(moved) devices changed driver, \(bridges.count) bridges \(bridgesKept ? "untouched" : "CHANGED"), "
+                + "\(agent.failureCount) reconciles failed")
         if !succeeded { throw ExitCode(1) }
     }
 
@@ -63,8 +68,9 @@ extension SimulateCommand {
             let old = before.devices[address], new = after.devices[address]
             guard old?.driver != new?.driver || old?.driverOverride != new?.driverOverride else { continue }
             let id = (new ?? old).map { "[\($0.id)]" } ?? ""
-            lines.append("\(address) \(id): \(old?.driver ?? "no driver") -> \(new?.driver ?? "no driver")"
-                + (new?.driverOverride.map { " (override \($0))" } ?? ""))
+            lines.append(
+                "\(address) \(id): \(old?.driver ?? "no driver") -> \(new?.driver ?? "no driver")"
+                    + (new?.driverOverride.map { " (override \($0))" } ?? ""))
         }
         for group in Set(before.vfioNodes.keys).union(after.vfioNodes.keys).sorted() {
             let old = before.vfioNodes[group], new = after.vfioNodes[group]

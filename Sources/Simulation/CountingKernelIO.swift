@@ -18,18 +18,31 @@ package final class CountingKernelIO: KernelIO {
     private func count(_ kind: String) { counts.withLock { $0[kind, default: 0] += 1 } }
 
     package func read(_ path: String) throws(IOFailure) -> String { count("read"); return try base.read(path) }
-    package func write(_ path: String, _ value: String) throws(IOFailure) { count("write"); try base.write(path, value) }
-    package func readLink(_ path: String) throws(IOFailure) -> String { count("readlink"); return try base.readLink(path) }
+    package func write(_ path: String, _ value: String) throws(IOFailure) {
+        count("write"); try base.write(path, value)
+    }
+    package func readLink(_ path: String) throws(IOFailure) -> String {
+        count("readlink"); return try base.readLink(path)
+    }
     package func list(_ path: String) throws(IOFailure) -> [String] { count("list"); return try base.list(path) }
     package func exists(_ path: String) -> Bool { count("stat"); return base.exists(path) }
-    package func nodeState(_ path: String) throws(IOFailure) -> NodeState? { count("stat"); return try base.nodeState(path) }
-    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
+    package func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
+        count("stat"); return try base.nodeState(path)
+    }
+    package func setNodeAccess(
+        _ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?
+    ) throws(IOFailure) {
         count("chown")
         try base.setNodeAccess(path, uid: uid, gid: gid, mode: mode, device: device)
     }
-    package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? { count("getxattr"); return try base.nodeAccess(path) }
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
-        -> IOMMUGrants {
+    package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
+        count("getxattr"); return try base.nodeAccess(path)
+    }
+    package func grantNodeAccess(
+        _ path: String, users: [UInt32], groups: [UInt32]
+    ) throws(IOFailure)
+        -> IOMMUGrants
+    {
         count("setxattr")
         return try base.grantNodeAccess(path, users: users, groups: groups)
     }
@@ -40,7 +53,9 @@ package final class CountingKernelIO: KernelIO {
     }
     package func loadModule(_ name: String) throws(IOFailure) { count("modprobe"); try base.loadModule(name) }
     package func inode(_ path: String) throws(IOFailure) -> UInt64 { count("stat"); return try base.inode(path) }
-    package func resolve(_ path: String) throws(IOFailure) -> String { count("realpath"); return try base.resolve(path) }
+    package func resolve(_ path: String) throws(IOFailure) -> String {
+        count("realpath"); return try base.resolve(path)
+    }
     package func readBytes(_ path: String, offset: Int, count bytes: Int) throws(IOFailure) -> [UInt8] {
         count("read")
         return try base.readBytes(path, offset: offset, count: bytes)

@@ -44,7 +44,9 @@ extension SimulatedKernel {
             notifyIfEvents()
             afterWrite.withLock { $0 }?(path)
         }
-        guard case .deviceDir(let address) = parse(base) else { throw IOFailure(.write, base, value: value, errno: .ENOENT) }
+        guard case .deviceDir(let address) = parse(base) else {
+            throw IOFailure(.write, base, value: value, errno: .ENOENT)
+        }
         try state.write { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             if let injected = state.takeInjectedFault(path) { throw failure(injected) }

@@ -12,7 +12,9 @@ extension SimulatedKernel {
         func hasPrefix(_ prefix: String) -> Bool {
             var prefix = prefix
             return path.withUTF8 { whole in
-                prefix.withUTF8 { start in whole.count >= start.count && memcmp(whole.baseAddress!, start.baseAddress!, start.count) == 0 }
+                prefix.withUTF8 { start in
+                    whole.count >= start.count && memcmp(whole.baseAddress!, start.baseAddress!, start.count) == 0
+                }
             }
         }
         if hasPrefix(devicePrefix) {
@@ -20,7 +22,9 @@ extension SimulatedKernel {
             guard let address = PCIAddress(Substring(rest.prefix(12))) else { return .other }
             if rest.count == 12 { return .deviceDir(address) }
             let below = rest.dropFirst(12)
-            guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else { return .other }
+            guard below.first == UInt8(ascii: "/"), below.count > 1, below.last != UInt8(ascii: "/") else {
+                return .other
+            }
             return .deviceFile(address, String(Substring(below.dropFirst())))
         }
         if hasPrefix(groupPrefix) {
@@ -31,10 +35,12 @@ extension SimulatedKernel {
         }
         if hasPrefix(driverPrefix) {
             // `<driver>` or `<driver>/<file>`
-            let parts = path.utf8.dropFirst(driverPrefix.utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            let parts = path.utf8.dropFirst(driverPrefix.utf8.count).split(
+                separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
             switch parts.count {
             case 1 where !parts[0].isEmpty: return .driverDir(String(Substring(parts[0])))
-            case 2 where !parts[0].isEmpty && !parts[1].isEmpty: return .driverFile(String(Substring(parts[0])), String(Substring(parts[1])))
+            case 2 where !parts[0].isEmpty && !parts[1].isEmpty:
+                return .driverFile(String(Substring(parts[0])), String(Substring(parts[1])))
             default: return .other
             }
         }
@@ -55,7 +61,9 @@ extension SimulatedKernel {
                 }
                 return "\(SimulatedState.vfioDeviceMajor):\(number)\n"
             case .deviceFile(let address, let name):
-                do throws(Errno) { return try state.readAttribute(address, name) } catch { throw IOFailure(.read, path, errno: error) }
+                do throws(Errno) { return try state.readAttribute(address, name) } catch {
+                    throw IOFailure(.read, path, errno: error)
+                }
             case .classEntry("net", let name, "flags"):
                 guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
                 return interface.up ? "0x1003\n" : "0x1002\n"
@@ -68,10 +76,13 @@ extension SimulatedKernel {
                 return state.kernelRelease + "\n"
             case .moduleFile(let relative) where relative == "\(state.kernelRelease)/modules.alias":
                 // What modules.alias says of VFIO drivers; vfio-pci's own alias is always there.
-                return (["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"] + state.vfioAliases).joined(separator: "\n") + "\n"
+                return (["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"] + state.vfioAliases).joined(separator: "\n")
+                    + "\n"
             case .proc("swaps"):
                 return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-                    + state.visibleDisks.filter { $0.swap == true }.map { "/dev/\($0.name) partition\t8388604\t0\t-2\n" }.joined()
+                    + state.visibleDisks.filter { $0.swap == true }.map {
+                        "/dev/\($0.name) partition\t8388604\t0\t-2\n"
+                    }.joined()
             default:
                 throw IOFailure(.read, path, errno: .ENOENT)
             }
@@ -97,14 +108,18 @@ extension SimulatedKernel {
             if let injected = state.takeInjectedFault(path) { throw failure(injected) }
             switch parse(path) {
             case .deviceFile(let address, let name):
-                if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver, let registered = state.drivers[driver] {
+                if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver,
+                    let registered = state.drivers[driver]
+                {
                     // Through the device's own driver link, as `echo … > driver/unbind` does.
                     try Self.driverWrite(&state, registered, String(name.dropFirst(7)), value, failure)
                     return
                 }
                 do throws(Errno) { try state.writeAttribute(address, name, value) } catch { throw failure(error) }
             case .driversProbe:
-                guard let address = PCIAddress(firstLine(value)), state.devices[address] != nil else { throw failure(.ENODEV) }
+                guard let address = PCIAddress(firstLine(value)), state.devices[address] != nil else {
+                    throw failure(.ENODEV)
+                }
                 state.attach(address)
             case .driverFile(let name, let file):
                 guard let driver = state.drivers[name], driver.registered else { throw failure(.ENOENT) }
@@ -115,12 +130,15 @@ extension SimulatedKernel {
         }
     }
 
-    private static func driverWrite(_ state: inout SimulatedState, _ driver: SimulatedState.Driver, _ file: String,
-                                    _ value: String, _ failure: (Errno) -> IOFailure) throws(IOFailure) {
+    private static func driverWrite(
+        _ state: inout SimulatedState, _ driver: SimulatedState.Driver, _ file: String,
+        _ value: String, _ failure: (Errno) -> IOFailure
+    ) throws(IOFailure) {
         switch file {
         case "bind":
             guard let address = PCIAddress(firstLine(value)), let device = state.devices[address],
-                  state.matches(driver, device) else { throw failure(.ENODEV) }
+                state.matches(driver, device)
+            else { throw failure(.ENODEV) }
             guard device.driver == nil else { throw failure(.EBUSY) }
             if let error = state.probeError(driver, device) { throw failure(error) }
             state.bind(address, to: driver.name)
@@ -130,7 +148,8 @@ extension SimulatedKernel {
             state.unbind(address)
         case "new_id", "remove_id":
             let fields = firstLine(value).split(separator: " ")
-            guard fields.count >= 2, let vendor = UInt16(fields[0], radix: 16), let device = UInt16(fields[1], radix: 16)
+            guard fields.count >= 2, let vendor = UInt16(fields[0], radix: 16),
+                let device = UInt16(fields[1], radix: 16)
             else { throw failure(.EINVAL) }
             let id = PCIIDPattern(vendor: vendor, device: device)
             if file == "new_id" {
@@ -140,7 +159,10 @@ extension SimulatedKernel {
                 for address in state.devices.keys.sorted() where state.devices[address]!.driver == nil {
                     let candidate = state.devices[address]!
                     if state.matches(state.drivers[driver.name]!, candidate),
-                       state.probeError(driver, candidate) == nil { state.bind(address, to: driver.name) }
+                        state.probeError(driver, candidate) == nil
+                    {
+                        state.bind(address, to: driver.name)
+                    }
                 }
             } else {
                 guard driver.dynamicIDs.contains(id) else { throw failure(.ENODEV) }
@@ -190,13 +212,17 @@ extension SimulatedKernel {
                 return members.map(\.description)
             case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
             case .deviceDir(let address):
-                do throws(Errno) { return try state.listDevice(address, "") } catch { throw IOFailure(.list, path, errno: error) }
+                do throws(Errno) { return try state.listDevice(address, "") } catch {
+                    throw IOFailure(.list, path, errno: error)
+                }
             case .classDir("net"): return state.visibleInterfaces.map(\.name)
             case .classDir("block"): return state.visibleDisks.map(\.name)
             case .moduleHolders("vfio_pci_core"):
                 return state.drivers.values.filter { $0.registered && $0.vfio }.map(\.module)
             case .moduleDrivers(let module):
-                let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map { "pci:\($0.name)" }
+                let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map {
+                    "pci:\($0.name)"
+                }
                 guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return drivers
             case .nvmeSubsystem(let name, ""):
@@ -207,10 +233,14 @@ extension SimulatedKernel {
                 guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
                 return disk.holders ?? []
             case .deviceFile(let address, "vfio-dev"):
-                guard let number = state.devices[address]?.deviceNode else { throw IOFailure(.list, path, errno: .ENOENT) }
+                guard let number = state.devices[address]?.deviceNode else {
+                    throw IOFailure(.list, path, errno: .ENOENT)
+                }
                 return ["vfio\(number)"]
             case .deviceFile(let address, let below):
-                do throws(Errno) { return try state.listDevice(address, below) } catch { throw IOFailure(.list, path, errno: error) }
+                do throws(Errno) { return try state.listDevice(address, below) } catch {
+                    throw IOFailure(.list, path, errno: error)
+                }
             default: throw IOFailure(.list, path, errno: .ENOENT)
             }
         }
@@ -221,7 +251,9 @@ extension SimulatedKernel {
             switch parse(path) {
             case .deviceDir(let address): state.devices[address] != nil
             case .deviceFile(let address, let below) where below.hasPrefix("vfio-dev/"):
-                state.devices[address]?.deviceNode.map { below == "vfio-dev/vfio\($0)" || below == "vfio-dev/vfio\($0)/dev" } ?? false
+                state.devices[address]?.deviceNode.map {
+                    below == "vfio-dev/vfio\($0)" || below == "vfio-dev/vfio\($0)/dev"
+                } ?? false
             case .deviceFile(let address, let below): (try? state.resolveDevicePath(address, below)) != nil
             case .driverDir(let name): state.drivers[name]?.registered == true
             case .vfioNode(let group): state.nodes[group] != nil
@@ -245,7 +277,9 @@ extension SimulatedKernel {
         }
     }
 
-    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
+    package func setNodeAccess(
+        _ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?
+    ) throws(IOFailure) {
         try state.write { state throws(IOFailure) in
             func apply(_ node: inout SimulatedState.Node) {
                 if let uid { node.uid = uid }
@@ -273,8 +307,11 @@ extension SimulatedKernel {
         }
     }
 
-    package func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
-        -> IOMMUGrants {
+    package func grantNodeAccess(
+        _ path: String, users: [UInt32], groups: [UInt32]
+    ) throws(IOFailure)
+        -> IOMMUGrants
+    {
         try state.write { state throws(IOFailure) in
             guard case .devNode("iommu") = parse(path), let iommu = state.iommu else {
                 throw IOFailure(.open, path, errno: .ENOENT)
@@ -311,9 +348,13 @@ extension SimulatedKernel {
             let resolved: String
             switch parse(path) {
             case .deviceDir(let address):
-                do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch { throw IOFailure(.realpath, path, errno: error) }
+                do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch {
+                    throw IOFailure(.realpath, path, errno: error)
+                }
             case .deviceFile(let address, let below):
-                do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch { throw IOFailure(.realpath, path, errno: error) }
+                do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch {
+                    throw IOFailure(.realpath, path, errno: error)
+                }
             case .classEntry("net", let name, ""):
                 guard let (address, _) = state.interface(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
                 resolved = "/sys" + state.devpath(address) + "/net/\(name)"
@@ -325,7 +366,8 @@ extension SimulatedKernel {
                     resolved = "/sys" + state.devpath(address) + "/block/\(name)"
                 }
             case .nvmeSubsystem(let name, let entry) where !entry.isEmpty:
-                guard let (address, controller) = state.nvmeSubsystem(name).controllers.first(where: { $0.1 == entry }) else {
+                guard let (address, controller) = state.nvmeSubsystem(name).controllers.first(where: { $0.1 == entry })
+                else {
                     throw IOFailure(.realpath, path, errno: .ENOENT)
                 }
                 resolved = "/sys" + state.devpath(address) + "/nvme/\(controller)"
@@ -351,7 +393,9 @@ extension SimulatedKernel {
             guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
             else { throw IOFailure(.write, path, value: value, errno: .ENOENT) }
             if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
-            guard offset + bytes.count <= device.config.count else { throw IOFailure(.write, path, value: value, errno: .EINVAL) }
+            guard offset + bytes.count <= device.config.count else {
+                throw IOFailure(.write, path, value: value, errno: .EINVAL)
+            }
             state.devices[address]!.config.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         }
     }

@@ -6,7 +6,10 @@ import Policy
 extension SimulatedKernel {
     /// A process opens `/dev/vfio/<group>` (a VMM starting), or closes every hold of it.
     func holdNode(_ group: Int, pid: Int32, command: String) {
-        state.write { $0.nodeOpeners[group, default: []].append(NodeOpener(device: SimulatedState.vfioDeviceNumber(group), pid: pid, command: command)) }
+        state.write {
+            $0.nodeOpeners[group, default: []].append(
+                NodeOpener(device: SimulatedState.vfioDeviceNumber(group), pid: pid, command: command))
+        }
     }
 
     func closeNode(_ group: Int) {

@@ -31,8 +31,10 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         groupPrefix = paths.iommuGroups + "/"
         driverPrefix = paths.pciDrivers + "/"
         vfioPrefix = paths.under("/dev/vfio/")
-        fixedPaths = [paths.pciDevices: .devicesDir, paths.pciDrivers: .driversDir, paths.driversProbe: .driversProbe,
-                      paths.iommuGroups: .groupsDir, paths.under("/dev/vfio"): .vfioDir]
+        fixedPaths = [
+            paths.pciDevices: .devicesDir, paths.pciDrivers: .driversDir, paths.driversProbe: .driversProbe,
+            paths.iommuGroups: .groupsDir, paths.under("/dev/vfio"): .vfioDir
+        ]
         var state = SimulatedState()
         for driver in description.drivers {
             let ids = try (driver.ids ?? []).map { text throws(SimulationError) in
@@ -115,9 +117,10 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         var sriov: SimulatedState.SRIOV?
         if let capability = description.sriov {
             guard let vfDevice = UInt16(capability.vfDevice, radix: 16) else { throw .invalid("\(address): vf_device") }
-            sriov = SimulatedState.SRIOV(total: capability.totalVFs, autoprobe: capability.autoprobe ?? true,
-                                         offset: capability.offset, stride: capability.stride, vfDevice: vfDevice,
-                                         perVFAttributes: capability.pfAttributes ?? [:])
+            sriov = SimulatedState.SRIOV(
+                total: capability.totalVFs, autoprobe: capability.autoprobe ?? true,
+                offset: capability.offset, stride: capability.stride, vfDevice: vfDevice,
+                perVFAttributes: capability.pfAttributes ?? [:])
         }
         let attributes = description.attributes ?? [:]
         return SimulatedState.Device(
@@ -138,7 +141,9 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         var index = digits.startIndex
         while index < digits.endIndex {
             let next = digits.index(index, offsetBy: 2)
-            guard let byte = UInt8(digits[index..<next], radix: 16) else { throw .invalid("\(address): config \(digits[index..<next])") }
+            guard let byte = UInt8(digits[index..<next], radix: 16) else {
+                throw .invalid("\(address): config \(digits[index..<next])")
+            }
             bytes.append(byte)
             index = next
         }
@@ -203,11 +208,14 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         defer { notifyIfEvents() }
         try state.write { state throws(IOFailure) in
             let wanted = name.replacing("-", with: "_")
-            guard let driver = state.drivers.values.first(where: {
-                $0.module == wanted || $0.name.replacing("-", with: "_") == wanted
-            }), driver.loadable else {
-                throw IOFailure(.modprobe, name, errno: .ENOENT,
-                                detail: "modprobe: FATAL: Module \(name) not found in directory /lib/modules/simulated")
+            guard
+                let driver = state.drivers.values.first(where: {
+                    $0.module == wanted || $0.name.replacing("-", with: "_") == wanted
+                }), driver.loadable
+            else {
+                throw IOFailure(
+                    .modprobe, name, errno: .ENOENT,
+                    detail: "modprobe: FATAL: Module \(name) not found in directory /lib/modules/simulated")
             }
             state.register(driver.name)
         }

@@ -4,7 +4,9 @@ import Policy
 package enum SimulationError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     package var description: String {
-        switch self { case .invalid(let what): "invalid host description: \(what)" }
+        switch self {
+        case .invalid(let what): "invalid host description: \(what)"
+        }
     }
 }
 
@@ -31,7 +33,8 @@ enum SimulatedPath: Equatable {
     case other
 
     init(_ path: String, root: HostPaths) {
-        let relative = root.root == "/" ? path : (path.hasPrefix(root.root + "/") ? String(path.dropFirst(root.root.count)) : "")
+        let relative =
+            root.root == "/" ? path : (path.hasPrefix(root.root + "/") ? String(path.dropFirst(root.root.count)) : "")
         let parts = relative.split(separator: "/").map(String.init)
         switch parts.count {
         case 4 where parts[0...3] == ["sys", "bus", "pci", "devices"]: self = .devicesDir
@@ -47,8 +50,10 @@ enum SimulatedPath: Equatable {
             self = .moduleFile(parts[(parts[0] == "lib" ? 2 : 3)...].joined(separator: "/"))
         case 4 where parts[0...1] == ["sys", "module"] && parts[3] == "drivers": self = .moduleDrivers(parts[2])
         case 4 where parts[0...1] == ["sys", "module"] && parts[3] == "holders": self = .moduleHolders(parts[2])
-        case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], "")
-        case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]: self = .nvmeSubsystem(parts[4], parts[5])
+        case 5 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]:
+            self = .nvmeSubsystem(parts[4], "")
+        case 6 where parts[0...3] == ["sys", "devices", "virtual", "nvme-subsystem"]:
+            self = .nvmeSubsystem(parts[4], parts[5])
         case 5 where parts[0...2] == ["sys", "kernel", "iommu_groups"] && parts[4] == "devices":
             self = Int(parts[3]).map { .groupDevices($0) } ?? .other
         case 5 where parts[0...3] == ["sys", "bus", "pci", "devices"]:
@@ -56,7 +61,8 @@ enum SimulatedPath: Equatable {
         case 6... where parts[0...3] == ["sys", "bus", "pci", "devices"]:
             self = PCIAddress(parts[4]).map { .deviceFile($0, parts[5...].joined(separator: "/")) } ?? .other
         case 3 where parts[0...1] == ["sys", "class"]: self = .classDir(parts[2])
-        case 4... where parts[0...1] == ["sys", "class"]: self = .classEntry(parts[2], parts[3], parts[4...].joined(separator: "/"))
+        case 4... where parts[0...1] == ["sys", "class"]:
+            self = .classEntry(parts[2], parts[3], parts[4...].joined(separator: "/"))
         case 2... where parts[0] == "proc": self = .proc(parts[1...].joined(separator: "/"))
         case 5 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverDir(parts[4])
         case 6 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driverFile(parts[4], parts[5])

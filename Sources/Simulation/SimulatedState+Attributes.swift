@@ -32,14 +32,19 @@ extension SimulatedState {
 
     /// Names the kernel itself provides for this device (besides `attributes`).
     func fixedNames(_ device: Device) -> [String] {
-        var names = ["vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
-                     "remove", "rescan", "subsystem", "modalias"]
+        var names = [
+            "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
+            "remove", "rescan", "subsystem", "modalias"
+        ]
         if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
         if device.attributes["reset_method"] != nil { names.append("reset") }
         if device.driver != nil { names.append("driver") }
         if device.group != nil { names.append("iommu_group") }
         if device.sriov != nil {
-            names += ["sriov_totalvfs", "sriov_numvfs", "sriov_drivers_autoprobe", "sriov_offset", "sriov_stride", "sriov_vf_device"]
+            names += [
+                "sriov_totalvfs", "sriov_numvfs", "sriov_drivers_autoprobe", "sriov_offset", "sriov_stride",
+                "sriov_vf_device"
+            ]
             names += vfs(of: device.address).indices.map { "virtfn\($0)" }
         }
         if device.physfn != nil && device.linked { names.append("physfn") }
@@ -86,7 +91,7 @@ extension SimulatedState {
             guard !value.isEmpty else { return }
             devices[address]!.override = text.isEmpty ? nil : text
         case "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "boot_vga", "sriov_totalvfs",
-             "sriov_offset", "sriov_stride", "sriov_vf_device":
+            "sriov_offset", "sriov_stride", "sriov_vf_device":
             throw .EACCES
         case "sriov_numvfs":
             try setNumVFs(address, value)
@@ -102,7 +107,9 @@ extension SimulatedState {
             } else {
                 let wanted = text.split(separator: " ").map(String.init)
                 let supported = Set((device.defaultResetMethod ?? "").split(separator: " ").map(String.init))
-                guard wanted.allSatisfy({ Self.resetMethods.contains($0) && supported.contains($0) }) else { throw .EINVAL }
+                guard wanted.allSatisfy({ Self.resetMethods.contains($0) && supported.contains($0) }) else {
+                    throw .EINVAL
+                }
                 devices[address]!.attributes[name] = wanted.joined(separator: " ")
             }
         case "d3cold_allowed" where device.attributes[name] != nil:
@@ -129,13 +136,17 @@ extension SimulatedState {
             return Array(Set(fixedNames(device) + nested + children(of: address).map(\.description))).sorted()
         }
         if path == "driver", let driver = device.driver {
-            return ["bind", "unbind", "new_id", "remove_id"] + devices.values.filter { $0.driver == driver }.map(\.address.description)
+            return ["bind", "unbind", "new_id", "remove_id"]
+                + devices.values.filter { $0.driver == driver }.map(\.address.description)
         }
         guard isDirectory(device, path) else { throw device.attributes[path] != nil ? .ENOTDIR : .ENOENT }
         let prefix = path + "/"
-        return Array(Set(device.attributes.keys.filter { $0.hasPrefix(prefix) }.map {
-            String($0.dropFirst(prefix.count).split(separator: "/")[0])
-        })).sorted()
+        return Array(
+            Set(
+                device.attributes.keys.filter { $0.hasPrefix(prefix) }.map {
+                    String($0.dropFirst(prefix.count).split(separator: "/")[0])
+                })
+        ).sorted()
     }
 
     /// Where a path below the device directory really is, with every link followed

@@ -58,7 +58,9 @@ extension SimulatedState {
         visibleDisks.enumerated().compactMap { index, disk in
             disk.mounted.map { point in
                 let number = disk.hasAnonymousNumber ? "0:\(40 + index)" : disk.dev
-                return "\(30 + index) 1 \(number) / \(point) rw,relatime - \(disk.fstype ?? "ext4") \(disk.source ?? "/dev/\(disk.name)") rw\n"
+                return
+                    "\(30 + index) 1 \(number) / \(point) rw,relatime - \(disk.fstype ?? "ext4") "
+                        + "\(disk.source ?? "/dev/\(disk.name)") rw\n"
             }
         }.joined()
     }

@@ -38,9 +38,10 @@ extension SimulatedState {
         var config = parent.config
         for i in 0..<4 { config[i] = 0xff }
         let group = (groupMembers.keys.max() ?? -1) + 1
-        var vf = Device(address: address, id: PCIID(vendor: parent.id.vendor, device: sriov.vfDevice),
-                        subsystemID: parent.subsystemID, classCode: parent.classCode, parent: parent.parent, group: group,
-                        driver: nil, override: nil, bootVGA: false, attributes: [:], config: config)
+        var vf = Device(
+            address: address, id: PCIID(vendor: parent.id.vendor, device: sriov.vfDevice),
+            subsystemID: parent.subsystemID, classCode: parent.classCode, parent: parent.parent, group: group,
+            driver: nil, override: nil, bootVGA: false, attributes: [:], config: config)
         vf.physfn = pf
         // A PF on vfio-pci gives its VFs vfio-pci as their override itself.
         if isVFIO(parent.driver) { vf.override = parent.driver }
@@ -75,7 +76,9 @@ extension SimulatedState {
             remove(address)
         }
         for path in sriov.perVFAttributes.keys {
-            for number in 1...max(1, sriov.count) { devices[pf]!.attributes[path.replacing("%d", with: String(number))] = nil }
+            for number in 1...max(1, sriov.count) {
+                devices[pf]!.attributes[path.replacing("%d", with: String(number))] = nil
+            }
         }
         devices[pf]!.sriov!.count = 0
         events.append(pciEvent("change", pf))

@@ -70,14 +70,17 @@ package struct SysfsTree {
     /// reads the same wherever it is mounted, `/sys` included.
     private func link(_ path: String, to target: String) throws(IOFailure) {
         let relative = Self.relative(target, from: path)
-        guard symlink(relative, path) == 0 || errno == EEXIST else { throw IOFailure(.write, path, value: relative, errno: .current) }
+        guard symlink(relative, path) == 0 || errno == EEXIST else {
+            throw IOFailure(.write, path, value: relative, errno: .current)
+        }
     }
 
     /// `target` as seen from the directory holding `link` (both absolute, no `.` or `..`).
     static func relative(_ target: String, from link: String) -> String {
         let from = link.split(separator: "/").dropLast(), to = target.split(separator: "/")
         let common = zip(from, to).prefix { $0 == $1 }.count
-        return (Array(repeating: "..", count: from.count - common) + to.dropFirst(common).map(String.init)).joined(separator: "/")
+        return (Array(repeating: "..", count: from.count - common) + to.dropFirst(common).map(String.init)).joined(
+            separator: "/")
     }
 }
 

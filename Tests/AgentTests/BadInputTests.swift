@@ -16,11 +16,14 @@ struct BadInputTests {
         var events: [UEvent] = []
         for _ in 0..<2000 {
             let garbage = random.text(from: "0123456789abcdef:./-vfioxyz\u{0}\n ", length: 0...20)
-            var event = UEvent(action: random.pick(["add", "remove", "bind", "unbind", "change", "", garbage]),
-                               subsystem: random.pick(["pci", "vfio", "usb", ""]),
-                               devpath: random.pick(["", "/", "/devices/\(garbage)", "/devices/pci0000:00/0000:12:00.0"]),
-                               devname: random.pick([nil, "vfio/\(garbage)", "vfio/12", "vfio/-1", "vfio/vfio", garbage]))
-            if Bool.random(using: &random) { event.properties["PCI_SLOT_NAME"] = random.pick([garbage, "0000:12:00.0", "0000:99:00.0"]) }
+            var event = UEvent(
+                action: random.pick(["add", "remove", "bind", "unbind", "change", "", garbage]),
+                subsystem: random.pick(["pci", "vfio", "usb", ""]),
+                devpath: random.pick(["", "/", "/devices/\(garbage)", "/devices/pci0000:00/0000:12:00.0"]),
+                devname: random.pick([nil, "vfio/\(garbage)", "vfio/12", "vfio/-1", "vfio/vfio", garbage]))
+            if Bool.random(using: &random) {
+                event.properties["PCI_SLOT_NAME"] = random.pick([garbage, "0000:12:00.0", "0000:99:00.0"])
+            }
             switch event.target {
             case .device(let address): #expect(PCIAddress(address.description) == address)
             case .group(let group): #expect(group >= 0)
@@ -66,7 +69,8 @@ struct JSONOutputTests {
         let hostile = "a\u{2028}b\u{2029}c\u{202E}d\u{85}e\u{7F}f\u{2066}g\n"
         let text = prettyJSON(["driver": hostile])
         #expect(!text.unicodeScalars.contains { [0x2028, 0x2029, 0x202E, 0x85, 0x7F, 0x2066].contains($0.value) })
-        #expect(text.contains("\\u2028") && text.contains("\\u202e") && text.contains("\\u0085") && text.contains("\\n"))
+        #expect(
+            text.contains("\\u2028") && text.contains("\\u202e") && text.contains("\\u0085") && text.contains("\\n"))
         let decoded = try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
         #expect(decoded["driver"] == hostile)
     }

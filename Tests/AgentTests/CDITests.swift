@@ -10,8 +10,9 @@ import Testing
 struct CDITests {
     /// The GPUs under the default kind, the NICs under their own with iommufd nodes (the
     /// same file the CDI schema test validates the specs of).
-    static let kinds = try! String(contentsOf: repository.appendingPathComponent("Tests/CDI/policies/50-kinds.toml"),
-                                   encoding: .utf8)
+    static let kinds = try! String(
+        contentsOf: repository.appendingPathComponent("Tests/CDI/policies/50-kinds.toml"),
+        encoding: .utf8)
 
     func specs(_ host: SimHost) throws -> [CDISpec] {
         host.agent.planner.cdiSpecs(in: try host.agent.plannedView())
@@ -39,8 +40,11 @@ struct CDITests {
             let byAddress = try #require(spec.devices.first { $0.name == address })
             #expect(byAddress.nodes == named[0].nodes)
             let group = try #require(host.device(address)?.group)
-            #expect(byAddress.nodes == [CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
-                                        CDISpec.Node(path: "/dev/vfio/\(group)", uid: 1000, gid: 993, mode: 0o660)])
+            #expect(
+                byAddress.nodes == [
+                    CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
+                    CDISpec.Node(path: "/dev/vfio/\(group)", uid: 1000, gid: 993, mode: 0o660)
+                ])
         }
         #expect(spec.devices.contains { $0.name == "connectx-7-7" })
         #expect(!spec.devices.contains { $0.name == "connectx-7-8" })
@@ -61,8 +65,11 @@ struct CDITests {
         #expect(nics.kind.description == "example.com/nic" && nics.devices.count == 16)
         for device in nics.devices {
             let number = try #require(host.device(device.address.description)?.deviceNode)
-            #expect(device.nodes == [CDISpec.Node(path: "/dev/iommu", uid: 1000, gid: nil, mode: 0o660),
-                                     CDISpec.Node(path: "/dev/vfio/devices/vfio\(number)", uid: 1000, mode: 0o600)])
+            #expect(
+                device.nodes == [
+                    CDISpec.Node(path: "/dev/iommu", uid: 1000, gid: nil, mode: 0o660),
+                    CDISpec.Node(path: "/dev/vfio/devices/vfio\(number)", uid: 1000, mode: 0o600)
+                ])
         }
         // The GPUs' policy did not ask for iommufd: the legacy pair, never both.
         #expect(all[0].devices.allSatisfy { $0.nodes.map(\.path).first == "/dev/vfio/vfio" && $0.nodes.count == 2 })
@@ -108,22 +115,26 @@ struct CDITests {
         let gpu = host.addresses { $0.id.device == 0x74a1 }[0]
         let group = try #require(host.device(gpu)?.group)
         host.kernel.holdNode(group, pid: 7, command: "qemu-system-x86")
-        let moved = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "driver = \"vfio-pci\"\nsysfs",
-                                                                                with: "driver = \"pci-stub\"\nsysfs")
+        let moved = try SimHost.examplePolicy("seed-000").replacingOccurrences(
+            of: "driver = \"vfio-pci\"\nsysfs",
+            with: "driver = \"pci-stub\"\nsysfs")
         let accounts = TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
-        host.agent.planner = Planner(policies: PolicySet(PolicyParser(accounts: accounts).parse(moved, file: "m.toml").policies))
+        host.agent.planner = Planner(
+            policies: PolicySet(PolicyParser(accounts: accounts).parse(moved, file: "m.toml").policies))
         #expect(!host.runOnce() || host.device(gpu)?.driver == "vfio-pci")
         #expect(host.device(gpu)?.driver == "vfio-pci")
         #expect(try specs(host).first?.devices.contains { $0.address.description == gpu } == false)
     }
 
     @Test func aPolicyNameCDIRefusesLeavesTheAddressAlone() throws {
-        let host = try SimHost("seed-000-mi300x.json", policies: """
-            [[policy]]
-            name = "_gpus"
-            match.ids = ["1002:74a1"]
-            driver = "vfio-pci"
-            """)
+        let host = try SimHost(
+            "seed-000-mi300x.json",
+            policies: """
+                [[policy]]
+                name = "_gpus"
+                match.ids = ["1002:74a1"]
+                driver = "vfio-pci"
+                """)
         #expect(host.runOnce())
         let spec = try #require(try specs(host).first)
         #expect(spec.devices.count == 8 && spec.devices.allSatisfy { $0.name.hasPrefix("0000:") })
@@ -135,9 +146,10 @@ struct CDITests {
         let planner = host.agent.planner
         let snapshot = try host.reader.fullView()
         let view = host.reader.read(planner.needs(in: snapshot), into: snapshot)
-        let statuses = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
-                                        records: StatusStore(stateDirectory: host.state),
-                                        cdi: planner.cdiSpecs(in: view))
+        let statuses = DeviceStatus.all(
+            planner.planAll(in: view), view: view, planner: planner,
+            records: StatusStore(stateDirectory: host.state),
+            cdi: planner.cdiSpecs(in: view))
         let gpu = try #require(statuses.first { $0.policy == "mi300x" })
         #expect(gpu.cdi == ["hotplug-agent.io/vfio=mi300x-0", "hotplug-agent.io/vfio=\(gpu.address)"])
         #expect(statuses.first { $0.policy == "nics" }?.cdi.first == "example.com/nic=nics-0")
@@ -147,10 +159,13 @@ struct CDITests {
 /// The spec files: written when they change, removed when their kind has no device left.
 struct CDISpecFileTests {
     func spec(_ kind: CDIKind = .default, devices: Int) -> CDISpec {
-        CDISpec(kind: kind, devices: (0..<devices).map { n in
-            CDISpec.Device(name: "p-\(n)", address: PCIAddress("0000:0\(n):00.0")!,
-                           nodes: [CDISpec.Node(path: "/dev/vfio/\(n)")])
-        })
+        CDISpec(
+            kind: kind,
+            devices: (0..<devices).map { n in
+                CDISpec.Device(
+                    name: "p-\(n)", address: PCIAddress("0000:0\(n):00.0")!,
+                    nodes: [CDISpec.Node(path: "/dev/vfio/\(n)")])
+            })
     }
 
     @Test func writtenOnceRemovedWhenEmptyAndOnlyOurs() throws {
@@ -204,8 +219,8 @@ struct CDISpecFileTests {
         try tree.characterNode("/dev/vfio/12")
         try tree.mkdir("/var")
         try tree.mkdir("/run")
-        try tree.link("/var/run", to: "/run")                  // as Debian has it
-        try tree.link("/run/hotplug-agent", to: outside.path("/state"))   // absolute: inside the root
+        try tree.link("/var/run", to: "/run")  // as Debian has it
+        try tree.link("/run/hotplug-agent", to: outside.path("/state"))  // absolute: inside the root
         try tree.mkdir("/p")
         try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
         let result = try Binary.run(["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p")])
@@ -244,8 +259,10 @@ struct CDISpecFileTests {
         try tree.characterNode("/dev/vfio/12")
         try tree.mkdir("/p")
         try tree.file("/p/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
-        let run = ["run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p"),
-                   "--state-dir", tree.path("/state")]
+        let run = [
+            "run", "--once", "--root", tree.root, "--policy-dir", tree.path("/p"),
+            "--state-dir", tree.path("/state")
+        ]
         #expect(try Binary.run(run).status == 0)
         #expect(try tree.read("/var/run/cdi/hotplug-agent.json").contains("\"name\" : \"gpu-0\""))
         try FileManager.default.removeItem(atPath: tree.path("/sys/bus/pci/devices/0000:12:00.0/driver"))

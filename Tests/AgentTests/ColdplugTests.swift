@@ -22,11 +22,12 @@ struct ColdplugTests {
         for (address, old) in before where !claimed.contains(address.description) {
             let now = try #require(host.device(address.description))
             #expect(now.driver == old.driver && now.override == nil, "\(address) was touched")
-            #expect(!host.history.contains { $0.hasSuffix("\(address) \(old.driver ?? "-")") && $0.hasPrefix("unbind") })
+            #expect(
+                !host.history.contains { $0.hasSuffix("\(address) \(old.driver ?? "-")") && $0.hasPrefix("unbind") })
         }
         // The NICs came from mlx5_core: unbound once each, bound to vfio-pci once each.
         #expect(host.history.filter { $0.hasPrefix("unbind") && $0.hasSuffix("mlx5_core") }.count == 8)
-        #expect(host.history.filter { $0 .hasSuffix("vfio-pci") && $0.hasPrefix("bind") }.count == 16)
+        #expect(host.history.filter { $0.hasSuffix("vfio-pci") && $0.hasPrefix("bind") }.count == 16)
         #expect(host.agent.failureCount == 0)
     }
 
@@ -53,7 +54,9 @@ struct ColdplugTests {
         #expect(host.history.isEmpty)
         #expect(host.kernel.inspect { $0.devices.mapValues { "\($0.driver ?? "-") \($0.override ?? "-")" } } == before)
         #expect(host.kernel.inspect { $0.drivers["vfio-pci"]!.registered } == false)
-        #expect(host.log.containing("[mi300x] would bind to vfio-pci (now unbound): policy \"mi300x\" wants vfio-pci").count == 8)
+        #expect(
+            host.log.containing("[mi300x] would bind to vfio-pci (now unbound): policy \"mi300x\" wants vfio-pci").count
+                == 8)
         #expect(host.log.containing("[connectx-7] would bind to vfio-pci (now on mlx5_core)").count == 8)
     }
 

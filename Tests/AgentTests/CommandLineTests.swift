@@ -30,28 +30,33 @@ struct Binary {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 }
 
 struct CommandLineTests {
     static let corpus = repository.appendingPathComponent("Tests/PolicyTests/Corpus")
-    static let badFiles = ((try? FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent("bad").path)) ?? [])
+    static let badFiles =
+        ((try? FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent("bad").path)) ?? [])
         .filter { $0.hasSuffix(".toml") }.sorted()
 
     @Test(arguments: badFiles)
     func checkPrintsEveryErrorOfABadFileAndExits1(name: String) throws {
         let tree = try FakeSysfs()
         let result = try Binary.run(["check", "--root", tree.root, "bad/\(name)"], in: Self.corpus)
-        let expected = try String(contentsOf: Self.corpus.appendingPathComponent("bad/\(name.dropLast(5)).expected"), encoding: .utf8)
+        let expected = try String(
+            contentsOf: Self.corpus.appendingPathComponent("bad/\(name.dropLast(5)).expected"), encoding: .utf8)
         #expect(result.status == 1)
         #expect(result.stdout == expected)
     }
 
     @Test func checkAcceptsTheGoodFilesAndTheExamples() throws {
         let tree = try FakeSysfs()
-        let good = try Binary.run(["check", "--root", tree.root, "good/spec-example.toml", "good/table-forms.toml", "good/empty.toml"], in: Self.corpus)
+        let good = try Binary.run(
+            ["check", "--root", tree.root, "good/spec-example.toml", "good/table-forms.toml", "good/empty.toml"],
+            in: Self.corpus)
         #expect(good.status == 0)
         #expect(good.stdout == "ok: 7 policies\n")
         for seed in ["seed-000", "seed-003", "seed-004"] {
@@ -67,9 +72,12 @@ struct CommandLineTests {
         try tree.device("0000:0b:00.0", id: "1002:74a1", driver: "amdgpu", group: 3)
         let installed = tree.path("/etc/hotplug-agent/policies.d/\(name)")
         try tree.mkdir("/etc/hotplug-agent/policies.d")
-        try FileManager.default.copyItem(atPath: Self.corpus.appendingPathComponent("bad/\(name)").path, toPath: installed)
-        let expected = try String(contentsOf: Self.corpus.appendingPathComponent("bad/\(name.dropLast(5)).expected"), encoding: .utf8)
-            .replacingOccurrences(of: "bad/\(name)", with: installed)
+        try FileManager.default.copyItem(
+            atPath: Self.corpus.appendingPathComponent("bad/\(name)").path, toPath: installed)
+        let expected = try String(
+            contentsOf: Self.corpus.appendingPathComponent("bad/\(name.dropLast(5)).expected"), encoding: .utf8
+        )
+        .replacingOccurrences(of: "bad/\(name)", with: installed)
         for arguments in [["run", "--once"], ["run"], ["run", "--dry-run", "--once"], ["plan"]] {
             let result = try Binary.run(arguments + ["--root", tree.root])
             #expect(result.status == 1, "\(arguments)")
@@ -84,19 +92,25 @@ struct CommandLineTests {
     /// Read-only commands on this machine's real PCI devices: they read them and write nothing.
     @Test func planAndListReadTheRealHostAndChangeNothing() throws {
         let devices = "/sys/bus/pci/devices"
-        guard let addresses = try? FileManager.default.contentsOfDirectory(atPath: devices), !addresses.isEmpty else { return }
+        guard let addresses = try? FileManager.default.contentsOfDirectory(atPath: devices), !addresses.isEmpty else {
+            return
+        }
         func state() -> [String] {
             addresses.sorted().map { address in
-                let driver = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(devices)/\(address)/driver")) ?? "-"
-                let override = (try? String(contentsOfFile: "\(devices)/\(address)/driver_override", encoding: .utf8)) ?? "-"
+                let driver =
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(devices)/\(address)/driver")) ?? "-"
+                let override =
+                    (try? String(contentsOfFile: "\(devices)/\(address)/driver_override", encoding: .utf8)) ?? "-"
                 return "\(address) \(driver) \(override)"
             }
         }
         let before = state()
         let tree = try FakeSysfs()
-        try tree.file("/etc/everything.toml", "[[policy]]\nname = \"all\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        try tree.file(
+            "/etc/everything.toml", "[[policy]]\nname = \"all\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
         try tree.mkdir("/policies")
-        try FileManager.default.moveItem(atPath: tree.path("/etc/everything.toml"), toPath: tree.path("/policies/all.toml"))
+        try FileManager.default.moveItem(
+            atPath: tree.path("/etc/everything.toml"), toPath: tree.path("/policies/all.toml"))
         let plan = try Binary.run(["plan", "--policy-dir", tree.path("/policies")])
         #expect(plan.status == 0)
         #expect(plan.stdout.split(separator: "\n").filter { !$0.hasPrefix(" ") }.count == addresses.count)
@@ -134,11 +148,12 @@ struct CommandLineTests {
         chmod(directory + "/20-group.toml", 0o664)
         let result = try Binary.run(["check", "--root", tree.root])
         #expect(result.status == 1)
-        #expect(result.stdout == """
-            \(directory)/10-user.toml: file is not owned by root (owner uid 1000); refused
-            \(directory)/20-group.toml: file is writable by group or others (mode 0664); refused
+        #expect(
+            result.stdout == """
+                \(directory)/10-user.toml: file is not owned by root (owner uid 1000); refused
+                \(directory)/20-group.toml: file is writable by group or others (mode 0664); refused
 
-            """)
+                """)
         chmod(directory, 0o777)
         let open = try Binary.run(["check", "--root", tree.root])
         #expect(open.stdout == "\(directory): directory is writable by group or others (mode 0777); refused\n")
@@ -155,13 +170,21 @@ struct CommandLineTests {
         chmod(tree.path("/srv"), 0o777)
         let open = try Binary.run(["check", "--root", tree.root, file])
         #expect(open.status == 1)
-        #expect(open.stdout == "\(file): directory \(tree.path("/srv")) above it is writable by group or others (mode 0777); refused\n")
+        #expect(
+            open.stdout
+                == "\(file): directory \(tree.path("/srv")) above it is writable by group or others (mode 0777); "
+                    + "refused\n"
+        )
         // The sticky bit (/tmp's) lets only an entry's owner rename it: passes.
         chmod(tree.path("/srv"), 0o1777)
         #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
         chown(tree.path("/srv/shared"), 1000, 1000)
         let owned = try Binary.run(["check", "--root", tree.root, file])
-        #expect(owned.stdout == "\(file): directory \(tree.path("/srv/shared")) above it is not owned by root (owner uid 1000); refused\n")
+        #expect(
+            owned.stdout
+                == "\(file): directory \(tree.path("/srv/shared")) above it is not owned by root (owner uid 1000); "
+                    + "refused\n"
+        )
     }
 
     @Test func aFIFOInPlaceOfAPolicyFileIsRefusedWithoutHanging() throws {
@@ -194,8 +217,11 @@ struct CommandLineTests {
         try tree.mkdir("/etc/hotplug-agent/policies.d")
         try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
         try tree.file("/usr/lib/hotplug-agent/policies.d/50-gpu.toml", "this is not toml")
-        try tree.file("/etc/hotplug-agent/policies.d/50-gpu.toml", "[[policy]]\nname = \"etc\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"pci-stub\"\n")
-        try tree.file("/usr/lib/hotplug-agent/policies.d/10-first.toml", "[[policy]]\nname = \"first\"\nmatch.class = [\"03\"]\n")
+        try tree.file(
+            "/etc/hotplug-agent/policies.d/50-gpu.toml",
+            "[[policy]]\nname = \"etc\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"pci-stub\"\n")
+        try tree.file(
+            "/usr/lib/hotplug-agent/policies.d/10-first.toml", "[[policy]]\nname = \"first\"\nmatch.class = [\"03\"]\n")
         try tree.device("0000:0b:00.0", id: "1002:74a1", group: 3)
         let result = try Binary.run(["plan", "--root", tree.root])
         #expect(result.status == 0)
@@ -208,30 +234,34 @@ struct CommandLineTests {
         try tree.device("0000:0b:00.1", id: "1002:ab28", class: "0x040300", driver: "snd_hda_intel", group: 20)
         try tree.device("0000:00:01.0", id: "1022:1483", class: "0x060400", driver: "pcieport")
         try tree.mkdir("/policies")
-        try tree.file("/policies/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"\nclaim-group = true\n")
+        try tree.file(
+            "/policies/50.toml",
+            "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"\nclaim-group = true\n")
         let plan = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/policies")])
         #expect(plan.status == 0)
-        #expect(plan.stdout == """
-            0000:00:01.0 [1022:1483] class 060400, driver pcieport: no policy
-            0000:0b:00.0 [1002:73bf] class 030000, driver amdgpu: policy "gpu"
-              load module vfio-pci: driver vfio-pci is not registered
-              bind to vfio-pci (now on amdgpu): policy "gpu" wants vfio-pci
-            0000:0b:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy "gpu"
-              load module vfio-pci: driver vfio-pci is not registered
-              bind to vfio-pci (now on snd_hda_intel): policy "gpu" wants vfio-pci
+        #expect(
+            plan.stdout == """
+                0000:00:01.0 [1022:1483] class 060400, driver pcieport: no policy
+                0000:0b:00.0 [1002:73bf] class 030000, driver amdgpu: policy "gpu"
+                  load module vfio-pci: driver vfio-pci is not registered
+                  bind to vfio-pci (now on amdgpu): policy "gpu" wants vfio-pci
+                0000:0b:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy "gpu"
+                  load module vfio-pci: driver vfio-pci is not registered
+                  bind to vfio-pci (now on snd_hda_intel): policy "gpu" wants vfio-pci
 
-            """)
+                """)
         let list = try Binary.run(["list", "--root", tree.root, "--policy-dir", tree.path("/policies")])
         // This tree's device directories are not links into /sys/devices: no topology, so
         // each bus is a root of its own.
-        #expect(list.stdout == """
-            pci0000:00
-            └─ 0000:00:01.0 [1022:1483] 060400  pcieport
-            pci0000:0b
-            ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable now)  policy gpu
-            └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable now)  policy gpu
+        #expect(
+            list.stdout == """
+                pci0000:00
+                └─ 0000:00:01.0 [1022:1483] 060400  pcieport
+                pci0000:0b
+                ├─ 0000:0b:00.0 [1002:73bf] 030000  amdgpu  group 20 (not viable now)  policy gpu
+                └─ 0000:0b:00.1 [1002:ab28] 040300  snd_hda_intel  group 20 (not viable now)  policy gpu
 
-            """)
+                """)
         let json = try Binary.run(["list", "--json", "--root", tree.root])
         let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let groups = try #require(decoded?["groups"] as? [[String: Any]])

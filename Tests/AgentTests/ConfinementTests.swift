@@ -19,7 +19,8 @@ struct ConfinementTests {
             match.ids = ["1002:1479"]
             sysfs = [\(quoted(entry))]
             """
-        return PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "p.toml").errors.map(\.description)
+        return PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(toml, file: "p.toml").errors.map(
+            \.description)
     }
 
     @Test(arguments: [
@@ -35,7 +36,7 @@ struct ConfinementTests {
         ("0000:09:00.0/d3cold_allowed=0", "0000:09:00.0 is another PCI device"),
         ("physfn/reset_method=", "physfn leads to another device"),
         ("virtfn3/d3cold_allowed=0", "virtfn3 leads to another device"),
-        ("subsystem/rescan=1", "subsystem leads to another device"),
+        ("subsystem/rescan=1", "subsystem leads to another device")
     ])
     func namesThatAreAnotherKeysOrAnotherDevicesAreErrorsOfTheFile(entry: String, why: String) {
         #expect(parseErrors(entry) == ["p.toml:4: sysfs: \(quoted(entry)): \(why)"])
@@ -43,12 +44,14 @@ struct ConfinementTests {
 
     @Test func aGlobNeverEntersAChildFunctionOrALink() throws {
         // The bridge above the boot GPU: its directory holds the GPU's and its links.
-        let host = try SimHost("seed-004-x570.json", policies: """
-            [[policy]]
-            name = "bridge"
-            match.slots = ["\(Self.bridge)"]
-            sysfs = ["*/d3cold_allowed=1", "*/reset_method=", "*/*/*/*=1"]
-            """)
+        let host = try SimHost(
+            "seed-004-x570.json",
+            policies: """
+                [[policy]]
+                name = "bridge"
+                match.slots = ["\(Self.bridge)"]
+                sysfs = ["*/d3cold_allowed=1", "*/reset_method=", "*/*/*/*=1"]
+                """)
         #expect(host.runOnce())
         #expect(host.kernel.inspect(\.attributeWrites) == [])
         let gpu = try #require(host.device(Self.gpu))
@@ -58,16 +61,20 @@ struct ConfinementTests {
     }
 
     @Test func aNamedLinkOnTheWayIsRefusedWithItsName() throws {
-        let host = try SimHost("seed-004-x570.json", policies: """
-            [[policy]]
-            name = "gpu"
-            match.slots = ["\(Self.gpu)"]
-            allow-boot-vga = true
-            sysfs = ["iommu_group/type=identity"]
-            """)
+        let host = try SimHost(
+            "seed-004-x570.json",
+            policies: """
+                [[policy]]
+                name = "gpu"
+                match.slots = ["\(Self.gpu)"]
+                allow-boot-vga = true
+                sysfs = ["iommu_group/type=identity"]
+                """)
         #expect(host.runOnce())
         #expect(host.kernel.inspect(\.attributeWrites) == [])
-        #expect(try host.planLines().contains("  refused: set iommu_group/type to \"identity\": iommu_group is a link out of the device directory"))
+        #expect(
+            try host.planLines().contains(
+                "  refused: set iommu_group/type to \"identity\": iommu_group is a link out of the device directory"))
     }
 
     @Test func aGlobOverAPFsLinksStaysInsideThePF() throws {
@@ -87,29 +94,37 @@ struct ConfinementTests {
         let index = try #require(description.devices.firstIndex { $0.id == "1002:74a1" })
         description.devices[index].attributes?["reset_gpu"] = ""
         description.devices[index].writeOnly = ["reset_gpu"]
-        let host = try SimHost(description, policies: """
-            [[policy]]
-            name = "poke"
-            match.ids = ["1002:74a1"]
-            sysfs = ["reset_gpu=1"]
-            """)
+        let host = try SimHost(
+            description,
+            policies: """
+                [[policy]]
+                name = "poke"
+                match.ids = ["1002:74a1"]
+                sysfs = ["reset_gpu=1"]
+                """)
         #expect(host.runOnce())
         #expect(host.runOnce())
         #expect(host.kernel.inspect(\.attributeWrites) == [])
         let address = description.devices[index].address
-        #expect(try host.planLines().contains("  refused: set reset_gpu to \"1\": it is write-only: it cannot be read back, so it would be written at every event"), "\(address)")
+        #expect(
+            try host.planLines().contains(
+                "  refused: set reset_gpu to \"1\": it is write-only: it cannot be read back, so it would be written "
+                    + "at every event"
+            ), "\(address)")
     }
 
     @Test func anEntryMatchingMoreThan256AttributesIsRefusedWhole() throws {
         var description = try SimHost.load("seed-000-mi300x.json")
         let index = try #require(description.devices.firstIndex { $0.id == "1002:74a1" })
         for knob in 0..<300 { description.devices[index].attributes?["knobs/k\(knob)"] = "0" }
-        let host = try SimHost(description, policies: """
-            [[policy]]
-            name = "knobs"
-            match.ids = ["1002:74a1"]
-            sysfs = ["knobs/k*=1", "knobs/k1*=1"]
-            """)
+        let host = try SimHost(
+            description,
+            policies: """
+                [[policy]]
+                name = "knobs"
+                match.ids = ["1002:74a1"]
+                sysfs = ["knobs/k*=1", "knobs/k1*=1"]
+                """)
         #expect(host.runOnce())
         let writes = host.kernel.inspect(\.attributeWrites).filter { $0.hasPrefix(description.devices[index].address) }
         // The narrow entry is written (k1, k10…k19, k100…k199), the wide one not at all.
@@ -166,7 +181,9 @@ struct ChildDeviceTests {
         try tree.link("\(dir)/drm/card0/subsystem", to: "../../../../../class/drm")
         try tree.file("\(dir)/drm/card0/prelim_iov/exec_quantum_ms", "10\n")
         try tree.mkdir("/p")
-        try tree.file("/p/50.toml", """
+        try tree.file(
+            "/p/50.toml",
+            """
             [[policy]]
             name = "xhci"
             match.ids = ["1022:149c"]
@@ -200,8 +217,9 @@ struct ChildDeviceTests {
                 try executor.perform(Step(.writeAttribute(path: path, value: "0"), reason: "test"), on: address)
             }
         }
-        try executor.perform(Step(.writeAttribute(path: "drm/card0/prelim_iov/exec_quantum_ms", value: "20"), reason: "test"),
-                             on: address)
+        try executor.perform(
+            Step(.writeAttribute(path: "drm/card0/prelim_iov/exec_quantum_ms", value: "20"), reason: "test"),
+            on: address)
         let dir = "/sys/bus/pci/devices/\(Self.xhci)"
         #expect(try tree.read("\(dir)/usb1/authorized") == "1\n")
         #expect(try tree.read("\(dir)/usb1/1-1/authorized") == "1\n")

@@ -70,12 +70,14 @@ struct StormTests {
             pf.sriov!.pfAttributes = nil
             description.devices.append(pf)
         }
-        let host = try SimHost(description, policies: """
-            [[policy]]
-            name = "flex-vfs"
-            match.pf-ids = ["8086:56c0"]
-            driver = "vfio-pci"
-            """)
+        let host = try SimHost(
+            description,
+            policies: """
+                [[policy]]
+                name = "flex-vfs"
+                match.pf-ids = ["8086:56c0"]
+                driver = "vfio-pci"
+                """)
         if let capacity { host.kernel.limitEventQueue(to: capacity) }
         return host
     }
@@ -95,7 +97,8 @@ struct StormTests {
         #expect(host.addresses { $0.physfn != nil && $0.driver == "vfio-pci" }.count == 256)
         #expect(host.history.filter { $0.hasPrefix("bind") }.allSatisfy { $0.hasSuffix("vfio-pci") })
         if capacity != nil {
-            #expect(host.log.containing("events were lost (receive buffer overflow); reconciling every device").count == 1)
+            #expect(
+                host.log.containing("events were lost (receive buffer overflow); reconciling every device").count == 1)
         }
     }
 }

@@ -14,7 +14,9 @@ struct DaemonTests {
         let signals = SignalPipe(signals: [], installHandlers: false)
         let exit = Mutex<Int32?>(nil)
 
-        init(_ host: SimHost, waitRetry: Duration = .seconds(10), reload: @escaping @Sendable () -> PolicySet? = { nil }) {
+        init(
+            _ host: SimHost, waitRetry: Duration = .seconds(10), reload: @escaping @Sendable () -> PolicySet? = { nil }
+        ) {
             var configured = Daemon(agent: host.agent, monitor: host.kernel, log: host.agent.log, reload: reload)
             configured.waitRetry = waitRetry
             let daemon = configured
@@ -32,8 +34,9 @@ struct DaemonTests {
     }
 
     @Test func aProbeThatNeverReturnsHoldsUpNoOtherDeviceAndSIGTERMStillEndsTheDaemon() throws {
-        let host = try SimHost(try SimHost.load("seed-000-mi300x.json"), policies: try SimHost.examplePolicy("seed-000"),
-                               stuckAfter: .milliseconds(300))
+        let host = try SimHost(
+            try SimHost.load("seed-000-mi300x.json"), policies: try SimHost.examplePolicy("seed-000"),
+            stuckAfter: .milliseconds(300))
         let hung = PCIAddress("0000:12:00.0")!
         host.kernel.hangProbe(hung)
         defer { host.kernel.releaseHungProbes() }
@@ -73,8 +76,14 @@ struct DaemonTests {
         let history = host.history
         daemon.signals.send(SIGHUP)
         #expect(waitFor(.seconds(5)) { !host.log.containing("reload refused").isEmpty })
-        #expect(host.log.containing("error: \(tree.path("/policies/10-bad.toml")):3: match.ids: \"1002:74a\" is not vvvv:dddd").count == 1)
-        #expect(host.log.containing("error: \(tree.path("/policies/10-bad.toml")):4: driver: expected a string, found an integer").count == 1)
+        #expect(
+            host.log.containing(
+                "error: \(tree.path("/policies/10-bad.toml")):3: match.ids: \"1002:74a\" is not vvvv:dddd"
+            ).count == 1)
+        #expect(
+            host.log.containing(
+                "error: \(tree.path("/policies/10-bad.toml")):4: driver: expected a string, found an integer"
+            ).count == 1)
         #expect(host.log.containing("error: reload refused: 2 errors; the previous policies stay in force").count == 1)
         usleep(200_000)
         #expect(host.history == history)
@@ -90,7 +99,10 @@ struct DaemonTests {
         host.kernel.unplug(PCIAddress("0000:23:00.0")!)
         try host.kernel.plug(try #require(host.description.devices.first { $0.address == "0000:23:00.0" }))
         #expect(waitFor(.seconds(10)) { host.device("0000:23:00.0")?.driver == "vfio-pci" })
-        #expect(Array(host.history.suffix(3)) == ["bind 0000:23:00.0 mlx5_core", "unbind 0000:23:00.0 mlx5_core", "bind 0000:23:00.0 vfio-pci"])
+        #expect(
+            Array(host.history.suffix(3)) == [
+                "bind 0000:23:00.0 mlx5_core", "unbind 0000:23:00.0 mlx5_core", "bind 0000:23:00.0 vfio-pci"
+            ])
         #expect(daemon.stop() == 0)
     }
 }
@@ -113,7 +125,9 @@ struct PolicyWatcherTests {
     func watching(_ directory: String, below tree: FakeSysfs, _ host: SimHost) throws -> SignalPipe {
         let loader = PolicyLoader(paths: HostPaths(root: tree.root), accounts: TableAccounts(users: [:], groups: [:]))
         let log = host.agent.log
-        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) { loader.reload(directories: [directory], log: log) }
+        var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) {
+            loader.reload(directories: [directory], log: log)
+        }
         daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
         daemon.quietBeforeReload = .milliseconds(100)
         let signals = SignalPipe(signals: [], installHandlers: false)
@@ -126,20 +140,26 @@ struct PolicyWatcherTests {
         let tree = try FakeSysfs()
         let directory = tree.path("/configmap")
         try tree.mkdir("/configmap/..2026_11_29_01")
-        try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        try tree.file(
+            "/configmap/..2026_11_29_01/50.toml",
+            "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
         try tree.link("/configmap/..data", to: "..2026_11_29_01")
         try tree.link("/configmap/50.toml", to: "..data/50.toml")
         let signals = try watching(directory, below: tree, host)
         defer { signals.send(SIGTERM) }
         #expect(host.agent.planner.policies.policies.isEmpty)
         // A file touched in place: reloaded, no SIGHUP.
-        try tree.file("/configmap/..2026_11_29_01/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
+        try tree.file(
+            "/configmap/..2026_11_29_01/50.toml",
+            "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
         FileManager.default.createFile(atPath: tree.path("/configmap/touched"), contents: nil)
         #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["first"] })
         #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 8 })
         // The ConfigMap way: a new directory, then ..data renamed over the old link.
         try tree.mkdir("/configmap/..2026_11_29_02")
-        try tree.file("/configmap/..2026_11_29_02/50.toml", "[[policy]]\nname = \"second\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n")
+        try tree.file(
+            "/configmap/..2026_11_29_02/50.toml",
+            "[[policy]]\nname = \"second\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n")
         try tree.link("/configmap/..data_tmp", to: "..2026_11_29_02")
         #expect(rename(tree.path("/configmap/..data_tmp"), tree.path("/configmap/..data")) == 0)
         #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["second"] })
@@ -164,14 +184,16 @@ extension PolicyWatcherTests {
         #expect(host.log.containing("notice: the policy directories changed").isEmpty)
         // The directory appears, then its file: reloaded.
         try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
-        try tree.file("/usr/lib/hotplug-agent/policies.d/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\n")
+        try tree.file(
+            "/usr/lib/hotplug-agent/policies.d/50.toml", "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\n")
         #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["first"] })
         // Deleted and made again, with another file: reloaded again.
         try FileManager.default.removeItem(atPath: directory)
         // A directory named with --policy-dir must exist: that reload is refused, the old kept.
         #expect(waitFor(.seconds(5)) { host.log.containing("reload refused").count == 1 })
         try tree.mkdir("/usr/lib/hotplug-agent/policies.d")
-        try tree.file("/usr/lib/hotplug-agent/policies.d/60.toml", "[[policy]]\nname = \"second\"\nmatch.ids = [\"1002:74a1\"]\n")
+        try tree.file(
+            "/usr/lib/hotplug-agent/policies.d/60.toml", "[[policy]]\nname = \"second\"\nmatch.ids = [\"1002:74a1\"]\n")
         #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["second"] })
     }
 }
@@ -188,7 +210,10 @@ struct MetricsTests {
         startThread { [daemon] in _ = daemon.run(signals: signals) }
         defer { signals.send(SIGTERM) }
         func metrics() -> String { (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
-        #expect(waitFor(.seconds(10)) { metrics().contains("hotplug_agent_devices{policy=\"mi300x\",state=\"settled\"} 8\n") })
+        #expect(
+            waitFor(.seconds(10)) {
+                metrics().contains("hotplug_agent_devices{policy=\"mi300x\",state=\"settled\"} 8\n")
+            })
         let text = metrics()
         #expect(text.contains("hotplug_agent_devices{policy=\"connectx-7\",state=\"settled\"} 8\n"))
         #expect(text.contains("# TYPE hotplug_agent_actions_total counter\n"))

@@ -9,7 +9,9 @@ struct SRIOVTests {
     let flex = "0000:4d:00.0"
 
     func hostDrivers(_ host: SimHost, _ address: String) -> [String] {
-        host.history.filter { $0.contains(" \(address) ") && $0.hasPrefix("bind") }.map { String($0.split(separator: " ")[2]) }
+        host.history.filter { $0.contains(" \(address) ") && $0.hasPrefix("bind") }.map {
+            String($0.split(separator: " ")[2])
+        }
     }
 
     @Test func seed002MakesFourVFsThatNoHostDriverEverTouches() throws {
@@ -37,12 +39,17 @@ struct SRIOVTests {
     @Test func changingTheCountGoesThroughZero() throws {
         let first = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
         #expect(first.runOnce())
-        let fewer = try SimHost.examplePolicy("seed-002").replacingOccurrences(of: "sriov.num-vfs = 4", with: "sriov.num-vfs = 2")
-        let parsed = PolicyParser(accounts: TableAccounts(users: ["vmuser": 1000], groups: ["kvm": 993])).parse(fewer, file: "p.toml")
+        let fewer = try SimHost.examplePolicy("seed-002").replacingOccurrences(
+            of: "sriov.num-vfs = 4", with: "sriov.num-vfs = 2")
+        let parsed = PolicyParser(accounts: TableAccounts(users: ["vmuser": 1000], groups: ["kvm": 993])).parse(
+            fewer, file: "p.toml")
         first.agent.planner = Planner(policies: PolicySet(parsed.policies))
         #expect(first.runOnce())
         #expect(first.addresses { $0.physfn != nil } == ["0000:4d:00.1", "0000:4d:00.2"])
-        #expect(first.log.containing("[flex-pf] set sriov_numvfs to 0: the kernel changes a nonzero VF count only through 0").count == 1)
+        #expect(
+            first.log.containing(
+                "[flex-pf] set sriov_numvfs to 0: the kernel changes a nonzero VF count only through 0"
+            ).count == 1)
     }
 
     @Test func aVFIsNotDecidedBeforeItsLinksExist() throws {
@@ -82,13 +89,15 @@ struct SRIOVTests {
         let pf = description.devices.firstIndex { $0.address == flex }!
         description.devices[pf].sriov!.totalVFs = 128
         description.devices[pf].sriov!.pfAttributes = nil
-        let host = try SimHost(description, policies: """
-            [[policy]]
-            name = "flex-vfs"
-            match.pf-ids = ["8086:56c0"]
-            driver = "vfio-pci"
-            owner = "vmuser"
-            """)
+        let host = try SimHost(
+            description,
+            policies: """
+                [[policy]]
+                name = "flex-vfs"
+                match.pf-ids = ["8086:56c0"]
+                driver = "vfio-pci"
+                owner = "vmuser"
+                """)
         #expect(host.runOnce())
         // The admin makes 128 VFs by hand while the daemon runs.
         try host.kernel.write("/sys/bus/pci/devices/\(flex)/sriov_drivers_autoprobe", "0")
@@ -128,8 +137,16 @@ struct ConfigSpaceTests {
         let host = try SimHost("seed-001-fiji-no-atomics.json", policies: try SimHost.examplePolicy("seed-001"))
         let before = host.kernel.inspect { $0.devices.mapValues(\.config) }
         let lines = try host.planLines()
-        #expect(lines.contains("  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port 0000:0a:08.0 does not route them"))
-        #expect(lines.contains("  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port 0000:0a:10.0 does not route them"))
+        #expect(
+            lines.contains(
+                "  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port "
+                    + "0000:0a:08.0 does not route them"
+            ))
+        #expect(
+            lines.contains(
+                "  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: switch downstream port "
+                    + "0000:0a:10.0 does not route them"
+            ))
         #expect(host.runOnce())
         #expect(host.kernel.inspect { $0.devices.mapValues(\.config) } == before)
     }
@@ -147,19 +164,26 @@ struct ConfigSpaceTests {
         let host = try SimHost(description, policies: try SimHost.examplePolicy("seed-001"))
         let before = host.kernel.inspect { $0.devices.mapValues(\.config) }
         let lines = try host.planLines()
-        #expect(lines.filter { $0 == "  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: root port 0000:00:03.1 completes \(completes) AtomicOps; both 32- and 64-bit are needed" }.count == 2, "\(lines)")
+        #expect(
+            lines.filter {
+                $0
+                    == "  refused: set AtomicOp Requester Enable: the path cannot carry AtomicOps: root port "
+                        + "0000:00:03.1 completes \(completes) AtomicOps; both 32- and 64-bit are needed"
+            }.count == 2, "\(lines)")
         #expect(host.runOnce())
         #expect(host.kernel.inspect { $0.devices.mapValues(\.config) } == before)
     }
 
     @Test(arguments: ["CAP_EXP+28.w=0040:0040", "80.b=40", "80.b=40:40", "cap10+28.b=40:40"])
     func everyFormGivesTheSameConfigSpaceOnTheSeedsCard(expression: String) throws {
-        let host = try SimHost("seed-001-fiji.json", policies: """
-            [[policy]]
-            name = "bit"
-            match.slots = ["0000:0b:00.0"]
-            config = ["\(expression)"]
-            """)
+        let host = try SimHost(
+            "seed-001-fiji.json",
+            policies: """
+                [[policy]]
+                name = "bit"
+                match.slots = ["0000:0b:00.0"]
+                config = ["\(expression)"]
+                """)
         var expected = host.device("0000:0b:00.0")!.config
         expected[0x80] |= 0x40
         #expect(host.runOnce())
@@ -168,24 +192,28 @@ struct ConfigSpaceTests {
 
     @Test(arguments: ["CAP_EXP+28.w=0040:0040", "80.b=40:40"])
     func aMaskedWriteKeepsTheOtherBits(expression: String) throws {
-        let host = try SimHost("seed-001-fiji.json", policies: """
-            [[policy]]
-            name = "bit"
-            match.slots = ["0000:0b:00.0"]
-            config = ["\(expression)"]
-            """)
+        let host = try SimHost(
+            "seed-001-fiji.json",
+            policies: """
+                [[policy]]
+                name = "bit"
+                match.slots = ["0000:0b:00.0"]
+                config = ["\(expression)"]
+                """)
         try host.kernel.writeBytes("/sys/bus/pci/devices/0000:0b:00.0/config", offset: 0x80, [0x05, 0x04])
         #expect(host.runOnce())
         #expect(Array(host.device("0000:0b:00.0")!.config[0x80...0x81]) == [0x45, 0x04])
     }
 
     @Test func aPlainWriteReplacesTheWholeWidth() throws {
-        let host = try SimHost("seed-001-fiji.json", policies: """
-            [[policy]]
-            name = "byte"
-            match.slots = ["0000:0b:00.0"]
-            config = ["80.b=40"]
-            """)
+        let host = try SimHost(
+            "seed-001-fiji.json",
+            policies: """
+                [[policy]]
+                name = "byte"
+                match.slots = ["0000:0b:00.0"]
+                config = ["80.b=40"]
+                """)
         try host.kernel.writeBytes("/sys/bus/pci/devices/0000:0b:00.0/config", offset: 0x80, [0x05])
         #expect(host.runOnce())
         #expect(host.device("0000:0b:00.0")!.config[0x80] == 0x40)
@@ -196,7 +224,8 @@ struct ConfigSpaceTests {
         #expect(host.runOnce())
         _ = host.kernel.drain()
         try host.kernel.writeBytes("/sys/bus/pci/devices/0000:0b:00.0/config", offset: 0x80, [0x00])
-        host.agent.handle(([UEvent(action: "change", subsystem: "pci", devpath: "/devices/pci0000:00/0000:0b:00.0")], false))
+        host.agent.handle(
+            ([UEvent(action: "change", subsystem: "pci", devpath: "/devices/pci0000:00/0000:0b:00.0")], false))
         #expect(host.device("0000:0b:00.0")!.config[0x80] == 0x40)
     }
 
@@ -204,7 +233,8 @@ struct ConfigSpaceTests {
         let host = try SimHost("seed-001-fiji.json", policies: try SimHost.examplePolicy("seed-001"))
         host.kernel.setLockdown(true)
         #expect(!host.runOnce())
-        let failure = try #require(host.log.containing("0000:0b:00.0 [fiji] failed: set config CAP_EXP+28.w=0040:0040").first)
+        let failure = try #require(
+            host.log.containing("0000:0b:00.0 [fiji] failed: set config CAP_EXP+28.w=0040:0040").first)
         #expect(failure.hasSuffix("Operation not permitted (EPERM): kernel lockdown forbids config space writes"))
         #expect(failure.contains("write \"40 00 at 080\" to /sys/bus/pci/devices/0000:0b:00.0/config"))
     }
@@ -234,23 +264,31 @@ struct AttributeTests {
     }
 
     @Test func aFailedWriteNamesDeviceFileValueAndErrno() throws {
-        let host = try SimHost("seed-000-mi300x.json", policies: """
-            [[policy]]
-            name = "bad-reset"
-            match.ids = ["1002:74a1"]
-            sysfs = ["reset_method=warm"]
-            """)
+        let host = try SimHost(
+            "seed-000-mi300x.json",
+            policies: """
+                [[policy]]
+                name = "bad-reset"
+                match.ids = ["1002:74a1"]
+                sysfs = ["reset_method=warm"]
+                """)
         #expect(!host.runOnce())
-        #expect(host.log.containing("error: 0000:12:00.0 [bad-reset] failed: set reset_method to \"warm\": write \"warm\\n\" to /sys/bus/pci/devices/0000:12:00.0/reset_method: Invalid argument (EINVAL)").count == 1)
+        #expect(
+            host.log.containing(
+                "error: 0000:12:00.0 [bad-reset] failed: set reset_method to \"warm\": write \"warm\\n\" to "
+                    + "/sys/bus/pci/devices/0000:12:00.0/reset_method: Invalid argument (EINVAL)"
+            ).count == 1)
     }
 
     @Test func globsExpandWithinOneComponentAndMissingAttributesAreReported() throws {
-        let host = try SimHost("seed-002-flex.json", policies: """
-            [[policy]]
-            name = "knobs"
-            match.ids = ["8086:56c0"]
-            sysfs = ["drm/card*/prelim_iov/pf/gt/*_spare=4096", "no_such_file=1"]
-            """)
+        let host = try SimHost(
+            "seed-002-flex.json",
+            policies: """
+                [[policy]]
+                name = "knobs"
+                match.ids = ["8086:56c0"]
+                sysfs = ["drm/card*/prelim_iov/pf/gt/*_spare=4096", "no_such_file=1"]
+                """)
         #expect(host.runOnce())
         #expect(host.device("0000:4d:00.0")?.attributes["drm/card1/prelim_iov/pf/gt/lmem_spare"] == "4096")
         #expect(host.log.containing("refused: set no_such_file: no such attribute below 0000:4d:00.0").count >= 1)

@@ -34,7 +34,8 @@ struct DeviceNodeTests {
     }
 
     func deviceNode(_ host: SimHost, _ address: String) -> SimulatedState.Node? {
-        host.kernel.inspect { state in state.devices[PCIAddress(address)!]?.deviceNode.flatMap { state.deviceNodes[$0] } }
+        host.kernel.inspect { state in state.devices[PCIAddress(address)!]?.deviceNode.flatMap { state.deviceNodes[$0] }
+        }
     }
 
     @Test func coldplugOwnsEveryClaimedDevicesNodeAndOpensDevIOMMUToItsUsers() throws {
@@ -68,7 +69,9 @@ struct DeviceNodeTests {
         // Put back to root 0600 (a new node), plan names the device node by its number.
         let name = "vfio\(host.device("0000:12:00.0")!.deviceNode!)"
         try host.kernel.setNodeAccess("/dev/vfio/devices/\(name)", uid: 0, gid: 0, mode: 0o600)
-        #expect(try host.planLines().contains("  set /dev/vfio/devices/\(name) owner cloud (1000) group kvm (993) mode 0660: it is 0:0 0600 now"))
+        #expect(
+            try host.planLines().contains(
+                "  set /dev/vfio/devices/\(name) owner cloud (1000) group kvm (993) mode 0660: it is 0:0 0600 now"))
     }
 
     @Test func aNumberFreedByOneDeviceAndTakenByAnotherGetsTheOthersPolicy() throws {
@@ -95,7 +98,8 @@ struct DeviceNodeTests {
         description.vfioDeviceNodes = true
         let index = try #require(description.devices.firstIndex { $0.address == "0000:12:00.0" })
         description.devices[index].driver = "vfio-pci"
-        let host = try SimHost(description, policies: Self.policies.replacingOccurrences(of: "1002:74a1", with: "1002:ffff"))
+        let host = try SimHost(
+            description, policies: Self.policies.replacingOccurrences(of: "1002:74a1", with: "1002:ffff"))
         #expect(host.runOnce())
         let node = try #require(deviceNode(host, "0000:12:00.0"))
         #expect(node.uid == 0 && node.gid == 0 && node.mode == 0o600)
@@ -110,18 +114,22 @@ struct DeviceNodeTests {
         // against that number before it changes.
         try host.kernel.setNodeAccess("/dev/vfio/devices/vfio\(number)", uid: 0, gid: 0, mode: 0o600)
         #expect(throws: IOFailure.self) {
-            try host.kernel.setNodeAccess("/dev/vfio/devices/vfio\(number)", uid: 5, gid: 5, mode: 0o666,
-                                          device: SimulatedState.deviceNodeNumber(number + 1))
+            try host.kernel.setNodeAccess(
+                "/dev/vfio/devices/vfio\(number)", uid: 5, gid: 5, mode: 0o666,
+                device: SimulatedState.deviceNodeNumber(number + 1))
         }
         #expect(deviceNode(host, "0000:12:00.0")?.uid == 0)
-        let step = Step(.setDeviceNodeAccess(name: "vfio\(number)", owner: Account(id: 7), nodeGroup: nil, mode: nil), reason: "test")
+        let step = Step(
+            .setDeviceNodeAccess(name: "vfio\(number)", owner: Account(id: 7), nodeGroup: nil, mode: nil),
+            reason: "test")
         try host.executor.perform(step, on: a)
         #expect(deviceNode(host, "0000:12:00.0")?.uid == 7)
     }
 
     @Test func deviceNodeEventsNameTheirPCIDevice() {
-        let event = UEvent(action: "add", subsystem: "vfio-dev", devpath: "/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0",
-                           devname: "vfio/devices/vfio0")
+        let event = UEvent(
+            action: "add", subsystem: "vfio-dev", devpath: "/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0",
+            devname: "vfio/devices/vfio0")
         #expect(event.target == .device(PCIAddress("0000:00:03.0")!))
         #expect(UEvent(action: "add", subsystem: "vfio-dev", devpath: "/devices/virtual/vfio-dev/vfio0").target == nil)
     }
@@ -141,9 +149,12 @@ struct POSIXACLTests {
         again.grant(users: [1000], groups: [993])
         #expect(again == acl)
         // A mask that let less through only grows; an entry with less only gains.
-        var narrow = try #require(POSIXACL(xattr: [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 42, 0, 0, 0,
-                                                   4, 0, 6, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
-                                                   32, 0, 0, 0, 255, 255, 255, 255]))
+        var narrow = try #require(
+            POSIXACL(xattr: [
+                2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 42, 0, 0, 0,
+                4, 0, 6, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
+                32, 0, 0, 0, 255, 255, 255, 255
+            ]))
         #expect(!narrow.access(owner: 0, group: 0).users.contains(42))
         narrow.grant(users: [42], groups: [])
         #expect(narrow.access(owner: 0, group: 0).users == [0, 42])
@@ -158,14 +169,20 @@ struct POSIXACLTests {
 /// a record that carries device nodes and variant aliases into simulate.
 struct IOMMUFDCommandTests {
     @Test func vmArgsPrintsTheIommufdFormForQEMU() {
-        let devices = [PCIDevice(address: PCIAddress("0000:12:00.0")!, id: PCIID("1002:74a1")!, classCode: 0x120000, driver: "vfio-pci"),
-                       PCIDevice(address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, classCode: 0x020000, driver: "mlx5_vfio_pci")]
-        #expect(VMArguments.render(devices, as: .qemu, iommufd: true) == """
-            -object iommufd,id=iommufd0 \\
-            -device vfio-pci,host=0000:12:00.0,iommufd=iommufd0 \\
-            -device vfio-pci,host=0000:13:00.1,iommufd=iommufd0
+        let devices = [
+            PCIDevice(
+                address: PCIAddress("0000:12:00.0")!, id: PCIID("1002:74a1")!, classCode: 0x120000, driver: "vfio-pci"),
+            PCIDevice(
+                address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, classCode: 0x020000,
+                driver: "mlx5_vfio_pci")
+        ]
+        #expect(
+            VMArguments.render(devices, as: .qemu, iommufd: true) == """
+                -object iommufd,id=iommufd0 \\
+                -device vfio-pci,host=0000:12:00.0,iommufd=iommufd0 \\
+                -device vfio-pci,host=0000:13:00.1,iommufd=iommufd0
 
-            """)
+                """)
         #expect(VMArguments.render([], as: .qemu, iommufd: true) == "")
     }
 
@@ -175,17 +192,25 @@ struct IOMMUFDCommandTests {
         let host = try SimHost(description, policies: DeviceNodeTests.policies)
         func finding() -> Doctor.Finding? {
             let names = accountNames(host.agent.planner.policies, TableAccounts(users: [:], groups: [:]))
-            return Doctor(reader: host.reader, policies: host.agent.planner.policies, readFile: { _ in nil },
-                          accounts: names).run().first { $0.subject == "iommufd" }
+            return Doctor(
+                reader: host.reader, policies: host.agent.planner.policies, readFile: { _ in nil },
+                accounts: names
+            ).run().first { $0.subject == "iommufd" }
         }
         #expect(finding()?.status == .warn)
         #expect(finding()?.message.hasSuffix("user cloud, group 993 cannot open /dev/iommu yet") == true)
         #expect(host.runOnce())
         #expect(finding()?.status == .pass)
-        #expect(finding()?.message == "/dev/iommu and device nodes in /dev/vfio/devices; the policies' users can open /dev/iommu")
+        #expect(
+            finding()?.message
+                == "/dev/iommu and device nodes in /dev/vfio/devices; the policies' users can open /dev/iommu")
         let legacy = try SimHost("seed-000-mi300x.json", policies: DeviceNodeTests.policies)
-        let none = Doctor(reader: legacy.reader, policies: legacy.agent.planner.policies, readFile: { _ in nil }, accounts: [:]).run()
-        #expect(none.first { $0.subject == "iommufd" }?.message == "no /dev/iommu: VMMs use the group nodes and /dev/vfio/vfio")
+        let none = Doctor(
+            reader: legacy.reader, policies: legacy.agent.planner.policies, readFile: { _ in nil }, accounts: [:]
+        ).run()
+        #expect(
+            none.first { $0.subject == "iommufd" }?.message
+                == "no /dev/iommu: VMMs use the group nodes and /dev/vfio/vfio")
     }
 
     @Test func aRecordCarriesDeviceNodesAndVariantAliasesIntoSimulate() throws {
@@ -238,12 +263,15 @@ struct IOMMUGrantTests {
         var access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
         #expect(access.userCanOpen(1000) && access.groupCanOpen(993) && access.userCanOpen(555))
         // The policy now names another owner: 1000's entry goes, 993's stays, 555's stays.
-        host.agent.planner = Planner(policies: PolicyParser(accounts: TableAccounts(users: [:], groups: [:]))
-            .parse(Self.policy(mode: "0660", owner: "2000"), file: "p.toml").policies.map { PolicySet([$0]) }[0])
+        host.agent.planner = Planner(
+            policies: PolicyParser(accounts: TableAccounts(users: [:], groups: [:]))
+                .parse(Self.policy(mode: "0660", owner: "2000"), file: "p.toml").policies.map { PolicySet([$0]) }[0])
         #expect(try host.planLines().contains { $0.contains("grant") })
         host.agent.reconcileAll()
         access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
-        #expect(!access.userCanOpen(1000) && access.userCanOpen(2000) && access.groupCanOpen(993) && access.userCanOpen(555))
+        #expect(
+            !access.userCanOpen(1000) && access.userCanOpen(2000) && access.groupCanOpen(993) && access.userCanOpen(555)
+        )
         #expect(!host.log.containing("/dev/iommu: take back the ACL entries the agent added for user 1000").isEmpty)
         // No policy at all: everything the agent added goes, the admin's entry stays.
         host.agent.planner = Planner(policies: PolicySet([]))
@@ -254,9 +282,12 @@ struct IOMMUGrantTests {
 
     @Test func grantingNarrowsOnlyWhatTheGrownMaskWouldNewlyLetThrough() throws {
         // user 42 rwx, mask r--: 42 reads only. Granting 7 grows the mask to rw-.
-        var acl = try #require(POSIXACL(xattr: [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 7, 0, 42, 0, 0, 0,
-                                                4, 0, 4, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
-                                                32, 0, 0, 0, 255, 255, 255, 255]))
+        var acl = try #require(
+            POSIXACL(xattr: [
+                2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 7, 0, 42, 0, 0, 0,
+                4, 0, 4, 0, 255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255,
+                32, 0, 0, 0, 255, 255, 255, 255
+            ]))
         let made = acl.grant(users: [7], groups: [])
         #expect(made.users == [7] && made.groups.isEmpty)
         // 42 loses only the write the new mask would let through; its execute, held back
@@ -268,7 +299,9 @@ struct IOMMUGrantTests {
     }
 
     @Test func anACLTheAgentCannotDecodeIsAnErrorNotTheBareMode() throws {
-        #expect(throws: IOFailure.self) { try POSIXACL.decoding([2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255], of: "/dev/iommu") }
+        #expect(throws: IOFailure.self) {
+            try POSIXACL.decoding([2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255], of: "/dev/iommu")
+        }
         #expect(throws: IOFailure.self) { try POSIXACL.decoding([3, 0, 0, 0], of: "/dev/iommu") }
         let acl = POSIXACL(mode: 0o660)
         #expect(try POSIXACL.decoding(acl.xattr, of: "/dev/iommu") == acl)

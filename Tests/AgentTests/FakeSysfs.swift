@@ -16,7 +16,11 @@ final class FakeSysfs {
         try mkdir("/sys/kernel/iommu_groups")
         try mkdir("/dev/vfio")
         try mkdir("/etc")
-        try file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\nqemu:x:107:107::/:/bin/false\nagd:x:1001:1001::/home/agd:/bin/sh\n")
+        try file(
+            "/etc/passwd",
+            "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\n"
+                + "qemu:x:107:107::/:/bin/false\nagd:x:1001:1001::/home/agd:/bin/sh\n"
+        )
         try file("/etc/group", "root:x:0:\nkvm:x:993:cloud\n")
         // The host's own PID namespace, as /proc shows it there: the agent sees every process.
         try mkdir("/proc/self/ns")
@@ -42,7 +46,9 @@ final class FakeSysfs {
     }
 
     /// A device as sysfs shows it: ID files, override, and driver and group links.
-    func device(_ address: String, id: String, class classCode: String = "0x030000", driver: String? = nil, group: Int? = nil) throws {
+    func device(
+        _ address: String, id: String, class classCode: String = "0x030000", driver: String? = nil, group: Int? = nil
+    ) throws {
         let dir = "/sys/bus/pci/devices/\(address)"
         try mkdir(dir)
         let parts = id.split(separator: ":")
@@ -60,7 +66,8 @@ final class FakeSysfs {
         if let group {
             try mkdir("/sys/kernel/iommu_groups/\(group)/devices")
             try link("\(dir)/iommu_group", to: "../../../kernel/iommu_groups/\(group)")
-            try link("/sys/kernel/iommu_groups/\(group)/devices/\(address)", to: "../../../../bus/pci/devices/\(address)")
+            try link(
+                "/sys/kernel/iommu_groups/\(group)/devices/\(address)", to: "../../../../bus/pci/devices/\(address)")
         }
     }
 

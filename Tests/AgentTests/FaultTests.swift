@@ -20,7 +20,8 @@ struct FaultTests {
         #expect(device.driver == "mlx5_core" && device.override == nil)
         #expect(Array(host.history.filter { $0.contains(nic) }) == ["unbind \(nic) mlx5_core", "bind \(nic) mlx5_core"])
         let line = try #require(host.log.containing("error: \(nic) [connectx-7] failed: bind to vfio-pci").first)
-        #expect(line.hasSuffix("did not bind to vfio-pci (driver now: none); see the kernel log; put back on mlx5_core"))
+        #expect(
+            line.hasSuffix("did not bind to vfio-pci (driver now: none); see the kernel log; put back on mlx5_core"))
         // The other fifteen are claimed all the same.
         #expect(host.addresses { $0.driver == "vfio-pci" }.count == 15)
     }
@@ -48,7 +49,11 @@ struct FaultTests {
         let host = try seed000()
         host.kernel.injectWriteFailure(endingIn: "\(nic)/driver_override", .EBUSY, times: 1)
         #expect(!host.runOnce())
-        #expect(host.log.containing("failed: bind to vfio-pci (now on mlx5_core): write \"vfio-pci\" to /sys/bus/pci/devices/\(nic)/driver_override: Device or resource busy (EBUSY)").count == 1)
+        #expect(
+            host.log.containing(
+                "failed: bind to vfio-pci (now on mlx5_core): write \"vfio-pci\" to "
+                    + "/sys/bus/pci/devices/\(nic)/driver_override: Device or resource busy (EBUSY)"
+            ).count == 1)
         #expect(host.device(nic)?.driver == "mlx5_core")
         // An event that changes nothing does not retry it...
         let change = UEvent(action: "change", subsystem: "pci", devpath: "/devices/x/\(nic)")
@@ -82,18 +87,24 @@ struct FaultTests {
     /// `sriov_numvfs` answers ENOENT when the PF's driver cannot configure SR-IOV, with the
     /// device still there: a failure, not a device that left (found on a real kernel).
     @Test func enoentFromAPFThatIsStillThereIsAFailure() throws {
-        let host = try SimHost("seed-002-flex.json", policies: """
-            [[policy]]
-            name = "stub-pf"
-            match.ids = ["8086:56c0"]
-            match.vf = false
-            driver = "pci-stub"
-            allow-boot-vga = true
-            sriov.num-vfs = 2
-            """)
+        let host = try SimHost(
+            "seed-002-flex.json",
+            policies: """
+                [[policy]]
+                name = "stub-pf"
+                match.ids = ["8086:56c0"]
+                match.vf = false
+                driver = "pci-stub"
+                allow-boot-vga = true
+                sriov.num-vfs = 2
+                """)
         #expect(!host.runOnce())
         #expect(host.device("0000:4d:00.0")?.driver == "pci-stub")
-        #expect(host.log.containing("[stub-pf] failed: set sriov_numvfs to 2: write \"2\\n\" to /sys/bus/pci/devices/0000:4d:00.0/sriov_numvfs: No such file or directory (ENOENT)").count == 1)
+        #expect(
+            host.log.containing(
+                "[stub-pf] failed: set sriov_numvfs to 2: write \"2\\n\" to "
+                    + "/sys/bus/pci/devices/0000:4d:00.0/sriov_numvfs: No such file or directory (ENOENT)"
+            ).count == 1)
         #expect(host.log.containing("left during").isEmpty)
     }
 }

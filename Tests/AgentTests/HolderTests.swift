@@ -41,7 +41,9 @@ struct HolderTests {
         #expect(host.device(gpu)?.driver == "vfio-pci")
         #expect(!host.history.dropFirst(historyBefore.count).contains { $0.contains(gpu) })
         #expect(host.addresses { $0.driver == "vfio-pci" } == [gpu])
-        let waiting = "waiting: put back unbound: /dev/vfio/\(group) is open by qemu-system-x86 (pid 4242); the kernel would block in the unbind until it lets go"
+        let waiting =
+            "waiting: put back unbound: /dev/vfio/\(group) is open by qemu-system-x86 (pid 4242); the kernel would "
+                + "block in the unbind until it lets go"
         #expect(try host.planLines().contains("  " + waiting))
         #expect(host.log.containing("notice: \(gpu) \(waiting)").count >= 1)
         #expect(host.agent.hasWaiting)
@@ -57,17 +59,23 @@ struct HolderTests {
     /// (`acme_passthrough`) waits as one on vfio-pci does.
     @Test func aHeldDeviceOnAVFIODriverOfAnyNameWaits() throws {
         var description = try SimHost.load("seed-000-mi300x.json")
-        description.drivers.append(HostDescription.Driver(name: "acme_passthrough", module: "acme_passthrough", loaded: true,
-                                                          loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
+        description.drivers.append(
+            HostDescription.Driver(
+                name: "acme_passthrough", module: "acme_passthrough", loaded: true,
+                loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
         let index = try #require(description.devices.firstIndex { $0.address == gpu })
         description.devices[index].driver = "acme_passthrough"
-        let host = try SimHost(description, policies: "[[policy]]\nname = \"host\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"amdgpu\"\n")
+        let host = try SimHost(
+            description, policies: "[[policy]]\nname = \"host\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"amdgpu\"\n")
         let group = try #require(host.device(gpu)?.group)
         host.kernel.holdNode(group, pid: 4242, command: "qemu-system-x86")
         let agent = host.agent
         #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
         #expect(host.device(gpu)?.driver == "acme_passthrough")
-        #expect(host.log.containing("notice: \(gpu) [host] waiting: unbind acme_passthrough for amdgpu: /dev/vfio/\(group) is open").count >= 1)
+        #expect(
+            host.log.containing(
+                "notice: \(gpu) [host] waiting: unbind acme_passthrough for amdgpu: /dev/vfio/\(group) is open"
+            ).count >= 1)
     }
 
     @Test func aPolicyThatMovesAHeldDeviceToAnotherDriverWaitsToo() throws {
@@ -75,7 +83,8 @@ struct HolderTests {
         #expect(host.runOnce())
         let group = try #require(host.device(gpu)?.group)
         host.kernel.holdNode(group, pid: 7, command: "cloud-hypervisor")
-        let stub = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse("""
+        let stub = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(
+            """
             [[policy]]
             name = "stub"
             match.ids = ["1002:74a1"]
@@ -85,7 +94,11 @@ struct HolderTests {
         let agent = host.agent
         #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
         #expect(host.device(gpu)?.driver == "vfio-pci")
-        #expect(try host.planLines().contains("  waiting: unbind vfio-pci for pci-stub: /dev/vfio/\(group) is open by cloud-hypervisor (pid 7); the kernel would block in the unbind until it lets go"))
+        #expect(
+            try host.planLines().contains(
+                "  waiting: unbind vfio-pci for pci-stub: /dev/vfio/\(group) is open by cloud-hypervisor (pid 7); the "
+                    + "kernel would block in the unbind until it lets go"
+            ))
     }
 
     @Test func aVFCountChangeWaitsWhileAVFIsInAGuest() throws {
@@ -94,14 +107,20 @@ struct HolderTests {
         let vf = try #require(host.device("0000:4d:00.2"))
         let group = try #require(vf.group)
         host.kernel.holdNode(group, pid: 99, command: "qemu-system-x86")
-        let fewer = try SimHost.examplePolicy("seed-002").replacingOccurrences(of: "sriov.num-vfs = 4", with: "sriov.num-vfs = 2")
-        let parsed = PolicyParser(accounts: TableAccounts(users: ["vmuser": 1000], groups: ["kvm": 993])).parse(fewer, file: "p.toml")
+        let fewer = try SimHost.examplePolicy("seed-002").replacingOccurrences(
+            of: "sriov.num-vfs = 4", with: "sriov.num-vfs = 2")
+        let parsed = PolicyParser(accounts: TableAccounts(users: ["vmuser": 1000], groups: ["kvm": 993])).parse(
+            fewer, file: "p.toml")
         host.agent.planner = Planner(policies: PolicySet(parsed.policies))
         let agent = host.agent
         #expect(returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) { agent.reconcileAll() })
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
         #expect(host.addresses { $0.physfn != nil }.count == 4)
-        #expect(try host.planLines().contains("  waiting: set sriov_numvfs to 2: /dev/vfio/\(group) is open by qemu-system-x86 (pid 99); changing the count would remove its VFs from under the VM"))
+        #expect(
+            try host.planLines().contains(
+                "  waiting: set sriov_numvfs to 2: /dev/vfio/\(group) is open by qemu-system-x86 (pid 99); changing "
+                    + "the count would remove its VFs from under the VM"
+            ))
         host.kernel.closeNode(group)
         host.agent.retryWaiting()
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 2)
@@ -178,9 +197,19 @@ struct DescriptorHolderTests {
     let gpu = "0000:12:00.0"
 
     @Test(arguments: [
-        (NodeOpener.Hold.descriptor(PCIAddress("0000:12:00.0")!), "a VFIO device descriptor of 0000:12:00.0 is held by qemu-system-x86 (pid 4242)"),
-        (.descriptor(nil), "a VFIO device descriptor is held by qemu-system-x86 (pid 4242) (this kernel does not say of which device)"),
-        (.mapping, "a mapping of a VFIO device's region is held by qemu-system-x86 (pid 4242) (maps does not say of which device)"),
+        (
+            NodeOpener.Hold.descriptor(PCIAddress("0000:12:00.0")!),
+            "a VFIO device descriptor of 0000:12:00.0 is held by qemu-system-x86 (pid 4242)"
+        ),
+        (
+            .descriptor(nil),
+            "a VFIO device descriptor is held by qemu-system-x86 (pid 4242) (this kernel does not say of which device)"
+        ),
+        (
+            .mapping,
+            "a mapping of a VFIO device's region is held by qemu-system-x86 (pid 4242) (maps does not say of which "
+                + "device)"
+        )
     ])
     func aHeldDescriptorOrMappingKeepsTheDeviceWithTheGroupNodeClosed(hold: NodeOpener.Hold, says: String) throws {
         let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
@@ -188,7 +217,9 @@ struct DescriptorHolderTests {
         host.kernel.holdDescriptor(of: PCIAddress(gpu)!, shown: hold, pid: 4242, command: "qemu-system-x86")
         host.agent.planner = Planner(policies: PolicySet([]))
         let lines = try host.planLines()
-        #expect(lines.contains("  waiting: put back unbound: \(says); the kernel would block in the unbind until it lets go"))
+        #expect(
+            lines.contains(
+                "  waiting: put back unbound: \(says); the kernel would block in the unbind until it lets go"))
         // The kernel says which devices are open (their enable count): the others go back.
         #expect(lines.filter { $0.hasPrefix("  waiting:") }.count == 1, "\(lines)")
         host.agent.reconcileAll()
@@ -210,8 +241,12 @@ struct PIDNamespaceTests {
         #expect(!claimed.isEmpty)
         host.kernel.state.write { $0.pidNamespace = "pid:[4026532711]" }
         host.agent.planner = Planner(policies: PolicySet([]))
-        let why = "the agent runs in PID namespace pid:[4026532711], not the host's: it cannot see the processes that may hold the device"
-        #expect(try host.planLines().contains("  waiting: put back unbound: \(why); the kernel would block in the unbind until it lets go"))
+        let why =
+            "the agent runs in PID namespace pid:[4026532711], not the host's: it cannot see the processes that may "
+                + "hold the device"
+        #expect(
+            try host.planLines().contains(
+                "  waiting: put back unbound: \(why); the kernel would block in the unbind until it lets go"))
         host.agent.reconcileAll()
         #expect(host.addresses { $0.driver == "vfio-pci" } == claimed)
         // Back in the host's namespace, with nothing holding them, they go back.

@@ -33,7 +33,10 @@ struct HotplugTests {
         host.deliverEvents()
 
         #expect(host.device("0000:12:00.0")?.driver == "vfio-pci")
-        #expect(Array(host.history.suffix(3)) == ["bind 0000:12:00.0 amdgpu", "unbind 0000:12:00.0 amdgpu", "bind 0000:12:00.0 vfio-pci"])
+        #expect(
+            Array(host.history.suffix(3)) == [
+                "bind 0000:12:00.0 amdgpu", "unbind 0000:12:00.0 amdgpu", "bind 0000:12:00.0 vfio-pci"
+            ])
         let node = try #require(host.node(group))
         #expect(node.inode != oldInode)
         #expect(node.uid == 1000 && node.gid == 993 && node.mode == 0o660)
@@ -120,10 +123,12 @@ struct HotplugTests {
     @Test func aBurstOfEventsForOneDeviceIsOneReconcileAndReadsNoIdentityAgain() throws {
         let host = try seed000()
         let counting = CountingKernelIO(host.kernel)
-        let policies = PolicySet(PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
-            .parse(try SimHost.examplePolicy("seed-000"), file: "seed-000.toml").policies)
-        let agent = Agent.assemble(kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false,
-                                   log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 4)
+        let policies = PolicySet(
+            PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
+                .parse(try SimHost.examplePolicy("seed-000"), file: "seed-000.toml").policies)
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false,
+            log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 4)
         let gpu = "0000:12:00.0"
         func event(_ action: String) -> UEvent {
             UEvent(action: action, subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["PCI_SLOT_NAME": gpu])
@@ -166,8 +171,14 @@ struct HotplugTests {
         let host = try seed000()
         let group = try #require(host.device("0000:32:00.0")?.group)
         try host.kernel.setNodeAccess("/dev/vfio/\(group)", uid: 0, gid: 0, mode: 0o600)
-        host.agent.handle(([UEvent(action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
-                                   devname: "vfio/\(group)")], false))
+        host.agent.handle(
+            (
+                [
+                    UEvent(
+                        action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
+                        devname: "vfio/\(group)")
+                ], false
+            ))
         #expect(host.node(group)?.uid == 1000 && host.node(group)?.gid == 993 && host.node(group)?.mode == 0o660)
     }
 
@@ -187,19 +198,22 @@ struct HotplugTests {
     }
 
     @Test func aFailedWriteNamesDeviceFileValueAndErrno() throws {
-        let host = try SimHost("seed-000-mi300x.json", policies: """
-            [[policy]]
-            name = "gpu"
-            match.slots = ["0000:12:00.0"]
-            driver = "vfio-pci"
-            """)
+        let host = try SimHost(
+            "seed-000-mi300x.json",
+            policies: """
+                [[policy]]
+                name = "gpu"
+                match.slots = ["0000:12:00.0"]
+                driver = "vfio-pci"
+                """)
         let executor = host.executor
         try host.kernel.loadModule("vfio-pci")
         // vfio-pci's probe refuses a bridge (the planner never asks; this drives the executor
         // directly): the bridge goes back on pcieport.
         let refused = AgentError.notBound(PCIAddress("0000:11:00.0")!, wanted: "vfio-pci", actual: nil)
         #expect(throws: AgentError.restored(refused, "pcieport")) {
-            try executor.perform(Step(.bind(driver: "vfio-pci", from: "pcieport"), reason: "test"), on: PCIAddress("0000:11:00.0")!)
+            try executor.perform(
+                Step(.bind(driver: "vfio-pci", from: "pcieport"), reason: "test"), on: PCIAddress("0000:11:00.0")!)
         }
         #expect(host.device("0000:11:00.0")?.driver == "pcieport" && host.device("0000:11:00.0")?.override == nil)
         let step = Step(.setNodeAccess(group: 99, owner: Account(id: 1), nodeGroup: nil, mode: nil), reason: "test")
@@ -214,8 +228,16 @@ struct HotplugTests {
 
     @Test func anEventForADeviceThatAlreadyLeftIsAnOrdinaryCase() throws {
         let host = try seed000()
-        host.agent.handle(([UEvent(action: "add", subsystem: "pci", devpath: "/devices/pci0000:00/0000:00:02.0/0000:99:00.0")], false))
-        host.agent.handle(([UEvent(action: "bind", subsystem: "vfio", devpath: "/devices/virtual/vfio/vfio", devname: "vfio/vfio")], false))
+        host.agent.handle(
+            ([UEvent(action: "add", subsystem: "pci", devpath: "/devices/pci0000:00/0000:00:02.0/0000:99:00.0")], false)
+        )
+        host.agent.handle(
+            (
+                [
+                    UEvent(
+                        action: "bind", subsystem: "vfio", devpath: "/devices/virtual/vfio/vfio", devname: "vfio/vfio")
+                ], false
+            ))
         #expect(host.agent.failureCount == 0)
     }
 }
@@ -233,7 +255,10 @@ struct GroupTests {
         #expect(host.device("0000:09:00.1")?.driver == "snd_hda_intel")
         #expect(!host.history.contains { $0.contains("0000:09:00.") })
         #expect(host.node(20)?.uid == 1000 && host.node(20)?.gid == 36)
-        #expect(host.log.containing("notice: 0000:09:00.0 [amd-gpus] refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device").count == 1)
+        #expect(
+            host.log.containing(
+                "notice: 0000:09:00.0 [amd-gpus] refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device"
+            ).count == 1)
     }
 
     @Test func thePlanForTheDesktopShowsTheClaimAndTheRefusal() throws {
@@ -247,13 +272,14 @@ struct GroupTests {
             "  load module vfio-pci: driver vfio-pci is not registered",
             "  bind to vfio-pci (now on amdgpu): policy \"amd-gpus\" wants vfio-pci",
             "  set /dev/vfio/20 owner agd (1000) group kvm (36) mode 0660: binding creates the node",
-            "0000:0c:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy \"amd-gpus\" (claim-group, with 0000:0c:00.0)",
+            "0000:0c:00.1 [1002:ab28] class 040300, driver snd_hda_intel: policy \"amd-gpus\" (claim-group, with "
+                + "0000:0c:00.0)",
             "  load module vfio-pci: driver vfio-pci is not registered",
             "  bind to vfio-pci (now on snd_hda_intel): claim-group of policy \"amd-gpus\", with 0000:0c:00.0",
             "0000:0c:00.2 [1002:73a6] class 0c0330, driver xhci_hcd: policy \"navi21-usb\"",
             "  bind to pci-stub (now on xhci_hcd): policy \"navi21-usb\" wants pci-stub",
             "0000:0c:00.3 [1002:73a4] class 0c8000, driver i2c-designware-pci: policy \"navi21-usb\"",
-            "  bind to pci-stub (now on i2c-designware-pci): policy \"navi21-usb\" wants pci-stub",
+            "  bind to pci-stub (now on i2c-designware-pci): policy \"navi21-usb\" wants pci-stub"
         ]
         let start = try #require(lines.firstIndex(of: wanted[0]))
         #expect(Array(lines[start...].prefix(3)) == Array(wanted.prefix(3)))
@@ -262,7 +288,8 @@ struct GroupTests {
     }
 
     @Test func allowBootVGATakesItToo() throws {
-        let policies = try SimHost.examplePolicy("seed-004").replacingOccurrences(of: "claim-group = true", with: "claim-group = true\nallow-boot-vga = true")
+        let policies = try SimHost.examplePolicy("seed-004").replacingOccurrences(
+            of: "claim-group = true", with: "claim-group = true\nallow-boot-vga = true")
         let host = try SimHost("seed-004-x570.json", policies: policies)
         #expect(host.runOnce())
         #expect(host.device("0000:09:00.0")?.driver == "vfio-pci")

@@ -17,17 +17,26 @@ struct InUseTests {
     @Test func aPolicyMatchingEveryDeviceLeavesTheHostNICAndDiskAndSaysWhy() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: everything)
         let lines = try host.planLines()
-        #expect(lines.contains("  refused: unbind ice: the host uses it: network interface ens1f0 is up (allow-in-use = true allows it)"))
-        #expect(lines.contains("  refused: unbind nvme: the host uses it: block device nvme0n1p1 is mounted on /boot/efi, "
-            + "block device nvme0n1p2 is mounted on /, block device nvme0n1p3 is used as swap (allow-in-use = true allows it)"))
+        #expect(
+            lines.contains(
+                "  refused: unbind ice: the host uses it: network interface ens1f0 is up (allow-in-use = true allows "
+                    + "it)"
+            ))
+        #expect(
+            lines.contains(
+                "  refused: unbind nvme: the host uses it: block device nvme0n1p1 is mounted on /boot/efi, "
+                    + "block device nvme0n1p2 is mounted on /, block device nvme0n1p3 is used as swap (allow-in-use = "
+                        + "true allows it)"
+            ))
         #expect(host.runOnce())
         #expect(host.device("0000:03:00.0")?.driver == "ice")
         #expect(host.device("0000:04:00.0")?.driver == "nvme")
         #expect(!host.history.contains { $0.contains("0000:03:00.0") || $0.contains("0000:04:00.0") })
         #expect(host.addresses { $0.driver == "vfio-pci" }.count == 16)
-        #expect(host.addresses { $0.classCode >> 8 == 0x0600 || $0.classCode >> 8 == 0x0604 }.allSatisfy {
-            host.device($0)?.override == nil
-        })
+        #expect(
+            host.addresses { $0.classCode >> 8 == 0x0600 || $0.classCode >> 8 == 0x0604 }.allSatisfy {
+                host.device($0)?.override == nil
+            })
     }
 
     @Test func allowInUseTakesTheNICButStillNotTheBootGPU() throws {
@@ -38,41 +47,55 @@ struct InUseTests {
     }
 
     @Test func aGroupWithAnInterfaceThatIsUpIsNotClaimed() throws {
-        let host = try SimHost("seed-003-power9.json", policies: """
-            [[policy]]
-            name = "second-port"
-            match.slots = ["0003:01:00.1"]
-            driver = "vfio-pci"
-            claim-group = true
-            """)
+        let host = try SimHost(
+            "seed-003-power9.json",
+            policies: """
+                [[policy]]
+                name = "second-port"
+                match.slots = ["0003:01:00.1"]
+                driver = "vfio-pci"
+                claim-group = true
+                """)
         let lines = try host.planLines()
-        #expect(lines.contains("  refused: unbind tg3: claim-group would take 0003:01:00.0, which the host uses: "
-            + "network interface enP3p1s0f0 is up (allow-in-use = true allows it)"))
+        #expect(
+            lines.contains(
+                "  refused: unbind tg3: claim-group would take 0003:01:00.0, which the host uses: "
+                    + "network interface enP3p1s0f0 is up (allow-in-use = true allows it)"))
         #expect(host.runOnce())
         #expect(host.device("0003:01:00.0")?.driver == "tg3" && host.device("0003:01:00.1")?.driver == "tg3")
     }
 
     @Test func anInterfaceThatIsDownIsNotInUse() throws {
-        let host = try SimHost("seed-003-power9.json", policies: """
-            [[policy]]
-            name = "second-port"
-            match.slots = ["0003:01:00.1"]
-            driver = "pci-stub"
-            """)
+        let host = try SimHost(
+            "seed-003-power9.json",
+            policies: """
+                [[policy]]
+                name = "second-port"
+                match.slots = ["0003:01:00.1"]
+                driver = "pci-stub"
+                """)
         #expect(host.runOnce())
         #expect(host.device("0003:01:00.1")?.driver == "pci-stub")
         #expect(host.device("0003:01:00.0")?.driver == "tg3")
     }
 
     @Test func aDiskHeldByDeviceMapperIsInUse() throws {
-        let host = try SimHost("seed-003-power9.json", policies: """
-            [[policy]]
-            name = "sata"
-            match.class = ["0106"]
-            driver = "vfio-pci"
-            """)
+        let host = try SimHost(
+            "seed-003-power9.json",
+            policies: """
+                [[policy]]
+                name = "sata"
+                match.class = ["0106"]
+                driver = "vfio-pci"
+                """)
         let lines = try host.planLines()
-        #expect(lines.contains { $0.contains("block device sda1 is mounted on /boot, block device sda2 is held by dm-0, block device sda2 is held by dm-1") })
+        #expect(
+            lines.contains {
+                $0.contains(
+                    "block device sda1 is mounted on /boot, block device sda2 is held by dm-0, block device sda2 is "
+                        + "held by dm-1"
+                )
+            })
         #expect(host.runOnce())
         #expect(host.device("0000:01:00.0")?.driver == "ahci")
     }
@@ -93,7 +116,9 @@ struct InUseTests {
 
     func expectNVMeKept(_ host: SimHost, because reason: String) throws {
         let lines = try host.planLines()
-        #expect(lines.contains("  refused: unbind nvme: the host uses it: \(reason) (allow-in-use = true allows it)"), "\(lines.filter { $0.contains("nvme") })")
+        #expect(
+            lines.contains("  refused: unbind nvme: the host uses it: \(reason) (allow-in-use = true allows it)"),
+            "\(lines.filter { $0.contains("nvme") })")
         #expect(host.runOnce())
         #expect(host.device("0000:04:00.0")?.driver == "nvme" && host.device("0000:04:00.0")?.override == nil)
         #expect(!host.history.contains { $0.contains("0000:04:00.0") })
@@ -102,7 +127,7 @@ struct InUseTests {
     @Test func aBtrfsRootIsFoundByItsSourceThoughItsNumberIsAnonymous() throws {
         let host = try nvmeHost([
             HostDescription.Disk(name: "nvme0n1", dev: "259:0"),
-            HostDescription.Disk(name: "nvme0n1p2", dev: "259:2", mounted: "/", fstype: "btrfs"),
+            HostDescription.Disk(name: "nvme0n1p2", dev: "259:2", mounted: "/", fstype: "btrfs")
         ])
         #expect(host.kernel.inspect(\.mountInfo).contains(" 0:"))
         try expectNVMeKept(host, because: "block device nvme0n1p2 is mounted on /")
@@ -111,20 +136,34 @@ struct InUseTests {
     @Test func aZFSPoolIsFoundByTheKernelsAnswerToAnExclusiveOpen() throws {
         // ZFS: an anonymous number, the pool as the source, no holders links.
         let host = try nvmeHost([
-            HostDescription.Disk(name: "nvme0n1", dev: "259:0", mounted: "/", exclusive: true, fstype: "zfs", source: "rpool/ROOT/debian"),
+            HostDescription.Disk(
+                name: "nvme0n1", dev: "259:0", mounted: "/", exclusive: true, fstype: "zfs", source: "rpool/ROOT/debian"
+            )
         ])
-        try expectNVMeKept(host, because: "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+        try expectNVMeKept(
+            host,
+            because:
+                "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds "
+                    + "it"
+        )
     }
 
     @Test func aNamespaceOpenedExclusivelyByAProgramIsInUse() throws {
         let host = try nvmeHost([HostDescription.Disk(name: "nvme0n1", dev: "259:0", exclusive: true)])
-        try expectNVMeKept(host, because: "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+        try expectNVMeKept(
+            host,
+            because:
+                "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds "
+                    + "it"
+        )
     }
 
     @Test func aNamespaceTheAgentMayNotOpenIsTreatedAsInUse() throws {
         // A device cgroup that leaves block devices out answers EPERM: that is no "free".
         let host = try nvmeHost([HostDescription.Disk(name: "nvme0n1", dev: "259:0", probeDenied: "EPERM")])
-        try expectNVMeKept(host, because: "block device nvme0n1 cannot be checked for exclusive use (open: EPERM): it may be a ZFS vdev")
+        try expectNVMeKept(
+            host,
+            because: "block device nvme0n1 cannot be checked for exclusive use (open: EPERM): it may be a ZFS vdev")
     }
 
     @Test func aNativeMultipathNamespaceIsMappedBackToItsController() throws {
@@ -132,7 +171,8 @@ struct InUseTests {
         // function; its subsystem's controller link nvme0 leads back to the function.
         let host = try nvmeHost([
             HostDescription.Disk(name: "nvme0n1", dev: "259:0", multipath: "nvme-subsys0", controller: "nvme0"),
-            HostDescription.Disk(name: "nvme0n1p1", dev: "259:1", holders: ["dm-0"], multipath: "nvme-subsys0", controller: "nvme0"),
+            HostDescription.Disk(
+                name: "nvme0n1p1", dev: "259:1", holders: ["dm-0"], multipath: "nvme-subsys0", controller: "nvme0")
         ])
         let real = try host.kernel.resolve(host.kernel.paths.classBlock + "/nvme0n1")
         #expect(real == "/sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1")
@@ -140,8 +180,9 @@ struct InUseTests {
     }
 
     @Test func mountinfoFieldsAreUnescaped() {
-        let mounts = Mounts(mountInfo: "36 1 0:42 / /mnt/my\\040disk rw - btrfs /dev/nvme0n1p2 rw,space_cache\n"
-            + "37 1 0:43 / /data rw shared:5 - bcachefs /dev/sda:/dev/sdb rw\n")
+        let mounts = Mounts(
+            mountInfo: "36 1 0:42 / /mnt/my\\040disk rw - btrfs /dev/nvme0n1p2 rw,space_cache\n"
+                + "37 1 0:43 / /data rw shared:5 - bcachefs /dev/sda:/dev/sdb rw\n")
         #expect(mounts.mountPoint(number: "259:2", node: "/dev/nvme0n1p2") == "/mnt/my disk")
         #expect(mounts.mountPoint(number: "8:16", node: "/dev/sdb") == "/data")
         #expect(mounts.mountPoint(number: "8:32", node: "/dev/sdc") == nil)

@@ -12,9 +12,13 @@ struct LabHandOverTests {
     static let seed000Policies = repository.appendingPathComponent("rules/examples/seed-000").path
 
     @Test func theLabIsLookedForBesideTheBinaryAndInLibexec() {
-        #expect(LabElsewhere.candidates(besideExecutable: "/usr/bin/hotplug-agent")
-            == ["/usr/bin/hotplug-agent-lab", "/usr/bin/../libexec/hotplug-agent/hotplug-agent-lab"])
-        #expect(LabElsewhere.candidates(besideExecutable: "hotplug-agent") == ["./hotplug-agent-lab", "./../libexec/hotplug-agent/hotplug-agent-lab"])
+        #expect(
+            LabElsewhere.candidates(besideExecutable: "/usr/bin/hotplug-agent")
+                == ["/usr/bin/hotplug-agent-lab", "/usr/bin/../libexec/hotplug-agent/hotplug-agent-lab"])
+        #expect(
+            LabElsewhere.candidates(besideExecutable: "hotplug-agent") == [
+                "./hotplug-agent-lab", "./../libexec/hotplug-agent/hotplug-agent-lab"
+            ])
     }
 
     /// The daemon's binary has no simulated kernel in it: a command that needs one runs the lab.
@@ -29,9 +33,11 @@ struct LabHandOverTests {
 
     /// Laid out as the package does (bin/ and libexec/hotplug-agent/), and alone.
     @Test func theLabIsFoundInLibexecAndItsAbsenceIsNamed() throws {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hotplug-agent-lab-\(getpid())")
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "hotplug-agent-lab-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let bin = directory.appendingPathComponent("bin"), libexec = directory.appendingPathComponent("libexec/hotplug-agent")
+        let bin = directory.appendingPathComponent("bin"),
+            libexec = directory.appendingPathComponent("libexec/hotplug-agent")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let agent = bin.appendingPathComponent("hotplug-agent").path
         try FileManager.default.copyItem(atPath: Binary.path, toPath: agent)
@@ -43,15 +49,18 @@ struct LabHandOverTests {
         #expect(alone.stdout.isEmpty)
 
         try FileManager.default.createDirectory(at: libexec, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Binary.path + "-lab", toPath: libexec.appendingPathComponent("hotplug-agent-lab").path)
-        let planned = try Binary.run(["plan", "--host", Self.seed000, "--policy-dir", Self.seed000Policies], executable: agent)
+        try FileManager.default.copyItem(
+            atPath: Binary.path + "-lab", toPath: libexec.appendingPathComponent("hotplug-agent-lab").path)
+        let planned = try Binary.run(
+            ["plan", "--host", Self.seed000, "--policy-dir", Self.seed000Policies], executable: agent)
         #expect(planned.status == 0, "\(planned.stderr)")
         #expect(planned.stdout.contains("vfio-pci"))
     }
 
     /// What needs no simulator never looks for the lab.
     @Test func theDaemonsCommandsNeedNoLab() throws {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("hotplug-agent-alone-\(getpid())")
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "hotplug-agent-alone-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let agent = directory.appendingPathComponent("hotplug-agent").path

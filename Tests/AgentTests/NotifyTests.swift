@@ -17,9 +17,12 @@ final class NotifySocket {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in path.utf8.enumerated() { raw[i] = byte } }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw Errno.current }
     }
@@ -93,7 +96,9 @@ struct ReloadHandshakeTests {
         let lines = reloading.split(separator: "\n")
         #expect(lines.first == "RELOADING=1")
         let stamp = try #require(lines.dropFirst().first.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) })
-        #expect(lines.dropFirst().first?.hasPrefix("MONOTONIC_USEC=") == true && stamp >= before && stamp <= monotonicMicroseconds())
+        #expect(
+            lines.dropFirst().first?.hasPrefix("MONOTONIC_USEC=") == true && stamp >= before
+                && stamp <= monotonicMicroseconds())
         #expect(socket.receive()?.hasPrefix("READY=1") == true)
         // READY=1 came once the new (empty) policies were in force: the planner has them,
         // and every device they no longer claim is back on its own driver already.
@@ -161,7 +166,9 @@ struct ReloadCommandTests {
         try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a1\"]\n")
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: Binary.path)
-        daemon.arguments = ["run", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")]
+        daemon.arguments = [
+            "run", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")
+        ]
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
         defer { daemon.terminate(); daemon.waitUntilExit() }

@@ -17,7 +17,7 @@ struct PolicyFuzzTests {
         "atomic-ops = true\n", "x = 1\n", "policy = 3\n", "'''\n", "\"unterminated\n", "[\n", "= = =\n", "# comment\n",
         "ids = [\n  \"1002:74a1\",\n  \"zz\",\n]\n", "match = { ids = [\"1002:*\"], vf = false }\n",
         // Each of these aborted toml++ (an assertion on a value position), once the parser.
-        "x = [ } ]\n", "sysfs = [ \"a=1\", } ]\n",
+        "x = [ } ]\n", "sysfs = [ \"a=1\", } ]\n"
     ]
 
     /// Random documents built from pieces of real policy files, parsed in this process as
@@ -29,7 +29,8 @@ struct PolicyFuzzTests {
         let parser = PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
         var refused = 0
         for _ in 0..<250 {
-            var document = (0..<Int.random(in: 0...12, using: &random)).map { _ in random.pick(Self.fragments) }.joined()
+            var document = (0..<Int.random(in: 0...12, using: &random)).map { _ in random.pick(Self.fragments) }
+                .joined()
             if Bool.random(using: &random) {
                 document += random.text(from: "[]{}=\"',.#\n abc123:*", length: 0...20)
             }
@@ -57,10 +58,11 @@ struct PolicyFuzzTests {
         try tree.file("/y.toml", "x = 1\n[\n")
         let result = try Binary.run(["check", "--root", tree.root, tree.path("/x.toml"), tree.path("/y.toml")])
         #expect(result.status == 1)
-        #expect(result.stdout == """
-            \(tree.path("/x.toml")):1: invalid TOML: expected a value, found '}' (column 7)
-            \(tree.path("/y.toml")):2: invalid TOML: expected a table name after '[' (column 2)
+        #expect(
+            result.stdout == """
+                \(tree.path("/x.toml")):1: invalid TOML: expected a value, found '}' (column 7)
+                \(tree.path("/y.toml")):2: invalid TOML: expected a table name after '[' (column 2)
 
-            """)
+                """)
     }
 }

@@ -27,7 +27,9 @@ struct RealKernelIOTests {
         try tree.link("/dev/vfio/13", to: tree.path("/etc/shadow-like"))
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         for group in [12, 13] {
-            #expect(throws: IOFailure.self) { try io.setNodeAccess(tree.path("/dev/vfio/\(group)"), uid: 1000, gid: 993, mode: 0o666) }
+            #expect(throws: IOFailure.self) {
+                try io.setNodeAccess(tree.path("/dev/vfio/\(group)"), uid: 1000, gid: 993, mode: 0o666)
+            }
         }
         #expect(tree.stat("/dev/target").st_uid == 0 && tree.stat("/dev/target").st_mode & 0o777 == 0o600)
         #expect(tree.stat("/etc/shadow-like").st_uid == 0 && tree.stat("/etc/shadow-like").st_mode & 0o777 == 0o644)
@@ -43,7 +45,10 @@ struct RealKernelIOTests {
         let tree = try FakeSysfs()
         try tree.file("/dev/vfio/12", "")
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
-        #expect(throws: IOFailure(.open, tree.path("/dev/vfio/12"), errno: .EINVAL, detail: "not a character device, left alone")) {
+        #expect(
+            throws: IOFailure(
+                .open, tree.path("/dev/vfio/12"), errno: .EINVAL, detail: "not a character device, left alone")
+        ) {
             try io.setNodeAccess(tree.path("/dev/vfio/12"), uid: 1000, gid: nil, mode: nil)
         }
         #expect(try io.nodeState(tree.path("/dev/vfio/12"))?.isCharacterDevice == false)
@@ -53,7 +58,9 @@ struct RealKernelIOTests {
         let tree = try FakeSysfs()
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         let missing = tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override")
-        #expect(throws: IOFailure(.write, missing, value: "vfio-pci", errno: .ENOENT)) { try io.write(missing, "vfio-pci") }
+        #expect(throws: IOFailure(.write, missing, value: "vfio-pci", errno: .ENOENT)) {
+            try io.write(missing, "vfio-pci")
+        }
         #expect(!io.exists(missing))
         let failure = IOFailure(.write, missing, value: "vfio-pci", errno: .EBUSY)
         #expect(failure.description == "write \"vfio-pci\" to \(missing): Device or resource busy (EBUSY)")
@@ -97,8 +104,11 @@ struct RealKernelIOTests {
         try tree.file("/sys/bus/pci/devices/0000:0b:00.0/class", "display\n")
         let paths = HostPaths(root: tree.root)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
-        #expect(throws: AgentError.malformed(path: tree.path("/sys/bus/pci/devices/0000:0b:00.0/class"), value: "display",
-                                             expected: "a 24-bit hex number")) {
+        #expect(
+            throws: AgentError.malformed(
+                path: tree.path("/sys/bus/pci/devices/0000:0b:00.0/class"), value: "display",
+                expected: "a 24-bit hex number")
+        ) {
             try reader.device(PCIAddress("0000:0b:00.0")!)
         }
     }
@@ -125,10 +135,12 @@ struct SysfsTreeTests {
     /// Links are relative, as sysfs makes them: a tool that resolves one (driverctl's
     /// `realpath | cut -c5-`) finds the device under /sys when the tree is mounted there.
     @Test func linksAreRelativeAsInSysfs() throws {
-        #expect(SysfsTree.relative("/r/sys/devices/pci0000:00/0000:00:01.0", from: "/r/sys/bus/pci/devices/0000:00:01.0")
-            == "../../../devices/pci0000:00/0000:00:01.0")
-        #expect(SysfsTree.relative("/r/sys/bus/pci/drivers/vfio-pci", from: "/r/sys/devices/pci0000:00/0000:00:01.0/driver")
-            == "../../../bus/pci/drivers/vfio-pci")
+        #expect(
+            SysfsTree.relative("/r/sys/devices/pci0000:00/0000:00:01.0", from: "/r/sys/bus/pci/devices/0000:00:01.0")
+                == "../../../devices/pci0000:00/0000:00:01.0")
+        #expect(
+            SysfsTree.relative("/r/sys/bus/pci/drivers/vfio-pci", from: "/r/sys/devices/pci0000:00/0000:00:01.0/driver")
+                == "../../../bus/pci/drivers/vfio-pci")
         let kernel = try SimulatedKernel(try SimHost.load("seed-000-mi300x.json"))
         let tree = try FakeSysfs()
         try SysfsTree(paths: HostPaths(root: tree.root)).write(kernel.inspect { $0 })
@@ -196,7 +208,10 @@ struct BeneathTests {
         let control = walker.readings(for: try AttributeWrite.parse("*/control=on").get())
         #expect(control == [AttributeReading(path: "power/control", state: .value("auto\n"))], "\(control)")
         let remove = walker.readings(for: try AttributeWrite.parse("remov*=1").get())
-        #expect(remove == [AttributeReading(path: "remove", state: .refused("remove is controlled by the agent or another key"))], "\(remove)")
+        #expect(
+            remove == [
+                AttributeReading(path: "remove", state: .refused("remove is controlled by the agent or another key"))
+            ], "\(remove)")
     }
 }
 
@@ -219,7 +234,10 @@ struct OpenersTests {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
-        #expect(waitFor(.seconds(5)) { io.openers(of: [null], devices: []).contains { $0.pid == pid && $0.command == "sleep" } })
+        #expect(
+            waitFor(.seconds(5)) {
+                io.openers(of: [null], devices: []).contains { $0.pid == pid && $0.command == "sleep" }
+            })
         // Its own descriptors are never counted: the agent is no VMM.
         let mine = open("/dev/null", O_RDONLY)
         defer { close(mine) }
@@ -238,7 +256,9 @@ struct NodeACLTests {
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         let before = try #require(try io.nodeAccess(tree.path("/dev/iommu")))
         #expect(before.userCanOpen(0) && !before.userCanOpen(1000) && !before.groupCanOpen(993))
-        let granted = Result { () throws(IOFailure) in try io.grantNodeAccess(tree.path("/dev/iommu"), users: [1000], groups: [993]) }
+        let granted = Result { () throws(IOFailure) in
+            try io.grantNodeAccess(tree.path("/dev/iommu"), users: [1000], groups: [993])
+        }
         // A file system without ACLs under /tmp: nothing to show here.
         if case .failure(let failure) = granted, failure.errno == .EOPNOTSUPP { return }
         try granted.get()

@@ -22,8 +22,14 @@ struct RecordTests {
 
         try tree.file("/host.json", recorded.stdout)
         try tree.mkdir("/policies")
-        try tree.file("/policies/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nclaim-group = true\nowner = \"cloud\"\n")
-        let simulated = try Binary.run(["simulate", "--host", tree.path("/host.json"), "--policy-dir", tree.path("/policies")])
+        try tree.file(
+            "/policies/50.toml",
+            "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nclaim-group = true\nowner "
+                + "= \"cloud\"\n"
+        )
+        let simulated = try Binary.run([
+            "simulate", "--host", tree.path("/host.json"), "--policy-dir", tree.path("/policies")
+        ])
         #expect(simulated.status == 0)
         #expect(simulated.stdout.contains("0000:0b:00.1 [1002:ab28]: snd_hda_intel -> vfio-pci (override vfio-pci)"))
         #expect(simulated.stdout.hasSuffix("2 devices changed driver, 0 bridges untouched, 0 reconciles failed\n"))
@@ -40,8 +46,10 @@ struct RecordTests {
         description.groups?["kvm"] = 993
         let tree = try FakeSysfs()
         try tree.file("/host.json", String(decoding: try JSONEncoder().encode(description), as: UTF8.self))
-        let simulated = try Binary.run(["simulate", "--host", tree.path("/host.json"),
-                                        "--policy-dir", repository.appendingPathComponent("rules/examples/seed-000").path])
+        let simulated = try Binary.run([
+            "simulate", "--host", tree.path("/host.json"),
+            "--policy-dir", repository.appendingPathComponent("rules/examples/seed-000").path
+        ])
         #expect(simulated.status == 0, "\(simulated.stderr)")
         #expect(simulated.stdout.contains("== End state"))
     }

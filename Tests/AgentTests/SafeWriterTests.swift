@@ -36,9 +36,12 @@ struct SafeWriterTests {
 
     /// The directory's owner swaps the directory, or one above the state directory, for a
     /// link of theirs: never followed, and nothing is made through it.
-    @Test(.enabled(if: runningAsRoot, "lchown needs root"), arguments: [
-        "/var/lib/prometheus/node-exporter/hotplug_agent.prom", "/var/lib/prometheus/node-exporter/new/state/0000:0b:00.0",
-    ])
+    @Test(
+        .enabled(if: runningAsRoot, "lchown needs root"),
+        arguments: [
+            "/var/lib/prometheus/node-exporter/hotplug_agent.prom",
+            "/var/lib/prometheus/node-exporter/new/state/0000:0b:00.0"
+        ])
     func aLinkAnotherUserPlantedOnTheWayIsRefusedNotFollowed(file: String) throws {
         let tree = try FakeSysfs()
         try tree.mkdir("/elsewhere")
@@ -58,8 +61,9 @@ struct SafeWriterTests {
         let tree = try FakeSysfs()
         let old = umask(0o077)
         umask(old)  // read it back: only what this test makes is checked, with the mode asked
-        try writeFileAtomically(tree.path("/run/hotplug-agent/status/0000:0b:00.0"), "x\n", fileMode: 0o644,
-                                directoryMode: 0o751, durable: false)
+        try writeFileAtomically(
+            tree.path("/run/hotplug-agent/status/0000:0b:00.0"), "x\n", fileMode: 0o644,
+            directoryMode: 0o751, durable: false)
         #expect(tree.stat("/run/hotplug-agent").st_mode & 0o7777 == 0o751)
         #expect(tree.stat("/run/hotplug-agent/status").st_mode & 0o7777 == 0o751)
     }

@@ -8,7 +8,8 @@ import Policy
 import Synchronization
 
 /// The repository, for the shipped host descriptions and example policies.
-let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// Collects log lines from any thread.
 final class LogLines: Sendable {
@@ -36,7 +37,9 @@ final class SimHost {
         return try JSONDecoder().decode(HostDescription.self, from: data)
     }
 
-    init(_ description: HostDescription, policies toml: String, dryRun: Bool = false, stuckAfter: Duration = .seconds(30)) throws {
+    init(
+        _ description: HostDescription, policies toml: String, dryRun: Bool = false, stuckAfter: Duration = .seconds(30)
+    ) throws {
         self.description = description
         kernel = try SimulatedKernel(description)
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
@@ -45,9 +48,10 @@ final class SimHost {
         let sink = log
         var template = Array("/tmp/hotplug-agent-state.XXXXXX".utf8CString)
         state = String(cString: mkdtemp(&template)!)
-        agent = Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
-                               log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state,
-                               stuckAfter: stuckAfter)
+        agent = Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
+            log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state,
+            stuckAfter: stuckAfter)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: state) }
@@ -57,15 +61,17 @@ final class SimHost {
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
         let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")
         let sink = log
-        return Agent.assemble(kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: false,
-                              log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
+        return Agent.assemble(
+            kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: false,
+            log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
     }
 
     /// The example policy shipped for a seed, as an admin would install it.
     static func examplePolicy(_ seed: String) throws -> String {
         let directory = repository.appendingPathComponent("rules/examples/\(seed)")
         return try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
-            .map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+            .map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(
+                separator: "\n")
     }
 
     func runOnce() -> Bool { agent.runOnce(events: kernel) }

@@ -10,27 +10,30 @@ struct StatusTests {
     func statuses(_ host: SimHost) throws -> [String: DeviceStatus] {
         let snapshot = try host.reader.fullView()
         let view = host.reader.read(host.agent.planner.needs(in: snapshot), into: snapshot)
-        let entries = DeviceStatus.all(host.agent.planner.planAll(in: view), view: view, planner: host.agent.planner,
-                                       records: StatusStore(stateDirectory: host.state))
+        let entries = DeviceStatus.all(
+            host.agent.planner.planAll(in: view), view: view, planner: host.agent.planner,
+            records: StatusStore(stateDirectory: host.state))
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.address, $0) })
     }
 
     @Test func settledWaitingRefusedAndFailedEachWithTheirReason() throws {
-        let host = try SimHost("seed-000-mi300x.json", policies: """
-            [[policy]]
-            name = "gpus"
-            match.ids = ["1002:74a1"]
-            driver = "vfio-pci"
-            owner = "cloud"
-            [[policy]]
-            name = "disk"
-            match.slots = ["0000:04:00.0"]
-            driver = "vfio-pci"
-            [[policy]]
-            name = "nics"
-            match.ids = ["15b3:1021"]
-            driver = "vfio-pci"
-            """)
+        let host = try SimHost(
+            "seed-000-mi300x.json",
+            policies: """
+                [[policy]]
+                name = "gpus"
+                match.ids = ["1002:74a1"]
+                driver = "vfio-pci"
+                owner = "cloud"
+                [[policy]]
+                name = "disk"
+                match.slots = ["0000:04:00.0"]
+                driver = "vfio-pci"
+                [[policy]]
+                name = "nics"
+                match.ids = ["15b3:1021"]
+                driver = "vfio-pci"
+                """)
         let unreconciled = try statuses(host)
         #expect(unreconciled["0000:12:00.0"]?.state == "waiting")
         #expect(unreconciled["0000:12:00.0"]?.reason == "not done yet: load module vfio-pci")
@@ -38,16 +41,27 @@ struct StatusTests {
         #expect(!host.runOnce())
         let after = try statuses(host)
         let gpu = try #require(after["0000:12:00.0"])
-        #expect(gpu.state == "settled" && gpu.driver == "vfio-pci" && gpu.wants == "vfio-pci" && gpu.node == "1000:0 0600" && gpu.origin == "none")
+        #expect(
+            gpu.state == "settled" && gpu.driver == "vfio-pci" && gpu.wants == "vfio-pci" && gpu.node == "1000:0 0600"
+                && gpu.origin == "none")
         #expect(gpu.line == "0000:12:00.0 [gpus] on vfio-pci (wants vfio-pci), node 1000:0 0600, from none: settled")
         let disk = try #require(after["0000:04:00.0"])
-        #expect(disk.state == "refused" && disk.reason?.hasPrefix("unbind nvme: the host uses it: block device nvme0n1p1 is mounted on /boot/efi") == true)
+        #expect(
+            disk.state == "refused"
+                && disk.reason?.hasPrefix(
+                    "unbind nvme: the host uses it: block device nvme0n1p1 is mounted on /boot/efi") == true
+        )
         let nic = try #require(after["0000:13:00.0"])
-        #expect(nic.state == "failed" && nic.reason?.hasPrefix("bind to vfio-pci (now on mlx5_core): 0000:13:00.0 did not bind to vfio-pci") == true, "\(nic)")
+        #expect(
+            nic.state == "failed"
+                && nic.reason?.hasPrefix("bind to vfio-pci (now on mlx5_core): 0000:13:00.0 did not bind to vfio-pci")
+                    == true,
+            "\(nic)")
         // A device whose VM holds it, with its policy changed: waiting, with the holder.
         let group = try #require(host.device("0000:12:00.0")?.group)
         host.kernel.holdNode(group, pid: 42, command: "qemu-system-x86")
-        let stub = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse("""
+        let stub = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(
+            """
             [[policy]]
             name = "stub"
             match.ids = ["1002:74a1"]
@@ -55,7 +69,9 @@ struct StatusTests {
             """, file: "p.toml")
         host.agent.planner = Planner(policies: PolicySet(stub.policies))
         let held = try #require(try statuses(host)["0000:12:00.0"])
-        #expect(held.state == "waiting" && held.reason?.contains("/dev/vfio/\(group) is open by qemu-system-x86 (pid 42)") == true)
+        #expect(
+            held.state == "waiting"
+                && held.reason?.contains("/dev/vfio/\(group) is open by qemu-system-x86 (pid 42)") == true)
     }
 
     @Test func theCommandExits3UntilEverythingSettlesAndPlanJSONHasTheSameDecisions() throws {
@@ -66,7 +82,11 @@ struct StatusTests {
         try tree.file("/p/10.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\n")
         let status = try Binary.run(["status", "--root", tree.root, "--policy-dir", tree.path("/p")])
         #expect(status.status == 3)
-        #expect(status.stdout == "0000:0b:00.0 [gpu] on amdgpu (wants vfio-pci): waiting: not done yet: bind to vfio-pci (now on amdgpu)\n")
+        #expect(
+            status.stdout
+                == "0000:0b:00.0 [gpu] on amdgpu (wants vfio-pci): waiting: not done yet: bind to vfio-pci (now on "
+                    + "amdgpu)\n"
+        )
         let json = try Binary.run(["status", "--json", "--root", tree.root, "--policy-dir", tree.path("/p")])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(entries.first?["state"] as? String == "waiting" && entries.first?["policy"] as? String == "gpu")
@@ -76,7 +96,10 @@ struct StatusTests {
         let device = try #require((planned["devices"] as? [[String: Any]])?.first)
         #expect(device["address"] as? String == "0000:0b:00.0" && device["policy"] as? String == "gpu")
         let decisions = try #require(device["decisions"] as? [[String: String]])
-        #expect(decisions.first == ["kind": "step", "what": "bind to vfio-pci (now on amdgpu)", "reason": "policy \"gpu\" wants vfio-pci"])
+        #expect(
+            decisions.first == [
+                "kind": "step", "what": "bind to vfio-pci (now on amdgpu)", "reason": "policy \"gpu\" wants vfio-pci"
+            ])
         try tree.file("/p/10.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"amdgpu\"\n")
         let settled = try Binary.run(["status", "--root", tree.root, "--policy-dir", tree.path("/p")])
         #expect(settled.status == 0)

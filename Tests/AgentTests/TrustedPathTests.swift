@@ -40,7 +40,11 @@ struct TrustedPathTests {
         chown(tree.path("/home/cloud"), 1000, 1000)
         let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
         #expect(result.status == 1)
-        #expect(result.stdout == "\(tree.path("/p/50.toml")): directory \(tree.path("/home/cloud")) above it is not owned by root (owner uid 1000); refused\n")
+        #expect(
+            result.stdout
+                == "\(tree.path("/p/50.toml")): directory \(tree.path("/home/cloud")) above it is not owned by root "
+                    + "(owner uid 1000); refused\n"
+        )
     }
 
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
@@ -56,7 +60,11 @@ struct TrustedPathTests {
         #expect(try Binary.run(["check", "--root", tree.root, file]).status == 0)
         lchown(tree.path("/shared/50.toml"), 1000, 1000)
         let result = try Binary.run(["check", "--root", tree.root, file])
-        #expect(result.stdout == "\(file): link \(tree.path("/shared/50.toml")) on the way is not owned by root (owner uid 1000); refused\n")
+        #expect(
+            result.stdout
+                == "\(file): link \(tree.path("/shared/50.toml")) on the way is not owned by root (owner uid 1000); "
+                    + "refused\n"
+        )
     }
 
     @Test(.enabled(if: runningAsRoot, "mknod needs root"))
@@ -70,7 +78,9 @@ struct TrustedPathTests {
         try tree.link("/p/20.toml", to: "/fifo")
         let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
         #expect(result.status == 1)
-        #expect(result.stdout == "\(tree.path("/p/10.toml")): not a regular file\n\(tree.path("/p/20.toml")): not a regular file\n")
+        #expect(
+            result.stdout
+                == "\(tree.path("/p/10.toml")): not a regular file\n\(tree.path("/p/20.toml")): not a regular file\n")
     }
 
     @Test func aLinkToDevNullMasksAndALinkLoopIsRefused() throws {
@@ -90,14 +100,20 @@ struct TrustedPathTests {
         #expect(masked.status == 0, "\(masked.stdout)")
         try tree.link("/etc/hotplug-agent/policies.d/60.toml", to: "60.toml")
         let loop = try Binary.run(["check", "--root", tree.root])
-        #expect(loop.stdout == "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): cannot resolve \(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n")
+        #expect(
+            loop.stdout
+                == "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): cannot resolve "
+                    + "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n"
+        )
     }
 
     @Test func aFileNameThatIsNotUTF8IsRefusedByName() throws {
         let tree = try FakeSysfs()
         try tree.mkdir("/p")
         let name = tree.path("/p/b").utf8 + [0xff, 0xfe] + ".toml".utf8
-        let created = (name.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { creat($0.baseAddress!, 0o644) }
+        let created = (name.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer {
+            creat($0.baseAddress!, 0o644)
+        }
         #expect(created >= 0)
         close(created)
         let result = try Binary.run(["check", "--root", tree.root, "--policy-dir", tree.path("/p")])
@@ -141,8 +157,10 @@ struct TrustedRecordTests {
     }
 
     /// A record names a driver the agent writes into a sysfs path: a driver name only.
-    @Test(arguments: ["driver=../../../../tmp/x\noverride=\nmoved-to=vfio-pci\n",
-                      "driver=amdgpu\noverride=\u{1b}[31mzz\nmoved-to=vfio-pci\n"])
+    @Test(arguments: [
+        "driver=../../../../tmp/x\noverride=\nmoved-to=vfio-pci\n",
+        "driver=amdgpu\noverride=\u{1b}[31mzz\nmoved-to=vfio-pci\n"
+    ])
     func aRecordNamingAPathOrAControlCharacterIsNotBelieved(record: String) throws {
         let tree = try FakeSysfs()
         let address = try #require(PCIAddress("0000:0b:00.0"))

@@ -40,7 +40,11 @@ struct UndoTests {
         #expect(host.kernel.inspect { $0.nodes.isEmpty })
         #expect(origins(host).isEmpty)
         #expect(host.log.containing("[-]").isEmpty)
-        #expect(host.log.containing("\(nic) put back on mlx5_core: no policy wants it any more; the agent moved it to vfio-pci from mlx5_core").count == 1)
+        #expect(
+            host.log.containing(
+                "\(nic) put back on mlx5_core: no policy wants it any more; the agent moved it to vfio-pci from "
+                    + "mlx5_core"
+            ).count == 1)
     }
 
     @Test func afterARestartTheRecordsStillPutDevicesBack() throws {
@@ -53,8 +57,9 @@ struct UndoTests {
 
     @Test func aDeviceMovedTwiceGoesBackToWhereItFirstCameFrom() throws {
         let host = try seed000()
-        let stub = try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"",
-                                                                             with: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"pci-stub\"")
+        let stub = try SimHost.examplePolicy("seed-000").replacingOccurrences(
+            of: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"",
+            with: "name = \"connectx-7\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"pci-stub\"")
         let second = try host.restarted(policies: stub)
         #expect(second.runOnce(events: host.kernel))
         #expect(host.device(nic)?.driver == "pci-stub")
@@ -69,7 +74,8 @@ struct UndoTests {
         host.kernel.unplug(PCIAddress(nic)!)
         try host.kernel.loadModule("mlx5_core")
         try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
-        let restarted = try host.restarted(policies: try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "15b3:1021", with: "15b3:ffff"))
+        let restarted = try host.restarted(
+            policies: try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "15b3:1021", with: "15b3:ffff"))
         restarted.handle(host.kernel.drain())
         #expect(host.device(nic)?.driver == "mlx5_core")
         #expect(!origins(host).contains(nic))
@@ -135,7 +141,11 @@ struct UndoTests {
         #expect(host.runOnce())
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
         #expect(host.device("0000:4d:00.3")?.driver == "vfio-pci")
-        #expect(try host.planLines().contains("  waiting: set sriov_numvfs to 0: /dev/vfio/\(group) is open by qemu-system-x86 (pid 31); changing the count would remove its VFs from under the VM"))
+        #expect(
+            try host.planLines().contains(
+                "  waiting: set sriov_numvfs to 0: /dev/vfio/\(group) is open by qemu-system-x86 (pid 31); changing "
+                    + "the count would remove its VFs from under the VM"
+            ))
         host.kernel.closeNode(group)
         #expect(host.runOnce())
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 0)

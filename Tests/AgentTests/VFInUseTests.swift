@@ -31,7 +31,9 @@ struct VFInUseTests {
             try tree.link("/sys/class/net/\(name)", to: tree.path("/sys/bus/pci/devices/\(vf)/net/\(name)"))
         }
         try tree.mkdir("/p")
-        try tree.file("/p/50.toml", """
+        try tree.file(
+            "/p/50.toml",
+            """
             [[policy]]
             name = "cx5"
             match.ids = ["15b3:1017"]
@@ -49,12 +51,21 @@ struct VFInUseTests {
 
     @Test func aVFWhoseInterfaceMovedToAPodKeepsTheCount() throws {
         let lines = try plan(try tree(vf0Interface: false))
-        #expect(lines.contains("  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): it is bound to mlx5_core and shows no network interface here: its interface is in another network namespace (a container's); changing the count would destroy them (allow-in-use = true allows it)"), "\(lines)")
+        #expect(
+            lines.contains(
+                "  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): it is bound to mlx5_core and "
+                    + "shows no network interface here: its interface is in another network namespace (a container's); "
+                    + "changing the count would destroy them (allow-in-use = true allows it)"
+            ), "\(lines)")
     }
 
     @Test func aVFWithItsInterfaceUpKeepsTheCount() throws {
         let lines = try plan(try tree(vf0Interface: true))
-        #expect(lines.contains("  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): network interface eth0 is up; changing the count would destroy them (allow-in-use = true allows it)"), "\(lines)")
+        #expect(
+            lines.contains(
+                "  refused: set sriov_numvfs to 4: the host uses its VFs: VF \(Self.vf0): network interface eth0 is "
+                    + "up; changing the count would destroy them (allow-in-use = true allows it)"
+            ), "\(lines)")
     }
 
     @Test func allowInUseChangesItThroughZero() throws {

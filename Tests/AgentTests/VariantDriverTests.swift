@@ -18,10 +18,13 @@ struct VariantDriverTests {
         description.vfioAliases = aliases
         let index = try #require(description.drivers.firstIndex { $0.name == "mlx5_core" })
         description.drivers[index].sriov = true
-        description.drivers.append(HostDescription.Driver(name: "mlx5_vfio_pci", module: "mlx5_vfio_pci", loaded: false,
-                                                          loadable: true, ids: nil, classes: nil, sriov: nil))
+        description.drivers.append(
+            HostDescription.Driver(
+                name: "mlx5_vfio_pci", module: "mlx5_vfio_pci", loaded: false,
+                loadable: true, ids: nil, classes: nil, sriov: nil))
         let pf = try #require(description.devices.firstIndex { $0.address == "0000:13:00.0" })
-        description.devices[pf].sriov = HostDescription.SRIOV(totalVFs: 2, offset: 1, stride: 1, vfDevice: "101e", autoprobe: true, pfAttributes: nil)
+        description.devices[pf].sriov = HostDescription.SRIOV(
+            totalVFs: 2, offset: 1, stride: 1, vfDevice: "101e", autoprobe: true, pfAttributes: nil)
         return try SimHost(description, policies: policies)
     }
 
@@ -47,9 +50,19 @@ struct VariantDriverTests {
         let vf = try #require(host.addresses { $0.physfn == PCIAddress("0000:13:00.0") }.first)
         #expect(host.device(vf)?.driver == "mlx5_vfio_pci")
         #expect(host.addresses { $0.id.device == 0x74a1 }.allSatisfy { host.device($0)?.driver == "vfio-pci" })
-        #expect(host.log.containing("[cx7-vfs] load module mlx5_vfio_pci: driver mlx5_vfio_pci is not registered").count == 1)
-        #expect(host.log.containing("[cx7-vfs] bind to mlx5_vfio_pci (now unbound): policy \"cx7-vfs\" wants vfio: the VFIO driver made for it: mlx5_vfio_pci declares vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*").count == 1)
-        #expect(host.log.containing("[gpus] bind to vfio-pci (now unbound): policy \"gpus\" wants vfio: no VFIO driver is made for it (no vfio_pci alias names it)").count >= 1)
+        #expect(
+            host.log.containing("[cx7-vfs] load module mlx5_vfio_pci: driver mlx5_vfio_pci is not registered").count
+                == 1)
+        #expect(
+            host.log.containing(
+                "[cx7-vfs] bind to mlx5_vfio_pci (now unbound): policy \"cx7-vfs\" wants vfio: the VFIO driver made "
+                    + "for it: mlx5_vfio_pci declares vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*"
+            ).count == 1)
+        #expect(
+            host.log.containing(
+                "[gpus] bind to vfio-pci (now unbound): policy \"gpus\" wants vfio: no VFIO driver is made for it (no "
+                    + "vfio_pci alias names it)"
+            ).count >= 1)
         // Settled: a device on its variant stays there.
         let history = host.history
         #expect(host.runOnce())
@@ -71,9 +84,12 @@ struct VariantDriverTests {
             alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci
             alias nonsense
             """
-        let variants = VFIOVariants(aliases: VFIOVariants.parse(modulesAlias: text), driversOfModules: ["vfio_pci": "vfio-pci"])
+        let variants = VFIOVariants(
+            aliases: VFIOVariants.parse(modulesAlias: text), driversOfModules: ["vfio_pci": "vfio-pci"])
         #expect(variants.aliases.map(\.module) == ["vfio_pci", "generic_vendor_vfio_pci", "mlx5_vfio_pci"])
-        let vf = PCIDevice(address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, subsystemID: PCIID("15b3:0041")!, classCode: 0x020000)
+        let vf = PCIDevice(
+            address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, subsystemID: PCIID("15b3:0041")!,
+            classCode: 0x020000)
         #expect(vf.modalias == "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00")
         #expect(variants.choose(for: vf).driver == "mlx5_vfio_pci")
         var other = vf
@@ -84,20 +100,25 @@ struct VariantDriverTests {
         gpu.subsystemID = PCIID("1002:0000")!
         gpu.classCode = 0x120000
         #expect(gpu.modalias == "pci:v00001002d000074A1sv00001002sd00000000bc12sc00i00")
-        #expect(variants.choose(for: gpu) == ("vfio-pci", "vfio_pci", "no VFIO driver is made for it (no vfio_pci alias names it)"))
+        #expect(
+            variants.choose(for: gpu) == (
+                "vfio-pci", "vfio_pci", "no VFIO driver is made for it (no vfio_pci alias names it)"
+            ))
         gpu.subsystemID = nil
         #expect(variants.choose(for: gpu).driver == "vfio-pci")
     }
 
     @Test func driverVfioParsesAndAPolicyKeepsWhatItMovedUnderMatchDriver() {
-        let parsed = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse("""
+        let parsed = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(
+            """
             [[policy]]
             name = "p"
             match.driver = ["mlx5_core"]
             driver = "vfio"
             """, file: "p.toml")
         #expect(parsed.errors.isEmpty && parsed.policies.first?.driver == .vfio)
-        var device = PCIDevice(address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, classCode: 0x020000, driver: "mlx5_vfio_pci")
+        var device = PCIDevice(
+            address: PCIAddress("0000:13:00.1")!, id: PCIID("15b3:101e")!, classCode: 0x020000, driver: "mlx5_vfio_pci")
         #expect(parsed.policies[0].match.holds(for: device, ownDriver: .vfio))
         device.driver = "e1000e"
         #expect(!parsed.policies[0].match.holds(for: device, ownDriver: .vfio))
@@ -110,8 +131,11 @@ struct VariantDriverTests {
         try tree.device("0000:13:00.1", id: "15b3:101e", class: "0x020000")
         try tree.file("/sys/bus/pci/devices/0000:13:00.1/modalias", "pci:vOTHER\n")
         try tree.device("0000:13:00.2", id: "15b3:101e", class: "0x020000")
-        for name in ["subsystem_vendor", "subsystem_device"] { unlink(tree.path("/sys/bus/pci/devices/0000:13:00.2/\(name)")) }
-        try tree.file("/sys/bus/pci/devices/0000:13:00.2/modalias", "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
+        for name in ["subsystem_vendor", "subsystem_device"] {
+            unlink(tree.path("/sys/bus/pci/devices/0000:13:00.2/\(name)"))
+        }
+        try tree.file(
+            "/sys/bus/pci/devices/0000:13:00.2/modalias", "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
         let paths = HostPaths(root: tree.root)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
         let shown = try reader.device(PCIAddress("0000:13:00.1")!)
@@ -131,8 +155,10 @@ struct VariantDriverTests {
 struct KernelVFIODriverTests {
     @Test func aDriverBuiltOnVfioPciCoreKeepsItsGroupViableInList() throws {
         var description = try SimHost.load("seed-000-mi300x.json")
-        description.drivers.append(HostDescription.Driver(name: "acme_passthrough", module: "acme_passthrough", loaded: true,
-                                                          loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
+        description.drivers.append(
+            HostDescription.Driver(
+                name: "acme_passthrough", module: "acme_passthrough", loaded: true,
+                loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
         let index = try #require(description.devices.firstIndex { $0.address == "0000:12:00.0" })
         description.devices[index].driver = "acme_passthrough"
         let host = try SimHost(description, policies: "")
@@ -142,6 +168,9 @@ struct KernelVFIODriverTests {
         let group = try #require(host.device("0000:12:00.0")?.group)
         let listing = HostListing(view)
         #expect(listing.groups.first { $0.group == group }?.viable == true)
-        #expect(try HostRecorder(reader: host.reader, readFile: { _ in nil }).record().drivers.first { $0.name == "acme_passthrough" }?.vfio == true)
+        #expect(
+            try HostRecorder(reader: host.reader, readFile: { _ in nil }).record().drivers.first {
+                $0.name == "acme_passthrough"
+            }?.vfio == true)
     }
 }

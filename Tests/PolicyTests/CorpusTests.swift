@@ -9,7 +9,8 @@ struct CorpusTests {
     static let accounts = TestAccounts()
 
     static func files(_ kind: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent(kind).path)) ?? []
+        let names =
+            (try? FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent(kind).path)) ?? []
         return names.filter { $0.hasSuffix(".toml") }.sorted()
     }
 

@@ -66,7 +66,8 @@ struct MatchTests {
     }
 
     @Test func theFirstMatchingPolicyWins() {
-        let set = Fixture.policies("""
+        let set = Fixture.policies(
+            """
             [[policy]]
             name = "narrow"
             match.ids = ["1002:74a1"]
@@ -102,14 +103,19 @@ struct ParsingTests {
     }
 
     @Test func errorsWithoutALineNameTheKeyPath() {
-        let error = PolicyError(file: "/etc/hotplug-agent/policies.d/10-gpu.toml", key: "match.ids", policyIndex: 2,
-                                message: "\"1002:74a\" is not vvvv:dddd")
-        #expect(error.description == "/etc/hotplug-agent/policies.d/10-gpu.toml: policy[2].match.ids: \"1002:74a\" is not vvvv:dddd")
+        let error = PolicyError(
+            file: "/etc/hotplug-agent/policies.d/10-gpu.toml", key: "match.ids", policyIndex: 2,
+            message: "\"1002:74a\" is not vvvv:dddd")
+        #expect(
+            error.description
+                == "/etc/hotplug-agent/policies.d/10-gpu.toml: policy[2].match.ids: \"1002:74a\" is not vvvv:dddd")
     }
 
     @Test func configExpressionsAreSetpcis() throws {
         let cap = try ConfigWrite.parse("CAP_EXP+28.w=0040:0040").get()
-        #expect(cap.base == .capability(0x10) && cap.offset == 0x28 && cap.width == 2 && cap.value == 0x40 && cap.mask == 0x40)
+        #expect(
+            cap.base == .capability(0x10) && cap.offset == 0x28 && cap.width == 2 && cap.value == 0x40
+                && cap.mask == 0x40)
         let plain = try ConfigWrite.parse("80.b=40").get()
         #expect(plain.base == .absolute && plain.offset == 0x80 && plain.mask == 0xff)
         #expect(try ConfigWrite.parse("ecap_acs+6.w=0").get().base == .extendedCapability(0x0d))
@@ -118,14 +124,15 @@ struct ParsingTests {
     }
 
     @Test func attributeWrites() throws {
-        #expect(try AttributeWrite.parse("reset_method=").get() == AttributeWrite(components: ["reset_method"], value: ""))
+        #expect(
+            try AttributeWrite.parse("reset_method=").get() == AttributeWrite(components: ["reset_method"], value: ""))
         #expect(try AttributeWrite.parse("drm/card*/x=a=b").get().value == "a=b")
     }
 
     @Test func policyFilesMaskAndSort() {
         let chosen = PolicySources.select([
             (directory: "/etc/p", names: ["20-b.toml", "README", ".x.toml", "10-a.toml"]),
-            (directory: "/usr/lib/p/", names: ["10-a.toml", "05-z.toml", "30-c.TOML"]),
+            (directory: "/usr/lib/p/", names: ["10-a.toml", "05-z.toml", "30-c.TOML"])
         ])
         #expect(chosen == ["/usr/lib/p/05-z.toml", "/etc/p/10-a.toml", "/etc/p/20-b.toml"])
     }

@@ -12,8 +12,10 @@ struct PlannerTests {
         mode = "0660"
         """
 
-    func plan(_ toml: String, _ address: String, _ devices: [PCIDevice], drivers: Set<String> = ["vfio-pci", "pci-stub"],
-              nodes: [Int: NodeState] = [:]) -> DevicePlan {
+    func plan(
+        _ toml: String, _ address: String, _ devices: [PCIDevice], drivers: Set<String> = ["vfio-pci", "pci-stub"],
+        nodes: [Int: NodeState] = [:]
+    ) -> DevicePlan {
         let view = Fixture.view(devices, drivers: drivers, nodes: nodes)
         return Planner(policies: Fixture.policies(toml)).plan(for: view.devices[Fixture.address(address)]!, in: view)
     }
@@ -22,10 +24,13 @@ struct PlannerTests {
         let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20)
         let result = plan(vfio, "0000:0c:00.0", [gpu])
         #expect(result.policy == "gpu")
-        #expect(result.steps.map(\.action) == [
-            .bind(driver: "vfio-pci", from: "amdgpu"),
-            .setNodeAccess(group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: Account(id: 993, name: "kvm"), mode: 0o660),
-        ])
+        #expect(
+            result.steps.map(\.action) == [
+                .bind(driver: "vfio-pci", from: "amdgpu"),
+                .setNodeAccess(
+                    group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: Account(id: 993, name: "kvm"),
+                    mode: 0o660)
+            ])
         #expect(result.lines[0] == "bind to vfio-pci (now on amdgpu): policy \"gpu\" wants vfio-pci")
     }
 
@@ -46,7 +51,8 @@ struct PlannerTests {
 
     @Test func bridgesAreNeverUnboundOrClaimed() {
         let bridge = Fixture.device("0000:0b:00.0", "1002:1479", class: 0x060400, driver: "pcieport", group: 19)
-        let result = plan("[[policy]]\nname = \"all\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"", "0000:0b:00.0", [bridge])
+        let result = plan(
+            "[[policy]]\nname = \"all\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"", "0000:0b:00.0", [bridge])
         #expect(!result.hasWork)
         #expect(result.refusals == [Refusal("unbind pcieport", reason: "bridges are never unbound or claimed")])
     }
@@ -55,24 +61,30 @@ struct PlannerTests {
         let vga = Fixture.device("0000:09:00.0", "1002:73bf", driver: "amdgpu", group: 17, bootVGA: true)
         let refused = plan(vfio, "0000:09:00.0", [vga])
         #expect(!refused.hasWork)
-        #expect(refused.refusals.map(\.description) == [
-            "refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)",
-        ])
+        #expect(
+            refused.refusals.map(\.description) == [
+                "refused: unbind amdgpu: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)"
+            ])
         let allowed = plan(vfio + "\nallow-boot-vga = true", "0000:09:00.0", [vga])
         #expect(allowed.steps.first?.action == .bind(driver: "vfio-pci", from: "amdgpu"))
     }
 
     @Test func withoutAnIOMMUGroupVFIOIsRefused() {
         let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: nil)
-        #expect(plan(vfio, "0000:0c:00.0", [gpu]).refusals.map(\.reason) == ["the device has no IOMMU group (is the IOMMU enabled?)"])
+        #expect(
+            plan(vfio, "0000:0c:00.0", [gpu]).refusals.map(\.reason) == [
+                "the device has no IOMMU group (is the IOMMU enabled?)"
+            ])
     }
 
     /// The seed-004 group: GPU, HDMI audio, USB-C and UCSI in one IOMMU group.
     var navi21: [PCIDevice] {
-        [Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20),
-         Fixture.device("0000:0c:00.1", "1002:ab28", class: 0x040300, driver: "snd_hda_intel", group: 20),
-         Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "xhci_hcd", group: 20),
-         Fixture.device("0000:0c:00.3", "1002:73a4", class: 0x0c8000, driver: "i2c-designware-pci", group: 20)]
+        [
+            Fixture.device("0000:0c:00.0", "1002:73bf", driver: "amdgpu", group: 20),
+            Fixture.device("0000:0c:00.1", "1002:ab28", class: 0x040300, driver: "snd_hda_intel", group: 20),
+            Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "xhci_hcd", group: 20),
+            Fixture.device("0000:0c:00.3", "1002:73a4", class: 0x0c8000, driver: "i2c-designware-pci", group: 20)
+        ]
     }
 
     @Test func claimGroupTakesTheUnmatchedEndpoints() {
@@ -91,8 +103,12 @@ struct PlannerTests {
 
     @Test func withoutClaimGroupANonViableGroupIsReportedWithItsHolders() {
         let gpu = plan(vfio, "0000:0c:00.0", navi21)
-        #expect(gpu.warnings == ["IOMMU group 20 is not viable for VFIO: held by 0000:0c:00.1 (snd_hda_intel), "
-            + "0000:0c:00.2 (xhci_hcd), 0000:0c:00.3 (i2c-designware-pci); claim-group = true would bind them too"])
+        #expect(
+            gpu.warnings == [
+                "IOMMU group 20 is not viable for VFIO: held by 0000:0c:00.1 (snd_hda_intel), "
+                    + "0000:0c:00.2 (xhci_hcd), 0000:0c:00.3 (i2c-designware-pci); claim-group = true would bind them "
+                        + "too"
+            ])
         #expect(plan(vfio, "0000:0c:00.1", navi21).policy == nil)
     }
 
@@ -114,7 +130,10 @@ struct PlannerTests {
     @Test func aNodeThatIsNotACharacterDeviceIsRefused() {
         let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", driver: "vfio-pci", group: 20)
         let planted = NodeState(uid: 0, gid: 0, mode: 0o777, isCharacterDevice: false)
-        #expect(plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: planted]).refusals.map(\.reason) == ["/dev/vfio/20 is not a character device"])
+        #expect(
+            plan(vfio, "0000:0c:00.0", [gpu], nodes: [20: planted]).refusals.map(\.reason) == [
+                "/dev/vfio/20 is not a character device"
+            ])
     }
 }
 
@@ -123,17 +142,26 @@ struct PlannerSafetyTests {
     @Test func anUnboundBootVGADeviceIsNotClaimedEither() {
         // efifb or simpledrm may still scan out of it, though no PCI driver is bound.
         let vga = Fixture.device("0000:09:00.0", "1002:73bf", group: 17, bootVGA: true)
-        let policies = Fixture.policies("[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"")
+        let policies = Fixture.policies(
+            "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"")
         let view = Fixture.view([vga])
         let refused = Planner(policies: policies).plan(for: vga, in: view)
         #expect(!refused.hasWork)
-        #expect(refused.lines == ["refused: bind to vfio-pci: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)"])
-        let allowed = Fixture.policies("[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nallow-boot-vga = true")
-        #expect(Planner(policies: allowed).plan(for: vga, in: view).steps.map(\.action) == [.bind(driver: "vfio-pci", from: nil)])
+        #expect(
+            refused.lines == [
+                "refused: bind to vfio-pci: 0000:09:00.0 is the boot VGA device (allow-boot-vga = true allows it)"
+            ])
+        let allowed = Fixture.policies(
+            "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\nallow-boot-vga = true")
+        #expect(
+            Planner(policies: allowed).plan(for: vga, in: view).steps.map(\.action) == [
+                .bind(driver: "vfio-pci", from: nil)
+            ])
     }
 
     @Test func oneGroupHasOneOwnerTheFirstPolicyDecidesAndTheConflictIsReportedOnce() {
-        let policies = Fixture.policies("""
+        let policies = Fixture.policies(
+            """
             [[policy]]
             name = "first"
             match.ids = ["1002:73bf"]
@@ -150,7 +178,7 @@ struct PlannerSafetyTests {
         let devices = [
             Fixture.device("0000:0c:00.0", "1002:73bf", driver: "vfio-pci", group: 20),
             Fixture.device("0000:0c:00.1", "1002:ab28", class: 0x040300, driver: "vfio-pci", group: 20),
-            Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "vfio-pci", group: 20),
+            Fixture.device("0000:0c:00.2", "1002:73a6", class: 0x0c0330, driver: "vfio-pci", group: 20)
         ]
         let planner = Planner(policies: policies)
         func plans(_ node: NodeState) -> [DevicePlan] {
@@ -158,9 +186,16 @@ struct PlannerSafetyTests {
         }
         let fresh = plans(NodeState(uid: 0, gid: 0, mode: 0o600))
         let nodeSteps = fresh.flatMap(\.steps).map(\.action)
-        #expect(nodeSteps == [.setNodeAccess(group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: nil, mode: 0o660)])
+        #expect(
+            nodeSteps == [
+                .setNodeAccess(group: 20, owner: Account(id: 1000, name: "cloud"), nodeGroup: nil, mode: 0o660)
+            ])
         let conflicts = fresh.flatMap(\.warnings).filter { $0.contains("/dev/vfio/20 is shared") }
-        #expect(conflicts == ["/dev/vfio/20 is shared by the group: policy \"first\" comes first and decides its owner, group and mode; policy \"second\" asks otherwise and is not applied to it"])
+        #expect(
+            conflicts == [
+                "/dev/vfio/20 is shared by the group: policy \"first\" comes first and decides its owner, group and "
+                    + "mode; policy \"second\" asks otherwise and is not applied to it"
+            ])
         #expect(fresh[1].warnings == conflicts)
         // Once the first policy's owner is on the node, nothing flips it back.
         #expect(!plans(NodeState(uid: 1000, gid: 0, mode: 0o660)).contains { $0.hasWork })

@@ -14,9 +14,12 @@ struct PolicyPropertyTests {
             let limit: UInt32 = width == 4 ? .max : (1 << (8 * UInt32(width))) - 1
             let value = UInt32.random(in: 0...limit, using: &random)
             let mask = UInt32.random(in: 0...limit, using: &random)
-            let text = "\(String(offset, radix: 16)).\(random.pick([letter, letter.uppercased()]))=\(String(value, radix: 16)):\(String(mask, radix: 16))"
+            let size = random.pick([letter, letter.uppercased()])
+            let text = "\(String(offset, radix: 16)).\(size)=\(String(value, radix: 16)):\(String(mask, radix: 16))"
             let parsed = try? ConfigWrite.parse(text).get()
-            #expect(parsed?.offset == offset && parsed?.width == width && parsed?.mask == mask && parsed?.value == value & mask, "\(text)")
+            #expect(
+                parsed?.offset == offset && parsed?.width == width && parsed?.mask == mask
+                    && parsed?.value == value & mask, "\(text)")
         }
         for _ in 0..<5000 {
             let text = random.text(from: "0123456789abcdefxCAPE_+.=:bwlq-", length: 0...24)
@@ -33,8 +36,9 @@ struct PolicyPropertyTests {
     @Test func addressesAndIDPatternsRoundTrip() {
         var random = SeededGenerator(seed: 99)
         for _ in 0..<2000 {
-            let address = PCIAddress(domain: UInt32.random(in: 0...0xffff, using: &random), bus: UInt8.random(in: 0...255, using: &random),
-                                     device: UInt8.random(in: 0...31, using: &random), function: UInt8.random(in: 0...7, using: &random))
+            let address = PCIAddress(
+                domain: UInt32.random(in: 0...0xffff, using: &random), bus: UInt8.random(in: 0...255, using: &random),
+                device: UInt8.random(in: 0...31, using: &random), function: UInt8.random(in: 0...7, using: &random))
             #expect(PCIAddress(address.description) == address)
             #expect(PCIAddress(domain: address.domain, routingID: address.routingID) == address)
             let junk = random.text(from: "0123456789abcdefg:.x ", length: 0...14)

@@ -44,9 +44,13 @@ struct SplitMix: RandomNumberGenerator {
 /// Makes a random tree and writes it as TOML.
 struct TOMLWriter {
     var random: SplitMix
-    static let keys = ["a", "b", "key", "x-1", "under_score", "123", "true", "with space", "ünï", "", "a.b", "quote\"d", "tab\there"]
-    static let strings = ["plain", "tab\there", "quote\" and 'apostrophe'", "back\\slash", "two\nlines", "ünïcödé 🎉",
-                          "", "del\u{7F}", "bell\u{07}", "\"\"", "ends with quote\"", "trailing \\"]
+    static let keys = [
+        "a", "b", "key", "x-1", "under_score", "123", "true", "with space", "ünï", "", "a.b", "quote\"d", "tab\there"
+    ]
+    static let strings = [
+        "plain", "tab\there", "quote\" and 'apostrophe'", "back\\slash", "two\nlines", "ünïcödé 🎉",
+        "", "del\u{7F}", "bell\u{07}", "\"\"", "ends with quote\"", "trailing \\"
+    ]
 
     mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &random)] }
     mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
@@ -64,8 +68,15 @@ struct TOMLWriter {
     mutating func value(depth: Int) -> TOML.Value {
         switch Int.random(in: 0..<(depth < 4 ? 10 : 6), using: &random) {
         case 0: return .string(pick(Self.strings))
-        case 1: return .integer(pick([0, 1, -1, 42, 1_000_000, Int64.max, Int64.min, Int64.random(in: -1_000_000...1_000_000, using: &random)]))
-        case 2: return .float(pick([0.5, -2.25, 1e10, 6.02e23, 5e-324, 1.0 / 3, .infinity, -.infinity, .nan, 0, 123_456.789]))
+        case 1:
+            return .integer(
+                pick([
+                    0, 1, -1, 42, 1_000_000, Int64.max, Int64.min,
+                    Int64.random(in: -1_000_000...1_000_000, using: &random)
+                ]))
+        case 2:
+            return .float(
+                pick([0.5, -2.25, 1e10, 6.02e23, 5e-324, 1.0 / 3, .infinity, -.infinity, .nan, 0, 123_456.789]))
         case 3: return .boolean(chance(50))
         case 4: return .dateTime(dateTime())
         case 5: return .array([])
@@ -73,7 +84,9 @@ struct TOMLWriter {
             return .array((0..<Int.random(in: 1...3, using: &random)).map { _ in value(depth: depth + 1) })
         default:
             // A table, or an array of tables.
-            if chance(30) { return .array((0..<Int.random(in: 1...3, using: &random)).map { _ in .table(table(depth: depth)) }) }
+            if chance(30) {
+                return .array((0..<Int.random(in: 1...3, using: &random)).map { _ in .table(table(depth: depth)) })
+            }
             return .table(table(depth: depth))
         }
     }
@@ -82,12 +95,16 @@ struct TOMLWriter {
         let kind = pick([TOML.DateTime.Kind.offsetDateTime, .localDateTime, .localDate, .localTime])
         var value = TOML.DateTime(kind: kind)
         if kind != .localTime {
-            (value.year, value.month, value.day) = (Int.random(in: 1900...2100, using: &random), Int.random(in: 1...12, using: &random),
-                                                    Int.random(in: 1...28, using: &random))
+            (value.year, value.month, value.day) = (
+                Int.random(in: 1900...2100, using: &random), Int.random(in: 1...12, using: &random),
+                Int.random(in: 1...28, using: &random)
+            )
         }
         if kind != .localDate {
-            (value.hour, value.minute, value.second) = (Int.random(in: 0...23, using: &random), Int.random(in: 0...59, using: &random),
-                                                        Int.random(in: 0...59, using: &random))
+            (value.hour, value.minute, value.second) = (
+                Int.random(in: 0...23, using: &random), Int.random(in: 0...59, using: &random),
+                Int.random(in: 0...59, using: &random)
+            )
             if chance(40) { value.nanosecond = Int.random(in: 0...999, using: &random) * 1_000_000 }
         }
         if kind == .offsetDateTime && chance(60) { value.offsetMinutes = pick([-480, -450, 60, 330, 840]) }
@@ -150,7 +167,8 @@ struct TOMLWriter {
             if elements.isEmpty { return pick(["[]", "[ ]", "[\n]"]) }
             let separator = pick([", ", ",", ",\n  ", " , "])
             let trailing = chance(30) ? "," : ""
-            return "[" + elements.map { inline($0) }.joined(separator: separator) + trailing + (chance(20) ? " # end\n" : "") + "]"
+            return "[" + elements.map { inline($0) }.joined(separator: separator) + trailing
+                + (chance(20) ? " # end\n" : "") + "]"
         case .table(let table):
             if table.keys.isEmpty { return "{}" }
             return "{ " + table.keys.map { "\(written($0)) = \(inline(table[$0]!))" }.joined(separator: ", ") + " }"
@@ -175,7 +193,8 @@ struct TOMLWriter {
     }
 
     mutating func string(_ text: String) -> String {
-        let plainLiteral = !text.contains("'") && !text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }
+        let plainLiteral =
+            !text.contains("'") && !text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }
         switch Int.random(in: 0..<4, using: &random) {
         case 0 where plainLiteral: return "'\(text)'"
         case 1 where plainLiteral && !text.hasSuffix("'"): return "'''\(chance(50) ? "\n" : "")\(text)'''"
@@ -223,7 +242,10 @@ struct TOMLWriter {
         case .localDateTime: return date + pick(["T", " ", "t"]) + time
         case .offsetDateTime:
             let minutes = abs(value.offsetMinutes)
-            let offset = value.offsetMinutes == 0 ? pick(["Z", "z", "+00:00"]) : (value.offsetMinutes < 0 ? "-" : "+") + two(minutes / 60) + ":" + two(minutes % 60)
+            let offset =
+                value.offsetMinutes == 0
+                ? pick(["Z", "z", "+00:00"])
+                : (value.offsetMinutes < 0 ? "-" : "+") + two(minutes / 60) + ":" + two(minutes % 60)
             return date + "T" + time + offset
         }
     }
@@ -242,6 +264,7 @@ private extension TOML.Value {
 
 private extension UInt8 {
     var isBareKeyByte: Bool {
-        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) || self == 0x5F || self == 0x2D
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) || self == 0x5F
+            || self == 0x2D
     }
 }

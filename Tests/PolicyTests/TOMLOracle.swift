@@ -22,14 +22,18 @@ enum TOMLOracle {
             return .dateTime(TOML.DateTime(kind: .localDate, year: date.year, month: date.month, day: date.day))
         case .time:
             let time = value.time!
-            return .dateTime(TOML.DateTime(kind: .localTime, hour: time.hour, minute: time.minute, second: time.second,
-                                           nanosecond: time.nanoSecond))
+            return .dateTime(
+                TOML.DateTime(
+                    kind: .localTime, hour: time.hour, minute: time.minute, second: time.second,
+                    nanosecond: time.nanoSecond))
         case .dateTime:
             let both = value.dateTime!
-            return .dateTime(TOML.DateTime(kind: both.offset == nil ? .localDateTime : .offsetDateTime,
-                                           year: both.date.year, month: both.date.month, day: both.date.day,
-                                           hour: both.time.hour, minute: both.time.minute, second: both.time.second,
-                                           nanosecond: both.time.nanoSecond, offsetMinutes: both.offset?.offset ?? 0))
+            return .dateTime(
+                TOML.DateTime(
+                    kind: both.offset == nil ? .localDateTime : .offsetDateTime,
+                    year: both.date.year, month: both.date.month, day: both.date.day,
+                    hour: both.time.hour, minute: both.time.minute, second: both.time.second,
+                    nanosecond: both.time.nanoSecond, offsetMinutes: both.offset?.offset ?? 0))
         case .array: return .array(value.array!.map { convert($0) })
         case .table:
             let table = value.table!
@@ -45,7 +49,8 @@ enum TOMLOracle {
         case (.float(let x), .float(let y)): return x == y || (x.isNaN && y.isNaN)
         case (.array(let x), .array(let y)): return x.count == y.count && zip(x, y).allSatisfy(same)
         case (.table(let x), .table(let y)):
-            return Set(x.keys) == Set(y.keys) && x.keys.count == y.keys.count && x.keys.allSatisfy { same(x[$0]!, y[$0]!) }
+            return Set(x.keys) == Set(y.keys) && x.keys.count == y.keys.count
+                && x.keys.allSatisfy { same(x[$0]!, y[$0]!) }
         default: return a == b
         }
     }

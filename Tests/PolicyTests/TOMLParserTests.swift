@@ -182,7 +182,8 @@ struct TOMLParserTests {
         name = "plantain"
         """,
         // Inline tables, with dotted keys inside, and CRLF line ends.
-        "name = { first = \"Tom\", last = \"Preston-Werner\" }\r\npoint = { x = 1, y = 2 }\r\nanimal = { type.name = \"pug\" }\r\nempty = {}\r\n",
+        "name = { first = \"Tom\", last = \"Preston-Werner\" }\r\npoint = { x = 1, y = 2 }\r\nanimal = { type.name = "
+            + "\"pug\" }\r\nempty = {}\r\n",
         // A policy file as admins write them.
         """
         [[policy]]
@@ -205,7 +206,7 @@ struct TOMLParserTests {
         "",
         "# only a comment",
         "\n\n   \t\n",
-        "a = 1 # no newline at the end",
+        "a = 1 # no newline at the end"
     ]
 
     @Test(arguments: valid)
@@ -221,16 +222,24 @@ struct TOMLParserTests {
     }
 
     @Test func valuesAreWhatTheTextSays() throws {
-        let table = try TOML.parse("""
+        let table = try TOML.parse(
+            """
             s = "tab\\tend \\u00e9"
             i = 0x10
             """)
         #expect(table["s"] == .string("tab\tend é"))
         #expect(table["i"] == .integer(16))
         let dates = try TOML.parse("d = 1979-05-27T00:32:00.5-07:30\nt = 23:59:60.123456789123\n")
-        #expect(dates["d"] == .dateTime(TOML.DateTime(kind: .offsetDateTime, year: 1979, month: 5, day: 27, minute: 32,
-                                                        nanosecond: 500_000_000, offsetMinutes: -450)))
-        #expect(dates["t"] == .dateTime(TOML.DateTime(kind: .localTime, hour: 23, minute: 59, second: 60, nanosecond: 123_456_789)))
+        #expect(
+            dates["d"]
+                == .dateTime(
+                    TOML.DateTime(
+                        kind: .offsetDateTime, year: 1979, month: 5, day: 27, minute: 32,
+                        nanosecond: 500_000_000, offsetMinutes: -450)))
+        #expect(
+            dates["t"]
+                == .dateTime(TOML.DateTime(kind: .localTime, hour: 23, minute: 59, second: 60, nanosecond: 123_456_789))
+        )
     }
 
     /// Text that is not TOML, and the line the error must name.
@@ -299,7 +308,7 @@ struct TOMLParserTests {
         ("key", 1),
         ("key =", 1),
         ("a = 1 b", 1),
-        ("x = [ } ]", 1),
+        ("x = [ } ]", 1)
     ]
 
     @Test(arguments: invalid.indices)
@@ -321,8 +330,10 @@ struct TOMLParserTests {
         for text in [arrays, tables, dotted, inline] {
             #expect(throws: TOML.SyntaxError.self) { try TOML.parse(text) }
         }
-        #expect((try? TOML.parse("a = " + String(repeating: "[", count: 32) + String(repeating: "]", count: 32))) != nil)
-        #expect((try? TOML.parse("a = " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33))) == nil)
+        #expect(
+            (try? TOML.parse("a = " + String(repeating: "[", count: 32) + String(repeating: "]", count: 32))) != nil)
+        #expect(
+            (try? TOML.parse("a = " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33))) == nil)
     }
 
     @Test func errorsCountColumnsInCharacters() {

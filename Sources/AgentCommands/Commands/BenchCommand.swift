@@ -5,8 +5,9 @@ import ArgumentParser
 /// `bench`: its options here, its figures in hotplug-agent-lab (see `Lab`).
 package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
     package static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
-                                                        shouldDisplay: false)
+        CommandConfiguration(
+            commandName: "bench", abstract: "Print the agent's performance figures on the simulated host.",
+            shouldDisplay: false)
     }
 
     @Option(help: "Workers for the coldplug figures.")
@@ -18,16 +19,28 @@ package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
     @Option(help: "PFs of 256 VFs each for the large host.")
     package var pfs: Int = 16
 
-    @Option(help: ArgumentHelp("Only lay the large host and its policy out under DIR, for `run --root DIR`.", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Only lay the large host and its policy out under DIR, for `run --root DIR`.", valueName: "DIR"))
     package var writeTree: String?
 
-    @Option(help: ArgumentHelp("With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).",
+            valueName: "FILE"))
     package var host: String?
 
-    @Option(help: ArgumentHelp("Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 hot-adds).", valueName: "FIGURE"))
+    @Option(
+        help: ArgumentHelp(
+            "Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 "
+                + "hot-adds).",
+            valueName: "FIGURE"))
     package var only: [String] = []
 
-    @Option(help: ArgumentHelp("Set driverctl, run from this path, against the agent (a private mount namespace: root).", valueName: "PATH"))
+    @Option(
+        help: ArgumentHelp(
+            "Set driverctl, run from this path, against the agent (a private mount namespace: root).", valueName: "PATH"
+        ))
     package var driverctl: String?
 
     package init() {}

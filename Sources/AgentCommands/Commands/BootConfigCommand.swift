@@ -8,7 +8,10 @@ struct BootConfigCommand<Lab: Laboratory>: ParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(
             commandName: "boot-config",
-            abstract: "Print (or --write) the kernel arguments, modprobe.d and initramfs lines that keep host drivers off claimed devices from boot.")
+            abstract:
+                "Print (or --write) the kernel arguments, modprobe.d and initramfs lines that keep host drivers off "
+                    + "claimed devices from boot."
+        )
     }
 
     @OptionGroup var global: GlobalOptions
@@ -26,7 +29,9 @@ struct BootConfigCommand<Lab: Laboratory>: ParsableCommand {
         let snapshot = try reader.fullViewOrExit()
         let view = reader.read(planner.needs(in: snapshot), into: snapshot)
         // The CPU of this host, or the one its record names.
-        let platform = try source.file.map { try Lab.host($0).description.cpu } ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
+        let platform =
+            try source.file.map { try Lab.host($0).description.cpu }
+            ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
         let config = BootConfig(view: view, planner: planner, platform: platform)
         guard write else {
             output(config.text)
@@ -68,18 +73,28 @@ struct BootConfigWriter {
             try put("/etc/default/grub.d/hotplug-agent.cfg", config.grubSnippet)
             let modules = paths.under("/etc/initramfs-tools/modules")
             let existing = (try? readTextFile(modules)) ?? ""
-            let missing = BootConfig.initramfsModules.filter { module in !existing.split(separator: "\n").contains { $0 == module } }
+            let missing = BootConfig.initramfsModules.filter { module in
+                !existing.split(separator: "\n").contains { $0 == module }
+            }
             if !missing.isEmpty {
-                let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + missing.joined(separator: "\n") + "\n"
+                let text =
+                    existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n")
+                    + missing.joined(separator: "\n") + "\n"
                 try writeFileAtomically(modules, text, root: paths.root)
                 said.append("added \(missing.joined(separator: " ")) to /etc/initramfs-tools/modules")
             }
             said.append("next: update-initramfs -u && update-grub, then reboot")
         case .redHat:
             try put("/etc/dracut.conf.d/hotplug-agent.conf", config.dracutConf)
-            said.append("next: dracut -f && grubby --update-kernel=ALL --args=\"\(config.kernelArguments.joined(separator: " "))\", then reboot")
+            said.append(
+                "next: dracut -f && grubby --update-kernel=ALL "
+                    + "--args=\"\(config.kernelArguments.joined(separator: " "))\", then reboot"
+            )
         case .other:
-            said.append("next: add to the kernel command line: \(config.kernelArguments.joined(separator: " ")); regenerate the initramfs with \(BootConfig.initramfsModules.joined(separator: " "))")
+            said.append(
+                "next: add to the kernel command line: \(config.kernelArguments.joined(separator: " ")); regenerate "
+                    + "the initramfs with \(BootConfig.initramfsModules.joined(separator: " "))"
+            )
         }
         return said
     }

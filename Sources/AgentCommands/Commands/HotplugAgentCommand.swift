@@ -10,9 +10,15 @@ package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
     package static var configuration: CommandConfiguration {
         CommandConfiguration(
             commandName: "hotplug-agent",
-            abstract: "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
+            abstract:
+                "Claims PCI devices for VFIO as they appear, as the policies in /etc/hotplug-agent/policies.d say.",
             version: "hotplug-agent \(hotplugAgentVersion)",
-            subcommands: [RunCommand.self, PlanCommand<Lab>.self, StatusCommand.self, ListCommand<Lab>.self, CheckCommand.self, SimulateCommand<Lab>.self, DoctorCommand<Lab>.self, BootConfigCommand<Lab>.self, VMArgsCommand<Lab>.self, CDICommand<Lab>.self, RecordCommand.self, ReloadCommand.self, BenchCommand<Lab>.self])
+            subcommands: [
+                RunCommand.self, PlanCommand<Lab>.self, StatusCommand.self, ListCommand<Lab>.self, CheckCommand.self,
+                SimulateCommand<Lab>.self, DoctorCommand<Lab>.self, BootConfigCommand<Lab>.self,
+                VMArgsCommand<Lab>.self, CDICommand<Lab>.self, RecordCommand.self, ReloadCommand.self,
+                BenchCommand<Lab>.self
+            ])
     }
 
     package init() {}

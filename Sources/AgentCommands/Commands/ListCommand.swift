@@ -109,7 +109,8 @@ package struct HostListing: Encodable {
             let members = view.members(of: number)
             let blockers = members.filter { !view.keepsGroupViable($0.driver) }.map(\.address.description)
             let node = view.vfioNodes[number].map { Node(uid: $0.uid, gid: $0.gid, mode: octal($0.mode)) }
-            return Group(group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(describe))
+            return Group(
+                group: number, viable: blockers.isEmpty, blockers: blockers, node: node, devices: members.map(describe))
         }
         ungrouped = view.devices.values.filter { $0.iommuGroup == nil }.sorted { $0.address < $1.address }.map(describe)
     }
@@ -118,7 +119,9 @@ package struct HostListing: Encodable {
         var lines: [String] = []
         for group in groups {
             // As the drivers are now; `doctor` judges the group as the policies will leave it.
-            let viability = group.viable ? "viable for VFIO now" : "not viable for VFIO now (held by \(group.blockers.joined(separator: ", ")))"
+            let viability =
+                group.viable
+                ? "viable for VFIO now" : "not viable for VFIO now (held by \(group.blockers.joined(separator: ", ")))"
             let node = group.node.map { ", /dev/vfio/\(group.group) \($0.uid):\($0.gid) \($0.mode)" } ?? ""
             lines.append("IOMMU group \(group.group): \(viability)\(node)")
             lines += group.devices.map { "  " + $0.line }

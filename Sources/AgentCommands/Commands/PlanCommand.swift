@@ -6,7 +6,8 @@ import Policy
 struct PlanCommand<Lab: Laboratory>: ParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(
-            commandName: "plan", abstract: "Show, for every PCI device, what reconciling it would do now; change nothing.")
+            commandName: "plan",
+            abstract: "Show, for every PCI device, what reconciling it would do now; change nothing.")
     }
 
     @OptionGroup var global: GlobalOptions

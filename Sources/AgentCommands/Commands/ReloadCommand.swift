@@ -16,7 +16,9 @@ struct ReloadCommand: ParsableCommand {
     @Argument(help: "The daemon's process ID (systemd's $MAINPID).")
     var pid: Int32
 
-    @Option(help: ArgumentHelp("The daemon's state directory (default /run/hotplug-agent under the root).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "The daemon's state directory (default /run/hotplug-agent under the root).", valueName: "DIR"))
     var stateDir: String?
 
     @Option(help: "How many seconds to wait for the daemon.")
@@ -39,7 +41,9 @@ struct ReloadCommand: ParsableCommand {
         while ContinuousClock.now < deadline {
             if let (number, outcome) = generation(), number > before {
                 guard outcome == "ok" else {
-                    LineLogHandler.error("hotplug-agent reload: the policies did not load; the previous ones stay in force (see the log)")
+                    LineLogHandler.error(
+                        "hotplug-agent reload: the policies did not load; the previous ones stay in force (see the log)"
+                    )
                     throw ExitCode(1)
                 }
                 return

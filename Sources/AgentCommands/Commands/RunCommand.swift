@@ -7,7 +7,8 @@ import Policy
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Reconcile every PCI device, then each device udev names, until SIGTERM or SIGINT.")
+        commandName: "run",
+        abstract: "Reconcile every PCI device, then each device udev names, until SIGTERM or SIGINT.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -18,20 +19,32 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Exit once no device has work left: 0 if every action succeeded, 1 if any failed.")
     var once = false
 
-    @Option(help: ArgumentHelp("Where to record the drivers devices came from (default /run/hotplug-agent under the root).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Where to record the drivers devices came from (default /run/hotplug-agent under the root).",
+            valueName: "DIR"))
     var stateDir: String?
 
-    @Option(help: ArgumentHelp("Write Prometheus metrics to this file (default: hotplug_agent.prom in the node exporter's textfile directory, when it exists).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Write Prometheus metrics to this file (default: hotplug_agent.prom in the node exporter's textfile "
+                + "directory, when it exists).",
+            valueName: "FILE"))
     var metricsFile: String?
 
-    @Option(help: ArgumentHelp("Keep the CDI specs in this directory (default /var/run/cdi under the root).",
-                               valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Keep the CDI specs in this directory (default /var/run/cdi under the root).",
+            valueName: "DIR"))
     var cdiDir: String?
 
     @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
     var workers: Int = 16
 
-    @Option(help: ArgumentHelp("Report a device whose write has not returned after this many seconds, and go on without it.", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Report a device whose write has not returned after this many seconds, and go on without it.",
+            valueName: "SECONDS"))
     var stuckAfter: Int = 30
 
     func run() throws {
@@ -50,9 +63,10 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(1)
         }
         host.log.info("\(policies.policies.count) policies loaded\(dryRun ? "; dry run, nothing will be written" : "")")
-        let agent = Agent.assemble(kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
-                                   stateDirectory: stateDirectory, stateRoot: stateRoot, workers: workers,
-                                   stuckAfter: .seconds(max(1, stuckAfter)))
+        let agent = Agent.assemble(
+            kernel: host.kernel, paths: host.paths, policies: policies, dryRun: dryRun, log: host.log,
+            stateDirectory: stateDirectory, stateRoot: stateRoot, workers: workers,
+            stuckAfter: .seconds(max(1, stuckAfter)))
         // A dry run writes nothing, CDI specs and metrics included.
         let cdiDirectory = cdiDir.map(absolutePath) ?? CDISpecFiles.defaultDirectory(host.paths)
         let cdi = dryRun ? nil : CDISpecFiles(directory: cdiDirectory, root: host.paths.walkRoot(chosen: cdiDir))
@@ -67,7 +81,8 @@ struct RunCommand: ParsableCommand {
                 daemon.metrics = (metricsFile.map(absolutePath) ?? MetricsFile.defaultPath(host.paths))
                     .map { MetricsFile(path: $0, root: host.paths.walkRoot(chosen: metricsFile)) }
             }
-            daemon.watcher = PolicyWatcher(directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
+            daemon.watcher = PolicyWatcher(
+                directories: policy.chosen?.map(absolutePath) ?? host.paths.policyDirectories)
             throw ExitCode(daemon.run(signals: signals))
         }
         var succeeded = agent.runOnce(events: monitor)

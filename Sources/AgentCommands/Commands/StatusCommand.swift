@@ -8,7 +8,8 @@ import Policy
 /// agent has not got to it), refused, or failed (its last error).
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Where each device a policy matches stands: settled, waiting, refused or failed.")
+        commandName: "status",
+        abstract: "Where each device a policy matches stands: settled, waiting, refused or failed.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var policy: PolicyOptions
@@ -16,7 +17,9 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "One JSON object per device.")
     var json = false
 
-    @Option(help: ArgumentHelp("The agent's state directory (default /run/hotplug-agent under the root).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp("The agent's state directory (default /run/hotplug-agent under the root).", valueName: "DIR")
+    )
     var stateDir: String?
 
     func run() throws {
@@ -28,9 +31,10 @@ struct StatusCommand: ParsableCommand {
         let planner = Planner(policies: try host.policiesOrExit(policy))
         let snapshot = try reader.fullViewOrExit()
         let view = reader.read(planner.needs(in: snapshot), into: snapshot)
-        let entries = DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner,
-                                       records: StatusStore(stateDirectory: state, root: stateRoot),
-                                       cdi: planner.cdiSpecs(in: view))
+        let entries = DeviceStatus.all(
+            planner.planAll(in: view), view: view, planner: planner,
+            records: StatusStore(stateDirectory: state, root: stateRoot),
+            cdi: planner.cdiSpecs(in: view))
         if json {
             output(prettyJSON(entries))
         } else {

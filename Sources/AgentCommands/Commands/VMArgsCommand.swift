@@ -8,7 +8,8 @@ extension VMArguments.Format: ExpressibleByArgument {}
 struct VMArgsCommand<Lab: Laboratory>: ParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(
-            commandName: "vm-args", abstract: "Print the claimed devices that are on a VFIO driver now, as a VMM's arguments.")
+            commandName: "vm-args",
+            abstract: "Print the claimed devices that are on a VFIO driver now, as a VMM's arguments.")
     }
 
     @OptionGroup var global: GlobalOptions

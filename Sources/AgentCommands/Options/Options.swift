@@ -22,7 +22,9 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 package struct PolicyOptions: ParsableArguments {
     package init() {}
 
-    @Option(name: .customLong("policy-dir"), help: ArgumentHelp("Read policies from DIR instead of the default directories (repeatable).", valueName: "DIR"))
+    @Option(
+        name: .customLong("policy-dir"),
+        help: ArgumentHelp("Read policies from DIR instead of the default directories (repeatable).", valueName: "DIR"))
     var directories: [String] = []
 
     package var chosen: [String]? { directories.isEmpty ? nil : directories }
@@ -32,15 +34,22 @@ package struct PolicyOptions: ParsableArguments {
 package struct HostSourceOptions: ParsableArguments {
     package init() {}
 
-    @Option(name: .customLong("host"), help: ArgumentHelp("Read the simulated host built from this host description (record's format) instead.", valueName: "FILE"))
+    @Option(
+        name: .customLong("host"),
+        help: ArgumentHelp(
+            "Read the simulated host built from this host description (record's format) instead.", valueName: "FILE"))
     var file: String?
 
     /// The reader and the accounts of the chosen host.
-    func open<Lab: Laboratory>(_ context: HostContext, lab: Lab.Type) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
+    func open<Lab: Laboratory>(
+        _ context: HostContext, lab: Lab.Type
+    ) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
         guard let file else { return (context.reader, HostAccounts(paths: context.paths)) }
         let host = try lab.host(file)
-        return (SysfsReader(io: host.io, paths: host.paths),
-                TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:]))
+        return (
+            SysfsReader(io: host.io, paths: host.paths),
+            TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
+        )
     }
 }
 
@@ -57,11 +66,15 @@ struct HostContext {
     }
 
     /// Reads the host, with where the agent moved devices from (read only).
-    var reader: SysfsReader { SysfsReader(io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory, root: paths.root)) }
+    var reader: SysfsReader {
+        SysfsReader(
+            io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory, root: paths.root))
+    }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.
     func policiesOrExit(_ options: PolicyOptions, accounts: (any AccountResolver)? = nil) throws -> PolicySet {
-        let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(directories: options.chosen)
+        let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(
+            directories: options.chosen)
         guard errors.isEmpty else {
             for error in errors { LineLogHandler.error("\(error)") }
             LineLogHandler.error("hotplug-agent: the policies do not load; nothing was done")

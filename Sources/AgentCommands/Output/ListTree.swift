@@ -25,7 +25,9 @@ struct ListTree {
             if chain.count >= 2, let parent = chain.dropLast().last, view.devices[parent] != nil {
                 parents[address] = parent
             } else {
-                roots[address] = components.first { $0.hasPrefix("pci") }.map(String.init) ?? "pci\(hex(address.domain, width: 4)):\(hex(address.bus, width: 2))"
+                roots[address] =
+                    components.first { $0.hasPrefix("pci") }.map(String.init)
+                    ?? "pci\(hex(address.domain, width: 4)):\(hex(address.bus, width: 2))"
             }
         }
         self.parents = parents

@@ -26,12 +26,14 @@ struct PlanJSON: Encodable {
 
     init(_ plans: [DevicePlan]) {
         devices = plans.map { plan in
-            let decisions = plan.steps.map { Decision(kind: "step", what: $0.action.summary, reason: $0.reason) }
+            let decisions =
+                plan.steps.map { Decision(kind: "step", what: $0.action.summary, reason: $0.reason) }
                 + plan.refusals.map { Decision(kind: "refused", what: $0.what, reason: $0.reason) }
                 + plan.waits.map { Decision(kind: "waiting", what: $0.what, reason: $0.reason) }
                 + plan.warnings.map { Decision(kind: "warning", what: "", reason: $0) }
-            return Device(address: plan.device.address.description, id: plan.device.id.description, class: plan.device.classHex,
-                          driver: plan.device.driver, policy: plan.policy, via: plan.via?.description, decisions: decisions)
+            return Device(
+                address: plan.device.address.description, id: plan.device.id.description, class: plan.device.classHex,
+                driver: plan.device.driver, policy: plan.policy, via: plan.via?.description, decisions: decisions)
         }
     }
 

@@ -20,7 +20,8 @@ struct BootConfig: Equatable {
     init(view: HostView, planner: Planner, platform: CPUPlatform?) {
         iommuArguments = platform?.iommuArguments ?? ["intel_iommu=on", "iommu=pt"]
         if platform == nil {
-            notes.append("the CPU is not known: intel_iommu=on is for Intel; AMD needs only iommu=pt, POWER and arm64 nothing")
+            notes.append(
+                "the CPU is not known: intel_iommu=on is for Intel; AMD needs only iommu=pt, POWER and arm64 nothing")
         }
         var claimed: [(order: Int, address: PCIAddress, device: PCIDevice, driver: String)] = []
         for device in view.devices.values {
@@ -47,7 +48,10 @@ struct BootConfig: Equatable {
         for (driver, ids) in [("vfio-pci", vfioIDs), ("pci-stub", stubIDs)] {
             for device in view.devices.values.sorted(by: { $0.address < $1.address })
             where ids.contains(device.id) && !claimedAddresses.contains(device.address) {
-                notes.append("\(driver).ids takes \(device.id) at boot also on \(device.address) (\(device.driver ?? "no driver")), which no policy claims")
+                notes.append(
+                    "\(driver).ids takes \(device.id) at boot also on \(device.address) "
+                        + "(\(device.driver ?? "no driver")), which no policy claims"
+                )
             }
         }
         for driver in otherDrivers {
@@ -57,15 +61,21 @@ struct BootConfig: Equatable {
 
     var kernelArguments: [String] {
         var arguments = iommuArguments
-        if !vfioIDs.isEmpty { arguments += ["vfio-pci.ids=" + vfioIDs.map(\.description).joined(separator: ","), "rd.driver.pre=vfio-pci"] }
+        if !vfioIDs.isEmpty {
+            arguments += ["vfio-pci.ids=" + vfioIDs.map(\.description).joined(separator: ","), "rd.driver.pre=vfio-pci"]
+        }
         if !stubIDs.isEmpty { arguments.append("pci-stub.ids=" + stubIDs.map(\.description).joined(separator: ",")) }
         return arguments
     }
 
     var modprobeConf: String {
         var lines = ["# Written by hotplug-agent boot-config: keeps host drivers off the devices the policies claim."]
-        if !vfioIDs.isEmpty { lines.append("options vfio-pci ids=" + vfioIDs.map(\.description).joined(separator: ",")) }
-        if !stubIDs.isEmpty { lines.append("options pci-stub ids=" + stubIDs.map(\.description).joined(separator: ",")) }
+        if !vfioIDs.isEmpty {
+            lines.append("options vfio-pci ids=" + vfioIDs.map(\.description).joined(separator: ","))
+        }
+        if !stubIDs.isEmpty {
+            lines.append("options pci-stub ids=" + stubIDs.map(\.description).joined(separator: ","))
+        }
         lines += nativeDrivers.map { "softdep \($0) pre: vfio-pci" }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -80,14 +90,17 @@ struct BootConfig: Equatable {
 
     /// Debian's grub reads /etc/default/grub.d/*.cfg after /etc/default/grub.
     var grubSnippet: String {
-        "# Written by hotplug-agent boot-config\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT \(kernelArguments.joined(separator: " "))\"\n"
+        "# Written by hotplug-agent boot-config\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT "
+            + "\(kernelArguments.joined(separator: " "))\"\n"
     }
 
     var text: String {
-        var parts = ["# Kernel command line:", kernelArguments.joined(separator: " "), "",
-                     "# /etc/modprobe.d/hotplug-agent.conf", modprobeConf,
-                     "# /etc/dracut.conf.d/hotplug-agent.conf (Fedora, RHEL, SUSE: then dracut -f)", dracutConf,
-                     "# /etc/initramfs-tools/modules, added (Debian, Ubuntu: then update-initramfs -u)", initramfsToolsModules]
+        var parts = [
+            "# Kernel command line:", kernelArguments.joined(separator: " "), "",
+            "# /etc/modprobe.d/hotplug-agent.conf", modprobeConf,
+            "# /etc/dracut.conf.d/hotplug-agent.conf (Fedora, RHEL, SUSE: then dracut -f)", dracutConf,
+            "# /etc/initramfs-tools/modules, added (Debian, Ubuntu: then update-initramfs -u)", initramfsToolsModules
+        ]
         if !notes.isEmpty { parts += ["# Notes:"] + notes.map { "# " + $0 } + [""] }
         return parts.joined(separator: "\n")
     }
@@ -111,19 +124,25 @@ enum VMArguments {
         switch format {
         case .qemu where iommufd:
             guard !devices.isEmpty else { return "" }
-            return (["-object iommufd,id=iommufd0"] + devices.map { "-device vfio-pci,host=\($0.address),iommufd=iommufd0" })
+            return
+                (["-object iommufd,id=iommufd0"]
+                + devices.map { "-device vfio-pci,host=\($0.address),iommufd=iommufd0" })
                 .joined(separator: " \\\n") + "\n"
         case .qemu:
-            return devices.map { "-device vfio-pci,host=\($0.address)" }.joined(separator: " \\\n") + (devices.isEmpty ? "" : "\n")
+            return devices.map { "-device vfio-pci,host=\($0.address)" }.joined(separator: " \\\n")
+                + (devices.isEmpty ? "" : "\n")
         case .cloudHypervisor:
-            return devices.isEmpty ? "" : "--device " + devices.map { "path=/sys/bus/pci/devices/\($0.address)/" }.joined(separator: " ") + "\n"
+            return devices.isEmpty
+                ? ""
+                : "--device " + devices.map { "path=/sys/bus/pci/devices/\($0.address)/" }.joined(separator: " ") + "\n"
         case .libvirt:
             return devices.map { device in
                 let a = device.address
                 return """
                     <hostdev mode='subsystem' type='pci' managed='no'>
                       <source>
-                        <address domain='0x\(hex(a.domain, width: 4))' bus='0x\(hex(a.bus, width: 2))' slot='0x\(hex(a.device, width: 2))' function='0x\(a.function)'/>
+                        <address domain='0x\(hex(a.domain, width: 4))' bus='0x\(hex(a.bus, width: 2))' \
+                    slot='0x\(hex(a.device, width: 2))' function='0x\(a.function)'/>
                       </source>
                     </hostdev>
 

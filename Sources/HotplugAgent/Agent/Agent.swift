@@ -15,14 +15,17 @@ package final class Agent: @unchecked Sendable {
     /// What the agent knows about devices between reconciles.
     package let ledger: Ledger
 
-    package init(reader: SysfsReader, reconciler: Reconciler, ledger: Ledger, log: Logger, workers: Int = 16,
-                 stuckAfter: Duration = .seconds(30)) {
+    package init(
+        reader: SysfsReader, reconciler: Reconciler, ledger: Ledger, log: Logger, workers: Int = 16,
+        stuckAfter: Duration = .seconds(30)
+    ) {
         self.reader = reader
         self.reconciler = reconciler
         self.ledger = ledger
         self.log = log
-        queue = ReconcileQueue(workers: workers, stuckAfter: stuckAfter, work: { [unowned self] in reconcile($0) },
-                               onStuck: { address, time in ledger.noteStuck(address, after: time) })
+        queue = ReconcileQueue(
+            workers: workers, stuckAfter: stuckAfter, work: { [unowned self] in reconcile($0) },
+            onStuck: { address, time in ledger.noteStuck(address, after: time) })
         let queue = queue!
         reconciler.isStopping = { queue.isStopping }
     }
@@ -96,7 +99,9 @@ package final class Agent: @unchecked Sendable {
             let addresses = try reader.addresses()
             if forgettingDeparted, !reconciler.dryRun, let origins = reader.origins {
                 for address in origins.sweep(keeping: Set(addresses)) {
-                    log.info("forgot where it came from: it left while the agent was not running", metadata: ["device": "\(address)"])
+                    log.info(
+                        "forgot where it came from: it left while the agent was not running",
+                        metadata: ["device": "\(address)"])
                 }
             }
             for address in addresses { queue.enqueue(address, group: try? reader.group(of: address)) }
@@ -179,7 +184,9 @@ package final class Agent: @unchecked Sendable {
     /// same as after its failure.
     private func reconcile(_ address: PCIAddress) {
         if let failed = ledger.failedAs(address), let now = try? reader.device(address), now == failed {
-            log.debug("not retried: its last reconcile failed and it has not changed since", metadata: ["device": "\(address)"])
+            log.debug(
+                "not retried: its last reconcile failed and it has not changed since",
+                metadata: ["device": "\(address)"])
             return
         }
         let reconciliation = reconciler.reconcile(address)

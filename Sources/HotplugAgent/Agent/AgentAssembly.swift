@@ -7,17 +7,22 @@ extension Agent {
     /// `stateDirectory` keeps where moved devices came from (`/run/hotplug-agent` under the
     /// root); without one the agent cannot put devices back. `stateRoot` is the `--root` it
     /// lies below (its links stay inside), or `/` for a directory named outright.
-    package static func assemble(kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
-                         log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
-                         stateRoot: String = "/", workers: Int = 16, stuckAfter: Duration = .seconds(30)) -> Agent {
+    package static func assemble(
+        kernel: any KernelIO, paths: HostPaths, policies: PolicySet, dryRun: Bool,
+        log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
+        stateRoot: String = "/", workers: Int = 16, stuckAfter: Duration = .seconds(30)
+    ) -> Agent {
         let origins = stateDirectory.map { OriginStore(stateDirectory: $0, root: stateRoot) }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
-        let executor = Executor(io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins,
-                                iommuGrants: stateDirectory.map { IOMMUGrantStore(stateDirectory: $0, root: stateRoot) })
-        let reconciler = Reconciler(reader: reader, executor: executor, planner: Planner(policies: policies),
-                                    dryRun: dryRun, log: log)
+        let executor = Executor(
+            io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins,
+            iommuGrants: stateDirectory.map { IOMMUGrantStore(stateDirectory: $0, root: stateRoot) })
+        let reconciler = Reconciler(
+            reader: reader, executor: executor, planner: Planner(policies: policies),
+            dryRun: dryRun, log: log)
         let ledger = Ledger(records: stateDirectory.map { StatusStore(stateDirectory: $0, root: stateRoot) }, log: log)
-        return Agent(reader: reader, reconciler: reconciler, ledger: ledger, log: log, workers: workers,
-                     stuckAfter: stuckAfter)
+        return Agent(
+            reader: reader, reconciler: reconciler, ledger: ledger, log: log, workers: workers,
+            stuckAfter: stuckAfter)
     }
 }

@@ -17,16 +17,21 @@ package struct DeviceStatus: Encodable, Equatable {
     package var cdi: [String] = []
 
     /// `cdi`: the specs to name devices from (`status` passes the host's; metrics need none).
-    package static func all(_ plans: [DevicePlan], view: HostView, planner: Planner, records: StatusStore,
-                    cdi specs: [CDISpec] = []) -> [DeviceStatus] {
+    package static func all(
+        _ plans: [DevicePlan], view: HostView, planner: Planner, records: StatusStore,
+        cdi specs: [CDISpec] = []
+    ) -> [DeviceStatus] {
         plans.compactMap { plan in
             guard let policy = plan.policy else { return nil }
             let device = plan.device
-            let wants = planner.policies.policies.first { $0.name == policy }.flatMap { planner.target(of: $0, for: device, in: view) }
-            var entry = DeviceStatus(address: device.address.description, policy: policy, wants: wants?.description, driver: device.driver,
-                                     node: device.iommuGroup.flatMap { view.vfioNodes[$0] }?.description,
-                                     origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil,
-                                     cdi: planner.cdiNames(of: device.address, in: specs))
+            let wants = planner.policies.policies.first { $0.name == policy }.flatMap {
+                planner.target(of: $0, for: device, in: view)
+            }
+            var entry = DeviceStatus(
+                address: device.address.description, policy: policy, wants: wants?.description, driver: device.driver,
+                node: device.iommuGroup.flatMap { view.vfioNodes[$0] }?.description,
+                origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil,
+                cdi: planner.cdiNames(of: device.address, in: specs))
             switch records.load(device.address) {
             case .failed(let error)?:
                 (entry.state, entry.reason) = ("failed", error)

@@ -32,12 +32,18 @@ package struct Executor: Sendable {
         case .setDeviceNodeAccess(let name, let owner, let nodeGroup, let mode):
             // The node is the device's only while its vfio-dev entry names it: read its
             // number from there, and change the node only while it is still that number.
-            let number = try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "vfio-dev/\(name)/dev")) }
+            let number = try attempt(address) { () throws(IOFailure) in
+                try io.read(paths.attribute(address, "vfio-dev/\(name)/dev"))
+            }
             guard let device = deviceNumber(number) else {
-                throw .malformed(path: paths.attribute(address, "vfio-dev/\(name)/dev"), value: firstLine(number), expected: "major:minor")
+                throw .malformed(
+                    path: paths.attribute(address, "vfio-dev/\(name)/dev"), value: firstLine(number),
+                    expected: "major:minor")
             }
             try attempt(address) { () throws(IOFailure) in
-                try io.setNodeAccess(paths.under("/dev/vfio/devices/\(name)"), uid: owner?.id, gid: nodeGroup?.id, mode: mode, device: device)
+                try io.setNodeAccess(
+                    paths.under("/dev/vfio/devices/\(name)"), uid: owner?.id, gid: nodeGroup?.id, mode: mode,
+                    device: device)
             }
         case .grantIOMMU(let users, let groups):
             // One read-modify-write of the ACL at a time: workers granting at once would
@@ -65,8 +71,11 @@ package struct Executor: Sendable {
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
             try recordSRIOVOrigin(address)
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
-            let read = firstLine(try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
-            guard Int(read) == count else { throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read) }
+            let read = firstLine(
+                try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
+            guard Int(read) == count else {
+                throw .didNotStick(address, what: "sriov_numvfs", wanted: String(count), read: read)
+            }
         }
     }
 
@@ -100,11 +109,18 @@ package struct Executor: Sendable {
     }
 
     /// Read-modify-write of `width` bytes: only the bits in `mask` change; read back after.
-    private func writeConfig(_ address: PCIAddress, offset: Int, width: Int, value: UInt32, mask: UInt32) throws(AgentError) {
+    private func writeConfig(
+        _ address: PCIAddress, offset: Int, width: Int, value: UInt32, mask: UInt32
+    ) throws(AgentError) {
         let path = paths.attribute(address, "config")
         func current() throws(AgentError) -> UInt32 {
-            let bytes = try attempt(address) { () throws(IOFailure) in try io.readBytes(path, offset: offset, count: width) }
-            guard bytes.count == width else { throw .malformed(path: path, value: "\(bytes.count) bytes at \(hex(offset, width: 3))", expected: "\(width)") }
+            let bytes = try attempt(address) { () throws(IOFailure) in
+                try io.readBytes(path, offset: offset, count: width)
+            }
+            guard bytes.count == width else {
+                throw .malformed(
+                    path: path, value: "\(bytes.count) bytes at \(hex(offset, width: 3))", expected: "\(width)")
+            }
             return ConfigSpace(bytes).value(at: 0, width: width)!
         }
         let before = try current()
@@ -119,7 +135,9 @@ package struct Executor: Sendable {
         }
         let after = try current()
         guard after & mask == value & mask else {
-            throw .didNotStick(address, what: "config \(hex(offset, width: 3))", wanted: hex(wanted, width: width * 2), read: hex(after, width: width * 2))
+            throw .didNotStick(
+                address, what: "config \(hex(offset, width: 3))", wanted: hex(wanted, width: width * 2),
+                read: hex(after, width: width * 2))
         }
     }
 
@@ -146,7 +164,9 @@ package struct Executor: Sendable {
     /// that origin and only notes where the device goes now.
     private func recordOrigin(_ before: PCIDevice, movedTo target: String) throws(AgentError) {
         guard let origins else { return }
-        var origin = origins.load(before.address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: target)
+        var origin =
+            origins.load(before.address)
+            ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: target)
         origin.movedTo = target
         try attempt(before.address) { () throws(IOFailure) in try origins.save(before.address, origin) }
     }
@@ -156,7 +176,8 @@ package struct Executor: Sendable {
     private func recordSRIOVOrigin(_ address: PCIAddress) throws(AgentError) {
         guard let origins, origins.load(address)?.sriov == nil, let now = reader.sriov(address) else { return }
         let before = try reader.device(address)
-        var origin = origins.load(address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
+        var origin =
+            origins.load(address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
         origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
         try attempt(address) { () throws(IOFailure) in try origins.save(address, origin) }
     }
@@ -226,7 +247,9 @@ package struct Executor: Sendable {
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
         }
         do {
-            try attempt(address) { () throws(IOFailure) in try io.write(paths.driver(driver) + "/unbind", address.description) }
+            try attempt(address) { () throws(IOFailure) in
+                try io.write(paths.driver(driver) + "/unbind", address.description)
+            }
         } catch .io(let failure) where failure.errno == .ENODEV {
             // Unbound meanwhile (or by someone else): what we wanted; the probe decides.
             if try reader.driver(of: address) == driver { throw .io(failure) }
@@ -254,7 +277,9 @@ package struct Executor: Sendable {
             }
         } catch var failure {
             failure.device = device
-            if failure.meansGone && failure.operation != .modprobe && !io.exists(paths.device(device)) { throw .gone(device) }
+            if failure.meansGone && failure.operation != .modprobe && !io.exists(paths.device(device)) {
+                throw .gone(device)
+            }
             throw .io(failure)
         }
     }

@@ -43,7 +43,9 @@ package final class OriginStore: Sendable {
             fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
         var sriov: SRIOVOrigin?
-        if let count = fields["sriov-vfs"].flatMap({ Int($0) }), count >= 0, let autoprobe = fields["sriov-autoprobe"], ["0", "1"].contains(autoprobe) {
+        if let count = fields["sriov-vfs"].flatMap({ Int($0) }), count >= 0, let autoprobe = fields["sriov-autoprobe"],
+            ["0", "1"].contains(autoprobe)
+        {
             sriov = SRIOVOrigin(numVFs: count, autoprobe: autoprobe == "1")
         }
         let movedTo = fields["moved-to"].flatMap { $0.isEmpty ? nil : $0 }
@@ -56,11 +58,15 @@ package final class OriginStore: Sendable {
     }
 
     package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
-        var text = "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
-        if let sriov = origin.sriov { text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n" }
+        var text =
+            "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
+        if let sriov = origin.sriov {
+            text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n"
+        }
         do {
-            try writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false,
-                                    root: root)
+            try writeFileAtomically(
+                "\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false,
+                root: root)
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }

@@ -14,7 +14,9 @@ package struct PolicyLoader {
         self.accounts = accounts
     }
 
-    package func load(directories: [String]? = nil, files: [String] = []) -> (policies: PolicySet, errors: [PolicyError]) {
+    package func load(
+        directories: [String]? = nil, files: [String] = []
+    ) -> (policies: PolicySet, errors: [PolicyError]) {
         var errors: [PolicyError] = []
         var listings: [(directory: String, names: [String])] = []
         for directory in directories ?? paths.policyDirectories {
@@ -58,7 +60,8 @@ package struct PolicyLoader {
         let (policies, errors) = load(directories: directories)
         for error in errors { log.error("\(error)") }
         guard errors.isEmpty else {
-            log.error("reload refused: \(errors.count) error\(errors.count == 1 ? "" : "s"); the previous policies stay in force")
+            let count = "\(errors.count) error\(errors.count == 1 ? "" : "s")"
+            log.error("reload refused: \(count); the previous policies stay in force")
             return nil
         }
         log.notice("reloaded \(policies.policies.count) policies")

@@ -118,7 +118,8 @@ package final class Reconciler: @unchecked Sendable {
                 } catch {
                     log.error("failed: \(step.action.summary): \(error)", metadata: meta)
                     actions[step.action.kind, default: ActionCount()].failed += 1
-                    return Reconciliation(.failed, actions: actions, record: .failed("\(step.action.summary): \(error)"))
+                    return Reconciliation(
+                        .failed, actions: actions, record: .failed("\(step.action.summary): \(error)"))
                 }
             }
         }

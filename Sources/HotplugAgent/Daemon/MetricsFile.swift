@@ -29,24 +29,36 @@ package struct MetricsFile: Sendable {
     }
 
     package static func text(devices: [DeviceStatus], actions: [String: ActionCount], reload: Reload?) -> String {
-        var lines = ["# HELP hotplug_agent_devices Devices a policy matches, by policy and where they stand.",
-                     "# TYPE hotplug_agent_devices gauge"]
+        var lines = [
+            "# HELP hotplug_agent_devices Devices a policy matches, by policy and where they stand.",
+            "# TYPE hotplug_agent_devices gauge"
+        ]
         var counts: [String: Int] = [:]
-        for device in devices { counts["policy=\"\(label(device.policy))\",state=\"\(device.state)\"", default: 0] += 1 }
+        for device in devices {
+            counts["policy=\"\(label(device.policy))\",state=\"\(device.state)\"", default: 0] += 1
+        }
         lines += counts.keys.sorted().map { "hotplug_agent_devices{\($0)} \(counts[$0]!)" }
-        lines += ["# HELP hotplug_agent_actions_total Actions taken since the daemon started, by kind.",
-                  "# TYPE hotplug_agent_actions_total counter"]
+        lines += [
+            "# HELP hotplug_agent_actions_total Actions taken since the daemon started, by kind.",
+            "# TYPE hotplug_agent_actions_total counter"
+        ]
         lines += actions.keys.sorted().map { "hotplug_agent_actions_total{action=\"\($0)\"} \(actions[$0]!.done)" }
-        lines += ["# HELP hotplug_agent_action_failures_total Actions that failed since the daemon started, by kind.",
-                  "# TYPE hotplug_agent_action_failures_total counter"]
-        lines += actions.keys.sorted().map { "hotplug_agent_action_failures_total{action=\"\($0)\"} \(actions[$0]!.failed)" }
+        lines += [
+            "# HELP hotplug_agent_action_failures_total Actions that failed since the daemon started, by kind.",
+            "# TYPE hotplug_agent_action_failures_total counter"
+        ]
+        lines += actions.keys.sorted().map {
+            "hotplug_agent_action_failures_total{action=\"\($0)\"} \(actions[$0]!.failed)"
+        }
         if let reload {
-            lines += ["# HELP hotplug_agent_last_reload_timestamp_seconds When the policies were last reloaded.",
-                      "# TYPE hotplug_agent_last_reload_timestamp_seconds gauge",
-                      "hotplug_agent_last_reload_timestamp_seconds \(reload.time)",
-                      "# HELP hotplug_agent_last_reload_success Whether the last reload put new policies in force.",
-                      "# TYPE hotplug_agent_last_reload_success gauge",
-                      "hotplug_agent_last_reload_success \(reload.succeeded ? 1 : 0)"]
+            lines += [
+                "# HELP hotplug_agent_last_reload_timestamp_seconds When the policies were last reloaded.",
+                "# TYPE hotplug_agent_last_reload_timestamp_seconds gauge",
+                "hotplug_agent_last_reload_timestamp_seconds \(reload.time)",
+                "# HELP hotplug_agent_last_reload_success Whether the last reload put new policies in force.",
+                "# TYPE hotplug_agent_last_reload_success gauge",
+                "hotplug_agent_last_reload_success \(reload.succeeded ? 1 : 0)"
+            ]
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -43,7 +43,8 @@ package struct AttributeWalker {
                         switch directoryVerdict(path, name) {
                         case .enter: next.append(path)
                         case .skip: continue
-                        case .refuse(let why) where !isGlob: refused.append(AttributeReading(path: write.path, state: .refused(why)))
+                        case .refuse(let why) where !isGlob:
+                            refused.append(AttributeReading(path: write.path, state: .refused(why)))
                         case .refuse: continue
                         }
                     }
@@ -110,19 +111,23 @@ package struct AttributeWalker {
             return AttributeReading(path: path, state: .refused("\(name) is controlled by the agent or another key"))
         }
         if SysfsRules.entersAnotherDevice(name) != nil {
-            return literal ? AttributeReading(path: path, state: .refused("\(name) is not an attribute of this device")) : nil
+            return literal
+                ? AttributeReading(path: path, state: .refused("\(name) is not an attribute of this device")) : nil
         }
         let kind: EntryKind?
         do {
             kind = try io.entry(beneath: directory, path)
         } catch {
-            return AttributeReading(path: path, state: .refused("it cannot be reached inside the device directory (\(error.errno))"))
+            return AttributeReading(
+                path: path, state: .refused("it cannot be reached inside the device directory (\(error.errno))"))
         }
         switch kind {
         case nil:
             return nil
         case .file(readable: false)?:
-            return AttributeReading(path: path, state: .refused("it is write-only: it cannot be read back, so it would be written at every event"))
+            return AttributeReading(
+                path: path,
+                state: .refused("it is write-only: it cannot be read back, so it would be written at every event"))
         case .file(readable: true)?:
             do {
                 return AttributeReading(path: path, state: .value(try io.read(beneath: directory, path)))
@@ -130,7 +135,8 @@ package struct AttributeWalker {
                 return AttributeReading(path: path, state: .refused("it cannot be read back (\(error.errno))"))
             }
         case .symlink?:
-            return literal ? AttributeReading(path: path, state: .refused("it is a link out of the device directory")) : nil
+            return literal
+                ? AttributeReading(path: path, state: .refused("it is a link out of the device directory")) : nil
         case .directory?, .other?:
             return literal ? AttributeReading(path: path, state: .refused("it is not an attribute")) : nil
         }

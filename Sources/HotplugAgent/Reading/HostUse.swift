@@ -32,11 +32,17 @@ package struct HostUse {
             // What the O_EXCL probe says, when nothing above explains the device already.
             guard disk.mounted == nil && disk.swap != true && disk.holders == nil else { continue }
             if disk.exclusive == true {
-                uses.append("block device \(disk.name) is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds it")
+                uses.append(
+                    "block device \(disk.name) is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another "
+                        + "program holds it"
+                )
             }
             // Not knowing is not "free": a ZFS vdev shows only through this answer.
             if let denied = disk.probeDenied {
-                uses.append("block device \(disk.name) cannot be checked for exclusive use (open: \(denied)): it may be a ZFS vdev")
+                uses.append(
+                    "block device \(disk.name) cannot be checked for exclusive use (open: \(denied)): it may be a ZFS "
+                        + "vdev"
+                )
             }
         }
         return uses
@@ -57,17 +63,20 @@ package struct HostUse {
     /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
     private func interfaceElsewhere(_ address: PCIAddress) -> String? {
         guard io.exists(paths.attribute(address, "physfn")),
-              let classCode = (try? io.read(paths.attribute(address, "class"))).map(firstLine),
-              classCode.hasPrefix("0x02"),
-              let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
-              !vfio.contains(driver), driver != "pci-stub" else { return nil }
+            let classCode = (try? io.read(paths.attribute(address, "class"))).map(firstLine),
+            classCode.hasPrefix("0x02"),
+            let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
+            !vfio.contains(driver), driver != "pci-stub"
+        else { return nil }
         return "it is bound to \(driver) and shows no network interface here: "
             + "its interface is in another network namespace (a container's)"
     }
 
     /// The device's network interfaces and block devices, found by where their class links
     /// really lead; mounts and swaps from /proc under the root.
-    package func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+    package func hostUse(
+        _ address: PCIAddress
+    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
         guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
         let below = { (path: String) in path.hasPrefix(base + "/") }
         let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
@@ -80,17 +89,20 @@ package struct HostUse {
         let names = blockDevices(below: below)
         guard !names.isEmpty else { return (interfaces, []) }
         let mounts = Mounts(mountInfo: (try? io.read(paths.mountInfo)) ?? "")
-        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first }
+        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap {
+            $0.split(separator: " ").first
+        }
         let disks = names.map { name in
             let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
             let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
             let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
             // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
             let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
-            return HostDescription.Disk(name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
-                                        swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
-                                        holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
-                                        probeDenied: denied)
+            return HostDescription.Disk(
+                name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
+                swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
+                holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
+                probeDenied: denied)
         }
         return (interfaces, disks)
     }
@@ -139,8 +151,12 @@ package struct Mounts {
     package init(mountInfo: String) {
         entries = mountInfo.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else { return nil }
-            return Entry(number: String(fields[2]), point: Mounts.unescape(fields[4]), source: Mounts.unescape(fields[separator + 2]))
+            guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else {
+                return nil
+            }
+            return Entry(
+                number: String(fields[2]), point: Mounts.unescape(fields[4]),
+                source: Mounts.unescape(fields[separator + 2]))
         }
     }
 
@@ -159,7 +175,9 @@ package struct Mounts {
         var bytes: [UInt8] = []
         var utf8 = Array(field.utf8)[...]
         while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 3, let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
+                let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 utf8 = utf8.dropFirst(3)
             } else {

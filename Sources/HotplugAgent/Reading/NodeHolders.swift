@@ -54,9 +54,11 @@ package struct NodeHolders {
             }
         }
         let unseen = open.filter { !explained.contains($0) }
-        let lines = found + unseen.map {
-            "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see"
-        }
+        let lines =
+            found
+            + unseen.map {
+                "\($0) is open through VFIO (its enable count is not 0), by no process the agent can see"
+            }
         return (lines, Set(openers.map(\.pid)))
     }
 
@@ -79,7 +81,8 @@ package struct NodeHolders {
     package func cannotSeeEveryProcess() -> String? {
         let namespace = try? io.readLink(paths.under("/proc/self/ns/pid"))
         guard namespace != hostPIDNamespace else { return nil }
-        let which = namespace.map { "the agent runs in PID namespace \(escapingControlCharacters($0)), not the host's" }
+        let which =
+            namespace.map { "the agent runs in PID namespace \(escapingControlCharacters($0)), not the host's" }
             ?? "the agent cannot read its PID namespace"
         return "\(which): it cannot see the processes that may hold the device"
     }
@@ -100,7 +103,9 @@ package struct NodeHolders {
     /// The device's own iommufd node and its owner, group and mode; nil without one.
     package func deviceNode(of address: PCIAddress) -> DeviceNode? {
         for name in deviceNodeNames(of: address) {
-            if let state = try? io.nodeState(paths.under("/dev/vfio/devices/\(name)")) { return DeviceNode(name: name, state: state) }
+            if let state = try? io.nodeState(paths.under("/dev/vfio/devices/\(name)")) {
+                return DeviceNode(name: name, state: state)
+            }
         }
         return nil
     }
@@ -112,7 +117,8 @@ extension SysfsReader {
         var devices = [(address: address, group: group)]
         for link in ((try? io.list(paths.device(address))) ?? []).filter({ $0.hasPrefix("virtfn") }).sorted() {
             guard let target = try? io.readLink(paths.attribute(address, link)), let name = lastComponent(target),
-                  let vf = PCIAddress(name) else { continue }
+                let vf = PCIAddress(name)
+            else { continue }
             devices.append((vf, try? self.group(of: vf)))
         }
         return NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)

@@ -32,14 +32,19 @@ extension SysfsReader {
             // Holders, where a step would pull the device or its VFs from a VM: it leaves its
             // VFIO driver, or its VF count changes (to the policy's or back to the origin's).
             let target = needs.holdersUnlessVFCount ?? devices[index].origin?.sriov?.numVFs
-            let countChanges = target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false } ?? false
+            let countChanges =
+                target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false }
+                ?? false
             if needs.holders || countChanges {
                 (devices[index].heldBy, devices[index].holderPIDs) = holders(address, group: devices[index].iommuGroup)
             }
-            if countChanges { devices[index].vfsInUse = HostUse(io: io, paths: paths, vfio: vfioDrivers()).vfsInUse(of: address) }
+            if countChanges {
+                devices[index].vfsInUse = HostUse(io: io, paths: paths, vfio: vfioDrivers()).vfsInUse(of: address)
+            }
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
             if needs.deviceNode {
-                devices[index].deviceNode = NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).deviceNode(of: address)
+                let nodes = NodeHolders(io: io, paths: paths, vfio: vfioDrivers())
+                devices[index].deviceNode = nodes.deviceNode(of: address)
                 if !iommuRead {
                     iommu = try? io.nodeAccess(paths.under("/dev/iommu"))
                     iommuRead = true
@@ -54,15 +59,20 @@ extension SysfsReader {
     }
 
     /// How the host uses a device (see `HostUse`).
-    package func inUse(_ address: PCIAddress) -> [String] { HostUse(io: io, paths: paths, vfio: vfioDrivers()).inUse(address) }
+    package func inUse(_ address: PCIAddress) -> [String] {
+        HostUse(io: io, paths: paths, vfio: vfioDrivers()).inUse(address)
+    }
 
     /// The device's network interfaces and block devices, as `record` keeps them.
-    package func hostUse(_ address: PCIAddress) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+    package func hostUse(
+        _ address: PCIAddress
+    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
         HostUse(io: io, paths: paths, vfio: vfioDrivers()).hostUse(address)
     }
 
     package func config(_ address: PCIAddress) -> ConfigSpace? {
-        guard let bytes = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4096), bytes.count >= 64
+        guard let bytes = try? io.readBytes(paths.attribute(address, "config"), offset: 0, count: 4096),
+            bytes.count >= 64
         else { return nil }
         return ConfigSpace(bytes)
     }
@@ -81,7 +91,9 @@ extension SysfsReader {
     }
 
     package func sriov(_ address: PCIAddress) -> SRIOVState? {
-        func number(_ name: String) -> Int? { (try? optional(address, name)).flatMap { $0 }.flatMap { Int(firstLine($0)) } }
+        func number(_ name: String) -> Int? {
+            (try? optional(address, name)).flatMap { $0 }.flatMap { Int(firstLine($0)) }
+        }
         guard let total = number("sriov_totalvfs"), let count = number("sriov_numvfs") else { return nil }
         return SRIOVState(totalVFs: total, numVFs: count, autoprobe: number("sriov_drivers_autoprobe") != 0)
     }

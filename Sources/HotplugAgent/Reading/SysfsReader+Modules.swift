@@ -21,13 +21,15 @@ extension SysfsReader {
     /// and the PCI driver each of their modules registered once loaded.
     package func vfioVariants() -> VFIOVariants {
         guard let release = kernelRelease(), !release.contains("/"),
-              let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
+            let text = try? io.read(paths.under("/lib/modules/\(release)/modules.alias"))
         else { return VFIOVariants() }
         let aliases = VFIOVariants.parse(modulesAlias: text)
         var drivers: [String: String] = [:]
         for module in Set(aliases.map(\.module)) {
             let names = (try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? []
-            if let driver = names.first(where: { $0.hasPrefix("pci:") }) { drivers[module] = String(driver.dropFirst(4)) }
+            if let driver = names.first(where: { $0.hasPrefix("pci:") }) {
+                drivers[module] = String(driver.dropFirst(4))
+            }
         }
         return VFIOVariants(aliases: aliases, driversOfModules: drivers)
     }
@@ -38,10 +40,12 @@ extension SysfsReader {
     package func vfioDrivers(registered: Set<String>? = nil) -> VFIODrivers {
         vfioDriverCache.get(registered: registered) {
             let holders = (try? io.list(paths.under("/sys/module/vfio_pci_core/holders"))) ?? []
-            return VFIODrivers(listed: Set(holders.flatMap { module in
-                ((try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? [])
-                    .filter { $0.hasPrefix("pci:") }.map { String($0.dropFirst(4)) }
-            }))
+            return VFIODrivers(
+                listed: Set(
+                    holders.flatMap { module in
+                        ((try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? [])
+                            .filter { $0.hasPrefix("pci:") }.map { String($0.dropFirst(4)) }
+                    }))
         }
     }
 }

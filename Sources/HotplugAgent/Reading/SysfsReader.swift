@@ -51,10 +51,13 @@ package struct SysfsReader: Sendable {
             identity = cached
         } else {
             (identity, vfPending) = try readIdentity(address, inode: inode, in: directory)
-            if !vfPending && (identity.physfn == nil || identity.pfID != nil) { identities.store(identity, for: address) }
+            if !vfPending && (identity.physfn == nil || identity.pfID != nil) {
+                identities.store(identity, for: address)
+            }
         }
-        var device = PCIDevice(address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
-                               iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
+        var device = PCIDevice(
+            address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
+            iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.vfPending = vfPending
         do {
             if identity.subsystemID == nil {
@@ -67,7 +70,9 @@ package struct SysfsReader: Sendable {
             }
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
             // default VGA device goes, so it is never cached.
-            if identity.classCode >> 8 == 0x0300, let bootVGA = try optional(address, "boot_vga", in: directory, seen: true) {
+            if identity.classCode >> 8 == 0x0300,
+                let bootVGA = try optional(address, "boot_vga", in: directory, seen: true)
+            {
                 device.bootVGA = firstLine(bootVGA) == "1"
             }
         } catch .gone(let gone) {
@@ -84,19 +89,25 @@ package struct SysfsReader: Sendable {
 
     /// IDs, class, group and PF, read from sysfs; `vfPending` when the device reads as a
     /// VF whose `physfn` link is not there yet.
-    private func readIdentity(_ address: PCIAddress, inode: UInt64, in directory: String) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
+    private func readIdentity(
+        _ address: PCIAddress, inode: UInt64, in directory: String
+    ) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
         let vendor = try hexAttribute(address, "vendor", bits: 16, required: true, in: directory)!
         let deviceID = try hexAttribute(address, "device", bits: 16, required: true, in: directory)!
         let classCode = try hexAttribute(address, "class", bits: 24, required: true, in: directory)!
-        let subVendor = try hexAttribute(address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
-        let subDevice = try hexAttribute(address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
-        var identity = DeviceIdentity(inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
+        let subVendor = try hexAttribute(
+            address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
+        let subDevice = try hexAttribute(
+            address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
+        var identity = DeviceIdentity(
+            inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
         if let subVendor, let subDevice {
             identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
         }
         if let group = try linkName(address, "iommu_group", in: directory, seen: true) {
             guard let number = Int(group) else {
-                throw .malformed(path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
+                throw .malformed(
+                    path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
             }
             identity.iommuGroup = number
         }
@@ -108,7 +119,8 @@ package struct SysfsReader: Sendable {
             identity.physfn = pfAddress
             // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
             if let pfVendor = try? hexAttribute(pfAddress, "vendor", bits: 16, required: true),
-               let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true) {
+                let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true)
+            {
                 identity.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
             }
         } else if let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4 {
@@ -125,7 +137,9 @@ package struct SysfsReader: Sendable {
     /// An attribute of the device whose directory is `directory` (built once per snapshot).
     /// A missing file means the device left, unless its directory is still there or was
     /// just seen (`seen`): a device that leaves right after is noticed by the next write.
-    package func optional(_ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false) throws(AgentError) -> String? {
+    package func optional(
+        _ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false
+    ) throws(AgentError) -> String? {
         do {
             return try io.read(directory + "/" + name)
         } catch where error.errno == .ENOENT && (seen || io.exists(directory)) {
@@ -138,8 +152,10 @@ package struct SysfsReader: Sendable {
     }
 
     /// `0x1002` → 0x1002; a required attribute that is missing means the device left.
-    func hexAttribute(_ address: PCIAddress, _ name: String, bits: Int, required: Bool,
-                              in directory: String? = nil, seen: Bool = false) throws(AgentError) -> UInt32? {
+    func hexAttribute(
+        _ address: PCIAddress, _ name: String, bits: Int, required: Bool,
+        in directory: String? = nil, seen: Bool = false
+    ) throws(AgentError) -> UInt32? {
         guard let text = try optional(address, name, in: directory ?? paths.device(address), seen: seen) else {
             if required { throw .gone(address) }
             return nil
@@ -147,13 +163,17 @@ package struct SysfsReader: Sendable {
         let line = firstLine(text)
         let digits = line.hasPrefix("0x") ? line.dropFirst(2) : Substring(line)
         guard !digits.isEmpty, digits.count <= bits / 4, let value = UInt32(digits, radix: 16) else {
-            throw .malformed(path: (directory ?? paths.device(address)) + "/" + name, value: line, expected: "a \(bits)-bit hex number")
+            throw .malformed(
+                path: (directory ?? paths.device(address)) + "/" + name, value: line,
+                expected: "a \(bits)-bit hex number")
         }
         return value
     }
 
     /// The last component of a link below the device (`driver` → `vfio-pci`), nil when absent.
-    func linkName(_ address: PCIAddress, _ name: String, in directory: String? = nil, seen: Bool = false) throws(AgentError) -> String? {
+    func linkName(
+        _ address: PCIAddress, _ name: String, in directory: String? = nil, seen: Bool = false
+    ) throws(AgentError) -> String? {
         let directory = directory ?? paths.device(address)
         do {
             return lastComponent(try io.readLink(directory + "/" + name))

@@ -18,8 +18,10 @@ import Glibc
 ///   state that does not outlive a boot.
 ///
 /// `root`: the `--root` the path lies below (its links resolve inside it), or `/`.
-package func writeFileAtomically(_ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
-                         durable: Bool = true, root: String = "/") throws(IOFailure) {
+package func writeFileAtomically(
+    _ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
+    durable: Bool = true, root: String = "/"
+) throws(IOFailure) {
     let slash = path.lastIndex(of: "/")!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
     let name = String(path[path.index(after: slash)...])

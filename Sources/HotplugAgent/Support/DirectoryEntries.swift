@@ -26,8 +26,9 @@ package struct DirectoryEntries {
             if let name = String(validating: bytes, as: UTF8.self) {
                 names.append(name)
             } else {
-                undecodable.append(bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + hex(UInt32($0), width: 2) }
-                    .joined())
+                undecodable.append(
+                    bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + hex(UInt32($0), width: 2) }
+                        .joined())
             }
         }
     }

@@ -71,7 +71,9 @@ package struct LineLogHandler: LogHandler {
 }
 
 extension Logger {
-    package static func lines(level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError) -> Logger {
+    package static func lines(
+        level: Logger.Level, sink: @escaping @Sendable (String) -> Void = LineLogHandler.standardError
+    ) -> Logger {
         Logger(label: "hotplug-agent") { _ in LineLogHandler(level: level, sink: sink) }
     }
 }

@@ -19,7 +19,9 @@ package enum Subprocess {
     /// Runs `path` to completion. `input` goes to its standard input through a pipe, fed as
     /// the child reads it while its output is collected (no temporary file: the agent needs
     /// no writable `/tmp`); past `timeout` the child is killed and `timedOut` says so.
-    package static func run(_ path: String, arguments: [String], input: [UInt8]? = nil, timeout: Duration? = nil) throws(Errno) -> Result {
+    package static func run(
+        _ path: String, arguments: [String], input: [UInt8]? = nil, timeout: Duration? = nil
+    ) throws(Errno) -> Result {
         var outputFDs: [Int32] = [0, 0]
         guard makePipe(&outputFDs) else { throw .current }
         var inputFDs: [Int32] = [-1, -1]
@@ -44,7 +46,8 @@ package enum Subprocess {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid = pid_t()
-        let spawned = path.contains("/")
+        let spawned =
+            path.contains("/")
             ? posix_spawn(&pid, path, &actions, nil, argv, environ)
             : posix_spawnp(&pid, path, &actions, nil, argv, environ)
         close(outputFDs[1])

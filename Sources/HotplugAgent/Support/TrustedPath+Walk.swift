@@ -45,8 +45,9 @@ extension TrustedPath {
             }
             guard next >= 0 else {
                 let error = Errno.current
-                throw Refusal(message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
-                              isMissing: error == .ENOENT)
+                throw Refusal(
+                    message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
+                    isMissing: error == .ENOENT)
             }
             var st = stat()
             guard fstat(next, &st) == 0 else {
@@ -57,12 +58,14 @@ extension TrustedPath {
             case S_IFLNK:
                 defer { close(next) }
                 if st.st_uid != 0 && st.st_uid != geteuid() {
-                    throw Refusal(message:
-                        "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
+                    throw Refusal(
+                        message:
+                            "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
                 }
                 let target = readLink(next)
                 if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
-                   target.hasPrefix("/") {
+                    target.hasPrefix("/")
+                {
                     return .masked
                 }
                 links += 1
@@ -91,7 +94,11 @@ extension TrustedPath {
                 close(next)
                 guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
                 // /dev/null however it is reached masks a file, as systemd's units do.
-                if goal == .readFile, st.st_mode & S_IFMT == S_IFCHR, UInt64(st.st_rdev) == deviceNumber(major: 1, minor: 3) { return .masked }
+                if goal == .readFile, st.st_mode & S_IFMT == S_IFCHR,
+                    UInt64(st.st_rdev) == deviceNumber(major: 1, minor: 3)
+                {
+                    return .masked
+                }
                 guard st.st_mode & S_IFMT == S_IFREG, !goal.wantsDirectory else {
                     throw Refusal(message: goal.wantsDirectory ? "not a directory" : "not a regular file")
                 }
@@ -110,7 +117,9 @@ extension TrustedPath {
     /// Makes the directory `name` in `parent` with exactly `mode` (whatever the umask), and
     /// gives back an `O_PATH` descriptor of it: opened `O_NOFOLLOW|O_DIRECTORY`, so a link
     /// swapped in meanwhile is neither followed nor changed.
-    private static func makeDirectory(_ name: String, in parent: Int32, mode: mode_t, shown: String) throws(Refusal) -> Int32 {
+    private static func makeDirectory(
+        _ name: String, in parent: Int32, mode: mode_t, shown: String
+    ) throws(Refusal) -> Int32 {
         if mkdirat(parent, name, mode) != 0 && errno != EEXIST {
             throw Refusal(message: "cannot make \(shown): \(Errno.current)")
         }

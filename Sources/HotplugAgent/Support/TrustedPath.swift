@@ -125,7 +125,9 @@ package enum TrustedPath {
     /// if it is root's or the agent's: one another user planted, to lead root's writes
     /// elsewhere, is refused; and nothing is made through one. Below `root` (`--root`), an
     /// absolute link resolves inside it and `..` never climbs out, as for reading.
-    package static func openDirectoryForWriting(_ path: String, creating mode: mode_t, root: String = "/") -> Result<Int32, Refusal> {
+    package static func openDirectoryForWriting(
+        _ path: String, creating mode: mode_t, root: String = "/"
+    ) -> Result<Int32, Refusal> {
         directory(path, root: root, goal: .writeInto(mode: mode))
     }
 }

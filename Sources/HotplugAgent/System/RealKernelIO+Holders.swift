@@ -31,7 +31,8 @@ extension RealKernelIO {
             for task in tasks {
                 let base = "\(proc)/\(pid)/task/\(task)"
                 for fd in (try? list("\(base)/fd")) ?? [] {
-                    let hold = vfioHold(fd: "\(base)/fd/\(fd)", info: "\(base)/fdinfo/\(fd)", nodes: nodes, devices: devices)
+                    let hold = vfioHold(
+                        fd: "\(base)/fd/\(fd)", info: "\(base)/fdinfo/\(fd)", nodes: nodes, devices: devices)
                     if let hold { note(hold) }
                 }
             }
@@ -52,7 +53,8 @@ extension RealKernelIO {
         guard !devices.isEmpty, (try? readLink(fd)) == "anon_inode:[vfio-device]" else { return nil }
         // 6.18 and later: "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:04.0".
         guard let text = try? read(info),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("vfio-device-syspath:") }) else {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("vfio-device-syspath:") })
+        else {
             return .descriptor(nil)
         }
         guard let address = lastComponent(String(line)).flatMap(PCIAddress.init), devices.contains(address) else {

@@ -79,7 +79,9 @@ package final class RealKernelIO: KernelIO {
 
     package func list(_ path: String) throws(IOFailure) -> [String] {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0, let entries = DirectoryEntries(closing: fd) else { throw IOFailure(.list, path, errno: .current) }
+        guard fd >= 0, let entries = DirectoryEntries(closing: fd) else {
+            throw IOFailure(.list, path, errno: .current)
+        }
         return entries.names
     }
 
@@ -91,14 +93,17 @@ package final class RealKernelIO: KernelIO {
             if Errno.current == .ENOENT { return nil }
             throw IOFailure(.stat, path, errno: .current)
         }
-        return NodeState(uid: st.st_uid, gid: st.st_gid, mode: UInt16(st.st_mode & 0o7777),
-                         isCharacterDevice: st.st_mode & S_IFMT == S_IFCHR)
+        return NodeState(
+            uid: st.st_uid, gid: st.st_gid, mode: UInt16(st.st_mode & 0o7777),
+            isCharacterDevice: st.st_mode & S_IFMT == S_IFCHR)
     }
 
     /// Opens the node with O_PATH|O_NOFOLLOW, so a planted symlink is never followed and the
     /// checks and changes all apply to the same inode; refuses anything but a character
     /// device; then fchownat(AT_EMPTY_PATH) and chmod through /proc/self/fd.
-    package func setNodeAccess(_ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?) throws(IOFailure) {
+    package func setNodeAccess(
+        _ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?
+    ) throws(IOFailure) {
         let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
@@ -117,7 +122,9 @@ package final class RealKernelIO: KernelIO {
             let owner = uid.map { uid_t($0) } ?? uid_t.max
             let group = gid.map { gid_t($0) } ?? gid_t.max
             guard fchownat(fd, "", owner, group, AT_EMPTY_PATH) == 0 else {
-                throw IOFailure(.chown, path, value: "\(uid.map(String.init) ?? "-"):\(gid.map(String.init) ?? "-")", errno: .current)
+                throw IOFailure(
+                    .chown, path, value: "\(uid.map(String.init) ?? "-"):\(gid.map(String.init) ?? "-")",
+                    errno: .current)
             }
         }
         if let mode {
@@ -146,7 +153,9 @@ package final class RealKernelIO: KernelIO {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            let got = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
             if got < 0 {
                 if Errno.current == .EINTR { continue }
                 throw IOFailure(.read, path, errno: .current)
@@ -174,7 +183,8 @@ package final class RealKernelIO: KernelIO {
 
     package func loadModule(_ name: String) throws(IOFailure) {
         guard let modprobe else {
-            throw IOFailure(.modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")
+            throw IOFailure(
+                .modprobe, name, errno: .EPERM, detail: "module loading is off under a test root (\(paths.root))")
         }
         // Policy names are checked when parsed; checked again here, where a name that
         // started with `-` would be an option, and `--` ends modprobe's options anyway.

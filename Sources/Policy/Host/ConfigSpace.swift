@@ -20,10 +20,12 @@ public struct ConfigSpace: Sendable, Equatable {
 
     /// Offset of a standard capability (list from 0x34), as setpci walks it.
     public func capability(_ id: UInt8) -> Int? {
-        guard let status = value(at: 0x06, width: 2), status & 0x10 != 0, var position = value(at: 0x34, width: 1) else { return nil }
+        guard let status = value(at: 0x06, width: 2), status & 0x10 != 0, var position = value(at: 0x34, width: 1)
+        else { return nil }
         position &= 0xfc
         for _ in 0..<48 where position >= 0x40 {
-            guard let found = value(at: Int(position), width: 1), let next = value(at: Int(position) + 1, width: 1) else { return nil }
+            guard let found = value(at: Int(position), width: 1), let next = value(at: Int(position) + 1, width: 1)
+            else { return nil }
             if found == UInt32(id) { return Int(position) }
             position = next & 0xfc
         }
@@ -50,7 +52,9 @@ public struct ConfigSpace: Sendable, Equatable {
             guard let found = capability(id) else { return .failure("capability \(hex(id, width: 2)) not found") }
             base = found
         case .extendedCapability(let id):
-            guard let found = extendedCapability(id) else { return .failure("extended capability \(hex(id, width: 4)) not found") }
+            guard let found = extendedCapability(id) else {
+                return .failure("extended capability \(hex(id, width: 4)) not found")
+            }
             base = found
         }
         let offset = base + write.offset

@@ -15,8 +15,9 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     /// The routing ID (bus << 8 | devfn) that SR-IOV offsets are added to.
     public init(domain: UInt32, routingID: Int) {
-        self.init(domain: domain, bus: UInt8((routingID >> 8) & 0xff),
-                  device: UInt8((routingID >> 3) & 0x1f), function: UInt8(routingID & 0x7))
+        self.init(
+            domain: domain, bus: UInt8((routingID >> 8) & 0xff),
+            device: UInt8((routingID >> 3) & 0x1f), function: UInt8(routingID & 0x7))
     }
 
     public var routingID: Int { Int(bus) << 8 | Int(device) << 3 | Int(function) }
@@ -24,14 +25,16 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Parses the full sysfs form `dddd:bb:dd.f` (twelve characters); hex digits in any case.
     /// Works on the UTF-8 bytes directly, without allocating: it runs for every path and event.
     public init?(_ text: some StringProtocol) {
-        let parsed = text.utf8.withContiguousStorageIfAvailable(PCIAddress.parse)
+        let parsed =
+            text.utf8.withContiguousStorageIfAvailable(PCIAddress.parse)
             ?? String(text).utf8.withContiguousStorageIfAvailable(PCIAddress.parse)
         guard let address = parsed ?? nil else { return nil }
         self = address
     }
 
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> PCIAddress? {
-        guard bytes.count == 12, bytes[4] == UInt8(ascii: ":"), bytes[7] == UInt8(ascii: ":"), bytes[10] == UInt8(ascii: ".")
+        guard bytes.count == 12, bytes[4] == UInt8(ascii: ":"), bytes[7] == UInt8(ascii: ":"),
+            bytes[10] == UInt8(ascii: ".")
         else { return nil }
         func field(_ range: Range<Int>) -> UInt32? {
             var value: UInt32 = 0
@@ -41,14 +44,17 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
             }
             return value
         }
-        guard let domain = field(0..<4), let bus = field(5..<7), let device = field(8..<10), let function = field(11..<12),
-              device < 32, function < 8 else { return nil }
+        guard let domain = field(0..<4), let bus = field(5..<7), let device = field(8..<10),
+            let function = field(11..<12),
+            device < 32, function < 8
+        else { return nil }
         return PCIAddress(domain: domain, bus: UInt8(bus), device: UInt8(device), function: UInt8(function))
     }
 
     public var description: String {
         guard domain <= 0xffff else {
-            return hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "." + String(function)
+            return hex(domain, width: 4) + ":" + hex(bus, width: 2) + ":" + hex(device, width: 2) + "."
+                + String(function)
         }
         // Twelve bytes: a small string, built in place.
         return String(unsafeUninitializedCapacity: 12) { buffer in

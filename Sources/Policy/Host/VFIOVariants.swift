@@ -27,16 +27,20 @@ public struct VFIOVariants: Sendable, Equatable {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count == 3, fields[0] == "alias", fields[1].hasPrefix("vfio_pci:") else { return nil }
             let pattern = String(fields[1])
-            return Alias(pattern: pattern, module: String(fields[2]), wildcards: pattern.filter { $0 == "*" || $0 == "?" }.count)
+            return Alias(
+                pattern: pattern, module: String(fields[2]), wildcards: pattern.filter { $0 == "*" || $0 == "?" }.count)
         }
     }
 
     /// The driver `driver = "vfio"` means for a device, its module, and why.
     public func choose(for device: PCIDevice) -> (driver: String, module: String, why: String) {
-        let candidates = device.modalias.map { modalias in
-            aliases.filter { globMatch($0.pattern, "vfio_" + modalias) }
-        } ?? []
-        guard let best = candidates.min(by: { ($0.wildcards, $0.module) < ($1.wildcards, $1.module) }), best.module != "vfio_pci" else {
+        let candidates =
+            device.modalias.map { modalias in
+                aliases.filter { globMatch($0.pattern, "vfio_" + modalias) }
+            } ?? []
+        guard let best = candidates.min(by: { ($0.wildcards, $0.module) < ($1.wildcards, $1.module) }),
+            best.module != "vfio_pci"
+        else {
             return ("vfio-pci", "vfio_pci", "no VFIO driver is made for it (no vfio_pci alias names it)")
         }
         let driver = driversOfModules[best.module] ?? best.module

@@ -84,22 +84,27 @@ public struct ConfigWrite: Sendable, Equatable, CustomStringConvertible {
         }
         guard let value = hexNumber(valueText) else { return fail("invalid value \"\(valueText)\"") }
         guard value <= limit else { return fail("value \"\(valueText)\" is out of range") }
-        return .success(ConfigWrite(base: base, offset: offset, width: width, value: value & mask, mask: mask, text: text))
+        return .success(
+            ConfigWrite(base: base, offset: offset, width: width, value: value & mask, mask: mask, text: text))
     }
 
     /// setpci's capability names (`setpci --dumpregs`).
     static let capabilityNames: [String: Base] = {
-        let standard = ["PM": 0x01, "AGP": 0x02, "VPD": 0x03, "SLOTID": 0x04, "MSI": 0x05, "CHSWP": 0x06,
-                        "PCIX": 0x07, "HT": 0x08, "VNDR": 0x09, "DBG": 0x0a, "CCRC": 0x0b, "HOTPLUG": 0x0c,
-                        "SSVID": 0x0d, "AGP3": 0x0e, "SECURE": 0x0f, "EXP": 0x10, "MSIX": 0x11, "SATA": 0x12,
-                        "AF": 0x13, "EA": 0x14]
-        let extended = ["AER": 0x01, "VC": 0x02, "DSN": 0x03, "PB": 0x04, "RCLINK": 0x05, "RCILINK": 0x06,
-                        "RCEC": 0x07, "MFVC": 0x08, "VC2": 0x09, "RBCB": 0x0a, "VNDR": 0x0b, "ACS": 0x0d,
-                        "ARI": 0x0e, "ATS": 0x0f, "SRIOV": 0x10, "MRIOV": 0x11, "MCAST": 0x12, "PRI": 0x13,
-                        "REBAR": 0x15, "DPA": 0x16, "TPH": 0x17, "LTR": 0x18, "SECPCI": 0x19, "PMUX": 0x1a,
-                        "PASID": 0x1b, "LNR": 0x1c, "DPC": 0x1d, "L1PM": 0x1e, "PTM": 0x1f, "M_PCIE": 0x20,
-                        "FRS": 0x21, "RTR": 0x22, "DVSEC": 0x23, "VF_REBAR": 0x24, "DLNK": 0x25, "16GT": 0x26,
-                        "LMR": 0x27, "HIER_ID": 0x28, "NPEM": 0x29, "32GT": 0x2a, "IDE": 0x30, "64GT": 0x31]
+        let standard = [
+            "PM": 0x01, "AGP": 0x02, "VPD": 0x03, "SLOTID": 0x04, "MSI": 0x05, "CHSWP": 0x06,
+            "PCIX": 0x07, "HT": 0x08, "VNDR": 0x09, "DBG": 0x0a, "CCRC": 0x0b, "HOTPLUG": 0x0c,
+            "SSVID": 0x0d, "AGP3": 0x0e, "SECURE": 0x0f, "EXP": 0x10, "MSIX": 0x11, "SATA": 0x12,
+            "AF": 0x13, "EA": 0x14
+        ]
+        let extended = [
+            "AER": 0x01, "VC": 0x02, "DSN": 0x03, "PB": 0x04, "RCLINK": 0x05, "RCILINK": 0x06,
+            "RCEC": 0x07, "MFVC": 0x08, "VC2": 0x09, "RBCB": 0x0a, "VNDR": 0x0b, "ACS": 0x0d,
+            "ARI": 0x0e, "ATS": 0x0f, "SRIOV": 0x10, "MRIOV": 0x11, "MCAST": 0x12, "PRI": 0x13,
+            "REBAR": 0x15, "DPA": 0x16, "TPH": 0x17, "LTR": 0x18, "SECPCI": 0x19, "PMUX": 0x1a,
+            "PASID": 0x1b, "LNR": 0x1c, "DPC": 0x1d, "L1PM": 0x1e, "PTM": 0x1f, "M_PCIE": 0x20,
+            "FRS": 0x21, "RTR": 0x22, "DVSEC": 0x23, "VF_REBAR": 0x24, "DLNK": 0x25, "16GT": 0x26,
+            "LMR": 0x27, "HIER_ID": 0x28, "NPEM": 0x29, "32GT": 0x2a, "IDE": 0x30, "64GT": 0x31
+        ]
         var names: [String: Base] = [:]
         for (name, id) in standard { names["CAP_" + name] = .capability(UInt8(id)) }
         for (name, id) in extended { names["ECAP_" + name] = .extendedCapability(UInt16(id)) }

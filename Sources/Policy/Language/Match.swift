@@ -15,7 +15,8 @@ public struct Match: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool {
-        ids == nil && subsystemIDs == nil && classes == nil && slots == nil && drivers == nil && vf == nil && pfIDs == nil
+        ids == nil && subsystemIDs == nil && classes == nil && slots == nil && drivers == nil && vf == nil
+            && pfIDs == nil
     }
 
     /// Whether every given key holds for `device`.
@@ -23,7 +24,8 @@ public struct Match: Sendable, Equatable {
     /// `match.driver` also holds while the device sits on the driver its own policy binds
     /// (`ownDriver`): a policy that moves devices off `amdgpu` keeps them once they are on
     /// `vfio-pci`, or it would stop applying its ownership and attribute settings.
-    public func holds(for device: PCIDevice, ownDriver: DriverChoice? = nil, vfio: VFIODrivers = VFIODrivers()) -> Bool {
+    public func holds(for device: PCIDevice, ownDriver: DriverChoice? = nil, vfio: VFIODrivers = VFIODrivers()) -> Bool
+    {
         if let ids, !ids.contains(where: { $0.matches(device.id) }) { return false }
         if let subsystemIDs {
             guard let sub = device.subsystemID, subsystemIDs.contains(where: { $0.matches(sub) }) else { return false }

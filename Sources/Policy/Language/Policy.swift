@@ -30,10 +30,11 @@ public struct Policy: Sendable, Equatable {
 
     /// 1 to 64 of `A-Z a-z 0-9 . _ -`: a name that prints as itself in every log line.
     public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-        }
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                    || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+            }
     }
 
     /// Whether the policy says anything about `/dev/vfio/<group>`.
@@ -41,7 +42,8 @@ public struct Policy: Sendable, Equatable {
 
     /// Whether a node shows another owner, group or mode than the policy asks.
     public func nodeAccessDiffers(from node: NodeState) -> Bool {
-        (owner.map { $0.id != node.uid } ?? false) || (group.map { $0.id != node.gid } ?? false) || (mode.map { $0 != node.mode } ?? false)
+        (owner.map { $0.id != node.uid } ?? false) || (group.map { $0.id != node.gid } ?? false)
+            || (mode.map { $0 != node.mode } ?? false)
     }
 }
 
@@ -60,7 +62,11 @@ public func quoted(_ text: some StringProtocol) -> String {
         case "\n": out += "\\n"
         case "\t": out += "\\t"
         default:
-            if ch.value < 0x20 || ch.value == 0x7f { out += "\\u" + hex(ch.value, width: 4) } else { out.unicodeScalars.append(ch) }
+            if ch.value < 0x20 || ch.value == 0x7f {
+                out += "\\u" + hex(ch.value, width: 4)
+            } else {
+                out.unicodeScalars.append(ch)
+            }
         }
     }
     return out + "\""

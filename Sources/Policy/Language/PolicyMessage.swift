@@ -2,6 +2,8 @@
 public struct PolicyMessage: Error, Sendable, Equatable, ExpressibleByStringInterpolation {
     public var text: String
     public init(stringLiteral value: String) { text = value }
-    public init(stringInterpolation: DefaultStringInterpolation) { text = String(stringInterpolation: stringInterpolation) }
+    public init(stringInterpolation: DefaultStringInterpolation) {
+        text = String(stringInterpolation: stringInterpolation)
+    }
     public init(_ text: String) { self.text = text }
 }

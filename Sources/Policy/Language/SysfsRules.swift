@@ -6,7 +6,7 @@ public enum SysfsRules {
     /// Attributes the agent or another key controls, or whose write acts on the device
     /// rather than setting something: never written through `sysfs`.
     public static let controlled: Set<String> = [
-        "driver_override", "remove", "rescan", "reset", "config", "sriov_numvfs", "sriov_drivers_autoprobe",
+        "driver_override", "remove", "rescan", "reset", "config", "sriov_numvfs", "sriov_drivers_autoprobe"
     ]
 
     /// At most this many attributes per entry.
@@ -29,7 +29,9 @@ public enum SysfsRules {
     /// PF, a VF, the bus, and a PCI function below a bridge.
     public static func entersAnotherDevice(_ name: String) -> String? {
         if name == "physfn" || name == "subsystem" || name == "driver" { return "\(name) leads to another device" }
-        if name.hasPrefix("virtfn"), name.count > 6, name.dropFirst(6).allSatisfy(\.isASCII), name.dropFirst(6).allSatisfy(\.isNumber) {
+        if name.hasPrefix("virtfn"), name.count > 6, name.dropFirst(6).allSatisfy(\.isASCII),
+            name.dropFirst(6).allSatisfy(\.isNumber)
+        {
             return "\(name) leads to another device"
         }
         if PCIAddress(name) != nil { return "\(name) is another PCI device" }

@@ -21,18 +21,26 @@ extension Planner {
         // claim-group) would unbind, whatever the policy allows: `plan` says so either way.
         // A device already on the driver its policy wants is not unbound: nothing to read.
         if let current = device.driver, !device.isBridge {
-            let wouldMove = { (policy: Policy) in target(of: policy, for: device, in: host).map { $0 != .named(current) } ?? false }
-            needs.inUse = policies.firstMatchIndex(for: device, vfio: host.vfio).map { wouldMove(policies.policies[$0]) }
-                ?? (device.iommuGroup != nil && host.members(of: device.iommuGroup!).contains { peer in
-                    guard peer.address != device.address, let policy = policies.firstMatch(for: peer, vfio: host.vfio) else { return false }
-                    return policy.claimGroup && wouldMove(policy)
-                })
+            let wouldMove = { (policy: Policy) in
+                target(of: policy, for: device, in: host).map { $0 != .named(current) } ?? false
+            }
+            needs.inUse =
+                policies.firstMatchIndex(for: device, vfio: host.vfio).map { wouldMove(policies.policies[$0]) }
+                ?? (device.iommuGroup != nil
+                    && host.members(of: device.iommuGroup!).contains { peer in
+                        guard peer.address != device.address,
+                            let policy = policies.firstMatch(for: peer, vfio: host.vfio)
+                        else { return false }
+                        return policy.claimGroup && wouldMove(policy)
+                    })
         }
         let claim = claim(for: device, in: host)
         needs.origin = claim == nil || host.isVFIO(device.driver) || device.driver == "pci-stub"
         // A device on a VFIO driver that may leave it (returned, or moved by its policy).
         if host.isVFIO(device.driver) {
-            needs.holders = claim.map { target(of: $0.policy, for: device, in: host).map { $0 != .named(device.driver!) } ?? false } ?? true
+            needs.holders =
+                claim.map { target(of: $0.policy, for: device, in: host).map { $0 != .named(device.driver!) } ?? false }
+                ?? true
         }
         // Its own node: to own it, and to list it in the CDI spec.
         let nodeWanted = claim.map { $0.policy.setsNodeAccess || $0.policy.cdiIOMMUFD } ?? false
@@ -79,8 +87,11 @@ extension Planner {
             case .success(let offset):
                 let current = config.value(at: offset, width: write.width)!
                 if current & write.mask != write.value {
-                    let action = Action.writeConfig(offset: offset, width: write.width, value: write.value, mask: write.mask, expression: write.text)
-                    plan.steps.append(Step(action, reason: "those bits read \(hex(current & write.mask, width: write.width * 2))"))
+                    let action = Action.writeConfig(
+                        offset: offset, width: write.width, value: write.value, mask: write.mask, expression: write.text
+                    )
+                    plan.steps.append(
+                        Step(action, reason: "those bits read \(hex(current & write.mask, width: write.width * 2))"))
                 }
             }
         }
@@ -113,25 +124,45 @@ extension Planner {
             case .upstreamPort?, .downstreamPort?:
                 let side = port.config.portType == .upstreamPort ? "upstream" : "downstream"
                 if capabilities & 0x40 == 0 {
-                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: switch \(side) port \(port.address) does not route them"))
+                    plan.refusals.append(
+                        Refusal(
+                            what,
+                            reason:
+                                "the path cannot carry AtomicOps: switch \(side) port \(port.address) does not route "
+                                    + "them"
+                        ))
                     return
                 }
             case .rootPort?:
                 if capabilities & 0x180 != 0x180 {
-                    let completes = capabilities & 0x80 != 0 ? "only 32-bit" : capabilities & 0x100 != 0 ? "only 64-bit" : "no"
-                    plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: root port \(port.address) completes \(completes) AtomicOps; both 32- and 64-bit are needed"))
+                    let completes =
+                        capabilities & 0x80 != 0 ? "only 32-bit" : capabilities & 0x100 != 0 ? "only 64-bit" : "no"
+                    plan.refusals.append(
+                        Refusal(
+                            what,
+                            reason:
+                                "the path cannot carry AtomicOps: root port \(port.address) completes \(completes) "
+                                    + "AtomicOps; both 32- and 64-bit are needed"
+                        ))
                     return
                 }
             default:
                 break
             }
             if port.config.portType == .upstreamPort, (port.config.deviceControl2 ?? 0) & 0x80 != 0 {
-                plan.refusals.append(Refusal(what, reason: "the path cannot carry AtomicOps: switch upstream port \(port.address) blocks AtomicOp egress"))
+                plan.refusals.append(
+                    Refusal(
+                        what,
+                        reason:
+                            "the path cannot carry AtomicOps: switch upstream port \(port.address) blocks AtomicOp "
+                                + "egress"
+                    ))
                 return
             }
         }
         if control & 0x40 == 0 {
-            let action = Action.writeConfig(offset: pcie + 0x28, width: 2, value: 0x40, mask: 0x40, expression: "CAP_EXP+28.w=0040:0040")
+            let action = Action.writeConfig(
+                offset: pcie + 0x28, width: 2, value: 0x40, mask: 0x40, expression: "CAP_EXP+28.w=0040:0040")
             let root = ports.last.map { "root port \($0.address)" } ?? "the root complex"
             plan.steps.append(Step(action, reason: "the path to \(root) carries AtomicOps"))
         }
@@ -144,27 +175,40 @@ extension Planner {
             return
         }
         if let autoprobe = policy.sriovAutoprobe, autoprobe != sriov.autoprobe {
-            plan.steps.append(Step(.setAutoprobe(autoprobe),
-                                   reason: "it is \(sriov.autoprobe ? 1 : 0); written before VFs are made"))
+            plan.steps.append(
+                Step(
+                    .setAutoprobe(autoprobe),
+                    reason: "it is \(sriov.autoprobe ? 1 : 0); written before VFs are made"))
         }
         guard let count = policy.sriovNumVFs, count != sriov.numVFs else { return }
         if count > sriov.totalVFs {
-            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "the PF supports at most \(sriov.totalVFs) VFs"))
+            plan.refusals.append(
+                Refusal("set sriov_numvfs to \(count)", reason: "the PF supports at most \(sriov.totalVFs) VFs"))
         } else if driver == nil {
-            plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: "no driver is bound to the PF, and sriov_numvfs needs one"))
+            plan.refusals.append(
+                Refusal(
+                    "set sriov_numvfs to \(count)", reason: "no driver is bound to the PF, and sriov_numvfs needs one"))
         } else if sriov.numVFs != 0, let held = device.heldBy, !held.isEmpty {
             // Changing the count removes every VF first: those in guests would vanish.
-            plan.waits.append(Refusal("set sriov_numvfs to \(count)", reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"))
+            plan.waits.append(
+                Refusal(
+                    "set sriov_numvfs to \(count)",
+                    reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"
+                ))
         } else if sriov.numVFs != 0, !policy.allowInUse, let uses = device.vfsInUse, !uses.isEmpty {
             // And those the host uses would be pulled from under it.
-            let why = "the host uses its VFs: \(uses.joined(separator: ", ")); "
+            let why =
+                "the host uses its VFs: \(uses.joined(separator: ", ")); "
                 + "changing the count would destroy them (allow-in-use = true allows it)"
             plan.refusals.append(Refusal("set sriov_numvfs to \(count)", reason: why))
         } else {
             if sriov.numVFs != 0 && count != 0 {
                 plan.steps.append(Step(.setVFCount(0), reason: "the kernel changes a nonzero VF count only through 0"))
             }
-            plan.steps.append(Step(.setVFCount(count), reason: "policy \(quoted(policy.name)) wants \(count) VFs (now \(sriov.numVFs))"))
+            plan.steps.append(
+                Step(
+                    .setVFCount(count), reason: "policy \(quoted(policy.name)) wants \(count) VFs (now \(sriov.numVFs))"
+                ))
         }
     }
 }

@@ -24,7 +24,7 @@ public struct Planner: Sendable {
             guard let index = policies.firstMatchIndex(for: peer, vfio: host.vfio) else { continue }
             let policy = policies.policies[index]
             guard policy.claimGroup, let target = target(of: policy, for: peer, in: host),
-                  refusal(of: target, for: peer, by: policy, in: host) == nil
+                refusal(of: target, for: peer, by: policy, in: host) == nil
             else { continue }
             if best == nil || index < best!.index { best = (index, peer.address) }
         }
@@ -55,9 +55,12 @@ public struct Planner: Sendable {
             if policy.claimGroup, let group = device.iommuGroup {
                 // Nor a group that claim-group would take with such a device in it.
                 for peer in host.members(of: group) where peer.address != device.address && !peer.isBridge {
-                    guard policies.firstMatchIndex(for: peer, vfio: host.vfio) == nil, peer.driver != nil, let uses = peer.inUse, !uses.isEmpty
+                    guard policies.firstMatchIndex(for: peer, vfio: host.vfio) == nil, peer.driver != nil,
+                        let uses = peer.inUse, !uses.isEmpty
                     else { continue }
-                    return "claim-group would take \(peer.address), which the host uses: \(uses.joined(separator: ", ")) (allow-in-use = true allows it)"
+                    return
+                        "claim-group would take \(peer.address), which the host uses: \(uses.joined(separator: ", ")) "
+                            + "(allow-in-use = true allows it)"
                 }
             }
         }
@@ -67,8 +70,8 @@ public struct Planner: Sendable {
     /// The driver a device will be on once its own plan has run.
     func intendedDriver(of device: PCIDevice, in host: HostView) -> String? {
         guard let claim = claim(for: device, in: host), let target = target(of: claim.policy, for: device, in: host),
-              isChange(target, for: device, in: host),
-              refusal(of: target, for: device, by: claim.policy, in: host) == nil
+            isChange(target, for: device, in: host),
+            refusal(of: target, for: device, by: claim.policy, in: host) == nil
         else { return device.driver }
         if case .named(let name) = target { return name }
         return nil
@@ -100,7 +103,8 @@ public struct Planner: Sendable {
         }
 
         if let target = target(of: policy, for: device, in: host), isChange(target, for: device, in: host) {
-            var reason = claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
+            var reason =
+                claim.via.map { "claim-group of policy \(quoted(policy.name)), with \($0)" }
                 ?? "policy \(quoted(policy.name)) wants \(policy.driver!)"
             if policy.driver == .vfio { reason += ": " + host.variants.choose(for: device).why }
             if let why = refusal(of: target, for: device, by: policy, in: host) {
@@ -135,8 +139,11 @@ public struct Planner: Sendable {
             // The device's own node (iommufd), for a device of the policy or of its claim-group.
             if policy.setsNodeAccess, device.driver == intended, let node = device.deviceNode {
                 if policy.nodeAccessDiffers(from: node.state) {
-                    plan.steps.append(Step(.setDeviceNodeAccess(name: node.name, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode),
-                                           reason: "it is \(node.state.description) now"))
+                    plan.steps.append(
+                        Step(
+                            .setDeviceNodeAccess(
+                                name: node.name, owner: policy.owner, nodeGroup: policy.group, mode: policy.mode),
+                            reason: "it is \(node.state.description) now"))
                 }
             }
             // Whoever may open the device nodes read-write may open /dev/iommu to use them.
@@ -144,8 +151,10 @@ public struct Planner: Sendable {
                 let users = [policy.iommuUser].compactMap { $0 }.filter { !iommu.userCanOpen($0.id) }
                 let groups = [policy.iommuGroup].compactMap { $0 }.filter { !iommu.groupCanOpen($0.id) }
                 if !users.isEmpty || !groups.isEmpty {
-                    plan.steps.append(Step(.grantIOMMU(users: users, groups: groups),
-                                           reason: "they open the device through iommufd; nothing already granted is taken away"))
+                    plan.steps.append(
+                        Step(
+                            .grantIOMMU(users: users, groups: groups),
+                            reason: "they open the device through iommufd; nothing already granted is taken away"))
                 }
             }
         }
@@ -157,7 +166,7 @@ public struct Planner: Sendable {
     func nodePolicies(of group: Int, in host: HostView) -> [(index: Int, device: PCIAddress)] {
         host.members(of: group).compactMap { member -> (index: Int, device: PCIAddress)? in
             guard !member.vfPending, let index = policies.firstMatchIndex(for: member, vfio: host.vfio),
-                  policies.policies[index].setsNodeAccess, host.isVFIO(intendedDriver(of: member, in: host))
+                policies.policies[index].setsNodeAccess, host.isVFIO(intendedDriver(of: member, in: host))
             else { return nil }
             return (index, member.address)
         }.sorted { ($0.index, $0.device) < ($1.index, $1.device) }
@@ -166,14 +175,25 @@ public struct Planner: Sendable {
     /// One group, one owner: the first policy (in policy order) of the group's devices
     /// decides the node; another that asks something else is reported once, on the first
     /// of its devices, and never applied, so the node is not flipped back and forth.
-    private func planNodeAccess(group: Int, device: PCIDevice, policy: Policy, into plan: inout DevicePlan, in host: HostView) {
+    private func planNodeAccess(
+        group: Int, device: PCIDevice, policy: Policy, into plan: inout DevicePlan, in host: HostView
+    ) {
         let setters = nodePolicies(of: group, in: host)
-        if let first = setters.first, let mine = setters.first(where: { $0.device == device.address }), mine.index != first.index {
+        if let first = setters.first, let mine = setters.first(where: { $0.device == device.address }),
+            mine.index != first.index
+        {
             let decider = policies.policies[first.index]
-            let asksOtherwise = (decider.owner?.id, decider.group?.id, decider.mode) != (policy.owner?.id, policy.group?.id, policy.mode)
+            let asksOtherwise =
+                (decider.owner?.id, decider.group?.id, decider.mode) != (
+                    policy.owner?.id, policy.group?.id, policy.mode
+                )
             // Reported once: on the first device of the policy that is overruled.
             if asksOtherwise, setters.first(where: { $0.index == mine.index })?.device == device.address {
-                plan.warnings.append("/dev/vfio/\(group) is shared by the group: policy \(quoted(decider.name)) comes first and decides its owner, group and mode; policy \(quoted(policy.name)) asks otherwise and is not applied to it")
+                plan.warnings.append(
+                    "/dev/vfio/\(group) is shared by the group: policy \(quoted(decider.name)) comes first and decides "
+                        + "its owner, group and mode; policy \(quoted(policy.name)) asks otherwise and is not applied "
+                        + "to it"
+                )
             }
             return
         }
@@ -190,7 +210,9 @@ public struct Planner: Sendable {
             plan.refusals.append(Refusal(action.summary, reason: "/dev/vfio/\(group) is not a character device"))
             return
         }
-        if policy.nodeAccessDiffers(from: node) { plan.steps.append(Step(action, reason: "it is \(node.description) now")) }
+        if policy.nodeAccessDiffers(from: node) {
+            plan.steps.append(Step(action, reason: "it is \(node.description) now"))
+        }
     }
 
     /// Why a device may not be unbound now: a VM holds its VFIO nodes, and the kernel's
@@ -205,7 +227,9 @@ public struct Planner: Sendable {
     private func planReturn(_ device: PCIDevice, in host: HostView) -> DevicePlan {
         var plan = DevicePlan(device: device)
         guard let origin = device.origin else { return plan }
-        if let before = origin.sriov, let now = device.sriov, (now.numVFs, now.autoprobe) != (before.numVFs, before.autoprobe) {
+        if let before = origin.sriov, let now = device.sriov,
+            (now.numVFs, now.autoprobe) != (before.numVFs, before.autoprobe)
+        {
             planSRIOVReturn(to: before, from: now, device, into: &plan)
             return plan
         }
@@ -217,7 +241,8 @@ public struct Planner: Sendable {
             plan.waits.append(Refusal(Action.restore(origin).summary, reason: held))
         } else if device.driver == movedTo {
             let from = origin.driver.map { "from \($0)" } ?? "while it was unbound"
-            plan.steps.append(Step(.restore(origin), reason: "no policy wants it any more; the agent moved it to \(movedTo) \(from)"))
+            plan.steps.append(
+                Step(.restore(origin), reason: "no policy wants it any more; the agent moved it to \(movedTo) \(from)"))
         } else {
             plan.steps.append(Step(.forgetOrigin, reason: "no policy wants it, and it is no longer on \(movedTo)"))
         }
@@ -226,15 +251,24 @@ public struct Planner: Sendable {
 
     /// A PF no policy wants: its autoprobe as it was, then the VF count it had (through 0),
     /// unless a VM holds one of the VFs that would go.
-    private func planSRIOVReturn(to before: SRIOVOrigin, from now: SRIOVState, _ device: PCIDevice, into plan: inout DevicePlan) {
+    private func planSRIOVReturn(
+        to before: SRIOVOrigin, from now: SRIOVState, _ device: PCIDevice, into plan: inout DevicePlan
+    ) {
         let reason = "no policy wants it any more; it had"
         if before.autoprobe != now.autoprobe {
-            plan.steps.append(Step(.setAutoprobe(before.autoprobe), reason: "\(reason) autoprobe \(before.autoprobe ? 1 : 0) before the agent changed it"))
+            plan.steps.append(
+                Step(
+                    .setAutoprobe(before.autoprobe),
+                    reason: "\(reason) autoprobe \(before.autoprobe ? 1 : 0) before the agent changed it"))
         }
         guard before.numVFs != now.numVFs else { return }
         let what = "set sriov_numvfs to \(before.numVFs)"
         if now.numVFs != 0, let held = device.heldBy, !held.isEmpty {
-            plan.waits.append(Refusal(what, reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"))
+            plan.waits.append(
+                Refusal(
+                    what,
+                    reason: held.joined(separator: ", ") + "; changing the count would remove its VFs from under the VM"
+                ))
         } else if now.numVFs != 0, let uses = device.vfsInUse, !uses.isEmpty {
             let why = "the host uses its VFs: \(uses.joined(separator: ", ")); changing the count would destroy them"
             plan.refusals.append(Refusal(what, reason: why))
@@ -244,16 +278,23 @@ public struct Planner: Sendable {
             if now.numVFs != 0 && before.numVFs != 0 {
                 plan.steps.append(Step(.setVFCount(0), reason: "the kernel changes a nonzero VF count only through 0"))
             }
-            plan.steps.append(Step(.setVFCount(before.numVFs), reason: "\(reason) \(before.numVFs) VFs before the agent changed them"))
+            plan.steps.append(
+                Step(.setVFCount(before.numVFs), reason: "\(reason) \(before.numVFs) VFs before the agent changed them")
+            )
         }
     }
 
     /// The driver the policies put `device` on (directly, or through a peer's claim-group),
     /// with the policy; nil when none does, or when the move is refused.
-    public func claimedDriver(for device: PCIDevice, in host: HostView) -> (policy: Policy, via: PCIAddress?, driver: String)? {
+    public func claimedDriver(
+        for device: PCIDevice, in host: HostView
+    ) -> (policy: Policy, via: PCIAddress?, driver: String)? {
         guard !device.vfPending, let claim = claim(for: device, in: host),
-              case .named(let name)? = target(of: claim.policy, for: device, in: host) else { return nil }
-        guard device.driver == name || refusal(of: .named(name), for: device, by: claim.policy, in: host) == nil else { return nil }
+            case .named(let name)? = target(of: claim.policy, for: device, in: host)
+        else { return nil }
+        guard device.driver == name || refusal(of: .named(name), for: device, by: claim.policy, in: host) == nil else {
+            return nil
+        }
         return (claim.policy, claim.via, name)
     }
 

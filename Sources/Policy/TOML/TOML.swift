@@ -86,10 +86,14 @@ extension TOML {
         /// Minutes east of UTC (`Z` is 0); only for `offsetDateTime`.
         public var offsetMinutes = 0
 
-        public init(kind: Kind, year: Int = 0, month: Int = 0, day: Int = 0, hour: Int = 0, minute: Int = 0,
-                    second: Int = 0, nanosecond: Int = 0, offsetMinutes: Int = 0) {
+        public init(
+            kind: Kind, year: Int = 0, month: Int = 0, day: Int = 0, hour: Int = 0, minute: Int = 0,
+            second: Int = 0, nanosecond: Int = 0, offsetMinutes: Int = 0
+        ) {
             (self.kind, self.year, self.month, self.day) = (kind, year, month, day)
-            (self.hour, self.minute, self.second, self.nanosecond, self.offsetMinutes) = (hour, minute, second, nanosecond, offsetMinutes)
+            (self.hour, self.minute, self.second, self.nanosecond, self.offsetMinutes) = (
+                hour, minute, second, nanosecond, offsetMinutes
+            )
         }
     }
 

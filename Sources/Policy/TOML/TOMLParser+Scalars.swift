@@ -24,7 +24,9 @@ extension TOMLDocumentParser {
         let start = at
         while let byte = peek() {
             if byte == ASCII.apostrophe { at += 1; return String(decoding: bytes[start..<at - 1], as: UTF8.self) }
-            if byte == ASCII.lineFeed || byte == ASCII.carriageReturn { throw error("the string does not end on its line") }
+            if byte == ASCII.lineFeed || byte == ASCII.carriageReturn {
+                throw error("the string does not end on its line")
+            }
             if isControl(byte) { throw error("a control character in a string") }
             at += 1
         }
@@ -36,7 +38,11 @@ extension TOMLDocumentParser {
     /// the end of a line, which drops the newline and the blanks after it.
     mutating func multilineString(literal: Bool) throws(TOML.SyntaxError) -> String {
         let delimiter = literal ? ASCII.apostrophe : ASCII.quote
-        if peek() == ASCII.lineFeed { at += 1 } else if peek() == ASCII.carriageReturn && peek(1) == ASCII.lineFeed { at += 2 }
+        if peek() == ASCII.lineFeed {
+            at += 1
+        } else if peek() == ASCII.carriageReturn && peek(1) == ASCII.lineFeed {
+            at += 2
+        }
         var out: [UInt8] = []
         while let byte = peek() {
             if byte == delimiter && peek(1) == delimiter && peek(2) == delimiter {
@@ -50,9 +56,16 @@ extension TOMLDocumentParser {
             if byte == ASCII.backslash && !literal {
                 var next = at + 1
                 while next < bytes.count, bytes[next] == ASCII.space || bytes[next] == ASCII.tab { next += 1 }
-                if next < bytes.count, bytes[next] == ASCII.lineFeed || (bytes[next] == ASCII.carriageReturn && next + 1 < bytes.count && bytes[next + 1] == ASCII.lineFeed) {
+                if next < bytes.count,
+                    bytes[next] == ASCII.lineFeed
+                        || (bytes[next] == ASCII.carriageReturn && next + 1 < bytes.count
+                            && bytes[next + 1] == ASCII.lineFeed)
+                {
                     at = next
-                    while let blank = peek(), blank == ASCII.space || blank == ASCII.tab || blank == ASCII.lineFeed || (blank == ASCII.carriageReturn && peek(1) == ASCII.lineFeed) {
+                    while let blank = peek(),
+                        blank == ASCII.space || blank == ASCII.tab || blank == ASCII.lineFeed
+                            || (blank == ASCII.carriageReturn && peek(1) == ASCII.lineFeed)
+                    {
                         at += 1
                     }
                     continue
@@ -98,7 +111,9 @@ extension TOMLDocumentParser {
                 code = code << 4 | UInt32(digit)
                 at += 1
             }
-            guard let scalar = Unicode.Scalar(code) else { throw error("\\\(Character(Unicode.Scalar(letter))) names no Unicode scalar", at: start) }
+            guard let scalar = Unicode.Scalar(code) else {
+                throw error("\\\(Character(Unicode.Scalar(letter))) names no Unicode scalar", at: start)
+            }
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         default:
             throw error("an invalid escape in a string", at: start)
@@ -112,13 +127,17 @@ extension TOMLDocumentParser {
         let start = at
         while let byte = peek(), isScalarByte(byte) { at += 1 }
         // A date and a time may be separated by one space.
-        if at - start == 10, peek() == ASCII.space, let h = peek(1), let m = peek(2), isDigit(h), isDigit(m), peek(3) == UInt8(ascii: ":"),
-           bytes[start + 4] == UInt8(ascii: "-") {
+        if at - start == 10, peek() == ASCII.space, let h = peek(1), let m = peek(2), isDigit(h), isDigit(m),
+            peek(3) == UInt8(ascii: ":"),
+            bytes[start + 4] == UInt8(ascii: "-")
+        {
             at += 1
             while let byte = peek(), isScalarByte(byte) { at += 1 }
         }
         let token = Array(bytes[start..<at])
-        guard !token.isEmpty else { throw error(peek().map { "expected a value, found \(shown($0))" } ?? "expected a value") }
+        guard !token.isEmpty else {
+            throw error(peek().map { "expected a value, found \(shown($0))" } ?? "expected a value")
+        }
         if let value = dateTime(token) { return .dateTime(value) }
         if let value = integer(token) { return .integer(value) }
         if let value = float(token) { return .float(value) }
@@ -166,13 +185,17 @@ extension TOMLDocumentParser {
         let mantissa = body[..<(exponentAt ?? body.endIndex)]
         let dotAt = mantissa.firstIndex(of: UInt8(ascii: "."))
         let whole = mantissa[..<(dotAt ?? mantissa.endIndex)]
-        guard let wholeDigits = digitValues(whole, radix: 10), wholeDigits.count == 1 || wholeDigits[0] != 0 else { return nil }
+        guard let wholeDigits = digitValues(whole, radix: 10), wholeDigits.count == 1 || wholeDigits[0] != 0 else {
+            return nil
+        }
         if let dotAt {
             guard digitValues(mantissa[(dotAt + 1)...], radix: 10) != nil else { return nil }
         }
         if let exponentAt {
             var exponent = body[(exponentAt + 1)...]
-            if let first = exponent.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") { exponent = exponent.dropFirst() }
+            if let first = exponent.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+                exponent = exponent.dropFirst()
+            }
             guard digitValues(exponent, radix: 10) != nil else { return nil }
         }
         guard dotAt != nil || exponentAt != nil else { return nil }
@@ -203,7 +226,8 @@ extension TOMLDocumentParser {
         var value = TOML.DateTime(kind: .localDate)
         if token.count >= 10, token[4] == UInt8(ascii: "-") {
             guard let year = reader.number(4), reader.take("-"), let month = reader.number(2), reader.take("-"),
-                  let day = reader.number(2), (1...12).contains(month), (1...daysIn(month, year)).contains(day) else { return nil }
+                let day = reader.number(2), (1...12).contains(month), (1...daysIn(month, year)).contains(day)
+            else { return nil }
             (value.year, value.month, value.day) = (year, month, day)
             if reader.done { return value }
             guard reader.take("T") || reader.take("t") || reader.take(" ") else { return nil }
@@ -212,7 +236,8 @@ extension TOMLDocumentParser {
             value.kind = .localTime
         }
         guard let hour = reader.number(2), reader.take(":"), let minute = reader.number(2), reader.take(":"),
-              let second = reader.number(2), hour < 24, minute < 60, second <= 60 else { return nil }
+            let second = reader.number(2), hour < 24, minute < 60, second <= 60
+        else { return nil }
         (value.hour, value.minute, value.second) = (hour, minute, second)
         if reader.take(".") {
             var digits = 0, nanosecond = 0
@@ -229,8 +254,10 @@ extension TOMLDocumentParser {
         value.kind = .offsetDateTime
         if reader.take("Z") || reader.take("z") { return reader.done ? value : nil }
         let negative = reader.take("-")
-        guard negative || reader.take("+"), let hours = reader.number(2), reader.take(":"), let minutes = reader.number(2),
-              hours < 24, minutes < 60, reader.done else { return nil }
+        guard negative || reader.take("+"), let hours = reader.number(2), reader.take(":"),
+            let minutes = reader.number(2),
+            hours < 24, minutes < 60, reader.done
+        else { return nil }
         value.offsetMinutes = (negative ? -1 : 1) * (hours * 60 + minutes)
         return value
     }

@@ -7,13 +7,14 @@ extension TOML {
     /// more than `maxValues` values (a table header counts as one). What it keeps is the
     /// text's own pieces once each and a line number per key and list element, so its
     /// memory is a small multiple of the text's size whatever the text's shape.
-    public static func parse(_ text: String, maxDepth: Int = PolicyText.maxDepth,
-                             maxValues: Int = PolicyText.maxValues) throws(SyntaxError) -> Table {
+    public static func parse(
+        _ text: String, maxDepth: Int = PolicyText.maxDepth,
+        maxValues: Int = PolicyText.maxValues
+    ) throws(SyntaxError) -> Table {
         var parser = TOMLDocumentParser(bytes: Array(text.utf8), maxDepth: maxDepth, maxValues: maxValues)
         return try parser.document()
     }
 }
-
 
 /// The bytes TOML's grammar turns on.
 enum ASCII {
@@ -114,10 +115,15 @@ struct TOMLDocumentParser {
     /// Spaces, newlines and comments, as arrays allow between their values.
     mutating func skipBlank() throws(TOML.SyntaxError) {
         while let byte = peek() {
-            if byte == ASCII.space || byte == ASCII.tab || byte == ASCII.lineFeed { at += 1 }
-            else if byte == ASCII.carriageReturn && peek(1) == ASCII.lineFeed { at += 2 }
-            else if byte == ASCII.hash { try comment() }
-            else { return }
+            if byte == ASCII.space || byte == ASCII.tab || byte == ASCII.lineFeed {
+                at += 1
+            } else if byte == ASCII.carriageReturn && peek(1) == ASCII.lineFeed {
+                at += 2
+            } else if byte == ASCII.hash {
+                try comment()
+            } else {
+                return
+            }
         }
     }
 
@@ -163,7 +169,9 @@ struct TOMLDocumentParser {
         default:
             let start = at
             while let byte = peek(), isBareKey(byte) { at += 1 }
-            guard at > start else { throw error(peek().map { "expected a key, found \(shown($0))" } ?? "expected a key") }
+            guard at > start else {
+                throw error(peek().map { "expected a key, found \(shown($0))" } ?? "expected a key")
+            }
             return String(decoding: bytes[start..<at], as: UTF8.self)
         }
     }
@@ -193,11 +201,15 @@ struct TOMLDocumentParser {
         try countValue()
         switch byte {
         case ASCII.quote:
-            if peek(1) == ASCII.quote && peek(2) == ASCII.quote { at += 3; return .string(try multilineString(literal: false)) }
+            if peek(1) == ASCII.quote && peek(2) == ASCII.quote {
+                at += 3; return .string(try multilineString(literal: false))
+            }
             at += 1
             return .string(try basicString())
         case ASCII.apostrophe:
-            if peek(1) == ASCII.apostrophe && peek(2) == ASCII.apostrophe { at += 3; return .string(try multilineString(literal: true)) }
+            if peek(1) == ASCII.apostrophe && peek(2) == ASCII.apostrophe {
+                at += 3; return .string(try multilineString(literal: true))
+            }
             at += 1
             return .string(try literalString())
         case UInt8(ascii: "["):
@@ -289,7 +301,9 @@ struct TOMLDocumentParser {
     }
 
     func shown(_ byte: UInt8) -> String {
-        byte >= 0x21 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : byte == ASCII.space ? "a space" : "byte 0x\(String(byte, radix: 16))"
+        byte >= 0x21 && byte < 0x7F
+            ? "'\(Character(Unicode.Scalar(byte)))'"
+            : byte == ASCII.space ? "a space" : "byte 0x\(String(byte, radix: 16))"
     }
 }
 
@@ -299,7 +313,8 @@ func isControl(_ byte: UInt8) -> Bool { (byte < 0x20 && byte != ASCII.tab) || by
 func isBareKey(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-         UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"): true
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+        true
     default: false
     }
 }

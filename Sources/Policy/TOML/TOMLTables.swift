@@ -110,16 +110,19 @@ struct TOMLTables {
                 table.add(key, .table(self.table(child)), line: nodes[child].line)
             case .tables(let array):
                 let elements = arrays[array]
-                table.add(key, .array(elements.map { .table(self.table($0)) }), line: nodes[elements[0]].line,
-                          elementLines: elements.map { nodes[$0].line })
+                table.add(
+                    key, .array(elements.map { .table(self.table($0)) }), line: nodes[elements[0]].line,
+                    elementLines: elements.map { nodes[$0].line })
             }
         }
         return table
     }
 
     /// A new table under `parent` (appended to its array of tables when `asElement`).
-    private mutating func add(_ key: String, to parent: Int, origin: Origin, line: Int,
-                              asElement: Bool = false) -> Int? {
+    private mutating func add(
+        _ key: String, to parent: Int, origin: Origin, line: Int,
+        asElement: Bool = false
+    ) -> Int? {
         let depth = nodes[parent].depth + 1
         guard depth <= maxDepth else { return nil }
         nodes.append(Node(origin: origin, depth: depth, line: line))
@@ -141,6 +144,7 @@ struct TOMLTables {
     private var tooDeep: String { "arrays or tables nested more than \(maxDepth) deep" }
 
     private func path(_ keys: [String], _ upTo: Int) -> String {
-        keys[...upTo].map { key in key.utf8.allSatisfy(isBareKey) && !key.isEmpty ? key : key.debugDescription }.joined(separator: ".")
+        keys[...upTo].map { key in key.utf8.allSatisfy(isBareKey) && !key.isEmpty ? key : key.debugDescription }.joined(
+            separator: ".")
     }
 }

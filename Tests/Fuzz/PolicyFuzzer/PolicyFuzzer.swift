@@ -16,19 +16,24 @@ func fuzzOne(_ bytes: [UInt8]) {
     }
     // Lines of the file: a last newline ends the last line, it does not start another.
     let lines = max(1, bytes.count { $0 == UInt8(ascii: "\n") } + (bytes.last == UInt8(ascii: "\n") ? 0 : 1))
-    for error in errors { precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines") }
+    for error in errors {
+        precondition(error.line.map { (1...lines).contains($0) } ?? true, "an error off the file's lines")
+    }
     let text = String(decoding: bytes.prefix(65536), as: UTF8.self)
     for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(64) {
         let line = String(line)
         if case .success(let write) = AttributeWrite.parse(line) {
-            precondition(!write.components.contains("..") && !write.path.hasPrefix("/"), "a sysfs path leaves the device")
+            precondition(
+                !write.components.contains("..") && !write.path.hasPrefix("/"), "a sysfs path leaves the device")
             precondition(SysfsRules.refusal(of: write.components) == nil, "a controlled attribute passed")
         }
         _ = ConfigWrite.parse(line)
         _ = PCIIDPattern(line)
         _ = PCIAddress(line)
         let escaped = escapingControlCharacters(line)
-        precondition(!escaped.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }, "a control character printed")
+        precondition(
+            !escaped.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) },
+            "a control character printed")
         precondition(!quoted(line).unicodeScalars.contains { $0.value < 0x20 }, "a control character quoted")
     }
 }
@@ -40,42 +45,44 @@ struct NoAccounts: AccountResolver {
 }
 
 #if FUZZING
-/// libFuzzer's driver, with our callback (SwiftPM's executables bring their own `main`).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+    /// libFuzzer's driver, with our callback (SwiftPM's executables bring their own `main`).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32
 
-@main
-struct Fuzzer {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        let status = runFuzzerDriver(&argc, &argv) { data, size in
-            fuzzOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-            return 0
-        }
-        exit(status)
-    }
-}
-#else
-/// Without libFuzzer: runs each file named on the command line once (the seed corpus).
-@main
-struct CorpusRunner {
-    static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else { continue }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = fread(&chunk, 1, chunk.count, file)
-                if count <= 0 { break }
-                bytes += chunk[..<count]
+    @main
+    struct Fuzzer {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+            let status = runFuzzerDriver(&argc, &argv) { data, size in
+                fuzzOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+                return 0
             }
-            fclose(file)
-            fuzzOne(bytes)
+            exit(status)
         }
-        print("policy-fuzzer: \(CommandLine.arguments.count - 1) inputs ran")
     }
-}
+#else
+    /// Without libFuzzer: runs each file named on the command line once (the seed corpus).
+    @main
+    struct CorpusRunner {
+        static func main() {
+            for path in CommandLine.arguments.dropFirst() {
+                guard let file = fopen(path, "rb") else { continue }
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = fread(&chunk, 1, chunk.count, file)
+                    if count <= 0 { break }
+                    bytes += chunk[..<count]
+                }
+                fclose(file)
+                fuzzOne(bytes)
+            }
+            print("policy-fuzzer: \(CommandLine.arguments.count - 1) inputs ran")
+        }
+    }
 #endif
