@@ -130,49 +130,6 @@ extension SimulatedKernel {
         }
     }
 
-    private static func driverWrite(
-        _ state: inout SimulatedState, _ driver: SimulatedState.Driver, _ file: String,
-        _ value: String, _ failure: (Errno) -> IOFailure
-    ) throws(IOFailure) {
-        switch file {
-        case "bind":
-            guard let address = PCIAddress(firstLine(value)), let device = state.devices[address],
-                state.matches(driver, device)
-            else { throw failure(.ENODEV) }
-            guard device.driver == nil else { throw failure(.EBUSY) }
-            if let error = state.probeError(driver, device) { throw failure(error) }
-            state.bind(address, to: driver.name)
-        case "unbind":
-            guard let address = PCIAddress(firstLine(value)), state.devices[address]?.driver == driver.name
-            else { throw failure(.ENODEV) }
-            state.unbind(address)
-        case "new_id", "remove_id":
-            let fields = firstLine(value).split(separator: " ")
-            guard fields.count >= 2, let vendor = UInt16(fields[0], radix: 16),
-                let device = UInt16(fields[1], radix: 16)
-            else { throw failure(.EINVAL) }
-            let id = PCIIDPattern(vendor: vendor, device: device)
-            if file == "new_id" {
-                guard !driver.dynamicIDs.contains(id) else { throw failure(.EEXIST) }
-                state.drivers[driver.name]!.dynamicIDs.append(id)
-                // Binds every unbound matching device; devices on other drivers stay.
-                for address in state.devices.keys.sorted() where state.devices[address]!.driver == nil {
-                    let candidate = state.devices[address]!
-                    if state.matches(state.drivers[driver.name]!, candidate),
-                        state.probeError(driver, candidate) == nil
-                    {
-                        state.bind(address, to: driver.name)
-                    }
-                }
-            } else {
-                guard driver.dynamicIDs.contains(id) else { throw failure(.ENODEV) }
-                state.drivers[driver.name]!.dynamicIDs.removeAll { $0 == id }
-            }
-        default:
-            throw failure(.EACCES)
-        }
-    }
-
     package func readLink(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             let missing = IOFailure(.readlink, path, errno: .ENOENT)
@@ -265,75 +222,6 @@ extension SimulatedKernel {
         }
     }
 
-    package func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
-        state.read { state in
-            let node: SimulatedState.Node?
-            switch parse(path) {
-            case .vfioNode(let group): node = state.nodes[group]
-            case .vfioDeviceNode(let number): node = state.deviceNodes[number]
-            default: node = nil
-            }
-            return node.map { NodeState(uid: $0.uid, gid: $0.gid, mode: $0.mode) }
-        }
-    }
-
-    package func setNodeAccess(
-        _ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?
-    ) throws(IOFailure) {
-        try state.write { state throws(IOFailure) in
-            func apply(_ node: inout SimulatedState.Node) {
-                if let uid { node.uid = uid }
-                if let gid { node.gid = gid }
-                if let mode { node.mode = mode }
-            }
-            switch parse(path) {
-            case .vfioNode(let group) where state.nodes[group] != nil:
-                apply(&state.nodes[group]!)
-            case .vfioDeviceNode(let number) where state.deviceNodes[number] != nil:
-                if let device, device != SimulatedState.deviceNodeNumber(number) {
-                    throw IOFailure(.open, path, errno: .ESTALE, detail: "the node is another device's now, left alone")
-                }
-                apply(&state.deviceNodes[number]!)
-            default:
-                throw IOFailure(.open, path, errno: .ENOENT)
-            }
-        }
-    }
-
-    package func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? {
-        state.read { state in
-            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else { return nil }
-            return (iommu.acl ?? POSIXACL(mode: iommu.node.mode)).access(owner: iommu.node.uid, group: iommu.node.gid)
-        }
-    }
-
-    package func grantNodeAccess(
-        _ path: String, users: [UInt32], groups: [UInt32]
-    ) throws(IOFailure)
-        -> IOMMUGrants
-    {
-        try state.write { state throws(IOFailure) in
-            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else {
-                throw IOFailure(.open, path, errno: .ENOENT)
-            }
-            var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
-            let made = acl.grant(users: users, groups: groups)
-            state.iommu!.acl = acl
-            return made
-        }
-    }
-
-    package func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure) {
-        try state.write { state throws(IOFailure) in
-            guard case .devNode("iommu") = parse(path), let iommu = state.iommu else {
-                throw IOFailure(.open, path, errno: .ENOENT)
-            }
-            var acl = iommu.acl ?? POSIXACL(mode: iommu.node.mode)
-            acl.revoke(users: users, groups: groups)
-            state.iommu!.acl = acl
-        }
-    }
-
     package func inode(_ path: String) throws(IOFailure) -> UInt64 {
         try state.read { state throws(IOFailure) in
             guard case .deviceDir(let address) = parse(path), let device = state.devices[address] else {
@@ -375,28 +263,6 @@ extension SimulatedKernel {
                 throw IOFailure(.realpath, path, errno: .ENOENT)
             }
             return paths.under(resolved)
-        }
-    }
-
-    package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
-        try state.read { state throws(IOFailure) in
-            guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
-            else { throw IOFailure(.read, path, errno: .ENOENT) }
-            guard offset < device.config.count else { return [] }
-            return Array(device.config[offset..<min(device.config.count, offset + count)])
-        }
-    }
-
-    package func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
-        try state.write { state throws(IOFailure) in
-            let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
-            guard case .deviceFile(let address, "config") = parse(path), let device = state.devices[address]
-            else { throw IOFailure(.write, path, value: value, errno: .ENOENT) }
-            if state.lockdown { throw IOFailure(.write, path, value: value, errno: .EPERM) }
-            guard offset + bytes.count <= device.config.count else {
-                throw IOFailure(.write, path, value: value, errno: .EINVAL)
-            }
-            state.devices[address]!.config.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         }
     }
 }

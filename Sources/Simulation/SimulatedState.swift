@@ -271,59 +271,6 @@ package struct SimulatedState {
         while let parent = current { depth += 1; current = devices[parent]?.parent }
         return depth
     }
-
-    // MARK: Uevents
-
-    /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
-    func devpath(_ address: PCIAddress) -> String {
-        var chain = [address]
-        while let parent = devices[chain[0]]?.parent { chain.insert(parent, at: 0) }
-        let top = chain[0]
-        return "/devices/pci\(hex(top.domain, width: 4)):\(hex(top.bus, width: 2))/"
-            + chain.map(\.description).joined(separator: "/")
-    }
-
-    func vfioEvent(_ action: String, _ group: Int) -> UEvent {
-        UEvent(
-            action: action, subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)",
-            devname: "vfio/\(group)", properties: ["DEVNAME": "/dev/vfio/\(group)"])
-    }
-
-    func vfioDeviceEvent(_ action: String, _ address: PCIAddress, _ number: Int) -> UEvent {
-        UEvent(
-            action: action, subsystem: "vfio-dev", devpath: devpath(address) + "/vfio-dev/vfio\(number)",
-            devname: "vfio/devices/vfio\(number)", properties: ["DEVNAME": "/dev/vfio/devices/vfio\(number)"])
-    }
-
-    /// The device number of `/dev/vfio/devices/vfioN`, as its `dev` attribute gives it.
-    static let vfioDeviceMajor = 511
-    static func deviceNodeNumber(_ number: Int) -> UInt64 {
-        deviceNumber(major: UInt64(vfioDeviceMajor), minor: UInt64(number))
-    }
-
-    func pciEvent(_ action: String, _ address: PCIAddress) -> UEvent {
-        guard let device = devices[address] else {
-            return UEvent(action: action, subsystem: "pci", devpath: "/devices/\(address)")
-        }
-        let id = device.id, sub = device.subsystemID ?? PCIID(vendor: 0, device: 0)
-        var properties = [
-            "PCI_CLASS": String(device.classCode, radix: 16, uppercase: true),
-            "PCI_ID": "\(upper(id.vendor, 4)):\(upper(id.device, 4))",
-            "PCI_SUBSYS_ID": "\(upper(sub.vendor, 4)):\(upper(sub.device, 4))",
-            "PCI_SLOT_NAME": address.description,
-            "MODALIAS":
-                "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
-                + "bc\(upper(device.classCode >> 16, 2))sc\(upper((device.classCode >> 8) & 0xff, 2))"
-                + "i\(upper(device.classCode & 0xff, 2))"
-        ]
-        if let driver = device.driver { properties["DRIVER"] = driver }
-        return UEvent(action: action, subsystem: "pci", devpath: devpath(address), properties: properties)
-    }
-}
-
-/// `%0*X`, as the kernel prints IDs in uevents.
-private func upper(_ value: some BinaryInteger, _ width: Int) -> String {
-    hex(value, width: width).uppercased()
 }
 
 extension SimulatedState {
