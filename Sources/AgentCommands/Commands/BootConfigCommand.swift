@@ -22,22 +22,19 @@ struct BootConfigCommand<Lab: Laboratory>: ParsableCommand {
     var write = false
 
     func run() throws {
-        let host = HostContext(global)
-        let (reader, accounts) = try source.open(host, lab: Lab.self)
-        let policies = try host.policiesOrExit(policy, accounts: accounts)
-        let planner = Planner(policies: policies)
-        let snapshot = try reader.fullViewOrExit()
-        let view = reader.read(planner.needs(in: snapshot), into: snapshot)
+        let chosen = try ChosenHost(global, policy, source, lab: Lab.self)
+        let host = chosen.context, planner = chosen.planner
+        let view = try chosen.plannedView()
         // The CPU of this host, or the one its record names.
         let platform =
-            try source.file.map { try Lab.host($0).description.cpu }
+            chosen.description.map(\.cpu)
             ?? (try? readTextFile(host.paths.under("/proc/cpuinfo"))).flatMap(CPUPlatform.init(cpuinfo:))
         let config = BootConfig(view: view, planner: planner, platform: platform)
         guard write else {
             output(config.text)
             return
         }
-        guard source.file == nil else {
+        guard !chosen.simulated else {
             LineLogHandler.error("hotplug-agent: --write writes this host's files; it does not go with --host")
             throw ExitCode(1)
         }

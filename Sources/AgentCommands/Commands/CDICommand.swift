@@ -16,12 +16,8 @@ struct CDICommand<Lab: Laboratory>: ParsableCommand {
     @OptionGroup var source: HostSourceOptions
 
     func run() throws {
-        let host = HostContext(global)
-        let (reader, accounts) = try source.open(host, lab: Lab.self)
-        let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
-        let snapshot = try reader.fullViewOrExit()
-        let view = reader.read(planner.needs(in: snapshot), into: snapshot)
-        let specs = planner.cdiSpecs(in: view)
+        let host = try ChosenHost(global, policy, source, lab: Lab.self)
+        let specs = host.planner.cdiSpecs(in: try host.plannedView())
         // With no device claimed the daemon keeps no file; its spec would have no devices.
         let shown = specs.isEmpty ? [CDISpec(kind: .default, devices: [])] : specs
         output(String(shown.map(CDISpecFiles.text).joined().dropLast()))

@@ -14,13 +14,11 @@ struct DoctorCommand<Lab: Laboratory>: ParsableCommand {
     @OptionGroup var source: HostSourceOptions
 
     func run() throws {
-        let host = HostContext(global)
-        let (reader, accounts) = try source.open(host, lab: Lab.self)
-        let policies = try host.policiesOrExit(policy, accounts: accounts)
-        // A simulated host has no files outside sysfs; this machine's are not its.
-        let simulated = source.file != nil
-        let doctor = Doctor(reader: reader, policies: policies, readFile: { simulated ? nil : try? readTextFile($0) },
-                            accounts: accountNames(policies, accounts))
+        let host = try ChosenHost(global, policy, source, lab: Lab.self)
+        let simulated = host.simulated
+        let doctor = Doctor(
+            reader: host.reader, policies: host.policies, readFile: { simulated ? nil : try? readTextFile($0) },
+            accounts: accountNames(host.policies, host.accounts))
         let findings = doctor.run()
         for finding in findings { output(escapingControlCharacters("\(finding)")) }
         if findings.contains(where: { $0.status == .fail }) { throw ExitCode(1) }

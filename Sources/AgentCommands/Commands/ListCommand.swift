@@ -20,7 +20,7 @@ struct ListCommand<Lab: Laboratory>: ParsableCommand {
 
     func run() throws {
         let context = HostContext(global)
-        let (reader, accounts) = try source.open(context, lab: Lab.self)
+        let (reader, accounts, _) = try source.open(context, lab: Lab.self)
         let view = try reader.fullViewOrExit()
         // The matching policies, when they load; list works without them.
         let (policies, errors) = PolicyLoader(paths: context.paths, accounts: accounts).load(directories: policy.chosen)

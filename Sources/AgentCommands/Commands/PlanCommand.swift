@@ -18,12 +18,9 @@ struct PlanCommand<Lab: Laboratory>: ParsableCommand {
     var json = false
 
     func run() throws {
-        let host = HostContext(global)
-        let (reader, accounts) = try source.open(host, lab: Lab.self)
-        let policies = try host.policiesOrExit(policy, accounts: accounts)
-        let view = try reader.fullViewOrExit()
-        let planner = Planner(policies: policies)
-        let plans = planner.planAll(in: reader.read(planner.needs(in: view), into: view))
+        let chosen = try ChosenHost(global, policy, source, lab: Lab.self)
+        let host = chosen.context, policies = chosen.policies
+        let plans = chosen.planner.planAll(in: try chosen.plannedView())
         if json {
             output(PlanJSON(plans).text)
         } else {
@@ -31,7 +28,7 @@ struct PlanCommand<Lab: Laboratory>: ParsableCommand {
             // The host's own: ACL entries the agent added that no policy names any more.
             let recorded = IOMMUGrantStore(stateDirectory: host.paths.stateDirectory, root: host.paths.root).load()
             let revoked = policies.iommuRevocations(recorded: recorded)
-            if source.file == nil && !revoked.isEmpty { output("/dev/iommu: " + revoked.takeBack) }
+            if !chosen.simulated && !revoked.isEmpty { output("/dev/iommu: " + revoked.takeBack) }
         }
     }
 }

@@ -27,11 +27,9 @@ struct VMArgsCommand<Lab: Laboratory>: ParsableCommand {
     }
 
     func run() throws {
-        let host = HostContext(global)
-        let (reader, accounts) = try source.open(host, lab: Lab.self)
-        let planner = Planner(policies: try host.policiesOrExit(policy, accounts: accounts))
-        let view = try reader.fullViewOrExit()
-        let text = VMArguments.render(VMArguments.devices(view: view, planner: planner), as: format, iommufd: iommufd)
+        let host = try ChosenHost(global, policy, source, lab: Lab.self)
+        let devices = VMArguments.devices(view: try host.reader.fullViewOrExit(), planner: host.planner)
+        let text = VMArguments.render(devices, as: format, iommufd: iommufd)
         if !text.isEmpty { LineLogHandler.standardOutput(String(text.dropLast())) }
     }
 }

@@ -40,16 +40,44 @@ package struct HostSourceOptions: ParsableArguments {
             "Read the simulated host built from this host description (record's format) instead.", valueName: "FILE"))
     var file: String?
 
-    /// The reader and the accounts of the chosen host.
+    /// The reader and the accounts of the chosen host, and the simulated host's description.
     func open<Lab: Laboratory>(
         _ context: HostContext, lab: Lab.Type
-    ) throws -> (reader: SysfsReader, accounts: any AccountResolver) {
-        guard let file else { return (context.reader, HostAccounts(paths: context.paths)) }
+    ) throws -> (reader: SysfsReader, accounts: any AccountResolver, description: HostDescription?) {
+        guard let file else { return (context.reader, HostAccounts(paths: context.paths), nil) }
         let host = try lab.host(file)
-        return (
-            SysfsReader(io: host.io, paths: host.paths),
-            TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
-        )
+        let accounts = TableAccounts(users: host.description.users ?? [:], groups: host.description.groups ?? [:])
+        return (SysfsReader(io: host.io, paths: host.paths), accounts, host.description)
+    }
+}
+
+/// The host a command reads (this one, or the simulated one `--host` names), with its
+/// accounts and the policies that load against them.
+struct ChosenHost {
+    let context: HostContext
+    let reader: SysfsReader
+    let accounts: any AccountResolver
+    let policies: PolicySet
+    /// The simulated host's description; nil for this host.
+    let description: HostDescription?
+    /// Whether it is a simulated host: it has no files outside sysfs, and this machine's are not its.
+    var simulated: Bool { description != nil }
+
+    var planner: Planner { Planner(policies: policies) }
+
+    /// The host and its policies; exits 1 when the policies do not load.
+    init<Lab: Laboratory>(_ global: GlobalOptions, _ policy: PolicyOptions, _ source: HostSourceOptions,
+                          lab: Lab.Type) throws {
+        context = HostContext(global)
+        (reader, accounts, description) = try source.open(context, lab: lab)
+        policies = try context.policiesOrExit(policy, accounts: accounts)
+    }
+
+    /// Every device, with what the planner needs read about them; exits 1 when the host
+    /// cannot be read.
+    func plannedView() throws -> HostView {
+        let snapshot = try reader.fullViewOrExit()
+        return reader.read(planner.needs(in: snapshot), into: snapshot)
     }
 }
 
