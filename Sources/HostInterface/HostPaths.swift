@@ -6,11 +6,11 @@ import Policy
 package struct HostPaths: Sendable {
     package let root: String
 
-    /// A relative root is taken relative to the working directory, never as `/`.
+    /// A relative root is taken relative to the working directory, never as `/`; empty and
+    /// `.` components are dropped (`/a//t0/.` is `/a/t0`).
     package init(root: String = "/") {
-        var root = absolutePath(root)
-        while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
-        self.root = root
+        let components = absolutePath(root).split(separator: "/").filter { $0 != "." }
+        self.root = "/" + components.joined(separator: "/")
     }
 
     /// `root` + an absolute path.

@@ -11,6 +11,25 @@ import Testing
 struct TrustedPathTests {
     static let policy = "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\n"
 
+    /// `..` never climbs above the root, however the root is spelled: by its identity,
+    /// not its name (`/a//t0` once led a relative link out of the tree).
+    @Test func dotDotStopsAtTheRootHoweverItIsSpelled() throws {
+        let tree = try FakeSysfs()
+        let outside = try FakeSysfs()
+        try outside.file("/passwd", "cloud:x:4242:4242::/:/bin/sh\n")
+        let depth = tree.root.split(separator: "/").count + 2
+        unlink(tree.path("/etc/passwd"))
+        try tree.link("/etc/passwd", to: String(repeating: "../", count: depth) + outside.path("/passwd").dropFirst())
+        let slashes = tree.root.replacingOccurrences(of: "/", with: "//")
+        for root in [tree.root, slashes, tree.root + "/.", tree.root + "/"] {
+            #expect(TrustedPath.text(tree.path("/etc/passwd"), root: root) == nil, "root \(root)")
+            #expect(HostAccounts(paths: HostPaths(root: root)).userID(named: "cloud") == nil, "root \(root)")
+        }
+        #expect(HostPaths(root: slashes + "/./").root == tree.root)
+        // Outside any root, the same link leads where it says.
+        #expect(TrustedPath.text(tree.path("/etc/passwd"))?.hasPrefix("cloud:") == true)
+    }
+
     /// Under a root, the accounts a policy names come from its etc/passwd and etc/group,
     /// read as the policies are: one another user could rewrite names nobody.
     @Test func accountsUnderARootAreReadOnlyFromFilesRootAloneCouldChange() throws {

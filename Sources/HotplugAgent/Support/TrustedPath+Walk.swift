@@ -18,6 +18,9 @@ extension TrustedPath {
 
     static func walk(_ path: String, root: String, goal: Goal) throws(Refusal) -> Opened {
         guard path.hasPrefix("/"), root.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
+        // The root is known by its identity, not by how it is spelled (`/a//t0`, `/a/t0/.`,
+        // a link on the way to it): `..` never climbs above it.
+        let top = identity(of: root)
         var current = try openRoot(judged: goal.judgesDirectories)
         defer { close(current) }
         var shown = "/"
@@ -28,7 +31,7 @@ extension TrustedPath {
             let isLast = pending.isEmpty
             if component == ".." {
                 // Never above the root: `..` there is the root itself, as in a chroot.
-                guard shown != "/", shown != root else { continue }
+                guard shown != "/", identity(of: current) != top else { continue }
                 let parent = openat(current, "..", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard parent >= 0 else { throw Refusal(message: "cannot open \(shown)/..: \(Errno.current)") }
                 close(current)
@@ -193,5 +196,16 @@ extension TrustedPath {
 
     private static func components(_ path: String) -> [Substring] {
         path.split(separator: "/").filter { $0 != "." }
+    }
+
+    /// A directory's device and inode; nil when it cannot be looked at.
+    private static func identity(of fd: Int32) -> [UInt64]? {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
+    }
+
+    private static func identity(of path: String) -> [UInt64]? {
+        var st = stat()
+        return stat(path, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
     }
 }
