@@ -57,6 +57,28 @@ struct RecordTests {
 
 /// A record keeps what SR-IOV needs: which drivers make VFs, so that simulate predicts
 /// the VFs a real run would make (found on a real kernel: it predicted none).
+/// A host description is a regular file of reasonable size: a FIFO, a directory or a
+/// huge file is refused at once, with a message a person can read.
+struct HostFileTests {
+    @Test func whatIsNoHostDescriptionIsRefusedAtOnce() throws {
+        let tree = try FakeSysfs()
+        mkfifo(tree.path("/fifo.json"), 0o600)
+        try tree.mkdir("/directory.json")
+        try tree.file("/huge.json", "")
+        truncate(tree.path("/huge.json"), off_t(SimulatedKernel.maxHostFileBytes + 1))
+        try tree.file("/text.json", "not json\n")
+        let cases = [("/fifo.json", "not a regular file"), ("/directory.json", "not a regular file"),
+                     ("/huge.json", "larger than 64 MiB"), ("/text.json", "not a host description"),
+                     ("/missing.json", "cannot open: No such file or directory (ENOENT)")]
+        for (file, says) in cases {
+            #expect(throws: HostFileError.self) { try SimulatedKernel.load(tree.path(file)) }
+            do { _ = try SimulatedKernel.load(tree.path(file)) } catch {
+                #expect("\(error)".hasPrefix(says), "\(file): \(error)")
+            }
+        }
+    }
+}
+
 struct RecordSRIOVTests {
     @Test func theDriversOfSRIOVPFsAreRecordedAsMakingVFsButPCIStubIsNot() throws {
         let host = try SimHost("seed-002-flex.json", policies: "")

@@ -74,6 +74,23 @@ struct StatusTests {
                 && held.reason?.contains("/dev/vfio/\(group) is open by qemu-system-x86 (pid 42)") == true)
     }
 
+    /// A failure's record outlives the agent that wrote it, and goes once the device settles
+    /// under the next one: the records are listed once at start, then kept in step.
+    @Test func aRecordLeftByAnEarlierAgentGoesWhenTheDeviceSettles() throws {
+        let policy = "[[policy]]\nname = \"nics\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n"
+        let host = try SimHost("seed-000-mi300x.json", policies: policy)
+        let nic = PCIAddress("0000:13:00.0")!
+        host.kernel.injectProbeFailure(nic, "vfio-pci", .EIO)
+        #expect(!host.runOnce())
+        let record = host.state + "/status/\(nic)"
+        #expect(access(record, F_OK) == 0)
+        host.kernel.injectProbeFailure(nic, "vfio-pci", nil)
+        let next = try host.restarted(policies: policy)
+        #expect(next.runOnce(events: host.kernel))
+        #expect(host.device(nic.description)?.driver == "vfio-pci")
+        #expect(access(record, F_OK) != 0)
+    }
+
     @Test func theCommandExits3UntilEverythingSettlesAndPlanJSONHasTheSameDecisions() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)

@@ -26,7 +26,7 @@ package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With --write-tree: lay out this simulated host instead (its policies come from --policy-dir).",
+            "With --write-tree: lay out this simulated host instead, without policies (run takes --policy-dir).",
             valueName: "FILE"))
     package var host: String?
 

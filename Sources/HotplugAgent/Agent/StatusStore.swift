@@ -7,11 +7,12 @@ import Synchronization
 /// that has not returned. One small file per device in the state directory
 /// (`/run/hotplug-agent/status/<address>`: `failed <error>` or `stuck <what>`), removed once
 /// the device settles, so `status` can tell whether or not the daemon runs. The agent is
-/// the only writer: once a device is known to have no record, settling costs no syscall.
+/// the only writer: the records there are listed once, and settling a device without one
+/// costs no system call.
 package final class StatusStore: Sendable {
     package let directory: String
-    /// Devices known to have no record file.
-    private let clean = Mutex(Set<PCIAddress>())
+    /// The devices with a record file; nil until the directory is first listed.
+    private let recorded = Mutex<Set<PCIAddress>?>(nil)
 
     /// `root`: the `--root` the state directory lies below, or `/`.
     package let root: String
@@ -32,14 +33,36 @@ package final class StatusStore: Sendable {
         case .failed(let error): text = "failed \(error)\n"
         case .stuck(let what): text = "stuck \(what)\n"
         }
-        clean.withLock { _ = $0.remove(address) }
+        _ = withRecorded { $0.insert(address) }
         try? writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false,
                                  root: root)
     }
 
+    /// Removes the device's record: unlinked through the directory the trusted walk reached,
+    /// so no link on the way leads the removal elsewhere.
     package func clear(_ address: PCIAddress) {
-        guard !clean.withLock({ $0.contains(address) }) else { return }
-        if unlink("\(directory)/\(address)") == 0 || errno == ENOENT { clean.withLock { _ = $0.insert(address) } }
+        guard withRecorded({ $0.contains(address) }) else { return }
+        let removed: Bool
+        switch TrustedPath.openDirectory(directory, root: root) {
+        case .success(let fd):
+            removed = unlinkat(fd, address.description, 0) == 0 || errno == ENOENT
+            close(fd)
+        case .failure(let refusal):
+            removed = refusal.isMissing
+        }
+        if removed { _ = withRecorded { $0.remove(address) } }
+    }
+
+    /// `body` on the devices with a record, listed from the directory the first time (a
+    /// directory that is missing or not to be trusted holds none the agent would remove).
+    private func withRecorded<T>(_ body: (inout Set<PCIAddress>) -> T) -> T {
+        recorded.withLock { known in
+            if known == nil {
+                let names = (try? TrustedPath.list(directory, root: root).get())?.names ?? []
+                known = Set(names.compactMap(PCIAddress.init))
+            }
+            return body(&known!)
+        }
     }
 
     package func load(_ address: PCIAddress) -> Record? {
