@@ -91,6 +91,27 @@ struct StatusTests {
         #expect(access(record, F_OK) != 0)
     }
 
+    /// Under systemd the daemon writes its records as its dynamic user while `status` runs
+    /// as root: they are shown whoever owns the state directory, but only as regular files,
+    /// never through a link and never blocking on a FIFO.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func recordsTheDaemonsDynamicUserWroteAreShownToRoot() throws {
+        let tree = try FakeSysfs()
+        let store = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"))
+        let nic = PCIAddress("0000:13:00.0")!, gpu = PCIAddress("0000:12:00.0")!
+        store.record(nic, .failed("bind to vfio-pci: EBUSY"))
+        chown(tree.path("/run/hotplug-agent"), 61_234, 61_234)
+        chown(tree.path("/run/hotplug-agent/status"), 61_234, 61_234)
+        chown(tree.path("/run/hotplug-agent/status/\(nic)"), 61_234, 61_234)
+        let asRoot = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"))
+        #expect(asRoot.load(nic) == .failed("bind to vfio-pci: EBUSY"))
+        mkfifo(tree.path("/run/hotplug-agent/status/\(gpu)"), 0o644)
+        #expect(store.load(gpu) == nil)
+        unlink(tree.path("/run/hotplug-agent/status/\(gpu)"))
+        try tree.link("/run/hotplug-agent/status/\(gpu)", to: tree.path("/run/hotplug-agent/status/\(nic)"))
+        #expect(store.load(gpu) == nil)
+    }
+
     @Test func theCommandExits3UntilEverythingSettlesAndPlanJSONHasTheSameDecisions() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)

@@ -65,9 +65,20 @@ package final class StatusStore: Sendable {
         }
     }
 
+    /// The device's record, for `status` to show: only shown, never acted on, so it is read
+    /// whoever owns the state directory (under systemd the daemon's dynamic user, while
+    /// `status` runs as root), but only as a regular file, never through a link, never
+    /// blocking, and its first 4 KiB.
     package func load(_ address: PCIAddress) -> Record? {
-        guard let text = TrustedPath.text("\(directory)/\(address)", root: root) else { return nil }
-        let line = firstLine(text)
+        let fd = open("\(directory)/\(address)", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let line = firstLine(String(decoding: bytes[..<count], as: UTF8.self))
         if line.hasPrefix("failed ") { return .failed(String(line.dropFirst(7))) }
         if line.hasPrefix("stuck ") { return .stuck(String(line.dropFirst(6))) }
         return nil
