@@ -173,6 +173,22 @@ struct TrustedRecordTests {
         // Whoever owns the directory could have written "driver=their-choice".
         chown(tree.path("/state/origins"), 1000, 1000)
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        // The daemon's dynamic user, whom systemd (root) handed the runtime directory, wrote it:
+        // root's commands (status, boot-config) believe it, as the daemon itself does.
+        chown(tree.path("/state"), 61_234, 61_234)
+        chown(tree.path("/state/origins"), 61_234, 61_234)
+        chown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        // Only below a directory root handed over: not one inside an ordinary user's.
+        chown(tree.path("/state"), 1000, 1000)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        // Nor a link the dynamic user planted.
+        chown(tree.path("/state"), 61_234, 61_234)
+        try tree.file("/elsewhere", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        unlink(tree.path("/state/origins/\(address)"))
+        try tree.link("/state/origins/\(address)", to: tree.path("/elsewhere"))
+        lchown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
     }
 
     /// A record names a driver the agent writes into a sysfs path: a driver name only.

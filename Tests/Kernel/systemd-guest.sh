@@ -53,6 +53,8 @@ TOML
     check "with the unit's capabilities: CAP_SYS_ADMIN, not CAP_SYS_RAWIO nor CAP_NET_ADMIN" eval \
         'has_cap $pid 21 && ! has_cap $pid 17 && ! has_cap $pid 12'
     check "status says $NIC1 is settled (exit 0)" eval 'hotplug-agent status > /run/status.out 2>&1 && grep -q "^$NIC1 .*settled" /run/status.out'
+    # Run as root, status reads the origin record the daemon's dynamic user wrote.
+    check "and, as root, where the dynamic user's daemon moved it from" grep -q "^$NIC1 .*from e1000e: settled" /run/status.out
     check "the metrics file is written through ReadWritePaths, readable by others" wait_for 10 eval \
         'grep -qx "hotplug_agent_devices{policy=\"nic1\",state=\"settled\"} 1" $metrics && [ "$(stat -c %a $metrics)" = 644 ]'
 

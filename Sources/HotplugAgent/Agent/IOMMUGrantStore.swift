@@ -36,7 +36,7 @@ package final class IOMMUGrantStore: Sendable {
 
     private func read() -> IOMMUGrants {
         var grants = IOMMUGrants()
-        for line in (TrustedPath.text(file, root: root) ?? "").split(separator: "\n") {
+        for line in (TrustedPath.text(file, root: root, owners: .rootOrHandedOver) ?? "").split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count == 2, let id = UInt32(fields[1]) else { continue }
             if fields[0] == "user" { grants.users.append(id) } else if fields[0] == "group" { grants.groups.append(id) }

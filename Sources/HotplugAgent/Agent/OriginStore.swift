@@ -36,7 +36,9 @@ package final class OriginStore: Sendable {
 
     private func read(_ address: PCIAddress) -> DriverOrigin? {
         // Root acts on it (binds the device to the driver it names): read only if trusted.
-        guard let text = TrustedPath.text("\(directory)/\(address)", root: root) else { return nil }
+        guard let text = TrustedPath.text("\(directory)/\(address)", root: root, owners: .rootOrHandedOver) else {
+            return nil
+        }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -78,7 +80,9 @@ package final class OriginStore: Sendable {
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
-        guard case .success(let entries) = TrustedPath.list(directory, root: root) else { return [] }
+        guard case .success(let entries) = TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) else {
+            return []
+        }
         let names = entries.names
         let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         for address in gone { remove(address) }

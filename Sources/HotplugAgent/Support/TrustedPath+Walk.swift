@@ -5,9 +5,9 @@ import Policy
 /// Trusted: the walk from `/` (or `--root`) one component at a time, each link read and
 /// followed here and each directory judged (see `TrustedPath`).
 extension TrustedPath {
-    static func directory(_ path: String, root: String, goal: Goal) -> Result<Int32, Refusal> {
+    static func directory(_ path: String, root: String, goal: Goal, owners: Owners = .root) -> Result<Int32, Refusal> {
         do {
-            guard case .file(let fd, _) = try walk(path, root: root, goal: goal) else {
+            guard case .file(let fd, _) = try walk(path, root: root, goal: goal, owners: owners) else {
                 return .failure(Refusal(message: "not a directory"))
             }
             return .success(fd)
@@ -16,7 +16,7 @@ extension TrustedPath {
         }
     }
 
-    static func walk(_ path: String, root: String, goal: Goal) throws(Refusal) -> Opened {
+    static func walk(_ path: String, root: String, goal: Goal, owners: Owners = .root) throws(Refusal) -> Opened {
         guard path.hasPrefix("/"), root.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
         // The root is known by its identity, not by how it is spelled (`/a//t0`, `/a/t0/.`,
         // a link on the way to it): `..` never climbs above it.
@@ -24,6 +24,9 @@ extension TrustedPath {
         var current = try openRoot(judged: goal.judgesDirectories)
         defer { close(current) }
         var shown = "/"
+        // The user root handed a directory on the way to (`.rootOrHandedOver`), trusted below it.
+        var handedTo: uid_t?
+        var currentOwner = owner(of: current)
         // Components still to walk, last first; a link's target is pushed in front of them.
         var pending = components(path).reversed() as [Substring]
         var links = 0
@@ -37,7 +40,10 @@ extension TrustedPath {
                 close(current)
                 current = parent
                 shown = parentDirectory(shown)
-                if goal.judgesDirectories { try judge(current, isLast ? nil : shown, directory: true) }
+                if goal.judgesDirectories {
+                    try judge(current, isLast ? nil : shown, directory: true, handedTo: handedTo)
+                }
+                currentOwner = owner(of: current)
                 continue
             }
             let name = String(component)
@@ -78,14 +84,23 @@ extension TrustedPath {
                 }
                 if target.hasPrefix("/") {
                     close(current)
-                    current = try openRoot(root, judged: goal.judgesDirectories)
+                    current = try openRoot(root, judged: goal.judgesDirectories, handedTo: handedTo)
                     shown = root
+                    currentOwner = owner(of: current)
                 }
                 pending += components(target).reversed()
             case S_IFDIR:
-                // A directory reached is judged before anything in it is trusted.
+                // A directory reached is judged before anything in it is trusted. Root may have
+                // handed it to a dynamic user of systemd's: below it, that user is trusted too.
+                if case .rootOrHandedOver = owners, handedTo == nil, currentOwner == 0,
+                    dynamicUsers.contains(st.st_uid)
+                {
+                    handedTo = st.st_uid
+                }
                 do {
-                    if goal.judgesDirectories { try judge(next, isLast ? nil : nextShown, directory: true) }
+                    if goal.judgesDirectories {
+                        try judge(next, isLast ? nil : nextShown, directory: true, handedTo: handedTo)
+                    }
                 } catch {
                     close(next)
                     throw error
@@ -93,6 +108,7 @@ extension TrustedPath {
                 close(current)
                 current = next
                 shown = nextShown
+                currentOwner = st.st_uid as uid_t?
             default:
                 close(next)
                 guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
@@ -107,7 +123,7 @@ extension TrustedPath {
                 }
                 // A read-only mount excuses a directory, never the file's own mode: the same
                 // file may be writable through another mount of it.
-                try judge(st, readOnly: false, nil, directory: false)
+                try judge(st, readOnly: false, nil, directory: false, handedTo: handedTo)
                 return .file(descriptor: try openJudged(name, in: current, like: st), size: Int(st.st_size))
             }
         }
@@ -148,11 +164,11 @@ extension TrustedPath {
 
     /// The directory absolute links start from: `/`, or `--root` (reached and judged on
     /// the way there before).
-    private static func openRoot(_ root: String = "/", judged: Bool) throws(Refusal) -> Int32 {
+    private static func openRoot(_ root: String = "/", judged: Bool, handedTo: uid_t? = nil) throws(Refusal) -> Int32 {
         let fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
         do {
-            if judged { try judge(fd, root, directory: true) }
+            if judged { try judge(fd, root, directory: true, handedTo: handedTo) }
         } catch {
             close(fd)
             throw error
@@ -160,18 +176,21 @@ extension TrustedPath {
         return fd
     }
 
-    private static func judge(_ fd: Int32, _ shown: String?, directory: Bool) throws(Refusal) {
+    private static func judge(_ fd: Int32, _ shown: String?, directory: Bool, handedTo: uid_t?) throws(Refusal) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Refusal(message: "cannot stat \(shown ?? "it"): \(Errno.current)") }
-        try judge(st, readOnly: isReadOnly(fd), shown, directory: directory)
+        try judge(st, readOnly: isReadOnly(fd), shown, directory: directory, handedTo: handedTo)
     }
 
-    /// Owned by root, and writable by nobody else: not by group or others, unless a
-    /// directory's sticky bit keeps them to their own entries or the mount is read-only.
-    /// `shown` names a directory on the way; nil is the file or directory asked for.
-    private static func judge(_ st: stat, readOnly: Bool, _ shown: String?, directory: Bool) throws(Refusal) {
+    /// Owned by root (or the agent's own user, or the user root handed a directory on the
+    /// way to), and writable by nobody else: not by group or others, unless a directory's
+    /// sticky bit keeps them to their own entries or the mount is read-only. `shown` names a
+    /// directory on the way; nil is the file or directory asked for.
+    private static func judge(
+        _ st: stat, readOnly: Bool, _ shown: String?, directory: Bool, handedTo: uid_t? = nil
+    ) throws(Refusal) {
         let subject = shown.map { "directory \($0) above it" } ?? (directory ? "directory" : "file")
-        if st.st_uid != 0 && st.st_uid != geteuid() {
+        if st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != handedTo {
             throw Refusal(message: "\(subject) is not owned by root (owner uid \(st.st_uid)); refused")
         }
         let sticky = directory && st.st_mode & S_ISVTX != 0
@@ -207,5 +226,11 @@ extension TrustedPath {
     private static func identity(of path: String) -> [UInt64]? {
         var st = stat()
         return stat(path, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
+    }
+
+    /// The owner of an open file; nil when it cannot be told.
+    private static func owner(of fd: Int32) -> uid_t? {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? st.st_uid : nil
     }
 }

@@ -38,6 +38,21 @@ package enum TrustedPath {
     /// Links followed in one walk before it is refused, as the kernel's ELOOP limit.
     package static let maxLinks = 40
 
+    /// Whom the walk trusts besides root (and the agent's own user).
+    package enum Owners: Sendable {
+        /// Root alone: policies, and what root acts on from them.
+        case root
+        /// Also a dynamic user of systemd's (`DynamicUser=`, uids 61184–65519) that root
+        /// handed a directory to (its parent root's and not writable by others), below that
+        /// directory: the daemon's runtime directory, whose records root's commands read. An
+        /// ordinary user's directory stays refused: a mistaken chown must not let them plant
+        /// what root acts on.
+        case rootOrHandedOver
+    }
+
+    /// The uids systemd allocates for `DynamicUser=` (its DYNAMIC_UID_MIN and _MAX).
+    package static let dynamicUsers: ClosedRange<uid_t> = 61184...65519
+
     /// What a walk is for: reading a file or listing a directory, both judged all the way;
     /// or writing into a directory, made (with exactly `mode`) where missing.
     enum Goal: Equatable {
@@ -50,9 +65,11 @@ package enum TrustedPath {
 
     /// Opens the regular file at the absolute `path` for reading. An absolute link target
     /// resolves below `root` (`--root`), as the kernel would inside it.
-    package static func openFile(_ path: String, root: String = "/") -> Result<Opened, Refusal> {
+    package static func openFile(
+        _ path: String, root: String = "/", owners: Owners = .root
+    ) -> Result<Opened, Refusal> {
         do {
-            return .success(try walk(path, root: root, goal: .readFile))
+            return .success(try walk(path, root: root, goal: .readFile, owners: owners))
         } catch {
             return .failure(error)
         }
@@ -66,9 +83,11 @@ package enum TrustedPath {
 
     /// The whole regular file at the absolute `path`, read through the descriptor judged. A
     /// file over `limit` bytes is refused unread (and one that grows past it while read).
-    package static func read(_ path: String, limit: Int = 1 << 20, root: String = "/") -> Result<Contents, Refusal> {
+    package static func read(
+        _ path: String, limit: Int = 1 << 20, root: String = "/", owners: Owners = .root
+    ) -> Result<Contents, Refusal> {
         let fd: Int32
-        switch openFile(path, root: root) {
+        switch openFile(path, root: root, owners: owners) {
         case .failure(let refusal): return .failure(refusal)
         case .success(.masked): return .success(.masked)
         case .success(.file(let descriptor, let size)):
@@ -97,14 +116,20 @@ package enum TrustedPath {
     }
 
     /// The file as text, or nil when it is missing, masked or not to be trusted.
-    package static func text(_ path: String, limit: Int = 1 << 20, root: String = "/") -> String? {
-        guard case .success(.bytes(let bytes)) = read(path, limit: limit, root: root) else { return nil }
+    package static func text(
+        _ path: String, limit: Int = 1 << 20, root: String = "/", owners: Owners = .root
+    ) -> String? {
+        guard case .success(.bytes(let bytes)) = read(path, limit: limit, root: root, owners: owners) else {
+            return nil
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The entries of the directory at the absolute `path`, reached by the trusted walk.
-    package static func list(_ path: String, root: String = "/") -> Result<DirectoryEntries, Refusal> {
-        switch openDirectory(path, root: root) {
+    package static func list(
+        _ path: String, root: String = "/", owners: Owners = .root
+    ) -> Result<DirectoryEntries, Refusal> {
+        switch directory(path, root: root, goal: .listDirectory, owners: owners) {
         case .failure(let refusal): return .failure(refusal)
         case .success(let fd):
             guard let entries = DirectoryEntries(closing: fd) else {
