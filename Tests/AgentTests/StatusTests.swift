@@ -92,8 +92,9 @@ struct StatusTests {
     }
 
     /// Under systemd the daemon writes its records as its dynamic user while `status` runs
-    /// as root: they are shown whoever owns the state directory, but only as regular files,
-    /// never through a link and never blocking on a FIFO.
+    /// as root: they are shown, read through the trusted walk (which trusts the unit's
+    /// dynamic user below the directory systemd handed it), only as regular files, never
+    /// through a link that user planted and never blocking on a FIFO.
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func recordsTheDaemonsDynamicUserWroteAreShownToRoot() throws {
         let tree = try FakeSysfs()
@@ -109,6 +110,15 @@ struct StatusTests {
         #expect(store.load(gpu) == nil)
         unlink(tree.path("/run/hotplug-agent/status/\(gpu)"))
         try tree.link("/run/hotplug-agent/status/\(gpu)", to: tree.path("/run/hotplug-agent/status/\(nic)"))
+        lchown(tree.path("/run/hotplug-agent/status/\(gpu)"), 61_234, 61_234)
+        #expect(store.load(gpu) == nil)
+        // Nor a link higher up: the status directory swapped for one to a root-only place.
+        try tree.mkdir("/secret")
+        chmod(tree.path("/secret"), 0o700)
+        try tree.file("/secret/\(gpu)", "failed SECRET\n")
+        rename(tree.path("/run/hotplug-agent/status"), tree.path("/run/hotplug-agent/old"))
+        try tree.link("/run/hotplug-agent/status", to: tree.path("/secret"))
+        lchown(tree.path("/run/hotplug-agent/status"), 61_234, 61_234)
         #expect(store.load(gpu) == nil)
     }
 

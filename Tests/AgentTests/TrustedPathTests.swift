@@ -189,6 +189,33 @@ struct TrustedRecordTests {
         try tree.link("/state/origins/\(address)", to: tree.path("/elsewhere"))
         lchown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        // Nor below a sticky directory (/tmp, /dev/shm), where any dynamic user may make one.
+        unlink(tree.path("/state/origins/\(address)"))
+        try tree.file("/state/origins/\(address)", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        chown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        chmod(tree.root, 0o1777)
+        defer { chmod(tree.root, 0o755) }
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+    }
+
+    /// Removing a record goes through the directory the walk judged: a link the dynamic user
+    /// put in place of its origins directory leads the removal nowhere.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aRecordIsRemovedOnlyInTheDirectoryJudged() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:ee:00.0"))
+        try tree.mkdir("/state")
+        chown(tree.path("/state"), 61_234, 61_234)
+        try tree.mkdir("/victim")
+        chmod(tree.path("/victim"), 0o700)
+        try tree.file("/victim/\(address)", "root's\n")
+        try tree.link("/state/origins", to: tree.path("/victim"))
+        lchown(tree.path("/state/origins"), 61_234, 61_234)
+        let store = OriginStore(stateDirectory: tree.path("/state"))
+        store.remove(address)
+        #expect(store.sweep(keeping: []) == [])
+        #expect(access(tree.path("/victim/\(address)"), F_OK) == 0)
     }
 
     /// A record names a driver the agent writes into a sysfs path: a driver name only.

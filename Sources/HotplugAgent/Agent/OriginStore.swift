@@ -83,16 +83,30 @@ package final class OriginStore: Sendable {
         guard case .success(let entries) = TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) else {
             return []
         }
-        let names = entries.names
-        let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
-        for address in gone { remove(address) }
+        let gone = entries.names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
+        remove(gone)
         return gone
     }
 
-    package func remove(_ address: PCIAddress) {
-        let removed = unlink("\(directory)/\(address)") == 0
-        // Unless the file is still there, the device has no record now.
-        let gone = removed || errno == ENOENT
-        known.withLock { $0[address] = gone ? .some(nil) : nil }
+    package func remove(_ address: PCIAddress) { remove([address]) }
+
+    /// Unlinks the records through the directory the trusted walk reached, so no link on the
+    /// way (one swapped in after a listing) leads the removal elsewhere.
+    private func remove(_ addresses: [PCIAddress]) {
+        guard !addresses.isEmpty else { return }
+        let fd: Int32
+        switch TrustedPath.directory(directory, root: root, goal: .listDirectory, owners: .rootOrHandedOver) {
+        case .success(let opened): fd = opened
+        case .failure(let refusal):
+            // No directory: no record. One not to be trusted: nothing the agent would remove.
+            known.withLock { for address in addresses { $0[address] = refusal.isMissing ? .some(nil) : nil } }
+            return
+        }
+        defer { close(fd) }
+        for address in addresses {
+            // Unless the file is still there, the device has no record now.
+            let gone = unlinkat(fd, address.description, 0) == 0 || errno == ENOENT
+            known.withLock { $0[address] = gone ? .some(nil) : nil }
+        }
     }
 }

@@ -65,20 +65,12 @@ package final class StatusStore: Sendable {
         }
     }
 
-    /// The device's record, for `status` to show: only shown, never acted on, so it is read
-    /// whoever owns the state directory (under systemd the daemon's dynamic user, while
-    /// `status` runs as root), but only as a regular file, never through a link, never
-    /// blocking, and its first 4 KiB.
+    /// The device's record, for `status` to show: read through the trusted walk, as the
+    /// daemon's other records are (so also when it is the unit's dynamic user's), at most 4 KiB.
     package func load(_ address: PCIAddress) -> Record? {
-        let fd = open("\(directory)/\(address)", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let line = firstLine(String(decoding: bytes[..<count], as: UTF8.self))
+        guard let text = TrustedPath.text("\(directory)/\(address)", limit: 4096, root: root, owners: .rootOrHandedOver)
+        else { return nil }
+        let line = firstLine(text)
         if line.hasPrefix("failed ") { return .failed(String(line.dropFirst(7))) }
         if line.hasPrefix("stuck ") { return .stuck(String(line.dropFirst(6))) }
         return nil

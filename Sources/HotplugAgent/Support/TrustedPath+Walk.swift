@@ -26,7 +26,7 @@ extension TrustedPath {
         var shown = "/"
         // The user root handed a directory on the way to (`.rootOrHandedOver`), trusted below it.
         var handedTo: uid_t?
-        var currentOwner = owner(of: current)
+        var currentStat = status(of: current)
         // Components still to walk, last first; a link's target is pushed in front of them.
         var pending = components(path).reversed() as [Substring]
         var links = 0
@@ -43,7 +43,9 @@ extension TrustedPath {
                 if goal.judgesDirectories {
                     try judge(current, isLast ? nil : shown, directory: true, handedTo: handedTo)
                 }
-                currentOwner = owner(of: current)
+                currentStat = status(of: current)
+                // Above the directory handed over, its user is trusted no more.
+                if currentStat?.st_uid != handedTo { handedTo = nil }
                 continue
             }
             let name = String(component)
@@ -84,16 +86,17 @@ extension TrustedPath {
                 }
                 if target.hasPrefix("/") {
                     close(current)
-                    current = try openRoot(root, judged: goal.judgesDirectories, handedTo: handedTo)
+                    handedTo = nil
+                    current = try openRoot(root, judged: goal.judgesDirectories)
                     shown = root
-                    currentOwner = owner(of: current)
+                    currentStat = status(of: current)
                 }
                 pending += components(target).reversed()
             case S_IFDIR:
                 // A directory reached is judged before anything in it is trusted. Root may have
                 // handed it to a dynamic user of systemd's: below it, that user is trusted too.
-                if case .rootOrHandedOver = owners, handedTo == nil, currentOwner == 0,
-                    dynamicUsers.contains(st.st_uid)
+                if case .rootOrHandedOver = owners, handedTo == nil, let parent = currentStat,
+                    isHandingOver(parent), dynamicUsers.contains(st.st_uid)
                 {
                     handedTo = st.st_uid
                 }
@@ -108,7 +111,7 @@ extension TrustedPath {
                 close(current)
                 current = next
                 shown = nextShown
-                currentOwner = st.st_uid as uid_t?
+                currentStat = st
             default:
                 close(next)
                 guard isLast else { throw Refusal(message: "cannot open \(nextShown): \(Errno.ENOTDIR)") }
@@ -164,11 +167,11 @@ extension TrustedPath {
 
     /// The directory absolute links start from: `/`, or `--root` (reached and judged on
     /// the way there before).
-    private static func openRoot(_ root: String = "/", judged: Bool, handedTo: uid_t? = nil) throws(Refusal) -> Int32 {
+    private static func openRoot(_ root: String = "/", judged: Bool) throws(Refusal) -> Int32 {
         let fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
         do {
-            if judged { try judge(fd, root, directory: true, handedTo: handedTo) }
+            if judged { try judge(fd, root, directory: true, handedTo: nil) }
         } catch {
             close(fd)
             throw error
@@ -228,9 +231,15 @@ extension TrustedPath {
         return stat(path, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
     }
 
-    /// The owner of an open file; nil when it cannot be told.
-    private static func owner(of fd: Int32) -> uid_t? {
+    /// What fstat says of an open file; nil when it cannot be told.
+    private static func status(of fd: Int32) -> stat? {
         var st = stat()
-        return fstat(fd, &st) == 0 ? st.st_uid : nil
+        return fstat(fd, &st) == 0 ? st : nil
+    }
+
+    /// Whether a directory's entries are root's to hand over: owned by root, writable by
+    /// root alone (not by group or others, and not sticky, where anyone may make one).
+    private static func isHandingOver(_ parent: stat) -> Bool {
+        parent.st_uid == 0 && parent.st_mode & (S_ISVTX | 0o022) == 0
     }
 }
