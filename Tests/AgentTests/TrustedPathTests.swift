@@ -43,6 +43,13 @@ struct TrustedPathTests {
         chmod(tree.path("/etc"), 0o777)
         #expect(accounts.userID(named: "cloud") == nil && accounts.userName(of: 1000) == nil)
         #expect(accounts.groupID(named: "kvm") == nil)
+        // The policy naming them says why, not only that the user is unknown.
+        let parsed = PolicyParser(accounts: accounts).parse(
+            "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\nowner = \"cloud\"\n", file: "p.toml")
+        #expect(parsed.errors.map(\.description) == [
+            "p.toml:4: owner: unknown user \"cloud\" (\(tree.path("/etc/passwd")): directory \(tree.path("/etc")) "
+                + "above it is writable by group or others (mode 0777); refused)"
+        ])
     }
 
     @Test(.enabled(if: runningAsRoot, "chown needs root"))

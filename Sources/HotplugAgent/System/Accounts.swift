@@ -39,6 +39,17 @@ package struct HostAccounts: AccountResolver {
         return entry(in: paths.passwd) { UInt32($0.id) == id }.map { String($0.name) }
     }
 
+    /// Under a root, the refusal of its passwd or group file (one another user could
+    /// change names nobody); nil on the real root, and when the file is readable or missing.
+    package func unavailable(users: Bool) -> String? {
+        guard paths.root != "/" else { return nil }
+        let file = users ? paths.passwd : paths.groupFile
+        guard case .failure(let refusal) = TrustedPath.read(file, limit: 16 << 20, root: paths.root),
+            !refusal.isMissing
+        else { return nil }
+        return "\(file): \(refusal.message)"
+    }
+
     /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
     private func lookup(_ name: String, in file: String) -> UInt32? {
         entry(in: file) { $0.name == name }.flatMap { UInt32($0.id) }

@@ -17,8 +17,12 @@ public protocol AccountResolver: Sendable {
     func groupID(named name: String) -> UInt32?
     /// The user's name, for messages and for files that name users (limits.conf).
     func userName(of id: UInt32) -> String?
+    /// Why names of users (or groups) cannot be looked up at all, for the error that names
+    /// one: the accounts file was refused. Nil when they can.
+    func unavailable(users: Bool) -> String?
 }
 
 extension AccountResolver {
     public func userName(of id: UInt32) -> String? { nil }
+    public func unavailable(users: Bool) -> String? { nil }
 }

@@ -56,8 +56,9 @@ extension PolicyFileReader {
         return items
     }
 
+    /// `unavailable`: why no name of this kind can be looked up, said with an unknown one.
     mutating func account(_ index: Int, _ key: Key, _ value: TOML.Value, kind: String,
-                          lookup: (String) -> UInt32?) -> Account? {
+                          lookup: (String) -> UInt32?, unavailable: () -> String?) -> Account? {
         if let number = value.integer {
             guard let id = UInt32(exactly: number), id != UInt32.max else {
                 error(index, key, "\(number) is not a \(kind) ID")
@@ -78,7 +79,7 @@ extension PolicyFileReader {
             return Account(id: id)
         }
         guard let id = lookup(text) else {
-            error(index, key, "unknown \(kind) \(quoted(text))")
+            error(index, key, "unknown \(kind) \(quoted(text))" + (unavailable().map { " (\($0))" } ?? ""))
             return nil
         }
         return Account(id: id, name: text)

@@ -163,8 +163,12 @@ struct PolicyFileReader {
                     default: error(index, subKey, "unknown key")
                     }
                 }
-            case "owner": result.owner = account(index, [key], value, kind: "user", lookup: accounts.userID)
-            case "group": result.group = account(index, [key], value, kind: "group", lookup: accounts.groupID)
+            case "owner":
+                result.owner = account(index, [key], value, kind: "user", lookup: accounts.userID,
+                                       unavailable: { [accounts] in accounts.unavailable(users: true) })
+            case "group":
+                result.group = account(index, [key], value, kind: "group", lookup: accounts.groupID,
+                                       unavailable: { [accounts] in accounts.unavailable(users: false) })
             case "mode":
                 guard let text = string(index, [key], value) else { continue }
                 guard text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
