@@ -16,7 +16,12 @@ extension BenchCommand {
                 switch name {
                 case "coldplug": try driverctlAgainstTheAgent(agentColdplug: try coldplugAgainstBareWrites())
                 case "hotplug": try hotplugLatency()
-                default: throw ValidationError("unknown figure \(name): coldplug or hotplug")
+                case "growth":
+                    let (kernel, agent, state) = try bigHost(workers: workers)
+                    defer { _ = Subprocess.removeTree(state) }
+                    try coldplugBig((kernel, agent))
+                    try growth((kernel, agent))
+                default: throw ValidationError("unknown figure \(name): coldplug, hotplug or growth")
                 }
             }
             return
@@ -205,7 +210,9 @@ extension BenchCommand {
         figure("kernel operations, event, settled", "\(settled.values.reduce(0, +))", line(settled))
     }
 
-    /// A device unplugged and plugged again, each time claimed again.
+    /// A device unplugged and plugged again, each time claimed again: resident memory after
+    /// `cycles` more against after the first 1,000 (by then every cache and arena a cycle
+    /// touches is in use; growth past it is what a daemon making VFs all day would show).
     private func growth(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let address = PCIAddress("0000:10:00.1")!
         func cycle() {
@@ -216,15 +223,17 @@ extension BenchCommand {
                     address: address.description, id: "8086:56c1", subsystem: nil, class: "038000",
                     parent: "0000:00:01.0", iommuGroup: 9999, driver: nil, bootVGA: nil, attributes: nil))
             host.agent.handle(host.kernel.drain())
+            host.kernel.forgetHistory()
         }
-        for _ in 0..<200 { cycle() }
+        for _ in 0..<1000 { cycle() }
         let before = residentKiB()
         let (wall, _) = measure { for _ in 0..<cycles { cycle() } }
         let after = residentKiB()
         let claimed = host.kernel.inspect { $0.devices[address]?.driver == "vfio-pci" }
         figure(
-            "growth after \(cycles) add/remove cycles", "\(after - before) KiB",
-            "\(fixed(Double(cycles) / wall, 0)) cycles/s, \(claimed ? "claimed each time" : "NOT CLAIMED"); goal: none")
+            "growth over \(cycles) add/remove cycles", "\(after - before) KiB",
+            "after the first 1000; \(fixed(Double(cycles) / wall, 0)) cycles/s, "
+                + "\(claimed ? "claimed each time" : "NOT CLAIMED"); goal <= 64 KiB")
     }
 
     static var quiet: Logger { Logger.lines(level: .critical) { _ in } }

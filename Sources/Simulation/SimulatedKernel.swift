@@ -156,6 +156,15 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// rest are lost, and the next drain says so (ENOBUFS).
     func limitEventQueue(to capacity: Int) { state.write { $0.eventCapacity = capacity } }
 
+    /// Forgets the binds and attribute writes it keeps for tests to look at: a benchmark of
+    /// memory over many cycles measures the agent, not this record.
+    package func forgetHistory() {
+        state.write {
+            $0.history.removeAll()
+            $0.attributeWrites.removeAll()
+        }
+    }
+
     package func drain() -> (events: [UEvent], overflowed: Bool) {
         var bytes = [UInt8](repeating: 0, count: 256)
         while bytes.withUnsafeMutableBytes({ Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }) > 0 {}

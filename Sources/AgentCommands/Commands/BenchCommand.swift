@@ -14,7 +14,7 @@ package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
     package var workers: Int = 16
 
     @Option(help: "Add/remove cycles for the growth figure.")
-    package var cycles: Int = 10_000
+    package var cycles: Int = 100_000
 
     @Option(help: "PFs of 256 VFs each for the large host.")
     package var pfs: Int = 16
@@ -32,8 +32,8 @@ package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times) or hotplug (100 "
-                + "hot-adds).",
+            "Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times), hotplug (100 "
+                + "hot-adds) or growth (--cycles add/remove cycles on the large host).",
             valueName: "FIGURE"))
     package var only: [String] = []
 
