@@ -34,15 +34,15 @@ extension SimulatedKernel {
         guard st.st_size <= maxHostFileBytes else {
             throw HostFileError(description: "larger than \(maxHostFileBytes >> 20) MiB (\(st.st_size) bytes); refused")
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while bytes.count <= maxHostFileBytes {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw HostFileError(description: "cannot read: \(Errno.current)") }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
+        let bytes: [UInt8]
+        do {
+            bytes = try readAll(from: fd, limit: maxHostFileBytes, chunk: 1 << 16)
+        } catch {
+            throw HostFileError(description: "cannot read: \(error)")
         }
-        throw HostFileError(description: "larger than \(maxHostFileBytes >> 20) MiB; refused")
+        guard bytes.count <= maxHostFileBytes else {
+            throw HostFileError(description: "larger than \(maxHostFileBytes >> 20) MiB; refused")
+        }
+        return bytes
     }
 }

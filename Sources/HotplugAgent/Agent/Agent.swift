@@ -47,14 +47,14 @@ package final class Agent: @unchecked Sendable {
 
     /// Where each device a policy matches stands now (what `status` prints).
     package func statuses() -> [DeviceStatus] {
-        guard let raw = try? reader.fullView(), let records = ledger.records else { return [] }
         let planner = self.planner
-        let view = reader.read(planner.needs(in: raw), into: raw)
+        guard let records = ledger.records, let view = try? plannedView(by: planner) else { return [] }
         return DeviceStatus.all(planner.planAll(in: view), view: view, planner: planner, records: records)
     }
 
-    /// Every device of the host, with what the planner needs read about them.
-    package func plannedView() throws(AgentError) -> HostView {
+    /// Every device of the host, with what `planner` (the one in force) needs read about them.
+    package func plannedView(by planner: Planner? = nil) throws(AgentError) -> HostView {
+        let planner = planner ?? self.planner
         let snapshot = try reader.fullView()
         return reader.read(planner.needs(in: snapshot), into: snapshot)
     }
@@ -62,7 +62,8 @@ package final class Agent: @unchecked Sendable {
     /// The CDI specs for the host now; nil (after logging why) when it cannot be read.
     package func cdiSpecs() -> [CDISpec]? {
         do {
-            return planner.cdiSpecs(in: try plannedView())
+            let planner = self.planner
+            return planner.cdiSpecs(in: try plannedView(by: planner))
         } catch {
             log.error("cannot read the host for the CDI spec: \(error)")
             return nil

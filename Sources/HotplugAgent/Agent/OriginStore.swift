@@ -90,23 +90,12 @@ package final class OriginStore: Sendable {
 
     package func remove(_ address: PCIAddress) { remove([address]) }
 
-    /// Unlinks the records through the directory the trusted walk reached, so no link on the
-    /// way (one swapped in after a listing) leads the removal elsewhere.
+    /// Unlinks the records through the directory the trusted walk reaches (`TrustedPath.unlink`).
     private func remove(_ addresses: [PCIAddress]) {
         guard !addresses.isEmpty else { return }
-        let fd: Int32
-        switch TrustedPath.directory(directory, root: root, goal: .listDirectory, owners: .rootOrHandedOver) {
-        case .success(let opened): fd = opened
-        case .failure(let refusal):
-            // No directory: no record. One not to be trusted: nothing the agent would remove.
-            known.withLock { for address in addresses { $0[address] = refusal.isMissing ? .some(nil) : nil } }
-            return
-        }
-        defer { close(fd) }
-        for address in addresses {
-            // Unless the file is still there, the device has no record now.
-            let gone = unlinkat(fd, address.description, 0) == 0 || errno == ENOENT
-            known.withLock { $0[address] = gone ? .some(nil) : nil }
-        }
+        let gone = TrustedPath.unlink(
+            addresses.map(\.description), in: directory, root: root, owners: .rootOrHandedOver)
+        // Unless the file is still there (or cannot be told), the device has no record now.
+        known.withLock { for address in addresses { $0[address] = gone.contains("\(address)") ? .some(nil) : nil } }
     }
 }

@@ -42,15 +42,9 @@ package final class StatusStore: Sendable {
     /// so no link on the way leads the removal elsewhere.
     package func clear(_ address: PCIAddress) {
         guard withRecorded({ $0.contains(address) }) else { return }
-        let removed: Bool
-        switch TrustedPath.openDirectory(directory, root: root) {
-        case .success(let fd):
-            removed = unlinkat(fd, address.description, 0) == 0 || errno == ENOENT
-            close(fd)
-        case .failure(let refusal):
-            removed = refusal.isMissing
+        if !TrustedPath.unlink([address.description], in: directory, root: root).isEmpty {
+            _ = withRecorded { $0.remove(address) }
         }
-        if removed { _ = withRecorded { $0.remove(address) } }
     }
 
     /// `body` on the devices with a record, listed from the directory the first time (a

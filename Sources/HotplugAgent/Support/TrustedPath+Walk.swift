@@ -222,8 +222,7 @@ extension TrustedPath {
 
     /// A directory's device and inode; nil when it cannot be looked at.
     private static func identity(of fd: Int32) -> [UInt64]? {
-        var st = stat()
-        return fstat(fd, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
+        status(of: fd).map { [UInt64($0.st_dev), UInt64($0.st_ino)] }
     }
 
     private static func identity(of path: String) -> [UInt64]? {

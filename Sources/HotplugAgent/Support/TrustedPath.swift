@@ -98,15 +98,11 @@ package enum TrustedPath {
             }
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { return .failure(Refusal(message: "cannot read: \(Errno.current)")) }
-            if count == 0 { return .success(.bytes(bytes)) }
-            bytes += chunk[..<count]
-            if bytes.count > limit { return .failure(tooLarge(bytes.count, limit: limit)) }
+        do {
+            let bytes = try readAll(from: fd, limit: limit, chunk: 65536)
+            return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(.bytes(bytes))
+        } catch {
+            return .failure(Refusal(message: "cannot read: \(error)"))
         }
     }
 
@@ -136,6 +132,21 @@ package enum TrustedPath {
                 return .failure(Refusal(message: "cannot list: \(Errno.current)"))
             }
             return .success(entries)
+        }
+    }
+
+    /// Unlinks `names` in the directory at the absolute `path`, reached by the trusted walk:
+    /// through its descriptor, so no link on the way (one swapped in after a listing
+    /// included) leads the removal elsewhere. Returns the names now gone, unlinked or absent:
+    /// all of them where the directory is missing, none where it is not to be trusted.
+    package static func unlink(
+        _ names: [String], in path: String, root: String = "/", owners: Owners = .root
+    ) -> Set<String> {
+        switch directory(path, root: root, goal: .listDirectory, owners: owners) {
+        case .failure(let refusal): return refusal.isMissing ? Set(names) : []
+        case .success(let fd):
+            defer { close(fd) }
+            return Set(names.filter { unlinkat(fd, $0, 0) == 0 || errno == ENOENT })
         }
     }
 

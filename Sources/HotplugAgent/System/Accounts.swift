@@ -89,15 +89,5 @@ package func readTextFile(_ path: String) throws(Errno) -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw .current }
     defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw .current
-        }
-        if count == 0 { return String(decoding: bytes, as: UTF8.self) }
-        bytes += chunk[..<count]
-    }
+    return String(decoding: try readAll(from: fd, chunk: 65536), as: UTF8.self)
 }

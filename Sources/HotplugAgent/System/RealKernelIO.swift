@@ -45,19 +45,11 @@ package final class RealKernelIO: KernelIO {
 
     /// Everything `fd` reads, up to 1 MiB (no attribute is larger).
     package func readAll(_ fd: Int32, path: String) throws(IOFailure) -> String {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if Errno.current == .EINTR { continue }
-                throw IOFailure(.read, path, errno: .current)
-            }
-            if count == 0 { break }
-            bytes += chunk[..<count]
-            if bytes.count > 1 << 20 { break }
+        do {
+            return String(decoding: try HostInterface.readAll(from: fd, limit: 1 << 20), as: UTF8.self)
+        } catch {
+            throw IOFailure(.read, path, errno: error)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `value` in one write(): sysfs takes each write as one store.
