@@ -23,7 +23,9 @@ package protocol KernelIO: AnyObject, Sendable {
     /// Adds POSIX ACL entries giving these users and groups read and write on a character
     /// device node (never following a symlink), taking nothing away; returns the users and
     /// groups whose entries it made (not those already named).
-    func grantNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
+    func grantNodeAccess(
+        _ path: String, users: [UInt32], groups: [UInt32]
+    ) throws(IOFailure)
         -> IOMMUGrants
     /// Removes the named ACL entries of these users and groups from a character device node.
     func revokeNodeAccess(_ path: String, users: [UInt32], groups: [UInt32]) throws(IOFailure)
@@ -38,6 +40,10 @@ package protocol KernelIO: AnyObject, Sendable {
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8]
     /// `bytes` at `offset` in one pwrite.
     func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure)
+    /// One directory in one look through one descriptor (see `DirectoryRequest`): a device's
+    /// own entries without a path built and walked for each. Means what
+    /// `readEntriesOneByOne` does; the directory missing throws, a name missing is left out.
+    func readDirectory(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading
 
     // Below a device directory, for `sysfs` entries: `relative` is resolved without leaving
     // `base` and without following any symlink on the way (openat2 with RESOLVE_BENEATH and

@@ -2,8 +2,12 @@ import Glibc
 
 /// What `fd` reads until its end, in `chunk`-sized reads: the one read loop for sysfs
 /// attributes, trusted files, accounts and host descriptions. It stops once more than `limit`
-/// bytes are in, so a caller tells a file over its limit by the count.
-package func readAll(from fd: Int32, limit: Int = .max, chunk size: Int = 4096) throws(Errno) -> [UInt8] {
+/// bytes are in, so a caller tells a file over its limit by the count. With `shortReadEnds`
+/// a read that fills less than the chunk is the last: true of regular files and of sysfs
+/// attributes (one `show()` of at most a page), not of /proc's sequence files.
+package func readAll(
+    from fd: Int32, limit: Int = .max, chunk size: Int = 4096, shortReadEnds: Bool = false
+) throws(Errno) -> [UInt8] {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: size)
     while bytes.count <= limit {
@@ -14,6 +18,7 @@ package func readAll(from fd: Int32, limit: Int = .max, chunk size: Int = 4096) 
         }
         if count == 0 { break }
         bytes += chunk[..<count]
+        if shortReadEnds && count < size { break }
     }
     return bytes
 }

@@ -52,6 +52,12 @@ extension SimulatedKernel {
         return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
 
+    package func readDirectory(
+        _ directory: String, _ request: DirectoryRequest
+    ) throws(IOFailure) -> DirectoryReading {
+        try readEntriesOneByOne(directory, request)
+    }
+
     package func read(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             switch parse(path) {

@@ -34,7 +34,7 @@ extension SimulatedState {
     func fixedNames(_ device: Device) -> [String] {
         var names = [
             "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
-            "remove", "rescan", "subsystem", "modalias"
+            "remove", "rescan", "subsystem", "modalias", "uevent"
         ]
         if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
         if device.attributes["reset_method"] != nil { names.append("reset") }
@@ -63,6 +63,7 @@ extension SimulatedState {
         case "boot_vga" where device.classCode >> 8 == 0x0300: return device.bootVGA ? "1\n" : "0\n"
         case "config": return String(decoding: device.config, as: UTF8.self)
         case "modalias": return device.modalias + "\n"
+        case "uevent": return ueventText(address)
         case "enable": return isOpenThroughVFIO(device) ? "1\n" : "0\n"
         default: break
         }

@@ -237,6 +237,8 @@ package struct SimulatedState {
             let device = devices[address]!
             if matches(drivers[name]!, device) && probeError(drivers[name]!, device) == nil { bind(address, to: name) }
         }
+        // bus_add_driver() announces the driver once it has taken its devices.
+        events.append(UEvent(action: "add", subsystem: "drivers", devpath: "/bus/pci/drivers/\(name)"))
     }
 
     // MARK: Hotplug

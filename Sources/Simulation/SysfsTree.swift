@@ -34,6 +34,7 @@ package struct SysfsTree {
             try file(directory + "/driver_override", (device.override ?? "(null)") + "\n")
             try file(directory + "/enable", state.isOpenThroughVFIO(device) ? "1\n" : "0\n")
             try file(directory + "/modalias", device.modalias + "\n")
+            try file(directory + "/uevent", state.ueventText(address))
             try file(directory + "/config", device.config)
             if device.classCode >> 8 == 0x0300 { try file(directory + "/boot_vga", device.bootVGA ? "1\n" : "0\n") }
             try link(paths.device(address), to: directory)

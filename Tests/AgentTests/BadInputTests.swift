@@ -37,26 +37,38 @@ struct BadInputTests {
         #expect(host.agent.failureCount == 0)
     }
 
-    /// Attribute files holding garbage are errors naming the file, never a crash or a guess.
+    /// Attribute files holding garbage, or a `uevent` whose IDs or class are garbage, are
+    /// errors naming the file, never a crash or a guess.
     @Test func garbageInAttributeFilesIsReportedNotGuessed() throws {
         var random = SeededGenerator(seed: 5)
         for round in 0..<60 {
             let tree = try FakeSysfs()
             try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
-            let file = random.pick(["vendor", "device", "class", "subsystem_vendor", "driver_override", "boot_vga"])
-            let garbage = random.text(from: "0x123456789abcdefgz\n\u{0}()null- ", length: 0...40)
-            try tree.file("/sys/bus/pci/devices/0000:0b:00.0/\(file)", garbage)
+            let file = random.pick(["uevent", "uevent", "uevent", "driver_override", "boot_vga"])
+            let garbage = random.text(from: "0x123456789abcdefgz\n\u{0}()null-=: ", length: 0...40)
+            let path = "/sys/bus/pci/devices/0000:0b:00.0/\(file)"
+            if file == "uevent" {
+                let key = random.pick(["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID", "PCI_SLOT_NAME", ""])
+                let lines = FakeSysfs.uevent("0000:0b:00.0", id: "1002:73bf", class: "0x030000", driver: "amdgpu")
+                    .split(separator: "\n").map {
+                        $0.hasPrefix(key + "=") && !key.isEmpty ? key + "=" + garbage : String($0)
+                    }
+                try tree.file(path, key.isEmpty ? garbage : lines.joined(separator: "\n") + "\n")
+            } else {
+                try tree.file(path, garbage)
+            }
             let paths = HostPaths(root: tree.root)
             let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
             do {
                 let device = try reader.device(PCIAddress("0000:0b:00.0")!)
                 #expect(device.address == PCIAddress("0000:0b:00.0"), "round \(round)")
+                #expect(device.id == PCIID("1002:73bf"), "round \(round)")
             } catch {
-                guard case .malformed(let path, _, _) = error else {
+                guard case .malformed(let where_, _, _) = error else {
                     Issue.record("round \(round): \(file) = \(quoted(garbage)) gave \(error)")
                     continue
                 }
-                #expect(path.hasSuffix("/\(file)"))
+                #expect(where_.hasSuffix("/\(file)"))
             }
         }
     }

@@ -59,6 +59,7 @@ final class FakeSysfs {
         try file("\(dir)/class", "\(classCode)\n")
         try file("\(dir)/driver_override", "(null)\n")
         try file("\(dir)/enable", "0\n")
+        try file("\(dir)/uevent", Self.uevent(address, id: id, class: classCode, driver: driver))
         if let driver {
             try mkdir("/sys/bus/pci/drivers/\(driver)")
             try link("\(dir)/driver", to: "../../../bus/pci/drivers/\(driver)")
@@ -69,6 +70,24 @@ final class FakeSysfs {
             try link(
                 "/sys/kernel/iommu_groups/\(group)/devices/\(address)", to: "../../../../bus/pci/devices/\(address)")
         }
+    }
+
+    /// A PCI device's `uevent` file as the kernel words it (`PCI_CLASS=30000`, IDs in
+    /// capitals, the driver first while bound).
+    static func uevent(_ address: String, id: String, class classCode: String, driver: String?) -> String {
+        let parts = id.uppercased().split(separator: ":")
+        let code = UInt32(classCode.hasPrefix("0x") ? String(classCode.dropFirst(2)) : classCode, radix: 16) ?? 0
+        let sub = "\(parts[0]):0001"
+        let alias =
+            "pci:v0000\(parts[0])d0000\(parts[1])sv0000\(parts[0])sd00000001"
+            + "bc\(hex2(code >> 16))sc\(hex2(code >> 8 & 0xff))i\(hex2(code & 0xff))"
+        return (driver.map { "DRIVER=\($0)\n" } ?? "") + "PCI_CLASS=\(String(code, radix: 16, uppercase: true))\n"
+            + "PCI_ID=\(parts[0]):\(parts[1])\nPCI_SUBSYS_ID=\(sub)\nPCI_SLOT_NAME=\(address)\nMODALIAS=\(alias)\n"
+    }
+
+    private static func hex2(_ value: UInt32) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return text.count < 2 ? "0" + text : text
     }
 
     /// A real character device node (the same numbers as /dev/null); needs root.

@@ -142,7 +142,9 @@ struct HotplugTests {
         #expect(counting.tally == one)
         // Settled: nothing written, and neither IDs nor class read again.
         #expect(one["write"] == nil && one["chown"] == nil)
-        #expect(one["read"] == 2, "driver_override and the policy's reset_method only: \(one)")
+        #expect(
+            one["dirread"] == 1 && one["read"] == 1,
+            "one look at its directory (driver, driver_override) and the policy's reset_method only: \(one)")
     }
 
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {

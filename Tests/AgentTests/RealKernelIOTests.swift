@@ -101,12 +101,14 @@ struct RealKernelIOTests {
     @Test func garbageInAnAttributeIsAnErrorNamingTheFile() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf")
-        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/class", "display\n")
+        try tree.file(
+            "/sys/bus/pci/devices/0000:0b:00.0/uevent", "PCI_CLASS=display\nPCI_ID=1002:73BF\nPCI_SUBSYS_ID=1002:0001\n"
+        )
         let paths = HostPaths(root: tree.root)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
         #expect(
             throws: AgentError.malformed(
-                path: tree.path("/sys/bus/pci/devices/0000:0b:00.0/class"), value: "display",
+                path: tree.path("/sys/bus/pci/devices/0000:0b:00.0/uevent"), value: "PCI_CLASS=display",
                 expected: "a 24-bit hex number")
         ) {
             try reader.device(PCIAddress("0000:0b:00.0")!)
@@ -271,5 +273,29 @@ struct NodeACLTests {
         try tree.file("/etc/target", "x")
         try tree.link("/dev/iommu2", to: tree.path("/etc/target"))
         #expect(throws: IOFailure.self) { try io.grantNodeAccess(tree.path("/dev/iommu2"), users: [1000], groups: []) }
+    }
+
+    /// One look at a device's directory: what is there, nothing for what is not, and no
+    /// entry reached through a link (a file swapped for one is an error, not its target).
+    @Test func aDirectoryIsReadThroughOneDescriptorAndNeverThroughALink() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+        try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
+        let reading = try io.readDirectory(
+            directory,
+            DirectoryRequest(
+                files: ["driver_override", "boot_vga"], links: ["driver", "physfn"], listings: ["vfio-dev", "absent"]))
+        #expect(reading.inode == (try io.inode(directory)))
+        #expect(reading.files == ["driver_override": "(null)\n"])
+        #expect(reading.links == ["driver": "../../../bus/pci/drivers/amdgpu"])
+        #expect(reading.listings == ["vfio-dev": ["vfio3"]])
+
+        try tree.file("/etc/secret", "x\n")
+        unlink(tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override"))
+        try tree.link("/sys/bus/pci/devices/0000:0b:00.0/driver_override", to: tree.path("/etc/secret"))
+        #expect(throws: IOFailure.self) { try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"])) }
+        #expect(throws: IOFailure.self) { try io.readDirectory(directory + "/gone", DirectoryRequest()) }
     }
 }

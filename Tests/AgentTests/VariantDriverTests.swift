@@ -125,17 +125,17 @@ struct VariantDriverTests {
     }
 
     /// modalias is made from the IDs as the kernel makes it; where a tree shows no subsystem
-    /// IDs (the kernel always does; a hand-made test bed may not), its `modalias` file stands.
+    /// IDs (the kernel always does; a hand-made test bed may not), its uevent's `MODALIAS` stands.
     @Test func modaliasIsMadeFromTheIDsOrReadWhereTheyAreMissing() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:13:00.1", id: "15b3:101e", class: "0x020000")
         try tree.file("/sys/bus/pci/devices/0000:13:00.1/modalias", "pci:vOTHER\n")
         try tree.device("0000:13:00.2", id: "15b3:101e", class: "0x020000")
-        for name in ["subsystem_vendor", "subsystem_device"] {
-            unlink(tree.path("/sys/bus/pci/devices/0000:13:00.2/\(name)"))
-        }
+        // A hand-made tree whose uevent has no subsystem IDs, only the modalias.
         try tree.file(
-            "/sys/bus/pci/devices/0000:13:00.2/modalias", "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
+            "/sys/bus/pci/devices/0000:13:00.2/uevent",
+            "PCI_CLASS=20000\nPCI_ID=15B3:101E\nPCI_SLOT_NAME=0000:13:00.2\n"
+                + "MODALIAS=pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
         let paths = HostPaths(root: tree.root)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
         let shown = try reader.device(PCIAddress("0000:13:00.1")!)

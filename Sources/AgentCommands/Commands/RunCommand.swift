@@ -58,7 +58,7 @@ struct RunCommand: ParsableCommand {
         let policies = try host.policiesOrExit(policy)
         // Subscribe before enumerating, so nothing that happens during coldplug is lost.
         let monitor: UdevMonitor
-        do { monitor = try UdevMonitor(subsystems: ["pci", "vfio", "vfio-dev"]) } catch {
+        do { monitor = try UdevMonitor(subsystems: ["pci", "vfio", "vfio-dev", "drivers"]) } catch {
             host.log.critical("cannot subscribe to udev: \(error)")
             throw ExitCode(1)
         }

@@ -139,7 +139,7 @@ package final class Agent: @unchecked Sendable {
     package func handle(_ batch: (events: [UEvent], overflowed: Bool), wait: Bool = true) {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
-            reader.identities.forgetAll()
+            reader.forgetAll()
             reconcileAll(wait: wait)
             return
         }
@@ -150,11 +150,15 @@ package final class Agent: @unchecked Sendable {
         }
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
+            // A module registered or dropped a PCI driver.
+            if event.subsystem == "drivers" { reader.driverCache.forget() }
             switch event.target {
             case .device(let address):
                 if event.action == "remove" || event.action == "add" {
-                    // What was known of the device that stood here goes with it.
+                    // What was known of the device that stood here goes with it, and a
+                    // PCI device's group has one member more or less.
                     reader.identities.forget(address)
+                    if event.subsystem == "pci" { reader.groups.forgetAll() }
                     ledger.forget(address)
                 }
                 if event.action == "remove" {

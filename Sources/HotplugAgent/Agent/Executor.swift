@@ -16,15 +16,22 @@ package struct Executor: Sendable {
     /// The `/dev/iommu` ACL entries the agent added; nil when it keeps no state.
     package var iommuGrants: IOMMUGrantStore? = nil
 
-    package func perform(_ step: Step, on address: PCIAddress) throws(AgentError) {
+    /// `seen`: the device as the plan read it, when no step since can have moved it; a
+    /// bind or unbind then starts from it instead of reading it again.
+    package func perform(_ step: Step, on address: PCIAddress, seen: PCIDevice? = nil) throws(AgentError) {
         switch step.action {
         case .loadModule(let name):
+            defer { reader.driverCache.forget() }
             try attempt(address) { () throws(IOFailure) in try io.loadModule(name) }
             guard io.exists(paths.driver(name)) else { throw .driverMissing(name) }
         case .bind(let driver, _):
-            try bind(address, to: driver)
+            do { try bind(address, to: driver, seen: seen) } catch {
+                // The drivers kept may be out of date (a module dropped unannounced).
+                reader.driverCache.forget()
+                throw error
+            }
         case .unbind:
-            try keepUnbound(address)
+            try keepUnbound(address, seen: seen)
         case .setNodeAccess(let group, let owner, let nodeGroup, let mode):
             try attempt(address) { () throws(IOFailure) in
                 try io.setNodeAccess(paths.vfioNode(group), uid: owner?.id, gid: nodeGroup?.id, mode: mode)
@@ -70,6 +77,8 @@ package struct Executor: Sendable {
             let held = reader.holders(address, group: nil)
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
             try recordSRIOVOrigin(address)
+            // VFs come or go, and with them members of IOMMU groups.
+            defer { reader.groups.forgetAll() }
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
             let read = firstLine(
                 try attempt(address) { () throws(IOFailure) in try io.read(paths.attribute(address, "sriov_numvfs")) })
@@ -144,9 +153,11 @@ package struct Executor: Sendable {
     /// driver_override, unbind the current driver, drivers_probe, then check the link. When
     /// the new driver does not take the device, it goes back where it was: its old
     /// override, and its old driver, so nothing is left half done.
-    private func bind(_ address: PCIAddress, to driver: String) throws(AgentError) {
-        guard io.exists(paths.driver(driver)) else { throw .driverMissing(driver) }
-        let before = try reader.device(address)
+    private func bind(_ address: PCIAddress, to driver: String, seen: PCIDevice?) throws(AgentError) {
+        // The plan saw the driver registered, unless a module was loaded for it since.
+        if seen == nil, !io.exists(paths.driver(driver)) { throw .driverMissing(driver) }
+        let before: PCIDevice
+        if let seen { before = seen } else { before = try reader.device(address) }
         try recordOrigin(before, movedTo: driver)
         try setOverride(address, driver, now: before.driverOverride)
         if let current = before.driver, current != driver {
@@ -225,8 +236,9 @@ package struct Executor: Sendable {
     }
 
     /// `driver = "none"`: an override no driver matches, then unbind.
-    private func keepUnbound(_ address: PCIAddress) throws(AgentError) {
-        let before = try reader.device(address)
+    private func keepUnbound(_ address: PCIAddress, seen: PCIDevice?) throws(AgentError) {
+        let before: PCIDevice
+        if let seen { before = seen } else { before = try reader.device(address) }
         try recordOrigin(before, movedTo: "none")
         try setOverride(address, "none", now: before.driverOverride)
         if let current = before.driver { try unbind(address, from: current) }
@@ -243,7 +255,7 @@ package struct Executor: Sendable {
         // A VM may have opened the device since it was planned: the kernel's unbind would
         // block until it let go. Asked again right before, never waited for in the kernel.
         if reader.vfioDrivers().contains(driver) {
-            let held = reader.holders(address, group: try reader.group(of: address))
+            let held = reader.holders(address, group: try reader.device(address).iommuGroup)
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
         }
         do {
@@ -271,7 +283,7 @@ package struct Executor: Sendable {
         do {
             do {
                 return try operation()
-            } catch where error.errno == .EAGAIN || error.errno == .EINTR {
+            } catch  where error.errno == .EAGAIN || error.errno == .EINTR {
                 sleep(for: .milliseconds(10))
                 return try operation()
             }

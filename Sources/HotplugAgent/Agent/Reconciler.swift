@@ -80,7 +80,7 @@ package final class Reconciler: @unchecked Sendable {
                 let snapshot = try reader.view(around: [address])
                 let view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
-            } catch where error.isGone {
+            } catch  where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])
                 return Reconciliation(.absent, actions: actions)
             } catch {
@@ -102,13 +102,16 @@ package final class Reconciler: @unchecked Sendable {
                 for step in plan.steps { log.info("would \(step)", metadata: meta) }
                 return Reconciliation(.settled)
             }
+            // The device as read for this plan, until a step may have moved it.
+            var seen: PCIDevice? = plan.device
             for step in plan.steps {
                 if isStopping() { return Reconciliation(.settled, actions: actions) }
                 log.info("\(step)", metadata: meta)
                 do {
-                    try executor.perform(step, on: address)
+                    try executor.perform(step, on: address, seen: seen)
+                    if step.action.movesDevice { seen = nil }
                     actions[step.action.kind, default: ActionCount()].done += 1
-                } catch where error.isGone {
+                } catch  where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {

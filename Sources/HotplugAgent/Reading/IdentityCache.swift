@@ -14,6 +14,8 @@ package struct DeviceIdentity: Sendable, Equatable {
     package var iommuGroup: Int?
     package var physfn: PCIAddress?
     package var pfID: PCIID?
+    /// The `MODALIAS` shown where no subsystem IDs are (a hand-made tree's).
+    package var modalias: String?
 }
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what
@@ -24,6 +26,11 @@ package struct DeviceIdentity: Sendable, Equatable {
 /// kept only for devices that are there.
 package final class IdentityCache: Sendable {
     private let entries = Mutex<[PCIAddress: DeviceIdentity]>([:])
+
+    /// The entry, whatever directory it was read under (the caller compares the inode).
+    package func entry(_ address: PCIAddress) -> DeviceIdentity? {
+        entries.withLock { $0[address] }
+    }
 
     /// The entry for the device whose directory has `inode` now.
     package func lookup(_ address: PCIAddress, inode: UInt64) -> DeviceIdentity? {

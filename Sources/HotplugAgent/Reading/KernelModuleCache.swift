@@ -17,21 +17,35 @@ package final class VariantCache: Sendable {
     }
 }
 
-/// The VFIO drivers the kernel lists, kept while the registered PCI drivers stay the same:
-/// the list changes only when a module registers or drops a driver.
-package final class VFIODriverCache: Sendable {
-    private let cached = Mutex<(registered: Set<String>, drivers: VFIODrivers)?>(nil)
+/// The registered PCI drivers, and which of them the kernel lists as VFIO drivers, read
+/// once and kept until a module registers or drops a driver. That sends a `drivers` uevent
+/// (`/bus/pci/drivers/<name>`), which forgets them, as do lost events, a module the agent
+/// loads itself and a bind that did not go as they said.
+package final class DriverCache: Sendable {
+    private struct Kept {
+        var drivers: (registered: Set<String>, vfio: VFIODrivers)?
+        /// Counts `forget()`s: a reading begun before one is not kept.
+        var generation = 0
+    }
+    private let kept = Mutex(Kept())
 
     package init() {}
 
-    /// The list for these registered drivers: the one kept, or `read()`'s. Without them
-    /// (nil), whichever was read last.
-    package func get(registered: Set<String>?, _ read: () -> VFIODrivers) -> VFIODrivers {
-        if let known = cached.withLock({ $0 }), registered == nil || registered == known.registered {
-            return known.drivers
-        }
-        let drivers = read()
-        if let registered { cached.withLock { $0 = (registered, drivers) } }
+    /// The drivers kept, or `read()`'s.
+    package func get(
+        _ read: () throws(AgentError) -> (registered: Set<String>, vfio: VFIODrivers)
+    ) throws(AgentError) -> (registered: Set<String>, vfio: VFIODrivers) {
+        let (known, generation) = kept.withLock { ($0.drivers, $0.generation) }
+        if let known { return known }
+        let drivers = try read()
+        kept.withLock { if $0.generation == generation { $0.drivers = drivers } }
         return drivers
+    }
+
+    package func forget() {
+        kept.withLock {
+            $0.drivers = nil
+            $0.generation += 1
+        }
     }
 }

@@ -100,9 +100,11 @@ package struct NodeHolders {
         }.sorted()
     }
 
-    /// The device's own iommufd node and its owner, group and mode; nil without one.
-    package func deviceNode(of address: PCIAddress) -> DeviceNode? {
-        for name in deviceNodeNames(of: address) {
+    /// The device's own iommufd node and its owner, group and mode; nil without one. Its
+    /// name is in `vfio-dev/`, read with the device; a node exists only where the kernel
+    /// gave that entry a `dev` (6.2 and later), and is then in `/dev/vfio/devices`.
+    package func deviceNode(of device: PCIDevice) -> DeviceNode? {
+        for name in device.vfioDeviceNames {
             if let state = try? io.nodeState(paths.under("/dev/vfio/devices/\(name)")) {
                 return DeviceNode(name: name, state: state)
             }
@@ -119,7 +121,7 @@ extension SysfsReader {
             guard let target = try? io.readLink(paths.attribute(address, link)), let name = lastComponent(target),
                 let vf = PCIAddress(name)
             else { continue }
-            devices.append((vf, try? self.group(of: vf)))
+            devices.append((vf, try? self.device(vf).iommuGroup))
         }
         return NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)
     }

@@ -44,7 +44,7 @@ extension SysfsReader {
             for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
             if needs.deviceNode {
                 let nodes = NodeHolders(io: io, paths: paths, vfio: vfioDrivers())
-                devices[index].deviceNode = nodes.deviceNode(of: address)
+                devices[index].deviceNode = nodes.deviceNode(of: devices[index])
                 if !iommuRead {
                     iommu = try? io.nodeAccess(paths.under("/dev/iommu"))
                     iommuRead = true

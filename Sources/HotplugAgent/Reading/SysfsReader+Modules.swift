@@ -34,18 +34,27 @@ extension SysfsReader {
         return VFIOVariants(aliases: aliases, driversOfModules: drivers)
     }
 
-    /// The VFIO drivers (see `VFIODrivers`): the PCI drivers of the modules built on
-    /// vfio-pci-core (`/sys/module/vfio_pci_core/holders/`: vfio_pci, mlx5_vfio_pci, …), as
-    /// the kernel lists them once loaded, read again when the registered drivers change.
-    package func vfioDrivers(registered: Set<String>? = nil) -> VFIODrivers {
-        vfioDriverCache.get(registered: registered) {
+    /// The registered PCI drivers (`/sys/bus/pci/drivers/*`) and the VFIO drivers among
+    /// them (see `VFIODrivers`): the PCI drivers of the modules built on vfio-pci-core
+    /// (`/sys/module/vfio_pci_core/holders/`: vfio_pci, mlx5_vfio_pci, …), as the kernel
+    /// lists them once loaded. Kept until they change (see `DriverCache`).
+    package func registeredDrivers() throws(AgentError) -> (registered: Set<String>, vfio: VFIODrivers) {
+        try driverCache.get { () throws(AgentError) in
+            let registered: Set<String>
+            do throws(IOFailure) { registered = Set(try io.list(paths.pciDrivers)) } catch { throw .io(error) }
             let holders = (try? io.list(paths.under("/sys/module/vfio_pci_core/holders"))) ?? []
-            return VFIODrivers(
+            let vfio = VFIODrivers(
                 listed: Set(
                     holders.flatMap { module in
                         ((try? io.list(paths.under("/sys/module/\(module)/drivers"))) ?? [])
                             .filter { $0.hasPrefix("pci:") }.map { String($0.dropFirst(4)) }
                     }))
+            return (registered, vfio)
         }
+    }
+
+    /// The VFIO drivers (see `registeredDrivers`); by name alone where they cannot be read.
+    package func vfioDrivers() -> VFIODrivers {
+        (try? registeredDrivers().vfio) ?? VFIODrivers()
     }
 }

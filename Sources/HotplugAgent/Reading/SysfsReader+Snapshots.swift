@@ -3,26 +3,25 @@ import Policy
 
 /// Snapshots: the devices, drivers, groups and group nodes the planner plans over.
 extension SysfsReader {
-    /// Registered PCI drivers (`/sys/bus/pci/drivers/*`).
+    /// Registered PCI drivers (`/sys/bus/pci/drivers/*`), kept until they change.
     package func drivers() throws(AgentError) -> Set<String> {
-        do {
-            return Set(try io.list(paths.pciDrivers))
-        } catch {
-            throw .io(error)
-        }
+        try registeredDrivers().registered
     }
 
-    /// The IOMMU group of a device, known or from its `iommu_group` link; nil without one.
+    /// The IOMMU group of a device: known, or read with the device. What is known may be
+    /// of a device that left since (its reconcile reads it afresh); it serves to order
+    /// work by group, never to decide.
     package func group(of address: PCIAddress) throws(AgentError) -> Int? {
-        if let inode = try? io.inode(paths.device(address)), let identity = identities.lookup(address, inode: inode) {
-            return identity.iommuGroup
-        }
-        return try linkName(address, "iommu_group").flatMap { Int($0) }
+        if let identity = identities.entry(address) { return identity.iommuGroup }
+        return try device(address).iommuGroup
     }
 
-    /// The addresses in an IOMMU group; empty when the group does not exist.
+    /// The addresses in an IOMMU group (kept, see `GroupCache`); empty when the group does
+    /// not exist.
     package func groupMembers(_ group: Int) -> [PCIAddress] {
-        ((try? io.list(paths.iommuGroupDevices(group))) ?? []).compactMap { PCIAddress($0) }.sorted()
+        groups.members(of: group) {
+            ((try? io.list(paths.iommuGroupDevices(group))) ?? []).compactMap { PCIAddress($0) }.sorted()
+        }
     }
 
     package func vfioNode(_ group: Int) throws(AgentError) -> NodeState? {
@@ -48,9 +47,7 @@ extension SysfsReader {
                 if let device = try? self.device(peer) { devices[peer] = device }
             }
         }
-        var nodes: [Int: NodeState] = [:]
-        for group in groups { nodes[group] = try vfioNode(group) }
-        return snapshot(Array(devices.values), drivers: try drivers(), vfioNodes: nodes)
+        return try snapshot(Array(devices.values), groups: groups)
     }
 
     /// Every device of the host. Devices that vanish while being read are left out.
@@ -62,19 +59,24 @@ extension SysfsReader {
                 let device = try self.device(address)
                 devices.append(device)
                 if let group = device.iommuGroup { groups.insert(group) }
-            } catch where error.isGone {
+            } catch  where error.isGone {
                 continue
             }
         }
-        var nodes: [Int: NodeState] = [:]
-        for group in groups { nodes[group] = try vfioNode(group) }
-        return snapshot(devices, drivers: try drivers(), vfioNodes: nodes)
+        return try snapshot(devices, groups: groups)
     }
 
-    /// A view of these devices, with the kernel's VFIO drivers for these registered drivers.
-    private func snapshot(_ devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState]) -> HostView {
-        var view = HostView(devices: devices, drivers: drivers, vfioNodes: vfioNodes)
-        view.vfio = vfioDrivers(registered: drivers)
+    /// A view of these devices, with the registered drivers, the kernel's VFIO drivers and
+    /// their groups' nodes. A group's node exists only while a member is on a VFIO driver
+    /// (the kernel makes it when the first registers and drops it when the last goes), so
+    /// only those groups' are looked at.
+    private func snapshot(_ devices: [PCIDevice], groups: Set<Int>) throws(AgentError) -> HostView {
+        let drivers = try registeredDrivers()
+        var nodes: [Int: NodeState] = [:]
+        let held = Set(devices.compactMap { drivers.vfio.contains($0.driver) ? $0.iommuGroup : nil })
+        for group in groups.intersection(held) { nodes[group] = try vfioNode(group) }
+        var view = HostView(devices: devices, drivers: drivers.registered, vfioNodes: nodes)
+        view.vfio = drivers.vfio
         return view
     }
 }

@@ -13,13 +13,22 @@ package struct SysfsReader: Sendable {
     package var identities = IdentityCache()
     /// The kernel's VFIO variant drivers, read once (they change with the kernel).
     package let variantCache = VariantCache()
-    /// The kernel's VFIO drivers, read again when the registered drivers change.
-    package let vfioDriverCache = VFIODriverCache()
+    /// IOMMU groups' members, until a device comes or goes.
+    package let groups = GroupCache()
+    /// The registered drivers and the kernel's VFIO drivers, until they change.
+    package let driverCache = DriverCache()
 
     package init(io: any KernelIO, paths: HostPaths, origins: OriginStore? = nil) {
         self.io = io
         self.paths = paths
         self.origins = origins
+    }
+
+    /// Forgets what is kept between reconciles (identities, groups, drivers): events were lost.
+    package func forgetAll() {
+        identities.forgetAll()
+        groups.forgetAll()
+        driverCache.forget()
     }
 
     /// Every PCI address sysfs lists, in address order; names that are not addresses are skipped.
@@ -31,15 +40,26 @@ package struct SysfsReader: Sendable {
         }
     }
 
-    /// One device as sysfs shows it now; `.gone` when it is not there (any more). Its
-    /// identity comes from `identities` while its directory is the same; the driver link
-    /// and override always from sysfs.
+    /// One device as sysfs shows it now, in one look at its directory (`readDirectory`);
+    /// `.gone` when it is not there (any more). Its identity comes from `identities` while
+    /// the directory's inode is the one it was read under, else from its `uevent` file and
+    /// links; the driver link, `driver_override` and `vfio-dev/` always from sysfs.
     package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
         let directory = paths.device(address)
-        let inode: UInt64
+        let known = identities.entry(address)
+        var request = DirectoryRequest(files: ["driver_override"], links: ["driver"], listings: ["vfio-dev"])
+        if known == nil {
+            request.files += ["uevent", "boot_vga"]
+            request.links += ["iommu_group", "physfn"]
+        } else if known!.classCode >> 8 == 0x0300 {
+            // The kernel shows boot_vga on VGA-class functions only; it can change when the
+            // default VGA device goes, so it is never cached.
+            request.files.append("boot_vga")
+        }
+        let reading: DirectoryReading
         do {
-            inode = try io.inode(directory)
-        } catch where error.meansGone {
+            reading = try io.readDirectory(directory, request)
+        } catch  where error.meansGone {
             identities.forget(address)
             throw .gone(address)
         } catch {
@@ -47,37 +67,32 @@ package struct SysfsReader: Sendable {
         }
         var vfPending = false
         let identity: DeviceIdentity
-        if let cached = identities.lookup(address, inode: inode) {
-            identity = cached
+        if let known {
+            // Another device took the address: read it afresh.
+            guard known.inode == reading.inode else {
+                identities.forget(address)
+                return try device(address)
+            }
+            identity = known
         } else {
-            (identity, vfPending) = try readIdentity(address, inode: inode, in: directory)
+            (identity, vfPending) = try readIdentity(address, reading, in: directory)
             if !vfPending && (identity.physfn == nil || identity.pfID != nil) {
                 identities.store(identity, for: address)
             }
         }
         var device = PCIDevice(
             address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
-            iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
+            driver: reading.links["driver"].flatMap(lastComponent), iommuGroup: identity.iommuGroup,
+            physfn: identity.physfn, pfID: identity.pfID)
+        device.shownModalias = identity.modalias
         device.vfPending = vfPending
-        do {
-            if identity.subsystemID == nil {
-                device.shownModalias = try optional(address, "modalias", in: directory, seen: true).map(firstLine)
-            }
-            device.driver = try linkName(address, "driver", in: directory, seen: true)
-            if let override = try optional(address, "driver_override", in: directory, seen: true) {
-                let value = firstLine(override)
-                device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
-            }
-            // The kernel shows boot_vga on VGA-class functions only; it can change when the
-            // default VGA device goes, so it is never cached.
-            if identity.classCode >> 8 == 0x0300,
-                let bootVGA = try optional(address, "boot_vga", in: directory, seen: true)
-            {
-                device.bootVGA = firstLine(bootVGA) == "1"
-            }
-        } catch .gone(let gone) {
-            identities.forget(address)
-            throw .gone(gone)
+        device.vfioDeviceNames = (reading.listings["vfio-dev"] ?? []).filter { $0.hasPrefix("vfio") }.sorted()
+        if let override = reading.files["driver_override"] {
+            let value = firstLine(override)
+            device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
+        }
+        if identity.classCode >> 8 == 0x0300, let bootVGA = reading.files["boot_vga"] {
+            device.bootVGA = firstLine(bootVGA) == "1"
         }
         return device
     }
@@ -87,47 +102,62 @@ package struct SysfsReader: Sendable {
         try linkName(address, "driver")
     }
 
-    /// IDs, class, group and PF, read from sysfs; `vfPending` when the device reads as a
-    /// VF whose `physfn` link is not there yet.
+    /// IDs, class and subsystem IDs from the `uevent` file (the kernel's own words for
+    /// them, after its quirks), group and PF from the links; `vfPending` when the device
+    /// reads as a VF whose `physfn` link is not there yet.
     private func readIdentity(
-        _ address: PCIAddress, inode: UInt64, in directory: String
+        _ address: PCIAddress, _ reading: DirectoryReading, in directory: String
     ) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
-        let vendor = try hexAttribute(address, "vendor", bits: 16, required: true, in: directory)!
-        let deviceID = try hexAttribute(address, "device", bits: 16, required: true, in: directory)!
-        let classCode = try hexAttribute(address, "class", bits: 24, required: true, in: directory)!
-        let subVendor = try hexAttribute(
-            address, "subsystem_vendor", bits: 16, required: false, in: directory, seen: true)
-        let subDevice = try hexAttribute(
-            address, "subsystem_device", bits: 16, required: false, in: directory, seen: true)
-        var identity = DeviceIdentity(
-            inode: inode, id: PCIID(vendor: UInt16(vendor), device: UInt16(deviceID)), classCode: UInt32(classCode))
-        if let subVendor, let subDevice {
-            identity.subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
+        // A device whose directory is emptied is leaving.
+        guard let uevent = reading.files["uevent"] else { throw .gone(address) }
+        var properties: [Substring: Substring] = [:]
+        for line in uevent.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            properties[line[..<equals]] = line[line.index(after: equals)...]
         }
-        if let group = try linkName(address, "iommu_group", in: directory, seen: true) {
+        func malformed(_ key: String, _ expected: String) -> AgentError {
+            .malformed(
+                path: directory + "/uevent", value: "\(key)=\(properties[Substring(key)] ?? "")", expected: expected)
+        }
+        guard let id = properties["PCI_ID"].flatMap({ PCIID($0) }) else {
+            throw malformed("PCI_ID", "VVVV:DDDD")
+        }
+        guard let classText = properties["PCI_CLASS"], !classText.isEmpty, classText.count <= 6,
+            let classCode = UInt32(classText, radix: 16)
+        else { throw malformed("PCI_CLASS", "a 24-bit hex number") }
+        var identity = DeviceIdentity(inode: reading.inode, id: id, classCode: classCode)
+        if let sub = properties["PCI_SUBSYS_ID"] {
+            guard let subsystemID = PCIID(sub) else { throw malformed("PCI_SUBSYS_ID", "VVVV:DDDD") }
+            identity.subsystemID = subsystemID
+        } else {
+            identity.modalias = properties["MODALIAS"].map(String.init)
+        }
+        if let group = reading.links["iommu_group"].flatMap(lastComponent) {
             guard let number = Int(group) else {
-                throw .malformed(
-                    path: paths.attribute(address, "iommu_group"), value: group, expected: "a group number")
+                throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")
             }
             identity.iommuGroup = number
         }
         var vfPending = false
-        if let pf = try linkName(address, "physfn", in: directory, seen: true) {
+        if let pf = reading.links["physfn"].flatMap(lastComponent) {
             guard let pfAddress = PCIAddress(pf) else {
-                throw .malformed(path: paths.attribute(address, "physfn"), value: pf, expected: "a PCI address")
+                throw .malformed(path: directory + "/physfn", value: pf, expected: "a PCI address")
             }
             identity.physfn = pfAddress
             // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
-            if let pfVendor = try? hexAttribute(pfAddress, "vendor", bits: 16, required: true),
-                let pfDevice = try? hexAttribute(pfAddress, "device", bits: 16, required: true)
-            {
-                identity.pfID = PCIID(vendor: UInt16(pfVendor), device: UInt16(pfDevice))
-            }
+            identity.pfID = identities.entry(pfAddress)?.id ?? pfID(pfAddress)
         } else if let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4 {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
             vfPending = ConfigSpace(head).readsAsVF
         }
         return (identity, vfPending)
+    }
+
+    /// A PF's vendor:device, from its `uevent`; nil when it cannot be read.
+    private func pfID(_ pf: PCIAddress) -> PCIID? {
+        guard let text = try? io.read(paths.attribute(pf, "uevent")) else { return nil }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("PCI_ID=") }
+        return line.flatMap { PCIID($0.dropFirst(7)) }
     }
 
     package func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
@@ -142,9 +172,9 @@ package struct SysfsReader: Sendable {
     ) throws(AgentError) -> String? {
         do {
             return try io.read(directory + "/" + name)
-        } catch where error.errno == .ENOENT && (seen || io.exists(directory)) {
+        } catch  where error.errno == .ENOENT && (seen || io.exists(directory)) {
             return nil
-        } catch where error.meansGone {
+        } catch  where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)
@@ -177,10 +207,10 @@ package struct SysfsReader: Sendable {
         let directory = directory ?? paths.device(address)
         do {
             return lastComponent(try io.readLink(directory + "/" + name))
-        } catch where error.errno == .ENOENT {
+        } catch  where error.errno == .ENOENT {
             if seen || io.exists(directory) { return nil }
             throw .gone(address)
-        } catch where error.meansGone {
+        } catch  where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)

@@ -43,10 +43,12 @@ package final class RealKernelIO: KernelIO {
         try writeAll(fd, value, path: path)
     }
 
-    /// Everything `fd` reads, up to 1 MiB (no attribute is larger).
-    package func readAll(_ fd: Int32, path: String) throws(IOFailure) -> String {
+    /// Everything `fd` reads, up to 1 MiB (no attribute is larger); see `readAll(from:)`
+    /// for `shortReadEnds`.
+    package func readAll(_ fd: Int32, path: String, shortReadEnds: Bool = false) throws(IOFailure) -> String {
         do {
-            return String(decoding: try HostInterface.readAll(from: fd, limit: 1 << 20), as: UTF8.self)
+            let bytes = try HostInterface.readAll(from: fd, limit: 1 << 20, shortReadEnds: shortReadEnds)
+            return String(decoding: bytes, as: UTF8.self)
         } catch {
             throw IOFailure(.read, path, errno: error)
         }

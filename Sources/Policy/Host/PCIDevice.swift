@@ -15,12 +15,16 @@ public struct PCIDevice: Sendable, Equatable {
     public var physfn: PCIAddress?
     /// For a VF, the PF's vendor:device.
     public var pfID: PCIID?
-    /// The `modalias` file, read only where the device shows no subsystem IDs to make it from
-    /// (the kernel always shows them; a hand-made tree may not).
+    /// The `MODALIAS` its `uevent` shows, kept only where it shows no subsystem IDs to make
+    /// it from (the kernel always shows them; a hand-made tree may not).
     public var shownModalias: String?
     /// Set when the device reads as a VF whose `physfn` link is not there yet: nothing is
     /// decided about it until the `change` that follows the links.
     public var vfPending = false
+
+    /// The names in its `vfio-dev/` directory (`vfio3`): its iommufd device node's, where the
+    /// kernel made one; empty off VFIO drivers.
+    public var vfioDeviceNames: [String] = []
 
     // Read only when a policy needs them (see `ReadNeeds`).
     /// Config space bytes (256, or 4096 for PCIe).
@@ -48,9 +52,11 @@ public struct PCIDevice: Sendable, Equatable {
     /// For each `sysfs` entry of the policy (by its path pattern), what it found.
     public var attributes: [String: [AttributeReading]] = [:]
 
-    public init(address: PCIAddress, id: PCIID, subsystemID: PCIID? = nil, classCode: UInt32,
-                driver: String? = nil, driverOverride: String? = nil, bootVGA: Bool = false,
-                iommuGroup: Int? = nil, physfn: PCIAddress? = nil, pfID: PCIID? = nil) {
+    public init(
+        address: PCIAddress, id: PCIID, subsystemID: PCIID? = nil, classCode: UInt32,
+        driver: String? = nil, driverOverride: String? = nil, bootVGA: Bool = false,
+        iommuGroup: Int? = nil, physfn: PCIAddress? = nil, pfID: PCIID? = nil
+    ) {
         self.address = address
         self.id = id
         self.subsystemID = subsystemID

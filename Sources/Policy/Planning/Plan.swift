@@ -75,6 +75,16 @@ extension Action {
         }
     }
 
+    /// Whether the device's driver or override may differ after it from what was read
+    /// before: a module loaded may take it; a sysfs write or an SR-IOV change may do
+    /// anything. Node ownership, ACLs, config bits and records leave them.
+    public var movesDevice: Bool {
+        switch self {
+        case .setNodeAccess, .setDeviceNodeAccess, .grantIOMMU, .writeConfig, .forgetOrigin: false
+        case .loadModule, .bind, .unbind, .writeAttribute, .setVFCount, .setAutoprobe, .restore: true
+        }
+    }
+
     /// `set /dev/vfio/12 owner cloud (1000) group kvm (993) mode 0660`.
     static func nodeSummary(_ node: String, _ owner: Account?, _ group: Account?, _ mode: UInt16?) -> String {
         var parts = ["set \(node)"]

@@ -1,0 +1,47 @@
+/// What to read of one directory (a device's, in sysfs) through one descriptor: files,
+/// links and subdirectories' listings, each named relative to it and never through a link.
+package struct DirectoryRequest: Hashable, Sendable {
+    package var files: [String] = []
+    package var links: [String] = []
+    package var listings: [String] = []
+
+    package init(files: [String] = [], links: [String] = [], listings: [String] = []) {
+        self.files = files
+        self.links = links
+        self.listings = listings
+    }
+}
+
+/// One directory as one look showed it: its inode (new for each device the kernel adds),
+/// and what was asked of it. A name that is not there has no entry.
+package struct DirectoryReading: Sendable, Equatable {
+    package var inode: UInt64
+    package var files: [String: String] = [:]
+    package var links: [String: String] = [:]
+    package var listings: [String: [String]] = [:]
+
+    package init(inode: UInt64) { self.inode = inode }
+}
+
+extension KernelIO {
+    /// The reading as the single-path operations give it: what `readDirectory` means, and
+    /// how a host without descriptors (the simulated one) answers it. A name that is not
+    /// there (ENOENT) is left out; the directory itself missing throws.
+    package func readEntriesOneByOne(
+        _ directory: String, _ request: DirectoryRequest
+    ) throws(IOFailure) -> DirectoryReading {
+        var reading = DirectoryReading(inode: try inode(directory))
+        for name in request.files {
+            do { reading.files[name] = try read(directory + "/" + name) } catch  where error.errno == .ENOENT {}
+        }
+        for name in request.links {
+            do { reading.links[name] = try readLink(directory + "/" + name) } catch  where error.errno == .ENOENT {}
+        }
+        for name in request.listings {
+            do {
+                reading.listings[name] = try list(directory + "/" + name)
+            } catch  where error.errno == .ENOENT || error.errno == .ENOTDIR {}
+        }
+        return reading
+    }
+}

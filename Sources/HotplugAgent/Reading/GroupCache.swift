@@ -1,0 +1,33 @@
+import Policy
+import Synchronization
+
+/// IOMMU groups' members, listed once and kept until a PCI device is added or removed: the
+/// kernel puts a device in its group before it announces the device (`add`) and takes it
+/// out before `remove`, so nothing else changes a group. Either event, lost events, and a
+/// VF count the agent changes forget them all.
+package final class GroupCache: Sendable {
+    private struct Kept {
+        var members: [Int: [PCIAddress]] = [:]
+        /// Counts `forgetAll()`s: a listing begun before one is not kept.
+        var generation = 0
+    }
+    private let kept = Mutex(Kept())
+
+    package init() {}
+
+    /// The group's members kept, or `list()`'s.
+    package func members(of group: Int, _ list: () -> [PCIAddress]) -> [PCIAddress] {
+        let (known, generation) = kept.withLock { ($0.members[group], $0.generation) }
+        if let known { return known }
+        let members = list()
+        kept.withLock { if $0.generation == generation { $0.members[group] = members } }
+        return members
+    }
+
+    package func forgetAll() {
+        kept.withLock {
+            $0.members.removeAll()
+            $0.generation += 1
+        }
+    }
+}

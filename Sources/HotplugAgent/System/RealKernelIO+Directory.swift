@@ -1,0 +1,46 @@
+import Glibc
+import HostInterface
+
+/// A device's directory read through one `O_PATH` descriptor: `fstat` for its inode,
+/// `openat`/`readlinkat` relative to it for its entries, each name one component opened
+/// with `O_NOFOLLOW`, so nothing is walked twice and no entry is reached through a link.
+extension RealKernelIO {
+    package func readDirectory(
+        _ directory: String, _ request: DirectoryRequest
+    ) throws(IOFailure) -> DirectoryReading {
+        let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
+        var reading = DirectoryReading(inode: UInt64(status.st_ino))
+        for name in request.files {
+            let path = directory + "/" + name
+            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard file >= 0 else {
+                if Errno.current == .ENOENT { continue }
+                throw IOFailure(.read, path, errno: .current)
+            }
+            defer { close(file) }
+            reading.files[name] = try readAll(file, path: path, shortReadEnds: true)
+        }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        for name in request.links {
+            let count = readlinkat(fd, name, &buffer, buffer.count - 1)
+            guard count >= 0 else {
+                if Errno.current == .ENOENT { continue }
+                throw IOFailure(.readlink, directory + "/" + name, errno: .current)
+            }
+            reading.links[name] = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        for name in request.listings {
+            let listed = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard listed >= 0, let entries = DirectoryEntries(closing: listed) else {
+                if Errno.current == .ENOENT || Errno.current == .ENOTDIR { continue }
+                throw IOFailure(.list, directory + "/" + name, errno: .current)
+            }
+            reading.listings[name] = entries.names
+        }
+        return reading
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import HostInterface
+@testable import HotplugAgent
+@testable import Simulation
+import Policy
+import Synchronization
+import Testing
+
+/// What the agent keeps between reconciles (identities, groups' members, the registered and
+/// VFIO drivers) is forgotten by the events that change it, so a daemon that has run for a
+/// while decides as a fresh one would.
+struct KeptKnowledgeTests {
+    let gpu = "0000:12:00.0"
+
+    func change(_ address: String) -> (events: [UEvent], overflowed: Bool) {
+        (
+            [
+                UEvent(
+                    action: "change", subsystem: "pci", devpath: "/devices/\(address)",
+                    properties: ["PCI_SLOT_NAME": address])
+            ],
+            false
+        )
+    }
+
+    /// A device plugged into a group the agent has listed: its peers' next plans see it.
+    @Test func aDeviceAddedToAListedGroupIsSeenByItsPeers() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let group = try #require(host.device(gpu)?.group)
+        host.agent.handle(change(gpu))  // the group's members are known now
+        try host.kernel.plug(
+            HostDescription.Device(
+                address: "0000:12:00.1", id: "8086:1593", subsystem: nil, class: "020000", parent: "0000:11:00.0",
+                iommuGroup: group, driver: nil, bootVGA: nil, attributes: nil))
+        #expect(host.device("0000:12:00.1")?.driver == "ice")
+        host.deliverEvents()
+        #expect(
+            host.log.containing(
+                "warning: \(gpu) [mi300x] IOMMU group \(group) is not viable for VFIO: held by 0000:12:00.1 (ice)"
+            ).count == 1)
+    }
+
+    /// A VFIO driver whose name says nothing, loaded after the agent read the drivers: its
+    /// `drivers` uevent makes the agent read them again, so a VM's device on it waits.
+    @Test func aVFIODriverLoadedLaterIsKnownByItsDriversEvent() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.drivers.append(
+            HostDescription.Driver(
+                name: "acme_passthrough", module: "acme_passthrough", loaded: false,
+                loadable: true, ids: nil, classes: nil, sriov: nil, vfio: true))
+        let host = try SimHost(
+            description, policies: "[[policy]]\nname = \"host\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"amdgpu\"\n")
+        host.agent.handle(change("0000:03:00.0"))  // reads (and keeps) the drivers
+        try host.kernel.write("/sys/bus/pci/devices/\(gpu)/driver_override", "acme_passthrough")
+        try host.kernel.loadModule("acme_passthrough")
+        #expect(host.device(gpu)?.driver == "acme_passthrough")
+        let group = try #require(host.device(gpu)?.group)
+        host.kernel.holdNode(group, pid: 4242, command: "qemu-system-x86")
+        let events = host.kernel.drain()
+        #expect(
+            events.events.contains { $0.subsystem == "drivers" && $0.devpath == "/bus/pci/drivers/acme_passthrough" })
+        let agent = host.agent
+        #expect(
+            HolderTests().returns(within: .seconds(10), unblock: { host.kernel.closeNode(group) }) {
+                agent.handle(events)
+            })
+        #expect(host.device(gpu)?.driver == "acme_passthrough")
+        #expect(host.log.containing("waiting: unbind acme_passthrough for amdgpu").count >= 1)
+    }
+
+    /// A module the agent loads itself is seen at once: the bind that follows needs no
+    /// event to know the driver is there.
+    @Test func aModuleTheAgentLoadsIsKnownWithoutItsEvent() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        host.agent.handle(change("0000:03:00.0"))  // vfio-pci is not registered yet
+        host.agent.handle(change(gpu))
+        #expect(host.device(gpu)?.driver == "vfio-pci")
+        host.agent.handle(change("0000:22:00.0"))
+        #expect(host.device("0000:22:00.0")?.driver == "vfio-pci")
+        // Loaded once, for the first claim: the drivers read again know it is there.
+        #expect(host.log.containing("load module vfio-pci").count == 1)
+        #expect(host.agent.failureCount == 0)
+    }
+}
