@@ -295,7 +295,9 @@ struct NodeACLTests {
         try tree.file("/etc/secret", "x\n")
         unlink(tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override"))
         try tree.link("/sys/bus/pci/devices/0000:0b:00.0/driver_override", to: tree.path("/etc/secret"))
-        #expect(throws: IOFailure.self) { try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"])) }
+        #expect(throws: IOFailure.self) {
+            try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"]))
+        }
         #expect(throws: IOFailure.self) { try io.readDirectory(directory + "/gone", DirectoryRequest()) }
     }
 }
