@@ -95,12 +95,14 @@ static void add_pci(const char *address, const char *vendor, const char *device,
     snprintf(device_hex, sizeof device_hex, "0x%s", device);
     snprintf(class_hex, sizeof class_hex, "0x%s", class_code);
     snprintf(id, sizeof id, "%s:%s", vendor, device);
+    char sub[16];
+    snprintf(sub, sizeof sub, "%s:0001", vendor);  /* as subsystem_vendor/subsystem_device say */
     gchar *path = umockdev_testbed_add_device(bed, "pci", address, NULL,
         "vendor", vendor_hex, "device", device_hex, "class", class_hex,
         "subsystem_vendor", vendor_hex, "subsystem_device", "0x0001", "driver_override", "(null)\n",
         /* pci_enable_device count: vfio-pci raises it only while a user has the device open. */
         "enable", "0\n", NULL,
-        "PCI_SLOT_NAME", address, "PCI_ID", id, "PCI_CLASS", class_code, NULL);
+        "PCI_SLOT_NAME", address, "PCI_ID", id, "PCI_CLASS", class_code, "PCI_SUBSYS_ID", sub, NULL);
     snprintf(syspath, sizeof syspath, "%s", path);
     g_free(path);
     snprintf(link, sizeof link, "/sys/kernel/iommu_groups/%d/devices", group);
@@ -127,9 +129,10 @@ static void add_pci_whole(const char *address, const char *vendor, const char *d
     char text[2048], link[256], target[256];
     int n = snprintf(text, sizeof text,
         "P: /devices/%s\nE: SUBSYSTEM=pci\nE: PCI_SLOT_NAME=%s\nE: PCI_ID=%s:%s\nE: PCI_CLASS=%s\n"
+        "E: PCI_SUBSYS_ID=%s:0001\n"
         "A: vendor=0x%s\nA: device=0x%s\nA: class=0x%s\nA: subsystem_vendor=0x%s\nA: subsystem_device=0x0001\n"
         "A: driver_override=(null)\\n\nA: enable=0\\n\nL: iommu_group=../../kernel/iommu_groups/%d\n",
-        address, address, vendor, device, class_code, vendor, device, class_code, vendor, group);
+        address, address, vendor, device, class_code, vendor, vendor, device, class_code, vendor, group);
     if (driver) n += snprintf(text + n, sizeof text - n, "L: driver=../../bus/pci/drivers/%s\nE: DRIVER=%s\n", driver, driver);
     if (reads_as_vf) n += snprintf(text + n, sizeof text - n, "H: config=ffffffff%0120d\n", 0);
     GError *error = NULL;
