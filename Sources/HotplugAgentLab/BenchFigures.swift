@@ -21,13 +21,14 @@ extension BenchCommand {
                     defer { _ = Subprocess.removeTree(state) }
                     try coldplugBig((kernel, agent))
                     try growth((kernel, agent))
+                case "reconcile": try reconcileCost()
                 case "operations":
                     let (kernel, agent, state) = try bigHost(workers: workers)
                     defer { _ = Subprocess.removeTree(state) }
                     try coldplugBig((kernel, agent))
                     try operationCounts((kernel, agent), policies: bigHostPolicies, journal: true)
                 default:
-                    throw ValidationError("unknown figure \(name): coldplug, hotplug, growth or operations")
+                    throw ValidationError("unknown figure \(name): coldplug, hotplug, growth, reconcile or operations")
                 }
             }
             return

@@ -170,6 +170,27 @@ struct TrustedPathTests {
 /// Records root acts on (where a device came from, which ACL entries to take back) are read
 /// through the same primitive: one another user could have planted is not believed.
 struct TrustedRecordTests {
+    /// The store keeps its directory open for writing: one removed meanwhile is made again
+    /// (the record lands in the new one, not in the removed one's descriptor), and after the
+    /// sweep has listed it, a device it did not list has no record.
+    @Test func theOriginDirectoryKeptOpenIsMadeAgainWhenRemoved() throws {
+        let tree = try FakeSysfs()
+        let (first, second) = (try #require(PCIAddress("0000:0b:00.0")), try #require(PCIAddress("0000:0c:00.0")))
+        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let origin = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
+        try store.save(first, origin)
+        #expect(unlink(tree.path("/state/origins/\(first)")) == 0 && rmdir(tree.path("/state/origins")) == 0)
+        try store.save(second, origin)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(second) == origin)
+        #expect(tree.stat("/state/origins").st_mode & 0o7777 == 0o700)
+
+        let third = try #require(PCIAddress("0000:0d:00.0"))
+        #expect(store.sweep(keeping: [first, second, third]).isEmpty)
+        try tree.file("/state/origins/\(third)", "driver=ice\noverride=\nmoved-to=vfio-pci\n")
+        #expect(store.load(third) == nil, "the agent is the directory's only writer")
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(third)?.driver == "ice")
+    }
+
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func anOriginRecordAnotherUserCouldPlantIsNotBelieved() throws {
         let tree = try FakeSysfs()

@@ -33,8 +33,8 @@ package struct BenchCommand<Lab: Laboratory>: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Only these figures, for a profiler: coldplug (seed 000, instant probes, 20 times), hotplug (100 "
-                + "hot-adds), growth (--cycles add/remove cycles on the large host) or operations (each kernel "
-                + "operation of one claim and one settled event).",
+                + "hot-adds), growth (--cycles add/remove cycles on the large host), reconcile (the large host's "
+                + "coldplug on one worker) or operations (each kernel operation of one claim and one settled event).",
             valueName: "FIGURE"))
     package var only: [String] = []
 

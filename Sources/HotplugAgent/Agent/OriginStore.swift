@@ -13,11 +13,17 @@ import Synchronization
 /// outlive the agent, not the machine.
 ///
 /// The agent is the only writer of its state directory, so each record is read from its
-/// file once and then kept in memory beside it.
+/// file once and then kept in memory beside it; once the directory has been listed (the
+/// sweep at start), a device it did not list has none, without a look. The directory is
+/// opened for writing once and kept (opened again if it was removed meanwhile).
 package final class OriginStore: Sendable {
     package let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
     private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
+    /// The names the directory held when it was listed; nil until then.
+    private let listed = Mutex<Set<String>?>(nil)
+    /// The directory, open for writing into.
+    private let opened = Mutex<Int32?>(nil)
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
@@ -27,8 +33,13 @@ package final class OriginStore: Sendable {
         directory = stateDirectory + "/origins"
     }
 
+    deinit {
+        if let fd = opened.withLock({ $0 }) { close(fd) }
+    }
+
     package func load(_ address: PCIAddress) -> DriverOrigin? {
         if let origin = known.withLock({ $0[address] }) { return origin }
+        if let names = listed.withLock({ $0 }), !names.contains(address.description) { return nil }
         let origin = read(address)
         known.withLock { $0[address] = origin }
         return origin
@@ -66,9 +77,7 @@ package final class OriginStore: Sendable {
             text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n"
         }
         do {
-            try writeFileAtomically(
-                "\(directory)/\(address)", text, fileMode: 0o600, directoryMode: 0o700, durable: false,
-                root: root)
+            try write(address, text)
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }
@@ -76,15 +85,41 @@ package final class OriginStore: Sendable {
         }
     }
 
+    /// One writer at a time (a few system calls each), so the descriptor is never closed
+    /// under another.
+    private func write(_ address: PCIAddress, _ text: String) throws(IOFailure) {
+        try opened.withLock { (kept: inout Int32?) throws(IOFailure) in
+            for attempt in 0..<2 {
+                if kept == nil { kept = try openDirectoryForWriting(directory, mode: 0o700, root: root) }
+                do throws(IOFailure) {
+                    return try writeFileAtomically(
+                        address.description, in: kept!, shown: directory, text, fileMode: 0o600, durable: false)
+                } catch where error.errno == .ENOENT && attempt == 0 {
+                    // The directory was removed since it was opened: once more, made afresh.
+                    close(kept!)
+                    kept = nil
+                } catch {
+                    throw error
+                }
+            }
+        }
+    }
+
     /// Forgets the records of devices that are not `present`: they left while no agent
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
-        guard case .success(let entries) = TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) else {
+        let entries: DirectoryEntries
+        switch TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) {
+        case .success(let listed): entries = listed
+        case .failure(let refusal):
+            // No directory yet: no records.
+            if refusal.isMissing { listed.withLock { $0 = [] } }
             return []
         }
         let gone = entries.names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         remove(gone)
+        listed.withLock { $0 = Set(entries.names) }
         return gone
     }
 

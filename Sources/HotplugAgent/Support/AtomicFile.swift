@@ -25,14 +25,29 @@ package func writeFileAtomically(
     let slash = path.lastIndex(of: "/")!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
     let name = String(path[path.index(after: slash)...])
-    let directory: Int32
-    switch TrustedPath.openDirectoryForWriting(directoryPath, creating: directoryMode, root: root) {
-    case .success(let fd): directory = fd
-    case .failure(let refusal):
-        throw IOFailure(.open, directoryPath, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)
-    }
+    let directory = try openDirectoryForWriting(directoryPath, mode: directoryMode, root: root)
     defer { close(directory) }
+    try writeFileAtomically(
+        name, in: directory, shown: directoryPath, text, fileMode: fileMode, durable: durable)
+}
 
+/// The directory `writeFileAtomically` writes into, opened as it opens it; for a caller
+/// that writes there often and keeps the descriptor.
+package func openDirectoryForWriting(_ path: String, mode: mode_t, root: String = "/") throws(IOFailure) -> Int32 {
+    switch TrustedPath.openDirectoryForWriting(path, creating: mode, root: root) {
+    case .success(let fd): return fd
+    case .failure(let refusal):
+        throw IOFailure(.open, path, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)
+    }
+}
+
+/// `name` written atomically into the directory open as `directory` (from
+/// `openDirectoryForWriting`; `shown` is its path, for errors), as above.
+package func writeFileAtomically(
+    _ name: String, in directory: Int32, shown directoryPath: String, _ text: String, fileMode: mode_t,
+    durable: Bool
+) throws(IOFailure) {
+    let path = directoryPath + "/" + name
     var temporary = ""
     var fd: Int32 = -1
     for _ in 0..<16 {
