@@ -23,24 +23,25 @@ package struct DirectoryReading: Sendable, Equatable {
     package init(inode: UInt64) { self.inode = inode }
 }
 
-extension KernelIO {
-    /// The reading as the single-path operations give it: what `readDirectory` means, and
-    /// how a host without descriptors (the simulated one) answers it. A name that is not
-    /// there (ENOENT) is left out; the directory itself missing throws.
-    package func readEntriesOneByOne(
-        _ directory: String, _ request: DirectoryRequest
+extension DirectoryReading {
+    /// The reading the single-path answers give: what `readDirectory` means. A name that
+    /// is not there (ENOENT) is left out; the directory itself missing throws.
+    package static func assembled(
+        _ directory: String, _ request: DirectoryRequest, inode: UInt64,
+        read: (String) throws(IOFailure) -> String, readLink: (String) throws(IOFailure) -> String,
+        list: (String) throws(IOFailure) -> [String]
     ) throws(IOFailure) -> DirectoryReading {
-        var reading = DirectoryReading(inode: try inode(directory))
+        var reading = DirectoryReading(inode: inode)
         for name in request.files {
-            do { reading.files[name] = try read(directory + "/" + name) } catch  where error.errno == .ENOENT {}
+            do { reading.files[name] = try read(directory + "/" + name) } catch where error.errno == .ENOENT {}
         }
         for name in request.links {
-            do { reading.links[name] = try readLink(directory + "/" + name) } catch  where error.errno == .ENOENT {}
+            do { reading.links[name] = try readLink(directory + "/" + name) } catch where error.errno == .ENOENT {}
         }
         for name in request.listings {
             do {
                 reading.listings[name] = try list(directory + "/" + name)
-            } catch  where error.errno == .ENOENT || error.errno == .ENOTDIR {}
+            } catch where error.errno == .ENOENT || error.errno == .ENOTDIR {}
         }
         return reading
     }

@@ -42,7 +42,8 @@ package protocol KernelIO: AnyObject, Sendable {
     func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure)
     /// One directory in one look through one descriptor (see `DirectoryRequest`): a device's
     /// own entries without a path built and walked for each. Means what
-    /// `readEntriesOneByOne` does; the directory missing throws, a name missing is left out.
+    /// `DirectoryReading.assembled` makes of the single-path operations: the directory
+    /// missing throws, a name missing is left out.
     func readDirectory(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading
 
     // Below a device directory, for `sysfs` entries: `relative` is resolved without leaving

@@ -52,46 +52,56 @@ extension SimulatedKernel {
         return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
 
+    /// The single-path answers under one hold of the lock, as one look would give them.
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
-        try readEntriesOneByOne(directory, request)
+        try state.read { state throws(IOFailure) in
+            try .assembled(
+                directory, request, inode: try inode(directory, in: state),
+                read: { path throws(IOFailure) in try read(path, in: state) },
+                readLink: { path throws(IOFailure) in try readLink(path, in: state) },
+                list: { path throws(IOFailure) in try list(path, in: state) })
+        }
     }
 
     package func read(_ path: String) throws(IOFailure) -> String {
-        try state.read { state throws(IOFailure) in
-            switch parse(path) {
-            case .deviceFile(let address, let name) where name.hasPrefix("vfio-dev/"):
-                guard let number = state.devices[address]?.deviceNode, name == "vfio-dev/vfio\(number)/dev" else {
-                    throw IOFailure(.read, path, errno: .ENOENT)
-                }
-                return "\(SimulatedState.vfioDeviceMajor):\(number)\n"
-            case .deviceFile(let address, let name):
-                do throws(Errno) { return try state.readAttribute(address, name) } catch {
-                    throw IOFailure(.read, path, errno: error)
-                }
-            case .classEntry("net", let name, "flags"):
-                guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
-                return interface.up ? "0x1003\n" : "0x1002\n"
-            case .classEntry("block", let name, "dev"):
-                guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
-                return disk.dev + "\n"
-            case .proc("self/mountinfo"):
-                return state.mountInfo
-            case .proc("sys/kernel/osrelease"):
-                return state.kernelRelease + "\n"
-            case .moduleFile(let relative) where relative == "\(state.kernelRelease)/modules.alias":
-                // What modules.alias says of VFIO drivers; vfio-pci's own alias is always there.
-                return (["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"] + state.vfioAliases).joined(separator: "\n")
-                    + "\n"
-            case .proc("swaps"):
-                return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-                    + state.visibleDisks.filter { $0.swap == true }.map {
-                        "/dev/\($0.name) partition\t8388604\t0\t-2\n"
-                    }.joined()
-            default:
+        try state.read { state throws(IOFailure) in try read(path, in: state) }
+    }
+
+    /// `read` on the state already held (`readDirectory` takes the lock once).
+    func read(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
+        switch parse(path) {
+        case .deviceFile(let address, let name) where name.hasPrefix("vfio-dev/"):
+            guard let number = state.devices[address]?.deviceNode, name == "vfio-dev/vfio\(number)/dev" else {
                 throw IOFailure(.read, path, errno: .ENOENT)
             }
+            return "\(SimulatedState.vfioDeviceMajor):\(number)\n"
+        case .deviceFile(let address, let name):
+            do throws(Errno) { return try state.readAttribute(address, name) } catch {
+                throw IOFailure(.read, path, errno: error)
+            }
+        case .classEntry("net", let name, "flags"):
+            guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+            return interface.up ? "0x1003\n" : "0x1002\n"
+        case .classEntry("block", let name, "dev"):
+            guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+            return disk.dev + "\n"
+        case .proc("self/mountinfo"):
+            return state.mountInfo
+        case .proc("sys/kernel/osrelease"):
+            return state.kernelRelease + "\n"
+        case .moduleFile(let relative) where relative == "\(state.kernelRelease)/modules.alias":
+            // What modules.alias says of VFIO drivers; vfio-pci's own alias is always there.
+            return (["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"] + state.vfioAliases).joined(separator: "\n")
+                + "\n"
+        case .proc("swaps"):
+            return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+                + state.visibleDisks.filter { $0.swap == true }.map {
+                    "/dev/\($0.name) partition\t8388604\t0\t-2\n"
+                }.joined()
+        default:
+            throw IOFailure(.read, path, errno: .ENOENT)
         }
     }
 
@@ -137,75 +147,81 @@ extension SimulatedKernel {
     }
 
     package func readLink(_ path: String) throws(IOFailure) -> String {
-        try state.read { state throws(IOFailure) in
-            let missing = IOFailure(.readlink, path, errno: .ENOENT)
-            switch parse(path) {
-            case .deviceDir(let address):
-                guard state.devices[address] != nil else { throw missing }
-                return "../../.." + state.devpath(address)
-            case .deviceFile(let address, "driver"):
-                guard let driver = state.devices[address]?.driver else { throw missing }
-                return "../../../bus/pci/drivers/\(driver)"
-            case .deviceFile(let address, "iommu_group"):
-                guard let group = state.devices[address]?.group else { throw missing }
-                return "../../../kernel/iommu_groups/\(group)"
-            case .deviceFile(let address, "physfn"):
-                guard let device = state.devices[address], let pf = device.physfn, device.linked else { throw missing }
-                return "../\(pf)"
-            case .deviceFile(let address, let link) where link.hasPrefix("virtfn"):
-                guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing }
-                return "../\(state.vfs(of: address)[index])"
-            case .proc("self/ns/pid"):
-                return state.pidNamespace
-            default:
-                throw missing
-            }
+        try state.read { state throws(IOFailure) in try readLink(path, in: state) }
+    }
+
+    /// `readLink` on the state already held (`readDirectory` takes the lock once).
+    func readLink(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
+        let missing = IOFailure(.readlink, path, errno: .ENOENT)
+        switch parse(path) {
+        case .deviceDir(let address):
+            guard state.devices[address] != nil else { throw missing }
+            return "../../.." + state.devpath(address)
+        case .deviceFile(let address, "driver"):
+            guard let driver = state.devices[address]?.driver else { throw missing }
+            return "../../../bus/pci/drivers/\(driver)"
+        case .deviceFile(let address, "iommu_group"):
+            guard let group = state.devices[address]?.group else { throw missing }
+            return "../../../kernel/iommu_groups/\(group)"
+        case .deviceFile(let address, "physfn"):
+            guard let device = state.devices[address], let pf = device.physfn, device.linked else { throw missing }
+            return "../\(pf)"
+        case .deviceFile(let address, let link) where link.hasPrefix("virtfn"):
+            guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing }
+            return "../\(state.vfs(of: address)[index])"
+        case .proc("self/ns/pid"):
+            return state.pidNamespace
+        default:
+            throw missing
         }
     }
 
     package func list(_ path: String) throws(IOFailure) -> [String] {
-        try state.read { state throws(IOFailure) in
-            switch parse(path) {
-            case .devicesDir: return state.devices.keys.sorted().map(\.description)
-            case .driversDir: return state.driverOrder
-            case .groupsDir: return state.groupMembers.filter { !$0.value.isEmpty }.keys.sorted().map(String.init)
-            case .groupDevices(let group):
-                let members = state.members(of: group)
-                guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
-                return members.map(\.description)
-            case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
-            case .deviceDir(let address):
-                do throws(Errno) { return try state.listDevice(address, "") } catch {
-                    throw IOFailure(.list, path, errno: error)
-                }
-            case .classDir("net"): return state.visibleInterfaces.map(\.name)
-            case .classDir("block"): return state.visibleDisks.map(\.name)
-            case .moduleHolders("vfio_pci_core"):
-                return state.drivers.values.filter { $0.registered && $0.vfio }.map(\.module)
-            case .moduleDrivers(let module):
-                let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map {
-                    "pci:\($0.name)"
-                }
-                guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
-                return drivers
-            case .nvmeSubsystem(let name, ""):
-                let (controllers, namespaces) = state.nvmeSubsystem(name)
-                guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
-                return controllers.map(\.1) + namespaces
-            case .classEntry("block", let name, "holders"):
-                guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
-                return disk.holders ?? []
-            case .deviceFile(let address, "vfio-dev"):
-                guard let number = state.devices[address]?.deviceNode else {
-                    throw IOFailure(.list, path, errno: .ENOENT)
-                }
-                return ["vfio\(number)"]
-            case .deviceFile(let address, let below):
-                do throws(Errno) { return try state.listDevice(address, below) } catch {
-                    throw IOFailure(.list, path, errno: error)
-                }
-            default: throw IOFailure(.list, path, errno: .ENOENT)
+        try state.read { state throws(IOFailure) in try list(path, in: state) }
+    }
+
+    /// `list` on the state already held (`readDirectory` takes the lock once).
+    func list(_ path: String, in state: SimulatedState) throws(IOFailure) -> [String] {
+        switch parse(path) {
+        case .devicesDir: return state.devices.keys.sorted().map(\.description)
+        case .driversDir: return state.driverOrder
+        case .groupsDir: return state.groupMembers.filter { !$0.value.isEmpty }.keys.sorted().map(String.init)
+        case .groupDevices(let group):
+            let members = state.members(of: group)
+            guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            return members.map(\.description)
+        case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
+        case .deviceDir(let address):
+            do throws(Errno) { return try state.listDevice(address, "") } catch {
+                throw IOFailure(.list, path, errno: error)
             }
+        case .classDir("net"): return state.visibleInterfaces.map(\.name)
+        case .classDir("block"): return state.visibleDisks.map(\.name)
+        case .moduleHolders("vfio_pci_core"):
+            return state.drivers.values.filter { $0.registered && $0.vfio }.map(\.module)
+        case .moduleDrivers(let module):
+            let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map {
+                "pci:\($0.name)"
+            }
+            guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            return drivers
+        case .nvmeSubsystem(let name, ""):
+            let (controllers, namespaces) = state.nvmeSubsystem(name)
+            guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            return controllers.map(\.1) + namespaces
+        case .classEntry("block", let name, "holders"):
+            guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
+            return disk.holders ?? []
+        case .deviceFile(let address, "vfio-dev"):
+            guard let number = state.devices[address]?.deviceNode else {
+                throw IOFailure(.list, path, errno: .ENOENT)
+            }
+            return ["vfio\(number)"]
+        case .deviceFile(let address, let below):
+            do throws(Errno) { return try state.listDevice(address, below) } catch {
+                throw IOFailure(.list, path, errno: error)
+            }
+        default: throw IOFailure(.list, path, errno: .ENOENT)
         }
     }
 
@@ -229,12 +245,15 @@ extension SimulatedKernel {
     }
 
     package func inode(_ path: String) throws(IOFailure) -> UInt64 {
-        try state.read { state throws(IOFailure) in
-            guard case .deviceDir(let address) = parse(path), let device = state.devices[address] else {
-                throw IOFailure(.stat, path, errno: .ENOENT)
-            }
-            return UInt64(device.inode)
+        try state.read { state throws(IOFailure) in try inode(path, in: state) }
+    }
+
+    /// `inode` on the state already held (`readDirectory` takes the lock once).
+    func inode(_ path: String, in state: SimulatedState) throws(IOFailure) -> UInt64 {
+        guard case .deviceDir(let address) = parse(path), let device = state.devices[address] else {
+            throw IOFailure(.stat, path, errno: .ENOENT)
         }
+        return UInt64(device.inode)
     }
 
     package func resolve(_ path: String) throws(IOFailure) -> String {
