@@ -203,13 +203,22 @@ package final class Agent: @unchecked Sendable {
 
     /// `run --once`: coldplug, then keep reconciling what events and sysfs show until no
     /// device has work left, including devices the agent's own actions brought (new VFs).
-    /// Returns whether every action succeeded.
+    /// Events are followed until they stop coming, then every device is looked at once;
+    /// what that finds is done and the same again. Returns whether every action succeeded.
     package func runOnce(events: EventSource, maxRounds: Int = 32) -> Bool {
         reconcileAll(forgettingDeparted: true)
-        handle(events.drain())
-        guard !reconciler.dryRun else { return failureCount == 0 }
-        for _ in 0..<maxRounds {
+        guard !reconciler.dryRun else {
             handle(events.drain())
+            return failureCount == 0
+        }
+        var rounds = 0
+        while rounds < maxRounds {
+            let batch = events.drain()
+            rounds += 1
+            if !batch.events.isEmpty || batch.overflowed {
+                handle(batch)
+                continue
+            }
             let view: HostView
             do { view = try plannedView() } catch {
                 ledger.noteFailure()
