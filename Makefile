@@ -12,10 +12,10 @@ DRIVERCTL := .build/driverctl/usr/sbin/driverctl
 # dpkg-dev (dpkg-shlibdeps) and lintian for the package; libstdc++'s archive for release links.
 APT_PACKAGES := libudev-dev pkg-config umockdev libumockdev-dev gcc libstdc++-12-dev time \
 	qemu-system-x86 busybox-static udev kmod btrfs-progs socat xz-utils curl python3-yaml \
-	e2fsprogs dpkg-dev lintian podman crun python3-jsonschema
+	e2fsprogs dpkg-dev lintian podman crun python3-jsonschema strace
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build lint format test unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench link-order print-release-flags fuzz demo clean install uninstall deb
+.PHONY: all deps build lint format test unit-test fuzz-test integration-test cdi-test install-test metrics-test deploy-test kernel-test package-test systemd-test test-kernel bench bench-kernel link-order print-release-flags fuzz demo clean install uninstall deb
 
 # Installation layout (GNU style; packagers set PREFIX=/usr and DESTDIR).
 PREFIX ?= /usr/local
@@ -134,6 +134,12 @@ bench: deps $(DRIVERCTL)
 	strip -o .build/hotplug-agent.stripped $$bin && \
 	printf "%-42s%10.1f MB  (stripped, as the package installs it; goal <= 20 MB)\n" "installed binary" \
 		"$$(stat -c %s .build/hotplug-agent.stripped | awk '{ print $$1 / 1000000 }')"
+
+# The agent against the bare writes on a real kernel (Debian's, under QEMU): claims, hot-add
+# and 64 VFs, medians and ratios, and system calls per claim (Tests/Kernel/bench.sh).
+bench-kernel: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+	Tests/Kernel/bench.sh 6.12 $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/hotplug-agent
 
 # Debian's driverctl for the bench's reference: unpacked, never installed (its udev rules
 # and unit stay out of this machine).

@@ -72,11 +72,6 @@ extension SimulatedKernel {
     /// `read` on the state already held (`readDirectory` takes the lock once).
     func read(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
         switch parse(path) {
-        case .deviceFile(let address, let name) where name.hasPrefix("vfio-dev/"):
-            guard let number = state.devices[address]?.deviceNode, name == "vfio-dev/vfio\(number)/dev" else {
-                throw IOFailure(.read, path, errno: .ENOENT)
-            }
-            return "\(SimulatedState.vfioDeviceMajor):\(number)\n"
         case .deviceFile(let address, let name):
             do throws(Errno) { return try state.readAttribute(address, name) } catch {
                 throw IOFailure(.read, path, errno: error)

@@ -53,6 +53,11 @@ extension SimulatedState {
 
     func readAttribute(_ address: PCIAddress, _ name: String) throws(Errno) -> String {
         guard let device = devices[address] else { throw .ENOENT }
+        if name.hasPrefix("vfio-dev/") {
+            // Its iommufd node's number, while it has one.
+            guard let number = device.deviceNode, name == "vfio-dev/vfio\(number)/dev" else { throw .ENOENT }
+            return "\(Self.vfioDeviceMajor):\(number)\n"
+        }
         switch name {
         case "vendor": return "0x\(hex(device.id.vendor, width: 4))\n"
         case "device": return "0x\(hex(device.id.device, width: 4))\n"

@@ -39,8 +39,9 @@ package struct Executor: Sendable {
         case .setDeviceNodeAccess(let name, let owner, let nodeGroup, let mode):
             // The node is the device's only while its vfio-dev entry names it: read its
             // number from there, and change the node only while it is still that number.
+            // Confined below the device's directory, no link followed.
             let number = try attempt(address) { () throws(IOFailure) in
-                try io.read(paths.attribute(address, "vfio-dev/\(name)/dev"))
+                try io.read(beneath: paths.device(address), "vfio-dev/\(name)/dev")
             }
             guard let device = deviceNumber(number) else {
                 throw .malformed(

@@ -82,8 +82,8 @@ package struct SysfsReader: Sendable {
         }
         var device = PCIDevice(
             address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
-            driver: reading.links["driver"].flatMap(lastComponent), iommuGroup: identity.iommuGroup,
-            physfn: identity.physfn, pfID: identity.pfID)
+            driver: try driverName(reading.links["driver"], at: directory + "/driver"),
+            iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
         device.shownModalias = identity.modalias
         device.vfPending = vfPending
         device.vfioDeviceNames = (reading.listings["vfio-dev"] ?? []).filter { $0.hasPrefix("vfio") }.sorted()
@@ -99,7 +99,17 @@ package struct SysfsReader: Sendable {
 
     /// The driver bound to the device now (its `driver` link alone); `.gone` when it left.
     package func driver(of address: PCIAddress) throws(AgentError) -> String? {
-        try linkName(address, "driver")
+        try driverName(try linkName(address, "driver"), at: paths.attribute(address, "driver"))
+    }
+
+    /// The last component of a `driver` link, which the agent writes into paths
+    /// (`drivers/<name>/unbind`) and records: a driver's name, never `..` or anything else.
+    private func driverName(_ link: String?, at path: String) throws(AgentError) -> String? {
+        guard let link, let name = lastComponent(link) else { return nil }
+        guard DriverKind.isValidName(name) else {
+            throw .malformed(path: path, value: name, expected: "a driver's name")
+        }
+        return name
     }
 
     /// IDs, class and subsystem IDs from the `uevent` file (the kernel's own words for
@@ -113,7 +123,12 @@ package struct SysfsReader: Sendable {
         var properties: [Substring: Substring] = [:]
         for line in uevent.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
-            properties[line[..<equals]] = line[line.index(after: equals)...]
+            let key = line[..<equals]
+            // The kernel names each once: a second is not a value to choose from.
+            guard properties[key] == nil || !["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID"].contains(key) else {
+                throw .malformed(path: directory + "/uevent", value: String(line), expected: "\(key) once")
+            }
+            properties[key] = line[line.index(after: equals)...]
         }
         func malformed(_ key: String, _ expected: String) -> AgentError {
             .malformed(
@@ -123,7 +138,7 @@ package struct SysfsReader: Sendable {
             throw malformed("PCI_ID", "VVVV:DDDD")
         }
         guard let classText = properties["PCI_CLASS"], !classText.isEmpty, classText.count <= 6,
-            let classCode = UInt32(classText, radix: 16)
+            classText.allSatisfy(\.isHexDigit), let classCode = UInt32(classText, radix: 16)
         else { throw malformed("PCI_CLASS", "a 24-bit hex number") }
         var identity = DeviceIdentity(inode: reading.inode, id: id, classCode: classCode)
         if let sub = properties["PCI_SUBSYS_ID"] {
@@ -133,7 +148,7 @@ package struct SysfsReader: Sendable {
             identity.modalias = properties["MODALIAS"].map(String.init)
         }
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
-            guard let number = Int(group) else {
+            guard group.count <= 9, group.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")
             }
             identity.iommuGroup = number

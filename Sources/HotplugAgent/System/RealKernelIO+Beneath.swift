@@ -46,7 +46,7 @@ extension RealKernelIO {
     }
 
     package func read(beneath base: String, _ relative: String) throws(IOFailure) -> String {
-        let fd = try openBeneath(base, relative, O_RDONLY, .read)
+        let fd = try openBeneath(base, relative, O_RDONLY | O_NONBLOCK, .read)
         defer { close(fd) }
         return try readAll(fd, path: base + "/" + relative)
     }

@@ -3,7 +3,8 @@ import HostInterface
 
 /// A device's directory read through one `O_PATH` descriptor: `fstat` for its inode,
 /// `openat`/`readlinkat` relative to it for its entries, each name one component opened
-/// with `O_NOFOLLOW`, so nothing is walked twice and no entry is reached through a link.
+/// with `O_NOFOLLOW`, so nothing is walked twice and no entry is reached through a link;
+/// and `O_NONBLOCK`, so no FIFO put where a file should be hangs the agent.
 extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
@@ -16,7 +17,7 @@ extension RealKernelIO {
         var reading = DirectoryReading(inode: UInt64(status.st_ino))
         for name in request.files {
             let path = directory + "/" + name
-            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard file >= 0 else {
                 if Errno.current == .ENOENT { continue }
                 throw IOFailure(.read, path, errno: .current)

@@ -28,8 +28,10 @@ package final class RealKernelIO: KernelIO {
         }
     }
 
+    /// O_NONBLOCK: nothing read may hang the agent (a FIFO where a file should be); sysfs
+    /// and /proc files ignore it.
     package func read(_ path: String) throws(IOFailure) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
         defer { close(fd) }
         return try readAll(fd, path: path)
@@ -43,11 +45,13 @@ package final class RealKernelIO: KernelIO {
         try writeAll(fd, value, path: path)
     }
 
-    /// Everything `fd` reads, up to 1 MiB (no attribute is larger); see `readAll(from:)`
-    /// for `shortReadEnds`.
+    /// Everything `fd` reads; more than 1 MiB (no attribute is larger) is EFBIG, never a
+    /// value cut short. See `readAll(from:)` for `shortReadEnds`.
     package func readAll(_ fd: Int32, path: String, shortReadEnds: Bool = false) throws(IOFailure) -> String {
-        do {
-            let bytes = try HostInterface.readAll(from: fd, limit: 1 << 20, shortReadEnds: shortReadEnds)
+        do throws(Errno) {
+            let limit = 1 << 20
+            let bytes = try HostInterface.readAll(from: fd, limit: limit, shortReadEnds: shortReadEnds)
+            guard bytes.count <= limit else { throw Errno.EFBIG }
             return String(decoding: bytes, as: UTF8.self)
         } catch {
             throw IOFailure(.read, path, errno: error)
@@ -141,7 +145,7 @@ package final class RealKernelIO: KernelIO {
     }
 
     package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, path, errno: .current) }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: count)
