@@ -117,6 +117,14 @@ strace -f -c -o /run/strace-settled.txt "$A" run --once --policy-dir /run/p --st
 claims=$(syscalls /run/strace-claims.txt) settled=$(syscalls /run/strace-settled.txt)
 echo "INFO system calls: run --once claiming 4 devices $claims, the same with all settled $settled: $(( (claims - settled) / 4 )) per claim; goal <= 30"
 echo "INFO the claims' busiest: $(sort -k4 -n -r /run/strace-claims.txt | awk '$4 ~ /^[0-9]+$/ && $NF != "total" { printf "%s %s, ", $4, $NF }' | cut -c1-200)"
+# Where they go: each call by name and the path it names (addresses and numbers folded).
+give_back
+strace -f -o /run/strace-claims.log "$A" run --once --policy-dir /run/p --state-dir /run/bench-state \
+    --log-level warning >> $LOG 2>&1
+grep -v -e 'resumed>' -e '^[0-9]* *futex' -e '+++' -e '---' /run/strace-claims.log \
+    | sed -E 's/^[0-9]+ +//; s/^([a-z0-9_]+)\(([^"]*"([^"]*)")?.*/\1 \3/' \
+    | sed -E 's/[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9]/ADDR/g; s/[0-9]+/N/g' \
+    | sort | uniq -c | sort -rn | head -n 40 | sed 's/^ */INFO   /'
 
 # --- hot-add to node owned: the daemon against a udev RUN+= script -----------------------
 policies <<'TOML'

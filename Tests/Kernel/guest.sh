@@ -124,6 +124,22 @@ check "a mounted btrfs (anonymous 0:NN in mountinfo) keeps the NVMe: plan says w
 check "the NVMe stays on nvme" is_on $NVME nvme
 umount /run/mnt
 
+# --- a module's PCI driver is announced by a drivers uevent, which the daemon receives -----
+# (it keeps the registered and VFIO drivers until then)
+policies <<'TOML'
+[[policy]]
+name = "nothing"
+match.slots = ["0000:7f:00.0"]
+driver = "vfio-pci"
+TOML
+"$A" run --policy-dir /run/p --log-level debug > /run/drivers.log 2>&1 &
+DAEMON=$!
+wait_for 30 grep -q "coldplug done" /run/drivers.log
+modprobe -d $K e100
+check "a module's driver is announced to the daemon: event add drivers /bus/pci/drivers/e100" \
+    wait_for 10 grep -q "event add drivers /bus/pci/drivers/e100" /run/drivers.log
+kill -TERM $DAEMON; wait $DAEMON
+
 # --- the daemon: hot-add latency, hot-remove, SIGHUP returning devices --------------------
 policies <<'TOML'
 [[policy]]

@@ -15,6 +15,17 @@ struct MatchTests {
         #expect(!matches("match.ids = [\"1002:74a0\", \"10de:*\"]", gpu))
     }
 
+    /// The kernel's `VVVV:DDDD` (a uevent's PCI_ID) in either case; nothing else.
+    @Test func anIDIsFourHexDigitsAColonAndFourMore() {
+        #expect(PCIID("1002:73bf") == PCIID(vendor: 0x1002, device: 0x73bf))
+        #expect(PCIID("1002:73BF") == PCIID(vendor: 0x1002, device: 0x73bf))
+        #expect(PCIID("FFFF:0000") == PCIID(vendor: 0xffff, device: 0))
+        for bad in ["1002:73b", "1002:73bff", "100273bf", ":1002:73b", "*:1234", "10g2:73bf", "1002::3bf", "",
+                    "1002:73bf\n", " 1002:73bf", "+002:73bf", "1002:\u{0}3bf", "١٠٠٢:73bf"] {
+            #expect(PCIID(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func subsystemIDs() {
         #expect(matches("match.subsystem-ids = [\"1002:0c34\"]", gpu))
         #expect(!matches("match.subsystem-ids = [\"1002:0c35\"]", gpu))

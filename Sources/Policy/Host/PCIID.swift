@@ -8,10 +8,29 @@ public struct PCIID: Hashable, Sendable, CustomStringConvertible {
         self.device = device
     }
 
-    /// Parses `vvvv:dddd` (exactly four hex digits each side).
+    /// Parses `vvvv:dddd` (exactly four hex digits each side, either case), byte by byte:
+    /// every device's identity is read through it.
     public init?(_ text: some StringProtocol) {
-        guard let pattern = PCIIDPattern(text), let vendor = pattern.vendor, let device = pattern.device
-        else { return nil }
+        var vendor: UInt16 = 0, device: UInt16 = 0, index = 0
+        for byte in text.utf8 {
+            let digit: UInt16
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt16(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt16(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt16(byte - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: ":") where index == 4:
+                index += 1
+                continue
+            default: return nil
+            }
+            switch index {
+            case 0..<4: vendor = vendor << 4 | digit
+            case 5..<9: device = device << 4 | digit
+            default: return nil
+            }
+            index += 1
+        }
+        guard index == 9 else { return nil }
         self.init(vendor: vendor, device: device)
     }
 
