@@ -8,12 +8,12 @@ extension SysfsReader {
         try registeredDrivers().registered
     }
 
-    /// The IOMMU group of a device: known, or read with the device. What is known may be
-    /// of a device that left since (its reconcile reads it afresh); it serves to order
-    /// work by group, never to decide.
+    /// The IOMMU group of a device: known, or its `iommu_group` link alone (its reconcile
+    /// reads the rest). What is known may be of a device that left since (its reconcile
+    /// reads it afresh); it serves to order work by group, never to decide.
     package func group(of address: PCIAddress) throws(AgentError) -> Int? {
         if let identity = identities.entry(address) { return identity.iommuGroup }
-        return try device(address).iommuGroup
+        return try linkName(address, "iommu_group").flatMap(groupNumber)
     }
 
     /// The addresses in an IOMMU group (kept, see `GroupCache`); empty when the group does

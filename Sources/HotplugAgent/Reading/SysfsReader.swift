@@ -59,7 +59,7 @@ package struct SysfsReader: Sendable {
         let reading: DirectoryReading
         do {
             reading = try io.readDirectory(directory, request)
-        } catch  where error.meansGone {
+        } catch where error.meansGone {
             identities.forget(address)
             throw .gone(address)
         } catch {
@@ -148,7 +148,7 @@ package struct SysfsReader: Sendable {
             identity.modalias = properties["MODALIAS"].map(String.init)
         }
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
-            guard group.count <= 9, group.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(group) else {
+            guard let number = groupNumber(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")
             }
             identity.iommuGroup = number
@@ -168,6 +168,12 @@ package struct SysfsReader: Sendable {
         return (identity, vfPending)
     }
 
+    /// An `iommu_group` link's last component as a group number: plain digits only.
+    func groupNumber(_ name: String) -> Int? {
+        guard name.count <= 9, name.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(name)
+    }
+
     /// A PF's vendor:device, from its `uevent`; nil when it cannot be read.
     private func pfID(_ pf: PCIAddress) -> PCIID? {
         guard let text = try? io.read(paths.attribute(pf, "uevent")) else { return nil }
@@ -175,57 +181,29 @@ package struct SysfsReader: Sendable {
         return line.flatMap { PCIID($0.dropFirst(7)) }
     }
 
+    /// An attribute of the device; nil when the file is missing while the device is there.
     package func optional(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
-        try optional(address, name, in: paths.device(address))
-    }
-
-    /// An attribute of the device whose directory is `directory` (built once per snapshot).
-    /// A missing file means the device left, unless its directory is still there or was
-    /// just seen (`seen`): a device that leaves right after is noticed by the next write.
-    package func optional(
-        _ address: PCIAddress, _ name: String, in directory: String, seen: Bool = false
-    ) throws(AgentError) -> String? {
+        let directory = paths.device(address)
         do {
             return try io.read(directory + "/" + name)
-        } catch  where error.errno == .ENOENT && (seen || io.exists(directory)) {
+        } catch where error.errno == .ENOENT && io.exists(directory) {
             return nil
-        } catch  where error.meansGone {
+        } catch where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)
         }
     }
 
-    /// `0x1002` → 0x1002; a required attribute that is missing means the device left.
-    func hexAttribute(
-        _ address: PCIAddress, _ name: String, bits: Int, required: Bool,
-        in directory: String? = nil, seen: Bool = false
-    ) throws(AgentError) -> UInt32? {
-        guard let text = try optional(address, name, in: directory ?? paths.device(address), seen: seen) else {
-            if required { throw .gone(address) }
-            return nil
-        }
-        let line = firstLine(text)
-        let digits = line.hasPrefix("0x") ? line.dropFirst(2) : Substring(line)
-        guard !digits.isEmpty, digits.count <= bits / 4, let value = UInt32(digits, radix: 16) else {
-            throw .malformed(
-                path: (directory ?? paths.device(address)) + "/" + name, value: line,
-                expected: "a \(bits)-bit hex number")
-        }
-        return value
-    }
-
     /// The last component of a link below the device (`driver` → `vfio-pci`), nil when absent.
-    func linkName(
-        _ address: PCIAddress, _ name: String, in directory: String? = nil, seen: Bool = false
-    ) throws(AgentError) -> String? {
-        let directory = directory ?? paths.device(address)
+    func linkName(_ address: PCIAddress, _ name: String) throws(AgentError) -> String? {
+        let directory = paths.device(address)
         do {
             return lastComponent(try io.readLink(directory + "/" + name))
-        } catch  where error.errno == .ENOENT {
-            if seen || io.exists(directory) { return nil }
+        } catch where error.errno == .ENOENT {
+            if io.exists(directory) { return nil }
             throw .gone(address)
-        } catch  where error.meansGone {
+        } catch where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)
