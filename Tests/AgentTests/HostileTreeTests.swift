@@ -108,4 +108,26 @@ struct HostileTreeTests {
         #expect(throws: AgentError.self) { try executor.perform(step, on: address) }
         #expect(tree.stat("/dev/vfio/devices/vfio0").st_uid == 0)
     }
+
+    /// One device shaped wrongly is named and left out; the others are planned, and the
+    /// daemon's CDI spec still lists the devices that can be read.
+    @Test func oneDeviceThatCannotBeReadDoesNotHideTheOthers() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
+        try tree.device("0000:0c:00.0", id: "1002:73bf", driver: "amdgpu", group: 21)
+        unlink(tree.path("/sys/bus/pci/devices/0000:0c:00.0/driver"))
+        try tree.link("/sys/bus/pci/devices/0000:0c:00.0/driver", to: "../../../bus/pci/drivers/..")
+        try tree.mkdir("/policies")
+        try tree.file(
+            "/policies/50.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:*\"]\ndriver = \"vfio-pci\"\n")
+        let plan = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/policies")])
+        #expect(plan.status == 0)
+        #expect(plan.stdout.hasPrefix("0000:0b:00.0 [1002:73bf] class 030000, driver vfio-pci: policy \"gpu\""))
+        #expect(!plan.stdout.contains("0000:0c:00.0"))
+        #expect(plan.stderr.contains("0000:0c:00.0 cannot be read, left out: "), "\(plan.stderr)")
+
+        let view = try reader(tree).fullView()
+        #expect(view.devices.keys.map(\.description) == ["0000:0b:00.0"])
+        #expect(view.unreadable.keys.map(\.description) == ["0000:0c:00.0"])
+    }
 }

@@ -7,7 +7,7 @@
 #     vfio-pci and 2 NVMe VFs made and claimed, nodes owned), and the agent's system calls
 #     per claim (strace -c, futexes left out);
 #   - hot-add (QMP device_add) to node owned: the daemon against a udev RUN+= script;
-#   - 64 NVMe VFs made and claimed: run --once against the script.
+#   - 64 NVMe VFs made and claimed: run --once against the script (three runs each).
 # Not part of make test.
 #
 #   Tests/Kernel/bench.sh 6.12|6.1 path/to/hotplug-agent

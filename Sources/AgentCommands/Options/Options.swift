@@ -113,11 +113,17 @@ struct HostContext {
 }
 
 extension SysfsReader {
-    /// Every device of the host, or exit 1 saying why.
+    /// Every device of the host, or exit 1 saying why; each device that cannot be read is
+    /// named on standard error, and the others are shown.
     package func fullViewOrExit() throws -> HostView {
-        do { return try fullView() } catch {
+        let view: HostView
+        do { view = try fullView() } catch {
             LineLogHandler.error("hotplug-agent: cannot read the host: \(error)")
             throw ExitCode(1)
         }
+        for (address, why) in view.unreadable.sorted(by: { $0.key < $1.key }) {
+            LineLogHandler.error("hotplug-agent: \(address) cannot be read, left out: \(why)")
+        }
+        return view
     }
 }

@@ -55,6 +55,7 @@ extension SysfsReader {
         var enriched = HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu)
         enriched.variants = variants
         enriched.vfio = view.vfio
+        enriched.unreadable = view.unreadable
         return enriched
     }
 

@@ -50,20 +50,26 @@ extension SysfsReader {
         return try snapshot(Array(devices.values), groups: groups)
     }
 
-    /// Every device of the host. Devices that vanish while being read are left out.
+    /// Every device of the host. Devices that vanish while being read are left out, and so
+    /// are those that cannot be read (`unreadable`, with why).
     package func fullView() throws(AgentError) -> HostView {
         var devices: [PCIDevice] = []
         var groups = Set<Int>()
+        var unreadable: [PCIAddress: String] = [:]
         for address in try addresses() {
             do {
                 let device = try self.device(address)
                 devices.append(device)
                 if let group = device.iommuGroup { groups.insert(group) }
-            } catch  where error.isGone {
+            } catch where error.isGone {
                 continue
+            } catch {
+                unreadable[address] = "\(error)"
             }
         }
-        return try snapshot(devices, groups: groups)
+        var view = try snapshot(devices, groups: groups)
+        view.unreadable = unreadable
+        return view
     }
 
     /// A view of these devices, with the registered drivers, the kernel's VFIO drivers and

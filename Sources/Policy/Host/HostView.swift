@@ -10,6 +10,9 @@ public struct HostView: Sendable {
     public var variants = VFIOVariants()
     /// The VFIO drivers, as the kernel lists them where it was read.
     public var vfio = VFIODrivers()
+    /// Devices sysfs lists whose files could not be read as the kernel writes them, with
+    /// why: left out of the view, so one device shaped wrongly does not hide the others.
+    public var unreadable: [PCIAddress: String] = [:]
 
     /// Whether a driver is a VFIO driver (see `VFIODrivers`).
     public func isVFIO(_ driver: String?) -> Bool { vfio.contains(driver) }
