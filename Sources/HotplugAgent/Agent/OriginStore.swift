@@ -22,8 +22,9 @@ package final class OriginStore: Sendable {
     private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
     /// The names the directory held when it was listed; nil until then.
     private let listed = Mutex<Set<String>?>(nil)
-    /// The directory, open for writing into.
-    private let opened = Mutex<Int32?>(nil)
+    /// The directory, open for writing into; and those it replaced (removed meanwhile),
+    /// kept open until the store goes, since another worker may be writing through one.
+    private let opened = Mutex<(current: Int32?, retired: [Int32])>((nil, []))
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
@@ -34,7 +35,8 @@ package final class OriginStore: Sendable {
     }
 
     deinit {
-        if let fd = opened.withLock({ $0 }) { close(fd) }
+        let (current, retired) = opened.withLock { $0 }
+        for fd in retired + (current.map { [$0] } ?? []) { close(fd) }
     }
 
     package func load(_ address: PCIAddress) -> DriverOrigin? {
@@ -85,23 +87,33 @@ package final class OriginStore: Sendable {
         }
     }
 
-    /// One writer at a time (a few system calls each), so the descriptor is never closed
-    /// under another.
+    /// Workers write through the kept descriptor at once; one that finds the directory gone
+    /// (ENOENT) has it opened afresh, and tries once more.
     private func write(_ address: PCIAddress, _ text: String) throws(IOFailure) {
-        try opened.withLock { (kept: inout Int32?) throws(IOFailure) in
-            for attempt in 0..<2 {
-                if kept == nil { kept = try openDirectoryForWriting(directory, mode: 0o700, root: root) }
-                do throws(IOFailure) {
-                    return try writeFileAtomically(
-                        address.description, in: kept!, shown: directory, text, fileMode: 0o600, durable: false)
-                } catch where error.errno == .ENOENT && attempt == 0 {
-                    // The directory was removed since it was opened: once more, made afresh.
-                    close(kept!)
-                    kept = nil
-                } catch {
-                    throw error
-                }
+        var fd = try directoryDescriptor(replacing: nil)
+        for attempt in 0..<2 {
+            do throws(IOFailure) {
+                return try writeFileAtomically(
+                    address.description, in: fd, shown: directory, text, fileMode: 0o600, durable: false)
+            } catch where error.errno == .ENOENT && attempt == 0 {
+                fd = try directoryDescriptor(replacing: fd)
+            } catch {
+                throw error
             }
+        }
+    }
+
+    /// The kept descriptor; opened when there is none, or when it is still `stale`.
+    private func directoryDescriptor(replacing stale: Int32?) throws(IOFailure) -> Int32 {
+        try opened.withLock { (kept: inout (current: Int32?, retired: [Int32])) throws(IOFailure) -> Int32 in
+            if let current = kept.current, current != stale { return current }
+            if let stale, kept.current == stale {
+                kept.retired.append(stale)
+                kept.current = nil
+            }
+            let fd = try openDirectoryForWriting(directory, mode: 0o700, root: root)
+            kept.current = fd
+            return fd
         }
     }
 
