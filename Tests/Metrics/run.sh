@@ -31,6 +31,7 @@ device=$work/root/sys/bus/pci/devices/0000:0b:00.0
 mkdir -p "$device" "$work/root/sys/bus/pci/drivers/amdgpu" "$work/root/sys/kernel/iommu_groups/20/devices" "$work/policies" "$work/textfile"
 printf '0x1002\n' > "$device/vendor"; printf '0x73bf\n' > "$device/device"; printf '0x030000\n' > "$device/class"
 printf '0x1002\n' > "$device/subsystem_vendor"; printf '0x0e3a\n' > "$device/subsystem_device"; printf '(null)\n' > "$device/driver_override"
+printf 'DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:73BF\nPCI_SUBSYS_ID=1002:0E3A\nPCI_SLOT_NAME=0000:0b:00.0\nMODALIAS=pci:v00001002d000073BFsv00001002sd00000E3Abc03sc00i00\n' > "$device/uevent"
 ln -s ../../../bus/pci/drivers/amdgpu "$device/driver"
 ln -s ../../../kernel/iommu_groups/20 "$device/iommu_group"
 printf '[[policy]]\nname = "gpu"\nmatch.ids = ["1002:73bf"]\ndriver = "pci-stub"\n' > "$work/policies/50-gpu.toml"

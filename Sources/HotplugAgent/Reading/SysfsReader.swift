@@ -112,41 +112,15 @@ package struct SysfsReader: Sendable {
         return name
     }
 
-    /// IDs, class and subsystem IDs from the `uevent` file (the kernel's own words for
-    /// them, after its quirks), group and PF from the links; `vfPending` when the device
-    /// reads as a VF whose `physfn` link is not there yet.
+    /// IDs, class and subsystem IDs (see `DeviceIDs`), group and PF from the links;
+    /// `vfPending` when the device reads as a VF whose `physfn` link is not there yet.
     private func readIdentity(
         _ address: PCIAddress, _ reading: DirectoryReading, in directory: String
     ) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
-        // A device whose directory is emptied is leaving.
-        guard let uevent = reading.files["uevent"] else { throw .gone(address) }
-        var properties: [Substring: Substring] = [:]
-        for line in uevent.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals]
-            // The kernel names each once: a second is not a value to choose from.
-            guard properties[key] == nil || !["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID"].contains(key) else {
-                throw .malformed(path: directory + "/uevent", value: String(line), expected: "\(key) once")
-            }
-            properties[key] = line[line.index(after: equals)...]
-        }
-        func malformed(_ key: String, _ expected: String) -> AgentError {
-            .malformed(
-                path: directory + "/uevent", value: "\(key)=\(properties[Substring(key)] ?? "")", expected: expected)
-        }
-        guard let id = properties["PCI_ID"].flatMap({ PCIID($0) }) else {
-            throw malformed("PCI_ID", "VVVV:DDDD")
-        }
-        guard let classText = properties["PCI_CLASS"], !classText.isEmpty, classText.count <= 6,
-            classText.allSatisfy(\.isHexDigit), let classCode = UInt32(classText, radix: 16)
-        else { throw malformed("PCI_CLASS", "a 24-bit hex number") }
-        var identity = DeviceIdentity(inode: reading.inode, id: id, classCode: classCode)
-        if let sub = properties["PCI_SUBSYS_ID"] {
-            guard let subsystemID = PCIID(sub) else { throw malformed("PCI_SUBSYS_ID", "VVVV:DDDD") }
-            identity.subsystemID = subsystemID
-        } else {
-            identity.modalias = properties["MODALIAS"].map(String.init)
-        }
+        let ids = try ids(address, reading, in: directory)
+        var identity = DeviceIdentity(inode: reading.inode, id: ids.id, classCode: ids.classCode)
+        identity.subsystemID = ids.subsystemID
+        identity.modalias = ids.modalias
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
             guard let number = groupNumber(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")
@@ -174,11 +148,11 @@ package struct SysfsReader: Sendable {
         return Int(name)
     }
 
-    /// A PF's vendor:device, from its `uevent`; nil when it cannot be read.
+    /// A PF's vendor:device, as its IDs are read; nil when it cannot be read.
     private func pfID(_ pf: PCIAddress) -> PCIID? {
-        guard let text = try? io.read(paths.attribute(pf, "uevent")) else { return nil }
-        let line = text.split(separator: "\n").first { $0.hasPrefix("PCI_ID=") }
-        return line.flatMap { PCIID($0.dropFirst(7)) }
+        let directory = paths.device(pf)
+        guard let reading = try? io.readDirectory(directory, DirectoryRequest(files: ["uevent"])) else { return nil }
+        return (try? ids(pf, reading, in: directory))?.id
     }
 
     /// An attribute of the device; nil when the file is missing while the device is there.

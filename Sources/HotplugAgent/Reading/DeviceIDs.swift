@@ -1,0 +1,96 @@
+import HostInterface
+import Policy
+
+/// A device's IDs and class as sysfs shows them: from its `uevent` file, the kernel's own
+/// words (`PCI_ID`, `PCI_CLASS`, `PCI_SUBSYS_ID`, each once); where that file names
+/// neither ID nor class (a test bed built by hand, never a kernel), from the `vendor`,
+/// `device`, `class` and `subsystem_*` files, which the kernel shows the same values in.
+struct DeviceIDs {
+    var id: PCIID
+    var classCode: UInt32
+    var subsystemID: PCIID?
+    /// `MODALIAS`, kept where no subsystem IDs are shown to make it from.
+    var modalias: String?
+
+    static let attributeFiles = ["vendor", "device", "class", "subsystem_vendor", "subsystem_device"]
+
+    /// From a `uevent` file's text; nil when it names neither `PCI_ID` nor `PCI_CLASS`.
+    init?(uevent text: String, path: String) throws(AgentError) {
+        var properties: [Substring: Substring] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals]
+            // The kernel names each once: a second is not a value to choose from.
+            guard properties[key] == nil || !["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID"].contains(key) else {
+                throw .malformed(path: path, value: String(line), expected: "\(key) once")
+            }
+            properties[key] = line[line.index(after: equals)...]
+        }
+        guard properties["PCI_ID"] != nil || properties["PCI_CLASS"] != nil else { return nil }
+        func malformed(_ key: String, _ expected: String) -> AgentError {
+            .malformed(path: path, value: "\(key)=\(properties[Substring(key)] ?? "")", expected: expected)
+        }
+        guard let id = properties["PCI_ID"].flatMap({ PCIID($0) }) else { throw malformed("PCI_ID", "VVVV:DDDD") }
+        guard let classCode = properties["PCI_CLASS"].flatMap({ Self.hex($0, digits: 6) }) else {
+            throw malformed("PCI_CLASS", "a 24-bit hex number")
+        }
+        self.id = id
+        self.classCode = classCode
+        if let sub = properties["PCI_SUBSYS_ID"] {
+            guard let subsystemID = PCIID(sub) else { throw malformed("PCI_SUBSYS_ID", "VVVV:DDDD") }
+            self.subsystemID = subsystemID
+        } else {
+            modalias = properties["MODALIAS"].map(String.init)
+        }
+    }
+
+    /// From the attribute files (`0x1002`); nil when `vendor` is missing (the device left).
+    init?(attributes files: [String: String], directory: String) throws(AgentError) {
+        func value(_ name: String, bits: Int) throws(AgentError) -> UInt32? {
+            guard let text = files[name] else { return nil }
+            let line = firstLine(text)
+            guard let value = Self.hex(line.hasPrefix("0x") ? line.dropFirst(2) : Substring(line), digits: bits / 4)
+            else {
+                throw .malformed(path: directory + "/" + name, value: line, expected: "a \(bits)-bit hex number")
+            }
+            return value
+        }
+        guard let vendor = try value("vendor", bits: 16), let device = try value("device", bits: 16),
+            let classCode = try value("class", bits: 24)
+        else { return nil }
+        id = PCIID(vendor: UInt16(vendor), device: UInt16(device))
+        self.classCode = classCode
+        if let subVendor = try value("subsystem_vendor", bits: 16),
+            let subDevice = try value("subsystem_device", bits: 16)
+        {
+            subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
+        }
+    }
+
+    /// Up to `digits` hex digits and nothing else (no sign, no space).
+    private static func hex(_ text: Substring, digits: Int) -> UInt32? {
+        guard !text.isEmpty, text.count <= digits, text.allSatisfy(\.isHexDigit) else { return nil }
+        return UInt32(text, radix: 16)
+    }
+}
+
+extension SysfsReader {
+    /// The IDs of the device whose directory `reading` looked at: its uevent's, or its
+    /// attribute files' where the uevent names none (one more look); `.gone` when neither
+    /// is there.
+    func ids(_ address: PCIAddress, _ reading: DirectoryReading, in directory: String) throws(AgentError) -> DeviceIDs {
+        if let uevent = reading.files["uevent"], let ids = try DeviceIDs(uevent: uevent, path: directory + "/uevent") {
+            return ids
+        }
+        let attributes: DirectoryReading
+        do {
+            attributes = try io.readDirectory(directory, DirectoryRequest(files: DeviceIDs.attributeFiles))
+        } catch where error.meansGone {
+            throw .gone(address)
+        } catch {
+            throw .io(error)
+        }
+        guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else { throw .gone(address) }
+        return ids
+    }
+}
