@@ -125,6 +125,9 @@ struct HostileTreeTests {
         #expect(!plan.stdout.contains("0000:0c:00.0"))
         #expect(plan.stderr.contains("0000:0c:00.0 cannot be read, left out: "), "\(plan.stderr)")
 
+        let status = try Binary.run(["status", "--root", tree.root, "--policy-dir", tree.path("/policies")])
+        #expect(status.status == 3 && status.stderr.contains("0000:0c:00.0 cannot be read, left out: "))
+
         let view = try reader(tree).fullView()
         #expect(view.devices.keys.map(\.description) == ["0000:0b:00.0"])
         #expect(view.unreadable.keys.map(\.description) == ["0000:0c:00.0"])

@@ -40,6 +40,7 @@ struct StatusCommand: ParsableCommand {
         } else {
             for entry in entries { output(escapingControlCharacters(entry.line)) }
         }
-        if entries.contains(where: { $0.state != "settled" }) { throw ExitCode(3) }
+        // A device that cannot be read (named on standard error) may be one a policy wants.
+        if entries.contains(where: { $0.state != "settled" }) || !view.unreadable.isEmpty { throw ExitCode(3) }
     }
 }
