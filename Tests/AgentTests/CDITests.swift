@@ -15,7 +15,7 @@ struct CDITests {
         encoding: .utf8)
 
     func specs(_ host: SimHost) throws -> [CDISpec] {
-        host.agent.planner.cdiSpecs(in: try host.agent.plannedView())
+        try #require(host.agent.planner.cdiSpecs(in: try host.agent.plannedView()))
     }
 
     func host(deviceNodes: Bool, policies: String = kinds) throws -> SimHost {
@@ -149,7 +149,7 @@ struct CDITests {
         let statuses = DeviceStatus.all(
             planner.planAll(in: view), view: view, planner: planner,
             records: StatusStore(stateDirectory: host.state),
-            cdi: planner.cdiSpecs(in: view))
+            cdi: planner.cdiSpecs(in: view) ?? [])
         let gpu = try #require(statuses.first { $0.policy == "mi300x" })
         #expect(gpu.cdi == ["hotplug-agent.io/vfio=mi300x-0", "hotplug-agent.io/vfio=\(gpu.address)"])
         #expect(statuses.first { $0.policy == "nics" }?.cdi.first == "example.com/nic=nics-0")
@@ -250,10 +250,10 @@ struct CDISpecFileTests {
     }
 
     /// Through the built binary on the real file layer: a GPU on vfio-pci is listed; once it
-    /// has left vfio-pci it goes from the spec, also while another device cannot be read
-    /// (that one is named, and left out: nothing is listed from an earlier look).
+    /// is on amdgpu and another device cannot be read, the spec fails closed: with a device
+    /// left out, the numbered names would shift to other devices.
     @Test(.enabled(if: runningAsRoot, "the group node is a real character device"))
-    func aDeviceThatCannotBeReadIsLeftOutAndTheRestIsCurrent() throws {
+    func aDeviceThatCannotBeReadLeavesNoSpec() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:12:00.0", id: "1002:74a1", driver: "vfio-pci", group: 12)
         try tree.mkdir("/dev/vfio")
@@ -269,7 +269,8 @@ struct CDISpecFileTests {
         try FileManager.default.removeItem(atPath: tree.path("/sys/bus/pci/devices/0000:12:00.0/driver"))
         try tree.device("0000:05:00.0", id: "8086:zz", class: "0x020000")
         let failed = try Binary.run(run)
-        #expect(failed.status == 1 && failed.stderr.contains("0000:05:00.0 cannot read: "), "\(failed.stderr)")
+        #expect(failed.status == 1 && failed.stderr.contains("CDI spec not written: the host could not be read"))
+        #expect(failed.stderr.contains("no CDI spec while 0000:05:00.0 cannot be read"), "\(failed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: tree.path("/var/run/cdi/hotplug-agent.json")))
     }
 

@@ -108,8 +108,8 @@ struct HostileTreeTests {
         #expect(tree.stat("/dev/vfio/devices/vfio0").st_uid == 0)
     }
 
-    /// One device shaped wrongly is named and left out; the others are planned, and the
-    /// daemon's CDI spec still lists the devices that can be read.
+    /// One device shaped wrongly is named and left out; the others are planned and listed,
+    /// `status` exits 3, and no CDI spec is printed (its numbered names would shift).
     @Test func oneDeviceThatCannotBeReadDoesNotHideTheOthers() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
@@ -125,6 +125,8 @@ struct HostileTreeTests {
         #expect(!plan.stdout.contains("0000:0c:00.0"))
         #expect(plan.stderr.contains("0000:0c:00.0 cannot be read, left out: "), "\(plan.stderr)")
 
+        let cdi = try Binary.run(["cdi", "--root", tree.root, "--policy-dir", tree.path("/policies")])
+        #expect(cdi.status == 1 && cdi.stdout.isEmpty && cdi.stderr.contains("0000:0c:00.0 cannot be read"))
         let status = try Binary.run(["status", "--root", tree.root, "--policy-dir", tree.path("/policies")])
         #expect(status.status == 3 && status.stderr.contains("0000:0c:00.0 cannot be read, left out: "))
 
@@ -144,7 +146,14 @@ struct HostileTreeTests {
         #expect(device.id == PCIID("1002:73bf") && device.classCode == 0x030000)
         #expect(device.subsystemID == PCIID("1002:0001") && device.iommuGroup == 20 && device.driver == "amdgpu")
 
+        // Neither the uevent nor the files name them: named as unreadable, never passed over as gone.
+        try tree.file("\(dir)/uevent", "")
+        unlink(tree.path("\(dir)/vendor"))
+        #expect(throws: AgentError.self) { try reader(tree).device(address) }
+        #expect(try reader(tree).fullView().unreadable.keys.map(\.description) == ["0000:0b:00.0"])
+
         unlink(tree.path("\(dir)/uevent"))
+        try tree.file("\(dir)/vendor", "0x1002\n")
         try tree.file("\(dir)/class", "+0x30000\n")
         #expect(
             throws: AgentError.malformed(

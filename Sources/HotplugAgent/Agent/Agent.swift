@@ -59,15 +59,21 @@ package final class Agent: @unchecked Sendable {
         return reader.read(planner.needs(in: snapshot), into: snapshot)
     }
 
-    /// The CDI specs for the host now; nil (after logging why) when it cannot be read.
+    /// The CDI specs for the host now; nil (after logging why) when it, or one of its
+    /// devices, cannot be read.
     package func cdiSpecs() -> [CDISpec]? {
-        do {
-            let planner = self.planner
-            return planner.cdiSpecs(in: try plannedView(by: planner))
-        } catch {
+        let planner = self.planner
+        let view: HostView
+        do { view = try plannedView(by: planner) } catch {
             log.error("cannot read the host for the CDI spec: \(error)")
             return nil
         }
+        guard let specs = planner.cdiSpecs(in: view) else {
+            let which = view.unreadable.keys.sorted().map(\.description).joined(separator: ", ")
+            log.error("no CDI spec while \(which) cannot be read: its names would shift to other devices")
+            return nil
+        }
+        return specs
     }
 
     /// Whether any device waits for a VM to let go of it.

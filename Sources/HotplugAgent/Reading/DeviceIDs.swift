@@ -76,8 +76,8 @@ struct DeviceIDs {
 
 extension SysfsReader {
     /// The IDs of the device whose directory `reading` looked at: its uevent's, or its
-    /// attribute files' where the uevent names none (one more look); `.gone` when neither
-    /// is there.
+    /// attribute files' where the uevent names none (one more look). A directory that is
+    /// still there with neither is malformed, not gone: it is named, never passed over.
     func ids(_ address: PCIAddress, _ reading: DirectoryReading, in directory: String) throws(AgentError) -> DeviceIDs {
         if let uevent = reading.files["uevent"], let ids = try DeviceIDs(uevent: uevent, path: directory + "/uevent") {
             return ids
@@ -90,7 +90,11 @@ extension SysfsReader {
         } catch {
             throw .io(error)
         }
-        guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else { throw .gone(address) }
+        guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else {
+            throw .malformed(
+                path: directory + "/uevent", value: firstLine(reading.files["uevent"] ?? ""),
+                expected: "PCI_ID and PCI_CLASS, or vendor, device and class files")
+        }
         return ids
     }
 }

@@ -113,8 +113,11 @@ extension Planner {
     /// one per kind, in file order. A device's nodes are those of one API: the legacy pair
     /// (the container, the group), or with `cdi.iommufd` where the device has a node of its
     /// own, the iommufd pair. A policy name that CDI does not take as a device name (one
-    /// beginning with `.`, `_` or `-`) leaves the device under its address alone.
-    public func cdiSpecs(in host: HostView) -> [CDISpec] {
+    /// beginning with `.`, `_` or `-`) leaves the device under its address alone. Nil when
+    /// a device could not be read (`unreadable`): names are numbered in address order within
+    /// a policy, so with one device left out they would name others; no spec is safer.
+    public func cdiSpecs(in host: HostView) -> [CDISpec]? {
+        guard host.unreadable.isEmpty else { return nil }
         var byKind: [CDIKind: [CDISpec.Device]] = [:]
         var counts: [String: Int] = [:]
         for address in host.devices.keys.sorted() {
