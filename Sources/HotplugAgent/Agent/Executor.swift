@@ -284,7 +284,7 @@ package struct Executor: Sendable {
         do {
             do {
                 return try operation()
-            } catch  where error.errno == .EAGAIN || error.errno == .EINTR {
+            } catch where error.errno == .EAGAIN || error.errno == .EINTR {
                 sleep(for: .milliseconds(10))
                 return try operation()
             }

@@ -80,7 +80,7 @@ package final class Reconciler: @unchecked Sendable {
                 let snapshot = try reader.view(around: [address])
                 let view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
-            } catch  where error.isGone {
+            } catch where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])
                 return Reconciliation(.absent, actions: actions)
             } catch {
@@ -111,7 +111,7 @@ package final class Reconciler: @unchecked Sendable {
                     try executor.perform(step, on: address, seen: seen)
                     if step.action.movesDevice { seen = nil }
                     actions[step.action.kind, default: ActionCount()].done += 1
-                } catch  where error.isGone {
+                } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {

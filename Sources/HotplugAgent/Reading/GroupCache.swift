@@ -1,5 +1,4 @@
 import Policy
-import Synchronization
 
 /// IOMMU groups' members, listed once and kept until a PCI device is added or removed: the
 /// kernel puts a device in its group before it announces the device (`add`) and takes it
@@ -21,28 +20,14 @@ package final class GroupCache: Sendable {
         }
     }
 
-    private struct Kept {
-        var members: [Int: Members] = [:]
-        /// Counts `forgetAll()`s: a listing begun before one is not kept.
-        var generation = 0
-    }
-    private let kept = Mutex(Kept())
+    private let kept = KeptUntilForgotten<Int, Members>()
 
     package init() {}
 
     /// The group's members kept, or `list()`'s.
     package func members(of group: Int, _ list: () -> [PCIAddress]) -> [PCIAddress] {
-        let (known, generation) = kept.withLock { ($0.members[group], $0.generation) }
-        if let known { return known.addresses }
-        let members = list()
-        kept.withLock { if $0.generation == generation { $0.members[group] = Members(members) } }
-        return members
+        kept.value(for: group) { Members(list()) }.addresses
     }
 
-    package func forgetAll() {
-        kept.withLock {
-            $0.members.removeAll()
-            $0.generation += 1
-        }
-    }
+    package func forgetAll() { kept.forgetAll() }
 }

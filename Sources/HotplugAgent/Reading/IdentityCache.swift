@@ -27,7 +27,8 @@ package struct DeviceIdentity: Sendable, Equatable {
 package final class IdentityCache: Sendable {
     private let entries = Mutex<[PCIAddress: DeviceIdentity]>([:])
 
-    /// The entry, whatever directory it was read under (the caller compares the inode).
+    /// The entry, whatever directory it was read under: what to ask of a directory before
+    /// its inode is known, and the group to order work by; `lookup` decides on it.
     package func entry(_ address: PCIAddress) -> DeviceIdentity? {
         entries.withLock { $0[address] }
     }

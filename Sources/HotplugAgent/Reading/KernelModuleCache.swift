@@ -22,30 +22,16 @@ package final class VariantCache: Sendable {
 /// (`/bus/pci/drivers/<name>`), which forgets them, as do lost events, a module the agent
 /// loads itself and a bind that did not go as they said.
 package final class DriverCache: Sendable {
-    private struct Kept {
-        var drivers: (registered: Set<String>, vfio: VFIODrivers)?
-        /// Counts `forget()`s: a reading begun before one is not kept.
-        var generation = 0
-    }
-    private let kept = Mutex(Kept())
+    package typealias Drivers = (registered: Set<String>, vfio: VFIODrivers)
+    /// One entry: the PCI bus's.
+    private let kept = KeptUntilForgotten<String, Drivers>()
 
     package init() {}
 
     /// The drivers kept, or `read()`'s.
-    package func get(
-        _ read: () throws(AgentError) -> (registered: Set<String>, vfio: VFIODrivers)
-    ) throws(AgentError) -> (registered: Set<String>, vfio: VFIODrivers) {
-        let (known, generation) = kept.withLock { ($0.drivers, $0.generation) }
-        if let known { return known }
-        let drivers = try read()
-        kept.withLock { if $0.generation == generation { $0.drivers = drivers } }
-        return drivers
+    package func get(_ read: () throws(AgentError) -> Drivers) throws(AgentError) -> Drivers {
+        try kept.value(for: "pci", read)
     }
 
-    package func forget() {
-        kept.withLock {
-            $0.drivers = nil
-            $0.generation += 1
-        }
-    }
+    package func forget() { kept.forgetAll() }
 }

@@ -67,13 +67,14 @@ package struct SysfsReader: Sendable {
         }
         var vfPending = false
         let identity: DeviceIdentity
-        if let known {
-            // Another device took the address: read it afresh.
-            guard known.inode == reading.inode else {
+        if known != nil {
+            // Known only while its directory is the one it was read under: another device
+            // that took the address is read afresh.
+            guard let current = identities.lookup(address, inode: reading.inode) else {
                 identities.forget(address)
                 return try device(address)
             }
-            identity = known
+            identity = current
         } else {
             (identity, vfPending) = try readIdentity(address, reading, in: directory)
             if !vfPending && (identity.physfn == nil || identity.pfID != nil) {

@@ -1,0 +1,34 @@
+import Synchronization
+
+/// Values read once and kept until `forgetAll()`, which an event that may change them calls.
+/// A reading begun before a `forgetAll()` is returned to its caller but not kept, so a value
+/// read just before the change it misses is never served after it. The one mechanism of the
+/// groups' members and the registered drivers the agent keeps (`GroupCache`, `DriverCache`).
+package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private struct Kept {
+        var values: [Key: Value] = [:]
+        /// Counts `forgetAll()`s.
+        var generation = 0
+    }
+    private let kept = Mutex(Kept())
+
+    package init() {}
+
+    /// The value kept for `key`, or `read()`'s.
+    package func value<Failure: Error>(
+        for key: Key, _ read: () throws(Failure) -> Value
+    ) throws(Failure) -> Value {
+        let (known, generation) = kept.withLock { ($0.values[key], $0.generation) }
+        if let known { return known }
+        let value = try read()
+        kept.withLock { if $0.generation == generation { $0.values[key] = value } }
+        return value
+    }
+
+    package func forgetAll() {
+        kept.withLock {
+            $0.values.removeAll()
+            $0.generation += 1
+        }
+    }
+}
