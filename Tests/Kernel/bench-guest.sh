@@ -7,20 +7,10 @@ echo "@@UP"
 set -u
 # The console, for the QMP requests of functions whose output is captured.
 exec 3>&1
-A=/run/work/hotplug-agent
-K=/run/kmods
-export HOTPLUG_AGENT_MODPROBE=/run/work/modprobe
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %s "$@"\n' "$K" > $HOTPLUG_AGENT_MODPROBE
-chmod 755 $HOTPLUG_AGENT_MODPROBE
 NIC1=0000:00:03.0 NIC2=0000:00:04.0 PF=0000:01:00.0 HOT=0000:02:00.0 PF64=0000:03:00.0
 LOG=/run/bench.log
 . /run/work/guest-lib.sh
-ln -sf /proc/self/fd /dev/fd
-for module in e1000e nvme vfio-pci; do modprobe -d $K $module || echo "INFO cannot load $module"; done
-/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
-udevadm trigger --action=add >/dev/null 2>&1
-udevadm settle --timeout=30
+guest_prepare e1000e nvme vfio-pci
 echo "INFO kernel $(uname -r), $(nproc) CPUs; devices: $(ls /sys/bus/pci/devices | tr '\n' ' ')"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -74,6 +64,20 @@ chmod 755 /run/bare.sh
 policies() { rm -rf /run/p; mkdir -m 755 /run/p; cat > /run/p/50-bench.toml; }
 once() { "$A" run --once --policy-dir /run/p --state-dir /run/bench-state --log-level warning "$@" >> $LOG 2>&1; }
 timed() { local start=$(date +%s%N); "$@"; local rc=$?; echo $(( ($(date +%s%N) - start) / 1000 )); return $rc; }
+medians() { tr ' ' '\n' <<< "$1" | grep . | median; }
+# RUNS times each, alternately from a host given back: the agent's run --once, then the
+# script's WHAT; DONE must hold after every run. Prints the agent's and the script's median
+# (microseconds) and 1, or 0 when a run left the host otherwise.
+alternate() {
+    local runs=$1 what=$2 done=$3 agent_us="" script_us="" good=1 run
+    for run in $(seq $runs); do
+        give_back; agent_us="$agent_us $(timed once)"
+        $done || { good=0; echo "INFO agent run $run failed" >&3; tail -n 5 $LOG | sed 's/^/INFO   /' >&3; }
+        give_back; script_us="$script_us $(timed /run/bare.sh $what)"
+        $done || { good=0; echo "INFO script run $run failed" >&3; }
+    done
+    echo "$(medians "$agent_us") $(medians "$script_us") $good"
+}
 
 # --- claims: 2 e1000e functions, 2 NVMe VFs made and claimed --------------------------
 policies <<'TOML'
@@ -97,14 +101,8 @@ owner = "1000"
 group = "100"
 mode = "0660"
 TOML
-agent_us="" script_us="" good=1
-for run in 1 2 3 4 5; do
-    give_back; agent_us="$agent_us $(timed once)"
-    claimed $NIC1 $NIC2 $(vfs_of $PF) && [ "$(vfs_of $PF | wc -l)" = 2 ] || { good=0; echo "INFO agent run $run failed"; tail -n 5 $LOG | sed 's/^/INFO   /'; }
-    give_back; script_us="$script_us $(timed /run/bare.sh claims)"
-    claimed $NIC1 $NIC2 $(vfs_of $PF) && [ "$(vfs_of $PF | wc -l)" = 2 ] || { good=0; echo "INFO script run $run failed"; }
-done
-a=$(tr ' ' '\n' <<< "$agent_us" | grep . | median) s=$(tr ' ' '\n' <<< "$script_us" | grep . | median)
+claims_done() { claimed $NIC1 $NIC2 $(vfs_of $PF) && [ "$(vfs_of $PF | wc -l)" = 2 ]; }
+read -r a s good < <(alternate 5 claims claims_done)
 echo "INFO claims (2 NICs, 2 VFs made and claimed): run --once $((a / 1000)) ms, the script $((s / 1000)) ms (medians of 5): $(ratio $a $s)x; goal <= 1.1x"
 check "every timed run left the 4 devices on vfio-pci with their nodes 1000:100 0660" [ $good = 1 ]
 
@@ -161,7 +159,7 @@ for run in 1 2 3 4 5; do
     udev_us="$udev_us $(hot_round)"
 done
 rm -f /run/udev/rules.d/99-bench.rules; udevadm control --reload
-a=$(tr ' ' '\n' <<< "$daemon_us" | grep . | median) s=$(tr ' ' '\n' <<< "$udev_us" | grep . | median)
+a=$(medians "$daemon_us") s=$(medians "$udev_us")
 echo "INFO hot-add to node owned: the daemon $((a / 1000)) ms, a udev RUN+= script $((s / 1000)) ms (medians of 5): $(ratio $a $s)x; goal <= 1.1x"
 
 # --- 64 VFs made and claimed ----------------------------------------------------------
@@ -179,14 +177,8 @@ owner = "1000"
 group = "100"
 mode = "0660"
 TOML
-agent_us="" script_us="" good=1
-for run in 1 2 3; do
-    give_back; agent_us="$agent_us $(timed once)"
-    claimed $(vfs_of $PF64) && [ "$(vfs_of $PF64 | wc -l)" = 64 ] || good=0
-    give_back; script_us="$script_us $(timed /run/bare.sh vfs64)"
-    claimed $(vfs_of $PF64) && [ "$(vfs_of $PF64 | wc -l)" = 64 ] || good=0
-done
-a=$(tr ' ' '\n' <<< "$agent_us" | grep . | median) s=$(tr ' ' '\n' <<< "$script_us" | grep . | median)
+vfs64_done() { claimed $(vfs_of $PF64) && [ "$(vfs_of $PF64 | wc -l)" = 64 ]; }
+read -r a s good < <(alternate 3 vfs64 vfs64_done)
 echo "INFO 64 VFs made and claimed: run --once $((a / 1000)) ms, the script $((s / 1000)) ms (medians of 3): $(ratio $a $s)x"
 check "every timed run left 64 VFs on vfio-pci with their nodes 1000:100 0660" [ $good = 1 ]
 give_back

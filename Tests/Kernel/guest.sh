@@ -4,12 +4,6 @@
 # agent logged. "@@QMP <json>" lines ask the host to act (hot-add, hot-remove).
 echo "@@UP"
 set -u
-A=/run/work/hotplug-agent
-K=/run/kmods
-export HOTPLUG_AGENT_MODPROBE=/run/work/modprobe
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %s "$@"\n' "$K" > $HOTPLUG_AGENT_MODPROBE
-chmod 755 $HOTPLUG_AGENT_MODPROBE
 LOG=/run/agent.log
 NIC1=0000:00:03.0 NIC2=0000:00:04.0 NVME=0000:01:00.0 HOT=0000:02:00.0
 
@@ -20,13 +14,7 @@ contains() { grep -qF -- "$2" <<< "$1"; }
 iface_of() { ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1; }
 drivers_now() { for d in /sys/bus/pci/devices/*; do echo "$(basename "$d") $(drv "$(basename "$d")")"; done; }
 
-# The host userland's modules are not this kernel's: every module load goes through -d.
-# A bare devtmpfs has no /dev/fd: bash's process substitution needs it.
-ln -sf /proc/self/fd /dev/fd
-for module in e1000e nvme btrfs; do modprobe -d $K $module || echo "INFO cannot load $module"; done
-/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
-udevadm trigger --action=add >/dev/null 2>&1
-udevadm settle --timeout=30
+guest_prepare e1000e nvme btrfs
 echo "INFO kernel $(uname -r); devices: $(ls /sys/bus/pci/devices | tr '\n' ' ')"
 
 # --- record, then simulate: the prediction must match what the real run does ------------
