@@ -27,8 +27,11 @@ extension BenchCommand {
                     defer { _ = Subprocess.removeTree(state) }
                     try coldplugBig((kernel, agent))
                     try operationCounts((kernel, agent), policies: bigHostPolicies, journal: true)
+                case "syscalls": try systemCallFigures(journal: true)
+                case Self.tracedFigure: try tracedClaims()
                 default:
-                    throw ValidationError("unknown figure \(name): coldplug, hotplug, growth, reconcile or operations")
+                    throw ValidationError(
+                        "unknown figure \(name): coldplug, hotplug, growth, reconcile, operations or syscalls")
                 }
             }
             return
@@ -57,6 +60,7 @@ extension BenchCommand {
         try coldplugBig(host)
         try eventRate(host)
         try operationCounts(host, policies: bigHostPolicies)
+        try systemCallFigures()
         figure(
             "resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
             "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")

@@ -155,6 +155,36 @@ struct SysfsTreeTests {
             #expect(target.hasPrefix("../../../devices/"), "\(name): \(target)")
         }
     }
+
+    /// A mirror follows the kernel: written again after a bind it changes only what differs
+    /// (an attribute keeps its inode, as in sysfs), links the driver, makes the group's node;
+    /// after an unplug the device's directory and links are gone.
+    @Test(.enabled(if: runningAsRoot, "mknod needs root"))
+    func aMirrorFollowsTheKernelInPlace() throws {
+        let kernel = try SimulatedKernel(try SimHost.load("seed-000-mi300x.json"))
+        try kernel.loadModule("vfio-pci")
+        let tree = try FakeSysfs()
+        let mirror = SysfsTree(paths: HostPaths(root: tree.root), mirrorsKernel: true)
+        try mirror.write(kernel.inspect { $0 })
+        let gpu = "/sys/bus/pci/devices/0000:12:00.0"
+        let before = tree.stat(gpu + "/driver_override").st_ino
+        #expect(tree.stat("/dev/vfio/12").st_mode == 0, "no node before a VFIO driver has a member")
+        try kernel.write(gpu + "/driver_override", "vfio-pci")
+        try kernel.write("/sys/bus/pci/drivers_probe", "0000:12:00.0")
+        try mirror.write(kernel.inspect { $0 })
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        #expect(try io.read(tree.path(gpu + "/driver_override")) == "vfio-pci\n")
+        #expect(tree.stat(gpu + "/driver_override").st_ino == before)
+        #expect(try io.readLink(tree.path(gpu + "/driver")).hasSuffix("/bus/pci/drivers/vfio-pci"))
+        #expect(try io.nodeState(tree.path("/dev/vfio/12")) == NodeState(uid: 0, gid: 0, mode: 0o600))
+        #expect(io.exists(tree.path("/sys/bus/pci/drivers/vfio-pci/unbind")))
+        kernel.unplug(PCIAddress("0000:12:00.0")!)
+        try mirror.write(kernel.inspect { $0 })
+        #expect(!io.exists(tree.path(gpu)) && !io.exists(tree.path("/sys/kernel/iommu_groups/12/devices/0000:12:00.0")))
+        #expect(!io.exists(tree.path("/sys/devices/pci0000:00/0000:00:02.0/0000:10:00.0/0000:11:00.0/0000:12:00.0")))
+        #expect(io.exists(tree.path("/sys/devices/pci0000:00/0000:00:02.0/0000:10:00.0/0000:11:00.0")))
+        #expect(!io.exists(tree.path("/dev/vfio/12")))
+    }
 }
 
 /// Paths below a device directory on the real file layer: the kernel resolves them beneath
