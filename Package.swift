@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Policy"),
         // What the agent and the simulated kernel share: the `KernelIO` seam, its failures,
         // paths, events and host descriptions.
-        .target(name: "HostInterface", dependencies: ["Policy"]),
+        .target(name: "HostInterface", dependencies: ["CLinux", "Policy"]),
         // The daemon: events, sysfs access, the executor, the reconciler.
         .target(
             name: "HotplugAgent",

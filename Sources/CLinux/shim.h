@@ -1,7 +1,7 @@
 #ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
 #define HOTPLUG_AGENT_CLINUX_SHIM_H
 /* Linux system calls Swift cannot reach through glibc's module: openat2 has no glibc
- * wrapper (nor, in glibc 2.36, has pidfd_open) and syscall() is variadic; the xattr calls and mallopt live in headers it leaves out. */
+ * wrapper (nor, in glibc 2.36, has pidfd_open) and syscall() is variadic (getdents64 too); the xattr calls and mallopt live in headers it leaves out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -31,6 +31,12 @@ static inline int hotplug_agent_pidfd_open(pid_t pid) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+/* getdents64(fd, buffer, size): directory entries as struct linux_dirent64 records, 0 at
+ * the end; -1 with errno set. glibc's readdir needs fdopendir's fstat and fcntl first. */
+static inline long hotplug_agent_getdents64(int fd, void *buffer, size_t size) {
+    return syscall(SYS_getdents64, fd, buffer, size);
 }
 
 static const uint64_t HOTPLUG_AGENT_RESOLVE_BENEATH = RESOLVE_BENEATH;

@@ -331,3 +331,18 @@ struct NodeACLTests {
         #expect(throws: IOFailure.self) { try io.readDirectory(directory + "/gone", DirectoryRequest()) }
     }
 }
+
+struct DirectoryEntriesTests {
+    /// A directory larger than one getdents64 buffer is read whole, every name once, and
+    /// `.` and `..` are never among the names.
+    @Test func aDirectoryOfManyLongNamesIsReadWhole() throws {
+        let tree = try FakeSysfs()
+        let names = (0..<3000).map { String(repeating: "n", count: 200) + String($0) }
+        try tree.mkdir("/many")
+        for name in names { try tree.file("/many/" + name, "") }
+        let fd = open(tree.path("/many"), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let entries = try #require(DirectoryEntries(closing: fd))
+        #expect(entries.names.sorted() == names.sorted() && entries.undecodable.isEmpty)
+        #expect(DirectoryEntries(closing: open(tree.path("/many/" + names[0]), O_RDONLY | O_CLOEXEC)) == nil)
+    }
+}
