@@ -49,7 +49,7 @@ package struct SysfsReader: Sendable {
         let known = identities.entry(address)
         var request = DirectoryRequest(files: ["driver_override"], links: ["driver"], listings: ["vfio-dev"])
         if known == nil {
-            request.files += ["uevent", "boot_vga"]
+            request.files.append("uevent")
             request.links += ["iommu_group", "physfn"]
         } else if known!.classCode >> 8 == 0x0300 {
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
@@ -92,8 +92,11 @@ package struct SysfsReader: Sendable {
             let value = firstLine(override)
             device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
         }
-        if identity.classCode >> 8 == 0x0300, let bootVGA = reading.files["boot_vga"] {
-            device.bootVGA = firstLine(bootVGA) == "1"
+        if identity.classCode >> 8 == 0x0300 {
+            // Read the first time once the class says it is there (three system calls
+            // saved on every other device).
+            let bootVGA = known == nil ? try optional(address, "boot_vga") : reading.files["boot_vga"]
+            device.bootVGA = bootVGA.map { firstLine($0) == "1" } ?? false
         }
         return device
     }
