@@ -52,6 +52,8 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
             let parsed = try Self.device(device)
             state.insert(parsed)
         }
+        // A description may name a device before its parent.
+        for address in state.devices.keys { state.devices[address]!.devpath = state.walkDevpath(address) }
         state.deviceNodesEnabled = description.vfioDeviceNodes ?? false
         state.kernelRelease = description.kernelRelease ?? state.kernelRelease
         state.vfioAliases = description.vfioAliases ?? []

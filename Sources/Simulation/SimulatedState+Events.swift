@@ -4,7 +4,10 @@ import Policy
 /// The uevents the simulated kernel sends: pci, vfio and vfio-dev, as the real one words them.
 extension SimulatedState {
     /// `/devices/pci0000:00/0000:00:01.1/0000:10:00.0`
-    func devpath(_ address: PCIAddress) -> String {
+    func devpath(_ address: PCIAddress) -> String { devices[address]?.devpath ?? walkDevpath(address) }
+
+    /// The same from its parents, as `insert` keeps it.
+    func walkDevpath(_ address: PCIAddress) -> String {
         var chain = [address]
         while let parent = devices[chain[0]]?.parent { chain.insert(parent, at: 0) }
         let top = chain[0]
@@ -34,19 +37,24 @@ extension SimulatedState {
         guard let device = devices[address] else {
             return UEvent(action: action, subsystem: "pci", devpath: "/devices/\(address)")
         }
+        var properties = device.eventVariables
+        if let driver = device.driver { properties["DRIVER"] = driver }
+        return UEvent(action: action, subsystem: "pci", devpath: device.devpath, properties: properties)
+    }
+
+    /// A PCI uevent's variables but `DRIVER`, as the kernel prints them.
+    static func eventVariables(of device: Device) -> [String: String] {
         let id = device.id, sub = device.subsystemID ?? PCIID(vendor: 0, device: 0)
-        var properties = [
+        return [
             "PCI_CLASS": String(device.classCode, radix: 16, uppercase: true),
             "PCI_ID": "\(upper(id.vendor, 4)):\(upper(id.device, 4))",
             "PCI_SUBSYS_ID": "\(upper(sub.vendor, 4)):\(upper(sub.device, 4))",
-            "PCI_SLOT_NAME": address.description,
+            "PCI_SLOT_NAME": device.address.description,
             "MODALIAS":
                 "pci:v\(upper(id.vendor, 8))d\(upper(id.device, 8))sv\(upper(sub.vendor, 8))sd\(upper(sub.device, 8))"
                 + "bc\(upper(device.classCode >> 16, 2))sc\(upper((device.classCode >> 8) & 0xff, 2))"
                 + "i\(upper(device.classCode & 0xff, 2))"
         ]
-        if let driver = device.driver { properties["DRIVER"] = driver }
-        return UEvent(action: action, subsystem: "pci", devpath: devpath(address), properties: properties)
     }
 }
 

@@ -32,6 +32,10 @@ package struct SimulatedState {
         var writeOnly: Set<String> = []
         /// N of its iommufd node `/dev/vfio/devices/vfioN` while on a VFIO driver.
         var deviceNode: Int?
+        /// Its path below `/sys` and its uevents' variables but `DRIVER`, which do not change
+        /// while it is there: made once by `insert` rather than for every event and read.
+        var devpath = ""
+        var eventVariables: [String: String] = [:]
 
         var hostDriverHasIt: Bool { driver != nil && !VFIODrivers().keepGroupViable(driver) }
 
@@ -141,6 +145,8 @@ package struct SimulatedState {
     mutating func insert(_ device: Device) {
         devices[device.address] = device
         devices[device.address]!.inode = nextInode
+        devices[device.address]!.devpath = walkDevpath(device.address)
+        devices[device.address]!.eventVariables = Self.eventVariables(of: device)
         nextInode += 1
         if let group = device.group { groupMembers[group, default: []].insert(device.address) }
         if !device.interfaces.isEmpty || !device.disks.isEmpty { hostUsers.insert(device.address) }
