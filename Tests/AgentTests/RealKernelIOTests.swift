@@ -346,3 +346,24 @@ struct DirectoryEntriesTests {
         #expect(DirectoryEntries(closing: open(tree.path("/many/" + names[0]), O_RDONLY | O_CLOEXEC)) == nil)
     }
 }
+
+struct ResolveTests {
+    /// `resolve` names what a path leads to as realpath() does, links at any depth and a
+    /// linked root included, from the kernel's own name for an O_PATH descriptor.
+    @Test func resolveAgreesWithRealpathThroughLinksAtEveryDepth() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/real/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/net/eth0")
+        try tree.mkdir("/real/sys/bus/pci/devices")
+        try tree.mkdir("/real/sys/class/net")
+        try tree.link(
+            "/real/sys/bus/pci/devices/0000:01:00.0", to: "../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0")
+        try tree.link("/real/sys/class/net/eth0", to: "../../devices/pci0000:00/0000:00:01.0/0000:01:00.0/net/eth0")
+        try tree.link("/root", to: tree.path("/real"))
+        let io = RealKernelIO(paths: HostPaths(root: tree.path("/root")))
+        for path in ["/root/sys/bus/pci/devices/0000:01:00.0", "/root/sys/class/net/eth0", "/root/sys/class/net"] {
+            let expected = try #require(realpath(tree.path(path), nil).map { String(cString: $0) })
+            #expect(try io.resolve(tree.path(path)) == expected)
+        }
+        #expect(throws: IOFailure.self) { try io.resolve(tree.path("/root/sys/class/net/eth9")) }
+    }
+}

@@ -77,8 +77,12 @@ package struct HostUse {
     package func hostUse(
         _ address: PCIAddress
     ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
-        guard let base = try? io.resolve(paths.device(address)) else { return ([], []) }
-        let below = { (path: String) in path.hasPrefix(base + "/") }
+        // Where the device really is, resolved once something is there to compare.
+        var resolved: String??
+        let below = { (path: String) -> Bool in
+            if resolved == nil { resolved = .some(try? io.resolve(paths.device(address))) }
+            return resolved!.map { path.hasPrefix($0 + "/") } ?? false
+        }
         let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
             (try? io.resolve(paths.classNet + "/" + name)).map(below) ?? false
         }.map { name in

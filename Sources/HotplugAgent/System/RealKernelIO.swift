@@ -138,10 +138,18 @@ package final class RealKernelIO: KernelIO {
         return UInt64(st.st_ino)
     }
 
+    /// The kernel's own name for what `path` leads to: the path of an O_PATH descriptor
+    /// (`/proc/self/fd/N`), three system calls where realpath() reads every component
+    /// as a link (a dozen below /sys/devices).
     package func resolve(_ path: String) throws(IOFailure) -> String {
-        guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        let fd = open(path, O_PATH | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.realpath, path, errno: .current) }
+        defer { close(fd) }
+        do {
+            return try readSymbolicLink("/proc/self/fd/\(fd)")
+        } catch {
+            throw IOFailure(.realpath, path, errno: error)
+        }
     }
 
     package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
