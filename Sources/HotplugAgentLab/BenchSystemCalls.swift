@@ -129,7 +129,7 @@ struct SystemCallTrace {
         var inKernel = Set<Substring>()
         for line in text.split(separator: "\n") {
             guard let space = line.firstIndex(of: " ") else { continue }
-            let thread = line[..<space], call = line[line.index(after: space)...]
+            let thread = line[..<space], call = line[space...].drop { $0 == " " }
             if call.hasPrefix("<...") || call.hasPrefix("+++") || call.hasPrefix("---") { continue }
             if call.hasPrefix("write(-1, \"" + Self.prefix) {
                 let marker = call.dropFirst("write(-1, \"".count + Self.prefix.count).prefix { $0 != "\"" }

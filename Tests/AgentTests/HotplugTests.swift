@@ -147,6 +147,48 @@ struct HotplugTests {
             "one look at its directory (driver, driver_override) and the policy's reset_method only: \(one)")
     }
 
+    /// A claim is confirmed from its steps, each verified as it was done: after them only
+    /// what the kernel makes on the bind is read (the device's `vfio-dev/`), never the node
+    /// it has just owned nor the device's driver link and override again; the events of
+    /// its own writes then look at it afresh.
+    @Test func aClaimIsConfirmedFromItsVerifiedStepsAndTheEventsLookAgain() throws {
+        let host = try SimHost(
+            "seed-000-mi300x.json",
+            policies: """
+                [[policy]]
+                name = "gpus"
+                match.ids = ["1002:74a1"]
+                driver = "vfio-pci"
+                owner = "cloud"
+                mode = "0660"
+                """)
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let counting = CountingKernelIO(host.kernel)
+        counting.keepJournal()
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
+            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
+            workers: 1)
+        let gpu = PCIAddress("0000:12:00.0")!
+        host.kernel.unplug(gpu)
+        agent.handle(host.kernel.drain())
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        counting.reset()
+        agent.handle(host.kernel.drain())
+        let claim = counting.operations
+        let chown = try #require(claim.firstIndex { $0.hasPrefix("chown ") && $0.hasSuffix("/dev/vfio/12") })
+        let after = claim[(chown + 1)...]
+        #expect(!after.contains { $0.hasSuffix("/dev/vfio/12") }, "\(claim)")
+        #expect(after.filter { $0.hasPrefix("dirread ") }.count == 1, "\(claim)")
+        #expect(host.device(gpu.description)?.driver == "vfio-pci" && host.node(12)?.uid == 1000)
+        // Its own events (bind, the group node's add) look at it again, node included.
+        counting.reset()
+        agent.handle(host.kernel.drain())
+        #expect(counting.operations.contains { $0.hasPrefix("stat ") && $0.hasSuffix("/dev/vfio/12") })
+        #expect(counting.operations.filter { $0.hasPrefix("write ") }.isEmpty)
+    }
+
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
         let cache = IdentityCache()
         let address = PCIAddress("0000:12:00.0")!

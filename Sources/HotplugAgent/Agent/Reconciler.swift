@@ -73,14 +73,20 @@ package final class Reconciler: @unchecked Sendable {
     @discardableResult
     package func reconcile(_ address: PCIAddress) -> Reconciliation {
         var actions: [String: ActionCount] = [:]
+        // The view as the last round's steps left it, each verified as it was done (see
+        // `HostView.after`); nil: look at the device afresh.
+        var done: HostView?
         for round in 0..<maxRounds {
-            let plan: DevicePlan
-            do {
+            let plan: DevicePlan, view: HostView
+            do throws(AgentError) {
                 let planner = self.planner
-                let snapshot = try reader.view(around: [address])
-                let view = reader.read(planner.needs(in: snapshot), into: snapshot)
+                var confirmed: HostView? = nil
+                if let done { confirmed = try reader.confirming(done, address) }
+                let snapshot: HostView
+                if let confirmed { snapshot = confirmed } else { snapshot = try reader.view(around: [address]) }
+                view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
-            } catch where error.isGone {
+            } catch  where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])
                 return Reconciliation(.absent, actions: actions)
             } catch {
@@ -103,7 +109,7 @@ package final class Reconciler: @unchecked Sendable {
                 return Reconciliation(.settled)
             }
             // The device as read for this plan, until a step may have moved it.
-            var seen: PCIDevice? = plan.device
+            var seen: PCIDevice? = done == nil ? plan.device : nil
             for step in plan.steps {
                 if isStopping() { return Reconciliation(.settled, actions: actions) }
                 log.info("\(step)", metadata: meta)
@@ -111,7 +117,7 @@ package final class Reconciler: @unchecked Sendable {
                     try executor.perform(step, on: address, seen: seen)
                     if step.action.movesDevice { seen = nil }
                     actions[step.action.kind, default: ActionCount()].done += 1
-                } catch where error.isGone {
+                } catch  where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {
@@ -125,6 +131,7 @@ package final class Reconciler: @unchecked Sendable {
                         .failed, actions: actions, record: .failed("\(step.action.summary): \(error)"))
                 }
             }
+            done = view.after(plan.steps, on: address)
         }
         log.error("did not settle after \(maxRounds) rounds", metadata: ["device": "\(address)"])
         return Reconciliation(.failed, actions: actions)
