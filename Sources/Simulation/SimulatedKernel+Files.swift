@@ -253,6 +253,7 @@ extension SimulatedKernel {
 
     package func resolve(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
+            if state.resolveFaults.contains(path) { throw IOFailure(.realpath, path, errno: .EIO) }
             let resolved: String
             switch parse(path) {
             case .deviceDir(let address):

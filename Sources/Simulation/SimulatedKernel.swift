@@ -203,6 +203,9 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     func freeze(afterWrites count: Int) { state.write { $0.writesBeforeFreeze = count } }
     func thaw() { state.write { $0.writesBeforeFreeze = nil } }
 
+    /// Makes every resolution of `path` fail with EIO.
+    func failResolving(_ path: String) { state.write { $0.resolveFaults.insert(path) } }
+
     /// Makes the next `times` writes to a path ending in `suffix` fail with `errno`.
     func injectWriteFailure(endingIn suffix: String, _ errno: Errno, times: Int = 1) {
         state.write { $0.writeFaults[suffix] = (errno, times) }

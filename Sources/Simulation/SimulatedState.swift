@@ -122,6 +122,8 @@ package struct SimulatedState {
     var writesBeforeFreeze: Int?
     /// Injected faults: the probe of a driver on a device fails with this errno.
     var probeFaults: [String: Errno] = [:]
+    /// Paths whose resolution fails with EIO (a sysfs the agent cannot follow).
+    var resolveFaults = Set<String>()
     /// Injected faults: writes to paths ending so fail with this errno, this many times.
     var writeFaults: [String: (errno: Errno, times: Int)] = [:]
     /// Holds new VFs between their `add` and their links (a window the kernel has too),

@@ -26,7 +26,7 @@ struct InUseTests {
             lines.contains(
                 "  refused: unbind nvme: the host uses it: block device nvme0n1p1 is mounted on /boot/efi, "
                     + "block device nvme0n1p2 is mounted on /, block device nvme0n1p3 is used as swap (allow-in-use = "
-                        + "true allows it)"
+                    + "true allows it)"
             ))
         #expect(host.runOnce())
         #expect(host.device("0000:03:00.0")?.driver == "ice")
@@ -37,6 +37,22 @@ struct InUseTests {
             host.addresses { $0.classCode >> 8 == 0x0600 || $0.classCode >> 8 == 0x0604 }.allSatisfy {
                 host.device($0)?.override == nil
             })
+    }
+
+    /// Not knowing is not "free": a NIC whose own place in sysfs cannot be resolved while
+    /// interfaces are there to compare is refused, never taken as unused.
+    @Test func aDeviceWhoseUseCannotBeCheckedIsRefused() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failResolving("/sys/bus/pci/devices/0000:03:00.0")
+        let lines = try host.planLines()
+        #expect(
+            lines.contains {
+                $0.hasPrefix(
+                    "  refused: unbind ice: the host uses it: whether its network interfaces and block devices "
+                        + "are in use cannot be checked: ")
+            }, "\(lines)")
+        #expect(host.runOnce())
+        #expect(host.device("0000:03:00.0")?.driver == "ice")
     }
 
     @Test func allowInUseTakesTheNICButStillNotTheBootGPU() throws {
@@ -144,7 +160,7 @@ struct InUseTests {
             host,
             because:
                 "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds "
-                    + "it"
+                + "it"
         )
     }
 
@@ -154,7 +170,7 @@ struct InUseTests {
             host,
             because:
                 "block device nvme0n1 is open exclusively (EBUSY): a filesystem, ZFS, md, dm or another program holds "
-                    + "it"
+                + "it"
         )
     }
 

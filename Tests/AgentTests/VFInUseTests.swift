@@ -73,4 +73,18 @@ struct VFInUseTests {
         #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 0") }, "\(lines)")
         #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 4") }, "\(lines)")
     }
+    /// Where /proc does not name a descriptor's path (masked, as in some sandboxes), the
+    /// interface is still found below its device: resolving falls back to realpath().
+    @Test(.enabled(if: runningAsRoot, "a private mount namespace"))
+    func anInterfaceUpIsFoundWithProcSelfFdMasked() throws {
+        let tree = try tree(vf0Interface: true)
+        try tree.mkdir("/empty")
+        let script =
+            "mount --bind \(tree.path("/empty")) /proc/$$/fd && exec \(Binary.path) plan --root \(tree.root) "
+            + "--policy-dir \(tree.path("/p"))"
+        let result = try Binary.run(
+            ["-m", "--propagation", "private", "sh", "-c", script], executable: "/usr/bin/unshare")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("VF \(Self.vf0): network interface eth0 is up"), "\(result.stdout)")
+    }
 }

@@ -20,10 +20,15 @@ package struct HostUse {
     package let paths: HostPaths
     package let vfio: VFIODrivers
 
-    /// Why the host uses the device, one reason each; empty when it does not.
+    /// Why the host uses the device, one reason each; empty when it does not. Not knowing
+    /// is not "free": a device whose place in sysfs cannot be told while interfaces or
+    /// block devices are there to compare is one the host may use.
     package func inUse(_ address: PCIAddress) -> [String] {
-        let (interfaces, disks) = hostUse(address)
+        let (interfaces, disks, unchecked) = look(address)
         var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
+        if let unchecked {
+            uses.append("whether its network interfaces and block devices are in use cannot be checked: \(unchecked)")
+        }
         if interfaces.isEmpty, let moved = interfaceElsewhere(address) { uses.append(moved) }
         for disk in disks {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
@@ -77,11 +82,27 @@ package struct HostUse {
     package func hostUse(
         _ address: PCIAddress
     ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+        let use = look(address)
+        return (use.interfaces, use.disks)
+    }
+
+    /// `hostUse`, and why the device's own place could not be resolved (nil when it was,
+    /// or when nothing was there to compare it with).
+    private func look(
+        _ address: PCIAddress
+    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: String?) {
         // Where the device really is, resolved once something is there to compare.
-        var resolved: String??
+        var resolved: Result<String, IOFailure>?
         let below = { (path: String) -> Bool in
-            if resolved == nil { resolved = .some(try? io.resolve(paths.device(address))) }
-            return resolved!.map { path.hasPrefix($0 + "/") } ?? false
+            if resolved == nil {
+                resolved = Result { () throws(IOFailure) in try io.resolve(paths.device(address)) }
+            }
+            guard case .success(let base) = resolved! else { return false }
+            return path.hasPrefix(base + "/")
+        }
+        var unchecked: String? {
+            guard case .failure(let error) = resolved else { return nil }
+            return "\(error)"
         }
         let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
             (try? io.resolve(paths.classNet + "/" + name)).map(below) ?? false
@@ -91,7 +112,7 @@ package struct HostUse {
             return HostDescription.Interface(name: name, up: (value ?? 0) & 0x1 != 0)
         }
         let names = blockDevices(below: below)
-        guard !names.isEmpty else { return (interfaces, []) }
+        guard !names.isEmpty else { return (interfaces, [], unchecked) }
         let mounts = Mounts(mountInfo: (try? io.read(paths.mountInfo)) ?? "")
         let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap {
             $0.split(separator: " ").first
@@ -108,7 +129,7 @@ package struct HostUse {
                 holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
                 probeDenied: denied)
         }
-        return (interfaces, disks)
+        return (interfaces, disks, unchecked)
     }
 
     /// The block devices below the function, and the NVMe multipath namespaces (and their

@@ -140,16 +140,20 @@ package final class RealKernelIO: KernelIO {
 
     /// The kernel's own name for what `path` leads to: the path of an O_PATH descriptor
     /// (`/proc/self/fd/N`), three system calls where realpath() reads every component
-    /// as a link (a dozen below /sys/devices).
+    /// as a link (a dozen below /sys/devices). Where /proc does not answer with a path (not
+    /// mounted, masked, or the entry gone meanwhile), realpath() does.
     package func resolve(_ path: String) throws(IOFailure) -> String {
         let fd = open(path, O_PATH | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.realpath, path, errno: .current) }
         defer { close(fd) }
-        do {
-            return try readSymbolicLink("/proc/self/fd/\(fd)")
-        } catch {
-            throw IOFailure(.realpath, path, errno: error)
+        if let named = try? readSymbolicLink("/proc/self/fd/\(fd)"), named.hasPrefix("/"),
+            !named.hasSuffix(" (deleted)")
+        {
+            return named
         }
+        guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
