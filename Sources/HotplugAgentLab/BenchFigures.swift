@@ -22,6 +22,11 @@ extension BenchCommand {
                     try coldplugBig((kernel, agent))
                     try growth((kernel, agent))
                 case "reconcile": try reconcileCost()
+                case "cdi":
+                    let (kernel, agent, state) = try bigHost(workers: workers)
+                    defer { _ = Subprocess.removeTree(state) }
+                    try coldplugBig((kernel, agent))
+                    for _ in 0..<3 { cdiCost((kernel, agent)) }
                 case "operations":
                     let (kernel, agent, state) = try bigHost(workers: workers)
                     defer { _ = Subprocess.removeTree(state) }
@@ -31,7 +36,7 @@ extension BenchCommand {
                 case Self.tracedFigure: try tracedClaims()
                 default:
                     throw ValidationError(
-                        "unknown figure \(name): coldplug, hotplug, growth, reconcile, operations or syscalls")
+                        "unknown figure \(name): coldplug, hotplug, growth, reconcile, cdi, operations or syscalls")
                 }
             }
             return
@@ -58,6 +63,7 @@ extension BenchCommand {
         defer { _ = Subprocess.removeTree(state) }
         let host = (kernel: kernel, agent: agent)
         try coldplugBig(host)
+        cdiCost(host)
         try eventRate(host)
         try operationCounts(host, policies: bigHostPolicies)
         try systemCallFigures()
@@ -137,6 +143,16 @@ extension BenchCommand {
         figure(
             "coldplug, \(pfs) PFs x 256 VFs", "\(fixed(cpu * 1000, 0)) ms CPU",
             "\(fixed(wall, 2)) s wall, \(workers) workers, \(claimed) claimed; goal <= 100 ms CPU for 4096")
+    }
+
+    /// The CDI specs as the daemon makes them after a batch of events that added, removed
+    /// or moved a device (`DaemonLoop`): what one hot-add costs on top of its claim.
+    private func cdiCost(_ host: (kernel: SimulatedKernel, agent: Agent)) {
+        var named = 0
+        let (wall, cpu) = measure { named = host.agent.cdiSpecs()?.reduce(0) { $0 + $1.devices.count } ?? -1 }
+        figure(
+            "CDI specs after a batch", "\(fixed(cpu * 1000, 1)) ms CPU",
+            "\(fixed(wall * 1000, 1)) ms wall, \(named) devices named, \(pfs * 257) on the host; no goal")
     }
 
     /// Events for devices that are settled: each one read, decided, nothing to do.

@@ -306,4 +306,66 @@ struct CDISpecFileTests {
         signals.send(SIGHUP)
         #expect(waitFor(.seconds(10)) { !FileManager.default.fileExists(atPath: file) }, "\(host.log.all.suffix(8))")
     }
+    /// The daemon's specs come from the host as its last specs saw it, with what events
+    /// named since read again: after removals, a hot-add, a hand unbind and a reload they
+    /// are what a full look makes, and a settled event reads only its device's group, not
+    /// the host.
+    @Test func specsKeptFromEventsAreWhatAFullLookMakes() throws {
+        let host = try CDITests().host(deviceNodes: true)
+        #expect(host.runOnce())
+        func full() throws -> [CDISpec] { try CDITests().specs(host) }
+        func deliver() {
+            while case let batch = host.kernel.drain(), !batch.events.isEmpty { host.agent.handle(batch) }
+        }
+        #expect(try host.agent.cdiSpecs() == full())
+        let gpus = host.addresses { $0.id.device == 0x74a1 }, nics = host.addresses { $0.id.device == 0x1021 }
+        // A GPU leaves: it goes, the later GPUs are renumbered.
+        host.kernel.unplug(PCIAddress(gpus[0])!)
+        deliver()
+        #expect(try host.agent.cdiSpecs() == full())
+        // It comes back, and is claimed again.
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpus[0] }))
+        deliver()
+        let back = try #require(host.agent.cdiSpecs())
+        #expect(try back == full() && back.contains { $0.devices.contains { $0.address.description == gpus[0] } })
+        // A NIC (iommufd: listed by its device node) leaves.
+        host.kernel.unplug(PCIAddress(nics[0])!)
+        deliver()
+        let gone = try #require(host.agent.cdiSpecs())
+        #expect(try gone == full() && !gone.contains { $0.devices.contains { $0.address.description == nics[0] } })
+        // Another unbound by hand: the agent claims it again (a new device node number).
+        try host.kernel.write("/sys/bus/pci/drivers/vfio-pci/unbind", nics[1])
+        deliver()
+        #expect(try host.agent.cdiSpecs() == full())
+        // A reload to no policies: every device returns and the specs are empty.
+        let policies = host.agent.planner
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        deliver()
+        #expect(try host.agent.cdiSpecs() == full() && full().allSatisfy { $0.devices.isEmpty })
+        // A settled device's event: the next specs read its group, not the whole host.
+        host.agent.planner = policies
+        host.agent.reconcileAll()
+        deliver()
+        _ = host.agent.cdiSpecs()
+        let counting = CountingKernelIO(host.kernel)
+        counting.keepJournal()
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: host.agent.planner.policies, dryRun: false,
+            log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 1)
+        #expect(agent.cdiSpecs() == (try full()))
+        counting.reset()
+        agent.handle(
+            (
+                [
+                    UEvent(
+                        action: "change", subsystem: "pci", devpath: "/devices/\(gpus[1])",
+                        properties: ["PCI_SLOT_NAME": gpus[1]])
+                ], false
+            ))
+        counting.reset()
+        #expect(agent.cdiSpecs() == (try full()))
+        let looks = counting.operations.filter { $0.hasPrefix("dirread ") }
+        #expect(looks.count <= 3, "\(looks)")
+    }
 }

@@ -14,6 +14,8 @@ package final class Agent: @unchecked Sendable {
 
     /// What the agent knows about devices between reconciles.
     package let ledger: Ledger
+    /// The host as the last CDI specs were made from it (see `cdiSpecs`).
+    let cdiView = KeptView()
 
     package init(
         reader: SysfsReader, reconciler: Reconciler, ledger: Ledger, log: Logger, workers: Int = 16,
@@ -60,14 +62,26 @@ package final class Agent: @unchecked Sendable {
     }
 
     /// The CDI specs for the host now; nil (after logging why) when it, or one of its
-    /// devices, cannot be read.
+    /// devices, cannot be read. The host as the last specs saw it is kept, and only what
+    /// events named since is read again (`KeptView`).
     package func cdiSpecs() -> [CDISpec]? {
         let planner = self.planner
-        let view: HostView
-        do { view = try plannedView(by: planner) } catch {
+        var view: HostView
+        let (kept, changed, generation) = cdiView.take()
+        do {
+            if let kept {
+                let (fresh, read) = try reader.fullView(updating: kept, changed: changed)
+                var needs = planner.needs(in: fresh)
+                needs.devices = needs.devices.filter { read.contains($0.key) }
+                view = reader.read(needs, into: fresh)
+            } else {
+                view = try plannedView(by: planner)
+            }
+        } catch {
             log.error("cannot read the host for the CDI spec: \(error)")
             return nil
         }
+        cdiView.keep(view, generation: generation)
         guard let specs = planner.cdiSpecs(in: view) else {
             let which = view.unreadable.keys.sorted().map(\.description).joined(separator: ", ")
             log.error("no CDI spec while \(which) cannot be read: its names would shift to other devices")
@@ -94,6 +108,7 @@ package final class Agent: @unchecked Sendable {
         set {
             reconciler.planner = newValue
             ledger.forgetFailedDevices()
+            cdiView.invalidate()
         }
     }
 
@@ -101,6 +116,7 @@ package final class Agent: @unchecked Sendable {
     /// At start (`forgettingDeparted`), origin records of devices that left while no agent
     /// ran are dropped first (a running agent drops them on `remove` events).
     package func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
+        cdiView.invalidate()
         revokeIOMMUGrants()
         do {
             let addresses = try reader.addresses()
@@ -157,7 +173,10 @@ package final class Agent: @unchecked Sendable {
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
             // A module registered or dropped a PCI driver.
-            if event.subsystem == "drivers" { reader.driverCache.forget() }
+            if event.subsystem == "drivers" {
+                reader.driverCache.forget()
+                cdiView.invalidate()
+            }
             switch event.target {
             case .device(let address):
                 if event.action == "remove" || event.action == "add" {
@@ -168,6 +187,7 @@ package final class Agent: @unchecked Sendable {
                     ledger.forget(address)
                 }
                 if event.action == "remove" {
+                    cdiView.changed([address])
                     // Where it came from means nothing for whatever is plugged in next.
                     reader.origins?.remove(address)
                     log.info("removed", metadata: ["device": "\(address)"])
@@ -187,6 +207,7 @@ package final class Agent: @unchecked Sendable {
         for (address, waiting) in ledger.waiting where !named.contains(address) {
             target(address, waiting.group)
         }
+        cdiView.changed(targets.map(\.address))
         for (address, group) in targets { queue.enqueue(address, group: group) }
         if wait { queue.waitUntilIdle() }
     }

@@ -109,3 +109,49 @@ extension SysfsReader {
         return view.replacing(device)
     }
 }
+
+extension SysfsReader {
+    /// A full view again from `previous` (one `fullView` was, enriched): the devices in
+    /// `changed` and every member of their IOMMU groups read afresh (added, gone or
+    /// unreadable as they are now), and their groups' nodes; every other device as it was.
+    /// Returns the view and the addresses read again, whose needs the caller reads.
+    package func fullView(
+        updating previous: HostView, changed: Set<PCIAddress>
+    ) throws(AgentError) -> (view: HostView, read: Set<PCIAddress>) {
+        var devices = previous.devices
+        var unreadable = previous.unreadable
+        var groups = Set<Int>()
+        var read = changed
+        for address in changed {
+            if let group = previous.devices[address]?.iommuGroup { groups.insert(group) }
+            if let group = try? self.group(of: address) { groups.insert(group) }
+        }
+        for group in groups {
+            read.formUnion(groupMembers(group))
+            read.formUnion(previous.members(of: group).map(\.address))
+        }
+        for address in read {
+            devices[address] = nil
+            unreadable[address] = nil
+            do {
+                let device = try self.device(address)
+                devices[address] = device
+                if let group = device.iommuGroup { groups.insert(group) }
+            } catch  where error.isGone {
+                continue
+            } catch {
+                unreadable[address] = "\(error)"
+            }
+        }
+        let drivers = try registeredDrivers()
+        var nodes = previous.vfioNodes.filter { !groups.contains($0.key) }
+        let held = Set(devices.values.compactMap { drivers.vfio.contains($0.driver) ? $0.iommuGroup : nil })
+        for group in groups.intersection(held) { nodes[group] = try vfioNode(group) }
+        var view = HostView(
+            devices: Array(devices.values), drivers: drivers.registered, vfioNodes: nodes, iommu: previous.iommu)
+        view.vfio = drivers.vfio
+        view.variants = previous.variants
+        view.unreadable = unreadable
+        return (view, read)
+    }
+}
