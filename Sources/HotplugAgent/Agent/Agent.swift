@@ -71,9 +71,7 @@ package final class Agent: @unchecked Sendable {
         do {
             if let kept {
                 let (fresh, read) = try reader.fullView(updating: kept, changed: changed)
-                var needs = planner.needs(in: fresh)
-                needs.devices = needs.devices.filter { read.contains($0.key) }
-                view = reader.read(needs, into: fresh)
+                view = reader.read(planner.needs(in: fresh, only: read), into: fresh)
             } else {
                 view = try plannedView(by: planner)
             }

@@ -3,10 +3,12 @@
 /// so a write is planned only when something differs.
 extension Planner {
     /// What must be read about `host` beyond its snapshot for its devices to be planned.
-    public func needs(in host: HostView) -> ViewNeeds {
+    /// With `only`, for those devices alone (the others' were read before).
+    public func needs(in host: HostView, only: Set<PCIAddress>? = nil) -> ViewNeeds {
         var needs = ViewNeeds()
         needs.variants = policies.policies.contains { $0.driver == .vfio }
-        for device in host.devices.values {
+        let devices = only.map { $0.compactMap { host.devices[$0] } } ?? Array(host.devices.values)
+        for device in devices {
             let deviceNeeds = self.needs(for: device, in: host)
             if deviceNeeds != ReadNeeds() { needs.devices[device.address] = deviceNeeds }
         }
