@@ -47,6 +47,28 @@ struct UndoTests {
             ).count == 1)
     }
 
+    /// On a kernel with iommufd device nodes, a device leaving vfio-pci sends `remove` for
+    /// its `vfio-dev/vfioN` entry below it: the device stays, and so does where it came from.
+    @Test func aDeviceUnboundByHandStillGoesBackWhereItCameFrom() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = true
+        let host = try SimHost(description, policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        try host.kernel.write("/sys/bus/pci/drivers/vfio-pci/unbind", nic)
+        let events = host.kernel.drain()
+        #expect(events.events.contains { $0.subsystem == "vfio-dev" && $0.action == "remove" })
+        host.agent.handle(events)
+        host.deliverEvents()
+        #expect(host.device(nic)?.driver == "vfio-pci")
+        let record = try String(contentsOfFile: host.state + "/origins/\(nic)", encoding: .utf8)
+        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
+        #expect(host.log.containing("\(nic) removed").isEmpty)
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        #expect(host.device(nic)?.driver == "mlx5_core")
+    }
+
     @Test func afterARestartTheRecordsStillPutDevicesBack() throws {
         let host = try seed000()
         let restarted = try host.restarted(policies: "")

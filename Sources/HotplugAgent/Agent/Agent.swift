@@ -97,7 +97,9 @@ package final class Agent: @unchecked Sendable {
     /// Looks again at every device that waits for a VM (the daemon calls it every
     /// `waitRetry`, 10 s, while there are any).
     package func retryWaiting(wait: Bool = true) {
-        for (address, waiting) in ledger.waiting { queue.enqueue(address, group: waiting.group) }
+        let waiting = ledger.waiting
+        cdiView.changed(waiting.keys)
+        for (address, waiting) in waiting { queue.enqueue(address, group: waiting.group) }
         if wait { queue.waitUntilIdle() }
     }
 
@@ -177,14 +179,18 @@ package final class Agent: @unchecked Sendable {
             }
             switch event.target {
             case .device(let address):
-                if event.action == "remove" || event.action == "add" {
-                    // What was known of the device that stood here goes with it, and a
-                    // PCI device's group has one member more or less.
+                // A PCI device came or went; the `vfio-dev` entry below one comes and goes
+                // with its VFIO driver and says nothing of the device itself.
+                let came = event.subsystem == "pci" && event.action == "add"
+                let went = event.subsystem == "pci" && event.action == "remove"
+                if came || went {
+                    // What was known of the device that stood here goes with it, and its
+                    // group has one member more or less.
                     reader.identities.forget(address)
-                    if event.subsystem == "pci" { reader.groups.forgetAll() }
+                    reader.groups.forgetAll()
                     ledger.forget(address)
                 }
-                if event.action == "remove" {
+                if went {
                     cdiView.changed([address])
                     // Where it came from means nothing for whatever is plugged in next.
                     reader.origins?.remove(address)
@@ -253,6 +259,7 @@ package final class Agent: @unchecked Sendable {
             let skipped = ledger.skipped
             let pending = planner.planAll(in: view).filter { $0.hasWork && !skipped.contains($0.device.address) }
             if pending.isEmpty { return failureCount == 0 }
+            cdiView.changed(pending.map(\.device.address))
             for plan in pending { queue.enqueue(plan.device.address, group: plan.device.iommuGroup) }
             queue.waitUntilIdle()
         }
