@@ -57,7 +57,8 @@ extension SimulatedKernel {
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
         try state.read { state throws(IOFailure) in
-            try .assembled(
+            if state.readFaults.contains(directory) { throw IOFailure(.read, directory, errno: .EIO) }
+            return try .assembled(
                 directory, request, inode: try inode(directory, in: state),
                 read: { path throws(IOFailure) in try read(path, in: state) },
                 readLink: { path throws(IOFailure) in try readLink(path, in: state) },

@@ -368,4 +368,27 @@ struct CDISpecFileTests {
         let looks = counting.operations.filter { $0.hasPrefix("dirread ") }
         #expect(looks.count <= 3, "\(looks)")
     }
+    /// What a look could not read is read again by the next, event or not: a device that
+    /// failed once (EIO) does not keep the specs away once it reads again.
+    @Test func aDeviceThatCouldNotBeReadIsReadAgainByTheNextKeptLook() throws {
+        let host = try CDITests().host(deviceNodes: false)
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let gpus = host.addresses { $0.id.device == 0x74a1 }
+        host.kernel.failReading("/sys/bus/pci/devices/\(gpus[1])")
+        #expect(host.agent.cdiSpecs() == nil)
+        host.kernel.failReading("/sys/bus/pci/devices/\(gpus[1])", false)
+        // An event for another device only.
+        host.agent.handle(
+            (
+                [
+                    UEvent(
+                        action: "change", subsystem: "pci", devpath: "/devices/\(gpus[0])",
+                        properties: ["PCI_SLOT_NAME": gpus[0]])
+                ], false
+            ))
+        let specs = try #require(host.agent.cdiSpecs())
+        #expect(try specs == CDITests().specs(host))
+        #expect(specs.contains { $0.devices.contains { $0.address.description == gpus[1] } })
+    }
 }

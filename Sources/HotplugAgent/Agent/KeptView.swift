@@ -11,7 +11,14 @@ package final class KeptView: Sendable {
         var changed = Set<PCIAddress>()
         /// Counts invalidations: a view read across one is not kept.
         var generation = 0
+        /// Views kept since the last full look: what no event announces (a node removed by
+        /// hand, an event udev dropped) is seen by the next full look, at most `fullEvery`
+        /// views on.
+        var kept = 0
     }
+
+    /// How many views are kept before a full look again.
+    static let fullEvery = 32
     private let state = Mutex(State())
 
     package init() {}
@@ -37,6 +44,11 @@ package final class KeptView: Sendable {
             defer {
                 state.view = nil
                 state.changed = []
+            }
+            state.kept += 1
+            if state.kept > Self.fullEvery {
+                state.kept = 0
+                return (nil, [], state.generation)
             }
             return (state.view, state.changed, state.generation)
         }

@@ -114,15 +114,24 @@ extension SysfsReader {
     /// A full view again from `previous` (one `fullView` was, enriched): the devices in
     /// `changed` and every member of their IOMMU groups read afresh (added, gone or
     /// unreadable as they are now), and their groups' nodes; every other device as it was.
-    /// Returns the view and the addresses read again, whose needs the caller reads.
+    /// Also read again whatever `previous` could not read whole (a device that could not
+    /// be read, a VF whose PF's IDs could not), and, when a device came or a VGA device
+    /// changed, every VGA device (the default VGA device, and with it every `boot_vga`,
+    /// can change then). Returns the view and the addresses read again, whose needs the
+    /// caller reads.
     package func fullView(
         updating previous: HostView, changed: Set<PCIAddress>
     ) throws(AgentError) -> (view: HostView, read: Set<PCIAddress>) {
         var devices = previous.devices
         var unreadable = previous.unreadable
         var groups = Set<Int>()
-        var read = changed
-        for address in changed {
+        let isVGA = { (device: PCIDevice) in device.classCode >> 8 == 0x0300 }
+        var read = changed.union(previous.unreadable.keys)
+        read.formUnion(previous.devices.values.filter { $0.physfn != nil && $0.pfID == nil }.map(\.address))
+        if changed.contains(where: { previous.devices[$0].map(isVGA) ?? true }) {
+            read.formUnion(previous.devices.values.filter(isVGA).map(\.address))
+        }
+        for address in read {
             if let group = previous.devices[address]?.iommuGroup { groups.insert(group) }
             if let group = try? self.group(of: address) { groups.insert(group) }
         }
