@@ -13,6 +13,11 @@ package struct DirectoryEntries {
     /// once decoded.
     package var undecodable: [String] = []
 
+    package init(names: [String] = [], undecodable: [String] = []) {
+        self.names = names
+        self.undecodable = undecodable
+    }
+
     /// Reads the directory open as `fd`, which is closed; nil (errno set) when it cannot
     /// be read as one.
     package init?(closing fd: Int32) {

@@ -11,6 +11,9 @@ package protocol KernelIO: AnyObject, Sendable {
     func readLink(_ path: String) throws(IOFailure) -> String
     /// Directory entries without `.` and `..`, in no particular order.
     func list(_ path: String) throws(IOFailure) -> [String]
+    /// The same, with the names that are not UTF-8 apart (shown escaped, `\xff`): where one
+    /// must not be passed over (a network interface an admin named so).
+    func listing(_ path: String) throws(IOFailure) -> DirectoryEntries
     func exists(_ path: String) -> Bool
     /// lstat of a device node; nil when it does not exist.
     func nodeState(_ path: String) throws(IOFailure) -> NodeState?

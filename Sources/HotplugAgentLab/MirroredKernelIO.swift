@@ -95,6 +95,7 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
     func read(_ path: String) throws(IOFailure) -> String { try real.read(path) }
     func readLink(_ path: String) throws(IOFailure) -> String { try real.readLink(path) }
     func list(_ path: String) throws(IOFailure) -> [String] { try real.list(path) }
+    func listing(_ path: String) throws(IOFailure) -> DirectoryEntries { try real.listing(path) }
     func exists(_ path: String) -> Bool { real.exists(path) }
     func nodeState(_ path: String) throws(IOFailure) -> NodeState? { try real.nodeState(path) }
     func nodeAccess(_ path: String) throws(IOFailure) -> IOMMUAccess? { try real.nodeAccess(path) }

@@ -37,6 +37,10 @@ package final class CountingKernelIO: KernelIO {
         count("readlink", path); return try base.readLink(path)
     }
     package func list(_ path: String) throws(IOFailure) -> [String] { count("list", path); return try base.list(path) }
+    package func listing(_ path: String) throws(IOFailure) -> DirectoryEntries {
+        count("list", path)
+        return try base.listing(path)
+    }
     package func exists(_ path: String) -> Bool { count("stat", path); return base.exists(path) }
     package func nodeState(_ path: String) throws(IOFailure) -> NodeState? {
         count("stat", path); return try base.nodeState(path)

@@ -172,6 +172,11 @@ extension SimulatedKernel {
         }
     }
 
+    /// Every name the simulated kernel gives is a Swift string, so UTF-8.
+    package func listing(_ path: String) throws(IOFailure) -> DirectoryEntries {
+        DirectoryEntries(names: try list(path))
+    }
+
     package func list(_ path: String) throws(IOFailure) -> [String] {
         try state.read { state throws(IOFailure) in try list(path, in: state) }
     }

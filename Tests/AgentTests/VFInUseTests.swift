@@ -87,4 +87,35 @@ struct VFInUseTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("VF \(Self.vf0): network interface eth0 is up"), "\(result.stdout)")
     }
+    /// An interface an admin named with bytes that are not UTF-8 cannot be followed by
+    /// name: a network controller is not taken while one is up on the host, whoever's it is.
+    @Test func anInterfaceWhoseNameIsNotUTF8KeepsTheNIC() throws {
+        let tree = try tree(vf0Interface: false)
+        try tree.file(
+            "/p/60.toml",
+            """
+            [[policy]]
+            name = "pf"
+            match.ids = ["15b3:1017"]
+            driver = "vfio-pci"
+            """)
+        try FileManager.default.removeItem(atPath: tree.path("/p/50.toml"))
+        // eth<0xff><0xfe>, up, below the PF, and its /sys/class/net link.
+        func raw(_ path: String) -> [CChar] {
+            (Array(tree.path(path).utf8) + [0xFF, 0xFE, 0]).map { CChar(bitPattern: $0) }
+        }
+        try tree.mkdir("/sys/bus/pci/devices/\(Self.pf)/net")
+        let interface = raw("/sys/bus/pci/devices/\(Self.pf)/net/eth")
+        #expect(mkdir(interface, 0o755) == 0)
+        let fd = open(Array(interface.dropLast()) + Array("/flags".utf8CString), O_WRONLY | O_CREAT, 0o644)
+        #expect(fd >= 0 && write(fd, "0x1003\n", 7) == 7)
+        close(fd)
+        #expect(symlink(interface, raw("/sys/class/net/eth")) == 0)
+        let lines = try plan(tree)
+        #expect(
+            lines.contains {
+                $0.contains("the host uses it: network interface eth\\xff\\xfe has a name that is not UTF-8")
+            }, "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("  bind to vfio-pci") }, "\(lines)")
+    }
 }

@@ -26,9 +26,7 @@ package struct HostUse {
     package func inUse(_ address: PCIAddress) -> [String] {
         let (interfaces, disks, unchecked) = look(address)
         var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
-        if let unchecked {
-            uses.append("whether its network interfaces and block devices are in use cannot be checked: \(unchecked)")
-        }
+        uses += unchecked
         if interfaces.isEmpty, let moved = interfaceElsewhere(address) { uses.append(moved) }
         for disk in disks {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
@@ -67,14 +65,17 @@ package struct HostUse {
     /// shows only the interfaces of the network namespace that mounted this sysfs, so its
     /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
     private func interfaceElsewhere(_ address: PCIAddress) -> String? {
-        guard io.exists(paths.attribute(address, "physfn")),
-            let classCode = (try? io.read(paths.attribute(address, "class"))).map(firstLine),
-            classCode.hasPrefix("0x02"),
+        guard io.exists(paths.attribute(address, "physfn")), isNetworkController(address),
             let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
             !vfio.contains(driver), driver != "pci-stub"
         else { return nil }
         return "it is bound to \(driver) and shows no network interface here: "
             + "its interface is in another network namespace (a container's)"
+    }
+
+    /// Its class is a network controller's (`0x02xxxx`).
+    private func isNetworkController(_ address: PCIAddress) -> Bool {
+        (try? io.read(paths.attribute(address, "class"))).map(firstLine)?.hasPrefix("0x02") ?? false
     }
 
     /// The device's network interfaces and block devices, found by where their class links
@@ -86,11 +87,12 @@ package struct HostUse {
         return (use.interfaces, use.disks)
     }
 
-    /// `hostUse`, and why the device's own place could not be resolved (nil when it was,
-    /// or when nothing was there to compare it with).
+    /// `hostUse`, and what could not be checked, one reason each: the device's own place
+    /// not resolved while something was there to compare it with, or, for a network
+    /// controller, an interface whose name is not UTF-8 (it cannot be followed by name).
     private func look(
         _ address: PCIAddress
-    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: String?) {
+    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: [String]) {
         // Where the device really is, resolved once something is there to compare.
         var resolved: Result<String, IOFailure>?
         let below = { (path: String) -> Bool in
@@ -100,11 +102,21 @@ package struct HostUse {
             guard case .success(let base) = resolved! else { return false }
             return path.hasPrefix(base + "/")
         }
-        var unchecked: String? {
-            guard case .failure(let error) = resolved else { return nil }
-            return "\(error)"
+        let net = (try? io.listing(paths.classNet)) ?? DirectoryEntries()
+        var unchecked: [String] {
+            var reasons: [String] = []
+            if case .failure(let error) = resolved {
+                reasons.append(
+                    "whether its network interfaces and block devices are in use cannot be checked: \(error)")
+            }
+            if !net.undecodable.isEmpty && isNetworkController(address) {
+                reasons.append(
+                    "network interface \(net.undecodable.sorted().joined(separator: ", ")) has a name that is not "
+                        + "UTF-8: whether it is this device's and up cannot be checked")
+            }
+            return reasons
         }
-        let interfaces = ((try? io.list(paths.classNet)) ?? []).sorted().filter { name in
+        let interfaces = net.names.sorted().filter { name in
             (try? io.resolve(paths.classNet + "/" + name)).map(below) ?? false
         }.map { name in
             let flags = (try? io.read(paths.classNet + "/\(name)/flags")).map(firstLine) ?? ""

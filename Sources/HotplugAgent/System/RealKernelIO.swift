@@ -75,12 +75,14 @@ package final class RealKernelIO: KernelIO {
         do { return try readSymbolicLink(path) } catch { throw IOFailure(.readlink, path, errno: error) }
     }
 
-    package func list(_ path: String) throws(IOFailure) -> [String] {
+    package func list(_ path: String) throws(IOFailure) -> [String] { try listing(path).names }
+
+    package func listing(_ path: String) throws(IOFailure) -> DirectoryEntries {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0, let entries = DirectoryEntries(closing: fd) else {
             throw IOFailure(.list, path, errno: .current)
         }
-        return entries.names
+        return entries
     }
 
     package func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
