@@ -36,7 +36,7 @@ extension SimulatedState {
             "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "driver_override", "config",
             "remove", "rescan", "subsystem", "modalias", "uevent"
         ]
-        if device.classCode >> 8 == 0x0300 { names.append("boot_vga") }
+        if PCIDevice.isVGA(classCode: device.classCode) { names.append("boot_vga") }
         if device.attributes["reset_method"] != nil { names.append("reset") }
         if device.driver != nil { names.append("driver") }
         if device.group != nil { names.append("iommu_group") }
@@ -65,7 +65,7 @@ extension SimulatedState {
         case "subsystem_device": return "0x\(hex(device.subsystemID?.device ?? 0, width: 4))\n"
         case "class": return "0x\(hex(device.classCode, width: 6))\n"
         case "driver_override": return (device.override ?? "(null)") + "\n"
-        case "boot_vga" where device.classCode >> 8 == 0x0300: return device.bootVGA ? "1\n" : "0\n"
+        case "boot_vga" where PCIDevice.isVGA(classCode: device.classCode): return device.bootVGA ? "1\n" : "0\n"
         case "config": return String(decoding: device.config, as: UTF8.self)
         case "modalias": return device.modalias + "\n"
         case "uevent": return ueventText(address)

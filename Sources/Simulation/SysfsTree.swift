@@ -44,7 +44,9 @@ package struct SysfsTree {
             try file(directory + "/modalias", device.modalias + "\n")
             try file(directory + "/uevent", state.ueventText(address))
             try file(directory + "/config", device.config)
-            if device.classCode >> 8 == 0x0300 { try file(directory + "/boot_vga", device.bootVGA ? "1\n" : "0\n") }
+            if PCIDevice.isVGA(classCode: device.classCode) {
+                try file(directory + "/boot_vga", device.bootVGA ? "1\n" : "0\n")
+            }
             try link(paths.device(address), to: directory)
             try link(directory + "/driver", to: device.driver.map { paths.driver($0) })
             try link(directory + "/physfn", to: device.physfn.map { paths.under("/sys" + state.devpath($0)) })

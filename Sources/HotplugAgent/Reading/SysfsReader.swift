@@ -51,7 +51,7 @@ package struct SysfsReader: Sendable {
         if known == nil {
             request.files.append("uevent")
             request.links += ["iommu_group", "physfn"]
-        } else if known!.classCode >> 8 == 0x0300 {
+        } else if PCIDevice.isVGA(classCode: known!.classCode) {
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
             // default VGA device goes, so it is never cached.
             request.files.append("boot_vga")
@@ -92,7 +92,7 @@ package struct SysfsReader: Sendable {
             let value = firstLine(override)
             device.driverOverride = value == "(null)" || value.isEmpty ? nil : value
         }
-        if identity.classCode >> 8 == 0x0300 {
+        if PCIDevice.isVGA(classCode: identity.classCode) {
             // Read the first time once the class says it is there (three system calls
             // saved on every other device).
             let bootVGA = known == nil ? try optional(address, "boot_vga") : reading.files["boot_vga"]

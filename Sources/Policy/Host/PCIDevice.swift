@@ -89,6 +89,10 @@ public struct PCIDevice: Sendable, Equatable {
     /// 0680 ("other"), which includes NVSwitch, passed through to guests on HGX hosts.
     public var isBridge: Bool { (0x0600...0x0609).contains(classCode >> 8) }
     public var isVF: Bool { physfn != nil }
+    /// A VGA-compatible display controller (class 0300): the only class the kernel gives
+    /// a `boot_vga` attribute.
+    public static func isVGA(classCode: UInt32) -> Bool { classCode >> 8 == 0x0300 }
+    public var isVGA: Bool { Self.isVGA(classCode: classCode) }
     /// The class as six lower-case hex digits, as `match.class` compares it.
     public var classHex: String { hex(classCode, width: 6) }
 }
