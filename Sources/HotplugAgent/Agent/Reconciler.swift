@@ -80,10 +80,12 @@ package final class Reconciler: @unchecked Sendable {
             let plan: DevicePlan, view: HostView
             do throws(AgentError) {
                 let planner = self.planner
-                var confirmed: HostView? = nil
-                if let done { confirmed = try reader.confirming(done, address) }
                 let snapshot: HostView
-                if let confirmed { snapshot = confirmed } else { snapshot = try reader.view(around: [address]) }
+                if let done, let confirmed = try reader.confirming(done, address) {
+                    snapshot = confirmed
+                } else {
+                    snapshot = try reader.view(around: [address])
+                }
                 view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
             } catch  where error.isGone {

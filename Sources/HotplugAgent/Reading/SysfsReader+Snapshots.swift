@@ -53,32 +53,40 @@ extension SysfsReader {
     /// Every device of the host. Devices that vanish while being read are left out, and so
     /// are those that cannot be read (`unreadable`, with why).
     package func fullView() throws(AgentError) -> HostView {
+        let (devices, unreadable) = readDevices(try addresses())
+        var view = try snapshot(devices, groups: Set(devices.compactMap(\.iommuGroup)))
+        view.unreadable = unreadable
+        return view
+    }
+
+    /// These devices as they are now: those that vanish while being read are left out,
+    /// those that cannot be read are named with why.
+    private func readDevices(
+        _ addresses: some Sequence<PCIAddress>
+    ) -> (devices: [PCIDevice], unreadable: [PCIAddress: String]) {
         var devices: [PCIDevice] = []
-        var groups = Set<Int>()
         var unreadable: [PCIAddress: String] = [:]
-        for address in try addresses() {
+        for address in addresses {
             do {
-                let device = try self.device(address)
-                devices.append(device)
-                if let group = device.iommuGroup { groups.insert(group) }
-            } catch  where error.isGone {
+                devices.append(try self.device(address))
+            } catch where error.isGone {
                 continue
             } catch {
                 unreadable[address] = "\(error)"
             }
         }
-        var view = try snapshot(devices, groups: groups)
-        view.unreadable = unreadable
-        return view
+        return (devices, unreadable)
     }
 
     /// A view of these devices, with the registered drivers, the kernel's VFIO drivers and
-    /// their groups' nodes. A group's node exists only while a member is on a VFIO driver
-    /// (the kernel makes it when the first registers and drops it when the last goes), so
-    /// only those groups' are looked at.
-    private func snapshot(_ devices: [PCIDevice], groups: Set<Int>) throws(AgentError) -> HostView {
+    /// the nodes of `groups`; those of other groups as `known` has them. A group's node
+    /// exists only while a member is on a VFIO driver (the kernel makes it when the first
+    /// registers and drops it when the last goes), so only those groups' are looked at.
+    private func snapshot(
+        _ devices: [PCIDevice], groups: Set<Int>, known: [Int: NodeState] = [:]
+    ) throws(AgentError) -> HostView {
         let drivers = try registeredDrivers()
-        var nodes: [Int: NodeState] = [:]
+        var nodes = known.filter { !groups.contains($0.key) }
         let held = Set(devices.compactMap { drivers.vfio.contains($0.driver) ? $0.iommuGroup : nil })
         for group in groups.intersection(held) { nodes[group] = try vfioNode(group) }
         var view = HostView(devices: devices, drivers: drivers.registered, vfioNodes: nodes)
@@ -122,14 +130,11 @@ extension SysfsReader {
     package func fullView(
         updating previous: HostView, changed: Set<PCIAddress>
     ) throws(AgentError) -> (view: HostView, read: Set<PCIAddress>) {
-        var devices = previous.devices
-        var unreadable = previous.unreadable
         var groups = Set<Int>()
-        let isVGA = { (device: PCIDevice) in device.classCode >> 8 == 0x0300 }
         var read = changed.union(previous.unreadable.keys)
         read.formUnion(previous.devices.values.filter { $0.physfn != nil && $0.pfID == nil }.map(\.address))
-        if changed.contains(where: { previous.devices[$0].map(isVGA) ?? true }) {
-            read.formUnion(previous.devices.values.filter(isVGA).map(\.address))
+        if changed.contains(where: { previous.devices[$0]?.isVGA ?? true }) {
+            read.formUnion(previous.devices.values.filter(\.isVGA).map(\.address))
         }
         for address in read {
             if let group = previous.devices[address]?.iommuGroup { groups.insert(group) }
@@ -139,28 +144,14 @@ extension SysfsReader {
             read.formUnion(groupMembers(group))
             read.formUnion(previous.members(of: group).map(\.address))
         }
-        for address in read {
-            devices[address] = nil
-            unreadable[address] = nil
-            do {
-                let device = try self.device(address)
-                devices[address] = device
-                if let group = device.iommuGroup { groups.insert(group) }
-            } catch  where error.isGone {
-                continue
-            } catch {
-                unreadable[address] = "\(error)"
-            }
-        }
-        let drivers = try registeredDrivers()
-        var nodes = previous.vfioNodes.filter { !groups.contains($0.key) }
-        let held = Set(devices.values.compactMap { drivers.vfio.contains($0.driver) ? $0.iommuGroup : nil })
-        for group in groups.intersection(held) { nodes[group] = try vfioNode(group) }
-        var view = HostView(
-            devices: Array(devices.values), drivers: drivers.registered, vfioNodes: nodes, iommu: previous.iommu)
-        view.vfio = drivers.vfio
+        let (fresh, failed) = readDevices(read)
+        var devices = previous.devices.filter { !read.contains($0.key) }
+        for device in fresh { devices[device.address] = device }
+        groups.formUnion(fresh.compactMap(\.iommuGroup))
+        var view = try snapshot(Array(devices.values), groups: groups, known: previous.vfioNodes)
+        view.iommu = previous.iommu
         view.variants = previous.variants
-        view.unreadable = unreadable
+        view.unreadable = previous.unreadable.filter { !read.contains($0.key) }.merging(failed) { $1 }
         return (view, read)
     }
 }
