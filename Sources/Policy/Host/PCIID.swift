@@ -13,16 +13,12 @@ public struct PCIID: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: some StringProtocol) {
         var vendor: UInt16 = 0, device: UInt16 = 0, index = 0
         for byte in text.utf8 {
-            let digit: UInt16
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt16(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt16(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt16(byte - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: ":") where index == 4:
+            if byte == UInt8(ascii: ":") && index == 4 {
                 index += 1
                 continue
-            default: return nil
             }
+            guard let value = hexValue(byte) else { return nil }
+            let digit = UInt16(value)
             switch index {
             case 0..<4: vendor = vendor << 4 | digit
             case 5..<9: device = device << 4 | digit

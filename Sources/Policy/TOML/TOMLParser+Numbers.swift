@@ -90,7 +90,7 @@ extension TOMLDocumentParser {
                 previousWasDigit = false
                 continue
             }
-            guard let value = hexDigit(byte), value < radix else { return nil }
+            guard let value = hexValue(byte).map(Int.init), value < radix else { return nil }
             values.append(value)
             previousWasDigit = true
         }
@@ -178,15 +178,6 @@ private func daysIn(_ month: Int, _ year: Int) -> Int {
 }
 
 private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-
-func hexDigit(_ byte: UInt8) -> Int? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
-    default: nil
-    }
-}
 
 /// What a number or date token may hold: digits, letters (hex, `e`, `inf`, `T`, `Z`), signs,
 /// `_`, `.` and `:`.

@@ -103,7 +103,7 @@ extension TOMLDocumentParser {
             let count = letter == UInt8(ascii: "u") ? 4 : 8
             var code: UInt32 = 0
             for _ in 0..<count {
-                guard let byte = peek(), let digit = hexDigit(byte) else {
+                guard let byte = peek(), let digit = hexValue(byte) else {
                     throw error("\\\(Character(Unicode.Scalar(letter))) takes \(count) hex digits", at: start)
                 }
                 code = code << 4 | UInt32(digit)
