@@ -72,6 +72,7 @@ extension SimulatedKernel {
 
     /// `read` on the state already held (`readDirectory` takes the lock once).
     func read(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
+        if !state.readFaults.isEmpty && state.readFaults.contains(path) { throw IOFailure(.read, path, errno: .EIO) }
         switch parse(path) {
         case .deviceFile(let address, let name):
             do throws(Errno) { return try state.readAttribute(address, name) } catch {
@@ -167,6 +168,10 @@ extension SimulatedKernel {
             return "../\(state.vfs(of: address)[index])"
         case .proc("self/ns/pid"):
             return state.pidNamespace
+        case .classEntry("net", _, ""), .classEntry("block", _, ""):
+            // The kernel's link, relative to the class directory, to where `resolve` leads.
+            guard let real = try? resolve(path, in: state) else { throw missing }
+            return "../.." + real.dropFirst(paths.under("/sys").count)
         default:
             throw missing
         }
@@ -183,6 +188,7 @@ extension SimulatedKernel {
 
     /// `list` on the state already held (`readDirectory` takes the lock once).
     func list(_ path: String, in state: SimulatedState) throws(IOFailure) -> [String] {
+        if !state.readFaults.isEmpty && state.readFaults.contains(path) { throw IOFailure(.list, path, errno: .EIO) }
         switch parse(path) {
         case .devicesDir: return state.devices.keys.sorted().map(\.description)
         case .driversDir: return state.driverOrder
@@ -260,36 +266,41 @@ extension SimulatedKernel {
     package func resolve(_ path: String) throws(IOFailure) -> String {
         try state.read { state throws(IOFailure) in
             if state.resolveFaults.contains(path) { throw IOFailure(.realpath, path, errno: .EIO) }
-            let resolved: String
-            switch parse(path) {
-            case .deviceDir(let address):
-                do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch {
-                    throw IOFailure(.realpath, path, errno: error)
-                }
-            case .deviceFile(let address, let below):
-                do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch {
-                    throw IOFailure(.realpath, path, errno: error)
-                }
-            case .classEntry("net", let name, ""):
-                guard let (address, _) = state.interface(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
-                resolved = "/sys" + state.devpath(address) + "/net/\(name)"
-            case .classEntry("block", let name, ""):
-                guard let (address, disk) = state.disk(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
-                if let subsystem = disk.multipath {
-                    resolved = "/sys/devices/virtual/nvme-subsystem/\(subsystem)/\(name)"
-                } else {
-                    resolved = "/sys" + state.devpath(address) + "/block/\(name)"
-                }
-            case .nvmeSubsystem(let name, let entry) where !entry.isEmpty:
-                guard let (address, controller) = state.nvmeSubsystem(name).controllers.first(where: { $0.1 == entry })
-                else {
-                    throw IOFailure(.realpath, path, errno: .ENOENT)
-                }
-                resolved = "/sys" + state.devpath(address) + "/nvme/\(controller)"
-            default:
+            return try resolve(path, in: state)
+        }
+    }
+
+    /// `resolve` on the state already held, faults aside.
+    func resolve(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
+        let resolved: String
+        switch parse(path) {
+        case .deviceDir(let address):
+            do throws(Errno) { resolved = try state.resolveDevicePath(address, "") } catch {
+                throw IOFailure(.realpath, path, errno: error)
+            }
+        case .deviceFile(let address, let below):
+            do throws(Errno) { resolved = try state.resolveDevicePath(address, below) } catch {
+                throw IOFailure(.realpath, path, errno: error)
+            }
+        case .classEntry("net", let name, ""):
+            guard let (address, _) = state.interface(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
+            resolved = "/sys" + state.devpath(address) + "/net/\(name)"
+        case .classEntry("block", let name, ""):
+            guard let (address, disk) = state.disk(name) else { throw IOFailure(.realpath, path, errno: .ENOENT) }
+            if let subsystem = disk.multipath {
+                resolved = "/sys/devices/virtual/nvme-subsystem/\(subsystem)/\(name)"
+            } else {
+                resolved = "/sys" + state.devpath(address) + "/block/\(name)"
+            }
+        case .nvmeSubsystem(let name, let entry) where !entry.isEmpty:
+            guard let (address, controller) = state.nvmeSubsystem(name).controllers.first(where: { $0.1 == entry })
+            else {
                 throw IOFailure(.realpath, path, errno: .ENOENT)
             }
-            return paths.under(resolved)
+            resolved = "/sys" + state.devpath(address) + "/nvme/\(controller)"
+        default:
+            throw IOFailure(.realpath, path, errno: .ENOENT)
         }
+        return paths.under(resolved)
     }
 }

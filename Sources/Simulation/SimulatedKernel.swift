@@ -206,7 +206,7 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// Makes every resolution of `path` fail with EIO.
     func failResolving(_ path: String) { state.write { $0.resolveFaults.insert(path) } }
 
-    /// Makes every reading of the directory `path` fail with EIO, or work again.
+    /// Makes every reading (or listing, for a directory) of `path` fail with EIO, or work again.
     func failReading(_ path: String, _ failing: Bool = true) {
         state.write { if failing { $0.readFaults.insert(path) } else { $0.readFaults.remove(path) } }
     }

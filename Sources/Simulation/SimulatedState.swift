@@ -124,7 +124,7 @@ package struct SimulatedState {
     var probeFaults: [String: Errno] = [:]
     /// Paths whose resolution fails with EIO (a sysfs the agent cannot follow).
     var resolveFaults = Set<String>()
-    /// Directories whose reading fails with EIO, until taken out again.
+    /// Paths whose reading (or listing) fails with EIO, until taken out again.
     var readFaults = Set<String>()
     /// Injected faults: writes to paths ending so fail with this errno, this many times.
     var writeFaults: [String: (errno: Errno, times: Int)] = [:]

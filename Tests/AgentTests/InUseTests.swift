@@ -55,6 +55,51 @@ struct InUseTests {
         #expect(host.device("0000:03:00.0")?.driver == "ice")
     }
 
+    /// Every read the answer rests on fails closed: the interfaces that cannot be listed,
+    /// an interface that is there and cannot be followed, flags that cannot be read. Each
+    /// used to read as "no interface up", and the NIC was taken with its link up.
+    @Test(arguments: [
+        ("/sys/class/net", "list /sys/class/net: Input/output error (EIO)"),
+        ("/sys/class/net/ens1f0/flags", "read /sys/class/net/ens1f0/flags: Input/output error (EIO)")
+    ])
+    func aNICWhoseInterfacesCannotBeReadIsRefused(path: String, failure: String) throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failReading(path)
+        let lines = try host.planLines()
+        #expect(
+            lines.contains(
+                "  refused: unbind ice: the host uses it: whether its network interfaces and block devices are in "
+                    + "use cannot be checked: \(failure) (allow-in-use = true allows it)"), "\(lines)")
+        #expect(host.runOnce())
+        #expect(host.device("0000:03:00.0")?.driver == "ice")
+    }
+
+    @Test func anInterfaceThatCannotBeFollowedRefusesTheNIC() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failResolving("/sys/class/net/ens1f0")
+        let lines = try host.planLines()
+        #expect(
+            lines.contains(
+                "  refused: unbind ice: the host uses it: whether its network interfaces and block devices are in "
+                    + "use cannot be checked: realpath /sys/class/net/ens1f0: Input/output error (EIO) "
+                    + "(allow-in-use = true allows it)"),
+            "\(lines)")
+        #expect(host.runOnce())
+        #expect(host.device("0000:03:00.0")?.driver == "ice")
+    }
+
+    /// A mount table that cannot be read is no proof a disk is unmounted.
+    @Test func aDiskIsRefusedWhileTheMountTableCannotBeRead() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failReading("/proc/self/mountinfo")
+        let lines = try host.planLines()
+        #expect(
+            lines.contains {
+                $0.hasPrefix("  refused: unbind nvme: the host uses it: ")
+                    && $0.contains("cannot be checked: read /proc/self/mountinfo: Input/output error (EIO)")
+            }, "\(lines)")
+    }
+
     @Test func allowInUseTakesTheNICButStillNotTheBootGPU() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: everything + "\nallow-in-use = true")
         #expect(host.runOnce())

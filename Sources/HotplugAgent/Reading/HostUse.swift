@@ -73,9 +73,10 @@ package struct HostUse {
             + "its interface is in another network namespace (a container's)"
     }
 
-    /// Its class is a network controller's (`0x02xxxx`).
+    /// Its class is a network controller's (`0x02xxxx`); a class that cannot be read
+    /// may be one.
     private func isNetworkController(_ address: PCIAddress) -> Bool {
-        (try? io.read(paths.attribute(address, "class"))).map(firstLine)?.hasPrefix("0x02") ?? false
+        (try? io.read(paths.attribute(address, "class"))).map(firstLine)?.hasPrefix("0x02") ?? true
     }
 
     /// The device's network interfaces and block devices, found by where their class links
@@ -87,51 +88,64 @@ package struct HostUse {
         return (use.interfaces, use.disks)
     }
 
-    /// `hostUse`, and what could not be checked, one reason each: the device's own place
-    /// not resolved while something was there to compare it with, or, for a network
-    /// controller, an interface whose name is not UTF-8 (it cannot be followed by name).
+    /// `hostUse`, and what could not be checked, one reason each. Not knowing is not
+    /// "free": whatever fails to be read (the device's own place while something is there
+    /// to compare it with, a class listing, an entry that cannot be followed, an interface's
+    /// flags, a disk's number or holders, the mount and swap tables) is a reason. Only what
+    /// the kernel does not have is none: a class or `/proc/swaps` it was built without
+    /// (ENOENT), an entry that left between its listing and its reading.
     private func look(
         _ address: PCIAddress
     ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: [String]) {
+        var unchecked: [String] = []
+        func noting(_ error: IOFailure) {
+            unchecked.append("whether its network interfaces and block devices are in use cannot be checked: \(error)")
+        }
         // Where the device really is, resolved once something is there to compare.
         var resolved: Result<String, IOFailure>?
         let below = { (path: String) -> Bool in
             if resolved == nil {
                 resolved = Result { () throws(IOFailure) in try io.resolve(paths.device(address)) }
+                if case .failure(let error) = resolved { noting(error) }
             }
             guard case .success(let base) = resolved! else { return false }
             return path.hasPrefix(base + "/")
         }
-        let net = (try? io.listing(paths.classNet)) ?? DirectoryEntries()
-        var unchecked: [String] {
-            var reasons: [String] = []
-            if case .failure(let error) = resolved {
-                reasons.append(
-                    "whether its network interfaces and block devices are in use cannot be checked: \(error)")
-            }
-            if !net.undecodable.isEmpty && isNetworkController(address) {
-                reasons.append(
-                    "network interface \(net.undecodable.sorted().joined(separator: ", ")) has a name that is not "
-                        + "UTF-8: whether it is this device's and up cannot be checked")
-            }
-            return reasons
+        let net = entries(of: paths.classNet, noting)
+        if !net.undecodable.isEmpty && isNetworkController(address) {
+            unchecked.append(
+                "network interface \(net.undecodable.sorted().joined(separator: ", ")) has a name that is not "
+                    + "UTF-8: whether it is this device's and up cannot be checked")
         }
         let interfaces = net.names.sorted().filter { name in
-            (try? io.resolve(paths.classNet + "/" + name)).map(below) ?? false
-        }.map { name in
-            let flags = (try? io.read(paths.classNet + "/\(name)/flags")).map(firstLine) ?? ""
+            follow(paths.classNet + "/" + name, noting).map(below) ?? false
+        }.compactMap { name -> HostDescription.Interface? in
+            let flags: String
+            do throws(IOFailure) {
+                flags = firstLine(try io.read(paths.classNet + "/\(name)/flags"))
+            } catch {
+                if error.errno != .ENOENT { noting(error) }
+                return nil
+            }
             let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
-            return HostDescription.Interface(name: name, up: (value ?? 0) & 0x1 != 0)
+            guard let value else {
+                unchecked.append(
+                    "network interface \(name) has flags \(quoted(flags)): whether it is up cannot be told")
+                return nil
+            }
+            return HostDescription.Interface(name: name, up: value & 0x1 != 0)
         }
-        let names = blockDevices(below: below)
+        let names = blockDevices(below: below, noting)
         guard !names.isEmpty else { return (interfaces, [], unchecked) }
-        let mounts = Mounts(mountInfo: (try? io.read(paths.mountInfo)) ?? "")
-        let swaps = ((try? io.read(paths.swaps)) ?? "").split(separator: "\n").dropFirst().compactMap {
+        var mountInfo = ""
+        do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { noting(error) }
+        let mounts = Mounts(mountInfo: mountInfo)
+        let swaps = optionalText(paths.swaps, noting).split(separator: "\n").dropFirst().compactMap {
             $0.split(separator: " ").first
         }
         let disks = names.map { name in
-            let number = (try? io.read(paths.classBlock + "/\(name)/dev")).map(firstLine) ?? ""
-            let holders = ((try? io.list(paths.classBlock + "/\(name)/holders")) ?? []).sorted()
+            let number = firstLine(optionalText(paths.classBlock + "/\(name)/dev", noting))
+            let holders = entries(of: paths.classBlock + "/\(name)/holders", noting).names.sorted()
             let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
             // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
             let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
@@ -144,17 +158,45 @@ package struct HostUse {
         return (interfaces, disks, unchecked)
     }
 
+    /// The entries of a directory; none where it is missing (a class the kernel was built
+    /// without, a disk that left), and a failure noted where it cannot be listed.
+    private func entries(of path: String, _ noting: (IOFailure) -> Void) -> DirectoryEntries {
+        do throws(IOFailure) { return try io.listing(path) } catch {
+            if error.errno != .ENOENT { noting(error) }
+            return DirectoryEntries()
+        }
+    }
+
+    /// A file's text; empty where it is missing, and a failure noted where it cannot be read.
+    private func optionalText(_ path: String, _ noting: (IOFailure) -> Void) -> String {
+        do throws(IOFailure) { return try io.read(path) } catch {
+            if error.errno != .ENOENT { noting(error) }
+            return ""
+        }
+    }
+
+    /// Where a class entry (a link) really leads. Nil when it left since it was listed; a
+    /// failure noted when it is there and cannot be followed (a dangling or looping link).
+    private func follow(_ entry: String, _ noting: (IOFailure) -> Void) -> String? {
+        do throws(IOFailure) { return try io.resolve(entry) } catch {
+            do throws(IOFailure) { _ = try io.readLink(entry) } catch  where error.errno == .ENOENT { return nil } catch
+            {}
+            noting(error)
+            return nil
+        }
+    }
+
     /// The block devices below the function, and the NVMe multipath namespaces (and their
     /// partitions) of subsystems one of whose controllers is below it.
-    private func blockDevices(below: (String) -> Bool) -> [String] {
+    private func blockDevices(below: (String) -> Bool, _ noting: (IOFailure) -> Void) -> [String] {
         var subsystems: [String: Bool] = [:]
-        return ((try? io.list(paths.classBlock)) ?? []).sorted().filter { name in
-            guard let real = try? io.resolve(paths.classBlock + "/" + name) else { return false }
+        return entries(of: paths.classBlock, noting).names.sorted().filter { name in
+            guard let real = follow(paths.classBlock + "/" + name, noting) else { return false }
             if below(real) { return true }
             guard let subsystem = nvmeSubsystem(of: real) else { return false }
             if let known = subsystems[subsystem] { return known }
-            let controllers = ((try? io.list(subsystem)) ?? []).filter(isControllerName)
-            let mine = controllers.contains { (try? io.resolve(subsystem + "/" + $0)).map(below) ?? false }
+            let controllers = entries(of: subsystem, noting).names.filter(isControllerName)
+            let mine = controllers.contains { follow(subsystem + "/" + $0, noting).map(below) ?? false }
             subsystems[subsystem] = mine
             return mine
         }
