@@ -99,7 +99,7 @@ package final class Agent: @unchecked Sendable {
     package func retryWaiting(wait: Bool = true) {
         let waiting = ledger.waiting
         cdiView.changed(waiting.keys)
-        for (address, waiting) in waiting { queue.enqueue(address, group: waiting.group) }
+        for (address, waiting) in waiting { enqueue(address, group: waiting.group) }
         if wait { queue.waitUntilIdle() }
     }
 
@@ -108,6 +108,7 @@ package final class Agent: @unchecked Sendable {
         set {
             reconciler.planner = newValue
             ledger.forgetFailedDevices()
+            reconciler.own.forgetAll()
             cdiView.invalidate()
         }
     }
@@ -117,6 +118,7 @@ package final class Agent: @unchecked Sendable {
     /// ran are dropped first (a running agent drops them on `remove` events).
     package func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
         cdiView.invalidate()
+        reconciler.own.forgetAll()
         revokeIOMMUGrants()
         do {
             let addresses = try reader.addresses()
@@ -127,7 +129,7 @@ package final class Agent: @unchecked Sendable {
                         metadata: ["device": "\(address)"])
                 }
             }
-            for address in addresses { queue.enqueue(address, group: try? reader.group(of: address)) }
+            for address in addresses { enqueue(address, group: try? reader.group(of: address)) }
         } catch {
             ledger.noteFailure()
             log.error("cannot list PCI devices: \(error)")
@@ -170,6 +172,11 @@ package final class Agent: @unchecked Sendable {
         func target(_ address: PCIAddress, _ group: Int?) {
             if named.insert(address).inserted { targets.append((address, group)) }
         }
+        // Devices the events of the agent's own binds and unbinds name (`OwnEvents`): a
+        // reconcile starts from what the last one settled on, unless another event names them.
+        var own: [PCIAddress: Int?] = [:]
+        var groups: [PCIAddress: Int?] = [:]
+        reconciler.own.sweep()
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
             // A module registered or dropped a PCI driver.
@@ -189,6 +196,7 @@ package final class Agent: @unchecked Sendable {
                     reader.identities.forget(address)
                     reader.groups.forgetAll()
                     ledger.forget(address)
+                    reconciler.own.forget(address)
                 }
                 if went {
                     cdiView.changed([address])
@@ -197,12 +205,23 @@ package final class Agent: @unchecked Sendable {
                     log.info("removed", metadata: ["device": "\(address)"])
                     continue
                 }
-                guard !named.contains(address) else { continue }
-                let group = try? reader.group(of: address)
-                target(address, group)
-                if let group { for peer in reader.groupMembers(group) { target(peer, group) } }
+                if groups[address] == nil { groups[address] = try? reader.group(of: address) }
+                let group = groups[address]!
+                if reconciler.own.take(event, for: address) {
+                    own.updateValue(group, forKey: address)
+                } else {
+                    target(address, group)
+                }
+                // Its peers: claiming and viability depend on it.
+                if let group { for peer in reader.groupMembers(group) where peer != address { target(peer, group) } }
             case .group(let group):
-                for member in reader.groupMembers(group) { target(member, group) }
+                for member in reader.groupMembers(group) {
+                    if reconciler.own.take(event, for: member) {
+                        own.updateValue(group, forKey: member)
+                    } else {
+                        target(member, group)
+                    }
+                }
             case nil:
                 continue
             }
@@ -211,9 +230,18 @@ package final class Agent: @unchecked Sendable {
         for (address, waiting) in ledger.waiting where !named.contains(address) {
             target(address, waiting.group)
         }
-        cdiView.changed(targets.map(\.address))
-        for (address, group) in targets { queue.enqueue(address, group: group) }
+        cdiView.changed(targets.map(\.address) + own.keys)
+        for (address, group) in targets { enqueue(address, group: group) }
+        for (address, group) in own.sorted(by: { $0.key < $1.key }) where !named.contains(address) {
+            queue.enqueue(address, group: group)
+        }
         if wait { queue.waitUntilIdle() }
+    }
+
+    /// Asks for a reconcile that looks at the device afresh.
+    private func enqueue(_ address: PCIAddress, group: Int?) {
+        reconciler.own.freshLook(address)
+        queue.enqueue(address, group: group)
     }
 
     /// One device, on a worker. A device that failed is left alone while it looks the
@@ -260,7 +288,7 @@ package final class Agent: @unchecked Sendable {
             let pending = planner.planAll(in: view).filter { $0.hasWork && !skipped.contains($0.device.address) }
             if pending.isEmpty { return failureCount == 0 }
             cdiView.changed(pending.map(\.device.address))
-            for plan in pending { queue.enqueue(plan.device.address, group: plan.device.iommuGroup) }
+            for plan in pending { enqueue(plan.device.address, group: plan.device.iommuGroup) }
             queue.waitUntilIdle()
         }
         return failureCount == 0

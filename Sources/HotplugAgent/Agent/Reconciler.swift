@@ -61,6 +61,8 @@ package final class Reconciler: @unchecked Sendable {
     }
     /// Rounds of read-plan-act before giving up on a device that does not settle.
     package let maxRounds = 4
+    /// What the events of its own binds and unbinds need read again (see `OwnEvents`).
+    package let own = OwnEvents()
 
     package init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
         self.reader = reader
@@ -70,18 +72,37 @@ package final class Reconciler: @unchecked Sendable {
         self.log = log
     }
 
+    /// Reconciles the device, from the view its last reconcile settled on when only the
+    /// events of that one's own steps asked for this one (`OwnEvents`). Should that fail,
+    /// events may have overtaken the view: it is done again from a fresh look, and only
+    /// that one's outcome counts (a failure is recorded against the device as it is).
     @discardableResult
     package func reconcile(_ address: PCIAddress) -> Reconciliation {
+        guard !dryRun, let kept = own.begin(address) else { return reconcile(address, from: nil) }
+        let quick = reconcile(address, from: kept)
+        guard quick.outcome == .failed else { return quick }
+        own.forget(address)
+        var fresh = reconcile(address, from: nil)
+        // What the first one did is done; what failed there is overtaken by the second.
+        for (kind, count) in quick.actions { fresh.actions[kind, default: ActionCount()].done += count.done }
+        return fresh
+    }
+
+    private func reconcile(_ address: PCIAddress, from kept: HostView?) -> Reconciliation {
         var actions: [String: ActionCount] = [:]
         // The view as the last round's steps left it, each verified as it was done (see
-        // `HostView.after`); nil: look at the device afresh.
-        var done: HostView?
+        // `HostView.after`), or the kept one to start from; nil: look at the device afresh.
+        var done: HostView? = kept
+        var kept = kept != nil
         for round in 0..<maxRounds {
             let plan: DevicePlan, view: HostView
             do throws(AgentError) {
                 let planner = self.planner
                 let snapshot: HostView
-                if let done, let confirmed = try reader.confirming(done, address) {
+                if kept, let done {
+                    snapshot = try reader.refreshingGroupNode(done, of: address)
+                    kept = false
+                } else if let done, let confirmed = try reader.confirming(done, address) {
                     snapshot = confirmed
                 } else {
                     snapshot = try reader.view(around: [address])
@@ -104,6 +125,7 @@ package final class Reconciler: @unchecked Sendable {
             }
             guard plan.hasWork else {
                 let outcome: Outcome = plan.waits.isEmpty ? .settled : .waiting(on: plan.device.holderPIDs)
+                if outcome == .settled { own.settled(address, on: view) }
                 return Reconciliation(outcome, actions: actions, record: dryRun ? nil : .clear)
             }
             if dryRun {
@@ -115,6 +137,7 @@ package final class Reconciler: @unchecked Sendable {
             for step in plan.steps {
                 if isStopping() { return Reconciliation(.settled, actions: actions) }
                 log.info("\(step)", metadata: meta)
+                own.expect(address, step)
                 do {
                     try executor.perform(step, on: address, seen: seen)
                     if step.action.movesDevice { seen = nil }

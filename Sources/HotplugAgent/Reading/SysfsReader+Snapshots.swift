@@ -32,6 +32,17 @@ extension SysfsReader {
         }
     }
 
+    /// `view` with the node of `address`'s IOMMU group looked at again (udev may have set
+    /// its owner and mode since the agent did), for a reconcile that starts from the view
+    /// the last one settled on (`OwnEvents`).
+    package func refreshingGroupNode(_ view: HostView, of address: PCIAddress) throws(AgentError) -> HostView {
+        guard let device = view.devices[address], let group = device.iommuGroup else { return view }
+        var nodes = view.vfioNodes
+        let held = view.devices.values.contains { $0.iommuGroup == group && view.isVFIO($0.driver) }
+        nodes[group] = held ? try vfioNode(group) : nil
+        return view.replacing(device, vfioNodes: nodes)
+    }
+
     /// The view the planner needs for `addresses`: them, their IOMMU group peers, the
     /// drivers and their groups' nodes. Peers that vanish meanwhile are left out.
     package func view(around addresses: [PCIAddress]) throws(AgentError) -> HostView {
@@ -69,7 +80,7 @@ extension SysfsReader {
         for address in addresses {
             do {
                 devices.append(try self.device(address))
-            } catch where error.isGone {
+            } catch  where error.isGone {
                 continue
             } catch {
                 unreadable[address] = "\(error)"

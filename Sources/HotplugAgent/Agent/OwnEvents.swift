@@ -1,0 +1,143 @@
+import HostInterface
+import Policy
+import Synchronization
+
+/// What the agent's own binds and unbinds will announce, and the view each device's
+/// reconcile settled on after them, so the events they send need no fresh look at the
+/// device: a reconcile that only they asked for starts from that view, and reads again
+/// only what the planner reads beyond a snapshot (the device's node) and the group's node,
+/// which udev may set after the agent did when it handles the node's `add`.
+///
+/// Every other event is evidence of a change the agent did not make, and means a fresh
+/// look as before: a PCI event the agent's own step does not account for (someone bound,
+/// unbound or removed the device), or any event for a device with no view kept. A `vfio`
+/// or `vfio-dev` event on its own is never such evidence: the kernel sends one only beside
+/// a PCI `bind` or `unbind` of the same device (or a group peer, whose event reaches the
+/// device as a fresh look too).
+///
+/// A view is kept only after a reconcile that bound or unbound, and for `lifetime` at most
+/// (the events follow within milliseconds); a fresh look, a `remove`, a lost event or a
+/// reload drops it.
+package final class OwnEvents: Sendable {
+    /// A PCI uevent one of the agent's steps makes the kernel send.
+    package enum Expected: Equatable, Sendable {
+        /// `bind`, with `DRIVER` naming this driver.
+        case bound(String)
+        /// `unbind` (the kernel sends it once the driver is gone, without `DRIVER`).
+        case unbound
+    }
+
+    private struct Entry {
+        var expected: [Expected] = []
+        var view: HostView?
+        var since = ContinuousClock.now
+        /// Only events of its own steps (and node events) asked for a reconcile since the
+        /// last one began; nil: nothing asked.
+        var onlyOwn: Bool?
+    }
+
+    private let entries = Mutex<[PCIAddress: Entry]>([:])
+    package let lifetime: Duration
+
+    package init(lifetime: Duration = .seconds(10)) { self.lifetime = lifetime }
+
+    /// The events `step` will make the kernel send about the device, to be expected before
+    /// it is taken (they may arrive before it returns).
+    package static func expected(from step: Step) -> [Expected] {
+        switch step.action {
+        case .bind(let driver, let from): (from == nil ? [] : [.unbound]) + [.bound(driver)]
+        case .unbind: [.unbound]
+        default: []
+        }
+    }
+
+    /// Notes the events `step` will make the kernel send about `address`.
+    package func expect(_ address: PCIAddress, _ step: Step) {
+        let events = Self.expected(from: step)
+        guard !events.isEmpty else { return }
+        entries.withLock { $0[address, default: Entry()].expected += events }
+    }
+
+    /// The reconcile of `address` settled on `view`: kept while events of its steps are
+    /// still to come or have just come.
+    package func settled(_ address: PCIAddress, on view: HostView) {
+        entries.withLock { entries in
+            guard entries[address] != nil else { return }
+            entries[address]!.view = view
+        }
+    }
+
+    /// Whether `event` asks only what a kept view answers (see the type's comment): it is
+    /// then taken, and the device marked to start from its view; otherwise, when it is a
+    /// PCI event, the device's view is dropped.
+    package func take(_ event: UEvent, for address: PCIAddress) -> Bool {
+        entries.withLock { entries in
+            guard var entry = entries[address] else { return false }
+            let own: Bool
+            switch event.subsystem {
+            case "pci":
+                let expected: Expected? =
+                    switch event.action {
+                    case "bind": event.properties["DRIVER"].map { .bound($0) }
+                    case "unbind": .unbound
+                    default: nil
+                    }
+                if let expected, let index = entry.expected.firstIndex(of: expected) {
+                    entry.expected.remove(at: index)
+                    own = true
+                } else {
+                    own = false
+                }
+            case "vfio", "vfio-dev":
+                own = true
+            default:
+                own = false
+            }
+            // The view may still be to come: the reconcile that took the step runs on.
+            guard own, ContinuousClock.now - entry.since < lifetime else {
+                entries[address] = nil
+                return false
+            }
+            entry.onlyOwn = entry.onlyOwn ?? true
+            entries[address] = entry
+            return true
+        }
+    }
+
+    /// Something else asked for a reconcile of `address`: it starts with a fresh look.
+    package func freshLook(_ address: PCIAddress) {
+        entries.withLock { $0[address]?.onlyOwn = false }
+    }
+
+    /// At the start of a reconcile: the view to start from when only the agent's own events
+    /// asked for it; otherwise nil, and what was kept of the device is dropped.
+    package func begin(_ address: PCIAddress) -> HostView? {
+        entries.withLock { entries in
+            guard var entry = entries[address] else { return nil }
+            guard entry.onlyOwn == true, let view = entry.view, ContinuousClock.now - entry.since < lifetime else {
+                entries[address] = nil
+                return nil
+            }
+            entry.onlyOwn = nil
+            entries[address] = entry
+            return view
+        }
+    }
+
+    /// Drops what was kept of `address` (it left), or of every device (events were lost,
+    /// the policies changed).
+    package func forget(_ address: PCIAddress) { entries.withLock { $0[address] = nil } }
+    package func forgetAll() { entries.withLock { $0.removeAll() } }
+
+    /// Drops views kept longer than `lifetime`, whose events did not come.
+    package func sweep() {
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            guard !entries.isEmpty else { return }
+            entries = entries.filter { now - $0.value.since < lifetime }
+        }
+    }
+
+    /// How many devices have something kept (for tests).
+    package var count: Int { entries.withLock { $0.count } }
+}

@@ -1,0 +1,138 @@
+import HostInterface
+@testable import HotplugAgent
+@testable import Simulation
+import Policy
+import Testing
+
+/// The events of the agent's own binds and unbinds start a reconcile from the view the last
+/// one settled on, with the group's node looked at again; any other event looks afresh.
+struct OwnEventsTests {
+    let gpus = """
+        [[policy]]
+        name = "gpus"
+        match.ids = ["1002:74a1"]
+        driver = "vfio-pci"
+        owner = "cloud"
+        mode = "0660"
+        """
+    let gpu = PCIAddress("0000:12:00.0")!
+
+    /// Seed 000 settled, its GPU at 12:00.0 plugged again into a counting agent and claimed;
+    /// the events of the claim are left to hand in.
+    func claimedAgain() throws -> (SimHost, Agent, CountingKernelIO) {
+        let host = try SimHost("seed-000-mi300x.json", policies: gpus)
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let counting = CountingKernelIO(host.kernel)
+        counting.keepJournal()
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
+            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
+            workers: 1)
+        host.kernel.unplug(gpu)
+        agent.handle(host.kernel.drain())
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        agent.handle(host.kernel.drain())
+        #expect(host.device(gpu.description)?.driver == "vfio-pci" && host.node(12)?.uid == 1000)
+        counting.reset()
+        return (host, agent, counting)
+    }
+
+    /// udev handles the node's `add` after the agent owned the node, and may apply a rule
+    /// of its own (root, 0600 here): the node's event puts the policy's owner back.
+    @Test func theNodesOwnEventPutsBackWhatUdevReset() throws {
+        let (host, agent, counting) = try claimedAgain()
+        try host.kernel.setNodeAccess(host.kernel.paths.vfioNode(12), uid: 0, gid: 0, mode: 0o600)
+        agent.handle(host.kernel.drain())
+        #expect(host.node(12)?.uid == 1000 && host.node(12)?.mode == 0o660)
+        // Decided without a look at the device (its confirmation reads `vfio-dev/` after).
+        let operations = counting.operations
+        let chown = try #require(operations.firstIndex { $0.hasPrefix("chown ") && $0.hasSuffix("/dev/vfio/12") })
+        #expect(!operations[..<chown].contains { $0.hasPrefix("dirread ") }, "\(operations)")
+    }
+
+    /// An unbind by hand once the claim's own events came: no step of the agent's accounts
+    /// for it, so the device is looked at afresh and claimed again, never taken as settled
+    /// from the view the claim left.
+    @Test func anUnbindByHandIsLookedAtAfresh() throws {
+        let (host, agent, counting) = try claimedAgain()
+        agent.handle(host.kernel.drain())
+        #expect(agent.reconciler.own.count == 1)
+        try host.kernel.write(host.kernel.paths.driver("vfio-pci") + "/unbind", gpu.description)
+        #expect(host.device(gpu.description)?.driver == nil)
+        counting.reset()
+        agent.handle(host.kernel.drain())
+        #expect(counting.operations.contains { $0.hasPrefix("dirread ") && $0.hasSuffix(gpu.description) })
+        #expect(host.device(gpu.description)?.driver == "vfio-pci" && host.node(12)?.uid == 1000)
+    }
+
+    /// The view a claim left is overtaken by events not yet handed in: the GPU was unbound
+    /// by hand, and its device node's number went to a NIC bound by hand. What the view
+    /// plans (owning the GPU's old node) fails, and the GPU is reconciled afresh at once,
+    /// never recorded as failed (which would keep it from being retried).
+    @Test func aViewOvertakenByEventsNotYetHandedInIsReconciledAfresh() throws {
+        var description = try SimHost.load("seed-000-mi300x.json")
+        description.vfioDeviceNodes = true
+        let host = try SimHost(description, policies: gpus)
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let nic = PCIAddress("0000:13:00.0")!
+        host.kernel.unplug(gpu)
+        host.agent.handle(host.kernel.drain())
+        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        host.agent.handle(host.kernel.drain())
+        let number = try #require(host.kernel.inspect { $0.devices[gpu]?.deviceNode })
+        let own = host.kernel.drain()
+        try host.kernel.write(host.kernel.paths.driver("vfio-pci") + "/unbind", gpu.description)
+        try host.kernel.write(host.kernel.paths.attribute(nic, "driver_override"), "vfio-pci")
+        try host.kernel.write(host.kernel.paths.driver("mlx5_core") + "/unbind", nic.description)
+        try host.kernel.write(host.kernel.paths.driversProbe, nic.description)
+        #expect(host.kernel.inspect { $0.devices[nic]?.deviceNode } == number)
+        let foreign = host.kernel.drain()
+        host.agent.handle(own)
+        host.agent.handle(foreign)
+        #expect(host.device(gpu.description)?.driver == "vfio-pci")
+        let node = try #require(
+            host.kernel.inspect { state in state.devices[gpu]?.deviceNode.flatMap { state.deviceNodes[$0] } })
+        #expect(node.uid == 1000)
+        #expect(host.kernel.inspect { $0.deviceNodes[number]?.uid } == 0, "the NIC's node is not the GPU's owner's")
+        #expect(host.agent.failureCount == 0)
+    }
+
+    /// The same events as a claim's, but the agent took no step: nothing is kept, so they
+    /// look afresh.
+    @Test func eventsNoStepAccountsForLookAfresh() {
+        let own = OwnEvents()
+        let bind = UEvent(
+            action: "bind", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["DRIVER": "vfio-pci"])
+        #expect(!own.take(bind, for: gpu))
+        #expect(own.begin(gpu) == nil)
+    }
+
+    @Test func aBindToAnotherDriverThanTheStepsIsNotItsOwnAndDropsTheView() {
+        let own = OwnEvents()
+        let step = Step(.bind(driver: "vfio-pci", from: "amdgpu"), reason: "test")
+        own.expect(gpu, step)
+        own.settled(gpu, on: HostView(devices: [], drivers: [], vfioNodes: [:]))
+        let unbind = UEvent(action: "unbind", subsystem: "pci", devpath: "/devices/\(gpu)")
+        let other = UEvent(
+            action: "bind", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["DRIVER": "amdgpu"])
+        #expect(own.take(unbind, for: gpu))
+        #expect(!own.take(other, for: gpu))
+        #expect(own.count == 0 && own.begin(gpu) == nil)
+    }
+
+    /// The events follow within milliseconds; a view older than `lifetime` is not used.
+    @Test func aViewOutlivesItsEventsOnlyForItsLifetime() {
+        let own = OwnEvents(lifetime: .zero)
+        own.expect(gpu, Step(.bind(driver: "vfio-pci", from: nil), reason: "test"))
+        own.settled(gpu, on: HostView(devices: [], drivers: [], vfioNodes: [:]))
+        let bind = UEvent(
+            action: "bind", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["DRIVER": "vfio-pci"])
+        #expect(!own.take(bind, for: gpu))
+        #expect(own.begin(gpu) == nil)
+        own.expect(gpu, Step(.unbind(from: "vfio-pci"), reason: "test"))
+        own.sweep()
+        #expect(own.count == 0)
+    }
+}
