@@ -175,7 +175,6 @@ package final class Agent: @unchecked Sendable {
         // Devices the events of the agent's own binds and unbinds name (`OwnEvents`): a
         // reconcile starts from what the last one settled on, unless another event names them.
         var own: [PCIAddress: Int?] = [:]
-        var groups: [PCIAddress: Int?] = [:]
         reconciler.own.sweep()
         for event in batch.events {
             log.debug("event \(event.action) \(event.subsystem) \(event.devpath)")
@@ -205,8 +204,8 @@ package final class Agent: @unchecked Sendable {
                     log.info("removed", metadata: ["device": "\(address)"])
                     continue
                 }
-                if groups[address] == nil { groups[address] = try? reader.group(of: address) }
-                let group = groups[address]!
+                guard !named.contains(address) else { continue }
+                let group = try? reader.group(of: address)
                 if reconciler.own.take(event, for: address) {
                     own.updateValue(group, forKey: address)
                 } else {
