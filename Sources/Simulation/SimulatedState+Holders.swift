@@ -55,13 +55,16 @@ extension SimulatedState {
     /// `/proc/self/mountinfo` as the kernel writes it: btrfs, ZFS and bcachefs under an
     /// anonymous device number, their source naming the device (or, for ZFS, the pool).
     var mountInfo: String {
-        visibleDisks.enumerated().compactMap { index, disk in
-            disk.mounted.map { point in
-                let number = disk.hasAnonymousNumber ? "0:\(40 + index)" : disk.dev
-                return
-                    "\(30 + index) 1 \(number) / \(point) rw,relatime - \(disk.fstype ?? "ext4") "
+        // The kernel always lists a root; where no disk is mounted on `/`, a tmpfs is.
+        let root = visibleDisks.contains { $0.mounted == "/" } ? "" : "21 1 0:20 / / rw,relatime - tmpfs tmpfs rw\n"
+        return root
+            + visibleDisks.enumerated().compactMap { index, disk in
+                disk.mounted.map { point in
+                    let number = disk.hasAnonymousNumber ? "0:\(40 + index)" : disk.dev
+                    return
+                        "\(30 + index) 1 \(number) / \(point) rw,relatime - \(disk.fstype ?? "ext4") "
                         + "\(disk.source ?? "/dev/\(disk.name)") rw\n"
-            }
-        }.joined()
+                }
+            }.joined()
     }
 }

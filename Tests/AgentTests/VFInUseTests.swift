@@ -88,7 +88,8 @@ struct VFInUseTests {
         #expect(result.stdout.contains("VF \(Self.vf0): network interface eth0 is up"), "\(result.stdout)")
     }
     /// An interface an admin named with bytes that are not UTF-8 cannot be followed by
-    /// name: a network controller is not taken while one is up on the host, whoever's it is.
+    /// name: no device is taken from its driver while one exists on the host, whoever's it
+    /// is (a USB NIC's is below its xHCI controller, a GPU's below the GPU).
     @Test func anInterfaceWhoseNameIsNotUTF8KeepsTheNIC() throws {
         let tree = try tree(vf0Interface: false)
         try tree.file(

@@ -133,7 +133,7 @@ package final class OwnEvents: Sendable {
     package func sweep() {
         let now = ContinuousClock.now
         entries.withLock { entries in
-            guard !entries.isEmpty else { return }
+            guard entries.values.contains(where: { now - $0.since >= lifetime }) else { return }
             entries = entries.filter { now - $0.value.since < lifetime }
         }
     }

@@ -90,62 +90,51 @@ package struct HostUse {
 
     /// `hostUse`, and what could not be checked, one reason each. Not knowing is not
     /// "free": whatever fails to be read (the device's own place while something is there
-    /// to compare it with, a class listing, an entry that cannot be followed, an interface's
-    /// flags, a disk's number or holders, the mount and swap tables) is a reason. Only what
-    /// the kernel does not have is none: a class or `/proc/swaps` it was built without
-    /// (ENOENT), an entry that left between its listing and its reading.
+    /// to compare it with, a class listing, an entry that cannot be followed or leads out
+    /// of the root, an entry named in bytes that are not UTF-8, an interface's flags, a
+    /// disk's number or holders, the mount and swap tables, a mount table that lists
+    /// nothing) is a reason. Only what the kernel does not have is none: a class or
+    /// `/proc/swaps` it was built without, an entry that left since it was listed.
     private func look(
         _ address: PCIAddress
     ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: [String]) {
-        var unchecked: [String] = []
-        func noting(_ error: IOFailure) {
-            unchecked.append("whether its network interfaces and block devices are in use cannot be checked: \(error)")
-        }
+        let unchecked = Unchecked()
         // Where the device really is, resolved once something is there to compare.
-        var resolved: Result<String, IOFailure>?
+        var resolved: String??
         let below = { (path: String) -> Bool in
-            if resolved == nil {
-                resolved = Result { () throws(IOFailure) in try io.resolve(paths.device(address)) }
-                if case .failure(let error) = resolved { noting(error) }
-            }
-            guard case .success(let base) = resolved! else { return false }
+            if resolved == nil { resolved = .some(follow(paths.device(address), unchecked)) }
+            guard let base = resolved! else { return false }
             return path.hasPrefix(base + "/")
         }
-        let net = entries(of: paths.classNet, noting)
-        if !net.undecodable.isEmpty && isNetworkController(address) {
-            unchecked.append(
-                "network interface \(net.undecodable.sorted().joined(separator: ", ")) has a name that is not "
-                    + "UTF-8: whether it is this device's and up cannot be checked")
-        }
+        let net = entries(of: paths.classNet, unchecked)
+        unchecked.undecodable(net.undecodable, "network interface")
         let interfaces = net.names.sorted().filter { name in
-            follow(paths.classNet + "/" + name, noting).map(below) ?? false
+            follow(paths.classNet + "/" + name, unchecked).map(below) ?? false
         }.compactMap { name -> HostDescription.Interface? in
-            let flags: String
-            do throws(IOFailure) {
-                flags = firstLine(try io.read(paths.classNet + "/\(name)/flags"))
-            } catch {
-                if error.errno != .ENOENT { noting(error) }
-                return nil
-            }
+            let entry = paths.classNet + "/" + name
+            guard let text = text(entry + "/flags", of: entry, unchecked) else { return nil }
+            let flags = firstLine(text)
             let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
             guard let value else {
-                unchecked.append(
-                    "network interface \(name) has flags \(quoted(flags)): whether it is up cannot be told")
+                unchecked.note("network interface \(name) has flags \(quoted(flags)): whether it is up cannot be told")
                 return nil
             }
             return HostDescription.Interface(name: name, up: value & 0x1 != 0)
         }
-        let names = blockDevices(below: below, noting)
-        guard !names.isEmpty else { return (interfaces, [], unchecked) }
+        let names = blockDevices(below: below, unchecked)
+        guard !names.isEmpty else { return (interfaces, [], unchecked.reasons) }
         var mountInfo = ""
-        do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { noting(error) }
+        do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { unchecked.note(error) }
         let mounts = Mounts(mountInfo: mountInfo)
-        let swaps = optionalText(paths.swaps, noting).split(separator: "\n").dropFirst().compactMap {
+        // There is always a root mount: a table without one was not the kernel's.
+        if mounts.entries.isEmpty { unchecked.note("\(paths.mountInfo) lists no mounts") }
+        let swaps = Mounts.lines(text(paths.swaps, of: nil, unchecked) ?? "").dropFirst().compactMap {
             $0.split(separator: " ").first
         }
         let disks = names.map { name in
-            let number = firstLine(optionalText(paths.classBlock + "/\(name)/dev", noting))
-            let holders = entries(of: paths.classBlock + "/\(name)/holders", noting).names.sorted()
+            let entry = paths.classBlock + "/" + name
+            let number = firstLine(text(entry + "/dev", of: entry, unchecked) ?? "")
+            let holders = entries(of: entry + "/holders", unchecked).names.sorted()
             let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
             // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
             let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
@@ -155,48 +144,90 @@ package struct HostUse {
                 holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
                 probeDenied: denied)
         }
-        return (interfaces, disks, unchecked)
+        return (interfaces, disks, unchecked.reasons)
+    }
+
+    /// What one look could not check, one reason each.
+    private final class Unchecked {
+        var reasons: [String] = []
+
+        func note(_ reason: String) {
+            reasons.append("whether its network interfaces and block devices are in use cannot be checked: \(reason)")
+        }
+
+        func note(_ error: IOFailure) { note("\(error)") }
+
+        /// Class entries that cannot be followed by name: any of them may be the device's.
+        func undecodable(_ names: [String], _ what: String) {
+            guard !names.isEmpty else { return }
+            reasons.append(
+                "\(what) \(names.sorted().joined(separator: ", ")) has a name that is not UTF-8: whether it is "
+                    + "this device's and in use cannot be checked")
+        }
+    }
+
+    /// Whether `path` is not there at all (ENOENT, and no dangling link in its place).
+    private func missing(_ error: IOFailure, _ path: String) -> Bool {
+        guard error.errno == .ENOENT else { return false }
+        do throws(IOFailure) { _ = try io.readLink(path) } catch {
+            return error.errno == .ENOENT || error.errno == .EINVAL
+        }
+        return false
     }
 
     /// The entries of a directory; none where it is missing (a class the kernel was built
     /// without, a disk that left), and a failure noted where it cannot be listed.
-    private func entries(of path: String, _ noting: (IOFailure) -> Void) -> DirectoryEntries {
+    private func entries(of path: String, _ unchecked: Unchecked) -> DirectoryEntries {
         do throws(IOFailure) { return try io.listing(path) } catch {
-            if error.errno != .ENOENT { noting(error) }
+            if !missing(error, path) { unchecked.note(error) }
             return DirectoryEntries()
         }
     }
 
-    /// A file's text; empty where it is missing, and a failure noted where it cannot be read.
-    private func optionalText(_ path: String, _ noting: (IOFailure) -> Void) -> String {
+    /// A file's text; nil where it is missing while `entry` (the class entry it belongs
+    /// to; nil: none) is gone too, and a failure noted where it cannot be read.
+    private func text(_ path: String, of entry: String?, _ unchecked: Unchecked) -> String? {
         do throws(IOFailure) { return try io.read(path) } catch {
-            if error.errno != .ENOENT { noting(error) }
-            return ""
-        }
-    }
-
-    /// Where a class entry (a link) really leads. Nil when it left since it was listed; a
-    /// failure noted when it is there and cannot be followed (a dangling or looping link).
-    private func follow(_ entry: String, _ noting: (IOFailure) -> Void) -> String? {
-        do throws(IOFailure) { return try io.resolve(entry) } catch {
-            do throws(IOFailure) { _ = try io.readLink(entry) } catch  where error.errno == .ENOENT { return nil } catch
-            {}
-            noting(error)
+            let left = entry.map { entry in
+                do throws(IOFailure) { _ = try io.readLink(entry) } catch { return error.errno == .ENOENT }
+                return false
+            }
+            if !(left ?? missing(error, path)) { unchecked.note(error) }
             return nil
         }
     }
 
+    /// Where an entry really leads. Nil when it left since it was listed; a failure noted
+    /// when it is there and cannot be followed (a dangling or looping link), or leads out
+    /// of `--root`'s tree (an absolute link there names the real host's files).
+    private func follow(_ entry: String, _ unchecked: Unchecked) -> String? {
+        let real: String
+        do throws(IOFailure) { real = try io.resolve(entry) } catch {
+            do throws(IOFailure) { _ = try io.readLink(entry) } catch  where error.errno == .ENOENT { return nil } catch
+            {}
+            unchecked.note(error)
+            return nil
+        }
+        guard paths.root == "/" || real.hasPrefix(paths.root + "/") else {
+            unchecked.note("\(entry) leads out of \(paths.root), to \(real)")
+            return nil
+        }
+        return real
+    }
+
     /// The block devices below the function, and the NVMe multipath namespaces (and their
     /// partitions) of subsystems one of whose controllers is below it.
-    private func blockDevices(below: (String) -> Bool, _ noting: (IOFailure) -> Void) -> [String] {
+    private func blockDevices(below: (String) -> Bool, _ unchecked: Unchecked) -> [String] {
         var subsystems: [String: Bool] = [:]
-        return entries(of: paths.classBlock, noting).names.sorted().filter { name in
-            guard let real = follow(paths.classBlock + "/" + name, noting) else { return false }
+        let block = entries(of: paths.classBlock, unchecked)
+        unchecked.undecodable(block.undecodable, "block device")
+        return block.names.sorted().filter { name in
+            guard let real = follow(paths.classBlock + "/" + name, unchecked) else { return false }
             if below(real) { return true }
             guard let subsystem = nvmeSubsystem(of: real) else { return false }
             if let known = subsystems[subsystem] { return known }
-            let controllers = entries(of: subsystem, noting).names.filter(isControllerName)
-            let mine = controllers.contains { follow(subsystem + "/" + $0, noting).map(below) ?? false }
+            let controllers = entries(of: subsystem, unchecked).names.filter(isControllerName)
+            let mine = controllers.contains { follow(subsystem + "/" + $0, unchecked).map(below) ?? false }
             subsystems[subsystem] = mine
             return mine
         }
@@ -228,7 +259,7 @@ package struct Mounts {
     package let entries: [Entry]
 
     package init(mountInfo: String) {
-        entries = mountInfo.split(separator: "\n").compactMap { line in
+        entries = Mounts.lines(mountInfo).compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else {
                 return nil
@@ -246,6 +277,13 @@ package struct Mounts {
         entries.first { entry in
             (!number.isEmpty && entry.number == number) || entry.source.split(separator: ":").contains { $0 == node }
         }?.point
+    }
+
+    /// The lines of a /proc table, split at each newline byte: a Character split would
+    /// take a carriage return before one (which the kernel does not escape) and the
+    /// newline as one character, and join two lines.
+    package static func lines(_ text: String) -> [Substring] {
+        text.utf8.split(separator: UInt8(ascii: "\n")).map { Substring($0) }
     }
 
     /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import Testing
+
+/// "Not knowing is not free" on the real file layer, through the built binary: a NIC with
+/// its interface up and an NVMe disk mounted on `/`, and each shape of sysfs or /proc that
+/// once read as "nothing in use" (an empty or FIFO mount table, a carriage return hiding
+/// the next mount, flags gone while the interface is there, a dangling class directory, a
+/// link out of the root, a name that is not UTF-8). Each must still keep both devices.
+struct InUseTreeTests {
+    static let nic = "0000:03:00.0", nvme = "0000:04:00.0"
+    static let mount = "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw\n"
+
+    func tree() throws -> FakeSysfs {
+        let tree = try FakeSysfs()
+        try tree.device(Self.nic, id: "8086:1593", class: "0x020000", driver: "ice", group: 3)
+        try tree.device(Self.nvme, id: "144d:a80a", class: "0x010802", driver: "nvme", group: 4)
+        try tree.mkdir("/sys/class/net")
+        try tree.mkdir("/sys/bus/pci/devices/\(Self.nic)/net/ens1f0")
+        try tree.file("/sys/bus/pci/devices/\(Self.nic)/net/ens1f0/flags", "0x1003\n")
+        try tree.link("/sys/class/net/ens1f0", to: tree.path("/sys/bus/pci/devices/\(Self.nic)/net/ens1f0"))
+        try tree.mkdir("/sys/class/block")
+        for (name, number) in [("nvme0n1", "259:0"), ("nvme0n1p1", "259:1")] {
+            let directory = "/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/\(name)"
+            try tree.mkdir(directory + "/holders")
+            try tree.file(directory + "/dev", number + "\n")
+            try tree.link("/sys/class/block/\(name)", to: tree.path(directory))
+        }
+        try tree.mkdir("/proc/self")
+        try tree.file("/proc/self/mountinfo", Self.mount)
+        try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        return tree
+    }
+
+    /// The plan's line for the device at `address`: its first step or refusal.
+    func planned(_ tree: FakeSysfs, _ address: String) throws -> String {
+        let result = try Binary.run(["plan", "--root", tree.root, "--policy-dir", tree.path("/p")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let index = try #require(lines.firstIndex { $0.hasPrefix(address) }, "\(lines)")
+        return lines[index + 1]
+    }
+
+    @Test func asLaidOutBothAreKept() throws {
+        let tree = try tree()
+        #expect(try planned(tree, Self.nic).contains("the host uses it: network interface ens1f0 is up"))
+        #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
+    }
+
+    /// A mount table with no mount in it was not the kernel's (it always lists a root).
+    @Test(arguments: ["empty", "fifo", "null"])
+    func aMountTableThatListsNothingKeepsTheDisk(shape: String) throws {
+        let tree = try tree()
+        let path = tree.path("/proc/self/mountinfo")
+        unlink(path)
+        switch shape {
+        case "empty": try tree.file("/proc/self/mountinfo", "")
+        case "fifo": #expect(mkfifo(path, 0o644) == 0)
+        default: try tree.link("/proc/self/mountinfo", to: "/dev/null")
+        }
+        #expect(try planned(tree, Self.nvme).contains("/proc/self/mountinfo lists no mounts"))
+    }
+
+    /// A carriage return before a newline: a Character split joined the two lines.
+    @Test func aCarriageReturnDoesNotHideTheNextMount() throws {
+        let tree = try tree()
+        try tree.file("/proc/self/mountinfo", "21 1 0:20 / /run rw - tmpfs tmpfs rw,size=1\r\n" + Self.mount)
+        #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
+    }
+
+    @Test func flagsGoneWhileTheInterfaceIsThereKeepTheNIC() throws {
+        let tree = try tree()
+        unlink(tree.path("/sys/bus/pci/devices/\(Self.nic)/net/ens1f0/flags"))
+        #expect(try planned(tree, Self.nic).contains("cannot be checked: read "))
+    }
+
+    @Test func aDanglingClassDirectoryKeepsTheNIC() throws {
+        let tree = try tree()
+        try FileManager.default.removeItem(atPath: tree.path("/sys/class/net"))
+        try tree.link("/sys/class/net", to: tree.path("/nowhere"))
+        #expect(try planned(tree, Self.nic).contains("cannot be checked: list "))
+    }
+
+    /// Under `--root`, an absolute link names the real host's files, not the tree's.
+    @Test func aClassEntryLeadingOutOfTheRootKeepsTheNIC() throws {
+        let tree = try tree()
+        try tree.link("/sys/class/net/lo", to: "/sys/devices/virtual/net/lo")
+        #expect(try planned(tree, Self.nic).contains("leads out of"))
+    }
+
+    @Test func aBlockDeviceNamedInBytesThatAreNotUTF8KeepsTheDisk() throws {
+        let tree = try tree()
+        let name = (Array(tree.path("/sys/class/block/p").utf8) + [0xFF, 0]).map { CChar(bitPattern: $0) }
+        #expect(symlink(tree.path("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/nvme0n1p1"), name) == 0)
+        #expect(try planned(tree, Self.nic).contains("block device p\\xff has a name that is not UTF-8"))
+    }
+}
