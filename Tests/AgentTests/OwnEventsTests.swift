@@ -99,6 +99,35 @@ struct OwnEventsTests {
         #expect(host.agent.failureCount == 0)
     }
 
+    /// A kept view's IOMMU group peers may have moved since (by their own reconciles, or
+    /// by hand): a reconcile that starts from it reads them again, and the group's node.
+    @Test func aReconcileFromAKeptViewReadsItsGroupPeersAgain() throws {
+        let host = try SimHost("seed-001-fiji.json", policies: "")
+        let gpu = PCIAddress("0000:0b:00.0")!, audio = PCIAddress("0000:0b:00.1")!
+        let kept = try host.agent.reader.view(around: [gpu])
+        #expect(kept.devices[audio]?.driver == "snd_hda_intel" && kept.vfioNodes[5] == nil)
+        try host.kernel.loadModule("vfio-pci")
+        try host.kernel.write(host.kernel.paths.attribute(audio, "driver_override"), "vfio-pci")
+        try host.kernel.write(host.kernel.paths.driver("snd_hda_intel") + "/unbind", audio.description)
+        try host.kernel.write(host.kernel.paths.driversProbe, audio.description)
+        let view = try host.agent.reader.refreshingGroup(of: gpu, in: kept)
+        #expect(view.devices[audio]?.driver == "vfio-pci" && view.vfioNodes[5] != nil)
+        #expect(view.devices[gpu] == kept.devices[gpu] && view.devices.count == kept.devices.count)
+    }
+
+    /// The PCI events of a step come in the order it causes them: a bind whose unbind did
+    /// not come first is not taken as its own (nor is the unbind left to match someone
+    /// else's later).
+    @Test func ownEventsAreMatchedInTheOrderTheStepsCauseThem() {
+        let own = OwnEvents()
+        own.expect(gpu, Step(.bind(driver: "vfio-pci", from: "amdgpu"), reason: "test"))
+        own.settled(gpu, on: HostView(devices: [], drivers: [], vfioNodes: [:]))
+        let bind = UEvent(
+            action: "bind", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["DRIVER": "vfio-pci"])
+        #expect(!own.take(bind, for: gpu))
+        #expect(own.count == 0)
+    }
+
     /// The same events as a claim's, but the agent took no step: nothing is kept, so they
     /// look afresh.
     @Test func eventsNoStepAccountsForLookAfresh() {

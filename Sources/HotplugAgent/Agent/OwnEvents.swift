@@ -5,8 +5,9 @@ import Synchronization
 /// What the agent's own binds and unbinds will announce, and the view each device's
 /// reconcile settled on after them, so the events they send need no fresh look at the
 /// device: a reconcile that only they asked for starts from that view, and reads again
-/// only what the planner reads beyond a snapshot (the device's node) and the group's node,
-/// which udev may set after the agent did when it handles the node's `add`.
+/// its IOMMU group peers, the group's node (udev may set it after the agent did when it
+/// handles the node's `add`) and what the planner reads beyond a snapshot (the device's
+/// node). The PCI events are matched in the order the steps cause them.
 ///
 /// Every other event is evidence of a change the agent did not make, and means a fresh
 /// look as before: a PCI event the agent's own step does not account for (someone bound,
@@ -82,8 +83,11 @@ package final class OwnEvents: Sendable {
                     case "unbind": .unbound
                     default: nil
                     }
-                if let expected, let index = entry.expected.firstIndex(of: expected) {
-                    entry.expected.remove(at: index)
+                // In the order the steps cause them: one that did not come (a step that
+                // found the device where it wanted it) leaves the rest unmatched, never
+                // waiting to match someone else's event later.
+                if let expected, entry.expected.first == expected {
+                    entry.expected.removeFirst()
                     own = true
                 } else {
                     own = false

@@ -100,7 +100,7 @@ package final class Reconciler: @unchecked Sendable {
                 let planner = self.planner
                 let snapshot: HostView
                 if kept, let done {
-                    snapshot = try reader.refreshingGroupNode(done, of: address)
+                    snapshot = try reader.refreshingGroup(of: address, in: done)
                     kept = false
                 } else if let done, let confirmed = try reader.confirming(done, address) {
                     snapshot = confirmed

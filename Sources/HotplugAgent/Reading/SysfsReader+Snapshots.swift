@@ -32,15 +32,24 @@ extension SysfsReader {
         }
     }
 
-    /// `view` with the node of `address`'s IOMMU group looked at again (udev may have set
-    /// its owner and mode since the agent did), for a reconcile that starts from the view
-    /// the last one settled on (`OwnEvents`).
-    package func refreshingGroupNode(_ view: HostView, of address: PCIAddress) throws(AgentError) -> HostView {
-        guard let device = view.devices[address], let group = device.iommuGroup else { return view }
+    /// `view` with `address` as it is there, and its IOMMU group peers and the group's
+    /// node looked at again: the view the last reconcile settled on, for one only the
+    /// events of its own steps asked for (`OwnEvents`). Peers may have moved since (their
+    /// own events, or others'), and udev may have set the node's owner and mode after the
+    /// agent did.
+    package func refreshingGroup(of address: PCIAddress, in view: HostView) throws(AgentError) -> HostView {
+        guard let device = view.devices[address] else { return view }
+        var devices = [device]
+        if let group = device.iommuGroup {
+            for peer in groupMembers(group) where peer != address {
+                if let fresh = try? self.device(peer) { devices.append(fresh) }
+            }
+        }
         var nodes = view.vfioNodes
-        let held = view.devices.values.contains { $0.iommuGroup == group && view.isVFIO($0.driver) }
-        nodes[group] = held ? try vfioNode(group) : nil
-        return view.replacing(device, vfioNodes: nodes)
+        if let group = device.iommuGroup {
+            nodes[group] = devices.contains { view.isVFIO($0.driver) } ? try vfioNode(group) : nil
+        }
+        return view.replacing(devices, dropping: Set(view.devices.keys), vfioNodes: nodes)
     }
 
     /// The view the planner needs for `addresses`: them, their IOMMU group peers, the
