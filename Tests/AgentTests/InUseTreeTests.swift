@@ -70,6 +70,18 @@ struct InUseTreeTests {
         #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
     }
 
+    /// A hidden disk (an NVMe multipath path) has no `dev` as the kernel lays it out: that
+    /// is no reason to keep a disk nothing mounts (the real-kernel test found it).
+    @Test func aHiddenDiskWithoutANumberLeavesAnUnusedDiskFree() throws {
+        let tree = try tree()
+        let path = "/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/nvme0c0n1"
+        try tree.mkdir(path + "/holders")
+        try tree.link("/sys/class/block/nvme0c0n1", to: tree.path(path))
+        try tree.file("/proc/self/mountinfo", "21 1 0:20 / / rw,relatime - tmpfs tmpfs rw\n")
+        let line = try planned(tree, Self.nvme)
+        #expect(!line.hasPrefix("  refused"), "\(line)")
+    }
+
     @Test func flagsGoneWhileTheInterfaceIsThereKeepTheNIC() throws {
         let tree = try tree()
         unlink(tree.path("/sys/bus/pci/devices/\(Self.nic)/net/ens1f0/flags"))

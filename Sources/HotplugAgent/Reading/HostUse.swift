@@ -92,7 +92,7 @@ package struct HostUse {
     /// "free": whatever fails to be read (the device's own place while something is there
     /// to compare it with, a class listing, an entry that cannot be followed or leads out
     /// of the root, an entry named in bytes that are not UTF-8, an interface's flags, a
-    /// disk's number or holders, the mount and swap tables, a mount table that lists
+    /// disk's holders or a number it has, the mount and swap tables, a mount table that lists
     /// nothing) is a reason. Only what the kernel does not have is none: a class or
     /// `/proc/swaps` it was built without, an entry that left since it was listed.
     private func look(
@@ -133,7 +133,9 @@ package struct HostUse {
         }
         let disks = names.map { name in
             let entry = paths.classBlock + "/" + name
-            let number = firstLine(text(entry + "/dev", of: entry, unchecked) ?? "")
+            // A hidden disk (an NVMe multipath path, `nvme0c0n1`) has no number, no `dev`,
+            // and no node to mount or open: found by its name alone.
+            let number = firstLine(text(entry + "/dev", of: nil, unchecked) ?? "")
             let holders = entries(of: entry + "/holders", unchecked).names.sorted()
             let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
             // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
