@@ -16,9 +16,9 @@ import Synchronization
 /// a PCI `bind` or `unbind` of the same device (or a group peer, whose event reaches the
 /// device as a fresh look too).
 ///
-/// A view is kept only after a reconcile that bound or unbound, and for `lifetime` at most
-/// (the events follow within milliseconds); a fresh look, a `remove`, a lost event or a
-/// reload drops it.
+/// A view is kept only after a reconcile that bound or unbound, until the PCI events of
+/// its steps have all come and been answered, and for `lifetime` at most (the events
+/// follow within milliseconds); a fresh look, a `remove`, a lost event or a reload drops it.
 package final class OwnEvents: Sendable {
     /// A PCI uevent one of the agent's steps makes the kernel send.
     package enum Expected: Equatable, Sendable {
@@ -122,8 +122,10 @@ package final class OwnEvents: Sendable {
                 entries[address] = nil
                 return nil
             }
+            // Once the PCI events its steps cause have all come, nothing more is kept: a
+            // node event after them looks afresh.
             entry.onlyOwn = nil
-            entries[address] = entry
+            entries[address] = entry.expected.isEmpty ? nil : entry
             return view
         }
     }
