@@ -3,6 +3,7 @@ import Glibc
 import HostInterface
 @testable import HotplugAgent
 import Policy
+import Synchronization
 import Testing
 
 /// A policy file is trusted only when nobody but root could have changed it or any
@@ -46,10 +47,11 @@ struct TrustedPathTests {
         // The policy naming them says why, not only that the user is unknown.
         let parsed = PolicyParser(accounts: accounts).parse(
             "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:74a1\"]\nowner = \"cloud\"\n", file: "p.toml")
-        #expect(parsed.errors.map(\.description) == [
-            "p.toml:4: owner: unknown user \"cloud\" (\(tree.path("/etc/passwd")): directory \(tree.path("/etc")) "
-                + "above it is writable by group or others (mode 0777); refused)"
-        ])
+        #expect(
+            parsed.errors.map(\.description) == [
+                "p.toml:4: owner: unknown user \"cloud\" (\(tree.path("/etc/passwd")): directory \(tree.path("/etc")) "
+                    + "above it is writable by group or others (mode 0777); refused)"
+            ])
     }
 
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
@@ -69,7 +71,7 @@ struct TrustedPathTests {
         #expect(
             result.stdout
                 == "\(tree.path("/p/50.toml")): directory \(tree.path("/home/cloud")) above it is not owned by root "
-                    + "(owner uid 1000); refused\n"
+                + "(owner uid 1000); refused\n"
         )
     }
 
@@ -89,7 +91,7 @@ struct TrustedPathTests {
         #expect(
             result.stdout
                 == "\(file): link \(tree.path("/shared/50.toml")) on the way is not owned by root (owner uid 1000); "
-                    + "refused\n"
+                + "refused\n"
         )
     }
 
@@ -129,7 +131,7 @@ struct TrustedPathTests {
         #expect(
             loop.stdout
                 == "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): cannot resolve "
-                    + "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n"
+                + "\(tree.path("/etc/hotplug-agent/policies.d/60.toml")): \(Errno.ELOOP)\n"
         )
     }
 
@@ -189,6 +191,35 @@ struct TrustedRecordTests {
         try tree.file("/state/origins/\(third)", "driver=ice\noverride=\nmoved-to=vfio-pci\n")
         #expect(store.load(third) == nil, "the agent is the directory's only writer")
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(third)?.driver == "ice")
+    }
+
+    /// A record that is not believed is said, with why, not dropped in silence: the device
+    /// is then one the agent will not put back, which an admin should know.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func anOriginRecordNotBelievedIsSaidWithWhy() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        try tree.mkdir("/state/origins")
+        let said = Mutex<[String]>([])
+        func store() -> OriginStore {
+            OriginStore(stateDirectory: tree.path("/state")) { device, why in
+                said.withLock { $0.append("\(device) \(why)") }
+            }
+        }
+        #expect(store().load(address) == nil)
+        #expect(said.withLock { $0 }.isEmpty, "a device with no record is not refused")
+        try tree.file("/state/origins/\(address)", "driver=../../x\noverride=\nmoved-to=vfio-pci\n")
+        #expect(store().load(address) == nil)
+        #expect(
+            said.withLock { $0 } == [
+                "\(address) \(tree.path("/state/origins/\(address)")): not a record the agent writes"
+            ])
+        try tree.file("/state/origins/\(address)", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        chown(tree.path("/state/origins"), 1000, 1000)
+        #expect(store().load(address) == nil)
+        #expect(
+            said.withLock { $0.count } == 2
+                && said.withLock { $0[1] }.hasPrefix("\(address) \(tree.path("/state/origins"))"))
     }
 
     @Test(.enabled(if: runningAsRoot, "chown needs root"))

@@ -28,9 +28,16 @@ package final class OriginStore: Sendable {
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
+    /// Told of each record there that is not believed (why, in words), once per reading:
+    /// the device is then one the agent did not move, and an admin should know.
+    private let refused: @Sendable (PCIAddress, String) -> Void
 
-    package init(stateDirectory: String, root: String = "/") {
+    package init(
+        stateDirectory: String, root: String = "/",
+        refused: @escaping @Sendable (PCIAddress, String) -> Void = { _, _ in }
+    ) {
         self.root = root
+        self.refused = refused
         directory = stateDirectory + "/origins"
     }
 
@@ -49,9 +56,25 @@ package final class OriginStore: Sendable {
 
     private func read(_ address: PCIAddress) -> DriverOrigin? {
         // Root acts on it (binds the device to the driver it names): read only if trusted.
-        guard let text = TrustedPath.text("\(directory)/\(address)", root: root, owners: .rootOrHandedOver) else {
+        let path = "\(directory)/\(address)"
+        let text: String
+        switch TrustedPath.read(path, root: root, owners: .rootOrHandedOver) {
+        case .success(.bytes(let bytes)): text = String(decoding: bytes, as: UTF8.self)
+        case .success(.masked): return nil
+        case .failure(let refusal):
+            if !refusal.isMissing { refused(address, "\(path): \(refusal.message)") }
             return nil
         }
+        guard let origin = parse(text) else {
+            refused(address, "\(path): not a record the agent writes")
+            return nil
+        }
+        return origin
+    }
+
+    /// A record's lines (`driver=`, `override=`, `moved-to=`, `sriov-vfs=`,
+    /// `sriov-autoprobe=`); nil when they do not make one.
+    private func parse(_ text: String) -> DriverOrigin? {
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -95,7 +118,7 @@ package final class OriginStore: Sendable {
             do throws(IOFailure) {
                 return try writeFileAtomically(
                     address.description, in: fd, shown: directory, text, fileMode: 0o600, durable: false)
-            } catch where error.errno == .ENOENT && attempt == 0 {
+            } catch  where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error
