@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostInterface
+@testable import AgentCommands
 @testable import HotplugAgent
 @testable import Simulation
 import Synchronization
@@ -183,5 +184,37 @@ struct ReloadCommandTests {
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("the policies did not load; the previous ones stay in force"))
         #expect(daemon.isRunning)
+    }
+
+    /// Without `--state-dir`, the daemon's own command line says where it records reloads
+    /// (a relative one from its working directory), where reload once waited its whole
+    /// timeout on /run/hotplug-agent.
+    @Test func reloadFindsTheStateDirectoryTheDaemonWasStartedWith() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a1\"]\n")
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binary.path)
+        daemon.currentDirectoryURL = URL(fileURLWithPath: tree.root)
+        daemon.arguments = ["run", "--root", ".", "--policy-dir", tree.path("/p"), "--state-dir=state"]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        usleep(500_000)
+        let started = ContinuousClock.now
+        let reload = try Binary.run(["reload", String(daemon.processIdentifier), "--timeout", "10"])
+        #expect(reload.status == 0, "\(reload.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "1 ok\n")
+    }
+
+    @Test func theDaemonsStateDirectoryFromItsArguments() {
+        let arguments = ["hotplug-agent", "run", "--root", "tree", "--policy-dir", "/p"]
+        #expect(
+            ReloadCommand.stateDirectory(arguments: arguments, workingDirectory: "/w") == "/w/tree/run/hotplug-agent")
+        #expect(
+            ReloadCommand.stateDirectory(arguments: arguments + ["--state-dir", "/s"], workingDirectory: "/w") == "/s")
+        #expect(ReloadCommand.stateDirectory(arguments: ["hotplug-agent", "run"], workingDirectory: "/w") == nil)
+        #expect(ReloadCommand.stateDirectory(arguments: ["x", "--root="], workingDirectory: "/w") == nil)
     }
 }

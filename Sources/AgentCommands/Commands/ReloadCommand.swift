@@ -18,14 +18,18 @@ struct ReloadCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The daemon's state directory (default /run/hotplug-agent under the root).", valueName: "DIR"))
+            "The daemon's state directory (default: the one its command line names, else /run/hotplug-agent "
+                + "under the root).", valueName: "DIR"))
     var stateDir: String?
 
     @Option(help: "How many seconds to wait for the daemon.")
     var timeout: Int = 60
 
     func run() throws {
-        let record = (stateDir.map(absolutePath) ?? HostPaths(root: global.root).stateDirectory) + "/reloaded"
+        let directory =
+            stateDir.map(absolutePath) ?? Self.stateDirectory(ofDaemon: pid)
+            ?? HostPaths(root: global.root).stateDirectory
+        let record = directory + "/reloaded"
         func generation() -> (Int, String)? {
             guard let text = try? readTextFile(record) else { return nil }
             let fields = firstLine(text).split(separator: " ")
@@ -50,7 +54,41 @@ struct ReloadCommand: ParsableCommand {
             }
             sleep(for: .milliseconds(50))
         }
-        LineLogHandler.error("hotplug-agent reload: no answer from process \(pid) within \(timeout) s")
+        LineLogHandler.error(
+            "hotplug-agent reload: no answer from process \(pid) within \(timeout) s (no new record in \(record))")
         throw ExitCode(1)
+    }
+
+    /// The state directory the daemon `pid` was started with, from its command line
+    /// (`/proc/PID/cmdline`: `--state-dir`, else `--root`'s default), relative paths taken
+    /// from its working directory; nil when it cannot be read or names neither.
+    static func stateDirectory(ofDaemon pid: Int32) -> String? {
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let bytes = try? readAll(from: fd, limit: 1 << 20),
+            let cwd = try? readSymbolicLink("/proc/\(pid)/cwd")
+        else { return nil }
+        let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        return stateDirectory(arguments: arguments, workingDirectory: cwd)
+    }
+
+    /// `stateDirectory(ofDaemon:)` from the arguments themselves.
+    static func stateDirectory(arguments: [String], workingDirectory cwd: String) -> String? {
+        func value(_ option: String) -> String? {
+            for (index, argument) in arguments.enumerated() {
+                if argument == option, index + 1 < arguments.count { return arguments[index + 1] }
+                if argument.hasPrefix(option + "=") { return String(argument.dropFirst(option.count + 1)) }
+            }
+            return nil
+        }
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : (cwd == "/" ? "" : cwd) + "/" + path
+        }
+        if let directory = value("--state-dir"), !directory.isEmpty { return absolute(directory) }
+        if let root = value("--root"), !root.isEmpty { return HostPaths(root: absolute(root)).stateDirectory }
+        return nil
     }
 }
