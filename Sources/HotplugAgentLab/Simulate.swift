@@ -14,7 +14,7 @@ extension SimulateCommand {
         let (description, kernel) = try loadSimulatedHost(host)
         let paths = HostPaths(root: global.root)
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
-        let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts).load(directories: policy.chosen)
+        let (policies, errors, _) = PolicyLoader(paths: paths, accounts: accounts).load(directories: policy.chosen)
         guard errors.isEmpty else {
             for error in errors { LineLogHandler.error("\(error)") }
             throw ExitCode(1)

@@ -126,6 +126,11 @@ struct TrustedPathTests {
         try tree.link("/etc/null-link", to: "/dev/null")
         let masked = try Binary.run(["check", "--root", tree.root])
         #expect(masked.status == 0, "\(masked.stdout)")
+        // Said, or "0 policies" hides why.
+        let etc = tree.path("/etc/hotplug-agent/policies.d")
+        #expect(
+            masked.stdout == "ok: 0 policies (masked, read as none: \(etc)/20.toml, \(etc)/30.toml, \(etc)/50.toml)\n",
+            "\(masked.stdout)")
         try tree.link("/etc/hotplug-agent/policies.d/60.toml", to: "60.toml")
         let loop = try Binary.run(["check", "--root", tree.root])
         #expect(

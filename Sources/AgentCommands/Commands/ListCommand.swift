@@ -23,7 +23,8 @@ struct ListCommand<Lab: Laboratory>: ParsableCommand {
         let (reader, accounts, _) = try source.open(context, lab: Lab.self)
         let view = try reader.fullViewOrExit()
         // The matching policies, when they load; list works without them.
-        let (policies, errors) = PolicyLoader(paths: context.paths, accounts: accounts).load(directories: policy.chosen)
+        let (policies, errors, _) = PolicyLoader(paths: context.paths, accounts: accounts).load(
+            directories: policy.chosen)
         let planner = errors.isEmpty ? Planner(policies: policies) : nil
         if json {
             output(HostListing(view, planner: planner).json)

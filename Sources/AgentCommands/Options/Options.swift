@@ -66,8 +66,10 @@ struct ChosenHost {
     var planner: Planner { Planner(policies: policies) }
 
     /// The host and its policies; exits 1 when the policies do not load.
-    init<Lab: Laboratory>(_ global: GlobalOptions, _ policy: PolicyOptions, _ source: HostSourceOptions,
-                          lab: Lab.Type) throws {
+    init<Lab: Laboratory>(
+        _ global: GlobalOptions, _ policy: PolicyOptions, _ source: HostSourceOptions,
+        lab: Lab.Type
+    ) throws {
         context = HostContext(global)
         (reader, accounts, description) = try source.open(context, lab: lab)
         policies = try context.policiesOrExit(policy, accounts: accounts)
@@ -101,7 +103,7 @@ struct HostContext {
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.
     func policiesOrExit(_ options: PolicyOptions, accounts: (any AccountResolver)? = nil) throws -> PolicySet {
-        let (policies, errors) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(
+        let (policies, errors, _) = PolicyLoader(paths: paths, accounts: accounts ?? HostAccounts(paths: paths)).load(
             directories: options.chosen)
         guard errors.isEmpty else {
             for error in errors { LineLogHandler.error("\(error)") }

@@ -14,10 +14,13 @@ package struct PolicyLoader {
         self.accounts = accounts
     }
 
+    /// The policies and every error; `masked`: the files a link to `/dev/null` masks (read
+    /// as none, as systemd masks a unit).
     package func load(
         directories: [String]? = nil, files: [String] = []
-    ) -> (policies: PolicySet, errors: [PolicyError]) {
+    ) -> (policies: PolicySet, errors: [PolicyError], masked: [String]) {
         var errors: [PolicyError] = []
+        var masked: [String] = []
         var listings: [(directory: String, names: [String])] = []
         for directory in directories ?? paths.policyDirectories {
             let directory = absolutePath(directory)
@@ -41,7 +44,7 @@ package struct PolicyLoader {
             // and read through the descriptor judged: the file judged is the file read.
             switch TrustedPath.read(absolutePath(file), limit: PolicyText.maxBytes, root: paths.root) {
             case .success(.masked):
-                continue
+                masked.append(file)
             case .failure(let refusal):
                 errors.append(PolicyError(file: file, message: refusal.message))
             case .success(.bytes(let bytes)):
@@ -52,12 +55,12 @@ package struct PolicyLoader {
             }
         }
         let assembled = PolicySet.assemble(parsed)
-        return (assembled.set, errors + assembled.errors)
+        return (assembled.set, errors + assembled.errors, masked)
     }
 
     /// For SIGHUP: the new policies, or nil (every error logged) to keep the running ones.
     package func reload(directories: [String]?, log: Logger) -> PolicySet? {
-        let (policies, errors) = load(directories: directories)
+        let (policies, errors, _) = load(directories: directories)
         for error in errors { log.error("\(error)") }
         guard errors.isEmpty else {
             let count = "\(errors.count) error\(errors.count == 1 ? "" : "s")"
