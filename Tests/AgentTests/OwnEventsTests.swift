@@ -3,6 +3,7 @@ import HostInterface
 @testable import Simulation
 import Policy
 import Testing
+import TestSupport
 
 /// The events of the agent's own binds and unbinds start a reconcile from the view the last
 /// one settled on, with the group's node looked at again; any other event looks afresh.
@@ -126,6 +127,65 @@ struct OwnEventsTests {
             action: "bind", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["DRIVER": "vfio-pci"])
         #expect(!own.take(bind, for: gpu))
         #expect(own.count == 0)
+    }
+
+    /// The promise attacked at random: whatever the order in which the agent's own events
+    /// and others' changes (an unbind or a bind by hand, a GPU unplugged and plugged again,
+    /// udev's rule applied to a new node before its `add` reaches the agent) arrive, and
+    /// however the events fall into batches (kept back and handed in later, in order), every
+    /// GPU ends on vfio-pci with its node the policy's, and nothing is recorded as failed.
+    @Test(arguments: 0..<12 as Range<UInt64>)
+    func anyInterleavingOfOwnAndOthersEventsConverges(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let host = try SimHost("seed-000-mi300x.json", policies: gpus)
+        #expect(host.runOnce())
+        let paths = host.kernel.paths
+        let all = host.addresses { $0.id.device == 0x74a1 }.compactMap(PCIAddress.init)
+        var pending = host.kernel.drain().events, unplugged = Set<PCIAddress>()
+        for _ in 0..<80 {
+            let gpu = all.randomElement(using: &random)!
+            let driver = host.kernel.inspect { $0.devices[gpu]?.driver }
+            switch random.next() % 5 {
+            case 0 where !unplugged.contains(gpu) && driver == "vfio-pci":
+                try host.kernel.write(paths.driver("vfio-pci") + "/unbind", gpu.description)
+            case 1 where !unplugged.contains(gpu) && driver == nil:
+                try host.kernel.write(paths.attribute(gpu, "driver_override"), "vfio-pci")
+                try host.kernel.write(paths.driversProbe, gpu.description)
+            case 2 where unplugged.contains(gpu):
+                try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+                unplugged.remove(gpu)
+            case 2:
+                host.kernel.unplug(gpu)
+                unplugged.insert(gpu)
+            case 3:
+                // udev handles a node's `add` (and applies its own rule) before the agent hears of it.
+                for event in pending where event.subsystem == "vfio" && event.action == "add" {
+                    guard case .group(let group) = event.target, host.node(group) != nil else { continue }
+                    try host.kernel.setNodeAccess(paths.vfioNode(group), uid: 0, gid: 0, mode: 0o600)
+                }
+            default:
+                break
+            }
+            pending += host.kernel.drain().events
+            let count = Int(random.next() % UInt64(pending.count + 1))
+            host.agent.handle((Array(pending.prefix(count)), false))
+            pending.removeFirst(count)
+            pending += host.kernel.drain().events
+        }
+        for gpu in unplugged {
+            try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        }
+        pending += host.kernel.drain().events
+        while !pending.isEmpty {
+            host.agent.handle((pending, false))
+            pending = host.kernel.drain().events
+        }
+        for gpu in all {
+            let device = try #require(host.kernel.inspect { $0.devices[gpu] })
+            let node = device.group.flatMap { host.node($0) }
+            #expect(device.driver == "vfio-pci" && node?.uid == 1000 && node?.mode == 0o660, "seed \(seed): \(gpu)")
+        }
+        #expect(host.agent.failureCount == 0, "seed \(seed)")
     }
 
     /// The same events as a claim's, but the agent took no step: nothing is kept, so they
