@@ -122,6 +122,26 @@ struct StatusTests {
         #expect(store.load(gpu) == nil)
     }
 
+    /// `status` (and `plan`) say an origin record they do not believe, as the daemon does:
+    /// the device then shows no driver it came from, and an admin should know why.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func anOriginRecordNotBelievedIsSaid() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
+        try tree.mkdir("/p")
+        try tree.file("/p/10.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\n")
+        try tree.mkdir("/run/hotplug-agent/origins")
+        try tree.file("/run/hotplug-agent/origins/0000:0b:00.0", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        chown(tree.path("/run/hotplug-agent/origins"), 1000, 1000)
+        for command in ["status", "plan"] {
+            let result = try Binary.run([command, "--root", tree.root, "--policy-dir", tree.path("/p")])
+            #expect(
+                result.stderr.contains(
+                    "where it came from is not believed: \(tree.path("/run/hotplug-agent/origins"))"),
+                "\(command): \(result.stderr)")
+        }
+    }
+
     @Test func theCommandExits3UntilEverythingSettlesAndPlanJSONHasTheSameDecisions() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
@@ -133,7 +153,7 @@ struct StatusTests {
         #expect(
             status.stdout
                 == "0000:0b:00.0 [gpu] on amdgpu (wants vfio-pci): waiting: not done yet: bind to vfio-pci (now on "
-                    + "amdgpu)\n"
+                + "amdgpu)\n"
         )
         let json = try Binary.run(["status", "--json", "--root", tree.root, "--policy-dir", tree.path("/p")])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])

@@ -98,7 +98,8 @@ struct HostContext {
     /// Reads the host, with where the agent moved devices from (read only).
     var reader: SysfsReader {
         SysfsReader(
-            io: kernel, paths: paths, origins: OriginStore(stateDirectory: paths.stateDirectory, root: paths.root))
+            io: kernel, paths: paths,
+            origins: OriginStore.logging(stateDirectory: paths.stateDirectory, root: paths.root, log: log))
     }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.

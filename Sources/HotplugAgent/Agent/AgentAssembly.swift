@@ -12,13 +12,7 @@ extension Agent {
         log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
         stateRoot: String = "/", workers: Int = 16, stuckAfter: Duration = .seconds(30)
     ) -> Agent {
-        let origins = stateDirectory.map {
-            OriginStore(stateDirectory: $0, root: stateRoot) { address, why in
-                log.warning(
-                    "where it came from is not believed: \(why); the agent will not put it back",
-                    metadata: ["device": "\(address)"])
-            }
-        }
+        let origins = stateDirectory.map { OriginStore.logging(stateDirectory: $0, root: stateRoot, log: log) }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
         let executor = Executor(
             io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins,

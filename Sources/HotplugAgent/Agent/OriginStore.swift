@@ -1,4 +1,5 @@
 import HostInterface
+import Logging
 import Glibc
 import Policy
 import Synchronization
@@ -39,6 +40,15 @@ package final class OriginStore: Sendable {
         self.root = root
         self.refused = refused
         directory = stateDirectory + "/origins"
+    }
+
+    /// A store that logs each record it does not believe, as a warning naming the device.
+    package static func logging(stateDirectory: String, root: String = "/", log: Logger) -> OriginStore {
+        OriginStore(stateDirectory: stateDirectory, root: root) { address, why in
+            log.warning(
+                "where it came from is not believed: \(why); the agent will not put it back",
+                metadata: ["device": "\(address)"])
+        }
     }
 
     deinit {
