@@ -72,7 +72,8 @@ package final class OriginStore: Sendable {
         case .success(.bytes(let bytes)): text = String(decoding: bytes, as: UTF8.self)
         case .success(.masked): return nil
         case .failure(let refusal):
-            if !refusal.isMissing { refused(address, "\(path): \(refusal.message)") }
+            // One who may not read the state (a user's `plan`) is not told it is not believed.
+            if !refusal.isMissing && !refusal.isDenied { refused(address, "\(path): \(refusal.message)") }
             return nil
         }
         guard let origin = parse(text) else {

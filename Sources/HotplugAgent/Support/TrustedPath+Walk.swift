@@ -58,7 +58,7 @@ extension TrustedPath {
                 let error = Errno.current
                 throw Refusal(
                     message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
-                    isMissing: error == .ENOENT)
+                    isMissing: error == .ENOENT, isDenied: error == .EACCES || error == .EPERM)
             }
             var st = stat()
             guard fstat(next, &st) == 0 else {
@@ -132,7 +132,10 @@ extension TrustedPath {
         }
         guard goal.wantsDirectory else { throw Refusal(message: "not a regular file") }
         let fd = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        guard fd >= 0 else {
+            let error = Errno.current
+            throw Refusal(message: "cannot open: \(error)", isDenied: error == .EACCES || error == .EPERM)
+        }
         return .file(descriptor: fd, size: 0)
     }
 
@@ -156,7 +159,10 @@ extension TrustedPath {
     /// in open), and refuses it if the entry is no longer that file.
     private static func openJudged(_ name: String, in directory: Int32, like judged: stat) throws(Refusal) -> Int32 {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { throw Refusal(message: "cannot open: \(Errno.current)") }
+        guard fd >= 0 else {
+            let error = Errno.current
+            throw Refusal(message: "cannot open: \(error)", isDenied: error == .EACCES || error == .EPERM)
+        }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_dev == judged.st_dev, st.st_ino == judged.st_ino else {
             close(fd)

@@ -26,6 +26,9 @@ package enum TrustedPath {
         package let message: String
         /// The path, or a directory on the way, does not exist.
         package var isMissing = false
+        /// This user may not open it or a directory on the way (EACCES, EPERM): not a
+        /// judgement of the path.
+        package var isDenied = false
     }
 
     package enum Opened {
