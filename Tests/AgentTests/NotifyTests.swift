@@ -208,6 +208,51 @@ struct ReloadCommandTests {
         #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "1 ok\n")
     }
 
+    /// The daemon's word is believed as its other records are: a `reloaded` another user
+    /// could write (their state directory) is refused at once, never taken for "ok".
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aReloadRecordAnotherUserCouldWriteIsRefused() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/state")
+        try tree.file("/state/reloaded", "7 ok\n")
+        chown(tree.path("/state"), 1000, 1000)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sleeper.arguments = ["-c", "trap '' HUP; exec sleep 30"]
+        try sleeper.run()
+        defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
+        let started = ContinuousClock.now
+        let reload = try Binary.run(
+            ["reload", String(sleeper.processIdentifier), "--state-dir", tree.path("/state"), "--timeout", "10"])
+        #expect(reload.status == 1)
+        #expect(reload.stderr.contains("is not owned by root"), "\(reload.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    /// Another user's process does not choose where root looks: its command line naming a
+    /// state directory is not read, and reload waits on its own default.
+    @Test(.enabled(if: runningAsRoot && access("/usr/bin/setpriv", X_OK) == 0, "setpriv, as root"))
+    func anotherUsersProcessDoesNotChooseTheStateDirectory() throws {
+        let tree = try FakeSysfs()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c", "trap '' HUP; read line", "x", "run",
+            "--state-dir", "/tmp/elsewhere"
+        ]
+        // It waits in `read` on a pipe nobody writes: no child of its own to outlive it.
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        usleep(200_000)
+        let reload = try Binary.run(
+            ["reload", "--root", tree.root, String(process.processIdentifier), "--timeout", "1"])
+        #expect(reload.status == 1)
+        #expect(
+            reload.stderr.contains("no new record in \(tree.path("/run/hotplug-agent/reloaded"))"), "\(reload.stderr)")
+    }
+
     @Test func theDaemonsStateDirectoryFromItsArguments() {
         let arguments = ["hotplug-agent", "run", "--root", "tree", "--policy-dir", "/p"]
         #expect(
@@ -216,5 +261,11 @@ struct ReloadCommandTests {
             ReloadCommand.stateDirectory(arguments: arguments + ["--state-dir", "/s"], workingDirectory: "/w") == "/s")
         #expect(ReloadCommand.stateDirectory(arguments: ["hotplug-agent", "run"], workingDirectory: "/w") == nil)
         #expect(ReloadCommand.stateDirectory(arguments: ["x", "--root="], workingDirectory: "/w") == nil)
+        // As the daemon's parser reads them: the last one wins, nothing after `--` counts.
+        #expect(
+            ReloadCommand.stateDirectory(arguments: ["x", "--state-dir", "a", "--state-dir=b"], workingDirectory: "/w")
+                == "/w/b")
+        #expect(
+            ReloadCommand.stateDirectory(arguments: ["x", "--", "--state-dir", "/s"], workingDirectory: "/w") == nil)
     }
 }

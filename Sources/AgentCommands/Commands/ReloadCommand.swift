@@ -26,24 +26,36 @@ struct ReloadCommand: ParsableCommand {
     var timeout: Int = 60
 
     func run() throws {
-        let directory =
-            stateDir.map(absolutePath) ?? Self.stateDirectory(ofDaemon: pid)
-            ?? HostPaths(root: global.root).stateDirectory
+        let paths = HostPaths(root: global.root)
+        let named = stateDir.map(absolutePath) ?? Self.stateDirectory(ofDaemon: pid)
+        let directory = named ?? paths.stateDirectory
         let record = directory + "/reloaded"
-        func generation() -> (Int, String)? {
-            guard let text = try? readTextFile(record) else { return nil }
-            let fields = firstLine(text).split(separator: " ")
-            guard fields.count == 2, let number = Int(fields[0]) else { return nil }
-            return (number, String(fields[1]))
+        // Its word is believed only as the daemon's other records are: through the trusted
+        // walk, root's or the unit's dynamic user's, never one another user could write.
+        let walkRoot = named == nil ? paths.root : "/"
+        func generation() throws(ExitCode) -> (Int, String)? {
+            switch TrustedPath.read(record, limit: 4096, root: walkRoot, owners: .rootOrHandedOver) {
+            case .success(.bytes(let bytes)):
+                let fields = firstLine(String(decoding: bytes, as: UTF8.self)).split(separator: " ")
+                guard fields.count == 2, let number = Int(fields[0]) else { return nil }
+                return (number, String(fields[1]))
+            case .success(.masked):
+                return nil
+            case .failure(let refusal) where refusal.isMissing:
+                return nil
+            case .failure(let refusal):
+                LineLogHandler.error("hotplug-agent reload: \(record): \(refusal.message)")
+                throw ExitCode(1)
+            }
         }
-        let before = generation()?.0 ?? 0
+        let before = try generation()?.0 ?? 0
         guard pid > 1, kill(pid, SIGHUP) == 0 else {
             LineLogHandler.error("hotplug-agent reload: cannot signal process \(pid): \(Errno.current)")
             throw ExitCode(1)
         }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
-            if let (number, outcome) = generation(), number > before {
+            if let (number, outcome) = try generation(), number > before {
                 guard outcome == "ok" else {
                     LineLogHandler.error(
                         "hotplug-agent reload: the policies did not load; the previous ones stay in force (see the log)"
@@ -61,8 +73,14 @@ struct ReloadCommand: ParsableCommand {
 
     /// The state directory the daemon `pid` was started with, from its command line
     /// (`/proc/PID/cmdline`: `--state-dir`, else `--root`'s default), relative paths taken
-    /// from its working directory; nil when it cannot be read or names neither.
+    /// from its working directory; nil when it cannot be read or names neither, or when
+    /// the process is not root's nor a systemd dynamic user's (as the daemon runs): another
+    /// user's process does not choose where root looks.
     static func stateDirectory(ofDaemon pid: Int32) -> String? {
+        var st = stat()
+        guard stat("/proc/\(pid)", &st) == 0, st.st_uid == 0 || TrustedPath.dynamicUsers.contains(st.st_uid) else {
+            return nil
+        }
         let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -75,19 +93,24 @@ struct ReloadCommand: ParsableCommand {
         return stateDirectory(arguments: arguments, workingDirectory: cwd)
     }
 
-    /// `stateDirectory(ofDaemon:)` from the arguments themselves.
+    /// `stateDirectory(ofDaemon:)` from the arguments themselves, read as the daemon's
+    /// parser reads them: the last of a repeated option wins, nothing after `--` is one.
     static func stateDirectory(arguments: [String], workingDirectory cwd: String) -> String? {
+        let options = arguments.prefix { $0 != "--" }
         func value(_ option: String) -> String? {
-            for (index, argument) in arguments.enumerated() {
-                if argument == option, index + 1 < arguments.count { return arguments[index + 1] }
-                if argument.hasPrefix(option + "=") { return String(argument.dropFirst(option.count + 1)) }
+            var found: String?
+            for (index, argument) in options.enumerated() {
+                if argument == option, index + 1 < options.count { found = options[options.startIndex + index + 1] }
+                if argument.hasPrefix(option + "=") { found = String(argument.dropFirst(option.count + 1)) }
             }
-            return nil
+            return found
         }
         func absolute(_ path: String) -> String {
-            path.hasPrefix("/") ? path : (cwd == "/" ? "" : cwd) + "/" + path
+            if path.hasPrefix("/") { return path }
+            if path.isEmpty || path == "." { return cwd }
+            return (cwd == "/" ? "" : cwd) + "/" + path
         }
-        if let directory = value("--state-dir"), !directory.isEmpty { return absolute(directory) }
+        if let directory = value("--state-dir") { return absolute(directory) }
         if let root = value("--root"), !root.isEmpty { return HostPaths(root: absolute(root)).stateDirectory }
         return nil
     }
