@@ -122,12 +122,14 @@ struct StatusTests {
         #expect(store.load(gpu) == nil)
     }
 
-    /// `status` (and `plan`) say an origin record they do not believe, as the daemon does:
-    /// the device then shows no driver it came from, and an admin should know why.
+    /// `status` (and `plan`) say origin records they do not believe, as the daemon does:
+    /// the device then shows no driver it came from, and an admin should know why. A
+    /// directory not to be believed is said once, not once per device.
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func anOriginRecordNotBelievedIsSaid() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
+        try tree.device("0000:0c:00.0", id: "1002:73bf", driver: "vfio-pci", group: 21)
         try tree.mkdir("/p")
         try tree.file("/p/10.toml", "[[policy]]\nname = \"gpu\"\nmatch.ids = [\"1002:73bf\"]\ndriver = \"vfio-pci\"\n")
         try tree.mkdir("/run/hotplug-agent/origins")
@@ -135,9 +137,11 @@ struct StatusTests {
         chown(tree.path("/run/hotplug-agent/origins"), 1000, 1000)
         for command in ["status", "plan"] {
             let result = try Binary.run([command, "--root", tree.root, "--policy-dir", tree.path("/p")])
+            let said = result.stderr.split(separator: "\n").filter { $0.contains("not believed") }
             #expect(
-                result.stderr.contains(
-                    "where it came from is not believed: \(tree.path("/run/hotplug-agent/origins"))"),
+                said.count == 1
+                    && said[0].contains(
+                        "where devices came from is not believed: \(tree.path("/run/hotplug-agent/origins"))"),
                 "\(command): \(result.stderr)")
         }
     }

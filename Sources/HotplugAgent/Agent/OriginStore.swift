@@ -29,13 +29,14 @@ package final class OriginStore: Sendable {
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
-    /// Told of each record there that is not believed (why, in words), once per reading:
-    /// the device is then one the agent did not move, and an admin should know.
-    private let refused: @Sendable (PCIAddress, String) -> Void
+    /// Told of each record there that is not believed (why, in words), once per reading,
+    /// or once of the whole directory (no device): the device is then one the agent did not
+    /// move, and an admin should know.
+    private let refused: @Sendable (PCIAddress?, String) -> Void
 
     package init(
         stateDirectory: String, root: String = "/",
-        refused: @escaping @Sendable (PCIAddress, String) -> Void = { _, _ in }
+        refused: @escaping @Sendable (PCIAddress?, String) -> Void = { _, _ in }
     ) {
         self.root = root
         self.refused = refused
@@ -45,9 +46,13 @@ package final class OriginStore: Sendable {
     /// A store that logs each record it does not believe, as a warning naming the device.
     package static func logging(stateDirectory: String, root: String = "/", log: Logger) -> OriginStore {
         OriginStore(stateDirectory: stateDirectory, root: root) { address, why in
-            log.warning(
-                "where it came from is not believed: \(why); the agent will not put it back",
-                metadata: ["device": "\(address)"])
+            if let address {
+                log.warning(
+                    "where it came from is not believed: \(why); the agent will not put it back",
+                    metadata: ["device": "\(address)"])
+            } else {
+                log.warning("where devices came from is not believed: \(why); the agent will not put them back")
+            }
         }
     }
 
@@ -58,10 +63,30 @@ package final class OriginStore: Sendable {
 
     package func load(_ address: PCIAddress) -> DriverOrigin? {
         if let origin = known.withLock({ $0[address] }) { return origin }
-        if let names = listed.withLock({ $0 }), !names.contains(address.description) { return nil }
+        if let names = recordNames(), !names.contains(address.description) { return nil }
         let origin = read(address)
         known.withLock { $0[address] = origin }
         return origin
+    }
+
+    /// The names the directory holds, listed once through the trusted walk (or by the
+    /// sweep); none where there is no directory, or where it is not to be believed (said
+    /// once, not once per device); nil where this user may not list it (each record is then
+    /// tried, and denied, alone).
+    private func recordNames() -> Set<String>? {
+        if let names = listed.withLock({ $0 }) { return names }
+        let names: Set<String>
+        switch TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) {
+        case .success(let entries): names = Set(entries.names)
+        case .failure(let refusal) where refusal.isDenied: return nil
+        case .failure(let refusal):
+            if !refusal.isMissing { refused(nil, "\(directory): \(refusal.message)") }
+            names = []
+        }
+        return listed.withLock { listed in
+            listed = listed ?? names
+            return listed
+        }
     }
 
     private func read(_ address: PCIAddress) -> DriverOrigin? {
