@@ -39,12 +39,7 @@ extension SysfsReader {
     /// agent did.
     package func refreshingGroup(of address: PCIAddress, in view: HostView) throws(AgentError) -> HostView {
         guard let device = view.devices[address] else { return view }
-        var devices = [device]
-        if let group = device.iommuGroup {
-            for peer in groupMembers(group) where peer != address {
-                if let fresh = try? self.device(peer) { devices.append(fresh) }
-            }
-        }
+        let devices = [device] + (device.iommuGroup.map { peers(in: $0, besides: [address]) } ?? [])
         var nodes = view.vfioNodes
         if let group = device.iommuGroup {
             nodes[group] = devices.contains { view.isVFIO($0.driver) } ? try vfioNode(group) : nil
@@ -63,11 +58,15 @@ extension SysfsReader {
             if let group = device.iommuGroup { groups.insert(group) }
         }
         for group in groups {
-            for peer in groupMembers(group) where devices[peer] == nil {
-                if let device = try? self.device(peer) { devices[peer] = device }
-            }
+            for peer in peers(in: group, besides: Set(devices.keys)) { devices[peer.address] = peer }
         }
         return try snapshot(Array(devices.values), groups: groups)
+    }
+
+    /// The members of `group` as they are now, but those `besides`; those that vanish or
+    /// cannot be read meanwhile are left out.
+    private func peers(in group: Int, besides known: Set<PCIAddress>) -> [PCIDevice] {
+        groupMembers(group).filter { !known.contains($0) }.compactMap { try? self.device($0) }
     }
 
     /// Every device of the host. Devices that vanish while being read are left out, and so
