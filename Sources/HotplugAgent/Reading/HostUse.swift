@@ -168,33 +168,27 @@ package struct HostUse {
         }
     }
 
-    /// Whether `path` is not there at all (ENOENT, and no dangling link in its place).
-    private func missing(_ error: IOFailure, _ path: String) -> Bool {
-        guard error.errno == .ENOENT else { return false }
-        do throws(IOFailure) { _ = try io.readLink(path) } catch {
-            return error.errno == .ENOENT || error.errno == .EINVAL
-        }
+    /// Whether nothing is at `path`, not even a dangling link: what left since it was
+    /// listed, or what the kernel does not have.
+    private func gone(_ path: String) -> Bool {
+        do throws(IOFailure) { _ = try io.readLink(path) } catch { return error.errno == .ENOENT }
         return false
     }
 
-    /// The entries of a directory; none where it is missing (a class the kernel was built
+    /// The entries of a directory; none where it is gone (a class the kernel was built
     /// without, a disk that left), and a failure noted where it cannot be listed.
     private func entries(of path: String, _ unchecked: Unchecked) -> DirectoryEntries {
         do throws(IOFailure) { return try io.listing(path) } catch {
-            if !missing(error, path) { unchecked.note(error) }
+            if !(error.errno == .ENOENT && gone(path)) { unchecked.note(error) }
             return DirectoryEntries()
         }
     }
 
-    /// A file's text; nil where it is missing while `entry` (the class entry it belongs
-    /// to; nil: none) is gone too, and a failure noted where it cannot be read.
+    /// A file's text; nil where it is missing and `entry` (the class entry it belongs to;
+    /// nil: the file itself) is gone, and a failure noted where it cannot be read.
     private func text(_ path: String, of entry: String?, _ unchecked: Unchecked) -> String? {
         do throws(IOFailure) { return try io.read(path) } catch {
-            let left = entry.map { entry in
-                do throws(IOFailure) { _ = try io.readLink(entry) } catch { return error.errno == .ENOENT }
-                return false
-            }
-            if !(left ?? missing(error, path)) { unchecked.note(error) }
+            if !(error.errno == .ENOENT && gone(entry ?? path)) { unchecked.note(error) }
             return nil
         }
     }
@@ -205,9 +199,7 @@ package struct HostUse {
     private func follow(_ entry: String, _ unchecked: Unchecked) -> String? {
         let real: String
         do throws(IOFailure) { real = try io.resolve(entry) } catch {
-            do throws(IOFailure) { _ = try io.readLink(entry) } catch  where error.errno == .ENOENT { return nil } catch
-            {}
-            unchecked.note(error)
+            if !gone(entry) { unchecked.note(error) }
             return nil
         }
         guard paths.root == "/" || real.hasPrefix(paths.root + "/") else {
