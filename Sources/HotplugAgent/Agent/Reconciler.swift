@@ -91,17 +91,15 @@ package final class Reconciler: @unchecked Sendable {
     private func reconcile(_ address: PCIAddress, from kept: HostView?) -> Reconciliation {
         var actions: [String: ActionCount] = [:]
         // The view as the last round's steps left it, each verified as it was done (see
-        // `HostView.after`), or the kept one to start from; nil: look at the device afresh.
+        // `HostView.after`), or, for the first round, the kept one; nil: look afresh.
         var done: HostView? = kept
-        var kept = kept != nil
         for round in 0..<maxRounds {
             let plan: DevicePlan, view: HostView
             do throws(AgentError) {
                 let planner = self.planner
                 let snapshot: HostView
-                if kept, let done {
-                    snapshot = try reader.refreshingGroup(of: address, in: done)
-                    kept = false
+                if round == 0, let kept {
+                    snapshot = try reader.refreshingGroup(of: address, in: kept)
                 } else if let done, let confirmed = try reader.confirming(done, address) {
                     snapshot = confirmed
                 } else {
