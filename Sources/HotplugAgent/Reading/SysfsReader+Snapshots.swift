@@ -39,12 +39,12 @@ extension SysfsReader {
     /// agent did.
     package func refreshingGroup(of address: PCIAddress, in view: HostView) throws(AgentError) -> HostView {
         guard let device = view.devices[address] else { return view }
-        let devices = [device] + (device.iommuGroup.map { peers(in: $0, besides: [address]) } ?? [])
-        var nodes = view.vfioNodes
-        if let group = device.iommuGroup {
-            nodes[group] = devices.contains { view.isVFIO($0.driver) } ? try vfioNode(group) : nil
-        }
-        return view.replacing(devices, dropping: Set(view.devices.keys), vfioNodes: nodes)
+        let groups = Set(device.iommuGroup.map { [$0] } ?? [])
+        let devices = [device] + groups.flatMap { peers(in: $0, besides: [address]) }
+        var refreshed = try snapshot(devices, groups: groups, known: view.vfioNodes)
+        refreshed.iommu = view.iommu
+        refreshed.variants = view.variants
+        return refreshed
     }
 
     /// The view the planner needs for `addresses`: them, their IOMMU group peers, the

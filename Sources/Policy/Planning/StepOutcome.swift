@@ -52,17 +52,8 @@ extension HostView {
     public func replacing(
         _ device: PCIDevice, vfioNodes: [Int: NodeState]? = nil, iommu: IOMMUAccess?? = nil
     ) -> HostView {
-        replacing([device], vfioNodes: vfioNodes, iommu: iommu)
-    }
-
-    /// The same view with `replaced` in place of the devices at their addresses, and
-    /// without those at `dropped`.
-    public func replacing(
-        _ replaced: [PCIDevice], dropping dropped: Set<PCIAddress> = [], vfioNodes: [Int: NodeState]? = nil,
-        iommu: IOMMUAccess?? = nil
-    ) -> HostView {
-        let gone = dropped.union(replaced.map(\.address))
-        let all = devices.values.filter { !gone.contains($0.address) } + replaced
+        var all = Array(devices.values.filter { $0.address != device.address })
+        all.append(device)
         var view = HostView(
             devices: all, drivers: drivers, vfioNodes: vfioNodes ?? self.vfioNodes, iommu: iommu ?? self.iommu)
         view.variants = variants
