@@ -81,15 +81,9 @@ struct ReloadCommand: ParsableCommand {
         guard stat("/proc/\(pid)", &st) == 0, st.st_uid == 0 || TrustedPath.dynamicUsers.contains(st.st_uid) else {
             return nil
         }
-        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let bytes = try? readAll(from: fd, limit: 1 << 20),
-            let cwd = try? readSymbolicLink("/proc/\(pid)/cwd")
+        guard let line = try? readTextFile("/proc/\(pid)/cmdline"), let cwd = try? readSymbolicLink("/proc/\(pid)/cwd")
         else { return nil }
-        let arguments = bytes.split(separator: 0, omittingEmptySubsequences: false).map {
-            String(decoding: $0, as: UTF8.self)
-        }
+        let arguments = line.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
         return stateDirectory(arguments: arguments, workingDirectory: cwd)
     }
 
