@@ -69,23 +69,27 @@ package final class OriginStore: Sendable {
         return origin
     }
 
-    /// The names the directory holds, listed once through the trusted walk (or by the
-    /// sweep); none where there is no directory, or where it is not to be believed (said
-    /// once, not once per device); nil where this user may not list it (each record is then
-    /// tried, and denied, alone).
+    /// The names the directory holds, listed once (by the sweep, or the first load).
     private func recordNames() -> Set<String>? {
         if let names = listed.withLock({ $0 }) { return names }
-        let names: Set<String>
-        switch TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) {
-        case .success(let entries): names = Set(entries.names)
-        case .failure(let refusal) where refusal.isDenied: return nil
-        case .failure(let refusal):
-            if !refusal.isMissing { refused(nil, "\(directory): \(refusal.message)") }
-            names = []
-        }
+        guard let names = listNames() else { return nil }
         return listed.withLock { listed in
             listed = listed ?? names
             return listed
+        }
+    }
+
+    /// The names the directory holds now, through the trusted walk: none where there is no
+    /// directory, or where it is not to be believed (said once, of no device, not once per
+    /// device); nil where this user may not list it (each record is then tried, and denied,
+    /// alone).
+    private func listNames() -> Set<String>? {
+        switch TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) {
+        case .success(let entries): return Set(entries.names)
+        case .failure(let refusal) where refusal.isDenied: return nil
+        case .failure(let refusal):
+            if !refusal.isMissing { refused(nil, "\(directory): \(refusal.message)") }
+            return []
         }
     }
 
@@ -180,17 +184,10 @@ package final class OriginStore: Sendable {
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
-        let entries: DirectoryEntries
-        switch TrustedPath.list(directory, root: root, owners: .rootOrHandedOver) {
-        case .success(let listed): entries = listed
-        case .failure(let refusal):
-            // No directory yet: no records.
-            if refusal.isMissing { listed.withLock { $0 = [] } }
-            return []
-        }
-        let gone = entries.names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
+        guard let names = listNames() else { return [] }
+        let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         remove(gone)
-        listed.withLock { $0 = Set(entries.names) }
+        listed.withLock { $0 = names }
         return gone
     }
 
