@@ -100,7 +100,7 @@ struct CDITests {
         let nic = host.addresses { $0.id.device == 0x1021 }[0]
         host.kernel.unplug(PCIAddress(nic)!)
         host.deliverEvents()
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        try host.plugAgain(nic)
         host.deliverEvents()
         let number = try #require(host.device(nic)?.deviceNode)
         let listed = try #require(try specs(host).last?.devices.first { $0.name == nic })
@@ -324,7 +324,7 @@ struct CDISpecFileTests {
         deliver()
         #expect(try host.agent.cdiSpecs() == full())
         // It comes back, and is claimed again.
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpus[0] }))
+        try host.plugAgain(gpus[0])
         deliver()
         let back = try #require(host.agent.cdiSpecs())
         #expect(try back == full() && back.contains { $0.devices.contains { $0.address.description == gpus[0] } })

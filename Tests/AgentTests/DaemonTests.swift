@@ -97,7 +97,7 @@ struct DaemonTests {
         #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 16 })
         try host.kernel.loadModule("mlx5_core")
         host.kernel.unplug(PCIAddress("0000:23:00.0")!)
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == "0000:23:00.0" }))
+        try host.plugAgain("0000:23:00.0")
         #expect(waitFor(.seconds(10)) { host.device("0000:23:00.0")?.driver == "vfio-pci" })
         #expect(
             Array(host.history.suffix(3)) == [

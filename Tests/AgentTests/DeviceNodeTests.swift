@@ -85,7 +85,7 @@ struct DeviceNodeTests {
         let nic = "0000:13:00.0"
         host.kernel.unplug(PCIAddress(nic)!)
         host.deliverEvents()
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        try host.plugAgain(nic)
         host.deliverEvents()
         #expect(host.device(nic)?.driver == "vfio-pci")
         let node = try #require(deviceNode(host, nic))

@@ -33,7 +33,7 @@ struct FaultTests {
         host.kernel.injectProbeFailure(PCIAddress(nic)!, "vfio-pci", nil)
         // Re-plugged, the device is tried again.
         host.kernel.unplug(PCIAddress(nic)!)
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        try host.plugAgain(nic)
         host.deliverEvents()
         #expect(host.device(nic)?.driver == "vfio-pci")
     }

@@ -13,10 +13,6 @@ struct HotplugTests {
         return host
     }
 
-    func descriptionOf(_ host: SimHost, _ address: String) throws -> HostDescription.Device {
-        try #require(host.description.devices.first { $0.address == address })
-    }
-
     @Test func aDeviceThatArrivesBoundToItsNativeDriverIsTakenAndItsNewNodeOwned() throws {
         let host = try seed000()
         try host.kernel.loadModule("amdgpu")
@@ -28,7 +24,7 @@ struct HotplugTests {
         #expect(host.node(group) == nil)
 
         // The kernel probes on add: amdgpu takes the GPU before any agent sees the event.
-        try host.kernel.plug(try descriptionOf(host, "0000:12:00.0"))
+        try host.plugAgain("0000:12:00.0")
         #expect(host.device("0000:12:00.0")?.driver == "amdgpu")
         host.deliverEvents()
 
@@ -71,7 +67,7 @@ struct HotplugTests {
         let host = try seed000()
         try host.kernel.loadModule("mlx5_core")
         host.kernel.unplug(PCIAddress("0000:13:00.0")!)
-        try host.kernel.plug(try descriptionOf(host, "0000:13:00.0"))
+        try host.plugAgain("0000:13:00.0")
         let batch = host.kernel.drain()
         host.agent.handle(batch)
         let settled = host.history
@@ -86,7 +82,7 @@ struct HotplugTests {
         let host = try seed000()
         try host.kernel.loadModule("mlx5_core")
         host.kernel.unplug(PCIAddress("0000:23:00.0")!)
-        try host.kernel.plug(try descriptionOf(host, "0000:23:00.0"))
+        try host.plugAgain("0000:23:00.0")
         _ = host.kernel.drain()  // lost
         #expect(host.device("0000:23:00.0")?.driver == "mlx5_core")
         host.agent.handle(([], true))
@@ -102,7 +98,7 @@ struct HotplugTests {
         #expect(host.device(slot.description)?.driver == "vfio-pci")
         let before = host.history.count
         host.kernel.unplug(slot)
-        var other = try descriptionOf(host, slot.description)
+        var other = try host.described(slot.description)
         other.id = "8086:0b60"  // an NVMe drive no policy names
         other.class = "010802"
         try host.kernel.plug(other)
@@ -145,52 +141,6 @@ struct HotplugTests {
         #expect(
             one["dirread"] == 1 && one["read"] == 1,
             "one look at its directory (driver, driver_override) and the policy's reset_method only: \(one)")
-    }
-
-    /// A claim is confirmed from its steps, each verified as it was done: after them only
-    /// what the kernel makes on the bind is read (the device's `vfio-dev/`), never the node
-    /// it has just owned nor the device's driver link and override again; the events of
-    /// its own writes then look at its group's node again, not at the device.
-    @Test func aClaimIsConfirmedFromItsVerifiedStepsAndItsOwnEventsLookAtTheNode() throws {
-        let host = try SimHost(
-            "seed-000-mi300x.json",
-            policies: """
-                [[policy]]
-                name = "gpus"
-                match.ids = ["1002:74a1"]
-                driver = "vfio-pci"
-                owner = "cloud"
-                mode = "0660"
-                """)
-        #expect(host.runOnce())
-        _ = host.kernel.drain()
-        let counting = CountingKernelIO(host.kernel)
-        counting.keepJournal()
-        let agent = Agent.assemble(
-            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
-            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
-            workers: 1)
-        let gpu = PCIAddress("0000:12:00.0")!
-        host.kernel.unplug(gpu)
-        agent.handle(host.kernel.drain())
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
-        counting.reset()
-        agent.handle(host.kernel.drain())
-        let claim = counting.operations
-        let chown = try #require(claim.firstIndex { $0.hasPrefix("chown ") && $0.hasSuffix("/dev/vfio/12") })
-        let after = claim[(chown + 1)...]
-        #expect(!after.contains { $0.hasSuffix("/dev/vfio/12") }, "\(claim)")
-        #expect(after.filter { $0.hasPrefix("dirread ") }.count == 1, "\(claim)")
-        #expect(host.device(gpu.description)?.driver == "vfio-pci" && host.node(12)?.uid == 1000)
-        // Its own events (bind, the group node's add) look at the node again (udev may have
-        // set it since), not at the device.
-        counting.reset()
-        let events = host.kernel.drain()
-        #expect(Set(events.events.map { "\($0.subsystem) \($0.action)" }) == ["pci bind", "vfio add"])
-        agent.handle(events)
-        #expect(counting.operations.contains { $0.hasPrefix("stat ") && $0.hasSuffix("/dev/vfio/12") })
-        #expect(!counting.operations.contains { $0.hasPrefix("dirread ") }, "\(counting.operations)")
-        #expect(counting.operations.filter { $0.hasPrefix("write ") }.isEmpty)
     }
 
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {

@@ -19,8 +19,8 @@ struct OwnEventsTests {
     let gpu = PCIAddress("0000:12:00.0")!
 
     /// Seed 000 settled, its GPU at 12:00.0 plugged again into a counting agent and claimed;
-    /// the events of the claim are left to hand in.
-    func claimedAgain() throws -> (SimHost, Agent, CountingKernelIO) {
+    /// the claim's kernel operations, and its events left to hand in.
+    func claimedAgain() throws -> (SimHost, Agent, CountingKernelIO, claim: [String]) {
         let host = try SimHost("seed-000-mi300x.json", policies: gpus)
         #expect(host.runOnce())
         _ = host.kernel.drain()
@@ -32,17 +32,39 @@ struct OwnEventsTests {
             workers: 1)
         host.kernel.unplug(gpu)
         agent.handle(host.kernel.drain())
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        try host.plugAgain(gpu.description)
+        counting.reset()
         agent.handle(host.kernel.drain())
         #expect(host.device(gpu.description)?.driver == "vfio-pci" && host.node(12)?.uid == 1000)
+        let claim = counting.operations
         counting.reset()
-        return (host, agent, counting)
+        return (host, agent, counting, claim)
+    }
+
+    /// A claim is confirmed from its steps, each verified as it was done: after them only
+    /// what the kernel makes on the bind is read (the device's `vfio-dev/`), never the node
+    /// it has just owned nor the device's driver link and override again; the events of
+    /// its own writes then look at its group's node again, not at the device.
+    @Test func aClaimIsConfirmedFromItsVerifiedStepsAndItsOwnEventsLookAtTheNode() throws {
+        let (host, agent, counting, claim) = try claimedAgain()
+        let chown = try #require(claim.firstIndex { $0.hasPrefix("chown ") && $0.hasSuffix("/dev/vfio/12") })
+        let after = claim[(chown + 1)...]
+        #expect(!after.contains { $0.hasSuffix("/dev/vfio/12") }, "\(claim)")
+        #expect(after.filter { $0.hasPrefix("dirread ") }.count == 1, "\(claim)")
+        // Its own events (bind, the group node's add) look at the node again (udev may have
+        // set it since), not at the device.
+        let events = host.kernel.drain()
+        #expect(Set(events.events.map { "\($0.subsystem) \($0.action)" }) == ["pci bind", "vfio add"])
+        agent.handle(events)
+        #expect(counting.operations.contains { $0.hasPrefix("stat ") && $0.hasSuffix("/dev/vfio/12") })
+        #expect(!counting.operations.contains { $0.hasPrefix("dirread ") }, "\(counting.operations)")
+        #expect(counting.operations.filter { $0.hasPrefix("write ") }.isEmpty)
     }
 
     /// udev handles the node's `add` after the agent owned the node, and may apply a rule
     /// of its own (root, 0600 here): the node's event puts the policy's owner back.
     @Test func theNodesOwnEventPutsBackWhatUdevReset() throws {
-        let (host, agent, counting) = try claimedAgain()
+        let (host, agent, counting, _) = try claimedAgain()
         try host.kernel.setNodeAccess(host.kernel.paths.vfioNode(12), uid: 0, gid: 0, mode: 0o600)
         agent.handle(host.kernel.drain())
         #expect(host.node(12)?.uid == 1000 && host.node(12)?.mode == 0o660)
@@ -56,7 +78,7 @@ struct OwnEventsTests {
     /// for it, so the device is looked at afresh and claimed again, never taken as settled
     /// from the view the claim left.
     @Test func anUnbindByHandIsLookedAtAfresh() throws {
-        let (host, agent, counting) = try claimedAgain()
+        let (host, agent, counting, _) = try claimedAgain()
         agent.handle(host.kernel.drain())
         #expect(agent.reconciler.own.count == 0, "kept only until the claim's own events came")
         try host.kernel.write(host.kernel.paths.driver("vfio-pci") + "/unbind", gpu.description)
@@ -80,7 +102,7 @@ struct OwnEventsTests {
         let nic = PCIAddress("0000:13:00.0")!
         host.kernel.unplug(gpu)
         host.agent.handle(host.kernel.drain())
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+        try host.plugAgain(gpu.description)
         host.agent.handle(host.kernel.drain())
         let number = try #require(host.kernel.inspect { $0.devices[gpu]?.deviceNode })
         let own = host.kernel.drain()
@@ -152,7 +174,7 @@ struct OwnEventsTests {
                 try host.kernel.write(paths.attribute(gpu, "driver_override"), "vfio-pci")
                 try host.kernel.write(paths.driversProbe, gpu.description)
             case 2 where unplugged.contains(gpu):
-                try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+                try host.plugAgain(gpu.description)
                 unplugged.remove(gpu)
             case 2:
                 host.kernel.unplug(gpu)
@@ -173,7 +195,7 @@ struct OwnEventsTests {
             pending += host.kernel.drain().events
         }
         for gpu in unplugged {
-            try host.kernel.plug(try #require(host.description.devices.first { $0.address == gpu.description }))
+            try host.plugAgain(gpu.description)
         }
         pending += host.kernel.drain().events
         while !pending.isEmpty {

@@ -6,6 +6,7 @@ import HostInterface
 import Logging
 import Policy
 import Synchronization
+import Testing
 
 /// The repository, for the shipped host descriptions and example policies.
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -94,6 +95,14 @@ final class SimHost {
     }
 
     func node(_ group: Int) -> SimulatedState.Node? { kernel.inspect { $0.nodes[group] } }
+
+    /// The device at `address` as the host description lays it out.
+    func described(_ address: String) throws -> HostDescription.Device {
+        try #require(description.devices.first { $0.address == address })
+    }
+
+    /// Plugs the device at `address` in again as the host description lays it out.
+    func plugAgain(_ address: String) throws { try kernel.plug(try described(address)) }
     var history: [String] { kernel.inspect(\.history) }
 
     func addresses(where predicate: (SimulatedState.Device) -> Bool) -> [String] {

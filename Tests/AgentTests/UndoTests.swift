@@ -95,7 +95,7 @@ struct UndoTests {
         // The NIC is replugged and comes up on mlx5_core; no policy wants it now.
         host.kernel.unplug(PCIAddress(nic)!)
         try host.kernel.loadModule("mlx5_core")
-        try host.kernel.plug(try #require(host.description.devices.first { $0.address == nic }))
+        try host.plugAgain(nic)
         let restarted = try host.restarted(
             policies: try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "15b3:1021", with: "15b3:ffff"))
         restarted.handle(host.kernel.drain())
