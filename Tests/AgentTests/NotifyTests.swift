@@ -161,21 +161,26 @@ struct JournalTests {
 /// `hotplug-agent reload PID`, systemd's ExecReload before 253: returns once the daemon has
 /// the new policies (0), or has refused them and kept the old ones (1).
 struct ReloadCommandTests {
-    @Test func reloadWaitsForTheDaemonsWord() throws {
-        let tree = try FakeSysfs()
+    /// The daemon on `tree` with one policy, run from `directory`, once its signal handlers
+    /// are in place (until then a SIGHUP would end it).
+    func daemon(_ tree: FakeSysfs, _ arguments: [String], in directory: String? = nil) throws -> Process {
         try tree.mkdir("/p")
         try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a1\"]\n")
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: Binary.path)
-        daemon.arguments = [
-            "run", "--root", tree.root, "--policy-dir", tree.path("/p"), "--state-dir", tree.path("/state")
-        ]
+        daemon.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) }
+        daemon.arguments = ["run", "--policy-dir", tree.path("/p")] + arguments
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
+        usleep(500_000)
+        return daemon
+    }
+
+    @Test func reloadWaitsForTheDaemonsWord() throws {
+        let tree = try FakeSysfs()
+        let daemon = try daemon(tree, ["--root", tree.root, "--state-dir", tree.path("/state")])
         defer { daemon.terminate(); daemon.waitUntilExit() }
         let pid = String(daemon.processIdentifier)
-        // Until its signal handlers are in place a SIGHUP would end it: give it a moment.
-        usleep(500_000)
         let good = try Binary.run(["reload", pid, "--state-dir", tree.path("/state"), "--timeout", "10"])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "1 ok\n")
@@ -191,16 +196,8 @@ struct ReloadCommandTests {
     /// timeout on /run/hotplug-agent.
     @Test func reloadFindsTheStateDirectoryTheDaemonWasStartedWith() throws {
         let tree = try FakeSysfs()
-        try tree.mkdir("/p")
-        try tree.file("/p/10.toml", "[[policy]]\nname = \"a\"\nmatch.ids = [\"1002:74a1\"]\n")
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: Binary.path)
-        daemon.currentDirectoryURL = URL(fileURLWithPath: tree.root)
-        daemon.arguments = ["run", "--root", ".", "--policy-dir", tree.path("/p"), "--state-dir=state"]
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
+        let daemon = try daemon(tree, ["--root", ".", "--state-dir=state"], in: tree.root)
         defer { daemon.terminate(); daemon.waitUntilExit() }
-        usleep(500_000)
         let started = ContinuousClock.now
         let reload = try Binary.run(["reload", String(daemon.processIdentifier), "--timeout", "10"])
         #expect(reload.status == 0, "\(reload.stderr)")
