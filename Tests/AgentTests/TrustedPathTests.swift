@@ -198,6 +198,61 @@ struct TrustedRecordTests {
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(third)?.driver == "ice")
     }
 
+    /// A record is the target of a link named for the device: made in one call where there
+    /// is none, renamed over the old one otherwise; whatever stands at the name (a link
+    /// planted to a file of root's, an older version's file) is replaced, never followed.
+    @Test func originRecordsAreLinksThatReplaceWhatIsThereWithoutFollowingIt() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        let record = "/state/origins/\(address)"
+        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let first = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
+        try store.save(address, first)
+        #expect(tree.stat(record).st_mode & S_IFMT == S_IFLNK)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: tree.path(record))
+            == "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == first)
+
+        try tree.file("/victim", "root's\n")
+        #expect(unlink(tree.path(record)) == 0)
+        try tree.link(record, to: tree.path("/victim"))
+        let second = DriverOrigin(driver: "ice", override: "pci-stub", movedTo: "vfio-pci")
+        try store.save(address, second)
+        #expect(try tree.read("/victim") == "root's\n")
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == second)
+
+        #expect(unlink(tree.path(record)) == 0)
+        try tree.file(record, "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == first, "an older version's file")
+        try store.save(address, second)
+        #expect(tree.stat(record).st_mode & S_IFMT == S_IFLNK)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/state/origins")) == ["\(address)"])
+
+        let directory = try openDirectoryForWriting(tree.path("/state/origins"), mode: 0o700)
+        defer { close(directory) }
+        for text in ["", "a\u{0}b", String(repeating: "x", count: Int(PATH_MAX))] {
+            #expect(throws: IOFailure.self) {
+                try writeRecordAtomically("0000:0c:00.0", in: directory, shown: "origins", text)
+            }
+        }
+    }
+
+    /// The link is the record: one another user made (or was given) is not believed.
+    @Test(.enabled(if: runningAsRoot, "lchown needs root"))
+    func aRecordLinkOfAnotherUsersIsNotBelieved() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        let said = Mutex<[String]>([])
+        let store = OriginStore(stateDirectory: tree.path("/state")) { _, why in said.withLock { $0.append(why) } }
+        try OriginStore(stateDirectory: tree.path("/state"))
+            .save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
+        lchown(tree.path("/state/origins/\(address)"), 1000, 1000)
+        #expect(store.load(address) == nil)
+        #expect(said.withLock { $0 } == [
+            "\(tree.path("/state/origins/\(address)")): record link is not owned by root (owner uid 1000); refused"
+        ])
+    }
+
     /// A record that is not believed is said, with why, not dropped in silence: the device
     /// is then one the agent will not put back, which an admin should know.
     @Test(.enabled(if: runningAsRoot, "chown needs root"))

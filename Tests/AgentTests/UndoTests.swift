@@ -19,10 +19,15 @@ struct UndoTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: host.state + "/origins")) ?? []).sorted()
     }
 
+    /// The device's record: the target of the link named for it, never followed.
+    func record(_ host: SimHost, _ address: String) throws -> String {
+        try FileManager.default.destinationOfSymbolicLink(atPath: host.state + "/origins/\(address)")
+    }
+
     @Test func theOriginIsRecordedBeforeTheFirstChange() throws {
         let host = try seed000()
         #expect(origins(host).count == 16)
-        let record = try String(contentsOfFile: host.state + "/origins/\(nic)", encoding: .utf8)
+        let record = try record(host, nic)
         #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
     }
 
@@ -61,7 +66,7 @@ struct UndoTests {
         host.agent.handle(events)
         host.deliverEvents()
         #expect(host.device(nic)?.driver == "vfio-pci")
-        let record = try String(contentsOfFile: host.state + "/origins/\(nic)", encoding: .utf8)
+        let record = try record(host, nic)
         #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
         #expect(host.log.containing("\(nic) removed").isEmpty)
         host.agent.planner = Planner(policies: PolicySet([]))
@@ -105,9 +110,13 @@ struct UndoTests {
 
     @Test func aTornStateDirectoryIsUnderstood() throws {
         let host = try seed000()
-        // A crash between write and rename leaves a temporary file; a record may be garbage.
-        try "driver=amdgpu\n".write(toFile: host.state + "/origins/.\(gpu).tmp", atomically: false, encoding: .utf8)
-        try "\u{0}\u{1}garbage".write(toFile: host.state + "/origins/0000:22:00.0", atomically: false, encoding: .utf8)
+        // A crash between making a record and its rename leaves a temporary link (a file,
+        // from an older version); a record may be garbage.
+        let origins = host.state + "/origins"
+        #expect(symlink("driver=amdgpu\noverride=\nmoved-to=vfio-pci\n", "\(origins)/.\(gpu).0123abc") == 0)
+        try "driver=amdgpu\n".write(toFile: "\(origins)/.\(gpu).tmp", atomically: false, encoding: .utf8)
+        #expect(unlink("\(origins)/0000:22:00.0") == 0)
+        try "\u{0}\u{1}garbage".write(toFile: "\(origins)/0000:22:00.0", atomically: false, encoding: .utf8)
         let restarted = try host.restarted(policies: "")
         #expect(restarted.runOnce(events: host.kernel))
         #expect(host.device(gpu)?.driver == nil)
@@ -144,7 +153,7 @@ struct UndoTests {
         let host = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
         #expect(host.runOnce())
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
-        let record = try String(contentsOfFile: host.state + "/origins/0000:4d:00.0", encoding: .utf8)
+        let record = try record(host, "0000:4d:00.0")
         #expect(record == "driver=i915\noverride=\nmoved-to=\nsriov-vfs=0\nsriov-autoprobe=1\n")
         host.agent.planner = Planner(policies: PolicySet([]))
         #expect(host.runOnce())

@@ -8,10 +8,12 @@ import Synchronization
 /// in the state directory (`/run/hotplug-agent/origins/<address>`), so the agent can put
 /// devices back when no policy wants them, also after a restart.
 ///
-/// Files are written atomically (a temporary file, then rename): after the agent dies at
-/// any point each file is either the old one or the new one, and stray temporary files are
-/// ignored. They are not fsynced: `/run` is emptied at boot, and the records need only
-/// outlive the agent, not the machine.
+/// Each record is the target of a link named for the device (`writeRecordAtomically`): made
+/// in one system call where the device has none, else a new link renamed over the old one,
+/// so after the agent dies at any point each record is either the old one or the new one,
+/// and stray temporary links are ignored. A record an older version wrote as a file is read
+/// too. Nothing is synced: `/run` is emptied at boot, and the records need only outlive the
+/// agent, not the machine.
 ///
 /// The agent is the only writer of its state directory, so each record is read from its
 /// file once and then kept in memory beside it; once the directory has been listed (the
@@ -97,9 +99,8 @@ package final class OriginStore: Sendable {
         // Root acts on it (binds the device to the driver it names): read only if trusted.
         let path = "\(directory)/\(address)"
         let text: String
-        switch TrustedPath.read(path, root: root, owners: .rootOrHandedOver) {
-        case .success(.bytes(let bytes)): text = String(decoding: bytes, as: UTF8.self)
-        case .success(.masked): return nil
+        switch TrustedPath.readRecord(path, root: root, owners: .rootOrHandedOver) {
+        case .success(let bytes): text = String(decoding: bytes, as: UTF8.self)
         case .failure(let refusal):
             // One who may not read the state (a user's `plan`) is not told it is not believed.
             if !refusal.isMissing && !refusal.isDenied { refused(address, "\(path): \(refusal.message)") }
@@ -156,8 +157,7 @@ package final class OriginStore: Sendable {
         var fd = try directoryDescriptor(replacing: nil)
         for attempt in 0..<2 {
             do throws(IOFailure) {
-                return try writeFileAtomically(
-                    address.description, in: fd, shown: directory, text, fileMode: 0o600, durable: false)
+                return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
             } catch  where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {

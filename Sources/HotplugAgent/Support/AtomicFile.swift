@@ -1,8 +1,9 @@
 import HostInterface
 import Glibc
 
-/// The one way the agent, as root, writes a file (status and origin records, the reload
-/// record, metrics, boot configuration): safe in a directory another user owns (the node
+/// The one way the agent, as root, writes a file (status records, the reload record,
+/// metrics, CDI specs, boot configuration; the records of where devices came from are
+/// links, `writeRecordAtomically` below): safe in a directory another user owns (the node
 /// exporter's, which Debian makes the `prometheus` user's), and whole after a crash.
 ///
 /// - The directory is opened once, through `TrustedPath.openDirectoryForWriting` (no link
@@ -81,4 +82,35 @@ package func writeFileAtomically(
         throw IOFailure(.write, path, value: text, errno: error)
     }
     if durable { fsync(directory) }
+}
+
+/// A small record of the agent's own (where a device came from) written atomically into
+/// the directory open as `directory`: kept as the target of a link named `name`, as systemd
+/// keeps a unit's invocation ID, read back by `TrustedPath.readRecord`. Where there is none
+/// yet, making the link is the whole write (one `symlinkat`, which never follows or
+/// replaces whatever the name holds); otherwise a link with a random name is made and
+/// renamed over it, as above. A link has no contents to write or mode to set, and a
+/// reader never follows it. `text` must be 1 to 4095 bytes with no NUL (what a link holds).
+package func writeRecordAtomically(
+    _ name: String, in directory: Int32, shown directoryPath: String, _ text: String
+) throws(IOFailure) {
+    let path = directoryPath + "/" + name
+    guard !text.isEmpty, text.utf8.count < Int(PATH_MAX), !text.utf8.contains(0) else {
+        throw IOFailure(.write, path, value: text, errno: .EINVAL)
+    }
+    if symlinkat(text, directory, name) == 0 { return }
+    guard errno == EEXIST else { throw IOFailure(.write, path, value: text, errno: .current) }
+    var temporary = ""
+    var made = false
+    for _ in 0..<16 {
+        temporary = ".\(name).\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        made = symlinkat(text, directory, temporary) == 0
+        if made || errno != EEXIST { break }
+    }
+    guard made else { throw IOFailure(.write, directoryPath + "/" + temporary, value: text, errno: .current) }
+    guard renameat(directory, temporary, directory, name) == 0 else {
+        let error = Errno.current
+        unlinkat(directory, temporary, 0)
+        throw IOFailure(.write, path, value: text, errno: error)
+    }
 }

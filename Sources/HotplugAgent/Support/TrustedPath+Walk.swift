@@ -68,6 +68,17 @@ extension TrustedPath {
             switch st.st_mode & S_IFMT {
             case S_IFLNK:
                 defer { close(next) }
+                if isLast && goal == .readRecord {
+                    // Not followed: its target is the record. Who may make one is judged as
+                    // for a file's owner; a link's own mode means nothing.
+                    guard st.st_uid == 0 || st.st_uid == geteuid() || st.st_uid == handedTo else {
+                        throw Refusal(message: "record link is not owned by root (owner uid \(st.st_uid)); refused")
+                    }
+                    guard let target = readLinkBytes(next) else {
+                        throw Refusal(message: "cannot read the link: \(Errno.current)")
+                    }
+                    return .record(target: target)
+                }
                 if st.st_uid != 0 && st.st_uid != geteuid() {
                     throw Refusal(
                         message:
@@ -216,10 +227,15 @@ extension TrustedPath {
     }
 
     private static func readLink(_ fd: Int32) -> String? {
+        readLinkBytes(fd).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The target of the link open as the `O_PATH` descriptor `fd`.
+    private static func readLinkBytes(_ fd: Int32) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
         let count = readlinkat(fd, "", &buffer, buffer.count)
         guard count >= 0, count < buffer.count else { return nil }
-        return String(decoding: buffer[..<count], as: UTF8.self)
+        return Array(buffer[..<count])
     }
 
     private static func components(_ path: String) -> [Substring] {

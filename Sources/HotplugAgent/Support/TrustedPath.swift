@@ -36,6 +36,8 @@ package enum TrustedPath {
         case file(descriptor: Int32, size: Int)
         /// The last component is a link to `/dev/null`: a file masked, as systemd does it.
         case masked
+        /// The last component is a link whose target is the record itself (`readRecord`).
+        case record(target: [UInt8])
     }
 
     /// Links followed in one walk before it is refused, as the kernel's ELOOP limit.
@@ -57,13 +59,14 @@ package enum TrustedPath {
     package static let dynamicUsers: ClosedRange<uid_t> = 61184...65519
 
     /// What a walk is for: reading a file or listing a directory, both judged all the way;
-    /// or writing into a directory, made (with exactly `mode`) where missing.
+    /// or writing into a directory, made (with exactly `mode`) where missing. `readRecord`
+    /// reads a file too, but a link there is not followed: its target is the record.
     enum Goal: Equatable {
-        case readFile, listDirectory
+        case readFile, readRecord, listDirectory
         case writeInto(mode: mode_t)
 
         package var judgesDirectories: Bool { if case .writeInto = self { false } else { true } }
-        package var wantsDirectory: Bool { self != .readFile }
+        package var wantsDirectory: Bool { self != .readFile && self != .readRecord }
     }
 
     /// Opens the regular file at the absolute `path` for reading. An absolute link target
@@ -93,6 +96,7 @@ package enum TrustedPath {
         switch openFile(path, root: root, owners: owners) {
         case .failure(let refusal): return .failure(refusal)
         case .success(.masked): return .success(.masked)
+        case .success(.record): return .failure(Refusal(message: "not a regular file"))
         case .success(.file(let descriptor, let size)):
             fd = descriptor
             if size > limit {
@@ -106,6 +110,29 @@ package enum TrustedPath {
             return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(.bytes(bytes))
         } catch {
             return .failure(Refusal(message: "cannot read: \(error)"))
+        }
+    }
+
+    /// One of the agent's own records at the absolute `path` (`writeRecordAtomically`): the
+    /// target of the link there, never followed, if the link is trusted (root's, the agent's
+    /// own user's or the user root handed its directory to); else the regular file there,
+    /// read as `read` reads it (records older versions wrote as files).
+    package static func readRecord(
+        _ path: String, limit: Int = 4096, root: String = "/", owners: Owners = .root
+    ) -> Result<[UInt8], Refusal> {
+        do {
+            switch try walk(path, root: root, goal: .readRecord, owners: owners) {
+            case .record(let target): return .success(target)
+            case .masked: return .failure(Refusal(message: "not a regular file"))
+            case .file(let fd, let size):
+                defer { close(fd) }
+                guard size <= limit else { return .failure(tooLarge(size, limit: limit)) }
+                let bytes = try? readAll(from: fd, limit: limit, chunk: limit + 1)
+                guard let bytes else { return .failure(Refusal(message: "cannot read: \(Errno.current)")) }
+                return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(bytes)
+            }
+        } catch {
+            return .failure(error)
         }
     }
 
