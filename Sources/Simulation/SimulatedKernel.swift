@@ -204,7 +204,7 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     func thaw() { state.write { $0.writesBeforeFreeze = nil } }
 
     /// Makes every resolution of `path` fail with EIO.
-    func failResolving(_ path: String) { state.write { $0.resolveFaults.insert(path) } }
+    func failResolving(_ path: String) { state.write { _ = $0.resolveFaults.insert(path) } }
 
     /// Makes every reading (or listing, for a directory) of `path` fail with EIO, or work again.
     func failReading(_ path: String, _ failing: Bool = true) {

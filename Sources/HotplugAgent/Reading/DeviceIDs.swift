@@ -15,32 +15,45 @@ struct DeviceIDs {
     static let attributeFiles = ["vendor", "device", "class", "subsystem_vendor", "subsystem_device"]
 
     /// From a `uevent` file's text; nil when it names neither `PCI_ID` nor `PCI_CLASS`.
+    /// Read line by line in bytes (every device's identity comes through here), keeping
+    /// only the four keys it uses.
     init?(uevent text: String, path: String) throws(AgentError) {
-        var properties: [Substring: Substring] = [:]
-        for line in text.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals]
+        var id: Substring?, classCode: Substring?, subsystem: Substring?, modalias: Substring?
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let key = Substring(line[..<equals]), value = Substring(line[line.index(after: equals)...])
             // The kernel names each once: a second is not a value to choose from.
-            guard properties[key] == nil || !["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID"].contains(key) else {
-                throw .malformed(path: path, value: String(line), expected: "\(key) once")
+            func once(_ seen: Substring?) throws(AgentError) -> Substring {
+                guard seen == nil else {
+                    throw .malformed(path: path, value: String(Substring(line)), expected: "\(key) once")
+                }
+                return value
             }
-            properties[key] = line[line.index(after: equals)...]
+            switch key {
+            case "PCI_ID": id = try once(id)
+            case "PCI_CLASS": classCode = try once(classCode)
+            case "PCI_SUBSYS_ID": subsystem = try once(subsystem)
+            case "MODALIAS": modalias = value
+            default: continue
+            }
         }
-        guard properties["PCI_ID"] != nil || properties["PCI_CLASS"] != nil else { return nil }
-        func malformed(_ key: String, _ expected: String) -> AgentError {
-            .malformed(path: path, value: "\(key)=\(properties[Substring(key)] ?? "")", expected: expected)
+        guard id != nil || classCode != nil else { return nil }
+        func malformed(_ key: String, _ value: Substring?, _ expected: String) -> AgentError {
+            .malformed(path: path, value: "\(key)=\(value ?? "")", expected: expected)
         }
-        guard let id = properties["PCI_ID"].flatMap({ PCIID($0) }) else { throw malformed("PCI_ID", "VVVV:DDDD") }
-        guard let classCode = properties["PCI_CLASS"].flatMap({ Self.hex($0, digits: 6) }) else {
-            throw malformed("PCI_CLASS", "a 24-bit hex number")
+        guard let parsedID = id.flatMap({ PCIID($0) }) else { throw malformed("PCI_ID", id, "VVVV:DDDD") }
+        guard let parsedClass = classCode.flatMap({ Self.hex($0, digits: 6) }) else {
+            throw malformed("PCI_CLASS", classCode, "a 24-bit hex number")
         }
-        self.id = id
-        self.classCode = classCode
-        if let sub = properties["PCI_SUBSYS_ID"] {
-            guard let subsystemID = PCIID(sub) else { throw malformed("PCI_SUBSYS_ID", "VVVV:DDDD") }
+        self.id = parsedID
+        self.classCode = parsedClass
+        if let subsystem {
+            guard let subsystemID = PCIID(subsystem) else {
+                throw malformed("PCI_SUBSYS_ID", subsystem, "VVVV:DDDD")
+            }
             self.subsystemID = subsystemID
         } else {
-            modalias = properties["MODALIAS"].map(String.init)
+            self.modalias = modalias.map(String.init)
         }
     }
 
@@ -69,8 +82,13 @@ struct DeviceIDs {
 
     /// Up to `digits` hex digits and nothing else (no sign, no space).
     private static func hex(_ text: Substring, digits: Int) -> UInt32? {
-        guard !text.isEmpty, text.count <= digits, text.allSatisfy(\.isHexDigit) else { return nil }
-        return UInt32(text, radix: 16)
+        var value: UInt32 = 0, count = 0
+        for byte in text.utf8 {
+            guard count < digits, let digit = hexValue(byte) else { return nil }
+            value = value << 4 | UInt32(digit)
+            count += 1
+        }
+        return count == 0 ? nil : value
     }
 }
 
