@@ -33,6 +33,23 @@ struct StepOutcomeTests {
         #expect(!planner.plan(for: device, in: after).hasWork)
     }
 
+    /// A device put in place keeps each group's members as a view built afresh lists them:
+    /// in address order, gone from a group it left, and a group with none left gone.
+    @Test func replacingADeviceKeepsItsGroupsAsAFreshViewWould() {
+        let devices = [
+            Fixture.device("0000:0c:00.1", "1002:ab28", group: 20),
+            Fixture.device("0000:0d:00.0", "1002:73bf", group: 21)
+        ]
+        let moved = Fixture.device("0000:0d:00.0", "1002:73bf", driver: "vfio-pci", group: 20)
+        let added = Fixture.device("0000:0b:00.0", "1002:73bf", group: 20)
+        let view = Fixture.view(devices).replacing(moved).replacing(added)
+        let fresh = Fixture.view([devices[0], moved, added])
+        #expect(view.groupNumbers == fresh.groupNumbers && view.groupNumbers == [20])
+        #expect(view.members(of: 20) == fresh.members(of: 20))
+        #expect(view.members(of: 20).map(\.address.description) == ["0000:0b:00.0", "0000:0c:00.1", "0000:0d:00.0"])
+        #expect(view.devices == fresh.devices)
+    }
+
     /// Without those steps the same view still has work: the test above would pass for a
     /// view that had not changed only if the planner had nothing to do anyway.
     @Test func theViewBeforeTheStepsStillHasWork() {

@@ -9,7 +9,7 @@ extension SysfsReader {
     /// attributes, whether the host uses it, and where the agent moved it from.
     /// What cannot be read stays unset, and the planner refuses what depends on it.
     package func read(_ wanted: ViewNeeds, into view: HostView) -> HostView {
-        var devices = Array(view.devices.values)
+        var enriched = view
         var changed = false
         var iommu = view.iommu
         // /dev/iommu is read at most once per view, also where the kernel has none.
@@ -19,43 +19,41 @@ extension SysfsReader {
             variants = variantCache.get { vfioVariants() }
             changed = changed || variants != view.variants
         }
-        for index in devices.indices {
-            guard let needs = wanted.devices[devices[index].address] else { continue }
+        for (address, needs) in wanted.devices {
+            guard var device = view.devices[address] else { continue }
             changed = true
-            let address = devices[index].address
-            if needs.origin { devices[index].origin = origins?.load(address) }
-            if needs.config { devices[index].config = config(address) }
-            if needs.upstreamConfig { devices[index].upstream = upstream(of: address) }
+            if needs.origin { device.origin = origins?.load(address) }
+            if needs.config { device.config = config(address) }
+            if needs.upstreamConfig { device.upstream = upstream(of: address) }
             // A PF the agent changed: its SR-IOV state, to put it back when no policy wants it.
-            if needs.sriov || devices[index].origin?.sriov != nil { devices[index].sriov = sriov(address) }
-            if needs.inUse { devices[index].inUse = inUse(address) }
+            if needs.sriov || device.origin?.sriov != nil { device.sriov = sriov(address) }
+            if needs.inUse { device.inUse = inUse(address) }
             // Holders, where a step would pull the device or its VFs from a VM: it leaves its
             // VFIO driver, or its VF count changes (to the policy's or back to the origin's).
-            let target = needs.holdersUnlessVFCount ?? devices[index].origin?.sriov?.numVFs
+            let target = needs.holdersUnlessVFCount ?? device.origin?.sriov?.numVFs
             let countChanges =
-                target.map { count in devices[index].sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false }
+                target.map { count in device.sriov.map { $0.numVFs != 0 && $0.numVFs != count } ?? false }
                 ?? false
             if needs.holders || countChanges {
-                (devices[index].heldBy, devices[index].holderPIDs) = holders(address, group: devices[index].iommuGroup)
+                (device.heldBy, device.holderPIDs) = holders(address, group: device.iommuGroup)
             }
             if countChanges {
-                devices[index].vfsInUse = HostUse(io: io, paths: paths, vfio: vfioDrivers()).vfsInUse(of: address)
+                device.vfsInUse = HostUse(io: io, paths: paths, vfio: vfioDrivers()).vfsInUse(of: address)
             }
-            for write in needs.attributes { devices[index].attributes[write.path] = attribute(address, write) }
+            for write in needs.attributes { device.attributes[write.path] = attribute(address, write) }
             if needs.deviceNode {
                 let nodes = NodeHolders(io: io, paths: paths, vfio: vfioDrivers())
-                devices[index].deviceNode = nodes.deviceNode(of: devices[index])
+                device.deviceNode = nodes.deviceNode(of: device)
                 if !iommuRead {
                     iommu = try? io.nodeAccess(paths.under("/dev/iommu"))
                     iommuRead = true
                 }
             }
+            enriched.replace(device)
         }
         guard changed else { return view }
-        var enriched = HostView(devices: devices, drivers: view.drivers, vfioNodes: view.vfioNodes, iommu: iommu)
+        enriched.iommu = iommu
         enriched.variants = variants
-        enriched.vfio = view.vfio
-        enriched.unreadable = view.unreadable
         return enriched
     }
 

@@ -1,9 +1,9 @@
 /// What the planner sees of the host at one moment: the devices it plans for and their
 /// IOMMU group peers, the registered PCI drivers, and the `/dev/vfio` group nodes.
 public struct HostView: Sendable {
-    public let devices: [PCIAddress: PCIDevice]
+    public private(set) var devices: [PCIAddress: PCIDevice]
     public let drivers: Set<String>
-    public let vfioNodes: [Int: NodeState]
+    public private(set) var vfioNodes: [Int: NodeState]
     /// `/dev/iommu` (iommufd), when the kernel has it: who may open it read-write.
     public var iommu: IOMMUAccess?
     /// The VFIO variant drivers the running kernel declares, for `driver = "vfio"`.
@@ -19,7 +19,7 @@ public struct HostView: Sendable {
 
     /// Whether a group member on this driver leaves the group usable by a VM.
     public func keepsGroupViable(_ driver: String?) -> Bool { vfio.keepGroupViable(driver) }
-    private let groups: [Int: [PCIAddress]]
+    private var groups: [Int: [PCIAddress]]
 
     public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState], iommu: IOMMUAccess? = nil) {
         var byAddress: [PCIAddress: PCIDevice] = [:]
@@ -41,4 +41,31 @@ public struct HostView: Sendable {
     }
 
     public var groupNumbers: [Int] { groups.keys.sorted() }
+
+    /// The same view with `device` in place of the one at its address (or added); and
+    /// `vfioNodes` and `iommu`, where given.
+    public func replacing(
+        _ device: PCIDevice, vfioNodes: [Int: NodeState]? = nil, iommu: IOMMUAccess?? = nil
+    ) -> HostView {
+        var view = self
+        view.replace(device)
+        if let vfioNodes { view.vfioNodes = vfioNodes }
+        if let iommu { view.iommu = iommu }
+        return view
+    }
+
+    /// Puts `device` in place of the one at its address (or adds it), its group's member
+    /// list kept in address order.
+    public mutating func replace(_ device: PCIDevice) {
+        let previous = devices.updateValue(device, forKey: device.address)
+        guard previous == nil || previous?.iommuGroup != device.iommuGroup else { return }
+        if let group = previous?.iommuGroup {
+            groups[group]?.removeAll { $0 == device.address }
+            if groups[group]?.isEmpty == true { groups[group] = nil }
+        }
+        if let group = device.iommuGroup {
+            groups[group, default: []].append(device.address)
+            groups[group]!.sort()
+        }
+    }
 }

@@ -48,19 +48,6 @@ extension HostView {
         return replacing(device, vfioNodes: nodes, iommu: iommu)
     }
 
-    /// The same view with `device` in place of the one at its address.
-    public func replacing(
-        _ device: PCIDevice, vfioNodes: [Int: NodeState]? = nil, iommu: IOMMUAccess?? = nil
-    ) -> HostView {
-        var all = Array(devices.values.filter { $0.address != device.address })
-        all.append(device)
-        var view = HostView(
-            devices: all, drivers: drivers, vfioNodes: vfioNodes ?? self.vfioNodes, iommu: iommu ?? self.iommu)
-        view.variants = variants
-        view.vfio = vfio
-        view.unreadable = unreadable
-        return view
-    }
 }
 
 extension PCIDevice {
