@@ -340,10 +340,21 @@ struct TrustedRecordTests {
         #expect(access(tree.path("/victim/\(address)"), F_OK) == 0)
     }
 
-    /// A record names a driver the agent writes into a sysfs path: a driver name only.
+    /// A record names a driver the agent writes into a sysfs path: a driver name only. And
+    /// it is exactly what the agent writes: a key misspelt, missing, repeated or unknown, a
+    /// byte-order mark, a CR, a number with a sign, is not taken for "came from no driver".
     @Test(arguments: [
         "driver=../../../../tmp/x\noverride=\nmoved-to=vfio-pci\n",
-        "driver=amdgpu\noverride=\u{1b}[31mzz\nmoved-to=vfio-pci\n"
+        "driver=amdgpu\noverride=\u{1b}[31mzz\nmoved-to=vfio-pci\n",
+        "Driver=amdgpu\noverride=\nmoved-to=vfio-pci\n",
+        "\u{feff}driver=amdgpu\noverride=\nmoved-to=vfio-pci\n",
+        "\n\n\nmoved-to=vfio-pci",
+        "garbage\nmoved-to=vfio-pci\ndriver=ice\noverride=\n",
+        "driver=../../evil\ndriver=ice\noverride=\nmoved-to=vfio-pci\n",
+        "driver=ice\r\noverride=\nmoved-to=vfio-pci\n",
+        "driver=ice\noverride=\nmoved-to=vfio-pci",
+        "driver=i915\noverride=\nmoved-to=\nsriov-vfs=+4\nsriov-autoprobe=1\n",
+        "driver=i915\noverride=\nmoved-to=\nsriov-vfs=4\nsriov-autoprobe=1\nextra=1\n"
     ])
     func aRecordNamingAPathOrAControlCharacterIsNotBelieved(record: String) throws {
         let tree = try FakeSysfs()
@@ -351,5 +362,21 @@ struct TrustedRecordTests {
         try tree.mkdir("/state/origins")
         try tree.file("/state/origins/\(address)", record)
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(unlink(tree.path("/state/origins/\(address)")) == 0)
+        try tree.link("/state/origins/\(address)", to: record)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+    }
+
+    /// What the agent writes reads back as the origin it wrote, each kind of record.
+    @Test(arguments: [
+        DriverOrigin(driver: "mlx5_core", override: nil, movedTo: "vfio-pci"),
+        DriverOrigin(driver: nil, override: "pci-stub", movedTo: "none"),
+        DriverOrigin(driver: "i915", override: nil, movedTo: nil, sriov: SRIOVOrigin(numVFs: 0, autoprobe: true))
+    ])
+    func aRecordTheAgentWroteReadsBack(origin: DriverOrigin) throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        try OriginStore(stateDirectory: tree.path("/state")).save(address, origin)
+        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == origin)
     }
 }

@@ -114,8 +114,15 @@ package final class OriginStore: Sendable {
     }
 
     /// A record's lines (`driver=`, `override=`, `moved-to=`, `sriov-vfs=`,
-    /// `sriov-autoprobe=`); nil when they do not make one.
+    /// `sriov-autoprobe=`); nil when they do not make one, or are not exactly what the agent
+    /// writes for the origin they say (`text(of:)`): a line missing, unknown, repeated or
+    /// spelled otherwise is not a record of the agent's, and root does not act on a guess.
     private func parse(_ text: String) -> DriverOrigin? {
+        guard let origin = fields(text), Self.text(of: origin) == text else { return nil }
+        return origin
+    }
+
+    private func fields(_ text: String) -> DriverOrigin? {
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
@@ -136,14 +143,19 @@ package final class OriginStore: Sendable {
         return DriverOrigin(driver: driver, override: override, movedTo: movedTo, sriov: sriov)
     }
 
-    package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
+    /// The record of `origin`, as the agent writes it and as it must read back.
+    static func text(of origin: DriverOrigin) -> String {
         var text =
             "driver=\(origin.driver ?? "")\noverride=\(origin.override ?? "")\nmoved-to=\(origin.movedTo ?? "")\n"
         if let sriov = origin.sriov {
             text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n"
         }
+        return text
+    }
+
+    package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
         do {
-            try write(address, text)
+            try write(address, Self.text(of: origin))
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }
