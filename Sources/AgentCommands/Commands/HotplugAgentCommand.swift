@@ -4,7 +4,7 @@ import ArgumentParser
 import Glibc
 
 /// The release, as `--version` prints it.
-let hotplugAgentVersion = "0.4.0"
+let hotplugAgentVersion = "0.5.0"
 
 package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
     package static var configuration: CommandConfiguration {
