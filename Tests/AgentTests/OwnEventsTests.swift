@@ -246,4 +246,22 @@ struct OwnEventsTests {
         own.sweep()
         #expect(own.count == 0)
     }
+
+    /// A sweep looks at no entry before one can have outlived its lifetime, and then drops
+    /// exactly those that did, and the later ones in their time.
+    @Test func eachSweepDropsWhatOutlivedItsLifetimeAndNoMore() {
+        let own = OwnEvents(lifetime: .milliseconds(300))
+        let nic = PCIAddress("0000:13:00.0")!
+        own.expect(gpu, Step(.unbind(from: "vfio-pci"), reason: "test"))
+        own.sweep()
+        #expect(own.count == 1)
+        sleep(for: .milliseconds(200))
+        own.expect(nic, Step(.unbind(from: "vfio-pci"), reason: "test"))
+        sleep(for: .milliseconds(200))
+        own.sweep()
+        #expect(own.count == 1, "the GPU's went, the NIC's stays")
+        sleep(for: .milliseconds(200))
+        own.sweep()
+        #expect(own.count == 0)
+    }
 }

@@ -1,7 +1,6 @@
 import HostInterface
 import Glibc
 import Policy
-import Synchronization
 
 /// Performs the steps the planner chose, one sysfs write at a time, and verifies each
 /// outcome from sysfs rather than trusting the write.
@@ -299,4 +298,4 @@ package struct Executor: Sendable {
 }
 
 /// Serializes changes to `/dev/iommu`'s ACL across workers.
-private let iommuACL = Mutex(())
+private let iommuACL = Locked(())

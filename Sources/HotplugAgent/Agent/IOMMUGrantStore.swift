@@ -8,7 +8,7 @@ import Synchronization
 /// `/run` are both made anew at boot, so the record lives exactly as long as the entries.
 package final class IOMMUGrantStore: Sendable {
     package let file: String
-    private let lock = Mutex(())
+    private let lock = Locked(())
 
     /// `root`: the `--root` the state directory lies below, or `/`.
     package let root: String

@@ -1,5 +1,5 @@
+import HostInterface
 import Policy
-import Synchronization
 
 /// The host as the daemon last made its CDI specs from it, and the devices events named
 /// since: the next specs read those again (and their IOMMU groups), not the whole host.
@@ -19,7 +19,7 @@ package final class KeptView: Sendable {
 
     /// How many views are kept before a full look again.
     static let fullEvery = 32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     package init() {}
 

@@ -1,7 +1,6 @@
 import HostInterface
 import Logging
 import Policy
-import Synchronization
 
 /// What the agent knows about devices between reconciles, in one place: which failed and
 /// how they looked after, which stopped answering, which wait for a VM and for whom, the
@@ -31,7 +30,7 @@ package final class Ledger: Sendable {
         package var holders: Set<Int32>
     }
 
-    private let entries = Mutex(Entries())
+    private let entries = Locked(Entries())
     /// Where failures are recorded for `status`; nil when the agent keeps no state.
     package let records: StatusStore?
     private let log: Logger

@@ -22,12 +22,12 @@ import Synchronization
 package final class OriginStore: Sendable {
     package let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
-    private let known = Mutex<[PCIAddress: DriverOrigin?]>([:])
+    private let known = Locked<[PCIAddress: DriverOrigin?]>([:])
     /// The names the directory held when it was listed; nil until then.
-    private let listed = Mutex<Set<String>?>(nil)
+    private let listed = Locked<Set<String>?>(nil)
     /// The directory, open for writing into; and those it replaced (removed meanwhile),
     /// kept open until the store goes, since another worker may be writing through one.
-    private let opened = Mutex<(current: Int32?, retired: [Int32])>((nil, []))
+    private let opened = Locked<(current: Int32?, retired: [Int32])>((nil, []))
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String

@@ -1,6 +1,5 @@
 import HostInterface
 import Policy
-import Synchronization
 
 /// What the agent's own binds and unbinds will announce, and the view each device's
 /// reconcile settled on after them, so the events they send need no fresh look at the
@@ -37,7 +36,15 @@ package final class OwnEvents: Sendable {
         var onlyOwn: Bool?
     }
 
-    private let entries = Mutex<[PCIAddress: Entry]>([:])
+    private struct Table {
+        var entries: [PCIAddress: Entry] = [:]
+        /// No entry outlives `lifetime` before then (nil: none is kept): a sweep before it
+        /// has nothing to drop, and looks at none of them. Set when the first entry comes
+        /// and by each sweep; entries that go meanwhile leave it early, never late.
+        var calmUntil: ContinuousClock.Instant?
+    }
+
+    private let table = Locked(Table())
     package let lifetime: Duration
 
     package init(lifetime: Duration = .seconds(10)) { self.lifetime = lifetime }
@@ -56,15 +63,22 @@ package final class OwnEvents: Sendable {
     package func expect(_ address: PCIAddress, _ step: Step) {
         let events = Self.expected(from: step)
         guard !events.isEmpty else { return }
-        entries.withLock { $0[address, default: Entry()].expected += events }
+        table.withLock { table in
+            if table.entries[address] == nil {
+                let entry = Entry()
+                table.calmUntil = table.calmUntil ?? entry.since + lifetime
+                table.entries[address] = entry
+            }
+            table.entries[address]!.expected += events
+        }
     }
 
     /// The reconcile of `address` settled on `view`: kept while events of its steps are
     /// still to come or have just come.
     package func settled(_ address: PCIAddress, on view: HostView) {
-        entries.withLock { entries in
-            guard entries[address] != nil else { return }
-            entries[address]!.view = view
+        table.withLock { table in
+            guard table.entries[address] != nil else { return }
+            table.entries[address]!.view = view
         }
     }
 
@@ -72,8 +86,8 @@ package final class OwnEvents: Sendable {
     /// then taken, and the device marked to start from its view; otherwise, when it is a
     /// PCI event, the device's view is dropped.
     package func take(_ event: UEvent, for address: PCIAddress) -> Bool {
-        entries.withLock { entries in
-            guard var entry = entries[address] else { return false }
+        table.withLock { table in
+            guard var entry = table.entries[address] else { return false }
             let own: Bool
             switch event.subsystem {
             case "pci":
@@ -99,51 +113,54 @@ package final class OwnEvents: Sendable {
             }
             // The view may still be to come: the reconcile that took the step runs on.
             guard own, ContinuousClock.now - entry.since < lifetime else {
-                entries[address] = nil
+                table.entries[address] = nil
                 return false
             }
             entry.onlyOwn = entry.onlyOwn ?? true
-            entries[address] = entry
+            table.entries[address] = entry
             return true
         }
     }
 
     /// Something else asked for a reconcile of `address`: it starts with a fresh look.
     package func freshLook(_ address: PCIAddress) {
-        entries.withLock { $0[address]?.onlyOwn = false }
+        table.withLock { $0.entries[address]?.onlyOwn = false }
     }
 
     /// At the start of a reconcile: the view to start from when only the agent's own events
     /// asked for it; otherwise nil, and what was kept of the device is dropped.
     package func begin(_ address: PCIAddress) -> HostView? {
-        entries.withLock { entries in
-            guard var entry = entries[address] else { return nil }
+        table.withLock { table in
+            guard var entry = table.entries[address] else { return nil }
             guard entry.onlyOwn == true, let view = entry.view, ContinuousClock.now - entry.since < lifetime else {
-                entries[address] = nil
+                table.entries[address] = nil
                 return nil
             }
             // Once the PCI events its steps cause have all come, nothing more is kept: a
             // node event after them looks afresh.
             entry.onlyOwn = nil
-            entries[address] = entry.expected.isEmpty ? nil : entry
+            table.entries[address] = entry.expected.isEmpty ? nil : entry
             return view
         }
     }
 
     /// Drops what was kept of `address` (it left), or of every device (events were lost,
     /// the policies changed).
-    package func forget(_ address: PCIAddress) { entries.withLock { $0[address] = nil } }
-    package func forgetAll() { entries.withLock { $0.removeAll() } }
+    package func forget(_ address: PCIAddress) { table.withLock { $0.entries[address] = nil } }
+    package func forgetAll() { table.withLock { $0 = Table() } }
 
-    /// Drops views kept longer than `lifetime`, whose events did not come.
+    /// Drops views kept longer than `lifetime`, whose events did not come. Called for every
+    /// batch of events: until one can have outlived it, it looks at no entry (with thousands
+    /// kept, in a coldplug of VFs, a look at each held the workers up).
     package func sweep() {
         let now = ContinuousClock.now
-        entries.withLock { entries in
-            guard entries.values.contains(where: { now - $0.since >= lifetime }) else { return }
-            entries = entries.filter { now - $0.value.since < lifetime }
+        table.withLock { table in
+            guard let calm = table.calmUntil, now >= calm else { return }
+            table.entries = table.entries.filter { now - $0.value.since < lifetime }
+            table.calmUntil = table.entries.values.map(\.since).min().map { $0 + lifetime }
         }
     }
 
     /// How many devices have something kept (for tests).
-    package var count: Int { entries.withLock { $0.count } }
+    package var count: Int { table.withLock { $0.entries.count } }
 }

@@ -1,7 +1,6 @@
 import HostInterface
 import Logging
 import Policy
-import Synchronization
 
 /// Steps of one kind taken, and failed.
 package struct ActionCount: Sendable, Equatable {
@@ -48,7 +47,7 @@ package final class Reconciler: @unchecked Sendable {
 
     package let reader: SysfsReader
     package let executor: Executor
-    private let currentPlanner: Mutex<Planner>
+    private let currentPlanner: Locked<Planner>
     package let dryRun: Bool
     package let log: Logger
     /// Set by the agent: once it says so, no further step is started.
@@ -67,7 +66,7 @@ package final class Reconciler: @unchecked Sendable {
     package init(reader: SysfsReader, executor: Executor, planner: Planner, dryRun: Bool, log: Logger) {
         self.reader = reader
         self.executor = executor
-        self.currentPlanner = Mutex(planner)
+        self.currentPlanner = Locked(planner)
         self.dryRun = dryRun
         self.log = log
     }

@@ -12,7 +12,7 @@ import Synchronization
 package final class StatusStore: Sendable {
     package let directory: String
     /// The devices with a record file; nil until the directory is first listed.
-    private let recorded = Mutex<Set<PCIAddress>?>(nil)
+    private let recorded = Locked<Set<PCIAddress>?>(nil)
 
     /// `root`: the `--root` the state directory lies below, or `/`.
     package let root: String

@@ -1,6 +1,5 @@
 import HostInterface
 import Policy
-import Synchronization
 
 /// What cannot change about a PCI function while it exists: its IDs and class, its IOMMU
 /// group, and for a VF its PF and the PF's IDs. The kernel fixes all of them when it adds
@@ -25,7 +24,7 @@ package struct DeviceIdentity: Sendable, Equatable {
 /// A `remove` drops its device's entry, and lost events drop them all, so entries are
 /// kept only for devices that are there.
 package final class IdentityCache: Sendable {
-    private let entries = Mutex<[PCIAddress: DeviceIdentity]>([:])
+    private let entries = Locked<[PCIAddress: DeviceIdentity]>([:])
 
     /// The entry, whatever directory it was read under: what to ask of a directory before
     /// its inode is known, and the group to order work by; `lookup` decides on it.

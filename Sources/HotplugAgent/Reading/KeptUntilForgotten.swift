@@ -1,4 +1,4 @@
-import Synchronization
+import HostInterface
 
 /// Values read once and kept until `forgetAll()`, which an event that may change them calls.
 /// A reading begun before a `forgetAll()` is returned to its caller but not kept, so a value
@@ -10,7 +10,7 @@ package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable
         /// Counts `forgetAll()`s.
         var generation = 0
     }
-    private let kept = Mutex(Kept())
+    private let kept = Locked(Kept())
 
     package init() {}
 

@@ -1,11 +1,10 @@
 import HostInterface
 import Policy
-import Synchronization
 
 /// The kernel's VFIO variant drivers, read the first time a policy asks for `"vfio"`:
 /// `modules.alias` changes only with the kernel.
 package final class VariantCache: Sendable {
-    private let cached = Mutex<VFIOVariants?>(nil)
+    private let cached = Locked<VFIOVariants?>(nil)
 
     package init() {}
 
