@@ -4,11 +4,23 @@ package struct DirectoryRequest: Hashable, Sendable {
     package var files: [String] = []
     package var links: [String] = []
     package var listings: [String] = []
+    /// Listed only where the `driver` link (asked among `links`) is there: what a driver
+    /// makes when it binds (`vfio-dev/`), which an unbound device cannot have.
+    package var listingsWhileBound: [String] = []
 
-    package init(files: [String] = [], links: [String] = [], listings: [String] = []) {
+    package init(
+        files: [String] = [], links: [String] = [], listings: [String] = [], listingsWhileBound: [String] = []
+    ) {
         self.files = files
         self.links = links
         self.listings = listings
+        self.listingsWhileBound = listingsWhileBound
+    }
+
+    /// The listings to read, once the links were read as `links`.
+    package func listings(after links: [String: String]) -> [String] {
+        let unbound = self.links.contains("driver") && links["driver"] == nil
+        return unbound ? listings : listings + listingsWhileBound
     }
 }
 
@@ -38,7 +50,7 @@ extension DirectoryReading {
         for name in request.links {
             do { reading.links[name] = try readLink(directory + "/" + name) } catch where error.errno == .ENOENT {}
         }
-        for name in request.listings {
+        for name in request.listings(after: reading.links) {
             do {
                 reading.listings[name] = try list(directory + "/" + name)
             } catch where error.errno == .ENOENT || error.errno == .ENOTDIR {}

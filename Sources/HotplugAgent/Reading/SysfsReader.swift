@@ -43,11 +43,12 @@ package struct SysfsReader: Sendable {
     /// One device as sysfs shows it now, in one look at its directory (`readDirectory`);
     /// `.gone` when it is not there (any more). Its identity comes from `identities` while
     /// the directory's inode is the one it was read under, else from its `uevent` file and
-    /// links; the driver link, `driver_override` and `vfio-dev/` always from sysfs.
+    /// links; the driver link, `driver_override` and, while bound, `vfio-dev/` always from
+    /// sysfs.
     package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
         let directory = paths.device(address)
         let known = identities.entry(address)
-        var request = DirectoryRequest(files: ["driver_override"], links: ["driver"], listings: ["vfio-dev"])
+        var request = DirectoryRequest(files: ["driver_override"], links: ["driver"], listingsWhileBound: ["vfio-dev"])
         if known == nil {
             request.files.append("uevent")
             request.links += ["iommu_group", "physfn"]

@@ -34,7 +34,7 @@ extension RealKernelIO {
             }
             reading.links[name] = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
-        for name in request.listings {
+        for name in request.listings(after: reading.links) {
             let listed = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard listed >= 0, let entries = DirectoryEntries(closing: listed) else {
                 if Errno.current == .ENOENT || Errno.current == .ENOTDIR { continue }
