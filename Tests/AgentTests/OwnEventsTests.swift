@@ -59,6 +59,9 @@ struct OwnEventsTests {
         #expect(counting.operations.contains { $0.hasPrefix("stat ") && $0.hasSuffix("/dev/vfio/12") })
         #expect(!counting.operations.contains { $0.hasPrefix("dirread ") }, "\(counting.operations)")
         #expect(counting.operations.filter { $0.hasPrefix("write ") }.isEmpty)
+        // Nor for /dev/iommu, which the claim found this kernel does not have.
+        #expect(claim.contains { $0.hasSuffix("/dev/iommu") } && host.kernel.inspect { $0.iommu == nil })
+        #expect(!counting.operations.contains { $0.hasSuffix("/dev/iommu") }, "\(counting.operations)")
     }
 
     /// udev handles the node's `add` after the agent owned the node, and may apply a rule

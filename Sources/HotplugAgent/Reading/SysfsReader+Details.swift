@@ -13,7 +13,7 @@ extension SysfsReader {
         var changed = false
         var iommu = view.iommu
         // /dev/iommu is read at most once per view, also where the kernel has none.
-        var iommuRead = iommu != nil
+        var iommuRead = view.iommuLooked || iommu != nil
         var variants = view.variants
         if wanted.variants {
             variants = variantCache.get { vfioVariants() }
@@ -53,6 +53,7 @@ extension SysfsReader {
         }
         guard changed else { return view }
         enriched.iommu = iommu
+        enriched.iommuLooked = iommuRead
         enriched.variants = variants
         return enriched
     }

@@ -43,6 +43,7 @@ extension SysfsReader {
         let devices = [device] + groups.flatMap { peers(in: $0, besides: [address]) }
         var refreshed = try snapshot(devices, groups: groups, known: view.vfioNodes)
         refreshed.iommu = view.iommu
+        refreshed.iommuLooked = view.iommuLooked
         refreshed.variants = view.variants
         return refreshed
     }
@@ -169,6 +170,7 @@ extension SysfsReader {
         groups.formUnion(fresh.compactMap(\.iommuGroup))
         var view = try snapshot(Array(devices.values), groups: groups, known: previous.vfioNodes)
         view.iommu = previous.iommu
+        view.iommuLooked = previous.iommuLooked
         view.variants = previous.variants
         view.unreadable = previous.unreadable.filter { !read.contains($0.key) }.merging(failed) { $1 }
         return (view, read)

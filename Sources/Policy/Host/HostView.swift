@@ -6,6 +6,9 @@ public struct HostView: Sendable {
     public private(set) var vfioNodes: [Int: NodeState]
     /// `/dev/iommu` (iommufd), when the kernel has it: who may open it read-write.
     public var iommu: IOMMUAccess?
+    /// Whether `/dev/iommu` was looked at for this view: `iommu` nil then means the kernel
+    /// has none, and it is not looked for again while the view is kept.
+    public var iommuLooked = false
     /// The VFIO variant drivers the running kernel declares, for `driver = "vfio"`.
     public var variants = VFIOVariants()
     /// The VFIO drivers, as the kernel lists them where it was read.
