@@ -31,6 +31,18 @@ struct UndoTests {
         #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
     }
 
+    /// A device whose `driver_override` holds something other than a driver's name cannot
+    /// be recorded as the agent could read it back: it is not moved (the claim fails, saying
+    /// why), rather than moved and then never put back.
+    @Test func aDeviceWhoseOriginCannotBeRecordedIsNotMoved() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        try host.kernel.write(host.kernel.paths.attribute(PCIAddress(nic)!, "driver_override"), "my driver")
+        #expect(!host.runOnce())
+        #expect(host.device(nic)?.driver == "mlx5_core" && host.device(nic)?.override == "my driver")
+        #expect(!origins(host).contains(nic) && origins(host).count == 15)
+        #expect(!host.log.containing("names something other than a driver").filter { $0.contains(nic) }.isEmpty)
+    }
+
     @Test func removingThePolicyAndReloadingPutsDevicesBack() throws {
         let host = try seed000()
         // What the daemon does on SIGHUP: new policies, then every device reconciled.

@@ -153,9 +153,19 @@ package final class OriginStore: Sendable {
         return text
     }
 
+    /// Writes the record. One that would not be believed when read back (a
+    /// `driver_override` holding something other than a driver's name) is refused, so the
+    /// step that would move the device fails: the agent never moves what it could not put
+    /// back.
     package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
+        let text = Self.text(of: origin)
+        guard parse(text) == origin else {
+            throw IOFailure(
+                .write, "\(directory)/\(address)", value: text, errno: .EINVAL,
+                detail: "names something other than a driver; the agent could not put the device back from it")
+        }
         do {
-            try write(address, Self.text(of: origin))
+            try write(address, text)
             known.withLock { $0[address] = origin }
         } catch {
             known.withLock { $0[address] = nil }
