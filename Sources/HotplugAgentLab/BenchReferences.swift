@@ -36,17 +36,6 @@ extension BenchCommand {
         return (description, kernel, targets.sorted())
     }
 
-    /// One claim as bare writes: override, unbind, probe, the node's owner and mode.
-    static func bareClaim(_ kernel: SimulatedKernel, _ address: PCIAddress) throws {
-        let device = "/sys/bus/pci/devices/\(address)"
-        try kernel.write(device + "/driver_override", "vfio-pci")
-        if let driver = (try? kernel.readLink(device + "/driver")).flatMap(lastComponent) {
-            try kernel.write("/sys/bus/pci/drivers/\(driver)/unbind", "\(address)")
-        }
-        try kernel.write("/sys/bus/pci/drivers_probe", "\(address)")
-        let group = lastComponent(try kernel.readLink(device + "/iommu_group")) ?? ""
-        try kernel.setNodeAccess("/dev/vfio/\(group)", uid: 1000, gid: nil, mode: 0o660)
-    }
 
     /// Coldplug of seed 000's 16 devices with instant probes: the agent against the bare
     /// writes of the same claims from one thread; the median of 20 fresh hosts each. Returns
@@ -64,7 +53,7 @@ extension BenchCommand {
             var failed: (any Error)?
             bareTimes.append(
                 measure {
-                    do { for address in targets { try Self.bareClaim(bare, address) } } catch { failed = error }
+                    do { for address in targets { try bareClaim(bare, address) } } catch { failed = error }
                 }.wall)
             if let failed { throw failed }
         }
@@ -89,7 +78,7 @@ extension BenchCommand {
         let parallel = measure {
             for address in targets {
                 startThread {
-                    let failed = (try? Self.bareClaim(bare, address)) == nil
+                    let failed = (try? bareClaim(bare, address)) == nil
                     lock.locked {
                         finished += 1; if failed { failures += 1 }
                     }
@@ -133,7 +122,7 @@ extension BenchCommand {
             agent.handle(kernel.drain())
             try kernel.plug(card)
             _ = kernel.drain()
-            kernelShare.append(measure { try? Self.bareClaim(kernel, address) }.wall)
+            kernelShare.append(measure { try? bareClaim(kernel, address) }.wall)
             agent.handle(kernel.drain())
         }
         latencies.sort()
@@ -147,3 +136,15 @@ extension BenchCommand {
 }
 
 private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// One claim as bare writes: override, unbind, probe, the node's owner and mode.
+func bareClaim(_ kernel: SimulatedKernel, _ address: PCIAddress) throws {
+    let device = "/sys/bus/pci/devices/\(address)"
+    try kernel.write(device + "/driver_override", "vfio-pci")
+    if let driver = (try? kernel.readLink(device + "/driver")).flatMap(lastComponent) {
+        try kernel.write("/sys/bus/pci/drivers/\(driver)/unbind", "\(address)")
+    }
+    try kernel.write("/sys/bus/pci/drivers_probe", "\(address)")
+    let group = lastComponent(try kernel.readLink(device + "/iommu_group")) ?? ""
+    try kernel.setNodeAccess("/dev/vfio/\(group)", uid: 1000, gid: nil, mode: 0o660)
+}
