@@ -143,6 +143,35 @@ struct HotplugTests {
             "one look at its directory (driver, driver_override) and the policy's reset_method only: \(one)")
     }
 
+    /// A device that comes or goes changes its own IOMMU group's members only: that group is
+    /// listed again (its peers are reconciled with it), no other.
+    @Test func aDeviceComingOrGoingListsOnlyItsOwnGroupAgain() throws {
+        let host = try seed000()
+        let counting = CountingKernelIO(host.kernel)
+        counting.keepJournal()
+        let agent = Agent.assemble(
+            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
+            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
+            workers: 1)
+        let gpu = "0000:12:00.0", nic = PCIAddress("0000:13:00.0")!
+        func listings(of group: Int) -> Int {
+            counting.operations.filter { $0 == "list " + host.kernel.paths.iommuGroupDevices(group) }.count
+        }
+        let change = UEvent(
+            action: "change", subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["PCI_SLOT_NAME": gpu])
+        agent.reconcileAll()  // as after its coldplug: every device's group known
+        let nicGroup = try #require(host.device(nic.description)?.group)
+        host.kernel.unplug(nic)
+        agent.handle(host.kernel.drain())
+        try host.plugAgain(nic.description)
+        counting.reset()
+        agent.handle(host.kernel.drain())
+        #expect(listings(of: nicGroup) >= 1 && host.device(nic.description)?.driver == "vfio-pci")
+        counting.reset()
+        agent.handle(([change], false))
+        #expect(listings(of: 12) == 0, "\(counting.operations)")
+    }
+
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
         let cache = IdentityCache()
         let address = PCIAddress("0000:12:00.0")!

@@ -189,11 +189,21 @@ package final class Agent: @unchecked Sendable {
                 // with its VFIO driver and says nothing of the device itself.
                 let came = event.subsystem == "pci" && event.action == "add"
                 let went = event.subsystem == "pci" && event.action == "remove"
+                // The group of a device that came, read once for both uses below.
+                var cameTo: Int?
                 if came || went {
                     // What was known of the device that stood here goes with it, and its
-                    // group has one member more or less.
+                    // group (the one it left, or its link's) has one member more or less.
+                    let left = reader.identities.entry(address)?.iommuGroup
                     reader.identities.forget(address)
-                    reader.groups.forgetAll()
+                    if came { cameTo = try? reader.group(of: address) }
+                    // One that came where another stood (its remove lost) left that one's.
+                    if let changed = went ? left : cameTo {
+                        reader.groups.forget(changed)
+                        if let left, left != changed { reader.groups.forget(left) }
+                    } else {
+                        reader.groups.forgetAll()
+                    }
                     ledger.forget(address)
                     reconciler.own.forget(address)
                 }
@@ -205,7 +215,7 @@ package final class Agent: @unchecked Sendable {
                     continue
                 }
                 guard !named.contains(address) else { continue }
-                let group = try? reader.group(of: address)
+                let group = came ? cameTo : try? reader.group(of: address)
                 if reconciler.own.take(event, for: address) {
                     own.updateValue(group, forKey: address)
                 } else {

@@ -1,9 +1,10 @@
 import Policy
 
-/// IOMMU groups' members, listed once and kept until a PCI device is added or removed: the
-/// kernel puts a device in its group before it announces the device (`add`) and takes it
-/// out before `remove`, so nothing else changes a group. Either event, lost events, and a
-/// VF count the agent changes forget them all.
+/// IOMMU groups' members, listed once and kept until a PCI device is added to the group or
+/// removed from it: the kernel puts a device in its group before it announces the device
+/// (`add`) and takes it out before `remove`, so nothing else changes a group. Either event
+/// forgets that group (all of them where the device's group cannot be told); lost events
+/// and a VF count the agent changes forget them all.
 package final class GroupCache: Sendable {
     /// Most groups have one member (each VF its own): kept without an array of its own.
     private enum Members {
@@ -29,5 +30,6 @@ package final class GroupCache: Sendable {
         kept.value(for: group) { Members(list()) }.addresses
     }
 
+    package func forget(_ group: Int) { kept.forget(group) }
     package func forgetAll() { kept.forgetAll() }
 }

@@ -1,8 +1,8 @@
 import HostInterface
 
-/// Values read once and kept until `forgetAll()`, which an event that may change them calls.
-/// A reading begun before a `forgetAll()` is returned to its caller but not kept, so a value
-/// read just before the change it misses is never served after it. The one mechanism of the
+/// Values read once and kept until `forget` or `forgetAll()`, which an event that may change
+/// them calls. A reading begun before either is returned to its caller but not kept, so a
+/// value read just before the change it misses is never served after it. The one mechanism of the
 /// groups' members and the registered drivers the agent keeps (`GroupCache`, `DriverCache`).
 package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Kept {
@@ -23,6 +23,14 @@ package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable
         let value = try read()
         kept.withLock { if $0.generation == generation { $0.values[key] = value } }
         return value
+    }
+
+    /// Forgets the value of `key`; a reading of any key begun before is not kept either.
+    package func forget(_ key: Key) {
+        kept.withLock {
+            $0.values[key] = nil
+            $0.generation += 1
+        }
     }
 
     package func forgetAll() {
