@@ -22,6 +22,12 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     public var routingID: Int { Int(bus) << 8 | Int(device) << 3 | Int(function) }
 
+    /// One word for the hasher (four fields were four rounds): every view, cache and queue
+    /// of the agent is keyed by address.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(domain) << 16 | UInt64(routingID))
+    }
+
     /// Parses the full sysfs form `dddd:bb:dd.f` (twelve characters); hex digits in any case.
     /// Works on the UTF-8 bytes directly, without allocating: it runs for every path and event.
     public init?(_ text: some StringProtocol) {
