@@ -92,24 +92,11 @@ package enum TrustedPath {
     package static func read(
         _ path: String, limit: Int = 1 << 20, root: String = "/", owners: Owners = .root
     ) -> Result<Contents, Refusal> {
-        let fd: Int32
         switch openFile(path, root: root, owners: owners) {
         case .failure(let refusal): return .failure(refusal)
         case .success(.masked): return .success(.masked)
         case .success(.record): return .failure(Refusal(message: "not a regular file"))
-        case .success(.file(let descriptor, let size)):
-            fd = descriptor
-            if size > limit {
-                close(fd)
-                return .failure(tooLarge(size, limit: limit))
-            }
-        }
-        defer { close(fd) }
-        do {
-            let bytes = try readAll(from: fd, limit: limit, chunk: 65536)
-            return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(.bytes(bytes))
-        } catch {
-            return .failure(Refusal(message: "cannot read: \(error)"))
+        case .success(.file(let fd, let size)): return contents(of: fd, size: size, limit: limit).map { .bytes($0) }
         }
     }
 
@@ -124,15 +111,23 @@ package enum TrustedPath {
             switch try walk(path, root: root, goal: .readRecord, owners: owners) {
             case .record(let target): return .success(target)
             case .masked: return .failure(Refusal(message: "not a regular file"))
-            case .file(let fd, let size):
-                defer { close(fd) }
-                guard size <= limit else { return .failure(tooLarge(size, limit: limit)) }
-                let bytes = try? readAll(from: fd, limit: limit, chunk: limit + 1)
-                guard let bytes else { return .failure(Refusal(message: "cannot read: \(Errno.current)")) }
-                return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(bytes)
+            case .file(let fd, let size): return contents(of: fd, size: size, limit: limit)
             }
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// The file open as `fd` (judged, `size` bytes then), which this closes; over `limit`
+    /// bytes it is refused unread, or when it grows past it while read.
+    private static func contents(of fd: Int32, size: Int, limit: Int) -> Result<[UInt8], Refusal> {
+        defer { close(fd) }
+        guard size <= limit else { return .failure(tooLarge(size, limit: limit)) }
+        do {
+            let bytes = try readAll(from: fd, limit: limit, chunk: min(limit + 1, 65536))
+            return bytes.count > limit ? .failure(tooLarge(bytes.count, limit: limit)) : .success(bytes)
+        } catch {
+            return .failure(Refusal(message: "cannot read: \(error)"))
         }
     }
 
