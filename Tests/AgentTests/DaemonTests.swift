@@ -128,7 +128,7 @@ struct PolicyWatcherTests {
         var daemon = Daemon(agent: host.agent, monitor: host.kernel, log: log) {
             loader.reload(directories: [directory], log: log)
         }
-        daemon.watcher = try #require(PolicyWatcher(directories: [directory]))
+        daemon.watcher = PolicyWatcher(directories: [directory])
         daemon.quietBeforeReload = .milliseconds(100)
         let signals = SignalPipe(signals: [], installHandlers: false)
         startThread { [daemon] in _ = daemon.run(signals: signals) }
@@ -152,7 +152,7 @@ struct PolicyWatcherTests {
         try tree.file(
             "/configmap/..2026_11_29_01/50.toml",
             "[[policy]]\nname = \"first\"\nmatch.ids = [\"1002:74a1\"]\ndriver = \"vfio-pci\"\n")
-        FileManager.default.createFile(atPath: tree.path("/configmap/touched"), contents: nil)
+        #expect(FileManager.default.createFile(atPath: tree.path("/configmap/touched"), contents: nil))
         #expect(waitFor(.seconds(5)) { host.agent.planner.policies.policies.map(\.name) == ["first"] })
         #expect(waitFor(.seconds(10)) { host.addresses { $0.driver == "vfio-pci" }.count == 8 })
         // The ConfigMap way: a new directory, then ..data renamed over the old link.

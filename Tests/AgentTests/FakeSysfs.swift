@@ -10,7 +10,7 @@ final class FakeSysfs {
     init() throws {
         var template = Array("/tmp/hotplug-agent-test.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw POSIXError(.EIO) }
-        root = String(cString: template)
+        root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         try mkdir("/sys/bus/pci/devices")
         try mkdir("/sys/bus/pci/drivers")
         try mkdir("/sys/kernel/iommu_groups")

@@ -124,7 +124,7 @@ struct JournalTests {
     func run(_ arguments: [String], journal: Bool) throws -> String {
         let tree = try FakeSysfs()
         let errorFile = tree.path("/stderr")
-        FileManager.default.createFile(atPath: errorFile, contents: nil)
+        #expect(FileManager.default.createFile(atPath: errorFile, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
         var st = stat()
         stat(errorFile, &st)

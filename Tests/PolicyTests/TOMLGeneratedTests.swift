@@ -76,7 +76,10 @@ struct TOMLWriter {
                 ]))
         case 2:
             return .float(
-                pick([0.5, -2.25, 1e10, 6.02e23, 5e-324, 1.0 / 3, .infinity, -.infinity, .nan, 0, 123_456.789]))
+                pick([
+                    0.5, -2.25, 1e10, 6.02e23, .leastNonzeroMagnitude, 1.0 / 3, .infinity, -.infinity, .nan, 0,
+                    123_456.789
+                ]))
         case 3: return .boolean(chance(50))
         case 4: return .dateTime(dateTime())
         case 5: return .array([])

@@ -1,7 +1,6 @@
 import HostInterface
 import Logging
 import Policy
-import Synchronization
 
 /// Turns events into reconciles. Any event only asks "reconcile this device"; its IOMMU
 /// group peers are reconciled with it, since claiming and viability depend on them. The

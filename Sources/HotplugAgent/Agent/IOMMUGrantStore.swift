@@ -1,6 +1,5 @@
 import HostInterface
 import Policy
-import Synchronization
 
 /// The `/dev/iommu` ACL entries the agent added (not those it found), one line each
 /// (`user 1000`, `group 993`) in the state directory's `iommu-acl`, so that they can be

@@ -2,7 +2,6 @@ import HostInterface
 import Logging
 import Glibc
 import Policy
-import Synchronization
 
 /// Where each device came from before the agent first moved it: one small file per device
 /// in the state directory (`/run/hotplug-agent/origins/<address>`), so the agent can put

@@ -1,7 +1,6 @@
 import HostInterface
 import Glibc
 import Policy
-import Synchronization
 
 /// What the daemon knows of a device that sysfs does not show: its last failure, or a write
 /// that has not returned. One small file per device in the state directory
