@@ -172,6 +172,24 @@ struct HotplugTests {
         #expect(listings(of: 12) == 0, "\(counting.operations)")
     }
 
+    /// A card swapped into a slot lands in another IOMMU group, and the new one is read
+    /// (a worker, `status`) before the events of the swap are handled: its old group's kept
+    /// list still goes, as the lists show it, not as the identity just read says.
+    @Test func aDeviceSwappedIntoAnotherGroupLeavesItsOldGroupsList() throws {
+        let host = try seed000()
+        let nic = PCIAddress("0000:13:00.0")!
+        let old = try #require(host.device(nic.description)?.group)
+        #expect(host.reader.groupMembers(old) == [nic])
+        host.kernel.unplug(nic)
+        var swapped = try host.described(nic.description)
+        swapped.iommuGroup = 999
+        try host.kernel.plug(swapped)
+        #expect(try host.reader.device(nic).iommuGroup == 999)
+        host.agent.handle(host.kernel.drain())
+        #expect(host.reader.groupMembers(old).isEmpty)
+        #expect(host.reader.groupMembers(999) == [nic])
+    }
+
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
         let cache = IdentityCache()
         let address = PCIAddress("0000:12:00.0")!

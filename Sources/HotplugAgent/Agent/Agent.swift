@@ -188,20 +188,19 @@ package final class Agent: @unchecked Sendable {
                 // with its VFIO driver and says nothing of the device itself.
                 let came = event.subsystem == "pci" && event.action == "add"
                 let went = event.subsystem == "pci" && event.action == "remove"
-                // The group of a device that came, read once for both uses below.
+                // The group of a device that came, as its link names it: read once, for both
+                // uses below.
                 var cameTo: Int?
                 if came || went {
-                    // What was known of the device that stood here goes with it, and its
-                    // group (the one it left, or its link's) has one member more or less.
-                    let left = reader.identities.entry(address)?.iommuGroup
+                    // What was known of the device that stood here goes with it; the group it
+                    // left (as the kept lists show it, never as a cached identity says: one
+                    // read meanwhile may be the new device's) and the group its link names
+                    // now have one member less or more.
                     reader.identities.forget(address)
-                    if came { cameTo = try? reader.group(of: address) }
-                    // One that came where another stood (its remove lost) left that one's.
-                    if let changed = went ? left : cameTo {
-                        reader.groups.forget(changed)
-                        if let left, left != changed { reader.groups.forget(left) }
-                    } else {
-                        reader.groups.forgetAll()
+                    reader.groups.forget(containing: address)
+                    if came {
+                        cameTo = try? reader.linkName(address, "iommu_group").flatMap(reader.groupNumber)
+                        if let cameTo { reader.groups.forget(cameTo) } else { reader.groups.forgetAll() }
                     }
                     ledger.forget(address)
                     reconciler.own.forget(address)

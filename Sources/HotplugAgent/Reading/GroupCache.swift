@@ -3,8 +3,9 @@ import Policy
 /// IOMMU groups' members, listed once and kept until a PCI device is added to the group or
 /// removed from it: the kernel puts a device in its group before it announces the device
 /// (`add`) and takes it out before `remove`, so nothing else changes a group. Either event
-/// forgets that group (all of them where the device's group cannot be told); lost events
-/// and a VF count the agent changes forget them all.
+/// forgets the groups whose kept members name that address (the one it left, as listed)
+/// and, on `add`, the group its `iommu_group` link names (all of them where that cannot
+/// be read); lost events and a VF count the agent changes forget them all.
 package final class GroupCache: Sendable {
     /// Most groups have one member (each VF its own): kept without an array of its own.
     private enum Members {
@@ -12,6 +13,13 @@ package final class GroupCache: Sendable {
         case many([PCIAddress])
 
         init(_ members: [PCIAddress]) { self = members.count == 1 ? .one(members[0]) : .many(members) }
+
+        func contains(_ address: PCIAddress) -> Bool {
+            switch self {
+            case .one(let member): member == address
+            case .many(let members): members.contains(address)
+            }
+        }
 
         var addresses: [PCIAddress] {
             switch self {
@@ -31,5 +39,10 @@ package final class GroupCache: Sendable {
     }
 
     package func forget(_ group: Int) { kept.forget(group) }
+
+    /// Forgets the groups whose kept members include `address`: whatever stood there left.
+    package func forget(containing address: PCIAddress) {
+        kept.forget { _, members in members.contains(address) }
+    }
     package func forgetAll() { kept.forgetAll() }
 }

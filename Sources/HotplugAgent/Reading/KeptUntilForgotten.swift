@@ -33,6 +33,16 @@ package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable
         }
     }
 
+    /// Forgets every value `isStale` holds for; a reading begun before is not kept either.
+    package func forget(where isStale: (Key, Value) -> Bool) {
+        kept.withLock { kept in
+            // The keys first: removing while iterating would copy the whole table.
+            let stale = kept.values.compactMap { isStale($0.key, $0.value) ? $0.key : nil }
+            for key in stale { kept.values[key] = nil }
+            kept.generation += 1
+        }
+    }
+
     package func forgetAll() {
         kept.withLock {
             $0.values.removeAll()

@@ -10,7 +10,8 @@ extension SysfsReader {
 
     /// The IOMMU group of a device: known, or its `iommu_group` link alone (its reconcile
     /// reads the rest). What is known may be of a device that left since (its reconcile
-    /// reads it afresh); it serves to order work by group, never to decide.
+    /// reads it afresh); it serves to order work by group, never to decide (not even which
+    /// kept group lists an event makes stale).
     package func group(of address: PCIAddress) throws(AgentError) -> Int? {
         if let identity = identities.entry(address) { return identity.iommuGroup }
         return try linkName(address, "iommu_group").flatMap(groupNumber)
