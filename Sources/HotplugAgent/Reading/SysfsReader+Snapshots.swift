@@ -43,9 +43,7 @@ extension SysfsReader {
         let groups = Set(device.iommuGroup.map { [$0] } ?? [])
         let devices = [device] + groups.flatMap { peers(in: $0, besides: [address]) }
         var refreshed = try snapshot(devices, groups: groups, known: view.vfioNodes)
-        refreshed.iommu = view.iommu
-        refreshed.iommuLooked = view.iommuLooked
-        refreshed.variants = view.variants
+        refreshed.keepReadings(of: view)
         return refreshed
     }
 
@@ -170,9 +168,7 @@ extension SysfsReader {
         for device in fresh { devices[device.address] = device }
         groups.formUnion(fresh.compactMap(\.iommuGroup))
         var view = try snapshot(Array(devices.values), groups: groups, known: previous.vfioNodes)
-        view.iommu = previous.iommu
-        view.iommuLooked = previous.iommuLooked
-        view.variants = previous.variants
+        view.keepReadings(of: previous)
         view.unreadable = previous.unreadable.filter { !read.contains($0.key) }.merging(failed) { $1 }
         return (view, read)
     }

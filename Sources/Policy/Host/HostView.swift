@@ -45,6 +45,14 @@ public struct HostView: Sendable {
 
     public var groupNumbers: [Int] { groups.keys.sorted() }
 
+    /// What `other` read beyond its snapshot (`/dev/iommu`, whether it looked for it, the
+    /// kernel's VFIO variant drivers), kept in this one made from a newer snapshot.
+    public mutating func keepReadings(of other: HostView) {
+        iommu = other.iommu
+        iommuLooked = other.iommuLooked
+        variants = other.variants
+    }
+
     /// The same view with `device` in place of the one at its address (or added); and
     /// `vfioNodes` and `iommu`, where given.
     public func replacing(
