@@ -199,7 +199,7 @@ package final class Agent: @unchecked Sendable {
                     reader.identities.forget(address)
                     reader.groups.forget(containing: address)
                     if came {
-                        cameTo = try? reader.linkName(address, "iommu_group").flatMap(reader.groupNumber)
+                        cameTo = try? reader.groupLink(of: address)
                         if let cameTo { reader.groups.forget(cameTo) } else { reader.groups.forgetAll() }
                     }
                     ledger.forget(address)

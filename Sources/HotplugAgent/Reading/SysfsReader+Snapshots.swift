@@ -14,7 +14,12 @@ extension SysfsReader {
     /// kept group lists an event makes stale).
     package func group(of address: PCIAddress) throws(AgentError) -> Int? {
         if let identity = identities.entry(address) { return identity.iommuGroup }
-        return try linkName(address, "iommu_group").flatMap(groupNumber)
+        return try groupLink(of: address)
+    }
+
+    /// The group the device's `iommu_group` link names now.
+    package func groupLink(of address: PCIAddress) throws(AgentError) -> Int? {
+        try linkName(address, "iommu_group").flatMap(groupNumber)
     }
 
     /// The addresses in an IOMMU group (kept, see `GroupCache`); empty when the group does
