@@ -3,7 +3,7 @@ import Logging
 import Glibc
 import Policy
 
-/// Where each device came from before the agent first moved it: one small file per device
+/// Where each device came from before the agent first moved it: one small record per device
 /// in the state directory (`/run/hotplug-agent/origins/<address>`), so the agent can put
 /// devices back when no policy wants them, also after a restart.
 ///
@@ -14,10 +14,10 @@ import Policy
 /// too. Nothing is synced: `/run` is emptied at boot, and the records need only outlive the
 /// agent, not the machine.
 ///
-/// The agent is the only writer of its state directory, so each record is read from its
-/// file once and then kept in memory beside it; once the directory has been listed (the
-/// sweep at start), a device it did not list has none, without a look. The directory is
-/// opened for writing once and kept (opened again if it was removed meanwhile).
+/// The agent is the only writer of its state directory, so each record is read once and
+/// then kept in memory beside it; once the directory has been listed (the sweep at start),
+/// a device it did not list has none, without a look. The directory is opened for writing
+/// once and kept (opened again if it was removed meanwhile).
 package final class OriginStore: Sendable {
     package let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
@@ -179,7 +179,7 @@ package final class OriginStore: Sendable {
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
-            } catch  where error.errno == .ENOENT && attempt == 0 {
+            } catch where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error

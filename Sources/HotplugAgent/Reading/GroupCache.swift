@@ -44,5 +44,6 @@ package final class GroupCache: Sendable {
     package func forget(containing address: PCIAddress) {
         kept.forget { _, members in members.contains(address) }
     }
+
     package func forgetAll() { kept.forgetAll() }
 }

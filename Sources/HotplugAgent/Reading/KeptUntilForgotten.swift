@@ -7,7 +7,7 @@ import HostInterface
 package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Kept {
         var values: [Key: Value] = [:]
-        /// Counts `forgetAll()`s.
+        /// Counts the forgets of any kind.
         var generation = 0
     }
     private let kept = Locked(Kept())

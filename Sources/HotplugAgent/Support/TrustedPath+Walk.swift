@@ -56,9 +56,8 @@ extension TrustedPath {
             }
             guard next >= 0 else {
                 let error = Errno.current
-                throw Refusal(
-                    message: isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)",
-                    isMissing: error == .ENOENT, isDenied: error == .EACCES || error == .EPERM)
+                throw Refusal.cannotOpen(
+                    isLast ? "cannot open: \(error)" : "cannot open \(nextShown): \(error)", error, missing: true)
             }
             var st = stat()
             guard fstat(next, &st) == 0 else {
@@ -145,7 +144,7 @@ extension TrustedPath {
         let fd = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             let error = Errno.current
-            throw Refusal(message: "cannot open: \(error)", isDenied: error == .EACCES || error == .EPERM)
+            throw Refusal.cannotOpen("cannot open: \(error)", error)
         }
         return .file(descriptor: fd, size: 0)
     }
@@ -172,7 +171,7 @@ extension TrustedPath {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else {
             let error = Errno.current
-            throw Refusal(message: "cannot open: \(error)", isDenied: error == .EACCES || error == .EPERM)
+            throw Refusal.cannotOpen("cannot open: \(error)", error)
         }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_dev == judged.st_dev, st.st_ino == judged.st_ino else {

@@ -29,6 +29,12 @@ package enum TrustedPath {
         /// This user may not open it or a directory on the way (EACCES, EPERM): not a
         /// judgement of the path.
         package var isDenied = false
+
+        /// An open that failed with `error`: missing, denied, or neither.
+        static func cannotOpen(_ message: String, _ error: Errno, missing: Bool = false) -> Refusal {
+            Refusal(
+                message: message, isMissing: missing && error == .ENOENT, isDenied: error == .EACCES || error == .EPERM)
+        }
     }
 
     package enum Opened {
