@@ -348,11 +348,7 @@ struct CDISpecFileTests {
         host.agent.reconcileAll()
         deliver()
         _ = host.agent.cdiSpecs()
-        let counting = CountingKernelIO(host.kernel)
-        counting.keepJournal()
-        let agent = Agent.assemble(
-            kernel: counting, paths: host.kernel.paths, policies: host.agent.planner.policies, dryRun: false,
-            log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 1)
+        let (agent, counting) = host.countingAgent()
         #expect(agent.cdiSpecs() == (try full()))
         counting.reset()
         agent.handle(

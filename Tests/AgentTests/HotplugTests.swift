@@ -118,13 +118,10 @@ struct HotplugTests {
 
     @Test func aBurstOfEventsForOneDeviceIsOneReconcileAndReadsNoIdentityAgain() throws {
         let host = try seed000()
-        let counting = CountingKernelIO(host.kernel)
         let policies = PolicySet(
             PolicyParser(accounts: TableAccounts(users: ["cloud": 1000], groups: ["kvm": 993]))
                 .parse(try SimHost.examplePolicy("seed-000"), file: "seed-000.toml").policies)
-        let agent = Agent.assemble(
-            kernel: counting, paths: host.kernel.paths, policies: policies, dryRun: false,
-            log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state, workers: 4)
+        let (agent, counting) = host.countingAgent(workers: 4, policies: policies)
         let gpu = "0000:12:00.0"
         func event(_ action: String) -> UEvent {
             UEvent(action: action, subsystem: "pci", devpath: "/devices/\(gpu)", properties: ["PCI_SLOT_NAME": gpu])
@@ -147,12 +144,7 @@ struct HotplugTests {
     /// listed again (its peers are reconciled with it), no other.
     @Test func aDeviceComingOrGoingListsOnlyItsOwnGroupAgain() throws {
         let host = try seed000()
-        let counting = CountingKernelIO(host.kernel)
-        counting.keepJournal()
-        let agent = Agent.assemble(
-            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
-            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
-            workers: 1)
+        let (agent, counting) = host.countingAgent()
         let gpu = "0000:12:00.0", nic = PCIAddress("0000:13:00.0")!
         func listings(of group: Int) -> Int {
             counting.operations.filter { $0 == "list " + host.kernel.paths.iommuGroupDevices(group) }.count

@@ -24,12 +24,7 @@ struct OwnEventsTests {
         let host = try SimHost("seed-000-mi300x.json", policies: gpus)
         #expect(host.runOnce())
         _ = host.kernel.drain()
-        let counting = CountingKernelIO(host.kernel)
-        counting.keepJournal()
-        let agent = Agent.assemble(
-            kernel: counting, paths: host.kernel.paths, policies: host.agent.reconciler.planner.policies,
-            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: host.state,
-            workers: 1)
+        let (agent, counting) = host.countingAgent()
         host.kernel.unplug(gpu)
         agent.handle(host.kernel.drain())
         try host.plugAgain(gpu.description)

@@ -103,6 +103,18 @@ final class SimHost {
 
     /// Plugs the device at `address` in again as the host description lays it out.
     func plugAgain(_ address: String) throws { try kernel.plug(try described(address)) }
+
+    /// A second agent on this host and state (this one's policies unless `policies`), whose
+    /// kernel operations are counted and kept in order.
+    func countingAgent(workers: Int = 1, policies: PolicySet? = nil) -> (Agent, CountingKernelIO) {
+        let counting = CountingKernelIO(kernel)
+        counting.keepJournal()
+        let agent = Agent.assemble(
+            kernel: counting, paths: kernel.paths, policies: policies ?? self.agent.reconciler.planner.policies,
+            dryRun: false, log: .lines(level: .critical) { _ in }, bindSettle: .zero, stateDirectory: state,
+            workers: workers)
+        return (agent, counting)
+    }
     var history: [String] { kernel.inspect(\.history) }
 
     func addresses(where predicate: (SimulatedState.Device) -> Bool) -> [String] {
