@@ -150,6 +150,9 @@ extension SimulatedKernel {
     /// `readLink` on the state already held (`readDirectory` takes the lock once).
     func readLink(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
         let missing = IOFailure(.readlink, path, errno: .ENOENT)
+        if !state.linkFaults.isEmpty && state.linkFaults.contains(path) {
+            throw IOFailure(.readlink, path, errno: .EIO)
+        }
         switch parse(path) {
         case .deviceDir(let address):
             guard state.devices[address] != nil else { throw missing }
@@ -172,6 +175,10 @@ extension SimulatedKernel {
             // The kernel's link, relative to the class directory, to where `resolve` leads.
             guard let real = try? resolve(path, in: state) else { throw missing }
             return "../.." + real.dropFirst(paths.under("/sys").count)
+        case .nvmeSubsystem(_, let entry) where !entry.isEmpty:
+            // A controller's link, relative to `devices/virtual/nvme-subsystem/<subsystem>`.
+            guard let real = try? resolve(path, in: state) else { throw missing }
+            return "../../.." + real.dropFirst(paths.under("/sys/devices").count)
         default:
             throw missing
         }

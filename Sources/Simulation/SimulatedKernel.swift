@@ -206,6 +206,9 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
     /// Makes every resolution of `path` fail with EIO.
     func failResolving(_ path: String) { state.write { _ = $0.resolveFaults.insert(path) } }
 
+    /// Makes every reading of the link at `path` fail with EIO.
+    func failReadingLink(_ path: String) { state.write { _ = $0.linkFaults.insert(path) } }
+
     /// Makes every reading (or listing, for a directory) of `path` fail with EIO, or work again.
     func failReading(_ path: String, _ failing: Bool = true) {
         state.write { if failing { $0.readFaults.insert(path) } else { $0.readFaults.remove(path) } }

@@ -124,6 +124,8 @@ package struct SimulatedState {
     var probeFaults: [String: Errno] = [:]
     /// Paths whose resolution fails with EIO (a sysfs the agent cannot follow).
     var resolveFaults = Set<String>()
+    /// Links whose reading fails with EIO.
+    var linkFaults = Set<String>()
     /// Paths whose reading (or listing) fails with EIO, until taken out again.
     var readFaults = Set<String>()
     /// Injected faults: writes to paths ending so fail with this errno, this many times.

@@ -39,10 +39,12 @@ struct InUseTests {
             })
     }
 
-    /// Not knowing is not "free": a NIC whose own place in sysfs cannot be resolved while
-    /// interfaces are there to compare is refused, never taken as unused.
+    /// Not knowing is not "free": a NIC whose own place in sysfs can be neither read from
+    /// its link nor resolved while interfaces are there to compare is refused, never taken
+    /// as unused.
     @Test func aDeviceWhoseUseCannotBeCheckedIsRefused() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failReadingLink("/sys/bus/pci/devices/0000:03:00.0")
         host.kernel.failResolving("/sys/bus/pci/devices/0000:03:00.0")
         let lines = try host.planLines()
         #expect(
@@ -74,8 +76,36 @@ struct InUseTests {
         #expect(host.device("0000:03:00.0")?.driver == "ice")
     }
 
+    /// Links of the kernel's own form are read, never followed (an `O_PATH` open, a name
+    /// asked of `/proc` and a close each, on a real host): the check of the NIC and disk
+    /// resolves nothing, and still finds what it found.
+    @Test func classEntriesAreReadAsTheKernelWroteThemNotFollowed() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        let (agent, counting) = host.countingAgent()
+        #expect(agent.runOnce(events: host.kernel))
+        #expect(counting.operations.contains("readlink /sys/class/net/ens1f0"))
+        #expect(counting.operations.contains("readlink /sys/class/block/nvme0n1p2"))
+        let resolved = counting.operations.filter { $0.hasPrefix("realpath ") }
+        #expect(resolved.isEmpty, "\(resolved)")
+        #expect(host.device("0000:03:00.0")?.driver == "ice")
+        #expect(host.device("0000:04:00.0")?.driver == "nvme")
+    }
+
+    /// A link that cannot be read is followed instead: the interface is still found.
+    @Test func aClassLinkThatCannotBeReadIsFollowed() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failReadingLink("/sys/class/net/ens1f0")
+        host.kernel.failReadingLink("/sys/bus/pci/devices/0000:03:00.0")
+        let lines = try host.planLines()
+        #expect(
+            lines.contains(
+                "  refused: unbind ice: the host uses it: network interface ens1f0 is up (allow-in-use = true allows "
+                    + "it)"), "\(lines)")
+    }
+
     @Test func anInterfaceThatCannotBeFollowedRefusesTheNIC() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: everything)
+        host.kernel.failReadingLink("/sys/class/net/ens1f0")
         host.kernel.failResolving("/sys/class/net/ens1f0")
         let lines = try host.planLines()
         #expect(

@@ -108,4 +108,56 @@ struct InUseTreeTests {
         #expect(symlink(tree.path("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/nvme0n1p1"), name) == 0)
         #expect(try planned(tree, Self.nic).contains("block device p\\xff has a name that is not UTF-8"))
     }
+
+    /// The kernel's own layout: devices below `/sys/devices`, each bus and class entry a
+    /// relative link to one, read as written. The interface up, the mounted disk and an
+    /// interface below a child device (virtio's `virtio0/net/`) are found; so is one whose
+    /// link has a form no kernel link has (`.` inside), by following it; the loopback
+    /// interface, up, is nobody's, and a NIC with no interface is taken.
+    @Test func theKernelsRelativeLinksAreReadAsWritten() throws {
+        let tree = try FakeSysfs()
+        let devices = [
+            (Self.nic, "8086:1593", "0x020000", "ice"), (Self.nvme, "144d:a80a", "0x010802", "nvme"),
+            ("0000:05:00.0", "1af4:1041", "0x020000", "virtio-pci"), ("0000:06:00.0", "8086:1593", "0x020000", "ice"),
+            ("0000:07:00.0", "8086:1593", "0x020000", "ice")
+        ]
+        try tree.mkdir("/sys/devices/pci0000:00")
+        for (index, (address, id, classCode, driver)) in devices.enumerated() {
+            try tree.device(address, id: id, class: classCode, driver: driver, group: 3 + index)
+            #expect(
+                rename(tree.path("/sys/bus/pci/devices/\(address)"), tree.path("/sys/devices/pci0000:00/\(address)"))
+                    == 0)
+            try tree.link("/sys/bus/pci/devices/\(address)", to: "../../../devices/pci0000:00/\(address)")
+        }
+        func interface(_ name: String, below place: String, link: String? = nil, flags: String = "0x1003") throws {
+            try tree.mkdir("/sys/\(place)/net/\(name)")
+            try tree.file("/sys/\(place)/net/\(name)/flags", flags + "\n")
+            try tree.link("/sys/class/net/\(name)", to: link ?? "../../\(place)/net/\(name)")
+        }
+        try tree.mkdir("/sys/class/net")
+        try interface("ens1f0", below: "devices/pci0000:00/\(Self.nic)")
+        try interface("eth1", below: "devices/pci0000:00/0000:05:00.0/virtio0")
+        try interface(
+            "ens2", below: "devices/pci0000:00/0000:06:00.0", link: "../../devices/./pci0000:00/0000:06:00.0/net/ens2")
+        try interface("lo", below: "devices/virtual", flags: "0x9")
+        try tree.mkdir("/sys/class/block")
+        var disk = "devices/pci0000:00/\(Self.nvme)/nvme/nvme0"
+        for (name, number) in [("nvme0n1", "259:0"), ("nvme0n1p1", "259:1")] {
+            disk += "/" + name
+            try tree.mkdir("/sys/\(disk)/holders")
+            try tree.file("/sys/\(disk)/dev", number + "\n")
+            try tree.link("/sys/class/block/\(name)", to: "../../\(disk)")
+        }
+        try tree.mkdir("/proc/self")
+        try tree.file("/proc/self/mountinfo", Self.mount)
+        try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        #expect(try planned(tree, Self.nic).contains("the host uses it: network interface ens1f0 is up"))
+        #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
+        #expect(try planned(tree, "0000:05:00.0").contains("the host uses it: network interface eth1 is up"))
+        #expect(try planned(tree, "0000:06:00.0").contains("the host uses it: network interface ens2 is up"))
+        let free = try planned(tree, "0000:07:00.0")
+        #expect(!free.contains("refused"), "\(free)")
+    }
 }

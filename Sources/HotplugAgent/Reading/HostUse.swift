@@ -23,11 +23,13 @@ package struct HostUse {
     /// Why the host uses the device, one reason each; empty when it does not. Not knowing
     /// is not "free": a device whose place in sysfs cannot be told while interfaces or
     /// block devices are there to compare is one the host may use.
-    package func inUse(_ address: PCIAddress) -> [String] {
+    /// `device` is the device as the look that asks read it, where there was one: its PF,
+    /// class and driver are not read again.
+    package func inUse(_ address: PCIAddress, as device: PCIDevice? = nil) -> [String] {
         let (interfaces, disks, unchecked) = look(address)
         var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
         uses += unchecked
-        if interfaces.isEmpty, let moved = interfaceElsewhere(address) { uses.append(moved) }
+        if interfaces.isEmpty, let moved = interfaceElsewhere(address, as: device) { uses.append(moved) }
         for disk in disks {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
             if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
@@ -64,9 +66,12 @@ package struct HostUse {
     /// A VF bound to a network driver that shows no interface here: `net/` below a device
     /// shows only the interfaces of the network namespace that mounted this sysfs, so its
     /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
-    private func interfaceElsewhere(_ address: PCIAddress) -> String? {
-        guard io.exists(paths.attribute(address, "physfn")), isNetworkController(address),
-            let driver = (try? io.readLink(paths.attribute(address, "driver"))).flatMap(lastComponent),
+    private func interfaceElsewhere(_ address: PCIAddress, as device: PCIDevice?) -> String? {
+        guard device.map({ $0.physfn != nil }) ?? io.exists(paths.attribute(address, "physfn")),
+            device.map({ $0.classCode >> 16 == 0x02 }) ?? isNetworkController(address),
+            let driver = device.map(\.driver)
+                ?? (try? io.readLink(paths.attribute(address, "driver")))
+                .flatMap(lastComponent),
             !vfio.contains(driver), driver != "pci-stub"
         else { return nil }
         return "it is bound to \(driver) and shows no network interface here: "
@@ -99,17 +104,11 @@ package struct HostUse {
         _ address: PCIAddress
     ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: [String]) {
         let unchecked = Unchecked()
-        // Where the device really is, resolved once something is there to compare.
-        var resolved: String??
-        let below = { (path: String) -> Bool in
-            if resolved == nil { resolved = .some(follow(paths.device(address), unchecked)) }
-            guard let base = resolved! else { return false }
-            return path.hasPrefix(base + "/")
-        }
+        let places = Places(self, address, unchecked)
         let net = entries(of: paths.classNet, unchecked)
         unchecked.undecodable(net.undecodable, "network interface")
         let interfaces = net.names.sorted().filter { name in
-            follow(paths.classNet + "/" + name, unchecked).map(below) ?? false
+            places.place(of: paths.classNet + "/" + name, in: "class/net").map(places.below) ?? false
         }.compactMap { name -> HostDescription.Interface? in
             let entry = paths.classNet + "/" + name
             guard let text = text(entry + "/flags", of: entry, unchecked) else { return nil }
@@ -121,7 +120,7 @@ package struct HostUse {
             }
             return HostDescription.Interface(name: name, up: value & 0x1 != 0)
         }
-        let names = blockDevices(below: below, unchecked)
+        let names = blockDevices(places, unchecked)
         guard !names.isEmpty else { return (interfaces, [], unchecked.reasons) }
         var mountInfo = ""
         do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { unchecked.note(error) }
@@ -150,7 +149,7 @@ package struct HostUse {
     }
 
     /// What one look could not check, one reason each.
-    private final class Unchecked {
+    final class Unchecked {
         var reasons: [String] = []
 
         func note(_ reason: String) {
@@ -196,7 +195,7 @@ package struct HostUse {
     /// Where an entry really leads. Nil when it left since it was listed; a failure noted
     /// when it is there and cannot be followed (a dangling or looping link), or leads out
     /// of `--root`'s tree (an absolute link there names the real host's files).
-    private func follow(_ entry: String, _ unchecked: Unchecked) -> String? {
+    func follow(_ entry: String, _ unchecked: Unchecked) -> String? {
         let real: String
         do throws(IOFailure) { real = try io.resolve(entry) } catch {
             if !gone(entry) { unchecked.note(error) }
@@ -211,24 +210,26 @@ package struct HostUse {
 
     /// The block devices below the function, and the NVMe multipath namespaces (and their
     /// partitions) of subsystems one of whose controllers is below it.
-    private func blockDevices(below: (String) -> Bool, _ unchecked: Unchecked) -> [String] {
+    private func blockDevices(_ places: Places, _ unchecked: Unchecked) -> [String] {
         var subsystems: [String: Bool] = [:]
         let block = entries(of: paths.classBlock, unchecked)
         unchecked.undecodable(block.undecodable, "block device")
         return block.names.sorted().filter { name in
-            guard let real = follow(paths.classBlock + "/" + name, unchecked) else { return false }
-            if below(real) { return true }
-            guard let subsystem = nvmeSubsystem(of: real) else { return false }
-            if let known = subsystems[subsystem] { return known }
-            let controllers = entries(of: subsystem, unchecked).names.filter(isControllerName)
-            let mine = controllers.contains { follow(subsystem + "/" + $0, unchecked).map(below) ?? false }
-            subsystems[subsystem] = mine
+            guard let place = places.place(of: paths.classBlock + "/" + name, in: "class/block") else { return false }
+            if places.below(place) { return true }
+            guard let subsystem = places.nvmeSubsystem(of: place) else { return false }
+            if let known = subsystems[subsystem.directory] { return known }
+            let controllers = entries(of: subsystem.directory, unchecked).names.filter(isControllerName)
+            let mine = controllers.contains { controller in
+                places.place(of: subsystem.directory + "/" + controller, in: subsystem.sys).map(places.below) ?? false
+            }
+            subsystems[subsystem.directory] = mine
             return mine
         }
     }
 
     /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`.
-    private func nvmeSubsystem(of path: String) -> String? {
+    func nvmeSubsystem(of path: String) -> String? {
         guard let range = path.firstRange(of: "/nvme-subsystem/nvme-subsys") else { return nil }
         let rest = path[range.upperBound...]
         let end = rest.firstIndex(of: "/") ?? rest.endIndex
@@ -238,63 +239,5 @@ package struct HostUse {
     /// `nvme0`: a controller link in a subsystem directory (namespaces are `nvme0n1`).
     private func isControllerName(_ name: String) -> Bool {
         name.hasPrefix("nvme") && name.count > 4 && name.dropFirst(4).allSatisfy { $0.isASCII && $0.isNumber }
-    }
-}
-
-/// `/proc/self/mountinfo`: for each mount its device number (field 3), mount point
-/// (field 5) and source (the field after the ` - ` separator and the file system type).
-package struct Mounts {
-    package struct Entry {
-        package var number: String
-        package var point: String
-        package var source: String
-    }
-
-    package let entries: [Entry]
-
-    package init(mountInfo: String) {
-        entries = Mounts.lines(mountInfo).compactMap { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else {
-                return nil
-            }
-            return Entry(
-                number: String(fields[2]), point: Mounts.unescape(fields[4]),
-                source: Mounts.unescape(fields[separator + 2]))
-        }
-    }
-
-    /// Where the block device with this number or node is mounted: its number names it
-    /// (ext4, xfs), or its source does (btrfs and bcachefs, whose numbers are anonymous;
-    /// bcachefs joins several devices with `:`).
-    package func mountPoint(number: String, node: String) -> String? {
-        entries.first { entry in
-            (!number.isEmpty && entry.number == number) || entry.source.split(separator: ":").contains { $0 == node }
-        }?.point
-    }
-
-    /// The lines of a /proc table, split at each newline byte: a Character split would
-    /// take a carriage return before one (which the kernel does not escape) and the
-    /// newline as one character, and join two lines.
-    package static func lines(_ text: String) -> [Substring] {
-        text.utf8.split(separator: UInt8(ascii: "\n")).map { Substring($0) }
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.
-    package static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
-        var bytes: [UInt8] = []
-        var utf8 = Array(field.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
-                let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8)
-            {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(3)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -27,7 +27,7 @@ extension SysfsReader {
             if needs.upstreamConfig { device.upstream = upstream(of: address) }
             // A PF the agent changed: its SR-IOV state, to put it back when no policy wants it.
             if needs.sriov || device.origin?.sriov != nil { device.sriov = sriov(address) }
-            if needs.inUse { device.inUse = inUse(address) }
+            if needs.inUse { device.inUse = inUse(address, as: device) }
             // Holders, where a step would pull the device or its VFs from a VM: it leaves its
             // VFIO driver, or its VF count changes (to the policy's or back to the origin's).
             let target = needs.holdersUnlessVFCount ?? device.origin?.sriov?.numVFs
@@ -59,8 +59,8 @@ extension SysfsReader {
     }
 
     /// How the host uses a device (see `HostUse`).
-    package func inUse(_ address: PCIAddress) -> [String] {
-        HostUse(io: io, paths: paths, vfio: vfioDrivers()).inUse(address)
+    package func inUse(_ address: PCIAddress, as device: PCIDevice? = nil) -> [String] {
+        HostUse(io: io, paths: paths, vfio: vfioDrivers()).inUse(address, as: device)
     }
 
     /// The device's network interfaces and block devices, as `record` keeps them.
