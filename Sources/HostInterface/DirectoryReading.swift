@@ -1,26 +1,33 @@
+import Policy
+
 /// What to read of one directory (a device's, in sysfs) through one descriptor: files,
 /// links and subdirectories' listings, each named relative to it and never through a link.
 package struct DirectoryRequest: Hashable, Sendable {
     package var files: [String] = []
     package var links: [String] = []
     package var listings: [String] = []
-    /// Listed only where the `driver` link (asked among `links`) is there: what a driver
-    /// makes when it binds (`vfio-dev/`), which an unbound device cannot have.
-    package var listingsWhileBound: [String] = []
+    /// Listed only where the `driver` link (asked among `links`) names one of `vfio`: what a
+    /// VFIO driver makes when it binds (`vfio-dev/`), which a device on no driver or on a
+    /// host driver cannot have.
+    package var listingsOnVFIO: [String] = []
+    package var vfio = VFIODrivers()
 
     package init(
-        files: [String] = [], links: [String] = [], listings: [String] = [], listingsWhileBound: [String] = []
+        files: [String] = [], links: [String] = [], listings: [String] = [], listingsOnVFIO: [String] = [],
+        vfio: VFIODrivers = VFIODrivers()
     ) {
         self.files = files
         self.links = links
         self.listings = listings
-        self.listingsWhileBound = listingsWhileBound
+        self.listingsOnVFIO = listingsOnVFIO
+        self.vfio = vfio
     }
 
     /// The listings to read, once the links were read as `links`.
     package func listings(after links: [String: String]) -> [String] {
-        let unbound = self.links.contains("driver") && links["driver"] == nil
-        return unbound ? listings : listings + listingsWhileBound
+        // Without the driver link asked, nothing tells which driver it is on: listed.
+        let onVFIO = !self.links.contains("driver") || vfio.contains(links["driver"].flatMap(lastComponent))
+        return onVFIO ? listings + listingsOnVFIO : listings
     }
 }
 

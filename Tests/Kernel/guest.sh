@@ -112,6 +112,22 @@ check "a mounted btrfs (anonymous 0:NN in mountinfo) keeps the NVMe: plan says w
 check "the NVMe stays on nvme" is_on $NVME nvme
 umount /run/mnt
 
+# --- the links the in-use check reads as written are the kernel's own form -----------------
+# Each entry of a class or bus directory, and each controller link of an NVMe subsystem, is
+# relative and leads to a real directory: joined as text it names where it leads.
+written_as_led() {
+    local entry target
+    for entry in "$@"; do
+        [ -L "$entry" ] || continue
+        target=$(readlink "$entry") && [ "${target#/}" = "$target" ] || return 1
+        [ "$(realpath -m -s "$(dirname "$entry")/$target")" = "$(realpath "$entry")" ] || return 1
+    done
+}
+check "every link of /sys/class/net, /sys/class/block and /sys/bus/pci/devices names where it leads" \
+    written_as_led /sys/class/net/* /sys/class/block/* /sys/bus/pci/devices/*
+check "so does each NVMe subsystem's controller link" written_as_led /sys/devices/virtual/nvme-subsystem/*/nvme[0-9]*
+check "the NVMe's namespace link is relative" [ "$(readlink /sys/class/block/nvme0n1 | cut -c1-14)" = ../../devices/ ]
+
 # --- a module's PCI driver is announced by a drivers uevent, which the daemon receives -----
 # (it keeps the registered and VFIO drivers until then)
 policies <<'TOML'

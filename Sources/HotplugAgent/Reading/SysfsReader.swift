@@ -43,12 +43,13 @@ package struct SysfsReader: Sendable {
     /// One device as sysfs shows it now, in one look at its directory (`readDirectory`);
     /// `.gone` when it is not there (any more). Its identity comes from `identities` while
     /// the directory's inode is the one it was read under, else from its `uevent` file and
-    /// links; the driver link, `driver_override` and, while bound, `vfio-dev/` always from
-    /// sysfs.
+    /// links; the driver link, `driver_override` and, while on a VFIO driver, `vfio-dev/`
+    /// always from sysfs.
     package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
         let directory = paths.device(address)
         let known = identities.entry(address)
-        var request = DirectoryRequest(files: ["driver_override"], links: ["driver"], listingsWhileBound: ["vfio-dev"])
+        var request = DirectoryRequest(
+            files: ["driver_override"], links: ["driver"], listingsOnVFIO: ["vfio-dev"], vfio: vfioDrivers())
         if known == nil {
             request.files.append("uevent")
             request.links += ["iommu_group", "physfn"]

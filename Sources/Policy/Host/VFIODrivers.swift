@@ -2,7 +2,7 @@
 /// vfio-pci-core (the PCI drivers of the modules in `/sys/module/vfio_pci_core/holders/`,
 /// where it was read), or one named as vfio-pci and its vendor variants are (`vfio-pci`,
 /// `mlx5_vfio_pci`, `nvgrace_gpu_vfio_pci`), for drivers not loaded yet.
-public struct VFIODrivers: Sendable, Equatable {
+public struct VFIODrivers: Sendable, Hashable {
     /// The drivers the kernel lists; empty where it was not read.
     public var listed: Set<String>
 
