@@ -23,8 +23,10 @@ extension HostUse {
         private let use: HostUse
         private let device: String
         private let unchecked: Unchecked
-        private var deviceSys: String??
-        private var deviceResolved: String??
+        /// The device's own place, read when first asked: `.some(nil)` when it could be
+        /// neither read nor followed (noted once).
+        private var devicePlace: Place??
+        private var deviceFollowed = false
 
         init(_ use: HostUse, _ address: PCIAddress, _ unchecked: Unchecked) {
             self.use = use
@@ -46,15 +48,19 @@ extension HostUse {
         /// Whether `place` is below the device (the device's own place read once, when
         /// first asked).
         func below(_ place: Place) -> Bool {
-            if deviceSys == nil {
-                deviceSys = .some(self.place(of: device, in: "bus/pci/devices")?.sys)
+            if devicePlace == nil { devicePlace = .some(self.place(of: device, in: "bus/pci/devices")) }
+            guard var base = devicePlace! else { return false }
+            if let sys = place.sys, let baseSys = base.sys { return sys.hasPrefix(baseSys + "/") }
+            // Compared where the links lead: the device followed once too, if it was read.
+            if base.resolved == nil && !deviceFollowed {
+                deviceFollowed = true
+                base.resolved = use.follow(device, unchecked)
+                devicePlace = .some(base)
             }
-            if let sys = place.sys, let base = deviceSys! { return sys.hasPrefix(base + "/") }
-            if deviceResolved == nil { deviceResolved = .some(use.follow(device, unchecked)) }
-            guard let base = deviceResolved!, let real = place.resolved ?? use.follow(place.entry, unchecked) else {
+            guard let baseReal = base.resolved, let real = place.resolved ?? use.follow(place.entry, unchecked) else {
                 return false
             }
-            return real.hasPrefix(base + "/")
+            return real.hasPrefix(baseReal + "/")
         }
 
         /// The NVMe subsystem directory a multipath namespace's place is in, as a directory
