@@ -7,8 +7,10 @@ import Glibc
 final class FakeSysfs {
     let root: String
 
-    init() throws {
-        var template = Array("/tmp/hotplug-agent-test.XXXXXX".utf8CString)
+    /// A tree in a new directory of `parent` (made where missing), `/tmp` by default.
+    init(in parent: String = "/tmp") throws {
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        var template = Array((parent + "/hotplug-agent-test.XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { throw POSIXError(.EIO) }
         root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         try mkdir("/sys/bus/pci/devices")

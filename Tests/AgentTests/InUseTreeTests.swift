@@ -119,7 +119,8 @@ struct InUseTreeTests {
         let devices = [
             (Self.nic, "8086:1593", "0x020000", "ice"), (Self.nvme, "144d:a80a", "0x010802", "nvme"),
             ("0000:05:00.0", "1af4:1041", "0x020000", "virtio-pci"), ("0000:06:00.0", "8086:1593", "0x020000", "ice"),
-            ("0000:07:00.0", "8086:1593", "0x020000", "ice")
+            ("0000:07:00.0", "8086:1593", "0x020000", "ice"), ("0000:08:00.0", "8086:1593", "0x020000", "ice"),
+            ("0000:09:00.0", "144d:a80a", "0x010802", "nvme")
         ]
         try tree.mkdir("/sys/devices/pci0000:00")
         for (index, (address, id, classCode, driver)) in devices.enumerated() {
@@ -140,6 +141,9 @@ struct InUseTreeTests {
         try interface(
             "ens2", below: "devices/pci0000:00/0000:06:00.0", link: "../../devices/./pci0000:00/0000:06:00.0/net/ens2")
         try interface("lo", below: "devices/virtual", flags: "0x9")
+        // Below a directory whose name begins with a combining mark (as characters, it joins
+        // the "/" before it).
+        try interface("eth5", below: "devices/pci0000:00/0000:08:00.0/\u{301}x")
         try tree.mkdir("/sys/class/block")
         var disk = "devices/pci0000:00/\(Self.nvme)/nvme/nvme0"
         for (name, number) in [("nvme0n1", "259:0"), ("nvme0n1p1", "259:1")] {
@@ -148,16 +152,47 @@ struct InUseTreeTests {
             try tree.file("/sys/\(disk)/dev", number + "\n")
             try tree.link("/sys/class/block/\(name)", to: "../../\(disk)")
         }
+        // A link of the kernel's form to nothing, below the second NVMe: its disk cannot be told.
+        try tree.link("/sys/class/block/nvme9n1", to: "../../devices/pci0000:00/0000:09:00.0/nvme/nvme9/nvme9n1")
         try tree.mkdir("/proc/self")
         try tree.file("/proc/self/mountinfo", Self.mount)
         try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
         try tree.mkdir("/p")
         try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        #expect(try planned(tree, "0000:08:00.0").contains("the host uses it: network interface eth5 is up"))
+        #expect(try planned(tree, "0000:09:00.0").contains("holders: No such file or directory"))
         #expect(try planned(tree, Self.nic).contains("the host uses it: network interface ens1f0 is up"))
         #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
         #expect(try planned(tree, "0000:05:00.0").contains("the host uses it: network interface eth1 is up"))
         #expect(try planned(tree, "0000:06:00.0").contains("the host uses it: network interface ens2 is up"))
         let free = try planned(tree, "0000:07:00.0")
         #expect(!free.contains("refused"), "\(free)")
+    }
+
+    /// A followed path begins with the root's, which may itself hold the words an NVMe
+    /// subsystem's place is found by: the namespace's subsystem is the last one named.
+    @Test func aMultipathNamespaceIsFoundUnderARootNamedLikeASubsystem() throws {
+        let parent = "/tmp/hotplug-agent-test-\(getpid())/nvme-subsystem/nvme-subsys7"
+        defer { _ = try? FileManager.default.removeItem(atPath: "/tmp/hotplug-agent-test-\(getpid())") }
+        let tree = try FakeSysfs(in: parent)
+        try tree.device(Self.nvme, id: "144d:a80a", class: "0x010802", driver: "nvme", group: 4)
+        try tree.mkdir("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0")
+        let subsystem = "/sys/devices/virtual/nvme-subsystem/nvme-subsys0"
+        try tree.mkdir(subsystem)
+        try tree.link(subsystem + "/nvme0", to: tree.path("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0"))
+        try tree.mkdir("/sys/class/block")
+        var disk = subsystem
+        for (name, number) in [("nvme0n1", "259:0"), ("nvme0n1p1", "259:1")] {
+            disk += "/" + name
+            try tree.mkdir(disk + "/holders")
+            try tree.file(disk + "/dev", number + "\n")
+            try tree.link("/sys/class/block/\(name)", to: tree.path(disk))
+        }
+        try tree.mkdir("/proc/self")
+        try tree.file("/proc/self/mountinfo", Self.mount)
+        try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
+        try tree.mkdir("/p")
+        try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
     }
 }

@@ -50,7 +50,7 @@ extension HostUse {
         func below(_ place: Place) -> Bool {
             if devicePlace == nil { devicePlace = .some(self.place(of: device, in: "bus/pci/devices")) }
             guard var base = devicePlace! else { return false }
-            if let sys = place.sys, let baseSys = base.sys { return sys.hasPrefix(baseSys + "/") }
+            if let sys = place.sys, let baseSys = base.sys { return Self.path(sys, isBelow: baseSys) }
             // Compared where the links lead: the device followed once too, if it was read.
             if base.resolved == nil && !deviceFollowed {
                 deviceFollowed = true
@@ -60,7 +60,14 @@ extension HostUse {
             guard let baseReal = base.resolved, let real = place.resolved ?? use.follow(place.entry, unchecked) else {
                 return false
             }
-            return real.hasPrefix(baseReal + "/")
+            return Self.path(real, isBelow: baseReal)
+        }
+
+        /// Compared byte by byte: as characters, a name below `base` that begins with a
+        /// combining mark would join the `/` before it and not be below.
+        static func path(_ path: String, isBelow base: String) -> Bool {
+            path.utf8.count > base.utf8.count + 1 && path.utf8.starts(with: base.utf8)
+                && path.utf8.dropFirst(base.utf8.count).first == UInt8(ascii: "/")
         }
 
         /// The NVMe subsystem directory a multipath namespace's place is in, as a directory

@@ -135,7 +135,9 @@ package struct HostUse {
             // A hidden disk (an NVMe multipath path, `nvme0c0n1`) has no number, no `dev`,
             // and no node to mount or open: found by its name alone.
             let number = firstLine(text(entry + "/dev", of: nil, unchecked) ?? "")
-            let holders = entries(of: entry + "/holders", unchecked).names.sorted()
+            // Every disk has holders/, hidden ones too: missing while the entry is there (a
+            // link to nothing, taken as this device's by its text), the disk cannot be told.
+            let holders = entries(of: entry + "/holders", in: entry, unchecked).names.sorted()
             let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
             // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
             let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
@@ -174,11 +176,12 @@ package struct HostUse {
         return false
     }
 
-    /// The entries of a directory; none where it is gone (a class the kernel was built
-    /// without, a disk that left), and a failure noted where it cannot be listed.
-    private func entries(of path: String, _ unchecked: Unchecked) -> DirectoryEntries {
+    /// The entries of a directory; none where it is gone (or `entry`, the class entry it
+    /// belongs to: a class the kernel was built without, a disk that left), and a failure
+    /// noted where it cannot be listed.
+    private func entries(of path: String, in entry: String? = nil, _ unchecked: Unchecked) -> DirectoryEntries {
         do throws(IOFailure) { return try io.listing(path) } catch {
-            if !(error.errno == .ENOENT && gone(path)) { unchecked.note(error) }
+            if !(error.errno == .ENOENT && gone(entry ?? path)) { unchecked.note(error) }
             return DirectoryEntries()
         }
     }
@@ -201,7 +204,7 @@ package struct HostUse {
             if !gone(entry) { unchecked.note(error) }
             return nil
         }
-        guard paths.root == "/" || real.hasPrefix(paths.root + "/") else {
+        guard paths.root == "/" || Places.path(real, isBelow: paths.root) else {
             unchecked.note("\(entry) leads out of \(paths.root), to \(real)")
             return nil
         }
@@ -228,9 +231,10 @@ package struct HostUse {
         }
     }
 
-    /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`.
+    /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`;
+    /// the last such name, since a followed path begins with the root's, which may hold it.
     func nvmeSubsystem(of path: String) -> String? {
-        guard let range = path.firstRange(of: "/nvme-subsystem/nvme-subsys") else { return nil }
+        guard let range = path.ranges(of: "/nvme-subsystem/nvme-subsys").last else { return nil }
         let rest = path[range.upperBound...]
         let end = rest.firstIndex(of: "/") ?? rest.endIndex
         return String(path[..<end])
