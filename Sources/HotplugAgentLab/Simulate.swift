@@ -44,7 +44,7 @@ extension SimulateCommand {
         HostListing(after).text.forEach { output($0) }
 
         // What the daemon would keep in /var/run/cdi for container runtimes.
-        for spec in planner.cdiSpecs(in: reader.read(planner.needs(in: after), into: after)) ?? [] {
+        for spec in planner.cdiSpecs(in: reader.read(planner.needs(in: after), into: after)) {
             output("\n== CDI spec /var/run/cdi/\(spec.fileName)")
             output(String(CDISpecFiles.text(spec).dropLast()))
         }

@@ -109,7 +109,8 @@ struct HostileTreeTests {
     }
 
     /// One device shaped wrongly is named and left out; the others are planned and listed,
-    /// `status` exits 3, and no CDI spec is printed (its numbered names would shift).
+    /// `status` exits 3, and `cdi` prints the spec (0000:0b:00.0 is on vfio-pci, but no
+    /// group node stands in this tree: listed by no name).
     @Test func oneDeviceThatCannotBeReadDoesNotHideTheOthers() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
@@ -126,7 +127,7 @@ struct HostileTreeTests {
         #expect(plan.stderr.contains("0000:0c:00.0 cannot be read, left out: "), "\(plan.stderr)")
 
         let cdi = try Binary.run(["cdi", "--root", tree.root, "--policy-dir", tree.path("/policies")])
-        #expect(cdi.status == 1 && cdi.stdout.isEmpty && cdi.stderr.contains("0000:0c:00.0 cannot be read"))
+        #expect(cdi.status == 0 && cdi.stderr.contains("0000:0c:00.0 cannot be read"))
         let status = try Binary.run(["status", "--root", tree.root, "--policy-dir", tree.path("/policies")])
         #expect(status.status == 3 && status.stderr.contains("0000:0c:00.0 cannot be read, left out: "))
 

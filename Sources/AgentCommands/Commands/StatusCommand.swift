@@ -34,7 +34,7 @@ struct StatusCommand: ParsableCommand {
         let entries = DeviceStatus.all(
             planner.planAll(in: view), view: view, planner: planner,
             records: StatusStore(stateDirectory: state, root: stateRoot),
-            cdi: planner.cdiSpecs(in: view) ?? [])
+            cdi: planner.cdiSpecs(in: view))
         if json {
             output(prettyJSON(entries))
         } else {

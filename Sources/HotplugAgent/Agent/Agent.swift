@@ -60,8 +60,9 @@ package final class Agent: @unchecked Sendable {
         return reader.read(planner.needs(in: snapshot), into: snapshot)
     }
 
-    /// The CDI specs for the host now; nil (after logging why) when it, or one of its
-    /// devices, cannot be read. The host as the last specs saw it is kept, and only what
+    /// The CDI specs for the host now; nil (after logging why) when it cannot be read (a
+    /// device that cannot be read is named in the log, and the devices after it are listed
+    /// by address alone: see `Planner.cdiSpecs`). The host as the last specs saw it is kept, and only what
     /// events named since is read again (`KeptView`).
     package func cdiSpecs() -> [CDISpec]? {
         let planner = self.planner
@@ -79,12 +80,12 @@ package final class Agent: @unchecked Sendable {
             return nil
         }
         cdiView.keep(view, generation: generation)
-        guard let specs = planner.cdiSpecs(in: view) else {
+        if let from = Planner.numbersWithheld(in: view) {
             let which = view.unreadable.keys.sorted().map(\.description).joined(separator: ", ")
-            log.error("no CDI spec while \(which) cannot be read: its names would shift to other devices")
-            return nil
+            let why = "\(which) cannot be read (their numbered names could shift to other devices)"
+            log.warning("CDI spec: devices from \(from) on are listed by their address alone while \(why)")
         }
-        return specs
+        return planner.cdiSpecs(in: view)
     }
 
     /// Whether any device waits for a VM to let go of it.

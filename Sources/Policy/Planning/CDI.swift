@@ -83,8 +83,9 @@ public struct CDIKind: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2,
-              isName(parts[0], inner: { isAlphanumeric($0) || "_-.".utf8.contains($0) }),
-              isName(parts[1], inner: { isAlphanumeric($0) || "_-".utf8.contains($0) }) else {
+            isName(parts[0], inner: { isAlphanumeric($0) || "_-.".utf8.contains($0) }),
+            isName(parts[1], inner: { isAlphanumeric($0) || "_-".utf8.contains($0) })
+        else {
             return .failure("\(quoted(text)) is not a CDI kind like \"vendor.example/class\"")
         }
         return .success(CDIKind(vendor: String(parts[0]), deviceClass: String(parts[1])))
@@ -113,31 +114,40 @@ extension Planner {
     /// one per kind, in file order. A device's nodes are those of one API: the legacy pair
     /// (the container, the group), or with `cdi.iommufd` where the device has a node of its
     /// own, the iommufd pair. A policy name that CDI does not take as a device name (one
-    /// beginning with `.`, `_` or `-`) leaves the device under its address alone. Nil when
-    /// a device could not be read (`unreadable`): names are numbered in address order within
-    /// a policy, so with one device left out they would name others; no spec is safer.
-    public func cdiSpecs(in host: HostView) -> [CDISpec]? {
-        guard host.unreadable.isEmpty else { return nil }
+    /// beginning with `.`, `_` or `-`) leaves the device under its address alone.
+    ///
+    /// A device that could not be read (`unreadable`) may be one a policy claims, and names
+    /// are numbered in address order within a policy: from the first such address on, a
+    /// device is listed under its address alone (`withheldFrom`), since its number could name
+    /// another device once that one reads again. Names are never shifted to another device.
+    public func cdiSpecs(in host: HostView) -> [CDISpec] {
+        let withheldFrom = Self.numbersWithheld(in: host)
         var byKind: [CDIKind: [CDISpec.Device]] = [:]
         var counts: [String: Int] = [:]
         for address in host.devices.keys.sorted() {
             let device = host.devices[address]!
             // On the VFIO driver its policy wants: not one it is about to leave for another.
             guard host.isVFIO(device.driver), let group = device.iommuGroup,
-                  let claim = claimedDriver(for: device, in: host), claim.driver == device.driver else { continue }
+                let claim = claimedDriver(for: device, in: host), claim.driver == device.driver
+            else { continue }
             let policy = claim.policy
             // Only nodes that are there: the group's node (or the device's own, for iommufd).
             guard host.vfioNodes[group] != nil || (policy.cdiIOMMUFD && device.deviceNode != nil) else { continue }
             let nodes = cdiNodes(of: device, group: group, policy: policy)
             let n = counts[policy.name, default: 0]
             counts[policy.name] = n + 1
-            let names = ["\(policy.name)-\(n)", address.description].filter(isCDIDeviceName)
+            let numbered = withheldFrom.map { address < $0 } ?? true
+            let names = ((numbered ? ["\(policy.name)-\(n)"] : []) + [address.description]).filter(isCDIDeviceName)
             byKind[policy.cdiKind ?? .default, default: []] += names.map {
                 CDISpec.Device(name: $0, address: address, nodes: nodes)
             }
         }
         return byKind.keys.sorted().map { CDISpec(kind: $0, devices: byKind[$0]!) }
     }
+
+    /// The first address from which devices are listed under their address alone: the
+    /// lowest that could not be read. Nil when every device was read.
+    public static func numbersWithheld(in host: HostView) -> PCIAddress? { host.unreadable.keys.min() }
 
     /// The CDI names of one device, for `status`: empty unless it is in a spec.
     public func cdiNames(of address: PCIAddress, in specs: [CDISpec]) -> [String] {
@@ -148,12 +158,18 @@ extension Planner {
         let mode = policy.mode ?? 0o600
         if policy.cdiIOMMUFD, let node = device.deviceNode {
             // In the container /dev/iommu is the policy's where the agent grants it on the host.
-            return [CDISpec.Node(path: "/dev/iommu", uid: policy.iommuUser?.id, gid: policy.iommuGroup?.id,
-                                 mode: 0o660),
-                    CDISpec.Node(path: "/dev/vfio/devices/\(node.name)", uid: policy.owner?.id, gid: policy.group?.id,
-                                 mode: mode)]
+            return [
+                CDISpec.Node(
+                    path: "/dev/iommu", uid: policy.iommuUser?.id, gid: policy.iommuGroup?.id,
+                    mode: 0o660),
+                CDISpec.Node(
+                    path: "/dev/vfio/devices/\(node.name)", uid: policy.owner?.id, gid: policy.group?.id,
+                    mode: mode)
+            ]
         }
-        return [CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
-                CDISpec.Node(path: "/dev/vfio/\(group)", uid: policy.owner?.id, gid: policy.group?.id, mode: mode)]
+        return [
+            CDISpec.Node(path: "/dev/vfio/vfio", mode: 0o666),
+            CDISpec.Node(path: "/dev/vfio/\(group)", uid: policy.owner?.id, gid: policy.group?.id, mode: mode)
+        ]
     }
 }
