@@ -209,8 +209,9 @@ struct TrustedRecordTests {
         let first = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
         try store.save(address, first)
         #expect(tree.stat(record).st_mode & S_IFMT == S_IFLNK)
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: tree.path(record))
-            == "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: tree.path(record))
+                == "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == first)
 
         try tree.file("/victim", "root's\n")
@@ -248,9 +249,10 @@ struct TrustedRecordTests {
             .save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
         lchown(tree.path("/state/origins/\(address)"), 1000, 1000)
         #expect(store.load(address) == nil)
-        #expect(said.withLock { $0 } == [
-            "\(tree.path("/state/origins/\(address)")): record link is not owned by root (owner uid 1000); refused"
-        ])
+        #expect(
+            said.withLock { $0 } == [
+                "\(tree.path("/state/origins/\(address)")): record link is not owned by root (owner uid 1000); refused"
+            ])
     }
 
     /// A record that is not believed is said, with why, not dropped in silence: the device
@@ -319,6 +321,26 @@ struct TrustedRecordTests {
         chmod(tree.root, 0o1777)
         defer { chmod(tree.root, 0o755) }
         #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+    }
+
+    /// A temporary link left by a write the agent was killed in the middle of goes at the
+    /// sweep, once a minute old; a fresh one (a write in flight) and what only looks like
+    /// one stay.
+    @Test func theSweepRemovesTemporaryLinksAMinuteOld() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        let store = OriginStore(stateDirectory: tree.path("/state"))
+        try store.save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
+        let (stale, fresh, other) = (".\(address).k3j9x0", ".\(address).a1b2c3", ".\(address).notes~")
+        for name in [stale, fresh, other] { try tree.link("/state/origins/" + name, to: "driver=\n") }
+        var old = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
+        for name in [stale, other] {
+            #expect(utimensat(AT_FDCWD, tree.path("/state/origins/" + name), &old, Glibc.AT_SYMLINK_NOFOLLOW) == 0)
+        }
+        #expect(store.sweep(keeping: [address]).isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: tree.path("/state/origins")).sorted()
+        #expect(left == [fresh, other, "\(address)"].sorted())
+        #expect(store.load(address)?.driver == "amdgpu")
     }
 
     /// Removing a record goes through the directory the walk judged: a link the dynamic user

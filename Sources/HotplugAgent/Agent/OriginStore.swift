@@ -10,9 +10,9 @@ import Policy
 /// Each record is the target of a link named for the device (`writeRecordAtomically`): made
 /// in one system call where the device has none, else a new link renamed over the old one,
 /// so after the agent dies at any point each record is either the old one or the new one,
-/// and stray temporary links are ignored. A record an older version wrote as a file is read
-/// too. Nothing is synced: `/run` is emptied at boot, and the records need only outlive the
-/// agent, not the machine.
+/// and a stray temporary link is ignored (and removed by the next sweep at start). A record
+/// an older version wrote as a file is read too. Nothing is synced: `/run` is emptied at
+/// boot, and the records need only outlive the agent, not the machine.
 ///
 /// The agent is the only writer of its state directory, so each record is read once and
 /// then kept in memory beside it; once the directory has been listed (the sweep at start),
@@ -179,7 +179,7 @@ package final class OriginStore: Sendable {
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
-            } catch where error.errno == .ENOENT && attempt == 0 {
+            } catch  where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error
@@ -208,8 +208,34 @@ package final class OriginStore: Sendable {
         guard let names = listNames() else { return [] }
         let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         remove(gone)
+        removeStaleTemporaries(names.filter(Self.isTemporary))
         listed.withLock { $0 = names }
         return gone
+    }
+
+    /// The temporary links of writes the agent was killed in the middle of (see
+    /// `writeRecordAtomically`), which every read ignores: removed once a minute old (a write
+    /// in flight is a moment old: another agent's, where one runs beside this one).
+    private func removeStaleTemporaries(_ names: [String]) {
+        guard !names.isEmpty, let fd = try? directoryDescriptor(replacing: nil) else { return }
+        let now = time(nil)
+        for name in names {
+            var status = stat()
+            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFLNK,
+                now - status.st_mtim.tv_sec >= 60
+            else { continue }
+            unlinkat(fd, name, 0)
+        }
+    }
+
+    /// `.0000:0b:00.0.k3j9x`: a temporary link `writeRecordAtomically` makes for a record.
+    static func isTemporary(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let dot = name.lastIndex(of: "."), dot > name.startIndex,
+            PCIAddress(String(name[name.index(after: name.startIndex)..<dot])) != nil
+        else { return false }
+        return name[name.index(after: dot)...].utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a)
+        }
     }
 
     package func remove(_ address: PCIAddress) { remove([address]) }
