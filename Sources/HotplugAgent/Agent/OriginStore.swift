@@ -121,25 +121,33 @@ package final class OriginStore: Sendable {
         return origin
     }
 
+    /// The values of the keys a record has (the last of each); whatever else a line holds
+    /// is left to `parse`'s comparison with the text the origin makes.
     private func fields(_ text: String) -> DriverOrigin? {
-        var fields: [String: String] = [:]
+        var driver: Substring?, override: Substring?, movedTo: Substring?, count: Substring?, autoprobe: Substring?
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
-            fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            let value = line[line.index(after: equals)...]
+            switch line[..<equals] {
+            case "driver": driver = value
+            case "override": override = value
+            case "moved-to": movedTo = value
+            case "sriov-vfs": count = value
+            case "sriov-autoprobe": autoprobe = value
+            default: continue
+            }
         }
         var sriov: SRIOVOrigin?
-        if let count = fields["sriov-vfs"].flatMap({ Int($0) }), count >= 0, let autoprobe = fields["sriov-autoprobe"],
-            ["0", "1"].contains(autoprobe)
-        {
+        if let count = count.flatMap({ Int($0) }), count >= 0, let autoprobe, autoprobe == "0" || autoprobe == "1" {
             sriov = SRIOVOrigin(numVFs: count, autoprobe: autoprobe == "1")
         }
-        let movedTo = fields["moved-to"].flatMap { $0.isEmpty ? nil : $0 }
-        guard movedTo.map({ DriverKind.isValidName($0) || $0 == "none" }) ?? (sriov != nil) else { return nil }
-        let driver = fields["driver"].flatMap { $0.isEmpty ? nil : $0 }
-        let override = fields["override"].flatMap { $0.isEmpty ? nil : $0 }
+        let nonEmpty = { (value: Substring?) in value.flatMap { $0.isEmpty ? nil : String($0) } }
+        let moved = nonEmpty(movedTo)
+        guard moved.map({ DriverKind.isValidName($0) || $0 == "none" }) ?? (sriov != nil) else { return nil }
+        let (from, overridden) = (nonEmpty(driver), nonEmpty(override))
         // Names the agent will write into sysfs paths and driver_override: driver names only.
-        guard [driver, override].allSatisfy({ $0.map(DriverKind.isValidName) ?? true }) else { return nil }
-        return DriverOrigin(driver: driver, override: override, movedTo: movedTo, sriov: sriov)
+        guard [from, overridden].allSatisfy({ $0.map(DriverKind.isValidName) ?? true }) else { return nil }
+        return DriverOrigin(driver: from, override: overridden, movedTo: moved, sriov: sriov)
     }
 
     /// The record of `origin`, as the agent writes it and as it must read back.
