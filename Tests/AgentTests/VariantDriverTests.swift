@@ -124,28 +124,39 @@ struct VariantDriverTests {
         #expect(!parsed.policies[0].match.holds(for: device, ownDriver: .vfio))
     }
 
-    /// modalias is made from the IDs as the kernel makes it; where a tree shows no subsystem
-    /// IDs (the kernel always does; a hand-made test bed may not), its uevent's `MODALIAS` stands.
-    @Test func modaliasIsMadeFromTheIDsOrReadWhereTheyAreMissing() throws {
+    /// modalias is made from the IDs as the kernel makes it. Where a uevent does not name
+    /// the subsystem IDs (the kernel's always does; a hand-made test bed may not), they come
+    /// from the attribute files, never taken as none: a `match.subsystem-ids` policy would
+    /// pass the device over, and the CDI names after it would move to other devices. Where
+    /// the files do not show them either, the device is not read (named, never guessed).
+    @Test func subsystemIDsComeFromTheUeventOrTheFilesAndAreNeverTakenAsNone() throws {
         let tree = try FakeSysfs()
         try tree.device("0000:13:00.1", id: "15b3:101e", class: "0x020000")
         try tree.file("/sys/bus/pci/devices/0000:13:00.1/modalias", "pci:vOTHER\n")
         try tree.device("0000:13:00.2", id: "15b3:101e", class: "0x020000")
-        // A hand-made tree whose uevent has no subsystem IDs, only the modalias.
-        try tree.file(
-            "/sys/bus/pci/devices/0000:13:00.2/uevent",
-            "PCI_CLASS=20000\nPCI_ID=15B3:101E\nPCI_SLOT_NAME=0000:13:00.2\n"
-                + "MODALIAS=pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n")
+        let uevent = "PCI_CLASS=20000\nPCI_ID=15B3:101E\nPCI_SLOT_NAME=0000:13:00.2\n"
+            + "MODALIAS=pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00\n"
+        try tree.file("/sys/bus/pci/devices/0000:13:00.2/uevent", uevent)
+        try tree.file("/sys/bus/pci/devices/0000:13:00.2/subsystem_device", "0x0041\n")
         let paths = HostPaths(root: tree.root)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
         let shown = try reader.device(PCIAddress("0000:13:00.1")!)
         #expect(shown.modalias == "pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00")
-        #expect(shown.shownModalias == nil)
-        let missing = try reader.device(PCIAddress("0000:13:00.2")!)
-        #expect(missing.subsystemID == nil)
-        #expect(missing.modalias == "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00")
+        let fromFiles = try reader.device(PCIAddress("0000:13:00.2")!)
+        #expect(fromFiles.subsystemID == PCIID("15b3:0041"))
+        #expect(fromFiles.modalias == "pci:v000015B3d0000101Esv000015B3sd00000041bc02sc00i00")
         let variants = VFIOVariants(aliases: VFIOVariants.parse(modulesAlias: Self.mlx5Alias), driversOfModules: [:])
-        #expect(variants.choose(for: missing).driver == "mlx5_vfio_pci")
+        #expect(variants.choose(for: fromFiles).driver == "mlx5_vfio_pci")
+        // Shown nowhere: not read.
+        try tree.device("0000:13:00.3", id: "15b3:101e", class: "0x020000")
+        try tree.file("/sys/bus/pci/devices/0000:13:00.3/uevent", uevent)
+        #expect(unlink(tree.path("/sys/bus/pci/devices/0000:13:00.3/subsystem_vendor")) == 0)
+        #expect {
+            _ = try reader.device(PCIAddress("0000:13:00.3")!)
+        } throws: { error in
+            guard case .malformed(let path, _, let expected) = error as? AgentError else { return false }
+            return path.hasSuffix("0000:13:00.3/uevent") && expected.contains("PCI_SUBSYS_ID")
+        }
     }
 
 }

@@ -238,12 +238,11 @@ package final class OriginStore: Sendable {
 
     /// `.0000:0b:00.0.k3j9x`: a temporary link `writeRecordAtomically` makes for a record.
     static func isTemporary(_ name: String) -> Bool {
-        guard name.hasPrefix("."), let dot = name.lastIndex(of: "."), dot > name.startIndex,
-            PCIAddress(String(name[name.index(after: name.startIndex)..<dot])) != nil
-        else { return false }
-        return name[name.index(after: dot)...].utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a)
-        }
+        guard name.hasPrefix("."), let dot = name.lastIndex(of: "."), dot > name.startIndex else { return false }
+        let address = String(name[name.index(after: name.startIndex)..<dot]), random = name[name.index(after: dot)...]
+        // The address as the agent spells it (lower case); a suffix as `String(_:radix: 36)` makes one.
+        return PCIAddress(address)?.description == address && !random.isEmpty
+            && random.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }
     }
 
     package func remove(_ address: PCIAddress) { remove([address]) }

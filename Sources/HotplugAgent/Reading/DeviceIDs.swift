@@ -1,24 +1,24 @@
 import HostInterface
 import Policy
 
-/// A device's IDs and class as sysfs shows them: from its `uevent` file, the kernel's own
-/// words (`PCI_ID`, `PCI_CLASS`, `PCI_SUBSYS_ID`, each once); where that file names
-/// neither ID nor class (a test bed built by hand, never a kernel), from the `vendor`,
-/// `device`, `class` and `subsystem_*` files, which the kernel shows the same values in.
+/// A device's IDs, subsystem IDs and class as sysfs shows them: from its `uevent` file, the
+/// kernel's own words (`PCI_ID`, `PCI_CLASS`, `PCI_SUBSYS_ID`, each once, always all
+/// three); where that file does not name all three (a test bed built by hand, never a
+/// kernel), from the `vendor`, `device`, `class` and `subsystem_*` files, which the kernel
+/// shows the same values in. A device shown with none of them is not read: a policy may
+/// match it by any of them (`match.subsystem-ids` tells cards of one chip apart).
 struct DeviceIDs {
     var id: PCIID
     var classCode: UInt32
-    var subsystemID: PCIID?
-    /// `MODALIAS`, kept where no subsystem IDs are shown to make it from.
-    var modalias: String?
+    var subsystemID: PCIID
 
     static let attributeFiles = ["vendor", "device", "class", "subsystem_vendor", "subsystem_device"]
 
-    /// From a `uevent` file's text; nil when it names neither `PCI_ID` nor `PCI_CLASS`.
-    /// Read line by line in bytes (every device's identity comes through here), keeping
-    /// only the four keys it uses.
+    /// From a `uevent` file's text; nil when it does not name all three (what it names is
+    /// checked first). Read line by line in bytes (every device's identity comes through
+    /// here), keeping only the three keys it uses.
     init?(uevent text: String, path: String) throws(AgentError) {
-        var id: Substring?, classCode: Substring?, subsystem: Substring?, modalias: Substring?
+        var id: Substring?, classCode: Substring?, subsystem: Substring?
         for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = Substring(line[..<equals]), value = Substring(line[line.index(after: equals)...])
@@ -33,31 +33,26 @@ struct DeviceIDs {
             case "PCI_ID": id = try once(id)
             case "PCI_CLASS": classCode = try once(classCode)
             case "PCI_SUBSYS_ID": subsystem = try once(subsystem)
-            case "MODALIAS": modalias = value
             default: continue
             }
         }
-        guard id != nil || classCode != nil else { return nil }
         func malformed(_ key: String, _ value: Substring?, _ expected: String) -> AgentError {
             .malformed(path: path, value: "\(key)=\(value ?? "")", expected: expected)
         }
-        guard let parsedID = id.flatMap({ PCIID($0) }) else { throw malformed("PCI_ID", id, "VVVV:DDDD") }
-        guard let parsedClass = classCode.flatMap({ Self.hex($0, digits: 6) }) else {
+        if let id, PCIID(id) == nil { throw malformed("PCI_ID", id, "VVVV:DDDD") }
+        if let classCode, Self.hex(classCode, digits: 6) == nil {
             throw malformed("PCI_CLASS", classCode, "a 24-bit hex number")
         }
+        if let subsystem, PCIID(subsystem) == nil { throw malformed("PCI_SUBSYS_ID", subsystem, "VVVV:DDDD") }
+        guard let parsedID = id.flatMap({ PCIID($0) }), let subsystemID = subsystem.flatMap({ PCIID($0) }),
+            let parsedClass = classCode.flatMap({ Self.hex($0, digits: 6) })
+        else { return nil }
         self.id = parsedID
         self.classCode = parsedClass
-        if let subsystem {
-            guard let subsystemID = PCIID(subsystem) else {
-                throw malformed("PCI_SUBSYS_ID", subsystem, "VVVV:DDDD")
-            }
-            self.subsystemID = subsystemID
-        } else {
-            self.modalias = modalias.map(String.init)
-        }
+        self.subsystemID = subsystemID
     }
 
-    /// From the attribute files (`0x1002`); nil when `vendor` is missing (the device left).
+    /// From the attribute files (`0x1002`); nil when one is missing.
     init?(attributes files: [String: String], directory: String) throws(AgentError) {
         func value(_ name: String, bits: Int) throws(AgentError) -> UInt32? {
             guard let text = files[name] else { return nil }
@@ -69,15 +64,12 @@ struct DeviceIDs {
             return value
         }
         guard let vendor = try value("vendor", bits: 16), let device = try value("device", bits: 16),
-            let classCode = try value("class", bits: 24)
+            let classCode = try value("class", bits: 24), let subVendor = try value("subsystem_vendor", bits: 16),
+            let subDevice = try value("subsystem_device", bits: 16)
         else { return nil }
         id = PCIID(vendor: UInt16(vendor), device: UInt16(device))
         self.classCode = classCode
-        if let subVendor = try value("subsystem_vendor", bits: 16),
-            let subDevice = try value("subsystem_device", bits: 16)
-        {
-            subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
-        }
+        subsystemID = PCIID(vendor: UInt16(subVendor), device: UInt16(subDevice))
     }
 
     /// Up to `digits` hex digits and nothing else (no sign, no space).
@@ -94,8 +86,9 @@ struct DeviceIDs {
 
 extension SysfsReader {
     /// The IDs of the device whose directory `reading` looked at: its uevent's, or its
-    /// attribute files' where the uevent names none (one more look). A directory that is
-    /// still there with neither is malformed, not gone: it is named, never passed over.
+    /// attribute files' where the uevent does not name them all (one more look). A
+    /// directory that is still there with neither is malformed, not gone: it is named,
+    /// never passed over.
     func ids(_ address: PCIAddress, _ reading: DirectoryReading, in directory: String) throws(AgentError) -> DeviceIDs {
         if let uevent = reading.files["uevent"], let ids = try DeviceIDs(uevent: uevent, path: directory + "/uevent") {
             return ids
@@ -111,7 +104,7 @@ extension SysfsReader {
         guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else {
             throw .malformed(
                 path: directory + "/uevent", value: firstLine(reading.files["uevent"] ?? ""),
-                expected: "PCI_ID and PCI_CLASS, or vendor, device and class files")
+                expected: "PCI_ID, PCI_CLASS and PCI_SUBSYS_ID, or vendor, device, class and subsystem_* files")
         }
         return ids
     }

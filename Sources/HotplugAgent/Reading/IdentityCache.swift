@@ -13,8 +13,6 @@ package struct DeviceIdentity: Sendable, Equatable {
     package var iommuGroup: Int?
     package var physfn: PCIAddress?
     package var pfID: PCIID?
-    /// The `MODALIAS` shown where no subsystem IDs are (a hand-made tree's).
-    package var modalias: String?
 }
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what

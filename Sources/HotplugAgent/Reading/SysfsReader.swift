@@ -87,7 +87,6 @@ package struct SysfsReader: Sendable {
             address: address, id: identity.id, subsystemID: identity.subsystemID, classCode: identity.classCode,
             driver: try driverName(reading.links["driver"], at: directory + "/driver"),
             iommuGroup: identity.iommuGroup, physfn: identity.physfn, pfID: identity.pfID)
-        device.shownModalias = identity.modalias
         device.vfPending = vfPending
         device.vfioDeviceNames = (reading.listings["vfio-dev"] ?? []).filter { $0.hasPrefix("vfio") }.sorted()
         if let override = reading.files["driver_override"] {
@@ -126,7 +125,6 @@ package struct SysfsReader: Sendable {
         let ids = try ids(address, reading, in: directory)
         var identity = DeviceIdentity(inode: reading.inode, id: ids.id, classCode: ids.classCode)
         identity.subsystemID = ids.subsystemID
-        identity.modalias = ids.modalias
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
             guard let number = groupNumber(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")

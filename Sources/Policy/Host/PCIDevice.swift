@@ -15,9 +15,6 @@ public struct PCIDevice: Sendable, Equatable {
     public var physfn: PCIAddress?
     /// For a VF, the PF's vendor:device.
     public var pfID: PCIID?
-    /// The `MODALIAS` its `uevent` shows, kept only where it shows no subsystem IDs to make
-    /// it from (the kernel always shows them; a hand-made tree may not).
-    public var shownModalias: String?
     /// Set when the device reads as a VF whose `physfn` link is not there yet: nothing is
     /// decided about it until the `change` that follows the links.
     public var vfPending = false
@@ -70,10 +67,9 @@ public struct PCIDevice: Sendable, Equatable {
     }
 
     /// `modalias`, what `vfio_pci:` aliases are matched against: made from the IDs as the
-    /// kernel makes it (nothing to read or keep per device), or, where no subsystem IDs are
-    /// shown, what the `modalias` file says.
+    /// kernel makes it (nothing to read or keep per device); nil without subsystem IDs.
     public var modalias: String? {
-        subsystemID.map { Self.modalias(id: id, subsystemID: $0, classCode: classCode) } ?? shownModalias
+        subsystemID.map { Self.modalias(id: id, subsystemID: $0, classCode: classCode) }
     }
 
     /// A PCI function's `modalias` as the kernel makes it from the IDs and the class bytes
