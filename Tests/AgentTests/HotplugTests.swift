@@ -140,6 +140,18 @@ struct HotplugTests {
             "one look at its directory (driver, driver_override) and the policy's reset_method only: \(one)")
     }
 
+    /// The first look at a device without a `physfn` link reads its config head (a VF still
+    /// being made reads all ones there), but not a bridge's: a VF is never one.
+    @Test func aBridgesFirstLookReadsNoConfigSpace() throws {
+        let host = try seed000()
+        let (agent, counting) = host.countingAgent()
+        agent.reconcileAll()
+        let configs = counting.operations.filter { $0.hasPrefix("read ") && $0.hasSuffix("/config") }
+        let bridges = host.addresses { $0.classCode >> 8 == 0x0604 }
+        #expect(!bridges.isEmpty && configs.contains { $0.contains("0000:12:00.0") }, "\(configs)")
+        #expect(!configs.contains { line in bridges.contains { line.contains($0 + "/") } }, "\(configs)")
+    }
+
     /// A device that comes or goes changes its own IOMMU group's members only: that group is
     /// listed again (its peers are reconciled with it), no other.
     @Test func aDeviceComingOrGoingListsOnlyItsOwnGroupAgain() throws {

@@ -139,8 +139,11 @@ package struct SysfsReader: Sendable {
             identity.physfn = pfAddress
             // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
             identity.pfID = identities.entry(pfAddress)?.id ?? pfID(pfAddress)
-        } else if let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4 {
+        } else if !PCIDevice.isBridge(classCode: ids.classCode),
+            let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4
+        {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
+            // A bridge is never one (a VF has a type 0 header; 37 of seed 000's 56 devices).
             vfPending = ConfigSpace(head).readsAsVF
         }
         return (identity, vfPending)

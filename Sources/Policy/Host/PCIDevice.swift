@@ -83,7 +83,8 @@ public struct PCIDevice: Sendable, Equatable {
     /// Bridges are never unbound or claimed: PCI-to-PCI (0604), and also host, ISA/LPC,
     /// CardBus and the other bridge subclasses up to 0609 that carry the host itself. Not
     /// 0680 ("other"), which includes NVSwitch, passed through to guests on HGX hosts.
-    public var isBridge: Bool { (0x0600...0x0609).contains(classCode >> 8) }
+    public static func isBridge(classCode: UInt32) -> Bool { (0x0600...0x0609).contains(classCode >> 8) }
+    public var isBridge: Bool { Self.isBridge(classCode: classCode) }
     public var isVF: Bool { physfn != nil }
     /// A VGA-compatible display controller (class 0300): the only class the kernel gives
     /// a `boot_vga` attribute.
