@@ -197,7 +197,8 @@ struct HotplugTests {
     @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
         let cache = IdentityCache()
         let address = PCIAddress("0000:12:00.0")!
-        let gpu = DeviceIdentity(inode: 7, id: PCIID("1002:74a1")!, classCode: 0x038000, iommuGroup: 12)
+        let gpu = DeviceIdentity(
+            inode: 7, id: PCIID("1002:74a1")!, subsystemID: PCIID("1002:0c34")!, classCode: 0x038000, iommuGroup: 12)
         cache.store(gpu, for: address)
         #expect(cache.lookup(address, inode: 7) == gpu)
         #expect(cache.lookup(address, inode: 8) == nil)

@@ -62,8 +62,8 @@ package final class Agent: @unchecked Sendable {
 
     /// The CDI specs for the host now; nil (after logging why) when it cannot be read (a
     /// device that cannot be read is named in the log, and the devices after it are listed
-    /// by address alone: see `Planner.cdiSpecs`). The host as the last specs saw it is kept, and only what
-    /// events named since is read again (`KeptView`).
+    /// by address alone: see `Planner.cdiSpecs`). The host as the last specs saw it is
+    /// kept, and only what events named since is read again (`KeptView`).
     package func cdiSpecs() -> [CDISpec]? {
         let planner = self.planner
         var view: HostView

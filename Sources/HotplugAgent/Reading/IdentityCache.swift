@@ -8,7 +8,7 @@ import Policy
 package struct DeviceIdentity: Sendable, Equatable {
     package var inode: UInt64
     package var id: PCIID
-    package var subsystemID: PCIID?
+    package var subsystemID: PCIID
     package var classCode: UInt32
     package var iommuGroup: Int?
     package var physfn: PCIAddress?

@@ -123,8 +123,8 @@ package struct SysfsReader: Sendable {
         _ address: PCIAddress, _ reading: DirectoryReading, in directory: String
     ) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
         let ids = try ids(address, reading, in: directory)
-        var identity = DeviceIdentity(inode: reading.inode, id: ids.id, classCode: ids.classCode)
-        identity.subsystemID = ids.subsystemID
+        var identity = DeviceIdentity(
+            inode: reading.inode, id: ids.id, subsystemID: ids.subsystemID, classCode: ids.classCode)
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
             guard let number = groupNumber(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")
@@ -143,7 +143,7 @@ package struct SysfsReader: Sendable {
             let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4
         {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
-            // A bridge is never one (a VF has a type 0 header; 37 of seed 000's 56 devices).
+            // A bridge is never one: a VF has a type 0 header.
             vfPending = ConfigSpace(head).readsAsVF
         }
         return (identity, vfPending)
