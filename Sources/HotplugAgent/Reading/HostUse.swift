@@ -68,7 +68,7 @@ package struct HostUse {
     /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
     private func interfaceElsewhere(_ address: PCIAddress, as device: PCIDevice?) -> String? {
         guard device.map({ $0.physfn != nil }) ?? io.exists(paths.attribute(address, "physfn")),
-            device.map({ $0.classCode >> 16 == 0x02 }) ?? isNetworkController(address),
+            Self.isNetworkController(device.map(\.classCode) ?? classCode(of: address)),
             let driver = device.map(\.driver)
                 ?? (try? io.readLink(paths.attribute(address, "driver")))
                 .flatMap(lastComponent),
@@ -78,10 +78,14 @@ package struct HostUse {
             + "its interface is in another network namespace (a container's)"
     }
 
-    /// Its class is a network controller's (`0x02xxxx`); a class that cannot be read
-    /// may be one.
-    private func isNetworkController(_ address: PCIAddress) -> Bool {
-        (try? io.read(paths.attribute(address, "class"))).map(firstLine)?.hasPrefix("0x02") ?? true
+    /// A network controller's class (`0x02xxxx`); a class that could not be read may be one.
+    private static func isNetworkController(_ classCode: UInt32?) -> Bool { classCode.map { $0 >> 16 == 0x02 } ?? true }
+
+    /// The class its `class` file shows (`0x020000`); nil where it cannot be read as one.
+    private func classCode(of address: PCIAddress) -> UInt32? {
+        (try? io.read(paths.attribute(address, "class"))).map(firstLine).flatMap { text in
+            text.hasPrefix("0x") ? UInt32(text.dropFirst(2), radix: 16) : nil
+        }
     }
 
     /// The device's network interfaces and block devices, found by where their class links
