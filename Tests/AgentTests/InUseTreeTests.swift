@@ -26,12 +26,17 @@ struct InUseTreeTests {
             try tree.file(directory + "/dev", number + "\n")
             try tree.link("/sys/class/block/\(name)", to: tree.path(directory))
         }
+        try tablesAndPolicy(tree)
+        return tree
+    }
+
+    /// The mount and swap tables (`nvme0n1p1` on `/`, no swap) and a policy taking every device.
+    func tablesAndPolicy(_ tree: FakeSysfs) throws {
         try tree.mkdir("/proc/self")
         try tree.file("/proc/self/mountinfo", Self.mount)
         try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
         try tree.mkdir("/p")
         try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
-        return tree
     }
 
     /// The plan's line for the device at `address`: its first step or refusal.
@@ -154,11 +159,7 @@ struct InUseTreeTests {
         }
         // A link of the kernel's form to nothing, below the second NVMe: its disk cannot be told.
         try tree.link("/sys/class/block/nvme9n1", to: "../../devices/pci0000:00/0000:09:00.0/nvme/nvme9/nvme9n1")
-        try tree.mkdir("/proc/self")
-        try tree.file("/proc/self/mountinfo", Self.mount)
-        try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
-        try tree.mkdir("/p")
-        try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        try tablesAndPolicy(tree)
         #expect(try planned(tree, "0000:08:00.0").contains("the host uses it: network interface eth5 is up"))
         #expect(try planned(tree, "0000:09:00.0").contains("holders: No such file or directory"))
         #expect(try planned(tree, Self.nic).contains("the host uses it: network interface ens1f0 is up"))
@@ -188,11 +189,7 @@ struct InUseTreeTests {
             try tree.file(disk + "/dev", number + "\n")
             try tree.link("/sys/class/block/\(name)", to: tree.path(disk))
         }
-        try tree.mkdir("/proc/self")
-        try tree.file("/proc/self/mountinfo", Self.mount)
-        try tree.file("/proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n")
-        try tree.mkdir("/p")
-        try tree.file("/p/50.toml", "[[policy]]\nname = \"everything\"\nmatch.ids = [\"*:*\"]\ndriver = \"vfio-pci\"\n")
+        try tablesAndPolicy(tree)
         #expect(try planned(tree, Self.nvme).contains("block device nvme0n1p1 is mounted on /"))
     }
 }
