@@ -84,4 +84,35 @@ struct KeptKnowledgeTests {
         #expect(host.log.containing("load module vfio-pci").count == 1)
         #expect(host.agent.failureCount == 0)
     }
+
+    /// Forgetting by tag (the groups that list an address) forgets every value that carries
+    /// the tag now, only those, and none whose tags it carried before it was read again.
+    @Test func forgettingByTagForgetsExactlyTheValuesThatCarryIt() {
+        let kept = KeptUntilForgotten<Int, [String], String> { $0 }
+        var reads = 0
+        func value(_ key: Int, _ tags: [String]) -> [String] {
+            kept.value(for: key) {
+                reads += 1; return tags
+            }
+        }
+        _ = value(1, ["a"]); _ = value(2, ["a", "b"]); _ = value(3, ["c"])
+        kept.forget(tagged: "a")
+        reads = 0
+        #expect(value(1, ["x"]) == ["x"] && value(2, ["a", "b"]) == ["a", "b"] && value(3, []) == ["c"])
+        #expect(reads == 2)  // 1 and 2 read again, 3 kept
+        kept.forget(tagged: "a")  // 1 carries "x" now: kept
+        reads = 0
+        #expect(value(1, []) == ["x"] && value(2, ["b"]) == ["b"] && reads == 1)
+        kept.forget(tagged: "b")
+        kept.forget(tagged: "b")  // nothing left that carries it
+        reads = 0
+        #expect(value(2, []) == [] && value(1, []) == ["x"] && value(3, []) == ["c"] && reads == 1)
+        // A reading begun before a forget is returned, not kept.
+        let late = kept.value(for: 4) {
+            kept.forget(tagged: "unrelated")
+            return ["d"]
+        }
+        reads = 0
+        #expect(late == ["d"] && value(4, ["e"]) == ["e"] && reads == 1)
+    }
 }

@@ -14,13 +14,6 @@ package final class GroupCache: Sendable {
 
         init(_ members: [PCIAddress]) { self = members.count == 1 ? .one(members[0]) : .many(members) }
 
-        func contains(_ address: PCIAddress) -> Bool {
-            switch self {
-            case .one(let member): member == address
-            case .many(let members): members.contains(address)
-            }
-        }
-
         var addresses: [PCIAddress] {
             switch self {
             case .one(let address): [address]
@@ -29,7 +22,8 @@ package final class GroupCache: Sendable {
         }
     }
 
-    private let kept = KeptUntilForgotten<Int, Members>()
+    /// Tagged by member, so `forget(containing:)` finds the groups that list an address.
+    private let kept = KeptUntilForgotten<Int, Members, PCIAddress> { $0.addresses }
 
     package init() {}
 
@@ -42,7 +36,7 @@ package final class GroupCache: Sendable {
 
     /// Forgets the groups whose kept members include `address`: whatever stood there left.
     package func forget(containing address: PCIAddress) {
-        kept.forget { _, members in members.contains(address) }
+        kept.forget(tagged: address)
     }
 
     package func forgetAll() { kept.forgetAll() }

@@ -23,7 +23,7 @@ package final class VariantCache: Sendable {
 package final class DriverCache: Sendable {
     package typealias Drivers = (registered: Set<String>, vfio: VFIODrivers)
     /// One entry: the PCI bus's.
-    private let kept = KeptUntilForgotten<String, Drivers>()
+    private let kept = KeptUntilForgotten<String, Drivers, Never>()
 
     package init() {}
 
