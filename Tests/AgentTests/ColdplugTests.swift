@@ -1,3 +1,4 @@
+import Foundation
 import HostInterface
 @testable import HotplugAgent
 @testable import Simulation
@@ -58,6 +59,25 @@ struct ColdplugTests {
             host.log.containing("[mi300x] would bind to vfio-pci (now unbound): policy \"mi300x\" wants vfio-pci").count
                 == 8)
         #expect(host.log.containing("[connectx-7] would bind to vfio-pci (now on mlx5_core)").count == 8)
+    }
+
+    /// A dry run that sees a device the agent moved go, and one that starts after devices
+    /// left, leaves where they came from on record: it writes nothing, removals included.
+    @Test func dryRunRemovesNoOriginRecord() throws {
+        let policy = try SimHost.examplePolicy("seed-000")
+        let host = try SimHost("seed-000-mi300x.json", policies: policy)
+        #expect(host.runOnce())
+        let (gpu, nic) = (PCIAddress("0000:12:00.0")!, PCIAddress("0000:13:00.0")!)
+        let records = { Set((try? FileManager.default.contentsOfDirectory(atPath: host.state + "/origins")) ?? []) }
+        #expect(records().isSuperset(of: ["\(gpu)", "\(nic)"]))
+        let before = records()
+        let dry = try host.restarted(policies: policy, dryRun: true)
+        host.kernel.unplug(gpu)
+        #expect(dry.runOnce(events: host.kernel))  // starts with the GPU gone
+        host.kernel.unplug(nic)
+        dry.handle(host.kernel.drain())  // sees the NIC go
+        #expect(records() == before)
+        #expect(host.log.containing("removed").count >= 1)
     }
 
     @Test func aModuleThatCannotLoadFailsClearlyAndOthersGoOn() throws {

@@ -58,12 +58,12 @@ final class SimHost {
     deinit { try? FileManager.default.removeItem(atPath: state) }
 
     /// A fresh agent on the same kernel and state directory, as after a restart.
-    func restarted(policies toml: String) throws -> Agent {
+    func restarted(policies toml: String, dryRun: Bool = false) throws -> Agent {
         let accounts = TableAccounts(users: description.users ?? [:], groups: description.groups ?? [:])
         let parsed = PolicyParser(accounts: accounts).parse(toml, file: "test.toml")
         let sink = log
         return Agent.assemble(
-            kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: false,
+            kernel: kernel, paths: kernel.paths, policies: PolicySet(parsed.policies), dryRun: dryRun,
             log: .lines(level: .debug) { sink.append($0) }, bindSettle: .zero, stateDirectory: state)
     }
 

@@ -183,19 +183,19 @@ struct TrustedRecordTests {
     @Test func theOriginDirectoryKeptOpenIsMadeAgainWhenRemoved() throws {
         let tree = try FakeSysfs()
         let (first, second) = (try #require(PCIAddress("0000:0b:00.0")), try #require(PCIAddress("0000:0c:00.0")))
-        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
         let origin = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
         try store.save(first, origin)
         #expect(unlink(tree.path("/state/origins/\(first)")) == 0 && rmdir(tree.path("/state/origins")) == 0)
         try store.save(second, origin)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(second) == origin)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(second) == origin)
         #expect(tree.stat("/state/origins").st_mode & 0o7777 == 0o700)
 
         let third = try #require(PCIAddress("0000:0d:00.0"))
         #expect(store.sweep(keeping: [first, second, third]).isEmpty)
         try tree.file("/state/origins/\(third)", "driver=ice\noverride=\nmoved-to=vfio-pci\n")
         #expect(store.load(third) == nil, "the agent is the directory's only writer")
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(third)?.driver == "ice")
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(third)?.driver == "ice")
     }
 
     /// A record is the target of a link named for the device: made in one call where there
@@ -205,14 +205,14 @@ struct TrustedRecordTests {
         let tree = try FakeSysfs()
         let address = try #require(PCIAddress("0000:0b:00.0"))
         let record = "/state/origins/\(address)"
-        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
         let first = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
         try store.save(address, first)
         #expect(tree.stat(record).st_mode & S_IFMT == S_IFLNK)
         #expect(
             try FileManager.default.destinationOfSymbolicLink(atPath: tree.path(record))
                 == "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == first)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == first)
 
         try tree.file("/victim", "root's\n")
         #expect(unlink(tree.path(record)) == 0)
@@ -220,11 +220,13 @@ struct TrustedRecordTests {
         let second = DriverOrigin(driver: "ice", override: "pci-stub", movedTo: "vfio-pci")
         try store.save(address, second)
         #expect(try tree.read("/victim") == "root's\n")
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == second)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == second)
 
         #expect(unlink(tree.path(record)) == 0)
         try tree.file(record, "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == first, "an older version's file")
+        #expect(
+            OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == first,
+            "an older version's file")
         try store.save(address, second)
         #expect(tree.stat(record).st_mode & S_IFMT == S_IFLNK)
         #expect(try FileManager.default.contentsOfDirectory(atPath: tree.path("/state/origins")) == ["\(address)"])
@@ -244,8 +246,10 @@ struct TrustedRecordTests {
         let tree = try FakeSysfs()
         let address = try #require(PCIAddress("0000:0b:00.0"))
         let said = Mutex<[String]>([])
-        let store = OriginStore(stateDirectory: tree.path("/state")) { _, why in said.withLock { $0.append(why) } }
-        try OriginStore(stateDirectory: tree.path("/state"))
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true) { _, why in
+            said.withLock { $0.append(why) }
+        }
+        try OriginStore(stateDirectory: tree.path("/state"), writable: true)
             .save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
         lchown(tree.path("/state/origins/\(address)"), 1000, 1000)
         #expect(store.load(address) == nil)
@@ -264,7 +268,7 @@ struct TrustedRecordTests {
         try tree.mkdir("/state/origins")
         let said = Mutex<[String]>([])
         func store() -> OriginStore {
-            OriginStore(stateDirectory: tree.path("/state")) { device, why in
+            OriginStore(stateDirectory: tree.path("/state"), writable: true) { device, why in
                 said.withLock { $0.append("\(device.map { "\($0)" } ?? "-") \(why)") }
             }
         }
@@ -293,34 +297,34 @@ struct TrustedRecordTests {
         let address = try #require(PCIAddress("0000:0b:00.0"))
         try tree.mkdir("/state/origins")
         try tree.file("/state/origins/\(address)", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address)?.driver == "amdgpu")
         // Whoever owns the directory could have written "driver=their-choice".
         chown(tree.path("/state/origins"), 1000, 1000)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
         // The daemon's dynamic user, whom systemd (root) handed the runtime directory, wrote it:
         // root's commands (status, boot-config) believe it, as the daemon itself does.
         chown(tree.path("/state"), 61_234, 61_234)
         chown(tree.path("/state/origins"), 61_234, 61_234)
         chown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address)?.driver == "amdgpu")
         // Only below a directory root handed over: not one inside an ordinary user's.
         chown(tree.path("/state"), 1000, 1000)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
         // Nor a link the dynamic user planted.
         chown(tree.path("/state"), 61_234, 61_234)
         try tree.file("/elsewhere", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
         unlink(tree.path("/state/origins/\(address)"))
         try tree.link("/state/origins/\(address)", to: tree.path("/elsewhere"))
         lchown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
         // Nor below a sticky directory (/tmp, /dev/shm), where any dynamic user may make one.
         unlink(tree.path("/state/origins/\(address)"))
         try tree.file("/state/origins/\(address)", "driver=amdgpu\noverride=\nmoved-to=vfio-pci\n")
         chown(tree.path("/state/origins/\(address)"), 61_234, 61_234)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address)?.driver == "amdgpu")
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address)?.driver == "amdgpu")
         chmod(tree.root, 0o1777)
         defer { chmod(tree.root, 0o755) }
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
     }
 
     /// A temporary link left by a write the agent was killed in the middle of goes at the
@@ -329,7 +333,7 @@ struct TrustedRecordTests {
     @Test func theSweepRemovesTemporaryLinksAMinuteOld() throws {
         let tree = try FakeSysfs()
         let address = try #require(PCIAddress("0000:0b:00.0"))
-        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
         try store.save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
         let (stale, fresh) = (".\(address).k3j9x0", ".\(address).a1b2c3")
         // What only looks like one: a suffix the agent never makes, an address it never spells so.
@@ -358,7 +362,7 @@ struct TrustedRecordTests {
         try tree.file("/victim/\(address)", "root's\n")
         try tree.link("/state/origins", to: tree.path("/victim"))
         lchown(tree.path("/state/origins"), 61_234, 61_234)
-        let store = OriginStore(stateDirectory: tree.path("/state"))
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
         store.remove(address)
         #expect(store.sweep(keeping: []) == [])
         #expect(access(tree.path("/victim/\(address)"), F_OK) == 0)
@@ -385,10 +389,10 @@ struct TrustedRecordTests {
         let address = try #require(PCIAddress("0000:0b:00.0"))
         try tree.mkdir("/state/origins")
         try tree.file("/state/origins/\(address)", record)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
         #expect(unlink(tree.path("/state/origins/\(address)")) == 0)
         try tree.link("/state/origins/\(address)", to: record)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == nil)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
     }
 
     /// What the agent writes reads back as the origin it wrote, each kind of record.
@@ -400,7 +404,7 @@ struct TrustedRecordTests {
     func aRecordTheAgentWroteReadsBack(origin: DriverOrigin) throws {
         let tree = try FakeSysfs()
         let address = try #require(PCIAddress("0000:0b:00.0"))
-        try OriginStore(stateDirectory: tree.path("/state")).save(address, origin)
-        #expect(OriginStore(stateDirectory: tree.path("/state")).load(address) == origin)
+        try OriginStore(stateDirectory: tree.path("/state"), writable: true).save(address, origin)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == origin)
     }
 }

@@ -26,7 +26,7 @@ struct StatusCommand: ParsableCommand {
         let host = HostContext(global)
         let state = stateDir.map(absolutePath) ?? host.paths.stateDirectory
         let stateRoot = host.paths.walkRoot(chosen: stateDir)
-        let origins = OriginStore.logging(stateDirectory: state, root: stateRoot, log: host.log)
+        let origins = OriginStore.logging(stateDirectory: state, root: stateRoot, writable: false, log: host.log)
         let reader = SysfsReader(io: host.kernel, paths: host.paths, origins: origins)
         let planner = Planner(policies: try host.policiesOrExit(policy))
         let snapshot = try reader.fullViewOrExit()

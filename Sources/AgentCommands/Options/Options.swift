@@ -99,7 +99,8 @@ struct HostContext {
     var reader: SysfsReader {
         SysfsReader(
             io: kernel, paths: paths,
-            origins: OriginStore.logging(stateDirectory: paths.stateDirectory, root: paths.root, log: log))
+            origins: OriginStore.logging(
+                stateDirectory: paths.stateDirectory, root: paths.root, writable: false, log: log))
     }
 
     /// Loads the policies; on any error prints them all to standard error and exits 1.

@@ -12,7 +12,9 @@ extension Agent {
         log: Logger, bindSettle: Duration = .seconds(2), stateDirectory: String? = nil,
         stateRoot: String = "/", workers: Int = 16, stuckAfter: Duration = .seconds(30)
     ) -> Agent {
-        let origins = stateDirectory.map { OriginStore.logging(stateDirectory: $0, root: stateRoot, log: log) }
+        let origins = stateDirectory.map {
+            OriginStore.logging(stateDirectory: $0, root: stateRoot, writable: !dryRun, log: log)
+        }
         let reader = SysfsReader(io: kernel, paths: paths, origins: origins)
         let executor = Executor(
             io: kernel, paths: paths, reader: reader, bindSettle: bindSettle, origins: origins,

@@ -30,23 +30,29 @@ package final class OriginStore: Sendable {
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
+    /// False for a dry run's store (and `plan`'s, `status`'s): it reads records, and never
+    /// writes or removes one, whatever events come.
+    package let writable: Bool
     /// Told of each record there that is not believed (why, in words), once per reading,
     /// or once of the whole directory (no device): the device is then one the agent did not
     /// move, and an admin should know.
     private let refused: @Sendable (PCIAddress?, String) -> Void
 
     package init(
-        stateDirectory: String, root: String = "/",
+        stateDirectory: String, root: String = "/", writable: Bool,
         refused: @escaping @Sendable (PCIAddress?, String) -> Void = { _, _ in }
     ) {
         self.root = root
+        self.writable = writable
         self.refused = refused
         directory = stateDirectory + "/origins"
     }
 
     /// A store that logs each record it does not believe, as a warning naming the device.
-    package static func logging(stateDirectory: String, root: String = "/", log: Logger) -> OriginStore {
-        OriginStore(stateDirectory: stateDirectory, root: root) { address, why in
+    package static func logging(
+        stateDirectory: String, root: String = "/", writable: Bool, log: Logger
+    ) -> OriginStore {
+        OriginStore(stateDirectory: stateDirectory, root: root, writable: writable) { address, why in
             if let address {
                 log.warning(
                     "where it came from is not believed: \(why); the agent will not put it back",
@@ -166,6 +172,10 @@ package final class OriginStore: Sendable {
     /// back.
     package func save(_ address: PCIAddress, _ origin: DriverOrigin) throws(IOFailure) {
         let text = Self.text(of: origin)
+        guard writable else {
+            throw IOFailure(
+                .write, "\(directory)/\(address)", value: text, errno: .EROFS, detail: "a dry run writes nothing")
+        }
         guard parse(text) == origin else {
             throw IOFailure(
                 .write, "\(directory)/\(address)", value: text, errno: .EINVAL,
@@ -187,7 +197,7 @@ package final class OriginStore: Sendable {
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
-            } catch  where error.errno == .ENOENT && attempt == 0 {
+            } catch where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error
@@ -213,7 +223,7 @@ package final class OriginStore: Sendable {
     /// ran, and whatever is plugged in there next did not come from that driver. Returns
     /// the devices forgotten.
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
-        guard let names = listNames() else { return [] }
+        guard writable, let names = listNames() else { return [] }
         let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
         remove(gone)
         removeStaleTemporaries(names.filter(Self.isTemporary))
@@ -249,7 +259,7 @@ package final class OriginStore: Sendable {
 
     /// Unlinks the records through the directory the trusted walk reaches (`TrustedPath.unlink`).
     private func remove(_ addresses: [PCIAddress]) {
-        guard !addresses.isEmpty else { return }
+        guard writable, !addresses.isEmpty else { return }
         let gone = TrustedPath.unlink(
             addresses.map(\.description), in: directory, root: root, owners: .rootOrHandedOver)
         // Unless the file is still there (or cannot be told), the device has no record now.

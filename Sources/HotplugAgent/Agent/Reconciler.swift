@@ -106,7 +106,7 @@ package final class Reconciler: @unchecked Sendable {
                 }
                 view = reader.read(planner.needs(in: snapshot), into: snapshot)
                 plan = planner.plan(for: view.devices[address]!, in: view)
-            } catch  where error.isGone {
+            } catch where error.isGone {
                 log.info("left before it could be read", metadata: ["device": "\(address)"])
                 return Reconciliation(.absent, actions: actions)
             } catch {
@@ -139,7 +139,7 @@ package final class Reconciler: @unchecked Sendable {
                     try executor.perform(step, on: address, seen: seen)
                     if step.action.movesDevice { seen = nil }
                     actions[step.action.kind, default: ActionCount()].done += 1
-                } catch  where error.isGone {
+                } catch where error.isGone {
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {

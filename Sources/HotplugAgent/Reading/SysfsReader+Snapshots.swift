@@ -93,7 +93,7 @@ extension SysfsReader {
         for address in addresses {
             do {
                 devices.append(try self.device(address))
-            } catch  where error.isGone {
+            } catch where error.isGone {
                 continue
             } catch {
                 unreadable[address] = "\(error)"
@@ -131,7 +131,7 @@ extension SysfsReader {
         let reading: DirectoryReading
         do {
             reading = try io.readDirectory(paths.device(address), DirectoryRequest(listings: ["vfio-dev"]))
-        } catch  where error.meansGone {
+        } catch where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)
