@@ -185,7 +185,9 @@ package final class OriginStore: Sendable {
             try write(address, text)
             known.withLock { $0[address] = origin }
         } catch {
+            // Whether a record is there now is not known: the next removal looks.
             known.withLock { $0[address] = nil }
+            listed.withLock { _ = $0?.insert(address.description) }
             throw error
         }
     }
@@ -259,7 +261,19 @@ package final class OriginStore: Sendable {
 
     /// Unlinks the records through the directory the trusted walk reaches (`TrustedPath.unlink`).
     private func remove(_ addresses: [PCIAddress]) {
-        guard writable, !addresses.isEmpty else { return }
+        guard writable else { return }
+        // Most devices that go never had a record (the agent never moved them): no walk for them.
+        let listed = listed.withLock { $0 }
+        let addresses = known.withLock { known in
+            addresses.filter { address in
+                switch known[address] {
+                case .some(.some): true
+                case .some(.none): false
+                case .none: listed?.contains(address.description) ?? true
+                }
+            }
+        }
+        guard !addresses.isEmpty else { return }
         let gone = TrustedPath.unlink(
             addresses.map(\.description), in: directory, root: root, owners: .rootOrHandedOver)
         // Unless the file is still there (or cannot be told), the device has no record now.
