@@ -148,7 +148,7 @@ struct CDITests {
         let view = host.reader.read(planner.needs(in: snapshot), into: snapshot)
         let statuses = DeviceStatus.all(
             planner.planAll(in: view), view: view, planner: planner,
-            records: StatusStore(stateDirectory: host.state),
+            records: StatusStore(stateDirectory: host.state, writable: true),
             cdi: planner.cdiSpecs(in: view))
         let gpu = try #require(statuses.first { $0.policy == "mi300x" })
         #expect(gpu.cdi == ["hotplug-agent.io/vfio=mi300x-0", "hotplug-agent.io/vfio=\(gpu.address)"])

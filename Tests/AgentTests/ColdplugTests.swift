@@ -80,6 +80,17 @@ struct ColdplugTests {
         #expect(host.log.containing("removed").count >= 1)
     }
 
+    /// A dry run whose read the kernel holds past `--stuck-after` says so and writes no
+    /// status record (a real agent's would then tell `status` of a device that is settled).
+    @Test func dryRunWritesNoStatusRecord() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"), dryRun: true)
+        #expect(host.runOnce())
+        let gpu = PCIAddress("0000:12:00.0")!
+        host.agent.ledger.noteStuck(gpu, after: .seconds(1))
+        #expect(host.log.containing("\(gpu) stuck: a read or write has not returned").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: host.state + "/status"))
+    }
+
     @Test func aModuleThatCannotLoadFailsClearlyAndOthersGoOn() throws {
         let policies = """
             [[policy]]

@@ -12,7 +12,7 @@ struct StatusTests {
         let view = host.reader.read(host.agent.planner.needs(in: snapshot), into: snapshot)
         let entries = DeviceStatus.all(
             host.agent.planner.planAll(in: view), view: view, planner: host.agent.planner,
-            records: StatusStore(stateDirectory: host.state))
+            records: StatusStore(stateDirectory: host.state, writable: true))
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.address, $0) })
     }
 
@@ -98,13 +98,13 @@ struct StatusTests {
     @Test(.enabled(if: runningAsRoot, "chown needs root"))
     func recordsTheDaemonsDynamicUserWroteAreShownToRoot() throws {
         let tree = try FakeSysfs()
-        let store = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"))
+        let store = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"), writable: true)
         let nic = PCIAddress("0000:13:00.0")!, gpu = PCIAddress("0000:12:00.0")!
         store.record(nic, .failed("bind to vfio-pci: EBUSY"))
         chown(tree.path("/run/hotplug-agent"), 61_234, 61_234)
         chown(tree.path("/run/hotplug-agent/status"), 61_234, 61_234)
         chown(tree.path("/run/hotplug-agent/status/\(nic)"), 61_234, 61_234)
-        let asRoot = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"))
+        let asRoot = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"), writable: true)
         #expect(asRoot.load(nic) == .failed("bind to vfio-pci: EBUSY"))
         mkfifo(tree.path("/run/hotplug-agent/status/\(gpu)"), 0o644)
         #expect(store.load(gpu) == nil)

@@ -43,7 +43,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Report a device whose write has not returned after this many seconds, and go on without it.",
+            "Report a device whose read or write has not returned after this many seconds, and go on without it.",
             valueName: "SECONDS"))
     var stuckAfter: Int = 30
 

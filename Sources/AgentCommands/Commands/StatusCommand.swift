@@ -33,7 +33,7 @@ struct StatusCommand: ParsableCommand {
         let view = reader.read(planner.needs(in: snapshot), into: snapshot)
         let entries = DeviceStatus.all(
             planner.planAll(in: view), view: view, planner: planner,
-            records: StatusStore(stateDirectory: state, root: stateRoot),
+            records: StatusStore(stateDirectory: state, root: stateRoot, writable: false),
             cdi: planner.cdiSpecs(in: view))
         if json {
             output(prettyJSON(entries))

@@ -22,7 +22,9 @@ extension Agent {
         let reconciler = Reconciler(
             reader: reader, executor: executor, planner: Planner(policies: policies),
             dryRun: dryRun, log: log)
-        let ledger = Ledger(records: stateDirectory.map { StatusStore(stateDirectory: $0, root: stateRoot) }, log: log)
+        let ledger = Ledger(
+            records: stateDirectory.map { StatusStore(stateDirectory: $0, root: stateRoot, writable: !dryRun) },
+            log: log)
         return Agent(
             reader: reader, reconciler: reconciler, ledger: ledger, log: log, workers: workers,
             stuckAfter: stuckAfter)

@@ -66,15 +66,17 @@ package final class Ledger: Sendable {
         }
     }
 
-    /// A write for the device has not returned for `time` (a probe that hangs).
+    /// A read or write for the device has not returned for `time` (a probe that hangs, or a
+    /// read the kernel holds behind it).
     package func noteStuck(_ address: PCIAddress, after time: Duration) {
         entries.withLock {
             $0.stuck.insert(address)
             $0.failures += 1
         }
-        log.error("stuck: a write has not returned for \(time); the kernel or its driver hangs. Other devices go on",
-                  metadata: ["device": "\(address)"])
-        records?.record(address, .stuck("a write has not returned for \(time)"))
+        log.error(
+            "stuck: a read or write has not returned for \(time); the kernel or its driver hangs. Other devices go on",
+            metadata: ["device": "\(address)"])
+        records?.record(address, .stuck("a read or write has not returned for \(time)"))
     }
 
     /// A failure outside any device's reconcile (the host could not be listed or read).

@@ -15,9 +15,13 @@ package final class StatusStore: Sendable {
 
     /// `root`: the `--root` the state directory lies below, or `/`.
     package let root: String
+    /// False for a dry run's store and `status`'s: it reads records and never writes or
+    /// removes one.
+    package let writable: Bool
 
-    package init(stateDirectory: String, root: String = "/") {
+    package init(stateDirectory: String, root: String = "/", writable: Bool) {
         self.root = root
+        self.writable = writable
         directory = stateDirectory + "/status"
     }
 
@@ -27,6 +31,7 @@ package final class StatusStore: Sendable {
     }
 
     package func record(_ address: PCIAddress, _ record: Record) {
+        guard writable else { return }
         let text: String
         switch record {
         case .failed(let error): text = "failed \(error)\n"
@@ -40,6 +45,7 @@ package final class StatusStore: Sendable {
     /// Removes the device's record: unlinked through the directory the trusted walk reached,
     /// so no link on the way leads the removal elsewhere.
     package func clear(_ address: PCIAddress) {
+        guard writable else { return }
         guard withRecorded({ $0.contains(address) }) else { return }
         if !TrustedPath.unlink([address.description], in: directory, root: root).isEmpty {
             _ = withRecorded { $0.remove(address) }

@@ -201,7 +201,7 @@ struct DaemonLoop {
                 log.notice("signal \(signal): finishing the steps in progress, then exiting")
                 daemon.notifier.send("STOPPING=1")
                 if !agent.stop(grace: .seconds(10)) {
-                    log.warning("leaving while a write has not returned; the kernel still holds it")
+                    log.warning("leaving while a read or write has not returned; the kernel still holds it")
                 }
                 return 0
             }
