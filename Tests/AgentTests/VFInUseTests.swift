@@ -2,6 +2,8 @@ import Foundation
 import Glibc
 import HostInterface
 @testable import HotplugAgent
+import Policy
+@testable import Simulation
 import Testing
 
 /// Changing a PF's VF count destroys every VF: without `allow-in-use` it is refused while
@@ -118,5 +120,37 @@ struct VFInUseTests {
                 $0.contains("the host uses it: network interface eth\\xff\\xfe has a name that is not UTF-8")
             }, "\(lines)")
         #expect(!lines.contains { $0.hasPrefix("  bind to vfio-pci") }, "\(lines)")
+    }
+
+    /// Whether a PF's VFs are in use is one look for all of them: on a host with many
+    /// interfaces, a count change on a PF with many VFs reads each interface's link once,
+    /// not once per VF (some 2,000 operations here, 120,000 with 256 VFs and 500 interfaces).
+    @Test func theVFsOfAPFAreCheckedInOneLook() throws {
+        let tree = try FakeSysfs()
+        let (pf, nic, vfs, interfaces) = ("0000:3b:00.0", "0000:5e:00.0", 32, 64)
+        try tree.device(pf, id: "15b3:1017", class: "0x020000", driver: "mlx5_core", group: 30)
+        try tree.device(nic, id: "8086:1593", class: "0x020000", driver: "ice", group: 40)
+        for index in 0..<vfs {
+            let vf = "0000:3b:\(hex(1 + index / 8, width: 2)).\(index % 8)"
+            let driver = vf == "0000:3b:01.1" ? "mlx5_core" : "vfio-pci"
+            try tree.device(vf, id: "15b3:1018", class: "0x020000", driver: driver, group: 100 + index)
+            try tree.link("/sys/bus/pci/devices/\(pf)/virtfn\(index)", to: "../\(vf)")
+            try tree.link("/sys/bus/pci/devices/\(vf)/physfn", to: "../\(pf)")
+        }
+        // The host's interfaces are all another NIC's; one VF, on its host driver, shows its own, up.
+        try tree.mkdir("/sys/class/net")
+        for (device, name, flags) in (0..<interfaces).map({ (nic, "eth\($0)", "0x1003") })
+            + [("0000:3b:01.1", "vf1", "0x1003")]
+        {
+            try tree.mkdir("/sys/bus/pci/devices/\(device)/net/\(name)")
+            try tree.file("/sys/bus/pci/devices/\(device)/net/\(name)/flags", flags + "\n")
+            try tree.link("/sys/class/net/\(name)", to: "../../bus/pci/devices/\(device)/net/\(name)")
+        }
+        let paths = HostPaths(root: tree.root)
+        let io = CountingKernelIO(RealKernelIO(paths: paths))
+        let use = HostUse(io: io, paths: paths, vfio: VFIODrivers()).vfsInUse(of: PCIAddress(pf)!)
+        #expect(use == ["VF 0000:3b:01.1: network interface vf1 is up"], "\(use)")
+        // Each interface and VF a handful of times, not VFs x interfaces (2,080 links followed).
+        #expect(io.tally.values.reduce(0, +) <= 5 * (vfs + interfaces), "\(io.tally)")
     }
 }

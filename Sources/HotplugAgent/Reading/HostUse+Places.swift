@@ -8,6 +8,28 @@ extension HostUse {
         let entry: String
         var sys: String?
         var resolved: String?
+        /// Followed already (for a device whose own link is not of the kernel's form):
+        /// `resolved` is what it led to, nil where it could not be.
+        var followed = false
+    }
+
+    /// Where `entry`, in `directory` (below `/sys`: `class/net`; nil where not known),
+    /// leads, read once for every device compared with it. Nil when it left since it was
+    /// listed, or cannot be followed (noted).
+    func place(of entry: String, in directory: String?, _ unchecked: Unchecked) -> Place? {
+        if let directory, let target = try? io.readLink(entry), let sys = Places.kernelPlace(target, from: directory) {
+            return Place(entry: entry, sys: sys)
+        }
+        return follow(entry, unchecked).map { Place(entry: entry, resolved: $0) }
+    }
+
+    /// The NVMe subsystem directory a multipath namespace's place is in, as a directory
+    /// to list and, where the place is sysfs's own, its place below `/sys`.
+    func nvmeSubsystem(of place: Place) -> (directory: String, sys: String?)? {
+        if let sys = place.sys {
+            return nvmeSubsystem(of: sys).map { (paths.under("/sys/" + $0), $0) }
+        }
+        return place.resolved.flatMap(nvmeSubsystem).map { ($0, nil) }
     }
 
     /// Which entries lead below one device. The kernel makes every link from a class or bus
@@ -22,33 +44,23 @@ extension HostUse {
     final class Places {
         private let use: HostUse
         private let device: String
-        private let unchecked: Unchecked
+        /// What could not be told of this device's own place.
+        let unchecked: Unchecked
         /// The device's own place, read when first asked: `.some(nil)` when it could be
         /// neither read nor followed (noted once).
         private var devicePlace: Place??
         private var deviceFollowed = false
 
-        init(_ use: HostUse, _ address: PCIAddress, _ unchecked: Unchecked) {
+        init(_ use: HostUse, _ address: PCIAddress) {
             self.use = use
             device = use.paths.device(address)
-            self.unchecked = unchecked
+            unchecked = Unchecked()
         }
 
-        /// Where `entry`, in `directory` (below `/sys`: `class/net`; nil where not known),
-        /// leads. Nil when it left since it was listed, or cannot be followed (noted).
-        func place(of entry: String, in directory: String?) -> Place? {
-            if let directory, let target = try? use.io.readLink(entry),
-                let sys = Self.kernelPlace(target, from: directory)
-            {
-                return Place(entry: entry, sys: sys)
-            }
-            return use.follow(entry, unchecked).map { Place(entry: entry, resolved: $0) }
-        }
-
-        /// Whether `place` is below the device (the device's own place read once, when
-        /// first asked).
-        func below(_ place: Place) -> Bool {
-            if devicePlace == nil { devicePlace = .some(self.place(of: device, in: "bus/pci/devices")) }
+        /// Whether `place` (`HostUse.place(of:in:_:)`'s) is below the device (the device's
+        /// own place read once, when first asked).
+        func below(_ place: inout Place) -> Bool {
+            if devicePlace == nil { devicePlace = .some(use.place(of: device, in: "bus/pci/devices", unchecked)) }
             guard var base = devicePlace! else { return false }
             if let sys = place.sys, let baseSys = base.sys { return Self.path(sys, isBelow: baseSys) }
             // Compared where the links lead: the device followed once too, if it was read.
@@ -57,9 +69,12 @@ extension HostUse {
                 base.resolved = use.follow(device, unchecked)
                 devicePlace = .some(base)
             }
-            guard let baseReal = base.resolved, let real = place.resolved ?? use.follow(place.entry, unchecked) else {
-                return false
+            guard let baseReal = base.resolved else { return false }
+            if place.resolved == nil && !place.followed {
+                place.followed = true
+                place.resolved = use.follow(place.entry, unchecked)
             }
+            guard let real = place.resolved else { return false }
             return Self.path(real, isBelow: baseReal)
         }
 
@@ -68,15 +83,6 @@ extension HostUse {
         static func path(_ path: String, isBelow base: String) -> Bool {
             path.utf8.count > base.utf8.count + 1 && path.utf8.starts(with: base.utf8)
                 && path.utf8.dropFirst(base.utf8.count).first == UInt8(ascii: "/")
-        }
-
-        /// The NVMe subsystem directory a multipath namespace's place is in, as a directory
-        /// to list and, where the place is sysfs's own, its place below `/sys`.
-        func nvmeSubsystem(of place: Place) -> (directory: String, sys: String?)? {
-            if let sys = place.sys {
-                return use.nvmeSubsystem(of: sys).map { (use.paths.under("/sys/" + $0), $0) }
-            }
-            return place.resolved.flatMap(use.nvmeSubsystem).map { ($0, nil) }
         }
 
         /// `directory` joined with a link's `target` of the kernel's form: relative, its

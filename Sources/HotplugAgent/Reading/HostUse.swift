@@ -26,11 +26,41 @@ package struct HostUse {
     /// `device` is the device as the look that asks read it, where there was one: its PF,
     /// class and driver are not read again.
     package func inUse(_ address: PCIAddress, as device: PCIDevice? = nil) -> [String] {
-        let (interfaces, disks, unchecked) = look(address)
-        var uses = interfaces.filter(\.up).map { "network interface \($0.name) is up" }
-        uses += unchecked
-        if interfaces.isEmpty, let moved = interfaceElsewhere(address, as: device) { uses.append(moved) }
-        for disk in disks {
+        reasons(address, look([address])[0], as: device)
+    }
+
+    /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
+    /// changing the PF's VF count destroys them all. One look for all of them: each class
+    /// listed and each entry read once, not once per VF.
+    package func vfsInUse(of address: PCIAddress) -> [String] {
+        let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
+        let vfs = links.compactMap { link in
+            (try? io.readLink(paths.attribute(address, link))).flatMap(lastComponent).flatMap(PCIAddress.init)
+        }.sorted()
+        return zip(vfs, look(vfs)).flatMap { vf, use in reasons(vf, use, as: nil).map { "VF \(vf): \($0)" } }
+    }
+
+    /// The device's network interfaces and block devices, found by where their class links
+    /// really lead; mounts and swaps from /proc under the root.
+    package func hostUse(
+        _ address: PCIAddress
+    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
+        let use = look([address])[0]
+        return (use.interfaces, use.disks)
+    }
+
+    /// What one look found of one device, and what it could not check.
+    struct Use {
+        var interfaces: [HostDescription.Interface] = []
+        var disks: [HostDescription.Disk] = []
+        var unchecked: [String] = []
+    }
+
+    private func reasons(_ address: PCIAddress, _ use: Use, as device: PCIDevice?) -> [String] {
+        var uses = use.interfaces.filter(\.up).map { "network interface \($0.name) is up" }
+        uses += use.unchecked
+        if use.interfaces.isEmpty, let moved = interfaceElsewhere(address, as: device) { uses.append(moved) }
+        for disk in use.disks {
             if let point = disk.mounted { uses.append("block device \(disk.name) is mounted on \(point)") }
             if disk.swap == true { uses.append("block device \(disk.name) is used as swap") }
             uses += (disk.holders ?? []).map { "block device \(disk.name) is held by \($0)" }
@@ -51,16 +81,6 @@ package struct HostUse {
             }
         }
         return uses
-    }
-
-    /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
-    /// changing the PF's VF count destroys them all.
-    package func vfsInUse(of address: PCIAddress) -> [String] {
-        let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
-        let vfs = links.compactMap { link in
-            (try? io.readLink(paths.attribute(address, link))).flatMap(lastComponent).flatMap(PCIAddress.init)
-        }
-        return vfs.sorted().flatMap { vf in inUse(vf).map { "VF \(vf): \($0)" } }
     }
 
     /// A VF bound to a network driver that shows no interface here: `net/` below a device
@@ -88,70 +108,93 @@ package struct HostUse {
         }
     }
 
-    /// The device's network interfaces and block devices, found by where their class links
-    /// really lead; mounts and swaps from /proc under the root.
-    package func hostUse(
-        _ address: PCIAddress
-    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk]) {
-        let use = look(address)
-        return (use.interfaces, use.disks)
+    /// `hostUse` of each of `addresses`, and what could not be checked, one reason each.
+    /// Each class is listed, and each entry's place, flags, number and holders read, once
+    /// for all of them. Not knowing is not "free": whatever fails to be read (a device's
+    /// own place while something is there to compare it with, a class listing, an entry
+    /// that cannot be followed or leads out of the root, an entry named in bytes that are
+    /// not UTF-8, an interface's flags, a disk's holders or a number it has, the mount and
+    /// swap tables, a mount table that lists nothing) is a reason: for every device where
+    /// it is the class's, for those it is below where it is an entry's. Only what the
+    /// kernel does not have is none: a class or `/proc/swaps` it was built without, an
+    /// entry that left since it was listed.
+    private func look(_ addresses: [PCIAddress]) -> [Use] {
+        let shared = Unchecked()
+        let places = addresses.map { Places(self, $0) }
+        var uses = [Use](repeating: Use(), count: addresses.count)
+        /// Notes of one entry, for the devices it is below.
+        func owned(by owners: [Int], _ body: (Unchecked) -> Void) {
+            let notes = Unchecked()
+            body(notes)
+            for index in owners { uses[index].unchecked += notes.reasons }
+        }
+        let net = entries(of: paths.classNet, shared)
+        shared.undecodable(net.undecodable, "network interface")
+        for name in net.names.sorted() {
+            let entry = paths.classNet + "/" + name
+            guard var place = place(of: entry, in: "class/net", shared) else { continue }
+            let owners = places.indices.filter { places[$0].below(&place) }
+            guard !owners.isEmpty else { continue }
+            owned(by: owners) { notes in
+                guard let text = text(entry + "/flags", of: entry, notes) else { return }
+                let flags = firstLine(text)
+                let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
+                guard let value else {
+                    notes.note("network interface \(name) has flags \(quoted(flags)): whether it is up cannot be told")
+                    return
+                }
+                for index in owners {
+                    uses[index].interfaces.append(HostDescription.Interface(name: name, up: value & 1 != 0))
+                }
+            }
+        }
+        let disks = blockDevices(places, shared)
+        if !disks.isEmpty {
+            let owners = Array(Set(disks.flatMap(\.owners))).sorted()
+            var mounts = Mounts(mountInfo: "")
+            var swaps: [Substring] = []
+            owned(by: owners) { notes in
+                var mountInfo = ""
+                do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { notes.note(error) }
+                mounts = Mounts(mountInfo: mountInfo)
+                // There is always a root mount: a table without one was not the kernel's.
+                if mounts.entries.isEmpty { notes.note("\(paths.mountInfo) lists no mounts") }
+                swaps = Mounts.lines(text(paths.swaps, of: nil, notes) ?? "").dropFirst().compactMap {
+                    $0.split(separator: " ").first
+                }
+            }
+            for (name, owners) in disks {
+                owned(by: owners) { notes in
+                    let disk = self.disk(name, mounts: mounts, swaps: swaps, notes)
+                    for index in owners { uses[index].disks.append(disk) }
+                }
+            }
+        }
+        for index in uses.indices {
+            uses[index].unchecked = shared.reasons + places[index].unchecked.reasons + uses[index].unchecked
+        }
+        return uses
     }
 
-    /// `hostUse`, and what could not be checked, one reason each. Not knowing is not
-    /// "free": whatever fails to be read (the device's own place while something is there
-    /// to compare it with, a class listing, an entry that cannot be followed or leads out
-    /// of the root, an entry named in bytes that are not UTF-8, an interface's flags, a
-    /// disk's holders or a number it has, the mount and swap tables, a mount table that lists
-    /// nothing) is a reason. Only what the kernel does not have is none: a class or
-    /// `/proc/swaps` it was built without, an entry that left since it was listed.
-    private func look(
-        _ address: PCIAddress
-    ) -> (interfaces: [HostDescription.Interface], disks: [HostDescription.Disk], unchecked: [String]) {
-        let unchecked = Unchecked()
-        let places = Places(self, address, unchecked)
-        let net = entries(of: paths.classNet, unchecked)
-        unchecked.undecodable(net.undecodable, "network interface")
-        let interfaces = net.names.sorted().filter { name in
-            places.place(of: paths.classNet + "/" + name, in: "class/net").map(places.below) ?? false
-        }.compactMap { name -> HostDescription.Interface? in
-            let entry = paths.classNet + "/" + name
-            guard let text = text(entry + "/flags", of: entry, unchecked) else { return nil }
-            let flags = firstLine(text)
-            let value = flags.hasPrefix("0x") ? UInt32(flags.dropFirst(2), radix: 16) : UInt32(flags)
-            guard let value else {
-                unchecked.note("network interface \(name) has flags \(quoted(flags)): whether it is up cannot be told")
-                return nil
-            }
-            return HostDescription.Interface(name: name, up: value & 0x1 != 0)
-        }
-        let names = blockDevices(places, unchecked)
-        guard !names.isEmpty else { return (interfaces, [], unchecked.reasons) }
-        var mountInfo = ""
-        do throws(IOFailure) { mountInfo = try io.read(paths.mountInfo) } catch { unchecked.note(error) }
-        let mounts = Mounts(mountInfo: mountInfo)
-        // There is always a root mount: a table without one was not the kernel's.
-        if mounts.entries.isEmpty { unchecked.note("\(paths.mountInfo) lists no mounts") }
-        let swaps = Mounts.lines(text(paths.swaps, of: nil, unchecked) ?? "").dropFirst().compactMap {
-            $0.split(separator: " ").first
-        }
-        let disks = names.map { name in
-            let entry = paths.classBlock + "/" + name
-            // A hidden disk (an NVMe multipath path, `nvme0c0n1`) has no number, no `dev`,
-            // and no node to mount or open: found by its name alone.
-            let number = firstLine(text(entry + "/dev", of: nil, unchecked) ?? "")
-            // Every disk has holders/, hidden ones too: missing while the entry is there (a
-            // link to nothing, taken as this device's by its text), the disk cannot be told.
-            let holders = entries(of: entry + "/holders", in: entry, unchecked).names.sorted()
-            let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
-            // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
-            let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
-            return HostDescription.Disk(
-                name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
-                swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
-                holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
-                probeDenied: denied)
-        }
-        return (interfaces, disks, unchecked.reasons)
+    /// One block device as the in-use check needs it.
+    private func disk(
+        _ name: String, mounts: Mounts, swaps: [Substring], _ unchecked: Unchecked
+    ) -> HostDescription.Disk {
+        let entry = paths.classBlock + "/" + name
+        // A hidden disk (an NVMe multipath path, `nvme0c0n1`) has no number, no `dev`,
+        // and no node to mount or open: found by its name alone.
+        let number = firstLine(text(entry + "/dev", of: nil, unchecked) ?? "")
+        // Every disk has holders/, hidden ones too: missing while the entry is there (a
+        // link to nothing, taken as this device's by its text), the disk cannot be told.
+        let holders = entries(of: entry + "/holders", in: entry, unchecked).names.sorted()
+        let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
+        // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
+        let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
+        return HostDescription.Disk(
+            name: name, dev: number, mounted: mounts.mountPoint(number: number, node: "/dev/\(name)"),
+            swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
+            holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
+            probeDenied: denied)
     }
 
     /// What one look could not check, one reason each.
@@ -215,23 +258,30 @@ package struct HostUse {
         return real
     }
 
-    /// The block devices below the function, and the NVMe multipath namespaces (and their
-    /// partitions) of subsystems one of whose controllers is below it.
-    private func blockDevices(_ places: Places, _ unchecked: Unchecked) -> [String] {
-        var subsystems: [String: Bool] = [:]
+    /// The block devices below the functions (indices into `places`), and the NVMe
+    /// multipath namespaces (and their partitions) of subsystems one of whose controllers is
+    /// below one; each with the functions it is below.
+    private func blockDevices(_ places: [Places], _ unchecked: Unchecked) -> [(name: String, owners: [Int])] {
+        var subsystems: [String: [Int]] = [:]
         let block = entries(of: paths.classBlock, unchecked)
         unchecked.undecodable(block.undecodable, "block device")
-        return block.names.sorted().filter { name in
-            guard let place = places.place(of: paths.classBlock + "/" + name, in: "class/block") else { return false }
-            if places.below(place) { return true }
-            guard let subsystem = places.nvmeSubsystem(of: place) else { return false }
-            if let known = subsystems[subsystem.directory] { return known }
-            let controllers = entries(of: subsystem.directory, unchecked).names.filter(isControllerName)
-            let mine = controllers.contains { controller in
-                places.place(of: subsystem.directory + "/" + controller, in: subsystem.sys).map(places.below) ?? false
+        return block.names.sorted().compactMap { name in
+            guard var place = place(of: paths.classBlock + "/" + name, in: "class/block", unchecked) else { return nil }
+            let below = places.indices.filter { places[$0].below(&place) }
+            if !below.isEmpty { return (name, below) }
+            guard let subsystem = nvmeSubsystem(of: place) else { return nil }
+            if subsystems[subsystem.directory] == nil {
+                var owners = Set<Int>()
+                for controller in entries(of: subsystem.directory, unchecked).names.filter(isControllerName) {
+                    let link = subsystem.directory + "/" + controller
+                    guard var place = self.place(of: link, in: subsystem.sys, unchecked) else { continue }
+                    owners.formUnion(places.indices.filter { !owners.contains($0) && places[$0].below(&place) })
+                    if owners.count == places.count { break }
+                }
+                subsystems[subsystem.directory] = owners.sorted()
             }
-            subsystems[subsystem.directory] = mine
-            return mine
+            let owners = subsystems[subsystem.directory]!
+            return owners.isEmpty ? nil : (name, owners)
         }
     }
 
