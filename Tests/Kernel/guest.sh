@@ -304,6 +304,7 @@ mkdir -p /run/rootfs/bin /run/rootfs/dev /run/rootfs/proc /run/rootfs/sys /run/r
 cp /bin/busybox /run/rootfs/bin/busybox
 in_container() {  # DEVICE: the container's view of its VFIO nodes
     podman --root /run/containers/storage --runroot /run/containers/run --storage-driver vfs \
+        --network-config-dir /run/containers/networks \
         --cgroup-manager cgroupfs --events-backend file \
         run --rm --network none --security-opt apparmor=unconfined --device "$1" --rootfs /run/rootfs \
         /bin/busybox sh -c 'for n in /dev/vfio/*; do /bin/busybox stat -c "%n %u:%g %a %t:%T" "$n"; done' 2>&1
