@@ -177,6 +177,36 @@ struct TrustedPathTests {
 /// Records root acts on (where a device came from, which ACL entries to take back) are read
 /// through the same primitive: one another user could have planted is not believed.
 struct TrustedRecordTests {
+    /// The kept descriptor is used only while it holds the directory at its path: after an
+    /// admin's `mv` of the directory, records are written into and removed from the one at
+    /// the path (a record left there would put back, after a restart, a device the agent
+    /// never moved), never the renamed one; and a record another agent wrote is removed too.
+    @Test func originRecordsFollowTheDirectoryAtItsPath() throws {
+        let tree = try FakeSysfs()
+        let addresses = try (0xb...0xe).map { try #require(PCIAddress("0000:\(hex($0, width: 2)):00.0")) }
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
+        let origin = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
+        try store.save(addresses[0], origin)
+        try store.save(addresses[1], origin)
+        #expect(rename(tree.path("/state/origins"), tree.path("/state/origins.old")) == 0)
+        try tree.mkdir("/state/origins")
+        for address in addresses[0...1] {
+            try tree.link("/state/origins/\(address)", to: OriginStore.text(of: origin))
+        }
+        store.remove(addresses[0])
+        try store.save(addresses[2], origin)
+        let names = { (directory: String) in
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: tree.path(directory))) ?? []))
+        }
+        #expect(names("/state/origins") == ["\(addresses[1])", "\(addresses[2])"])
+        #expect(names("/state/origins.old") == ["\(addresses[0])", "\(addresses[1])"])
+        // Another agent's record (`run --once` beside the daemon) goes with its device.
+        _ = store.sweep(keeping: Set(addresses))
+        try OriginStore(stateDirectory: tree.path("/state"), writable: true).save(addresses[3], origin)
+        store.remove(addresses[3])
+        #expect(names("/state/origins") == ["\(addresses[1])", "\(addresses[2])"])
+    }
+
     /// The store keeps its directory open for writing: one removed meanwhile is made again
     /// (the record lands in the new one, not in the removed one's descriptor), and after the
     /// sweep has listed it, a device it did not list has no record.

@@ -17,8 +17,9 @@ import Policy
 /// The agent is the only writer of its state directory, so each record is read once and
 /// then kept in memory beside it; once the directory has been listed (the sweep at start),
 /// a device it did not list has none, without a look. The directory is opened for writing
-/// once and kept (opened again if it was removed meanwhile): records are written and
-/// removed through that descriptor alone.
+/// through the trusted walk once and kept: records are written and removed through that
+/// descriptor, after one `stat` of its path says it is still the directory there (removed,
+/// renamed or replaced meanwhile, the one there now is opened, through the walk again).
 package final class OriginStore: Sendable {
     package let directory: String
     /// Records already read or written; `.some(nil)`: known to have none.
@@ -27,7 +28,13 @@ package final class OriginStore: Sendable {
     private let listed = Locked<Set<String>?>(nil)
     /// The directory, open for writing into; and those it replaced (removed meanwhile),
     /// kept open until the store goes, since another worker may be writing through one.
-    private let opened = Locked<(current: Int32?, retired: [Int32])>((nil, []))
+    private let opened = Locked<Opened>(Opened())
+    private struct Opened {
+        var current: Int32?
+        /// The device and inode of `current`.
+        var identity: (dev: UInt64, ino: UInt64)?
+        var retired: [Int32] = []
+    }
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
@@ -65,8 +72,8 @@ package final class OriginStore: Sendable {
     }
 
     deinit {
-        let (current, retired) = opened.withLock { $0 }
-        for fd in retired + (current.map { [$0] } ?? []) { close(fd) }
+        let kept = opened.withLock { $0 }
+        for fd in kept.retired + (kept.current.map { [$0] } ?? []) { close(fd) }
     }
 
     package func load(_ address: PCIAddress) -> DriverOrigin? {
@@ -186,17 +193,17 @@ package final class OriginStore: Sendable {
             try write(address, text)
             known.withLock { $0[address] = origin }
         } catch {
-            // Whether a record is there now is not known: the next removal looks.
             known.withLock { $0[address] = nil }
-            listed.withLock { _ = $0?.insert(address.description) }
             throw error
         }
     }
 
-    /// Workers write through the kept descriptor at once; one that finds the directory gone
-    /// (ENOENT) has it opened afresh, and tries once more.
+    /// Workers write through the kept descriptor (`currentDirectory`); one that finds the
+    /// directory gone meanwhile (ENOENT) has it opened afresh, and tries once more.
     private func write(_ address: PCIAddress, _ text: String) throws(IOFailure) {
-        var fd = try directoryDescriptor(replacing: nil)
+        guard var fd = try currentDirectory(creating: true) else {
+            throw IOFailure(.open, directory, errno: .ENOENT)
+        }
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
@@ -208,16 +215,35 @@ package final class OriginStore: Sendable {
         }
     }
 
+    /// The kept descriptor, once a `stat` of the directory's path says it holds the
+    /// directory there now (an admin's `mv` or `rm -r` of it leaves the descriptor on the old
+    /// one, where removals would miss the records a restarted agent reads); else the one
+    /// there, opened through the trusted walk (made first where `creating`) and kept
+    /// instead. Nil where there is none and none is to be made.
+    private func currentDirectory(creating: Bool) throws(IOFailure) -> Int32? {
+        var named = stat()
+        let found = stat(directory, &named) == 0
+        if !found && errno == ENOENT && !creating { return nil }
+        let (current, identity) = opened.withLock { ($0.current, $0.identity) }
+        if found, let current, let identity, identity == (UInt64(named.st_dev), UInt64(named.st_ino)) {
+            return current
+        }
+        return try directoryDescriptor(replacing: current)
+    }
+
     /// The kept descriptor; opened when there is none, or when it is still `stale`.
     private func directoryDescriptor(replacing stale: Int32?) throws(IOFailure) -> Int32 {
-        try opened.withLock { (kept: inout (current: Int32?, retired: [Int32])) throws(IOFailure) -> Int32 in
+        try opened.withLock { (kept: inout Opened) throws(IOFailure) -> Int32 in
             if let current = kept.current, current != stale { return current }
             if let stale, kept.current == stale {
                 kept.retired.append(stale)
                 kept.current = nil
+                kept.identity = nil
             }
             let fd = try openDirectoryForWriting(directory, mode: 0o700, root: root)
+            var held = stat()
             kept.current = fd
+            kept.identity = fstat(fd, &held) == 0 ? (UInt64(held.st_dev), UInt64(held.st_ino)) : nil
             return fd
         }
     }
@@ -238,7 +264,7 @@ package final class OriginStore: Sendable {
     /// `writeRecordAtomically`), which every read ignores: removed once a minute old (a write
     /// in flight is a moment old: another agent's, where one runs beside this one).
     private func removeStaleTemporaries(_ names: [String]) {
-        guard !names.isEmpty, let fd = try? directoryDescriptor(replacing: nil) else { return }
+        guard !names.isEmpty, let fd = try? currentDirectory(creating: false) else { return }
         let now = time(nil)
         for name in names {
             var status = stat()
@@ -260,24 +286,13 @@ package final class OriginStore: Sendable {
 
     package func remove(_ address: PCIAddress) { remove([address]) }
 
-    /// Unlinks the records through the kept descriptor, as they are written: one system call
-    /// each, where the trusted walk to the directory took some 25.
+    /// Unlinks the records through the kept descriptor, as they are written (`currentDirectory`):
+    /// two system calls, where the trusted walk to the directory took some 25. Every removal
+    /// looks, whatever the store believes: another agent (`run --once` beside the daemon)
+    /// may have written a record since, a write or an unlink may have failed halfway.
     private func remove(_ addresses: [PCIAddress]) {
-        guard writable else { return }
-        // Most devices that go never had a record (the agent never moved them): no walk for them.
-        let listed = listed.withLock { $0 }
-        let addresses = known.withLock { known in
-            addresses.filter { address in
-                switch known[address] {
-                case .some(.some): true
-                case .some(.none): false
-                case .none: listed?.contains(address.description) ?? true
-                }
-            }
-        }
-        guard !addresses.isEmpty else { return }
-        // A directory that cannot be opened (missing, or not to be trusted) holds none to remove.
-        guard let fd = try? directoryDescriptor(replacing: nil) else { return }
+        // A directory that is missing, or cannot be opened or trusted, holds none to remove.
+        guard writable, !addresses.isEmpty, let fd = try? currentDirectory(creating: false) else { return }
         let gone = addresses.filter { unlinkat(fd, $0.description, 0) == 0 || errno == ENOENT }
         // Unless the record is still there (or cannot be told), the device has none now.
         known.withLock { known in
