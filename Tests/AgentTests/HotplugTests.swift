@@ -247,6 +247,19 @@ struct HotplugTests {
         #expect(host.agent.failureCount == 0)
     }
 
+    /// A device that leaves during its claim takes its origin record with it, whether or
+    /// not its `remove` event was handled before the record was written.
+    @Test func aDeviceThatLeavesDuringItsClaimTakesItsRecordWithIt() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        let (kernel, nic) = (host.kernel, PCIAddress("0000:13:00.0")!)
+        kernel.afterWrite.withLock {
+            $0 = { path in if path.hasSuffix("\(nic)/driver_override") { kernel.unplug(nic) } }
+        }
+        #expect(host.agent.reconciler.reconcile(nic).outcome == .absent)
+        var status = stat()
+        #expect(lstat(host.state + "/origins/\(nic)", &status) == -1 && errno == ENOENT)
+    }
+
     @Test func aFailedWriteNamesDeviceFileValueAndErrno() throws {
         let host = try SimHost(
             "seed-000-mi300x.json",

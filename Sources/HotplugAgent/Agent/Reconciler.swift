@@ -140,6 +140,9 @@ package final class Reconciler: @unchecked Sendable {
                     if step.action.movesDevice { seen = nil }
                     actions[step.action.kind, default: ActionCount()].done += 1
                 } catch where error.isGone {
+                    // Its record goes with it, also when its `remove` was handled before the
+                    // record was written: whatever comes there next did not come from it.
+                    reader.origins?.remove(address)
                     log.info("left during \(step.action.summary)", metadata: meta)
                     return Reconciliation(.absent, actions: actions)
                 } catch .held(_, let holders, let pids) {
