@@ -159,6 +159,23 @@ struct UndoTests {
         #expect(!host.log.containing("forgot where it came from").filter { $0.contains(nic) }.isEmpty)
     }
 
+    /// A device that left among events the daemon lost (the receive buffer overflowed) takes
+    /// its record with it too; names the agent does not write (an upper-case address, a
+    /// directory) are no records: neither removed nor said to be forgotten.
+    @Test func originRecordsOfDevicesThatLeftAmongLostEventsAreDropped() throws {
+        let host = try seed000()
+        host.kernel.unplug(PCIAddress(nic)!)
+        _ = host.kernel.drain()
+        let upper = "0000:0B:00.0", directory = "0000:0c:00.0"
+        #expect(symlink("driver=ice\noverride=\nmoved-to=vfio-pci\n", host.state + "/origins/" + upper) == 0)
+        #expect(mkdir(host.state + "/origins/" + directory, 0o700) == 0)
+        host.agent.handle(([], true))
+        #expect(!origins(host).contains(nic))
+        #expect(origins(host).count == 17)  // 15 records, and the two names that are none
+        let forgot = host.log.containing("forgot where it came from")
+        #expect(forgot.count == 1 && forgot[0].contains(nic), "\(forgot)")
+    }
+
     /// A PF's SR-IOV state the agent set goes back when no policy wants the PF: the VF
     /// count it had and its autoprobe (found on a real kernel: VFs and autoprobe 0 stayed).
     @Test func removingAPFsPolicyPutsItsVFCountAndAutoprobeBack() throws {

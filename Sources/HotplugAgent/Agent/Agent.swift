@@ -114,8 +114,8 @@ package final class Agent: @unchecked Sendable {
     }
 
     /// Reconciles every PCI device present; `wait`s until all are done unless told not to.
-    /// At start (`forgettingDeparted`), origin records of devices that left while no agent
-    /// ran are dropped first (a running agent drops them on `remove` events).
+    /// At start and after lost events (`forgettingDeparted`), origin records of devices that
+    /// left unseen are dropped first (a running agent drops them on `remove` events).
     package func reconcileAll(wait: Bool = true, forgettingDeparted: Bool = false) {
         cdiView.invalidate()
         reconciler.own.forgetAll()
@@ -125,7 +125,7 @@ package final class Agent: @unchecked Sendable {
             if forgettingDeparted, !reconciler.dryRun, let origins = reader.origins {
                 for address in origins.sweep(keeping: Set(addresses)) {
                     log.info(
-                        "forgot where it came from: it left while the agent was not running",
+                        "forgot where it came from: it left unseen (while no agent ran, or its events were lost)",
                         metadata: ["device": "\(address)"])
                 }
             }
@@ -164,7 +164,8 @@ package final class Agent: @unchecked Sendable {
         if batch.overflowed {
             log.warning("events were lost (receive buffer overflow); reconciling every device")
             reader.forgetAll()
-            reconcileAll(wait: wait)
+            // A device that left among the lost events takes its origin record with it.
+            reconcileAll(wait: wait, forgettingDeparted: true)
             return
         }
         var targets: [(address: PCIAddress, group: Int?)] = []

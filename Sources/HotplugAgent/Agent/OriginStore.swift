@@ -249,15 +249,18 @@ package final class OriginStore: Sendable {
     }
 
     /// Forgets the records of devices that are not `present`: they left while no agent
-    /// ran, and whatever is plugged in there next did not come from that driver. Returns
-    /// the devices forgotten.
+    /// ran (or its events were lost), and whatever is plugged in there next did not come
+    /// from that driver. Returns the devices whose records it removed (a name the agent
+    /// does not write, as an upper-case address, is no record: never read, nor removed).
     package func sweep(keeping present: Set<PCIAddress>) -> [PCIAddress] {
         guard writable, let names = listNames() else { return [] }
-        let gone = names.compactMap(PCIAddress.init).filter { !present.contains($0) }.sorted()
-        remove(gone)
+        let departed = names.compactMap(PCIAddress.init).filter {
+            !present.contains($0) && names.contains($0.description)
+        }
+        let removed = remove(departed.sorted())
         removeStaleTemporaries(names.filter(Self.isTemporary))
-        listed.withLock { $0 = names }
-        return gone
+        listed.withLock { $0 = names.subtracting(removed.map(\.description)) }
+        return removed
     }
 
     /// The temporary links of writes the agent was killed in the middle of (see
@@ -284,19 +287,29 @@ package final class OriginStore: Sendable {
             && random.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }
     }
 
-    package func remove(_ address: PCIAddress) { remove([address]) }
+    package func remove(_ address: PCIAddress) { _ = remove([address]) }
 
     /// Unlinks the records through the kept descriptor, as they are written (`currentDirectory`):
     /// two system calls, where the trusted walk to the directory took some 25. Every removal
     /// looks, whatever the store believes: another agent (`run --once` beside the daemon)
     /// may have written a record since, a write or an unlink may have failed halfway.
-    private func remove(_ addresses: [PCIAddress]) {
+    /// Returns those whose record it unlinked.
+    private func remove(_ addresses: [PCIAddress]) -> [PCIAddress] {
         // A directory that is missing, or cannot be opened or trusted, holds none to remove.
-        guard writable, !addresses.isEmpty, let fd = try? currentDirectory(creating: false) else { return }
-        let gone = addresses.filter { unlinkat(fd, $0.description, 0) == 0 || errno == ENOENT }
+        guard writable, !addresses.isEmpty, let fd = try? currentDirectory(creating: false) else { return [] }
+        var removed: [PCIAddress] = [], gone = Set<PCIAddress>()
+        for address in addresses {
+            if unlinkat(fd, address.description, 0) == 0 {
+                removed.append(address)
+            } else if errno != ENOENT {
+                continue
+            }
+            gone.insert(address)
+        }
         // Unless the record is still there (or cannot be told), the device has none now.
         known.withLock { known in
             for address in addresses { known[address] = gone.contains(address) ? .some(nil) : nil }
         }
+        return removed
     }
 }
