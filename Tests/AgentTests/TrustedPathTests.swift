@@ -412,7 +412,11 @@ struct TrustedRecordTests {
         "driver=ice\r\noverride=\nmoved-to=vfio-pci\n",
         "driver=ice\noverride=\nmoved-to=vfio-pci",
         "driver=i915\noverride=\nmoved-to=\nsriov-vfs=+4\nsriov-autoprobe=1\n",
-        "driver=i915\noverride=\nmoved-to=\nsriov-vfs=4\nsriov-autoprobe=1\nextra=1\n"
+        "driver=i915\noverride=\nmoved-to=\nsriov-vfs=4\nsriov-autoprobe=1\nextra=1\n",
+        "driver=ice\noverride=\nmoved-to=vfio-pci\ndevice=8086:15930\n",
+        "driver=ice\noverride=\nmoved-to=vfio-pci\ndevice=8086:1593\ndevice=8086:1592\n",
+        "driver=ice\noverride=\nmoved-to=vfio-pci\ndevice=8086:159A\n",
+        "driver=ice\noverride=\ndevice=8086:1593\nmoved-to=vfio-pci\n"
     ])
     func aRecordNamingAPathOrAControlCharacterIsNotBelieved(record: String) throws {
         let tree = try FakeSysfs()

@@ -28,7 +28,7 @@ struct UndoTests {
         let host = try seed000()
         #expect(origins(host).count == 16)
         let record = try record(host, nic)
-        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
+        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\ndevice=15b3:1021\n")
     }
 
     /// A device whose `driver_override` holds something other than a driver's name cannot
@@ -79,7 +79,7 @@ struct UndoTests {
         host.deliverEvents()
         #expect(host.device(nic)?.driver == "vfio-pci")
         let record = try record(host, nic)
-        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\n")
+        #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\ndevice=15b3:1021\n")
         #expect(host.log.containing("\(nic) removed").isEmpty)
         host.agent.planner = Planner(policies: PolicySet([]))
         host.agent.reconcileAll()
@@ -159,6 +159,29 @@ struct UndoTests {
         #expect(!host.log.containing("forgot where it came from").filter { $0.contains(nic) }.isEmpty)
     }
 
+    /// A record names the device it was written for: another card put in the slot unseen
+    /// (while no agent ran) is not "put back" to the old one's driver; the record is said
+    /// not to be believed, and goes.
+    @Test func aRecordIsNotBelievedForAnotherCardInTheSlot() throws {
+        let host = try seed000()
+        host.kernel.unplug(PCIAddress(nic)!)
+        var other = try host.described(nic)
+        (other.id, other.subsystem) = ("8086:1593", "8086:0002")
+        try host.kernel.plug(other)
+        // On vfio-pci by the admin's hand (as driverctl does).
+        try host.kernel.write(host.kernel.paths.attribute(PCIAddress(nic)!, "driver_override"), "vfio-pci")
+        try host.kernel.write("/sys/bus/pci/drivers/\(host.device(nic)?.driver ?? "none")/unbind", nic)
+        try host.kernel.write("/sys/bus/pci/drivers_probe", nic)
+        _ = host.kernel.drain()
+        #expect(host.device(nic)?.driver == "vfio-pci" && origins(host).contains(nic))
+        let restarted = try host.restarted(policies: "")
+        _ = restarted.runOnce(events: host.kernel)
+        #expect(host.device(nic)?.driver == "vfio-pci")
+        #expect(!origins(host).contains(nic))
+        #expect(host.log.containing("it was recorded for a 15b3:1021 device; a 8086:1593 is there now").count == 1)
+        #expect(host.log.containing("\(nic) put back").isEmpty)
+    }
+
     /// A device that left among events the daemon lost (the receive buffer overflowed) takes
     /// its record with it too; names the agent does not write (an upper-case address, a
     /// directory) are no records: neither removed nor said to be forgotten.
@@ -183,7 +206,7 @@ struct UndoTests {
         #expect(host.runOnce())
         #expect(host.device("0000:4d:00.0")?.sriov?.count == 4)
         let record = try record(host, "0000:4d:00.0")
-        #expect(record == "driver=i915\noverride=\nmoved-to=\nsriov-vfs=0\nsriov-autoprobe=1\n")
+        #expect(record == "driver=i915\noverride=\nmoved-to=\nsriov-vfs=0\nsriov-autoprobe=1\ndevice=8086:56c0\n")
         host.agent.planner = Planner(policies: PolicySet([]))
         #expect(host.runOnce())
         let pf = try #require(host.device("0000:4d:00.0"))

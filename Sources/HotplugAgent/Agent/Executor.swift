@@ -176,20 +176,24 @@ package struct Executor: Sendable {
     private func recordOrigin(_ before: PCIDevice, movedTo target: String) throws(AgentError) {
         guard let origins else { return }
         var origin =
-            origins.load(before.address)
+            origins.load(before.address, of: before.id)
             ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: target)
         origin.movedTo = target
+        origin.device = before.id
         try attempt(before.address) { () throws(IOFailure) in try origins.save(before.address, origin) }
     }
 
     /// Before the agent first changes a PF's SR-IOV state, what it was, so that it can go
     /// back when no policy wants the PF; a record it already has is kept.
     private func recordSRIOVOrigin(_ address: PCIAddress) throws(AgentError) {
-        guard let origins, origins.load(address)?.sriov == nil, let now = reader.sriov(address) else { return }
+        guard let origins else { return }
         let before = try reader.device(address)
+        guard origins.load(address, of: before.id)?.sriov == nil, let now = reader.sriov(address) else { return }
         var origin =
-            origins.load(address) ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
+            origins.load(address, of: before.id)
+            ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
         origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
+        origin.device = before.id
         try attempt(address) { () throws(IOFailure) in try origins.save(address, origin) }
     }
 

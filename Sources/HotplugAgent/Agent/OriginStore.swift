@@ -76,6 +76,20 @@ package final class OriginStore: Sendable {
         for fd in kept.retired + (kept.current.map { [$0] } ?? []) { close(fd) }
     }
 
+    /// The record of the device at `address` if it was written for a device of `id`; one
+    /// written for another (a card put in its slot while no agent, or no event, saw the old
+    /// one go) is said not to be believed, once, and removed: that card did not come from
+    /// its driver.
+    package func load(_ address: PCIAddress, of id: PCIID) -> DriverOrigin? {
+        guard let origin = load(address) else { return nil }
+        guard let recorded = origin.device, recorded != id else { return origin }
+        known.withLock { $0[address] = .some(nil) }
+        refused(address, "\(directory)/\(address): it was recorded for a \(recorded) device; a \(id) is there now")
+        remove(address)
+        return nil
+    }
+
+    /// The record as it was written, for whatever device.
     package func load(_ address: PCIAddress) -> DriverOrigin? {
         if let origin = known.withLock({ $0[address] }) { return origin }
         if let names = recordNames(), !names.contains(address.description) { return nil }
@@ -127,7 +141,7 @@ package final class OriginStore: Sendable {
     }
 
     /// A record's lines (`driver=`, `override=`, `moved-to=`, `sriov-vfs=`,
-    /// `sriov-autoprobe=`); nil when they do not make one, or are not exactly what the agent
+    /// `sriov-autoprobe=`, `device=`); nil when they do not make one, or are not exactly what the agent
     /// writes for the origin they say (`text(of:)`): a line missing, unknown, repeated or
     /// spelled otherwise is not a record of the agent's, and root does not act on a guess.
     private func parse(_ text: String) -> DriverOrigin? {
@@ -139,6 +153,7 @@ package final class OriginStore: Sendable {
     /// is left to `parse`'s comparison with the text the origin makes.
     private func fields(_ text: String) -> DriverOrigin? {
         var driver: Substring?, override: Substring?, movedTo: Substring?, count: Substring?, autoprobe: Substring?
+        var device: Substring?
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
             let value = line[line.index(after: equals)...]
@@ -148,6 +163,7 @@ package final class OriginStore: Sendable {
             case "moved-to": movedTo = value
             case "sriov-vfs": count = value
             case "sriov-autoprobe": autoprobe = value
+            case "device": device = value
             default: continue
             }
         }
@@ -161,7 +177,12 @@ package final class OriginStore: Sendable {
         let (from, overridden) = (nonEmpty(driver), nonEmpty(override))
         // Names the agent will write into sysfs paths and driver_override: driver names only.
         guard [from, overridden].allSatisfy({ $0.map(DriverKind.isValidName) ?? true }) else { return nil }
-        return DriverOrigin(driver: from, override: overridden, movedTo: moved, sriov: sriov)
+        var id: PCIID?
+        if let device {
+            guard let parsed = PCIID(device) else { return nil }
+            id = parsed
+        }
+        return DriverOrigin(driver: from, override: overridden, movedTo: moved, sriov: sriov, device: id)
     }
 
     /// The record of `origin`, as the agent writes it and as it must read back.
@@ -171,6 +192,7 @@ package final class OriginStore: Sendable {
         if let sriov = origin.sriov {
             text += "sriov-vfs=\(sriov.numVFs)\nsriov-autoprobe=\(sriov.autoprobe ? 1 : 0)\n"
         }
+        if let device = origin.device { text += "device=\(device)\n" }
         return text
     }
 

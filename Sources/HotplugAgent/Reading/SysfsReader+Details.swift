@@ -22,7 +22,7 @@ extension SysfsReader {
         for (address, needs) in wanted.devices {
             guard var device = view.devices[address] else { continue }
             changed = true
-            if needs.origin { device.origin = origins?.load(address) }
+            if needs.origin { device.origin = origins?.load(address, of: device.id) }
             if needs.config { device.config = config(address) }
             if needs.upstreamConfig { device.upstream = upstream(of: address) }
             // A PF the agent changed: its SR-IOV state, to put it back when no policy wants it.

@@ -6,12 +6,19 @@ public struct DriverOrigin: Sendable, Equatable {
     /// Nil when the agent never moved the device's driver (it only changed SR-IOV).
     public var movedTo: String?
     public var sriov: SRIOVOrigin?
+    /// The vendor:device of the device it was recorded for; nil in a record an older
+    /// version wrote. A record is only believed for a device of that ID: another card in
+    /// the slot did not come from that driver.
+    public var device: PCIID?
 
-    public init(driver: String?, override: String?, movedTo: String?, sriov: SRIOVOrigin? = nil) {
+    public init(
+        driver: String?, override: String?, movedTo: String?, sriov: SRIOVOrigin? = nil, device: PCIID? = nil
+    ) {
         self.driver = driver
         self.override = override
         self.movedTo = movedTo
         self.sriov = sriov
+        self.device = device
     }
 }
 
