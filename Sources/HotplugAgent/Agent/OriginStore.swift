@@ -141,9 +141,10 @@ package final class OriginStore: Sendable {
     }
 
     /// A record's lines (`driver=`, `override=`, `moved-to=`, `sriov-vfs=`,
-    /// `sriov-autoprobe=`, `device=`); nil when they do not make one, or are not exactly what the agent
-    /// writes for the origin they say (`text(of:)`): a line missing, unknown, repeated or
-    /// spelled otherwise is not a record of the agent's, and root does not act on a guess.
+    /// `sriov-autoprobe=`, `device=`); nil when they do not make one, or are not exactly
+    /// what the agent writes for the origin they say (`text(of:)`): a line missing, unknown,
+    /// repeated or spelled otherwise is not a record of the agent's, and root does not act
+    /// on a guess.
     private func parse(_ text: String) -> DriverOrigin? {
         guard let origin = fields(text), Self.text(of: origin) == text else { return nil }
         return origin
