@@ -153,4 +153,24 @@ struct VFInUseTests {
         // Each interface and VF a handful of times, not VFs x interfaces (2,080 links followed).
         #expect(io.tally.values.reduce(0, +) <= 5 * (vfs + interfaces), "\(io.tally)")
     }
+
+    /// An entry that cannot be followed may be any VF's: each VF is told so, not only the
+    /// first that compared with it (found by the attacker of the one look).
+    @Test func anEntryThatCannotBeFollowedIsEveryVFsReason() throws {
+        let tree = try FakeSysfs()
+        let pf = "0000:3b:00.0", vfs = ["0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4"]
+        try tree.device(pf, id: "15b3:1017", class: "0x020000", driver: "mlx5_core", group: 30)
+        for (index, vf) in vfs.enumerated() {
+            try tree.device(vf, id: "15b3:1018", class: "0x020000", driver: "vfio-pci", group: 31 + index)
+            try tree.link("/sys/bus/pci/devices/\(pf)/virtfn\(index)", to: "../\(vf)")
+        }
+        try tree.mkdir("/sys/class/net")
+        try tree.link("/sys/class/net/ghost", to: "../../devices/pci0000:00/0000:99:00.0/net/ghost")
+        let paths = HostPaths(root: tree.root)
+        let use = HostUse(io: RealKernelIO(paths: paths), paths: paths, vfio: VFIODrivers())
+            .vfsInUse(of: PCIAddress(pf)!)
+        for vf in vfs {
+            #expect(use.contains { $0.hasPrefix("VF \(vf): ") && $0.contains("class/net/ghost") }, "\(use)")
+        }
+    }
 }

@@ -9,8 +9,10 @@ extension HostUse {
         var sys: String?
         var resolved: String?
         /// Followed already (for a device whose own link is not of the kernel's form):
-        /// `resolved` is what it led to, nil where it could not be.
+        /// `resolved` is what it led to; nil where it could not be, and why in `unfollowed`,
+        /// for every device compared with it.
         var followed = false
+        var unfollowed: [String] = []
     }
 
     /// Where `entry`, in `directory` (below `/sys`: `class/net`; nil where not known),
@@ -71,10 +73,15 @@ extension HostUse {
             }
             guard let baseReal = base.resolved else { return false }
             if place.resolved == nil && !place.followed {
+                let notes = Unchecked()
                 place.followed = true
-                place.resolved = use.follow(place.entry, unchecked)
+                place.resolved = use.follow(place.entry, notes)
+                place.unfollowed = notes.reasons
             }
-            guard let real = place.resolved else { return false }
+            guard let real = place.resolved else {
+                unchecked.reasons += place.unfollowed
+                return false
+            }
             return Self.path(real, isBelow: baseReal)
         }
 
