@@ -207,6 +207,28 @@ struct TrustedRecordTests {
         #expect(names("/state/origins") == ["\(addresses[1])", "\(addresses[2])"])
     }
 
+    /// A record kept for another card is judged again as it is now before it goes: the
+    /// card's own, written since by another agent (`run --once` beside the daemon), stays.
+    @Test func aRecordKeptForAnotherCardIsReadAgainBeforeItGoes() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:13:00.0"))
+        let (old, new) = (try #require(PCIID("15b3:1021")), try #require(PCIID("15b3:101d")))
+        let daemon = OriginStore(stateDirectory: tree.path("/state"), writable: true)
+        try daemon.save(address, DriverOrigin(driver: "mlx5_core", override: nil, movedTo: "vfio-pci", device: old))
+        let theirs = DriverOrigin(driver: "mlx5_core", override: nil, movedTo: "vfio-pci", device: new)
+        try OriginStore(stateDirectory: tree.path("/state"), writable: true).save(address, theirs)
+        #expect(daemon.load(address, of: new) == theirs)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == theirs)
+        // And one still written for the old card goes, for the new one, once said.
+        let said = Locked<[String]>([])
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true) { _, why in
+            said.withLock { $0.append(why) }
+        }
+        #expect(store.load(address, of: old) == nil && store.load(address, of: old) == nil)
+        #expect(said.withLock { $0 }.count == 1)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
+    }
+
     /// The store keeps its directory open for writing: one removed meanwhile is made again
     /// (the record lands in the new one, not in the removed one's descriptor), and after the
     /// sweep has listed it, a device it did not list has no record.

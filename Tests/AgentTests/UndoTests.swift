@@ -182,6 +182,18 @@ struct UndoTests {
         #expect(host.log.containing("\(nic) put back").isEmpty)
     }
 
+    /// A PF's SR-IOV record an older build wrote (no `device=`) gains the line when the
+    /// agent changes the PF again, as a moved device's does.
+    @Test func anOlderSRIOVRecordGainsTheDeviceItWasWrittenFor() throws {
+        let pf = "0000:4d:00.0"
+        let host = try SimHost("seed-002-flex.json", policies: try SimHost.examplePolicy("seed-002"))
+        try FileManager.default.createDirectory(atPath: host.state + "/origins", withIntermediateDirectories: true)
+        let older = "driver=i915\noverride=\nmoved-to=\nsriov-vfs=0\nsriov-autoprobe=1\n"
+        #expect(symlink(older, host.state + "/origins/" + pf) == 0)
+        #expect(host.runOnce())
+        #expect(try record(host, pf) == older + "device=8086:56c0\n")
+    }
+
     /// A device that left among events the daemon lost (the receive buffer overflowed) takes
     /// its record with it too; names the agent does not write (an upper-case address, a
     /// directory) are no records: neither removed nor said to be forgotten.

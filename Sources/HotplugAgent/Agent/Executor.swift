@@ -188,11 +188,14 @@ package struct Executor: Sendable {
     private func recordSRIOVOrigin(_ address: PCIAddress) throws(AgentError) {
         guard let origins else { return }
         let before = try reader.device(address)
-        guard origins.load(address, of: before.id)?.sriov == nil, let now = reader.sriov(address) else { return }
-        var origin =
-            origins.load(address, of: before.id)
-            ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
-        origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
+        let recorded = origins.load(address, of: before.id)
+        // An older build's record has no `device=`: it gains one, as a moved driver's does.
+        if recorded?.sriov != nil && recorded?.device != nil { return }
+        var origin = recorded ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
+        if origin.sriov == nil {
+            guard let now = reader.sriov(address) else { return }
+            origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
+        }
         origin.device = before.id
         try attempt(address) { () throws(IOFailure) in try origins.save(address, origin) }
     }

@@ -81,8 +81,13 @@ package final class OriginStore: Sendable {
     /// one go) is said not to be believed, once, and removed: that card did not come from
     /// its driver.
     package func load(_ address: PCIAddress, of id: PCIID) -> DriverOrigin? {
-        guard let origin = load(address) else { return nil }
-        guard let recorded = origin.device, recorded != id else { return origin }
+        guard let kept = load(address) else { return nil }
+        guard let recorded = kept.device, recorded != id else { return kept }
+        // What is kept may be stale (another agent, `run --once` beside the daemon, may have
+        // written the card's own since): judged again as it is now, before it is removed.
+        let origin = read(address)
+        known.withLock { $0[address] = origin }
+        guard let origin, let recorded = origin.device, recorded != id else { return origin }
         known.withLock { $0[address] = .some(nil) }
         refused(address, "\(directory)/\(address): it was recorded for a \(recorded) device; a \(id) is there now")
         remove(address)
