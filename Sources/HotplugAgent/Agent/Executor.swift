@@ -71,12 +71,12 @@ package struct Executor: Sendable {
         case .forgetOrigin:
             origins?.remove(address)
         case .setAutoprobe(let on):
-            try recordSRIOVOrigin(address)
+            try recordSRIOVOrigin(address, seen: seen)
             try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)
         case .setVFCount(let count):
             let held = reader.holders(address, group: nil)
             if !held.lines.isEmpty { throw .held(address, held.lines, held.pids) }
-            try recordSRIOVOrigin(address)
+            try recordSRIOVOrigin(address, seen: seen)
             // VFs come or go, and with them members of IOMMU groups.
             defer { reader.groups.forgetAll() }
             try write(paths.attribute(address, "sriov_numvfs"), String(count) + "\n", device: address)
@@ -184,10 +184,12 @@ package struct Executor: Sendable {
     }
 
     /// Before the agent first changes a PF's SR-IOV state, what it was, so that it can go
-    /// back when no policy wants the PF; a record it already has is kept.
-    private func recordSRIOVOrigin(_ address: PCIAddress) throws(AgentError) {
+    /// back when no policy wants the PF; a record it already has is kept. `seen`: the PF as
+    /// this reconcile read it, where no step has moved it since.
+    private func recordSRIOVOrigin(_ address: PCIAddress, seen: PCIDevice?) throws(AgentError) {
         guard let origins else { return }
-        let before = try reader.device(address)
+        let before: PCIDevice
+        if let seen { before = seen } else { before = try reader.device(address) }
         let recorded = origins.load(address, of: before.id)
         // An older build's record has no `device=`: it gains one, as a moved driver's does.
         if recorded?.sriov != nil && recorded?.device != nil { return }
