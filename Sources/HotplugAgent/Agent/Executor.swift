@@ -188,6 +188,13 @@ package struct Executor: Sendable {
     /// this reconcile read it, where no step has moved it since.
     private func recordSRIOVOrigin(_ address: PCIAddress, seen: PCIDevice?) throws(AgentError) {
         guard let origins else { return }
+        // A whole record (SR-IOV state and device) is kept as it is, without a look at the PF
+        // (a later round of the reconcile has none at hand): the reader judged it for this PF.
+        if let kept = origins.load(address), kept.sriov != nil, let recorded = kept.device,
+            seen.map({ $0.id == recorded }) ?? true
+        {
+            return
+        }
         let before: PCIDevice
         if let seen { before = seen } else { before = try reader.device(address) }
         let recorded = origins.load(address, of: before.id)

@@ -119,6 +119,7 @@ package struct HostUse {
     /// kernel does not have is none: a class or `/proc/swaps` it was built without, an
     /// entry that left since it was listed.
     private func look(_ addresses: [PCIAddress]) -> [Use] {
+        guard !addresses.isEmpty else { return [] }
         let shared = Unchecked()
         let places = addresses.map { Places(self, $0) }
         var uses = [Use](repeating: Use(), count: addresses.count)
