@@ -197,10 +197,11 @@ package struct Executor: Sendable {
         }
         let before: PCIDevice
         if let seen { before = seen } else { before = try reader.device(address) }
-        let recorded = origins.load(address, of: before.id)
-        // An older build's record has no `device=`: it gains one, as a moved driver's does.
-        if recorded?.sriov != nil && recorded?.device != nil { return }
-        var origin = recorded ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
+        // Here a record lacks the SR-IOV state, or `device=` (an older build's: it gains one,
+        // as a moved driver's does), or was another card's (then it is gone).
+        var origin =
+            origins.load(address, of: before.id)
+            ?? DriverOrigin(driver: before.driver, override: before.driverOverride, movedTo: nil)
         if origin.sriov == nil {
             guard let now = reader.sriov(address) else { return }
             origin.sriov = SRIOVOrigin(numVFs: now.numVFs, autoprobe: now.autoprobe)
