@@ -43,8 +43,11 @@ STATIC_CXX := $(CURDIR)/.build/static-libstdc++
 # daemon's symbol table is read-only once it runs. lld packs the relative relocations
 # (DT_RELR, glibc 2.36): 8 KB for the loader to read at start instead of 950 KB of RELA.
 # The functions the daemon runs come first in .text, side by side (packaging/link-order.txt,
-# written by `make link-order`): the kernel maps code 64 KiB around each page touched.
+# written by `make link-order`): the kernel maps code 64 KiB around each page touched. Each
+# function gets its own section (-function-sections), or the linker could only move a whole
+# file's code, cold functions with the hot.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -use-ld=lld \
+	-Xswiftc -Xfrontend -Xswiftc -function-sections \
 	-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now -Xlinker -z -Xlinker pack-relative-relocs \
 	-Xlinker --symbol-ordering-file=$(CURDIR)/packaging/link-order.txt -Xlinker --no-warn-symbol-ordering \
 	-Xlinker -L$(STATIC_CXX)
