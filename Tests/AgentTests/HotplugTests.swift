@@ -141,15 +141,20 @@ struct HotplugTests {
     }
 
     /// The first look at a device without a `physfn` link reads its config head (a VF still
-    /// being made reads all ones there), but not a bridge's: a VF is never one.
-    @Test func aBridgesFirstLookReadsNoConfigSpace() throws {
+    /// being made reads all ones there), but not a bridge's (a VF is never one), nor that of
+    /// a device on a driver (the kernel probes a VF only once its links are made).
+    @Test func aFirstLookReadsConfigSpaceOnlyOfAnUnboundEndpoint() throws {
         let host = try seed000()
+        let gpu = "0000:12:00.0"
+        let driver = try #require(host.device(gpu)?.driver)
+        try host.kernel.write(host.kernel.paths.driver(driver) + "/unbind", gpu)
         let (agent, counting) = host.countingAgent()
+        let bridges = host.addresses { $0.classCode >> 8 == 0x0604 }
+        let bound = host.addresses { $0.classCode >> 8 != 0x0604 && $0.driver != nil }
         agent.reconcileAll()
         let configs = counting.operations.filter { $0.hasPrefix("read ") && $0.hasSuffix("/config") }
-        let bridges = host.addresses { $0.classCode >> 8 == 0x0604 }
-        #expect(!bridges.isEmpty && configs.contains { $0.contains("0000:12:00.0") }, "\(configs)")
-        #expect(!configs.contains { line in bridges.contains { line.contains($0 + "/") } }, "\(configs)")
+        #expect(!bridges.isEmpty && !bound.isEmpty && configs.contains { $0.contains(gpu) }, "\(configs)")
+        #expect(!configs.contains { line in (bridges + bound).contains { line.contains($0 + "/") } }, "\(configs)")
     }
 
     /// A device that comes or goes changes its own IOMMU group's members only: that group is

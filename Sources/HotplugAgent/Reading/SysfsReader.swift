@@ -139,11 +139,12 @@ package struct SysfsReader: Sendable {
             identity.physfn = pfAddress
             // The PF's IDs; a PF that left with its VFs leaves them unmatched by pf-ids.
             identity.pfID = identities.entry(pfAddress)?.id ?? pfID(pfAddress)
-        } else if !PCIDevice.isBridge(classCode: ids.classCode),
+        } else if reading.links["driver"] == nil, !PCIDevice.isBridge(classCode: ids.classCode),
             let head = try? io.readBytes(directory + "/config", offset: 0, count: 4), head.count == 4
         {
             // A VF reads all ones where its IDs would be; without physfn it is still being made.
-            // A bridge is never one: a VF has a type 0 header.
+            // Not one on a driver: the kernel lets a new device match drivers only after its
+            // links are made (pci_bus_add_device). Nor a bridge: a VF has a type 0 header.
             vfPending = ConfigSpace(head).readsAsVF
         }
         return (identity, vfPending)
