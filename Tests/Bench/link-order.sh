@@ -4,6 +4,7 @@
 # a binary's pages 64 KiB around each one touched: scattered over 10 MB of code, the few
 # hundred KiB the daemon runs kept half of it resident. Collected under callgrind from
 #   - the daemon's coldplug of the bench's 4128 devices (run --once --dry-run on a tree),
+#   - the daemon on that tree (run --dry-run) until it settles, then stopped,
 #   - the agent claiming, on the simulated seed hosts (simulate, in the lab),
 #   - 100 hot-adds with their events (bench --only hotplug, in the lab),
 # keeping the names the daemon's binary defines, sorted (a stable diff). Run it after
@@ -26,6 +27,20 @@ chmod 755 "$work"
 profile() { valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.$1" "${@:2}" >/dev/null 2>&1; }
 "$bin-lab" bench --write-tree "$work/root"
 profile coldplug "$bin" run --once --dry-run --root "$work/root" --state-dir "$work/state" --log-level error
+# The daemon itself (its loop, signals, monitor, timers), stopped by SIGTERM once its CPU
+# time stops moving.
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.daemon" \
+    "$bin" run --dry-run --root "$work/root" --state-dir "$work/state" --log-level error >/dev/null 2>&1 &
+daemon=$!
+last=-1
+for _ in $(seq 300); do
+    sleep 2
+    now=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat")
+    [ "$now" = "$last" ] && break
+    last=$now
+done
+kill -TERM "$daemon"
+wait "$daemon" || true
 for host in hosts/seed-00*.json; do
     seed=$(basename "$host" | cut -d- -f1-2)
     profile "$seed" "$bin-lab" simulate --host "$host" --policy-dir "rules/examples/$seed" --log-level debug
