@@ -68,7 +68,7 @@ struct ColdplugTests {
         let host = try SimHost("seed-000-mi300x.json", policies: policy)
         #expect(host.runOnce())
         let (gpu, nic) = (PCIAddress("0000:12:00.0")!, PCIAddress("0000:13:00.0")!)
-        let records = { Set((try? FileManager.default.contentsOfDirectory(atPath: host.state + "/origins")) ?? []) }
+        let records = { Set(host.originRecords) }
         #expect(records().isSuperset(of: ["\(gpu)", "\(nic)"]))
         let before = records()
         let dry = try host.restarted(policies: policy, dryRun: true)

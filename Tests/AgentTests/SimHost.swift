@@ -116,6 +116,10 @@ final class SimHost {
         return (agent, counting)
     }
     var history: [String] { kernel.inspect(\.history) }
+    /// The names in the agent's origin records directory, sorted; none while it is missing.
+    var originRecords: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: state + "/origins")) ?? []).sorted()
+    }
 
     func addresses(where predicate: (SimulatedState.Device) -> Bool) -> [String] {
         kernel.inspect { $0.devices.values.filter(predicate).map(\.address.description).sorted() }

@@ -15,10 +15,6 @@ struct UndoTests {
         return host
     }
 
-    func origins(_ host: SimHost) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: host.state + "/origins")) ?? []).sorted()
-    }
-
     /// The device's record: the target of the link named for it, never followed.
     func record(_ host: SimHost, _ address: String) throws -> String {
         try FileManager.default.destinationOfSymbolicLink(atPath: host.state + "/origins/\(address)")
@@ -26,7 +22,7 @@ struct UndoTests {
 
     @Test func theOriginIsRecordedBeforeTheFirstChange() throws {
         let host = try seed000()
-        #expect(origins(host).count == 16)
+        #expect(host.originRecords.count == 16)
         let record = try record(host, nic)
         #expect(record == "driver=mlx5_core\noverride=\nmoved-to=vfio-pci\ndevice=15b3:1021\n")
     }
@@ -39,7 +35,7 @@ struct UndoTests {
         try host.kernel.write(host.kernel.paths.attribute(PCIAddress(nic)!, "driver_override"), "my driver")
         #expect(!host.runOnce())
         #expect(host.device(nic)?.driver == "mlx5_core" && host.device(nic)?.override == "my driver")
-        #expect(!origins(host).contains(nic) && origins(host).count == 15)
+        #expect(!host.originRecords.contains(nic) && host.originRecords.count == 15)
         #expect(!host.log.containing("names something other than a driver").filter { $0.contains(nic) }.isEmpty)
     }
 
@@ -55,7 +51,7 @@ struct UndoTests {
             #expect(host.device(address)?.driver == nil && host.device(address)?.override == nil, "\(address)")
         }
         #expect(host.kernel.inspect { $0.nodes.isEmpty })
-        #expect(origins(host).isEmpty)
+        #expect(host.originRecords.isEmpty)
         #expect(host.log.containing("[-]").isEmpty)
         #expect(
             host.log.containing(
@@ -117,7 +113,7 @@ struct UndoTests {
             policies: try SimHost.examplePolicy("seed-000").replacingOccurrences(of: "15b3:1021", with: "15b3:ffff"))
         restarted.handle(host.kernel.drain())
         #expect(host.device(nic)?.driver == "mlx5_core")
-        #expect(!origins(host).contains(nic))
+        #expect(!host.originRecords.contains(nic))
     }
 
     @Test func aTornStateDirectoryIsUnderstood() throws {
@@ -139,11 +135,11 @@ struct UndoTests {
 
     @Test func aHotRemovedDevicesOriginRecordGoesWithIt() throws {
         let host = try seed000()
-        #expect(origins(host).contains(nic))
+        #expect(host.originRecords.contains(nic))
         host.kernel.unplug(PCIAddress(nic)!)
         host.deliverEvents()
-        #expect(!origins(host).contains(nic))
-        #expect(origins(host).count == 15)
+        #expect(!host.originRecords.contains(nic))
+        #expect(host.originRecords.count == 15)
     }
 
     @Test func originRecordsOfDevicesThatLeftWhileNoAgentRanAreDroppedAtStart() throws {
@@ -151,11 +147,11 @@ struct UndoTests {
         // Unplugged while the agent was down: its remove event never reached an agent.
         host.kernel.unplug(PCIAddress(nic)!)
         _ = host.kernel.drain()
-        #expect(origins(host).contains(nic))
+        #expect(host.originRecords.contains(nic))
         let restarted = try host.restarted(policies: try SimHost.examplePolicy("seed-000"))
         #expect(restarted.runOnce(events: host.kernel))
-        #expect(!origins(host).contains(nic))
-        #expect(origins(host).count == 15)
+        #expect(!host.originRecords.contains(nic))
+        #expect(host.originRecords.count == 15)
         #expect(!host.log.containing("forgot where it came from").filter { $0.contains(nic) }.isEmpty)
     }
 
@@ -173,11 +169,11 @@ struct UndoTests {
         try host.kernel.write("/sys/bus/pci/drivers/\(host.device(nic)?.driver ?? "none")/unbind", nic)
         try host.kernel.write("/sys/bus/pci/drivers_probe", nic)
         _ = host.kernel.drain()
-        #expect(host.device(nic)?.driver == "vfio-pci" && origins(host).contains(nic))
+        #expect(host.device(nic)?.driver == "vfio-pci" && host.originRecords.contains(nic))
         let restarted = try host.restarted(policies: "")
         _ = restarted.runOnce(events: host.kernel)
         #expect(host.device(nic)?.driver == "vfio-pci")
-        #expect(!origins(host).contains(nic))
+        #expect(!host.originRecords.contains(nic))
         #expect(host.log.containing("it was recorded for a 15b3:1021 device; a 8086:1593 is there now").count == 1)
         #expect(host.log.containing("\(nic) put back").isEmpty)
     }
@@ -205,8 +201,8 @@ struct UndoTests {
         #expect(symlink("driver=ice\noverride=\nmoved-to=vfio-pci\n", host.state + "/origins/" + upper) == 0)
         #expect(mkdir(host.state + "/origins/" + directory, 0o700) == 0)
         host.agent.handle(([], true))
-        #expect(!origins(host).contains(nic))
-        #expect(origins(host).count == 17)  // 15 records, and the two names that are none
+        #expect(!host.originRecords.contains(nic))
+        #expect(host.originRecords.count == 17)  // 15 records, and the two names that are none
         let forgot = host.log.containing("forgot where it came from")
         #expect(forgot.count == 1 && forgot[0].contains(nic), "\(forgot)")
     }
@@ -224,7 +220,7 @@ struct UndoTests {
         let pf = try #require(host.device("0000:4d:00.0"))
         #expect(pf.sriov?.count == 0 && pf.sriov?.autoprobe == true && pf.driver == "i915")
         #expect(host.addresses { $0.physfn != nil }.isEmpty)
-        #expect(origins(host).isEmpty)
+        #expect(host.originRecords.isEmpty)
     }
 
     @Test func aPFsVFCountStaysWhileAVMHoldsOneOfItsVFs() throws {
