@@ -43,24 +43,25 @@ package struct DirectoryReading: Sendable, Equatable {
 }
 
 extension DirectoryReading {
-    /// The reading the single-path answers give: what `readDirectory` means. A name that
-    /// is not there (ENOENT) is left out; the directory itself missing throws.
+    /// The reading the single-path answers give: what `readDirectory` means. Each answer
+    /// is asked by the entry's name, relative to the directory. A name that is not there
+    /// (ENOENT) is left out; the directory itself missing throws.
     package static func assembled(
-        _ directory: String, _ request: DirectoryRequest, inode: UInt64,
+        _ request: DirectoryRequest, inode: UInt64,
         read: (String) throws(IOFailure) -> String, readLink: (String) throws(IOFailure) -> String,
         list: (String) throws(IOFailure) -> [String]
     ) throws(IOFailure) -> DirectoryReading {
         var reading = DirectoryReading(inode: inode)
         for name in request.files {
-            do { reading.files[name] = try read(directory + "/" + name) } catch where error.errno == .ENOENT {}
+            do { reading.files[name] = try read(name) } catch  where error.errno == .ENOENT {}
         }
         for name in request.links {
-            do { reading.links[name] = try readLink(directory + "/" + name) } catch where error.errno == .ENOENT {}
+            do { reading.links[name] = try readLink(name) } catch  where error.errno == .ENOENT {}
         }
         for name in request.listings(after: reading.links) {
             do {
-                reading.listings[name] = try list(directory + "/" + name)
-            } catch where error.errno == .ENOENT || error.errno == .ENOTDIR {}
+                reading.listings[name] = try list(name)
+            } catch  where error.errno == .ENOENT || error.errno == .ENOTDIR {}
         }
         return reading
     }

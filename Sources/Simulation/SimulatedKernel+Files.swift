@@ -29,8 +29,10 @@ extension SimulatedKernel {
         }
         if hasPrefix(groupPrefix) {
             // `<group>/devices`
-            let rest = Substring(path.utf8.dropFirst(groupPrefix.utf8.count))
-            guard rest.hasSuffix("/devices"), let group = Int(rest.dropLast(8)) else { return .other }
+            let rest = path.utf8.dropFirst(groupPrefix.utf8.count), suffix = "/devices".utf8
+            guard rest.count > suffix.count, rest.suffix(suffix.count).elementsEqual(suffix),
+                let group = Int(Substring(rest.dropLast(suffix.count)))
+            else { return .other }
             return .groupDevices(group)
         }
         if hasPrefix(driverPrefix) {
@@ -52,37 +54,53 @@ extension SimulatedKernel {
         return fixedPaths[path] ?? SimulatedPath(path, root: paths)
     }
 
-    /// The single-path answers under one hold of the lock, as one look would give them.
+    /// The single-path answers under one hold of the lock, as one look would give them. A
+    /// device directory's entries are taken by its address and their names, as `openat`
+    /// takes them relative to the directory, not from paths built and parsed again.
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
-        try state.read { state throws(IOFailure) in
+        let base = parse(directory)
+        func entry(_ name: String) -> SimulatedPath {
+            if case .deviceDir(let address) = base, !name.isEmpty, name.utf8.last != UInt8(ascii: "/") {
+                return .deviceFile(address, name)
+            }
+            return parse(directory + "/" + name)
+        }
+        return try state.read { state throws(IOFailure) in
             if state.readFaults.contains(directory) { throw IOFailure(.read, directory, errno: .EIO) }
+            guard case .deviceDir(let address) = base, let device = state.devices[address] else {
+                throw IOFailure(.stat, directory, errno: .ENOENT)
+            }
             return try .assembled(
-                directory, request, inode: try inode(directory, in: state),
-                read: { path throws(IOFailure) in try read(path, in: state) },
-                readLink: { path throws(IOFailure) in try readLink(path, in: state) },
-                list: { path throws(IOFailure) in try list(path, in: state) })
+                request, inode: UInt64(device.inode),
+                read: { name throws(IOFailure) in try read(entry(name), directory + "/" + name, in: state) },
+                readLink: { name throws(IOFailure) in try readLink(entry(name), directory + "/" + name, in: state) },
+                list: { name throws(IOFailure) in try list(entry(name), directory + "/" + name, in: state) })
         }
     }
 
     package func read(_ path: String) throws(IOFailure) -> String {
-        try state.read { state throws(IOFailure) in try read(path, in: state) }
+        try state.read { state throws(IOFailure) in try read(parse(path), path, in: state) }
     }
 
     /// `read` on the state already held (`readDirectory` takes the lock once).
-    func read(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
-        if !state.readFaults.isEmpty && state.readFaults.contains(path) { throw IOFailure(.read, path, errno: .EIO) }
-        switch parse(path) {
+    func read(
+        _ parsed: SimulatedPath, _ path: @autoclosure () -> String, in state: SimulatedState
+    ) throws(IOFailure) -> String {
+        if !state.readFaults.isEmpty && state.readFaults.contains(path()) {
+            throw IOFailure(.read, path(), errno: .EIO)
+        }
+        switch parsed {
         case .deviceFile(let address, let name):
             do throws(Errno) { return try state.readAttribute(address, name) } catch {
-                throw IOFailure(.read, path, errno: error)
+                throw IOFailure(.read, path(), errno: error)
             }
         case .classEntry("net", let name, "flags"):
-            guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+            guard let (_, interface) = state.interface(name) else { throw IOFailure(.read, path(), errno: .ENOENT) }
             return interface.up ? "0x1003\n" : "0x1002\n"
         case .classEntry("block", let name, "dev"):
-            guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path, errno: .ENOENT) }
+            guard let (_, disk) = state.disk(name) else { throw IOFailure(.read, path(), errno: .ENOENT) }
             return disk.dev + "\n"
         case .proc("self/mountinfo"):
             return state.mountInfo
@@ -98,7 +116,7 @@ extension SimulatedKernel {
                     "/dev/\($0.name) partition\t8388604\t0\t-2\n"
                 }.joined()
         default:
-            throw IOFailure(.read, path, errno: .ENOENT)
+            throw IOFailure(.read, path(), errno: .ENOENT)
         }
     }
 
@@ -119,7 +137,7 @@ extension SimulatedKernel {
         try state.write { state throws(IOFailure) in
             let failure = { (errno: Errno) in IOFailure(.write, path, value: value, errno: errno) }
             if let injected = state.takeInjectedFault(path) { throw failure(injected) }
-            switch parse(path) {
+            switch parsed {
             case .deviceFile(let address, let name):
                 if name.hasPrefix("driver/"), let driver = state.devices[address]?.driver,
                     let registered = state.drivers[driver]
@@ -144,43 +162,45 @@ extension SimulatedKernel {
     }
 
     package func readLink(_ path: String) throws(IOFailure) -> String {
-        try state.read { state throws(IOFailure) in try readLink(path, in: state) }
+        try state.read { state throws(IOFailure) in try readLink(parse(path), path, in: state) }
     }
 
     /// `readLink` on the state already held (`readDirectory` takes the lock once).
-    func readLink(_ path: String, in state: SimulatedState) throws(IOFailure) -> String {
-        let missing = IOFailure(.readlink, path, errno: .ENOENT)
-        if !state.linkFaults.isEmpty && state.linkFaults.contains(path) {
-            throw IOFailure(.readlink, path, errno: .EIO)
+    func readLink(
+        _ parsed: SimulatedPath, _ path: @autoclosure () -> String, in state: SimulatedState
+    ) throws(IOFailure) -> String {
+        func missing() -> IOFailure { IOFailure(.readlink, path(), errno: .ENOENT) }
+        if !state.linkFaults.isEmpty && state.linkFaults.contains(path()) {
+            throw IOFailure(.readlink, path(), errno: .EIO)
         }
-        switch parse(path) {
+        switch parsed {
         case .deviceDir(let address):
-            guard state.devices[address] != nil else { throw missing }
+            guard state.devices[address] != nil else { throw missing() }
             return "../../.." + state.devpath(address)
         case .deviceFile(let address, "driver"):
-            guard let driver = state.devices[address]?.driver else { throw missing }
+            guard let driver = state.devices[address]?.driver else { throw missing() }
             return "../../../bus/pci/drivers/\(driver)"
         case .deviceFile(let address, "iommu_group"):
-            guard let group = state.devices[address]?.group else { throw missing }
+            guard let group = state.devices[address]?.group else { throw missing() }
             return "../../../kernel/iommu_groups/\(group)"
         case .deviceFile(let address, "physfn"):
-            guard let device = state.devices[address], let pf = device.physfn, device.linked else { throw missing }
+            guard let device = state.devices[address], let pf = device.physfn, device.linked else { throw missing() }
             return "../\(pf)"
         case .deviceFile(let address, let link) where link.hasPrefix("virtfn"):
-            guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing }
+            guard let index = Int(link.dropFirst(6)), index < state.vfs(of: address).count else { throw missing() }
             return "../\(state.vfs(of: address)[index])"
         case .proc("self/ns/pid"):
             return state.pidNamespace
         case .classEntry("net", _, ""), .classEntry("block", _, ""):
             // The kernel's link, relative to the class directory, to where `resolve` leads.
-            guard let real = try? resolve(path, in: state) else { throw missing }
+            guard let real = try? resolve(path(), in: state) else { throw missing() }
             return "../.." + real.dropFirst(paths.under("/sys").count)
         case .nvmeSubsystem(_, let entry) where !entry.isEmpty:
             // A controller's link, relative to `devices/virtual/nvme-subsystem/<subsystem>`.
-            guard let real = try? resolve(path, in: state) else { throw missing }
+            guard let real = try? resolve(path(), in: state) else { throw missing() }
             return "../../.." + real.dropFirst(paths.under("/sys/devices").count)
         default:
-            throw missing
+            throw missing()
         }
     }
 
@@ -190,24 +210,28 @@ extension SimulatedKernel {
     }
 
     package func list(_ path: String) throws(IOFailure) -> [String] {
-        try state.read { state throws(IOFailure) in try list(path, in: state) }
+        try state.read { state throws(IOFailure) in try list(parse(path), path, in: state) }
     }
 
     /// `list` on the state already held (`readDirectory` takes the lock once).
-    func list(_ path: String, in state: SimulatedState) throws(IOFailure) -> [String] {
-        if !state.readFaults.isEmpty && state.readFaults.contains(path) { throw IOFailure(.list, path, errno: .EIO) }
-        switch parse(path) {
+    func list(
+        _ parsed: SimulatedPath, _ path: @autoclosure () -> String, in state: SimulatedState
+    ) throws(IOFailure) -> [String] {
+        if !state.readFaults.isEmpty && state.readFaults.contains(path()) {
+            throw IOFailure(.list, path(), errno: .EIO)
+        }
+        switch parsed {
         case .devicesDir: return state.devices.keys.sorted().map(\.description)
         case .driversDir: return state.driverOrder
         case .groupsDir: return state.groupMembers.filter { !$0.value.isEmpty }.keys.sorted().map(String.init)
         case .groupDevices(let group):
             let members = state.members(of: group)
-            guard !members.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            guard !members.isEmpty else { throw IOFailure(.list, path(), errno: .ENOENT) }
             return members.map(\.description)
         case .vfioDir: return ["vfio"] + state.nodes.keys.sorted().map(String.init)
         case .deviceDir(let address):
             do throws(Errno) { return try state.listDevice(address, "") } catch {
-                throw IOFailure(.list, path, errno: error)
+                throw IOFailure(.list, path(), errno: error)
             }
         case .classDir("net"): return state.visibleInterfaces.map(\.name)
         case .classDir("block"): return state.visibleDisks.map(\.name)
@@ -217,25 +241,25 @@ extension SimulatedKernel {
             let drivers = state.drivers.values.filter { $0.registered && $0.module == module }.map {
                 "pci:\($0.name)"
             }
-            guard !drivers.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            guard !drivers.isEmpty else { throw IOFailure(.list, path(), errno: .ENOENT) }
             return drivers
         case .nvmeSubsystem(let name, ""):
             let (controllers, namespaces) = state.nvmeSubsystem(name)
-            guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path, errno: .ENOENT) }
+            guard !controllers.isEmpty || !namespaces.isEmpty else { throw IOFailure(.list, path(), errno: .ENOENT) }
             return controllers.map(\.1) + namespaces
         case .classEntry("block", let name, "holders"):
-            guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path, errno: .ENOENT) }
+            guard let (_, disk) = state.disk(name) else { throw IOFailure(.list, path(), errno: .ENOENT) }
             return disk.holders ?? []
         case .deviceFile(let address, "vfio-dev"):
             guard let number = state.devices[address]?.deviceNode else {
-                throw IOFailure(.list, path, errno: .ENOENT)
+                throw IOFailure(.list, path(), errno: .ENOENT)
             }
             return ["vfio\(number)"]
         case .deviceFile(let address, let below):
             do throws(Errno) { return try state.listDevice(address, below) } catch {
-                throw IOFailure(.list, path, errno: error)
+                throw IOFailure(.list, path(), errno: error)
             }
-        default: throw IOFailure(.list, path, errno: .ENOENT)
+        default: throw IOFailure(.list, path(), errno: .ENOENT)
         }
     }
 

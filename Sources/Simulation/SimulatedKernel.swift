@@ -33,7 +33,8 @@ package final class SimulatedKernel: KernelIO, PollableEventSource, Sendable {
         vfioPrefix = paths.under("/dev/vfio/")
         fixedPaths = [
             paths.pciDevices: .devicesDir, paths.pciDrivers: .driversDir, paths.driversProbe: .driversProbe,
-            paths.iommuGroups: .groupsDir, paths.under("/dev/vfio"): .vfioDir
+            paths.iommuGroups: .groupsDir, paths.under("/dev/vfio"): .vfioDir,
+            paths.under("/dev/iommu"): .devNode("iommu")
         ]
         var state = SimulatedState()
         for driver in description.drivers {

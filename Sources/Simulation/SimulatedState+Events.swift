@@ -62,13 +62,16 @@ extension SimulatedState {
     /// The device's `uevent` file: what its uevents carry but the action, in the kernel's
     /// order (the driver, then the bus's variables).
     func ueventText(_ address: PCIAddress) -> String {
-        let properties = pciEvent("change", address).properties
-        return ["DRIVER", "PCI_CLASS", "PCI_ID", "PCI_SUBSYS_ID", "PCI_SLOT_NAME", "MODALIAS"]
-            .compactMap { key in properties[key].map { "\(key)=\($0)\n" } }.joined()
+        guard let device = devices[address] else { return "" }
+        var text = device.driver.map { "DRIVER=\($0)\n" } ?? ""
+        for key in ["PCI_CLASS", "PCI_ID", "PCI_SUBSYS_ID", "PCI_SLOT_NAME", "MODALIAS"] {
+            if let value = device.eventVariables[key] { text += key + "=" + value + "\n" }
+        }
+        return text
     }
 }
 
 /// `%0*X`, as the kernel prints IDs in uevents.
 private func upper(_ value: some BinaryInteger, _ width: Int) -> String {
-    hex(value, width: width).uppercased()
+    hex(value, width: width, uppercase: true)
 }

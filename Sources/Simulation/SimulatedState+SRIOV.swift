@@ -23,7 +23,10 @@ extension SimulatedState {
         } else {
             sriov.count = count
             devices[pf]!.sriov = sriov
-            for index in 0..<count { addVF(pf, index, sriov) }
+            // Each VF its own group, numbered after the highest there is (looked up once: per
+            // VF it made enabling n VFs cost n times the groups).
+            let firstGroup = (groupMembers.keys.max() ?? -1) + 1
+            for index in 0..<count { addVF(pf, index, sriov, group: firstGroup + index) }
             for (path, value) in sriov.perVFAttributes {
                 for number in 1...count { devices[pf]!.attributes[path.replacing("%d", with: String(number))] = value }
             }
@@ -32,12 +35,11 @@ extension SimulatedState {
     }
 
     /// `add` first, with no physfn link; then the links and a `change`; then the probe.
-    private mutating func addVF(_ pf: PCIAddress, _ index: Int, _ sriov: SRIOV) {
+    private mutating func addVF(_ pf: PCIAddress, _ index: Int, _ sriov: SRIOV, group: Int) {
         let parent = devices[pf]!
         let address = vfAddress(of: pf, index, sriov)
         var config = parent.config
         for i in 0..<4 { config[i] = 0xff }
-        let group = (groupMembers.keys.max() ?? -1) + 1
         var vf = Device(
             address: address, id: PCIID(vendor: parent.id.vendor, device: sriov.vfDevice),
             subsystemID: parent.subsystemID, classCode: parent.classCode, parent: parent.parent, group: group,

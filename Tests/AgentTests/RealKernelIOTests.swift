@@ -343,7 +343,9 @@ struct NodeACLTests {
         let request = DirectoryRequest(links: ["driver"], listingsOnVFIO: ["vfio-dev"])
         func assembled() throws -> DirectoryReading {
             try DirectoryReading.assembled(
-                directory, request, inode: 1, read: io.read, readLink: io.readLink, list: io.list)
+                request, inode: 1, read: { (name) throws(IOFailure) in try io.read(directory + "/" + name) },
+                readLink: { (name) throws(IOFailure) in try io.readLink(directory + "/" + name) },
+                list: { (name) throws(IOFailure) in try io.list(directory + "/" + name) })
         }
         #expect(try io.readDirectory(directory, request).listings.isEmpty)
         #expect(try assembled().listings.isEmpty)
