@@ -9,7 +9,8 @@ package func lastComponent(_ path: String) -> String? {
     return String(path[path.utf8.index(after: slash)...])
 }
 
-/// The text up to the first newline, as the kernel takes a written value.
+/// The text up to the first newline byte, as the kernel takes a written value (a `\r`
+/// before it stays, as it does for the kernel).
 package func firstLine(_ text: String) -> String {
-    text.firstIndex(of: "\n").map { String(text[..<$0]) } ?? text
+    text.utf8.firstIndex(of: UInt8(ascii: "\n")).map { String(text[..<$0]) } ?? text
 }

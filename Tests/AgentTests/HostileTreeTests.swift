@@ -53,19 +53,23 @@ struct HostileTreeTests {
         }
     }
 
+    /// The error names the line that says it again, or the value, and what was expected.
     @Test(arguments: [
-        "PCI_ID=1002:73BF\nPCI_CLASS=30000\nPCI_ID=DEAD:BEEF\n", "PCI_ID=1002:73BF\nPCI_CLASS=+30000\n",
-        "PCI_ID=1002:73BF\nPCI_CLASS=30000\nPCI_CLASS=20000\n", "PCI_ID=1002:73BF\nPCI_CLASS=-0\n"
+        ("PCI_ID=1002:73BF\nPCI_CLASS=30000\nPCI_ID=DEAD:BEEF\n", "PCI_ID=DEAD:BEEF", "PCI_ID once"),
+        ("PCI_ID=1002:73BF\nPCI_CLASS=+30000\n", "PCI_CLASS=+30000", "a 24-bit hex number"),
+        ("PCI_ID=1002:73BF\nPCI_CLASS=30000\nPCI_CLASS=20000", "PCI_CLASS=20000", "PCI_CLASS once"),
+        ("PCI_ID=1002:73BF\nPCI_CLASS=-0\n", "PCI_CLASS=-0", "a 24-bit hex number"),
+        ("PCI_ID=10é2:73BF\nPCI_CLASS=30000\n", "PCI_ID=10é2:73BF", "VVVV:DDDD")
     ])
-    func aUeventThatSaysTwoThingsOrSignsANumberIsMalformed(_ text: String) throws {
+    func aUeventThatSaysTwoThingsOrSignsANumberIsMalformed(_ text: String, _ named: String, _ expected: String) throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", group: 20)
         try tree.file("\(dir)/uevent", text)
         #expect {
             try reader(tree).device(address)
         } throws: { error in
-            guard case AgentError.malformed(let path, _, _) = error else { return false }
-            return path.hasSuffix("/uevent")
+            guard case AgentError.malformed(let path, let value, let wanted) = error else { return false }
+            return path.hasSuffix("/uevent") && value == named && wanted == expected
         }
     }
 

@@ -26,6 +26,20 @@ struct MatchTests {
         }
     }
 
+    /// Zero-padded hex as sysfs (lower case) and uevents (upper case) print it; a value wider
+    /// than the width is printed whole.
+    @Test func hexIsPaddedToItsWidthAndNeverCut() {
+        #expect(hex(0, width: 4) == "0000")
+        #expect(hex(UInt8(0xb), width: 2) == "0b")
+        #expect(hex(0x73bf, width: 4, uppercase: true) == "73BF")
+        #expect(hex(0x12345, width: 4) == "12345")
+        #expect(hex(UInt64.max, width: 2) == "ffffffffffffffff")
+        #expect(hex(0xab, width: 20) == String(repeating: "0", count: 18) + "ab")
+        for value in [0, 1, 0xf, 0x10, 0xfff, 0x1000, Int(UInt32.max)] {
+            #expect(Int(hex(value, width: 1), radix: 16) == value)
+        }
+    }
+
     @Test func subsystemIDs() {
         #expect(matches("match.subsystem-ids = [\"1002:0c34\"]", gpu))
         #expect(!matches("match.subsystem-ids = [\"1002:0c35\"]", gpu))

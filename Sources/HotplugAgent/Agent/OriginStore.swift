@@ -160,10 +160,11 @@ package final class OriginStore: Sendable {
     private func fields(_ text: String) -> DriverOrigin? {
         var driver: Substring?, override: Substring?, movedTo: Substring?, count: Substring?, autoprobe: Substring?
         var device: Substring?
-        for line in text.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            let value = line[line.index(after: equals)...]
-            switch line[..<equals] {
+        // In bytes: a split by characters took some 20,000 instructions per record.
+        for bytes in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let value = Substring(bytes[bytes.index(after: equals)...])
+            switch Substring(bytes[..<equals]) {
             case "driver": driver = value
             case "override": override = value
             case "moved-to": movedTo = value
@@ -235,7 +236,7 @@ package final class OriginStore: Sendable {
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
-            } catch where error.errno == .ENOENT && attempt == 0 {
+            } catch  where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error

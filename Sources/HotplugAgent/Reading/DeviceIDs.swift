@@ -15,41 +15,60 @@ struct DeviceIDs {
     static let attributeFiles = ["vendor", "device", "class", "subsystem_vendor", "subsystem_device"]
 
     /// From a `uevent` file's text; nil when it does not name all three (what it names is
-    /// checked first). Read line by line in bytes (every device's identity comes through
+    /// checked first). Read line by line in its bytes (every device's identity comes through
     /// here), keeping only the three keys it uses.
     init?(uevent text: String, path: String) throws(AgentError) {
-        var id: Substring?, classCode: Substring?, subsystem: Substring?
-        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
-            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let key = Substring(line[..<equals]), value = Substring(line[line.index(after: equals)...])
-            // The kernel names each once: a second is not a value to choose from.
-            func once(_ seen: Substring?) throws(AgentError) -> Substring {
-                guard seen == nil else {
-                    throw .malformed(path: path, value: String(Substring(line)), expected: "\(key) once")
-                }
-                return value
-            }
-            switch key {
-            case "PCI_ID": id = try once(id)
-            case "PCI_CLASS": classCode = try once(classCode)
-            case "PCI_SUBSYS_ID": subsystem = try once(subsystem)
-            default: continue
-            }
+        var text = text
+        let scanned = text.withUTF8(Self.scan)
+        func string(_ range: Range<Int>?) -> Substring? {
+            range.map { Substring(text.utf8.dropFirst($0.lowerBound).prefix($0.count)) }
         }
+        // The kernel names each once: a second is not a value to choose from.
+        if let (key, line) = scanned.repeated {
+            throw .malformed(path: path, value: String(string(line)!), expected: "\(key) once")
+        }
+        let (id, classCode, subsystem) = (string(scanned.id), string(scanned.classCode), string(scanned.subsystem))
         func malformed(_ key: String, _ value: Substring?, _ expected: String) -> AgentError {
             .malformed(path: path, value: "\(key)=\(value ?? "")", expected: expected)
         }
-        if let id, PCIID(id) == nil { throw malformed("PCI_ID", id, "VVVV:DDDD") }
-        if let classCode, Self.hex(classCode, digits: 6) == nil {
-            throw malformed("PCI_CLASS", classCode, "a 24-bit hex number")
-        }
-        if let subsystem, PCIID(subsystem) == nil { throw malformed("PCI_SUBSYS_ID", subsystem, "VVVV:DDDD") }
-        guard let parsedID = id.flatMap({ PCIID($0) }), let subsystemID = subsystem.flatMap({ PCIID($0) }),
-            let parsedClass = classCode.flatMap({ Self.hex($0, digits: 6) })
-        else { return nil }
+        let parsedID = id.flatMap { PCIID($0) }, subsystemID = subsystem.flatMap { PCIID($0) }
+        let parsedClass = classCode.flatMap { Self.hex($0, digits: 6) }
+        if id != nil && parsedID == nil { throw malformed("PCI_ID", id, "VVVV:DDDD") }
+        if classCode != nil && parsedClass == nil { throw malformed("PCI_CLASS", classCode, "a 24-bit hex number") }
+        if subsystem != nil && subsystemID == nil { throw malformed("PCI_SUBSYS_ID", subsystem, "VVVV:DDDD") }
+        guard let parsedID, let subsystemID, let parsedClass else { return nil }
         self.id = parsedID
         self.classCode = parsedClass
         self.subsystemID = subsystemID
+    }
+
+    /// Where a uevent's three values lie (byte offsets), or the first line that names one of
+    /// them again.
+    private struct Scanned {
+        var id: Range<Int>?, classCode: Range<Int>?, subsystem: Range<Int>?
+        var repeated: (key: String, line: Range<Int>)?
+    }
+
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Scanned {
+        let keys: [StaticString] = ["PCI_ID", "PCI_CLASS", "PCI_SUBSYS_ID"]
+        var values: [Range<Int>?] = [nil, nil, nil], start = 0
+        var scanned: Scanned { Scanned(id: values[0], classCode: values[1], subsystem: values[2]) }
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            defer { start = end + 1 }
+            guard let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let key = UnsafeBufferPointer(rebasing: bytes[start..<equals])
+            for (slot, name) in keys.enumerated()
+            where key.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) {
+                guard values[slot] == nil else {
+                    var repeated = scanned
+                    repeated.repeated = ("\(name)", start..<end)
+                    return repeated
+                }
+                values[slot] = equals + 1..<end
+            }
+        }
+        return scanned
     }
 
     /// From the attribute files (`0x1002`); nil when one is missing.
@@ -96,7 +115,7 @@ extension SysfsReader {
         let attributes: DirectoryReading
         do {
             attributes = try io.readDirectory(directory, DirectoryRequest(files: DeviceIDs.attributeFiles))
-        } catch where error.meansGone {
+        } catch  where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)

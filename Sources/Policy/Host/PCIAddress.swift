@@ -87,10 +87,25 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 }
 
-/// Lower-case, zero-padded hex, as sysfs and lspci print it.
-public func hex(_ value: some BinaryInteger, width: Int) -> String {
-    let digits = String(value, radix: 16)
-    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+/// Zero-padded hex, lower-case as sysfs and lspci print it (upper-case as uevents do), built
+/// in place: every path and uevent the agent and the simulated kernel make goes through here.
+public func hex(_ value: some BinaryInteger, width: Int, uppercase: Bool = false) -> String {
+    guard let bits = UInt64(exactly: value) else {
+        let digits = String(value, radix: 16, uppercase: uppercase)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+    var count = 1
+    while count < 16 && bits >> (4 * UInt64(count)) != 0 { count += 1 }
+    count = max(count, width)
+    return String(unsafeUninitializedCapacity: count) { buffer in
+        let digits: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
+        var rest = bits
+        for index in stride(from: count - 1, through: 0, by: -1) {
+            buffer[index] = digits.utf8Start[Int(rest & 0xf)]
+            rest >>= 4
+        }
+        return count
+    }
 }
 
 /// The value of one ASCII hex digit.

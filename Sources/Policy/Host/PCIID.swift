@@ -8,26 +8,28 @@ public struct PCIID: Hashable, Sendable, CustomStringConvertible {
         self.device = device
     }
 
-    /// Parses `vvvv:dddd` (exactly four hex digits each side, either case), byte by byte:
-    /// every device's identity is read through it.
+    /// Parses `vvvv:dddd` (exactly four hex digits each side, either case), byte by byte
+    /// and without allocating: every device's identity is read through it.
     public init?(_ text: some StringProtocol) {
-        var vendor: UInt16 = 0, device: UInt16 = 0, index = 0
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: ":") && index == 4 {
-                index += 1
-                continue
+        let parsed =
+            text.utf8.withContiguousStorageIfAvailable(PCIID.parse)
+            ?? String(text).utf8.withContiguousStorageIfAvailable(PCIID.parse)
+        guard let id = parsed ?? nil else { return nil }
+        self = id
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> PCIID? {
+        guard bytes.count == 9, bytes[4] == UInt8(ascii: ":") else { return nil }
+        func half(_ start: Int) -> UInt16? {
+            var value: UInt16 = 0
+            for index in start..<start + 4 {
+                guard let digit = hexValue(bytes[index]) else { return nil }
+                value = value << 4 | UInt16(digit)
             }
-            guard let value = hexValue(byte) else { return nil }
-            let digit = UInt16(value)
-            switch index {
-            case 0..<4: vendor = vendor << 4 | digit
-            case 5..<9: device = device << 4 | digit
-            default: return nil
-            }
-            index += 1
+            return value
         }
-        guard index == 9 else { return nil }
-        self.init(vendor: vendor, device: device)
+        guard let vendor = half(0), let device = half(5) else { return nil }
+        return PCIID(vendor: vendor, device: device)
     }
 
     public var description: String { hex(vendor, width: 4) + ":" + hex(device, width: 4) }
@@ -47,7 +49,7 @@ public struct PCIIDPattern: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: some StringProtocol) {
         let halves = text.split(separator: ":", omittingEmptySubsequences: false)
         guard halves.count == 2,
-              let vendor = Self.half(halves[0]), let device = Self.half(halves[1])
+            let vendor = Self.half(halves[0]), let device = Self.half(halves[1])
         else { return nil }
         self.init(vendor: vendor.value, device: device.value)
     }
