@@ -81,6 +81,34 @@ struct InUseTests {
     /// Links of the kernel's own form are read, never followed (an `O_PATH` open, a name
     /// asked of `/proc` and a close each, on a real host): the check of the NIC and disk
     /// resolves nothing, and still finds what it found.
+    /// A class link of the kernel's form is joined with its directory in bytes, as the kernel
+    /// splits paths: a name that begins with a combining mark is still a name of its own.
+    @Test func aKernelLinkIsJoinedWithItsDirectoryInBytes() {
+        let place = { (target: String, directory: String) in HostUse.Places.kernelPlace(target, from: directory) }
+        #expect(
+            place("../../devices/pci0000:00/0000:03:00.0/net/eth0", "class/net")
+                == "devices/pci0000:00/0000:03:00.0/net/eth0")
+        #expect(
+            place("../../devices/pci0000:00/0000:03:00.0/net/\u{301}x", "class/net")
+                == "devices/pci0000:00/0000:03:00.0/net/\u{301}x")
+        for target in [
+            "/sys/devices/pci0000:00/eth0", "../../devices/./eth0", "../../devices//eth0", "../../devices/../x",
+            "../../../../devices/x", "../../virtual/x", "../..", "../../devices", "../../devices/x/"
+        ] {
+            #expect(place(target, "class/net") == nil, "\(target)")
+        }
+        let use = HostUse(
+            io: RealKernelIO(paths: HostPaths(root: "/")), paths: HostPaths(root: "/"), vfio: VFIODrivers())
+        #expect(
+            use.nvmeSubsystem(of: "/r/nvme-subsystem/nvme-subsys1/x/nvme-subsystem/nvme-subsys12/nvme0n1")
+                == "/r/nvme-subsystem/nvme-subsys1/x/nvme-subsystem/nvme-subsys12")
+        #expect(
+            use.nvmeSubsystem(of: "/sys/devices/virtual/nvme-subsystem/nvme-subsys0")
+                == "/sys/devices/virtual/nvme-subsystem/nvme-subsys0")
+        #expect(use.nvmeSubsystem(of: "/sys/devices/virtual/nvme-subsystem/") == nil)
+        #expect(use.nvmeSubsystem(of: "") == nil)
+    }
+
     @Test func classEntriesAreReadAsTheKernelWroteThemNotFollowed() throws {
         let host = try SimHost("seed-000-mi300x.json", policies: everything)
         let (agent, counting) = host.countingAgent()

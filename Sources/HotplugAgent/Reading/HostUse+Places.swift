@@ -93,20 +93,47 @@ extension HostUse {
         }
 
         /// `directory` joined with a link's `target` of the kernel's form: relative, its
-        /// `..`s first, then names only; a place below `devices/`, or nil.
+        /// `..`s first, then names only; a place below `devices/`, or nil. In bytes, as the
+        /// kernel splits paths (every class entry of the host is read through here).
         static func kernelPlace(_ target: String, from directory: String) -> String? {
-            guard !target.hasPrefix("/") else { return nil }
-            var parts = directory.split(separator: "/")
-            var rest = target.split(separator: "/", omittingEmptySubsequences: false)[...]
-            while rest.first == ".." {
+            var (target, directory) = (target, directory)
+            return target.withUTF8 { target in directory.withUTF8 { join(target, $0) } }
+        }
+
+        private static func join(
+            _ target: UnsafeBufferPointer<UInt8>, _ directory: UnsafeBufferPointer<UInt8>
+        ) -> String? {
+            let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+            guard target.first != slash else { return nil }
+            /// The names between slashes, empty ones too.
+            func names(_ bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+                var names: [Range<Int>] = [], start = 0
+                for index in 0...bytes.count where index == bytes.count || bytes[index] == slash {
+                    names.append(start..<index)
+                    start = index + 1
+                }
+                return names
+            }
+            func isDots(_ name: Range<Int>, _ count: Int) -> Bool {
+                name.count == count && target[name].allSatisfy { $0 == dot }
+            }
+            var parts = names(directory).filter { !$0.isEmpty }
+            var rest = names(target)[...]
+            while let first = rest.first, isDots(first, 2) {
                 guard !parts.isEmpty else { return nil }
                 parts.removeLast()
                 rest.removeFirst()
             }
-            guard !rest.isEmpty, rest.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else { return nil }
-            parts += rest
-            guard parts.count >= 2, parts[0] == "devices" else { return nil }
-            return parts.joined(separator: "/")
+            guard !rest.isEmpty, rest.allSatisfy({ !$0.isEmpty && !isDots($0, 1) && !isDots($0, 2) }),
+                parts.count + rest.count >= 2,
+                (parts.first.map { directory[$0] } ?? target[rest.first!]).elementsEqual("devices".utf8)
+            else { return nil }
+            var place: [UInt8] = []
+            for part in parts.map({ directory[$0] }) + rest.map({ target[$0] }) {
+                if !place.isEmpty { place.append(slash) }
+                place += part
+            }
+            return String(decoding: place, as: UTF8.self)
         }
     }
 }

@@ -289,10 +289,15 @@ package struct HostUse {
     /// `…/nvme-subsystem/nvme-subsys0/nvme0n1/nvme0n1p1` → `…/nvme-subsystem/nvme-subsys0`;
     /// the last such name, since a followed path begins with the root's, which may hold it.
     func nvmeSubsystem(of path: String) -> String? {
-        guard let range = path.ranges(of: "/nvme-subsystem/nvme-subsys").last else { return nil }
-        let rest = path[range.upperBound...]
-        let end = rest.firstIndex(of: "/") ?? rest.endIndex
-        return String(path[..<end])
+        // In bytes: a search by characters cost some 30,000 instructions per block device.
+        let bytes = Array(path.utf8), marker = Array("/nvme-subsystem/nvme-subsys".utf8)
+        guard bytes.count >= marker.count,
+            let start = stride(from: bytes.count - marker.count, through: 0, by: -1).first(where: {
+                bytes[$0..<$0 + marker.count].elementsEqual(marker)
+            })
+        else { return nil }
+        let end = bytes[(start + marker.count)...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.count
+        return String(decoding: bytes[..<end], as: UTF8.self)
     }
 
     /// `nvme0`: a controller link in a subsystem directory (namespaces are `nvme0n1`).
