@@ -26,7 +26,13 @@ public struct PolicySet: Sendable, Equatable {
 
     /// The position of the first policy whose match keys all hold for `device`.
     public func firstMatchIndex(for device: PCIDevice, vfio: VFIODrivers = VFIODrivers()) -> Int? {
-        policies.firstIndex { $0.match.holds(for: device, ownDriver: $0.driver, vfio: vfio) }
+        // By position: each policy taken whole would be a copy (a retain and release of each
+        // of its fields), for every device, several times per reconcile.
+        for index in policies.indices
+        where policies[index].match.holds(for: device, ownDriver: policies[index].driver, vfio: vfio) {
+            return index
+        }
+        return nil
     }
 
     /// The first policy whose match keys all hold for `device`.
