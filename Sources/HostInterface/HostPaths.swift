@@ -10,7 +10,11 @@ package struct HostPaths: Sendable {
     /// `.` components are dropped (`/a//t0/.` is `/a/t0`).
     package init(root: String = "/") {
         let components = absolutePath(root).split(separator: "/").filter { $0 != "." }
-        self.root = "/" + components.joined(separator: "/")
+        let root = "/" + components.joined(separator: "/"), base = root == "/" ? "" : root
+        self.root = root
+        (pciDevices, pciDrivers, iommuGroups) = (
+            base + "/sys/bus/pci/devices", base + "/sys/bus/pci/drivers", base + "/sys/kernel/iommu_groups"
+        )
     }
 
     /// `root` + an absolute path.
@@ -21,10 +25,9 @@ package struct HostPaths: Sendable {
     /// caller named outright, `/`.
     package func walkRoot(chosen: String?) -> String { chosen == nil ? root : "/" }
 
-    package var pciDevices: String { under("/sys/bus/pci/devices") }
-    package var pciDrivers: String { under("/sys/bus/pci/drivers") }
+    /// The directories every look starts from, made once.
+    package let pciDevices: String, pciDrivers: String, iommuGroups: String
     package var driversProbe: String { under("/sys/bus/pci/drivers_probe") }
-    package var iommuGroups: String { under("/sys/kernel/iommu_groups") }
 
     package func device(_ address: PCIAddress) -> String { "\(pciDevices)/\(address)" }
     package func attribute(_ address: PCIAddress, _ name: String) -> String { "\(pciDevices)/\(address)/\(name)" }

@@ -63,11 +63,14 @@ extension SimulatedState {
     /// order (the driver, then the bus's variables).
     func ueventText(_ address: PCIAddress) -> String {
         guard let device = devices[address] else { return "" }
-        var text = device.driver.map { "DRIVER=\($0)\n" } ?? ""
-        for key in ["PCI_CLASS", "PCI_ID", "PCI_SUBSYS_ID", "PCI_SLOT_NAME", "MODALIAS"] {
-            if let value = device.eventVariables[key] { text += key + "=" + value + "\n" }
+        return (device.driver.map { "DRIVER=\($0)\n" } ?? "") + device.ueventBusLines
+    }
+
+    /// The bus's variables as the `uevent` file shows them, in the kernel's order.
+    static func ueventBusLines(_ variables: [String: String]) -> String {
+        ["PCI_CLASS", "PCI_ID", "PCI_SUBSYS_ID", "PCI_SLOT_NAME", "MODALIAS"].reduce(into: "") { text, key in
+            if let value = variables[key] { text += key + "=" + value + "\n" }
         }
-        return text
     }
 }
 

@@ -36,6 +36,8 @@ package struct SimulatedState {
         /// while it is there: made once by `insert` rather than for every event and read.
         var devpath = ""
         var eventVariables: [String: String] = [:]
+        /// The `uevent` file's lines after `DRIVER`, made with `eventVariables`.
+        var ueventBusLines = ""
 
         var hostDriverHasIt: Bool { driver != nil && !VFIODrivers().keepGroupViable(driver) }
 
@@ -152,7 +154,9 @@ package struct SimulatedState {
         devices[device.address] = device
         devices[device.address]!.inode = nextInode
         devices[device.address]!.devpath = walkDevpath(device.address)
-        devices[device.address]!.eventVariables = Self.eventVariables(of: device)
+        let variables = Self.eventVariables(of: device)
+        devices[device.address]!.eventVariables = variables
+        devices[device.address]!.ueventBusLines = Self.ueventBusLines(variables)
         nextInode += 1
         if let group = device.group { groupMembers[group, default: []].insert(device.address) }
         if !device.interfaces.isEmpty || !device.disks.isEmpty { hostUsers.insert(device.address) }

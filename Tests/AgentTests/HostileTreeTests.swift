@@ -73,7 +73,7 @@ struct HostileTreeTests {
         }
     }
 
-    @Test(arguments: ["+7", "07x", "7 "])
+    @Test(arguments: ["+7", "07x", "7 ", "", "\u{0667}", "1234567890"])
     func aGroupLinkNotPlainDigitsIsMalformed(_ name: String) throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf")
