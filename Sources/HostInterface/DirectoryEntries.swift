@@ -27,7 +27,9 @@ package struct DirectoryEntries {
             errno = error
         }
         // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        // Not zeroed first (16 KiB of stores per listing): only the bytes getdents64 says
+        // it wrote are read.
+        var buffer = [UInt8](unsafeUninitializedCapacity: 16 << 10) { _, count in count = 16 << 10 }
         while true {
             let count = buffer.withUnsafeMutableBytes { hotplug_agent_getdents64(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }

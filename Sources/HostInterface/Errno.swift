@@ -24,6 +24,7 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
     package static let EISDIR = Errno(Glibc.EISDIR)
     package static let EINVAL = Errno(Glibc.EINVAL)
     package static let EROFS = Errno(Glibc.EROFS)
+    package static let ENAMETOOLONG = Errno(Glibc.ENAMETOOLONG)
     package static let ENOSPC = Errno(Glibc.ENOSPC)
     package static let ERANGE = Errno(Glibc.ERANGE)
     package static let ELOOP = Errno(Glibc.ELOOP)

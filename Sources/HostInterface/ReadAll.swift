@@ -9,7 +9,8 @@ package func readAll(
     from fd: Int32, limit: Int = .max, chunk size: Int = 4096, shortReadEnds: Bool = false
 ) throws(Errno) -> [UInt8] {
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: size)
+    // Not zeroed first: only the bytes each read says it wrote are taken.
+    var chunk = [UInt8](unsafeUninitializedCapacity: size) { _, count in count = size }
     while bytes.count <= limit {
         let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         if count < 0 {

@@ -1,9 +1,23 @@
 import Glibc
 
-/// The target of the symbolic link at `path`.
-package func readSymbolicLink(_ path: String) throws(Errno) -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink(path, &buffer, buffer.count - 1)
+/// The target of a symbolic link, `name` relative to the directory open as `directory`
+/// (`AT_FDCWD`: a path; `""` with an `O_PATH` descriptor of the link itself), handed to
+/// `body` as the bytes `readlinkat` wrote: the one way links are read. A target that fills
+/// the buffer (`PATH_MAX` bytes) cannot be told from a cut one: ENAMETOOLONG.
+package func withLinkTarget<T>(
+    _ directory: Int32, _ name: String, _ body: (UnsafeRawBufferPointer) -> T
+) throws(Errno) -> T {
+    // Not zeroed first: only the bytes readlinkat says it wrote are read.
+    let capacity = Int(PATH_MAX)
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 1)
+    defer { buffer.deallocate() }
+    let count = readlinkat(directory, name, buffer.assumingMemoryBound(to: CChar.self), capacity)
     guard count >= 0 else { throw .current }
-    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard count < capacity else { throw .ENAMETOOLONG }
+    return body(UnsafeRawBufferPointer(start: buffer, count: count))
+}
+
+/// The target of the symbolic link at `path` (or `name` in `directory`), as text.
+package func readSymbolicLink(_ path: String, in directory: Int32 = AT_FDCWD) throws(Errno) -> String {
+    try withLinkTarget(directory, path) { String(decoding: $0, as: UTF8.self) }
 }

@@ -41,6 +41,20 @@ struct RealKernelIOTests {
         }
     }
 
+    /// The longest target a link can have (PATH_MAX less one byte) is read whole, through
+    /// a path and through a directory's descriptor; a missing link says ENOENT.
+    @Test func theLongestLinkTargetIsReadWhole() throws {
+        let tree = try FakeSysfs()
+        let target = String(repeating: "a/", count: (Int(PATH_MAX) - 1) / 2) + "b"
+        #expect(target.utf8.count == Int(PATH_MAX) - 1)
+        #expect(symlink(target, tree.path("/long")) == 0)
+        #expect(try readSymbolicLink(tree.path("/long")) == target)
+        let directory = open(tree.root, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        defer { close(directory) }
+        #expect(try readSymbolicLink("long", in: directory) == target)
+        #expect(throws: Errno.ENOENT) { try readSymbolicLink("missing", in: directory) }
+    }
+
     @Test func aRegularFileIsNotADeviceNode() throws {
         let tree = try FakeSysfs()
         try tree.file("/dev/vfio/12", "")

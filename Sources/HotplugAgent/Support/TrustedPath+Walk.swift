@@ -231,10 +231,7 @@ extension TrustedPath {
 
     /// The target of the link open as the `O_PATH` descriptor `fd`.
     private static func readLinkBytes(_ fd: Int32) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
-        let count = readlinkat(fd, "", &buffer, buffer.count)
-        guard count >= 0, count < buffer.count else { return nil }
-        return Array(buffer[..<count])
+        try? withLinkTarget(fd, "") { Array($0) }
     }
 
     private static func components(_ path: String) -> [Substring] {

@@ -25,14 +25,14 @@ extension RealKernelIO {
             defer { close(file) }
             reading.files[name] = try readAll(file, path: path, shortReadEnds: true)
         }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         for name in request.links {
-            let count = readlinkat(fd, name, &buffer, buffer.count - 1)
-            guard count >= 0 else {
-                if Errno.current == .ENOENT { continue }
-                throw IOFailure(.readlink, directory + "/" + name, errno: .current)
+            do throws(Errno) {
+                reading.links[name] = try readSymbolicLink(name, in: fd)
+            } catch  where error == .ENOENT {
+                continue
+            } catch {
+                throw IOFailure(.readlink, directory + "/" + name, errno: error)
             }
-            reading.links[name] = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         for name in request.listings(after: reading.links) {
             let listed = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
