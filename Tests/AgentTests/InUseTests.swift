@@ -308,4 +308,15 @@ struct InUseTests {
         #expect(mounts.mountPoint(number: "8:16", node: "/dev/sdb") == "/data")
         #expect(mounts.mountPoint(number: "8:32", node: "/dev/sdc") == nil)
     }
+
+    /// Fields are split on the space byte, and a source on the `:` byte: a field or a device
+    /// that begins with a combining mark (a file system type, a source, as named by whoever
+    /// mounted it) does not join the one before it.
+    @Test func aFieldBeginningWithACombiningMarkStaysAField() {
+        let mounts = Mounts(
+            mountInfo: "36 1 0:44 / /srv rw - \u{301}fs /dev/sdc rw\n"
+                + "37 1 0:43 / /data rw - bcachefs /dev/sdb:\u{301}x rw\n")
+        #expect(mounts.mountPoint(number: "8:32", node: "/dev/sdc") == "/srv")
+        #expect(mounts.mountPoint(number: "8:16", node: "/dev/sdb") == "/data")
+    }
 }

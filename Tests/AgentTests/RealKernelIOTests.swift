@@ -55,6 +55,25 @@ struct RealKernelIOTests {
         #expect(throws: Errno.ENOENT) { try readSymbolicLink("missing", in: directory) }
     }
 
+    /// `maps` is read line by line on the newline byte: a file mapped under a name ending in
+    /// `\r` does not join its line to the next and hide a mapping of a VFIO node there.
+    @Test(.enabled(if: runningAsRoot, "mknod needs root"))
+    func aMappingAfterANameEndingInACarriageReturnIsSeen() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/dev/vfio")
+        let number = deviceNumber(major: 511, minor: 12)
+        #expect(mknod(tree.path("/dev/vfio/12"), S_IFCHR | 0o600, dev_t(number)) == 0)
+        try tree.mkdir("/proc/4242/task/4242/fd")
+        try tree.file("/proc/4242/comm", "qemu-system-x86\n")
+        try tree.file(
+            "/proc/4242/maps",
+            "7f0000000000-7f0000001000 r--p 00000000 08:01 77 /tmp/x\r\n"
+                + "7f0000001000-7f0000002000 rw-s 00000000 00:05 12 /dev/vfio/12\n")
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let holders = io.openers(of: [number], devices: [PCIAddress("0000:12:00.0")!])
+        #expect(holders.map { $0.pid } == [4242] && holders.first?.command == "qemu-system-x86", "\(holders)")
+    }
+
     @Test func aRegularFileIsNotADeviceNode() throws {
         let tree = try FakeSysfs()
         try tree.file("/dev/vfio/12", "")

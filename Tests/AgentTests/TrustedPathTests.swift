@@ -33,6 +33,38 @@ struct TrustedPathTests {
 
     /// Under a root, the accounts a policy names come from its etc/passwd and etc/group,
     /// read as the policies are: one another user could rewrite names nobody.
+    /// Paths are split on the `/` byte, as the kernel splits them: as characters, a name that
+    /// begins with a combining mark joins the `/` before it, and the directory before it was
+    /// opened in one `openat` with the name, never judged (nor a link there refused).
+    @Test func aNameBeginningWithACombiningMarkDoesNotHideTheDirectoryBeforeIt() throws {
+        let tree = try FakeSysfs()
+        let name = "\u{301}gpu.toml"
+        try tree.mkdir("/etc/hotplug-agent/policies.d")
+        let path = tree.path("/etc/hotplug-agent/policies.d/" + name)
+        // Made in bytes: Foundation splits the path as characters too.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        #expect(fd >= 0 && write(fd, "[[policy]]\n", 11) == 11)
+        close(fd)
+        guard case .success(.bytes(let bytes)) = TrustedPath.read(path) else {
+            Issue.record("a trusted file was refused")
+            return
+        }
+        #expect(bytes == Array("[[policy]]\n".utf8))
+        chmod(tree.path("/etc/hotplug-agent/policies.d"), 0o777)
+        guard case .failure(let refusal) = TrustedPath.read(path) else {
+            Issue.record("read through a directory anyone may write")
+            return
+        }
+        #expect(refusal.message.contains("writable by group or others"), "\(refusal.message)")
+        // A link on the way is refused too, however the name after it begins.
+        chmod(tree.path("/etc/hotplug-agent/policies.d"), 0o755)
+        #expect(symlink(tree.path("/etc/hotplug-agent/policies.d"), tree.path("/etc/hotplug-agent/p")) == 0)
+        if case .success = TrustedPath.read(tree.path("/etc/hotplug-agent/p/" + name), owners: .root) {
+        } else {
+            Issue.record("a root-owned link was not followed")
+        }
+    }
+
     @Test func accountsUnderARootAreReadOnlyFromFilesRootAloneCouldChange() throws {
         let tree = try FakeSysfs()
         try tree.file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\n")

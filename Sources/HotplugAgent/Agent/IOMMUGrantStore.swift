@@ -22,8 +22,10 @@ package final class IOMMUGrantStore: Sendable {
     }
 
     /// Records entries made; forgets entries taken back.
-    package func update(adding added: IOMMUGrants = IOMMUGrants(),
-                removing removed: IOMMUGrants = IOMMUGrants()) throws(IOFailure) {
+    package func update(
+        adding added: IOMMUGrants = IOMMUGrants(),
+        removing removed: IOMMUGrants = IOMMUGrants()
+    ) throws(IOFailure) {
         try lock.withLock { _ throws(IOFailure) in
             var grants = read()
             grants.users = Array(Set(grants.users).union(added.users).subtracting(removed.users)).sorted()
@@ -35,8 +37,8 @@ package final class IOMMUGrantStore: Sendable {
 
     private func read() -> IOMMUGrants {
         var grants = IOMMUGrants()
-        for line in (TrustedPath.text(file, root: root, owners: .rootOrHandedOver) ?? "").split(separator: "\n") {
-            let fields = line.split(separator: " ")
+        for line in Mounts.lines(TrustedPath.text(file, root: root, owners: .rootOrHandedOver) ?? "") {
+            let fields = line.utf8.split(separator: UInt8(ascii: " ")).map { Substring($0) }
             guard fields.count == 2, let id = UInt32(fields[1]) else { continue }
             if fields[0] == "user" { grants.users.append(id) } else if fields[0] == "group" { grants.groups.append(id) }
         }

@@ -161,7 +161,7 @@ package struct HostUse {
                 // There is always a root mount: a table without one was not the kernel's.
                 if mounts.entries.isEmpty { notes.note("\(paths.mountInfo) lists no mounts") }
                 swaps = Mounts.lines(text(paths.swaps, of: nil, notes) ?? "").dropFirst().compactMap {
-                    $0.split(separator: " ").first
+                    $0.utf8.split(separator: UInt8(ascii: " ")).first.map { Substring($0) }
                 }
             }
             for (name, owners) in disks {

@@ -11,7 +11,11 @@ package struct Mounts {
 
     package init(mountInfo: String) {
         entries = Mounts.lines(mountInfo).compactMap { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            // Fields split on the space byte: as characters, a field that begins with a
+            // combining mark would join the space before it.
+            let fields = line.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false).map {
+                Substring($0)
+            }
             guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else {
                 return nil
             }
@@ -26,7 +30,8 @@ package struct Mounts {
     /// bcachefs joins several devices with `:`).
     package func mountPoint(number: String, node: String) -> String? {
         entries.first { entry in
-            (!number.isEmpty && entry.number == number) || entry.source.split(separator: ":").contains { $0 == node }
+            (!number.isEmpty && entry.number == number)
+                || entry.source.utf8.split(separator: UInt8(ascii: ":")).contains { $0.elementsEqual(node.utf8) }
         }?.point
     }
 

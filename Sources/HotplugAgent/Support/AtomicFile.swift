@@ -23,9 +23,11 @@ package func writeFileAtomically(
     _ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
     durable: Bool = true, root: String = "/"
 ) throws(IOFailure) {
-    let slash = path.lastIndex(of: "/")!
+    // The last `/` byte: found as a character, a name beginning with a combining mark would
+    // join it, and the directory before it would be taken into the name.
+    let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
-    let name = String(path[path.index(after: slash)...])
+    let name = String(path[path.utf8.index(after: slash)...])
     let directory = try openDirectoryForWriting(directoryPath, mode: directoryMode, root: root)
     defer { close(directory) }
     try writeFileAtomically(

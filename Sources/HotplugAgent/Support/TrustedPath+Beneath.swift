@@ -13,7 +13,8 @@ extension TrustedPath {
         let directory = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw .current }
         defer { close(directory) }
-        let resolve = HOTPLUG_AGENT_RESOLVE_BENEATH | HOTPLUG_AGENT_RESOLVE_NO_SYMLINKS
+        let resolve =
+            HOTPLUG_AGENT_RESOLVE_BENEATH | HOTPLUG_AGENT_RESOLVE_NO_SYMLINKS
             | HOTPLUG_AGENT_RESOLVE_NO_MAGICLINKS | HOTPLUG_AGENT_RESOLVE_NO_XDEV
         let fd = hotplug_agent_openat2(directory, relative.isEmpty ? "." : relative, UInt64(flags | O_CLOEXEC), resolve)
         if fd >= 0 { return fd }
@@ -21,7 +22,9 @@ extension TrustedPath {
         guard Errno.current == .ENOSYS || Errno.current == .EPERM else { throw .current }
         var current = dup(directory)
         guard current >= 0 else { throw .current }
-        let components = relative.split(separator: "/").map(String.init)
+        // Split on the `/` byte, as the kernel does (as characters, a name beginning with a
+        // combining mark would join the `/` before it, and two names go to one openat).
+        let components = relative.utf8.split(separator: UInt8(ascii: "/")).map { String(Substring($0)) }
         for (index, component) in components.enumerated() {
             let last = index == components.count - 1
             let next = openat(current, component, (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC)

@@ -234,8 +234,11 @@ extension TrustedPath {
         try? withLinkTarget(fd, "") { Array($0) }
     }
 
+    /// Split on the `/` byte, as the kernel splits paths: split as characters, a name that
+    /// begins with a combining mark would join the `/` before it, and the directory before
+    /// it would be opened in one `openat` with the name, never judged.
     private static func components(_ path: String) -> [Substring] {
-        path.split(separator: "/").filter { $0 != "." }
+        path.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }.filter { $0 != "." }
     }
 
     /// A directory's device and inode; nil when it cannot be looked at.

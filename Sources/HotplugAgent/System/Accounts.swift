@@ -58,11 +58,18 @@ package struct HostAccounts: AccountResolver {
     /// The first `name:x:ID:...` line of `file` (passwd, group) that `matches`; the file
     /// is read as root reads what it acts on (`TrustedPath`), so under a root only its
     /// owner's accounts count.
-    private func entry(in file: String, matching matches: ((name: Substring, id: Substring)) -> Bool)
-        -> (name: Substring, id: Substring)? {
+    private func entry(
+        in file: String, matching matches: ((name: Substring, id: Substring)) -> Bool
+    )
+        -> (name: Substring, id: Substring)?
+    {
         guard let text = TrustedPath.text(file, limit: 16 << 20, root: paths.root) else { return nil }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        for line in Mounts.lines(text) {
+            // On the `:` byte: as characters, a field beginning with a combining mark (a
+            // user's own GECOS, through chfn) would join the one before it.
+            let fields = line.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map {
+                Substring($0)
+            }
             if fields.count >= 3, matches((fields[0], fields[2])) { return (fields[0], fields[2]) }
         }
         return nil

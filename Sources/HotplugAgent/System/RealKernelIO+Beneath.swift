@@ -6,8 +6,10 @@ import Glibc
 /// here never hold `..` or empty components (`AttributeWrite.parse`); the kernel's check is
 /// the one that counts.
 extension RealKernelIO {
-    private func openBeneath(_ base: String, _ relative: String, _ flags: Int32,
-                             _ operation: IOFailure.Operation) throws(IOFailure) -> Int32 {
+    private func openBeneath(
+        _ base: String, _ relative: String, _ flags: Int32,
+        _ operation: IOFailure.Operation
+    ) throws(IOFailure) -> Int32 {
         do {
             return try TrustedPath.openBeneath(base, relative, flags: flags)
         } catch {
@@ -20,7 +22,7 @@ extension RealKernelIO {
         let parent: Int32
         do {
             parent = try openBeneath(base, directory, O_PATH | O_DIRECTORY, .stat)
-        } catch where error.errno == .ENOENT {
+        } catch  where error.errno == .ENOENT {
             return nil
         }
         defer { close(parent) }
@@ -65,7 +67,8 @@ extension RealKernelIO {
 
     /// `a/b/c` → (`a/b`, `c`); `c` → (``, `c`).
     private func split(_ relative: String) -> (String, String) {
-        guard let slash = relative.lastIndex(of: "/") else { return ("", relative) }
-        return (String(relative[..<slash]), String(relative[relative.index(after: slash)...]))
+        // The last `/` byte, as the kernel splits paths (see `TrustedPath.components`).
+        guard let slash = relative.utf8.lastIndex(of: UInt8(ascii: "/")) else { return ("", relative) }
+        return (String(relative[..<slash]), String(relative[relative.utf8.index(after: slash)...]))
     }
 }

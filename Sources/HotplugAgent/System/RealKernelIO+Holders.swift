@@ -53,7 +53,7 @@ extension RealKernelIO {
         guard !devices.isEmpty, (try? readLink(fd)) == "anon_inode:[vfio-device]" else { return nil }
         // 6.18 and later: "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:04.0".
         guard let text = try? read(info),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("vfio-device-syspath:") })
+            let line = Mounts.lines(text).first(where: { $0.hasPrefix("vfio-device-syspath:") })
         else {
             return .descriptor(nil)
         }
@@ -68,10 +68,12 @@ extension RealKernelIO {
     private func mappedHolds(maps: String, nodes: Set<UInt64>) -> [NodeOpener.Hold] {
         guard let text = try? read(maps) else { return [] }
         var holds: [NodeOpener.Hold] = []
-        for line in text.split(separator: "\n") {
+        // Lines split on the newline byte: as characters, a mapped file named with a `\r` at
+        // its end would join its line to the next, and hide a mapping of a VFIO node there.
+        for line in Mounts.lines(text) {
             if line.hasSuffix("anon_inode:[vfio-device]") {
                 if !holds.contains(.mapping) { holds.append(.mapping) }
-            } else if let slash = line.firstIndex(of: "/"), line[slash...].hasPrefix("/dev/vfio/") {
+            } else if let slash = line.utf8.firstIndex(of: UInt8(ascii: "/")), line[slash...].hasPrefix("/dev/vfio/") {
                 let node = paths.under(String(line[slash...]))
                 if let number = deviceNumber(node), nodes.contains(number), !holds.contains(.node(number)) {
                     holds.append(.node(number))

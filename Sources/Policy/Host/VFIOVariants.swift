@@ -23,8 +23,9 @@ public struct VFIOVariants: Sendable, Equatable {
     /// The `vfio_pci:` aliases of a `modules.alias` file; `pci:` aliases (host drivers)
     /// and anything malformed are passed over.
     public static func parse(modulesAlias text: String) -> [Alias] {
-        text.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        // Lines and fields split on the newline and space bytes, as the kernel's tools write them.
+        text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true).map { Substring($0) }
             guard fields.count == 3, fields[0] == "alias", fields[1].hasPrefix("vfio_pci:") else { return nil }
             let pattern = String(fields[1])
             return Alias(
