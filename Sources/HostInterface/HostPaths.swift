@@ -9,7 +9,10 @@ package struct HostPaths: Sendable {
     /// A relative root is taken relative to the working directory, never as `/`; empty and
     /// `.` components are dropped (`/a//t0/.` is `/a/t0`).
     package init(root: String = "/") {
-        let components = absolutePath(root).split(separator: "/").filter { $0 != "." }
+        // On the `/` byte, as the kernel splits paths (see `TrustedPath.components`).
+        let components = absolutePath(root).utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }.filter {
+            $0 != "."
+        }
         let root = "/" + components.joined(separator: "/"), base = root == "/" ? "" : root
         self.root = root
         (pciDevices, pciDrivers, iommuGroups) = (
@@ -51,7 +54,7 @@ package struct HostPaths: Sendable {
 /// `path` made absolute against the working directory, as a user means a relative path on
 /// the command line (`--root tree` is `$PWD/tree`; an empty path is the working directory).
 package func absolutePath(_ path: String) -> String {
-    if path.hasPrefix("/") { return path }
+    if path.utf8.first == UInt8(ascii: "/") { return path }
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     // Without a working directory there is no safe answer: a path that cannot exist.
     guard getcwd(&buffer, buffer.count) != nil else { return "/nonexistent/" + path }

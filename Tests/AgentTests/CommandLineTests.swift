@@ -173,7 +173,7 @@ struct CommandLineTests {
         #expect(
             open.stdout
                 == "\(file): directory \(tree.path("/srv")) above it is writable by group or others (mode 0777); "
-                    + "refused\n"
+                + "refused\n"
         )
         // The sticky bit (/tmp's) lets only an entry's owner rename it: passes.
         chmod(tree.path("/srv"), 0o1777)
@@ -183,7 +183,7 @@ struct CommandLineTests {
         #expect(
             owned.stdout
                 == "\(file): directory \(tree.path("/srv/shared")) above it is not owned by root (owner uid 1000); "
-                    + "refused\n"
+                + "refused\n"
         )
     }
 
@@ -210,6 +210,10 @@ struct CommandLineTests {
         #expect(HostPaths(root: "sub/dir").root.hasPrefix("/") && HostPaths(root: "sub/dir").root.hasSuffix("/sub/dir"))
         #expect(HostPaths(root: "").root != "/" || absolutePath("") == "/")
         #expect(HostPaths(root: "").root == absolutePath(""))
+        // Absolute by its first byte, as the kernel takes it: a `/` and a combining mark after
+        // it are one character, not a `/`, and the root is not made relative.
+        #expect(HostPaths(root: "/\u{301}tree").root == "/\u{301}tree")
+        #expect(HostPaths(root: "/a/\u{301}b//.").root == "/a/\u{301}b")
     }
 
     @Test func etcMasksUsrLibAndFilesAreReadInNameOrder() throws {

@@ -17,7 +17,7 @@ extension TrustedPath {
     }
 
     static func walk(_ path: String, root: String, goal: Goal, owners: Owners = .root) throws(Refusal) -> Opened {
-        guard path.hasPrefix("/"), root.hasPrefix("/") else { throw Refusal(message: "not an absolute path") }
+        guard isAbsolute(path), isAbsolute(root) else { throw Refusal(message: "not an absolute path") }
         // The root is known by its identity, not by how it is spelled (`/a//t0`, `/a/t0/.`,
         // a link on the way to it): `..` never climbs above it.
         let top = identity(of: root)
@@ -85,7 +85,7 @@ extension TrustedPath {
                 }
                 let target = readLink(next)
                 if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
-                    target.hasPrefix("/")
+                    isAbsolute(target)
                 {
                     return .masked
                 }
@@ -94,7 +94,7 @@ extension TrustedPath {
                     let error = links > maxLinks ? Errno.ELOOP : Errno.ENOENT
                     throw Refusal(message: "cannot resolve \(nextShown): \(error)")
                 }
-                if target.hasPrefix("/") {
+                if isAbsolute(target) {
                     close(current)
                     handedTo = nil
                     current = try openRoot(root, judged: goal.judgesDirectories)
@@ -237,6 +237,10 @@ extension TrustedPath {
     /// Split on the `/` byte, as the kernel splits paths: split as characters, a name that
     /// begins with a combining mark would join the `/` before it, and the directory before
     /// it would be opened in one `openat` with the name, never judged.
+    /// Whether the kernel takes `path` as absolute: its first byte is `/` (as characters, a
+    /// `/` and a combining mark after it are one, and not `/`).
+    private static func isAbsolute(_ path: String) -> Bool { path.utf8.first == UInt8(ascii: "/") }
+
     private static func components(_ path: String) -> [Substring] {
         path.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }.filter { $0 != "." }
     }
