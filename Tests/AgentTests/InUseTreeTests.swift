@@ -114,6 +114,27 @@ struct InUseTreeTests {
         #expect(try planned(tree, Self.nic).contains("block device p\\xff has a name that is not UTF-8"))
     }
 
+    /// A holder named in bytes that are not UTF-8 holds the disk as much as `dm-0` does.
+    @Test func aHolderNamedInBytesThatAreNotUTF8KeepsTheDisk() throws {
+        let tree = try tree()
+        try tree.file("/proc/self/mountinfo", "21 1 0:20 / / rw,relatime - tmpfs tmpfs rw\n")
+        let holders = "/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/nvme0n1/holders/dm-"
+        let name = (Array(tree.path(holders).utf8) + [0xFF, 0]).map { CChar(bitPattern: $0) }
+        #expect(mkdir(name, 0o755) == 0)
+        #expect(try planned(tree, Self.nvme).contains("block device nvme0n1 is held by dm-\\xff"))
+    }
+
+    /// A disk's number is the kernel's `MAJOR:MINOR`; any other text (a carriage return,
+    /// a space, a leading zero) could not be matched with mountinfo's, and keeps the disk.
+    @Test(arguments: ["259:1\r", " 259:1", "259:01", "259", ""])
+    func aDiskNumberNotOfTheKernelsFormKeepsTheDisk(number: String) throws {
+        let tree = try tree()
+        try tree.file("/proc/self/mountinfo", "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw\n")
+        try tree.file("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0/nvme0n1p1/dev", number + "\n")
+        let line = try planned(tree, Self.nvme)
+        #expect(line.contains("block device nvme0n1p1 has number"), "\(line)")
+    }
+
     /// The kernel's own layout: devices below `/sys/devices`, each bus and class entry a
     /// relative link to one, read as written. The interface up, the mounted disk and an
     /// interface below a child device (virtio's `virtio0/net/`) are found; so is one whose
@@ -168,6 +189,35 @@ struct InUseTreeTests {
         #expect(try planned(tree, "0000:06:00.0").contains("the host uses it: network interface ens2 is up"))
         let free = try planned(tree, "0000:07:00.0")
         #expect(!free.contains("refused"), "\(free)")
+    }
+
+    /// An NVMe subsystem whose name is not UTF-8 cannot be listed by its decoded name: the
+    /// disks in it keep their controller's device (they were taken as gone).
+    @Test func aMultipathSubsystemNamedInBytesThatAreNotUTF8KeepsTheDisk() throws {
+        let tree = try FakeSysfs()
+        try tree.device(Self.nvme, id: "144d:a80a", class: "0x010802", driver: "nvme", group: 4)
+        try tree.mkdir("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0")
+        try tree.mkdir("/sys/devices/virtual/nvme-subsystem")
+        let subsystem = "/sys/devices/virtual/nvme-subsystem/nvme-subsys"
+        let raw = (Array(tree.path(subsystem).utf8) + [0xFF, 0]).map { CChar(bitPattern: $0) }
+        #expect(mkdir(raw, 0o755) == 0)
+        let decoded = subsystem + "\u{FFFD}"
+        // Made through its bytes: each entry below the raw name, by a descriptor of it.
+        let directory = open(raw, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(directory) }
+        #expect(symlinkat(tree.path("/sys/bus/pci/devices/\(Self.nvme)/nvme/nvme0"), directory, "nvme0") == 0)
+        #expect(mkdirat(directory, "nvme0n1", 0o755) == 0 && mkdirat(directory, "nvme0n1/holders", 0o755) == 0)
+        let disk = openat(directory, "nvme0n1/dev", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        #expect(disk >= 0 && write(disk, "259:0\n", 6) == 6)
+        close(disk)
+        try tree.mkdir("/sys/class/block")
+        var link = Array("../../devices/virtual/nvme-subsystem/nvme-subsys".utf8) + [0xFF]
+        link += Array("/nvme0n1".utf8) + [0]
+        #expect(symlink(link.map { CChar(bitPattern: $0) }, tree.path("/sys/class/block/nvme0n1")) == 0)
+        try tablesAndPolicy(tree)
+        try tree.file("/proc/self/mountinfo", "22 1 259:0 / / rw,relatime shared:1 - ext4 /dev/nvme0n1 rw\n")
+        #expect(!FileManager.default.fileExists(atPath: tree.path(decoded)))
+        #expect(try planned(tree, Self.nvme).contains("in an NVMe subsystem named in bytes that are not UTF-8"))
     }
 
     /// A followed path begins with the root's, which may itself hold the words an NVMe

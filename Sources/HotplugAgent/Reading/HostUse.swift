@@ -183,11 +183,20 @@ package struct HostUse {
     ) -> HostDescription.Disk {
         let entry = paths.classBlock + "/" + name
         // A hidden disk (an NVMe multipath path, `nvme0c0n1`) has no number, no `dev`,
-        // and no node to mount or open: found by its name alone.
-        let number = firstLine(text(entry + "/dev", of: nil, unchecked) ?? "")
+        // and no node to mount or open: found by its name alone. One that is there is the
+        // kernel's `MAJOR:MINOR`, as mountinfo prints it; any other text cannot be matched.
+        var number = ""
+        if let text = text(entry + "/dev", of: nil, unchecked) {
+            number = firstLine(text)
+            if !Self.isDeviceNumber(number) {
+                unchecked.note("block device \(name) has number \(quoted(number)), not MAJOR:MINOR")
+            }
+        }
         // Every disk has holders/, hidden ones too: missing while the entry is there (a
         // link to nothing, taken as this device's by its text), the disk cannot be told.
-        let holders = entries(of: entry + "/holders", in: entry, unchecked).names.sorted()
+        // A holder named in bytes that are not UTF-8 holds it as much (shown escaped).
+        let listed = entries(of: entry + "/holders", in: entry, unchecked)
+        let holders = (listed.names + listed.undecodable).sorted()
         let probe = io.tryExclusiveOpen(paths.under("/dev/\(name)"))
         // EPERM/EACCES: the node may not be opened here (a device cgroup, an LSM).
         let denied = probe == .EPERM || probe == .EACCES ? probe?.name : nil
@@ -196,6 +205,16 @@ package struct HostUse {
             swap: swaps.contains { $0 == "/dev/\(name)" } ? true : nil,
             holders: holders.isEmpty ? nil : holders, exclusive: probe == .EBUSY ? true : nil,
             probeDenied: denied)
+    }
+
+    /// `259:1`: decimal numbers as the kernel prints them (`%u:%u`, no sign, no leading zero).
+    static func isDeviceNumber(_ text: String) -> Bool {
+        let parts = text.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        return parts.count == 2
+            && parts.allSatisfy { part in
+                !part.isEmpty && part.count <= 10 && (part.first != UInt8(ascii: "0") || part.count == 1)
+                    && part.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            }
     }
 
     /// What one look could not check, one reason each.
@@ -271,6 +290,12 @@ package struct HostUse {
             let below = places.indices.filter { places[$0].below(&place) }
             if !below.isEmpty { return (name, below) }
             guard let subsystem = nvmeSubsystem(of: place) else { return nil }
+            // Its link named in bytes that are not UTF-8 (decoded, they became U+FFFD): the
+            // subsystem cannot be listed by that name, and whose it is cannot be told.
+            guard !subsystem.directory.unicodeScalars.contains("\u{FFFD}") else {
+                unchecked.note("block device \(name) is in an NVMe subsystem named in bytes that are not UTF-8")
+                return nil
+            }
             if subsystems[subsystem.directory] == nil {
                 var owners = Set<Int>()
                 for controller in entries(of: subsystem.directory, unchecked).names.filter(isControllerName) {
