@@ -20,8 +20,10 @@ struct MatchTests {
         #expect(PCIID("1002:73bf") == PCIID(vendor: 0x1002, device: 0x73bf))
         #expect(PCIID("1002:73BF") == PCIID(vendor: 0x1002, device: 0x73bf))
         #expect(PCIID("FFFF:0000") == PCIID(vendor: 0xffff, device: 0))
-        for bad in ["1002:73b", "1002:73bff", "100273bf", ":1002:73b", "*:1234", "10g2:73bf", "1002::3bf", "",
-                    "1002:73bf\n", " 1002:73bf", "+002:73bf", "1002:\u{0}3bf", "١٠٠٢:73bf"] {
+        for bad in [
+            "1002:73b", "1002:73bff", "100273bf", ":1002:73b", "*:1234", "10g2:73bf", "1002::3bf", "",
+            "1002:73bf\n", " 1002:73bf", "+002:73bf", "1002:\u{0}3bf", "١٠٠٢:73bf"
+        ] {
             #expect(PCIID(bad) == nil, "\(bad)")
         }
     }
@@ -152,6 +154,13 @@ struct ParsingTests {
         #expect(
             try AttributeWrite.parse("reset_method=").get() == AttributeWrite(components: ["reset_method"], value: ""))
         #expect(try AttributeWrite.parse("drm/card*/x=a=b").get().value == "a=b")
+        // In bytes, as the kernel takes them: a `/` before a combining mark still parts two
+        // names (so `physfn` is seen), a `\r\n` is still a newline, an `=` still an `=`.
+        #expect(throws: PolicyMessage.self) { try AttributeWrite.parse("physfn/\u{301}x=1").get() }
+        #expect(throws: PolicyMessage.self) { try AttributeWrite.parse("x=a\r\nb").get() }
+        #expect(throws: PolicyMessage.self) { try AttributeWrite.parse("/\u{301}x=1").get() }
+        #expect(try AttributeWrite.parse("x=\u{301}v").get() == AttributeWrite(components: ["x"], value: "\u{301}v"))
+        #expect(try AttributeWrite.parse("a/\u{301}b=1").get().components == ["a", "\u{301}b"])
     }
 
     @Test func policyFilesMaskAndSort() {

@@ -102,7 +102,10 @@ package struct Executor: Sendable {
     /// bus, and the kernel resolves the path beneath the device directory without
     /// following a link (ELOOP or EXDEV otherwise).
     private func writeAttribute(_ address: PCIAddress, _ relative: String, _ value: String) throws(AgentError) {
-        let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // On the `/` byte, as the kernel will walk it (see `TrustedPath.components`).
+        let components = relative.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+            String(Substring($0))
+        }
         if components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
             throw .refusedAttribute(address, path: relative, why: "not a plain relative path")
         }
@@ -300,7 +303,7 @@ package struct Executor: Sendable {
         do {
             do {
                 return try operation()
-            } catch where error.errno == .EAGAIN || error.errno == .EINTR {
+            } catch  where error.errno == .EAGAIN || error.errno == .EINTR {
                 sleep(for: .milliseconds(10))
                 return try operation()
             }

@@ -15,19 +15,25 @@ public struct AttributeWrite: Sendable, Equatable, CustomStringConvertible {
     /// Parses `relative/path=value`, refusing absolute paths, `..`, empty components, and
     /// what the names alone show to be another key's or another device's (see `SysfsRules`).
     public static func parse(_ text: String) -> Result<AttributeWrite, PolicyMessage> {
-        guard let equals = text.firstIndex(of: "=") else {
+        // In bytes, as the kernel will take the path and the value: as characters, a `/`
+        // or `=` followed by a combining mark is not found, nor a newline after a `\r`.
+        guard let equals = text.utf8.firstIndex(of: UInt8(ascii: "=")) else {
             return .failure("\(quoted(text)): expected \"path=value\"")
         }
         let path = text[..<equals]
-        let value = String(text[text.index(after: equals)...])
+        let value = String(text[text.utf8.index(after: equals)...])
         if path.isEmpty { return .failure("\(quoted(text)): the path is empty") }
-        if path.hasPrefix("/") { return .failure("\(quoted(text)): the path must be relative") }
-        let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if path.utf8.first == UInt8(ascii: "/") { return .failure("\(quoted(text)): the path must be relative") }
+        let components = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+            String(Substring($0))
+        }
         if components.contains("..") { return .failure("\(quoted(text)): the path may not contain \"..\"") }
         if components.contains(where: { $0.isEmpty || $0 == "." }) {
             return .failure("\(quoted(text)): the path has an empty or \".\" component")
         }
-        if value.contains("\n") { return .failure("\(quoted(text)): the value may not contain a newline") }
+        if value.utf8.contains(UInt8(ascii: "\n")) {
+            return .failure("\(quoted(text)): the value may not contain a newline")
+        }
         if let why = SysfsRules.refusal(of: components) { return .failure("\(quoted(text)): \(why)") }
         return .success(AttributeWrite(components: components, value: value))
     }
