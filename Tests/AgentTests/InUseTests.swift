@@ -307,6 +307,9 @@ struct InUseTests {
         #expect(mounts.mountPoint(number: "259:2", node: "/dev/nvme0n1p2") == "/mnt/my disk")
         #expect(mounts.mountPoint(number: "8:16", node: "/dev/sdb") == "/data")
         #expect(mounts.mountPoint(number: "8:32", node: "/dev/sdc") == nil)
+        // An escape after a character that joins the backslash is still an escape.
+        let joined = Mounts(mountInfo: "38 1 8:48 / /media/a\u{600}\\040b rw - ext4 /dev/sdd rw\n")
+        #expect(joined.mountPoint(number: "8:48", node: "/dev/sdd") == "/media/a\u{600} b")
     }
 
     /// Fields are split on the space byte, and a source on the `:` byte: a field or a device

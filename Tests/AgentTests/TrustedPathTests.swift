@@ -72,6 +72,13 @@ struct TrustedPathTests {
         let accounts = HostAccounts(paths: HostPaths(root: tree.root))
         #expect(accounts.userID(named: "cloud") == 1000 && accounts.groupID(named: "kvm") == 993)
         #expect(accounts.userName(of: 1000) == "cloud")
+        // Names are their bytes, as NSS compares them: canonically equal spellings are two users.
+        try tree.file(
+            "/etc/passwd",
+            "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\ncaf\u{e9}:x:1001:1001::/:/bin/sh\n"
+                + "cafe\u{301}:x:1002:1002::/:/bin/sh\nKevin:x:1003:1003::/:/bin/sh\n")
+        #expect(accounts.userID(named: "cafe\u{301}") == 1002 && accounts.userID(named: "caf\u{e9}") == 1001)
+        #expect(accounts.userID(named: "\u{212a}evin") == nil)
         chmod(tree.path("/etc/passwd"), 0o666)
         chmod(tree.path("/etc"), 0o777)
         #expect(accounts.userID(named: "cloud") == nil && accounts.userName(of: 1000) == nil)

@@ -163,6 +163,42 @@ struct ParsingTests {
         #expect(try AttributeWrite.parse("a/\u{301}b=1").get().components == ["a", "\u{301}b"])
     }
 
+    /// File names are told apart, masked and ordered by their bytes, as the file system
+    /// names them: `é` as one scalar and as `e` with a combining mark are two files, a `.`
+    /// before a combining mark still hides a file, a mark before `.toml` does not hide it.
+    @Test func policyFilesAreToldApartByTheirBytes() {
+        let (composed, decomposed) = ("10-caf\u{e9}.toml", "10-cafe\u{301}.toml")
+        #expect(
+            PolicySources.select([(directory: "/etc/p", names: [composed]), (directory: "/usr/p", names: [decomposed])])
+                == ["/usr/p/" + decomposed, "/etc/p/" + composed])
+        #expect(!PolicySources.isPolicyFileName(".\u{301}hidden.toml"))
+        #expect(PolicySources.isPolicyFileName("50-x\u{600}.toml"))
+        #expect(!PolicySources.isPolicyFileName(".toml") && !PolicySources.isPolicyFileName("x.toml\u{301}"))
+    }
+
+    /// Hex values, classes, slots and capability names are ASCII: a fullwidth digit is not a
+    /// hex digit to the kernel, nor `ſ` an `S` to setpci.
+    @Test func hexAndCapabilityNamesAreASCII() throws {
+        for text in ["\u{ff10}\u{ff13}", "0\u{ff13}", "\u{ff10}\u{ff13}00"] {
+            #expect(
+                PolicyParser(accounts: TestAccounts()).parse(
+                    "[[policy]]\nname = \"x\"\nmatch.class = [\"\(text)\"]\n", file: "t.toml"
+                ).errors.count == 1)
+        }
+        #expect(
+            PolicyParser(accounts: TestAccounts()).parse(
+                "[[policy]]\nname = \"x\"\nmatch.slots = [\"0000:\u{ff10}b:00.0\"]\n", file: "t.toml"
+            ).errors.count == 1)
+        for text in [
+            "ECAP_\u{17f}RIOV+4.w=1", "ECAP_\u{131}DE+4.w=1", "\u{ff18}0.b=1", "80.b=\u{ff11}", "CAP_EXP+28.\u{1d5c}=0"
+        ] {
+            #expect(throws: PolicyMessage.self, "\(text)") { try ConfigWrite.parse(text).get() }
+        }
+        #expect(
+            try ConfigWrite.parse("ecap_sriov+4.W=1").get().base == ConfigWrite.parse("ECAP_SRIOV+4.w=1").get().base)
+        #expect(PCIIDPattern("\u{ff11}002:73bf") == nil)
+    }
+
     @Test func policyFilesMaskAndSort() {
         let chosen = PolicySources.select([
             (directory: "/etc/p", names: ["20-b.toml", "README", ".x.toml", "10-a.toml"]),

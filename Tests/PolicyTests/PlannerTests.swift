@@ -34,6 +34,21 @@ struct PlannerTests {
         #expect(result.lines[0] == "bind to vfio-pci (now on amdgpu): policy \"gpu\" wants vfio-pci")
     }
 
+    /// An attribute is written unless it holds the value's bytes: `é` as one scalar and as
+    /// `e` with a combining mark are equal strings, different values to the kernel; a
+    /// `\r` before the newline the kernel ends it with is a difference too.
+    @Test func anAttributeIsComparedWithTheValueByItsBytes() {
+        let policy = "[[policy]]\nname = \"nic\"\nmatch.ids = [\"8086:1593\"]\nsysfs = [\"ifalias=caf\u{e9}\"]\n"
+        for (shown, differs) in [
+            ("caf\u{e9}\n", false), ("caf\u{e9}", false), ("cafe\u{301}\n", true), ("caf\u{e9}\r\n", true)
+        ] {
+            var nic = Fixture.device("0000:03:00.0", "8086:1593", class: 0x020000, driver: "ice", group: 3)
+            nic.attributes["ifalias"] = [AttributeReading(path: "ifalias", state: .value(shown))]
+            let steps = plan(policy, "0000:03:00.0", [nic]).steps.map(\.action)
+            #expect(steps.contains(.writeAttribute(path: "ifalias", value: "caf\u{e9}")) == differs, "\(shown)")
+        }
+    }
+
     @Test func loadsTheModuleWhenTheDriverIsNotRegistered() {
         let gpu = Fixture.device("0000:0c:00.0", "1002:73bf", group: 20)
         let result = plan(vfio, "0000:0c:00.0", [gpu], drivers: [])
@@ -107,7 +122,7 @@ struct PlannerTests {
             gpu.warnings == [
                 "IOMMU group 20 is not viable for VFIO: held by 0000:0c:00.1 (snd_hda_intel), "
                     + "0000:0c:00.2 (xhci_hcd), 0000:0c:00.3 (i2c-designware-pci); claim-group = true would bind them "
-                        + "too"
+                    + "too"
             ])
         #expect(plan(vfio, "0000:0c:00.1", navi21).policy == nil)
     }

@@ -83,7 +83,9 @@ struct ReloadCommand: ParsableCommand {
         }
         guard let line = try? readTextFile("/proc/\(pid)/cmdline"), let cwd = try? readSymbolicLink("/proc/\(pid)/cwd")
         else { return nil }
-        let arguments = line.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+        // On the NUL byte, as the kernel wrote them: as characters, an argument beginning
+        // with a combining mark would join the one before it.
+        let arguments = line.utf8.split(separator: 0, omittingEmptySubsequences: false).map { String(Substring($0)) }
         return stateDirectory(arguments: arguments, workingDirectory: cwd)
     }
 
@@ -100,7 +102,7 @@ struct ReloadCommand: ParsableCommand {
             return found
         }
         func absolute(_ path: String) -> String {
-            if path.hasPrefix("/") { return path }
+            if path.utf8.first == UInt8(ascii: "/") { return path }
             if path.isEmpty || path == "." { return cwd }
             return (cwd == "/" ? "" : cwd) + "/" + path
         }

@@ -20,13 +20,14 @@ struct ListTree {
         self.colour = colour
         var parents: [PCIAddress: PCIAddress] = [:], roots: [PCIAddress: String] = [:]
         for address in view.devices.keys {
-            let components = ((try? reader.io.readLink(reader.paths.device(address))) ?? "").split(separator: "/")
+            let link = (try? reader.io.readLink(reader.paths.device(address))) ?? ""
+            let components = link.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
             let chain = components.compactMap { PCIAddress($0) }
             if chain.count >= 2, let parent = chain.dropLast().last, view.devices[parent] != nil {
                 parents[address] = parent
             } else {
                 roots[address] =
-                    components.first { $0.hasPrefix("pci") }.map(String.init)
+                    components.first { $0.hasPrefix("pci") }.map { escapingControlCharacters(String($0)) }
                     ?? "pci\(hex(address.domain, width: 4)):\(hex(address.bus, width: 2))"
             }
         }

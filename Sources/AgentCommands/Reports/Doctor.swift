@@ -56,7 +56,7 @@ struct Doctor {
                 + (asked.isEmpty ? "" : " although the command line has \(asked.joined(separator: " "))"),
             fix:
                 "enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware, and boot with intel_iommu=on or "
-                    + "amd_iommu=on, plus iommu=pt"
+                + "amd_iommu=on, plus iommu=pt"
         )
     }
 
@@ -91,7 +91,7 @@ struct Doctor {
             message: "not supported, and vfio refuses devices without it",
             fix:
                 "enable interrupt remapping in the firmware, or (trusted guests only) options vfio_iommu_type1 "
-                    + "allow_unsafe_interrupts=1"
+                + "allow_unsafe_interrupts=1"
         )
     }
 
@@ -113,7 +113,7 @@ struct Doctor {
                 message: "no /dev/iommu: VMMs use the group nodes and /dev/vfio/vfio",
                 fix:
                     "nothing to do for QEMU's -device vfio-pci; for -object iommufd, a kernel with CONFIG_IOMMUFD and "
-                        + "CONFIG_VFIO_DEVICE_CDEV"
+                    + "CONFIG_VFIO_DEVICE_CDEV"
             )
         }
         let nodes =
@@ -192,14 +192,18 @@ struct Doctor {
     /// (`:1000`, `1000:`, `1000:2000`) wins over `*`.
     private func limit(_ conf: String, for user: String?, uid: UInt32, item: String) -> String? {
         var general: String?, specific: String?
-        for line in conf.split(separator: "\n") {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        // In bytes, as pam_limits reads it: a `\r\n` still ends a line, a name is its bytes.
+        for line in conf.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }).map {
+                Substring($0)
+            }
             guard fields.count >= 4, !fields[0].hasPrefix("#"), fields[2] == item,
                 fields[1] == "hard" || fields[1] == "-"
             else { continue }
             if fields[0] == "*" {
                 general = String(fields[3])
-            } else if fields[0] == user ?? "" || Self.uidRange(fields[0])?.contains(uid) == true {
+            } else if fields[0].utf8.elementsEqual((user ?? "").utf8) || Self.uidRange(fields[0])?.contains(uid) == true
+            {
                 specific = String(fields[3])
             }
         }

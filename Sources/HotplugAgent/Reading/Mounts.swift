@@ -44,7 +44,7 @@ package struct Mounts {
 
     /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.
     package static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+        guard field.utf8.contains(UInt8(ascii: "\\")) else { return String(field) }
         var bytes: [UInt8] = []
         var utf8 = Array(field.utf8)[...]
         while let byte = utf8.popFirst() {

@@ -50,9 +50,11 @@ package struct HostAccounts: AccountResolver {
         return "\(file): \(refusal.message)"
     }
 
-    /// `name:x:ID:...` lines: the third field of the line whose first field is `name`.
+    /// `name:x:ID:...` lines: the third field of the line whose first field is `name`, byte
+    /// for byte as NSS compares them (`==` on strings holds `é` and `e` with a combining
+    /// mark equal, and a Kelvin sign equal to `K` nowhere, but canonically equal names yes).
     private func lookup(_ name: String, in file: String) -> UInt32? {
-        entry(in: file) { $0.name == name }.flatMap { UInt32($0.id) }
+        entry(in: file) { $0.name.utf8.elementsEqual(name.utf8) }.flatMap { UInt32($0.id) }
     }
 
     /// The first `name:x:ID:...` line of `file` (passwd, group) that `matches`; the file

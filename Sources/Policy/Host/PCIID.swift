@@ -57,7 +57,7 @@ public struct PCIIDPattern: Hashable, Sendable, CustomStringConvertible {
     /// `.some(nil)` for `*`, `.some(value)` for four hex digits, `nil` for anything else.
     private static func half(_ text: some StringProtocol) -> (value: UInt16?, Void)? {
         if text == "*" { return (nil, ()) }
-        guard text.count == 4, text.allSatisfy(\.isHexDigit), let value = UInt16(text, radix: 16)
+        guard text.utf8.count == 4, text.isASCIIHexDigits, let value = UInt16(text, radix: 16)
         else { return nil }
         return (value, ())
     }

@@ -32,7 +32,7 @@ public struct ConfigWrite: Sendable, Equatable, CustomStringConvertible {
         let lhs = text[..<equals]
         let rhs = text[text.index(after: equals)...]
         guard let dot = lhs.lastIndex(of: ".") else { return fail("missing width (.b, .w or .l)") }
-        let widthText = lhs[lhs.index(after: dot)...].lowercased()
+        let widthText = lhs[lhs.index(after: dot)...].asciiLowercased
         let width: Int
         switch widthText {
         case "b": width = 1
@@ -54,11 +54,14 @@ public struct ConfigWrite: Sendable, Equatable, CustomStringConvertible {
             baseText = register
         }
         let base: Base
-        if let named = capabilityNames[baseText.uppercased()] {
+        let upper = baseText.asciiUppercased
+        // An ASCII name only: a dictionary's keys match canonically equal strings (a Kelvin
+        // sign is a `K` to it).
+        if upper.utf8.allSatisfy({ $0 < 0x80 }), let named = capabilityNames[upper] {
             base = named
-        } else if baseText.uppercased().hasPrefix("ECAP"), let id = hexNumber(baseText.dropFirst(4)), id < 0x1000 {
+        } else if upper.hasPrefix("ECAP"), let id = hexNumber(baseText.dropFirst(4)), id < 0x1000 {
             base = .extendedCapability(UInt16(id))
-        } else if baseText.uppercased().hasPrefix("CAP"), let id = hexNumber(baseText.dropFirst(3)), id < 0x100 {
+        } else if upper.hasPrefix("CAP"), let id = hexNumber(baseText.dropFirst(3)), id < 0x100 {
             base = .capability(UInt8(id))
         } else if let absolute = hexNumber(baseText) {
             guard absolute < 0x1000 else { return fail("register \(baseText) is out of range") }
@@ -114,6 +117,6 @@ public struct ConfigWrite: Sendable, Equatable, CustomStringConvertible {
 
 /// A non-empty run of hex digits (no sign, no `0x`), as setpci's strtoul(…, 16) takes it.
 func hexNumber(_ text: some StringProtocol) -> UInt32? {
-    guard !text.isEmpty, text.count <= 8, text.allSatisfy(\.isHexDigit) else { return nil }
+    guard text.utf8.count <= 8, text.isASCIIHexDigits else { return nil }
     return UInt32(text, radix: 16)
 }

@@ -72,8 +72,10 @@ struct PolicyFileReader {
     /// Records an error about `key`; `element` (`3` for `key[3]`) places it on that element's line.
     mutating func error(_ policy: Int?, _ key: Key, _ message: String, element: Int? = nil) {
         let shown = key.isEmpty ? nil : key.joined(separator: ".")
-        errors.append(PolicyError(file: file, line: line(policy, key, element: element), key: shown,
-                                  policyIndex: policy, message: message))
+        errors.append(
+            PolicyError(
+                file: file, line: line(policy, key, element: element), key: shown,
+                policyIndex: policy, message: message))
     }
 
     /// The line of `key` (of its element) in policy `policy`, else of the nearest key
@@ -141,7 +143,9 @@ struct PolicyFileReader {
                     switch sub {
                     case "num-vfs":
                         guard let count = integer(index, subKey, subValue) else { continue }
-                        if (0...65535).contains(count) { result.sriovNumVFs = count } else {
+                        if (0...65535).contains(count) {
+                            result.sriovNumVFs = count
+                        } else {
                             error(index, subKey, "\(count) is out of range 0...65535")
                         }
                     case "autoprobe": result.sriovAutoprobe = bool(index, subKey, subValue)
@@ -164,15 +168,18 @@ struct PolicyFileReader {
                     }
                 }
             case "owner":
-                result.owner = account(index, [key], value, kind: "user", lookup: accounts.userID,
-                                       unavailable: { [accounts] in accounts.unavailable(users: true) })
+                result.owner = account(
+                    index, [key], value, kind: "user", lookup: accounts.userID,
+                    unavailable: { [accounts] in accounts.unavailable(users: true) })
             case "group":
-                result.group = account(index, [key], value, kind: "group", lookup: accounts.groupID,
-                                       unavailable: { [accounts] in accounts.unavailable(users: false) })
+                result.group = account(
+                    index, [key], value, kind: "group", lookup: accounts.groupID,
+                    unavailable: { [accounts] in accounts.unavailable(users: false) })
             case "mode":
                 guard let text = string(index, [key], value) else { continue }
                 guard text.count >= 3, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
-                      let mode = UInt16(text, radix: 8) else {
+                    let mode = UInt16(text, radix: 8)
+                else {
                     error(index, [key], "\(quoted(text)) is not an octal mode like \"0660\"")
                     continue
                 }
@@ -209,8 +216,8 @@ struct PolicyFileReader {
             case "pf-ids": match.pfIDs = parsedList(index, key, value, idPattern)
             case "class":
                 match.classes = parsedList(index, key, value) { text in
-                    [2, 4, 6].contains(text.count) && text.allSatisfy(\.isHexDigit)
-                        ? .success(text.lowercased())
+                    [2, 4, 6].contains(text.utf8.count) && text.isASCIIHexDigits
+                        ? .success(text.asciiLowercased)
                         : .failure("\(quoted(text)) is not a class prefix of 2, 4 or 6 hex digits")
                 }
             case "slots": match.slots = parsedList(index, key, value, slotPattern)
@@ -232,10 +239,10 @@ private func idPattern(_ text: String) -> Result<PCIIDPattern, PolicyMessage> {
 
 /// Checks a `match.slots` entry and widens a pattern written without domain (or bus) to any.
 private func slotPattern(_ text: String) -> Result<String, PolicyMessage> {
-    let pattern = text.lowercased()
-    let allowed = pattern.allSatisfy { $0.isHexDigit || ":.*?".contains($0) }
-    let colons = pattern.filter { $0 == ":" }.count
-    guard !pattern.isEmpty, allowed, colons <= 2, pattern.filter({ $0 == "." }).count <= 1 else {
+    let pattern = text.asciiLowercased
+    let allowed = pattern.utf8.allSatisfy { hexValue($0) != nil || ":.*?".utf8.contains($0) }
+    let colons = pattern.utf8.filter { $0 == UInt8(ascii: ":") }.count
+    guard !pattern.isEmpty, allowed, colons <= 2, pattern.utf8.filter({ $0 == UInt8(ascii: ".") }).count <= 1 else {
         return .failure("\(quoted(text)) is not a PCI address pattern like \"0000:0b:00.0\"")
     }
     return .success(String(repeating: "*:", count: 2 - colons) + pattern)

@@ -14,8 +14,10 @@ public struct PolicySet: Sendable, Equatable {
         var all: [Policy] = []
         for policy in files.joined() {
             if let first = seen[policy.name] {
-                errors.append(PolicyError(file: policy.origin.file, line: policy.origin.line, key: "name",
-                                          message: "\(quoted(policy.name)) is already used at \(first.origin)"))
+                errors.append(
+                    PolicyError(
+                        file: policy.origin.file, line: policy.origin.line, key: "name",
+                        message: "\(quoted(policy.name)) is already used at \(first.origin)"))
                 continue
             }
             seen[policy.name] = policy
@@ -43,21 +45,28 @@ public struct PolicySet: Sendable, Equatable {
 
 /// Which policy files count, and in which order.
 public enum PolicySources {
-    /// `*.toml`, not hidden (editors leave `.#x.toml` and `.x.toml.swp` behind).
+    /// `*.toml`, not hidden (editors leave `.#x.toml` and `.x.toml.swp` behind). Judged in
+    /// bytes, as the file system names it: as characters, a mark after the `.` hides it
+    /// from `hasPrefix`, and a prepended mark before `.toml` joins it.
     public static func isPolicyFileName(_ name: String) -> Bool {
-        name.hasSuffix(".toml") && name.count > 5 && !name.hasPrefix(".")
+        let bytes = name.utf8, suffix = ".toml".utf8
+        return bytes.count > suffix.count && bytes.first != UInt8(ascii: ".")
+            && bytes.suffix(suffix.count).elementsEqual(suffix)
     }
 
     /// The files to read, given each directory's entries in precedence order: a name in an
     /// earlier directory masks the same name in a later one (`/etc` over `/usr/lib`), and
     /// all files are read in lexical order of their names.
+    /// Names are told apart and ordered by their bytes: two `String`s that are canonically
+    /// equal (`é` as one scalar or as `e` and a combining mark) are one key of a dictionary,
+    /// and one file would have masked the other.
     public static func select(_ listings: [(directory: String, names: [String])]) -> [String] {
-        var chosen: [String: String] = [:]
+        var chosen: [[UInt8]: String] = [:]
         for (directory, names) in listings {
-            for name in names where isPolicyFileName(name) && chosen[name] == nil {
-                chosen[name] = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            for name in names where isPolicyFileName(name) && chosen[Array(name.utf8)] == nil {
+                chosen[Array(name.utf8)] = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             }
         }
-        return chosen.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.map { chosen[$0]! }
+        return chosen.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { chosen[$0]! }
     }
 }

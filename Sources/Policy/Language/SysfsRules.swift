@@ -29,8 +29,8 @@ public enum SysfsRules {
     /// PF, a VF, the bus, and a PCI function below a bridge.
     public static func entersAnotherDevice(_ name: String) -> String? {
         if name == "physfn" || name == "subsystem" || name == "driver" { return "\(name) leads to another device" }
-        if name.hasPrefix("virtfn"), name.count > 6, name.dropFirst(6).allSatisfy(\.isASCII),
-            name.dropFirst(6).allSatisfy(\.isNumber)
+        if name.hasPrefix("virtfn"), name.utf8.count > 6,
+            name.utf8.dropFirst(6).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         {
             return "\(name) leads to another device"
         }

@@ -70,8 +70,12 @@ extension Planner {
                 case .refused(let why):
                     plan.refusals.append(Refusal(action.summary, reason: why))
                 case .value(let shown):
-                    let current = shown.hasSuffix("\n") ? String(shown.dropLast()) : shown
-                    if current != write.value { plan.steps.append(Step(action, reason: "it shows \(quoted(current))")) }
+                    // Compared in bytes, as the kernel keeps them: `==` on strings holds
+                    // canonically equal spellings (`é`, `e` and a combining mark) equal.
+                    let bytes = shown.utf8.last == UInt8(ascii: "\n") ? shown.utf8.dropLast() : shown.utf8[...]
+                    if !bytes.elementsEqual(write.value.utf8) {
+                        plan.steps.append(Step(action, reason: "it shows \(quoted(Substring(bytes)))"))
+                    }
                 }
             }
         }
@@ -131,7 +135,7 @@ extension Planner {
                             what,
                             reason:
                                 "the path cannot carry AtomicOps: switch \(side) port \(port.address) does not route "
-                                    + "them"
+                                + "them"
                         ))
                     return
                 }
@@ -144,7 +148,7 @@ extension Planner {
                             what,
                             reason:
                                 "the path cannot carry AtomicOps: root port \(port.address) completes \(completes) "
-                                    + "AtomicOps; both 32- and 64-bit are needed"
+                                + "AtomicOps; both 32- and 64-bit are needed"
                         ))
                     return
                 }
@@ -157,7 +161,7 @@ extension Planner {
                         what,
                         reason:
                             "the path cannot carry AtomicOps: switch upstream port \(port.address) blocks AtomicOp "
-                                + "egress"
+                            + "egress"
                     ))
                 return
             }
