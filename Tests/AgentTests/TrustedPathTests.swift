@@ -65,6 +65,52 @@ struct TrustedPathTests {
         }
     }
 
+    /// An absolute link resolves below `--root`, reached as any path is: every directory on
+    /// the way to the root judged, never the root opened by its path (a directory above it
+    /// anyone may write, and the root could be a link of anyone's by then).
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func anAbsoluteLinkReachesTheRootThroughJudgedDirectoriesOnly() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/open/root/etc")
+        try tree.mkdir("/other/etc")
+        try tree.mkdir("/policies")
+        try tree.file("/open/root/etc/p.toml", "mine\n")
+        try tree.file("/other/etc/p.toml", "theirs\n")
+        try tree.link("/policies/10.toml", to: "/etc/p.toml")
+        let root = tree.path("/open/root"), file = tree.path("/policies/10.toml")
+        guard case .success(.bytes(let bytes)) = TrustedPath.read(file, root: root) else {
+            Issue.record("a root's own file behind a root's link was refused")
+            return
+        }
+        #expect(bytes == Array("mine\n".utf8))
+        // Anyone may now rename the root away and put a link of theirs in its place.
+        chmod(tree.path("/open"), 0o777)
+        #expect(rename(root, tree.path("/open/old")) == 0)
+        #expect(symlink(tree.path("/other"), root) == 0)
+        #expect(lchown(root, 65534, 65534) == 0)
+        guard case .failure(let refusal) = TrustedPath.read(file, root: root) else {
+            Issue.record("read through a root replaced by another user's link")
+            return
+        }
+        #expect(
+            refusal.message.contains("writable by group or others") || refusal.message.contains("not owned by root"))
+    }
+
+    /// A link whose target is not UTF-8 is refused: decoded, its bytes would name another
+    /// file (U+FFFD in their place), which the walk would open where the kernel would not.
+    @Test func aLinkWhoseTargetIsNotUTF8IsRefused() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/p")
+        try tree.file("/p/x\u{fffd}.toml", "decoded\n")
+        let target = (Array(tree.path("/p/x").utf8) + [0xFF] + Array(".toml".utf8) + [0]).map { CChar(bitPattern: $0) }
+        #expect(symlink(target, tree.path("/p/10.toml")) == 0)
+        guard case .failure(let refusal) = TrustedPath.read(tree.path("/p/10.toml")) else {
+            Issue.record("a file the link does not name was read")
+            return
+        }
+        #expect(refusal.message.contains("not UTF-8"), "\(refusal.message)")
+    }
+
     @Test func accountsUnderARootAreReadOnlyFromFilesRootAloneCouldChange() throws {
         let tree = try FakeSysfs()
         try tree.file("/etc/passwd", "root:x:0:0::/root:/bin/sh\ncloud:x:1000:1000::/home/cloud:/bin/sh\n")

@@ -19,8 +19,13 @@ extension TrustedPath {
     static func walk(_ path: String, root: String, goal: Goal, owners: Owners = .root) throws(Refusal) -> Opened {
         guard isAbsolute(path), isAbsolute(root) else { throw Refusal(message: "not an absolute path") }
         // The root is known by its identity, not by how it is spelled (`/a//t0`, `/a/t0/.`,
-        // a link on the way to it): `..` never climbs above it.
-        let top = identity(of: root)
+        // a link on the way to it): `..` never climbs above it. Below `/` it is reached as
+        // any path is, each directory on the way judged (where the goal judges them), and
+        // held: absolute links start again from this descriptor, never from the root opened
+        // by its path, which anyone who may write a directory above it could make a link.
+        let rootDirectory = try reachRoot(root, goal: goal, owners: owners)
+        defer { close(rootDirectory) }
+        let top = identity(of: rootDirectory)
         var current = try openRoot(judged: goal.judgesDirectories)
         defer { close(current) }
         var shown = "/"
@@ -83,7 +88,12 @@ extension TrustedPath {
                         message:
                             "link \(nextShown) on the way is not owned by root (owner uid \(st.st_uid)); refused")
                 }
-                let target = readLink(next)
+                // A target in bytes that are not UTF-8 could only be followed by another name
+                // (decoded, its bytes become U+FFFD): refused, as such a name in a listing is.
+                let bytes = readLinkBytes(next), target = bytes.flatMap { String(validating: $0, as: UTF8.self) }
+                if bytes != nil && target == nil {
+                    throw Refusal(message: "link \(nextShown) has a target that is not UTF-8; refused")
+                }
                 if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
                     isAbsolute(target)
                 {
@@ -97,7 +107,8 @@ extension TrustedPath {
                 if isAbsolute(target) {
                     close(current)
                     handedTo = nil
-                    current = try openRoot(root, judged: goal.judgesDirectories)
+                    current = dup(rootDirectory)
+                    guard current >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
                     shown = root
                     currentStat = status(of: current)
                 }
@@ -181,8 +192,19 @@ extension TrustedPath {
         return fd
     }
 
-    /// The directory absolute links start from: `/`, or `--root` (reached and judged on
-    /// the way there before).
+    /// The directory absolute links start from: `/` itself, or `--root` walked to from `/`
+    /// (each directory on the way judged when the goal judges directories, and only root's
+    /// links followed, as for any path).
+    private static func reachRoot(_ root: String, goal: Goal, owners: Owners) throws(Refusal) -> Int32 {
+        guard root != "/" else { return try openRoot(judged: goal.judgesDirectories) }
+        let goal: Goal = goal.judgesDirectories ? .listDirectory : .reachDirectory
+        guard case .file(let fd, _) = try walk(root, root: "/", goal: goal, owners: owners) else {
+            throw Refusal(message: "the root \(root) is not a directory")
+        }
+        return fd
+    }
+
+    /// `/`, the directory every walk starts from.
     private static func openRoot(_ root: String = "/", judged: Bool) throws(Refusal) -> Int32 {
         let fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
@@ -223,10 +245,6 @@ extension TrustedPath {
     private static func isReadOnly(_ fd: Int32) -> Bool {
         var vfs = statvfs()
         return fstatvfs(fd, &vfs) == 0 && vfs.f_flag & UInt(ST_RDONLY) != 0
-    }
-
-    private static func readLink(_ fd: Int32) -> String? {
-        readLinkBytes(fd).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The target of the link open as the `O_PATH` descriptor `fd`.

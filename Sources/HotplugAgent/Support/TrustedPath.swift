@@ -70,8 +70,16 @@ package enum TrustedPath {
     enum Goal: Equatable {
         case readFile, readRecord, listDirectory
         case writeInto(mode: mode_t)
+        /// A directory that must be there, reached without judging (the root a write's
+        /// absolute links resolve below: a write judges its own directory, not those above).
+        case reachDirectory
 
-        package var judgesDirectories: Bool { if case .writeInto = self { false } else { true } }
+        package var judgesDirectories: Bool {
+            switch self {
+            case .writeInto, .reachDirectory: false
+            default: true
+            }
+        }
         package var wantsDirectory: Bool { self != .readFile && self != .readRecord }
     }
 
