@@ -60,7 +60,7 @@ public struct Planner: Sendable {
                     else { continue }
                     return
                         "claim-group would take \(peer.address), which the host uses: \(uses.joined(separator: ", ")) "
-                            + "(allow-in-use = true allows it)"
+                        + "(allow-in-use = true allows it)"
                 }
             }
         }
@@ -69,7 +69,12 @@ public struct Planner: Sendable {
 
     /// The driver a device will be on once its own plan has run.
     func intendedDriver(of device: PCIDevice, in host: HostView) -> String? {
-        guard let claim = claim(for: device, in: host), let target = target(of: claim.policy, for: device, in: host),
+        intendedDriver(of: device, claimedBy: claim(for: device, in: host), in: host)
+    }
+
+    /// The same, with the device's claim already found.
+    func intendedDriver(of device: PCIDevice, claimedBy claim: Claim?, in host: HostView) -> String? {
+        guard let claim, let target = target(of: claim.policy, for: device, in: host),
             isChange(target, for: device, in: host),
             refusal(of: target, for: device, by: claim.policy, in: host) == nil
         else { return device.driver }
@@ -122,7 +127,7 @@ public struct Planner: Sendable {
             }
         }
 
-        let intended = intendedDriver(of: device, in: host)
+        let intended = intendedDriver(of: device, claimedBy: claim, in: host)
         if claim.via == nil { planSRIOV(policy, device, driver: intended, into: &plan) }
         if host.isVFIO(intended), let group = device.iommuGroup {
             let blockers = host.members(of: group).filter {
