@@ -23,9 +23,10 @@ extension TrustedPath {
         // any path is, each directory on the way judged (where the goal judges them), and
         // held: absolute links start again from this descriptor, never from the root opened
         // by its path, which anyone who may write a directory above it could make a link.
-        let rootDirectory = try reachRoot(root, goal: goal, owners: owners)
-        defer { close(rootDirectory) }
-        let top = identity(of: rootDirectory)
+        // `/` itself is no link: opened by its path, as the walk's start is.
+        let rootDirectory = root == "/" ? nil : try reachRoot(root, goal: goal, owners: owners)
+        defer { if let rootDirectory { close(rootDirectory) } }
+        let top = rootDirectory.map { identity(of: $0) } ?? identity(of: "/")
         var current = try openRoot(judged: goal.judgesDirectories)
         defer { close(current) }
         var shown = "/"
@@ -107,8 +108,12 @@ extension TrustedPath {
                 if isAbsolute(target) {
                     close(current)
                     handedTo = nil
-                    current = dup(rootDirectory)
-                    guard current >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
+                    if let rootDirectory {
+                        current = dup(rootDirectory)
+                        guard current >= 0 else { throw Refusal(message: "cannot open \(root): \(Errno.current)") }
+                    } else {
+                        current = try openRoot(judged: goal.judgesDirectories)
+                    }
                     shown = root
                     currentStat = status(of: current)
                 }
@@ -192,11 +197,10 @@ extension TrustedPath {
         return fd
     }
 
-    /// The directory absolute links start from: `/` itself, or `--root` walked to from `/`
+    /// The directory absolute links start from below `--root`: the root walked to from `/`
     /// (each directory on the way judged when the goal judges directories, and only root's
     /// links followed, as for any path).
     private static func reachRoot(_ root: String, goal: Goal, owners: Owners) throws(Refusal) -> Int32 {
-        guard root != "/" else { return try openRoot(judged: goal.judgesDirectories) }
         let goal: Goal = goal.judgesDirectories ? .listDirectory : .reachDirectory
         guard case .file(let fd, _) = try walk(root, root: "/", goal: goal, owners: owners) else {
             throw Refusal(message: "the root \(root) is not a directory")
