@@ -53,15 +53,15 @@ extension DirectoryReading {
     ) throws(IOFailure) -> DirectoryReading {
         var reading = DirectoryReading(inode: inode)
         for name in request.files {
-            do { reading.files[name] = try read(name) } catch  where error.errno == .ENOENT {}
+            do { reading.files[name] = try read(name) } catch where error.errno == .ENOENT {}
         }
         for name in request.links {
-            do { reading.links[name] = try readLink(name) } catch  where error.errno == .ENOENT {}
+            do { reading.links[name] = try readLink(name) } catch where error.errno == .ENOENT {}
         }
         for name in request.listings(after: reading.links) {
             do {
                 reading.listings[name] = try list(name)
-            } catch  where error.errno == .ENOENT || error.errno == .ENOTDIR {}
+            } catch where error.errno == .ENOENT || error.errno == .ENOTDIR {}
         }
         return reading
     }

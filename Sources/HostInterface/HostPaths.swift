@@ -10,9 +10,7 @@ package struct HostPaths: Sendable {
     /// `.` components are dropped (`/a//t0/.` is `/a/t0`).
     package init(root: String = "/") {
         // On the `/` byte, as the kernel splits paths (see `TrustedPath.components`).
-        let components = absolutePath(root).utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }.filter {
-            $0 != "."
-        }
+        let components = absolutePath(root).split(byte: UInt8(ascii: "/")).filter { $0 != "." }
         let root = "/" + components.joined(separator: "/"), base = root == "/" ? "" : root
         self.root = root
         (pciDevices, pciDrivers, iommuGroups) = (
@@ -54,7 +52,7 @@ package struct HostPaths: Sendable {
 /// `path` made absolute against the working directory, as a user means a relative path on
 /// the command line (`--root tree` is `$PWD/tree`; an empty path is the working directory).
 package func absolutePath(_ path: String) -> String {
-    if path.utf8.first == UInt8(ascii: "/") { return path }
+    if path.isAbsolutePath { return path }
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     // Without a working directory there is no safe answer: a path that cannot exist.
     guard getcwd(&buffer, buffer.count) != nil else { return "/nonexistent/" + path }

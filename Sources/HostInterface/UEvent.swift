@@ -42,7 +42,7 @@ package struct UEvent: Sendable, Equatable {
             else { return nil }
             return .group(group)
         case "vfio-dev":
-            let parts = devpath.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
+            let parts = devpath.split(byte: UInt8(ascii: "/"))
             guard parts.count >= 3, parts[parts.count - 2] == "vfio-dev" else { return nil }
             return PCIAddress(parts[parts.count - 3]).map { Target.device($0) }
         default:

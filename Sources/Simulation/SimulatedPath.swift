@@ -35,7 +35,7 @@ enum SimulatedPath: Equatable {
     init(_ path: String, root: HostPaths) {
         let relative =
             root.root == "/" ? path : (path.hasPrefix(root.root + "/") ? String(path.dropFirst(root.root.count)) : "")
-        let parts = relative.utf8.split(separator: UInt8(ascii: "/")).map { String(Substring($0)) }
+        let parts = relative.split(byte: UInt8(ascii: "/")).map(String.init)
         switch parts.count {
         case 4 where parts[0...3] == ["sys", "bus", "pci", "devices"]: self = .devicesDir
         case 4 where parts[0...3] == ["sys", "bus", "pci", "drivers"]: self = .driversDir

@@ -85,7 +85,7 @@ struct ReloadCommand: ParsableCommand {
         else { return nil }
         // On the NUL byte, as the kernel wrote them: as characters, an argument beginning
         // with a combining mark would join the one before it.
-        let arguments = line.utf8.split(separator: 0, omittingEmptySubsequences: false).map { String(Substring($0)) }
+        let arguments = line.split(byte: 0, omittingEmptySubsequences: false).map(String.init)
         return stateDirectory(arguments: arguments, workingDirectory: cwd)
     }
 
@@ -102,7 +102,7 @@ struct ReloadCommand: ParsableCommand {
             return found
         }
         func absolute(_ path: String) -> String {
-            if path.utf8.first == UInt8(ascii: "/") { return path }
+            if path.isAbsolutePath { return path }
             if path.isEmpty || path == "." { return cwd }
             return (cwd == "/" ? "" : cwd) + "/" + path
         }

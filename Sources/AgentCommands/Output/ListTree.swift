@@ -21,7 +21,7 @@ struct ListTree {
         var parents: [PCIAddress: PCIAddress] = [:], roots: [PCIAddress: String] = [:]
         for address in view.devices.keys {
             let link = (try? reader.io.readLink(reader.paths.device(address))) ?? ""
-            let components = link.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
+            let components = link.split(byte: UInt8(ascii: "/"))
             let chain = components.compactMap { PCIAddress($0) }
             if chain.count >= 2, let parent = chain.dropLast().last, view.devices[parent] != nil {
                 parents[address] = parent

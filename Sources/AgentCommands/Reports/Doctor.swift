@@ -193,8 +193,8 @@ struct Doctor {
     private func limit(_ conf: String, for user: String?, uid: UInt32, item: String) -> String? {
         var general: String?, specific: String?
         // In bytes, as pam_limits reads it: a `\r\n` still ends a line, a name is its bytes.
-        for line in conf.utf8.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }).map {
+        for line in conf.split(byte: UInt8(ascii: "\n")) {
+            let fields = line.utf8.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }).map {
                 Substring($0)
             }
             guard fields.count >= 4, !fields[0].hasPrefix("#"), fields[2] == item,

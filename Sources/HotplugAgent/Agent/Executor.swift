@@ -103,9 +103,7 @@ package struct Executor: Sendable {
     /// following a link (ELOOP or EXDEV otherwise).
     private func writeAttribute(_ address: PCIAddress, _ relative: String, _ value: String) throws(AgentError) {
         // On the `/` byte, as the kernel will walk it (see `TrustedPath.components`).
-        let components = relative.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
-            String(Substring($0))
-        }
+        let components = relative.split(byte: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(String.init)
         if components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
             throw .refusedAttribute(address, path: relative, why: "not a plain relative path")
         }
@@ -303,7 +301,7 @@ package struct Executor: Sendable {
         do {
             do {
                 return try operation()
-            } catch  where error.errno == .EAGAIN || error.errno == .EINTR {
+            } catch where error.errno == .EAGAIN || error.errno == .EINTR {
                 sleep(for: .milliseconds(10))
                 return try operation()
             }

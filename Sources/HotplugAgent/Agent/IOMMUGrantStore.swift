@@ -37,8 +37,10 @@ package final class IOMMUGrantStore: Sendable {
 
     private func read() -> IOMMUGrants {
         var grants = IOMMUGrants()
-        for line in Mounts.lines(TrustedPath.text(file, root: root, owners: .rootOrHandedOver) ?? "") {
-            let fields = line.utf8.split(separator: UInt8(ascii: " ")).map { Substring($0) }
+        for line in (TrustedPath.text(file, root: root, owners: .rootOrHandedOver) ?? "").split(
+            byte: UInt8(ascii: "\n"))
+        {
+            let fields = line.split(byte: UInt8(ascii: " "))
             guard fields.count == 2, let id = UInt32(fields[1]) else { continue }
             if fields[0] == "user" { grants.users.append(id) } else if fields[0] == "group" { grants.groups.append(id) }
         }

@@ -236,7 +236,7 @@ package final class OriginStore: Sendable {
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
-            } catch  where error.errno == .ENOENT && attempt == 0 {
+            } catch where error.errno == .ENOENT && attempt == 0 {
                 fd = try directoryDescriptor(replacing: fd)
             } catch {
                 throw error

@@ -93,7 +93,7 @@ package struct AttributeWalker {
     /// A link target's components with `.` and `..` applied, as the kernel would walk them.
     package static func normalized(_ target: String) -> [Substring] {
         var parts: [Substring] = []
-        for part in target.utf8.split(separator: UInt8(ascii: "/")).map({ Substring($0) }) where part != "." {
+        for part in target.split(byte: UInt8(ascii: "/")) where part != "." {
             if part == ".." {
                 if !parts.isEmpty && parts.last != ".." { parts.removeLast() } else { parts.append(part) }
             } else {

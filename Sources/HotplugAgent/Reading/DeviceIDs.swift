@@ -115,7 +115,7 @@ extension SysfsReader {
         let attributes: DirectoryReading
         do {
             attributes = try io.readDirectory(directory, DirectoryRequest(files: DeviceIDs.attributeFiles))
-        } catch  where error.meansGone {
+        } catch where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)

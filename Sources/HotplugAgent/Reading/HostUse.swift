@@ -160,8 +160,9 @@ package struct HostUse {
                 mounts = Mounts(mountInfo: mountInfo)
                 // There is always a root mount: a table without one was not the kernel's.
                 if mounts.entries.isEmpty { notes.note("\(paths.mountInfo) lists no mounts") }
-                swaps = Mounts.lines(text(paths.swaps, of: nil, notes) ?? "").dropFirst().compactMap {
-                    $0.utf8.split(separator: UInt8(ascii: " ")).first.map { Substring($0) }
+                swaps = (text(paths.swaps, of: nil, notes) ?? "").split(byte: UInt8(ascii: "\n")).dropFirst().compactMap
+                {
+                    $0.split(byte: UInt8(ascii: " ")).first
                 }
             }
             for (name, owners) in disks {
@@ -209,11 +210,11 @@ package struct HostUse {
 
     /// `259:1`: decimal numbers as the kernel prints them (`%u:%u`, no sign, no leading zero).
     static func isDeviceNumber(_ text: String) -> Bool {
-        let parts = text.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        let parts = text.split(byte: UInt8(ascii: ":"), omittingEmptySubsequences: false)
         return parts.count == 2
             && parts.allSatisfy { part in
-                !part.isEmpty && part.count <= 10 && (part.first != UInt8(ascii: "0") || part.count == 1)
-                    && part.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+                part.isASCIIDigits && part.utf8.count <= 10
+                    && (part.utf8.first != UInt8(ascii: "0") || part.utf8.count == 1)
             }
     }
 

@@ -10,12 +10,10 @@ package struct Mounts {
     package let entries: [Entry]
 
     package init(mountInfo: String) {
-        entries = Mounts.lines(mountInfo).compactMap { line in
+        entries = mountInfo.split(byte: UInt8(ascii: "\n")).compactMap { line in
             // Fields split on the space byte: as characters, a field that begins with a
             // combining mark would join the space before it.
-            let fields = line.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false).map {
-                Substring($0)
-            }
+            let fields = line.split(byte: UInt8(ascii: " "), omittingEmptySubsequences: false)
             guard fields.count > 4, let separator = fields.firstIndex(of: "-"), separator + 2 < fields.count else {
                 return nil
             }
@@ -31,15 +29,8 @@ package struct Mounts {
     package func mountPoint(number: String, node: String) -> String? {
         entries.first { entry in
             (!number.isEmpty && entry.number == number)
-                || entry.source.utf8.split(separator: UInt8(ascii: ":")).contains { $0.elementsEqual(node.utf8) }
+                || entry.source.split(byte: UInt8(ascii: ":")).contains { $0.utf8.elementsEqual(node.utf8) }
         }?.point
-    }
-
-    /// The lines of a /proc table, split at each newline byte: a Character split would
-    /// take a carriage return before one (which the kernel does not escape) and the
-    /// newline as one character, and join two lines.
-    package static func lines(_ text: String) -> [Substring] {
-        text.utf8.split(separator: UInt8(ascii: "\n")).map { Substring($0) }
     }
 
     /// mountinfo writes space, tab, newline and backslash as `\040`-style octal escapes.

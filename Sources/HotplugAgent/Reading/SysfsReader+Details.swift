@@ -82,7 +82,7 @@ extension SysfsReader {
     package func upstream(of address: PCIAddress) -> [UpstreamPort]? {
         guard let target = try? io.readLink(paths.device(address)) else { return nil }
         var ports: [UpstreamPort] = []
-        for component in target.utf8.split(separator: UInt8(ascii: "/")).map({ Substring($0) }).reversed() {
+        for component in target.split(byte: UInt8(ascii: "/")).reversed() {
             guard let port = PCIAddress(component), port != address else { continue }
             guard let config = config(port) else { return nil }
             ports.append(UpstreamPort(address: port, config: config))

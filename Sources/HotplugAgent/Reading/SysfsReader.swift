@@ -152,10 +152,8 @@ package struct SysfsReader: Sendable {
 
     /// An `iommu_group` link's last component as a group number: plain digits only.
     func groupNumber(_ name: String) -> Int? {
-        let digits = name.utf8
-        guard (1...9).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
-        else { return nil }
-        return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        guard name.isASCIIDigits, name.utf8.count <= 9 else { return nil }
+        return name.utf8.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
 
     /// A PF's vendor:device, as its IDs are read; nil when it cannot be read.

@@ -24,7 +24,7 @@ extension TrustedPath {
         guard current >= 0 else { throw .current }
         // Split on the `/` byte, as the kernel does (as characters, a name beginning with a
         // combining mark would join the `/` before it, and two names go to one openat).
-        let components = relative.utf8.split(separator: UInt8(ascii: "/")).map { String(Substring($0)) }
+        let components = relative.split(byte: UInt8(ascii: "/")).map(String.init)
         for (index, component) in components.enumerated() {
             let last = index == components.count - 1
             let next = openat(current, component, (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC)

@@ -17,7 +17,7 @@ extension TrustedPath {
     }
 
     static func walk(_ path: String, root: String, goal: Goal, owners: Owners = .root) throws(Refusal) -> Opened {
-        guard isAbsolute(path), isAbsolute(root) else { throw Refusal(message: "not an absolute path") }
+        guard path.isAbsolutePath, root.isAbsolutePath else { throw Refusal(message: "not an absolute path") }
         // The root is known by its identity, not by how it is spelled (`/a//t0`, `/a/t0/.`,
         // a link on the way to it): `..` never climbs above it. Below `/` it is reached as
         // any path is, each directory on the way judged (where the goal judges them), and
@@ -96,7 +96,7 @@ extension TrustedPath {
                     throw Refusal(message: "link \(nextShown) has a target that is not UTF-8; refused")
                 }
                 if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
-                    isAbsolute(target)
+                    target.isAbsolutePath
                 {
                     return .masked
                 }
@@ -105,7 +105,7 @@ extension TrustedPath {
                     let error = links > maxLinks ? Errno.ELOOP : Errno.ENOENT
                     throw Refusal(message: "cannot resolve \(nextShown): \(error)")
                 }
-                if isAbsolute(target) {
+                if target.isAbsolutePath {
                     close(current)
                     handedTo = nil
                     if let rootDirectory {
@@ -259,12 +259,8 @@ extension TrustedPath {
     /// Split on the `/` byte, as the kernel splits paths: split as characters, a name that
     /// begins with a combining mark would join the `/` before it, and the directory before
     /// it would be opened in one `openat` with the name, never judged.
-    /// Whether the kernel takes `path` as absolute: its first byte is `/` (as characters, a
-    /// `/` and a combining mark after it are one, and not `/`).
-    private static func isAbsolute(_ path: String) -> Bool { path.utf8.first == UInt8(ascii: "/") }
-
     private static func components(_ path: String) -> [Substring] {
-        path.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }.filter { $0 != "." }
+        path.split(byte: UInt8(ascii: "/")).filter { $0 != "." }
     }
 
     /// A directory's device and inode; nil when it cannot be looked at.

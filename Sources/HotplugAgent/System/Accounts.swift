@@ -66,12 +66,10 @@ package struct HostAccounts: AccountResolver {
         -> (name: Substring, id: Substring)?
     {
         guard let text = TrustedPath.text(file, limit: 16 << 20, root: paths.root) else { return nil }
-        for line in Mounts.lines(text) {
+        for line in text.split(byte: UInt8(ascii: "\n")) {
             // On the `:` byte: as characters, a field beginning with a combining mark (a
             // user's own GECOS, through chfn) would join the one before it.
-            let fields = line.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map {
-                Substring($0)
-            }
+            let fields = line.split(byte: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             if fields.count >= 3, matches((fields[0], fields[2])) { return (fields[0], fields[2]) }
         }
         return nil

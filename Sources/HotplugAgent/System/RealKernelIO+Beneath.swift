@@ -22,7 +22,7 @@ extension RealKernelIO {
         let parent: Int32
         do {
             parent = try openBeneath(base, directory, O_PATH | O_DIRECTORY, .stat)
-        } catch  where error.errno == .ENOENT {
+        } catch where error.errno == .ENOENT {
             return nil
         }
         defer { close(parent) }

@@ -28,7 +28,7 @@ extension RealKernelIO {
         for name in request.links {
             do throws(Errno) {
                 reading.links[name] = try readSymbolicLink(name, in: fd)
-            } catch  where error == .ENOENT {
+            } catch where error == .ENOENT {
                 continue
             } catch {
                 throw IOFailure(.readlink, directory + "/" + name, errno: error)

@@ -53,7 +53,7 @@ extension RealKernelIO {
         guard !devices.isEmpty, (try? readLink(fd)) == "anon_inode:[vfio-device]" else { return nil }
         // 6.18 and later: "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:04.0".
         guard let text = try? read(info),
-            let line = Mounts.lines(text).first(where: { $0.hasPrefix("vfio-device-syspath:") })
+            let line = text.split(byte: UInt8(ascii: "\n")).first(where: { $0.hasPrefix("vfio-device-syspath:") })
         else {
             return .descriptor(nil)
         }
@@ -70,7 +70,7 @@ extension RealKernelIO {
         var holds: [NodeOpener.Hold] = []
         // Lines split on the newline byte: as characters, a mapped file named with a `\r` at
         // its end would join its line to the next, and hide a mapping of a VFIO node there.
-        for line in Mounts.lines(text) {
+        for line in text.split(byte: UInt8(ascii: "\n")) {
             if line.hasSuffix("anon_inode:[vfio-device]") {
                 if !holds.contains(.mapping) { holds.append(.mapping) }
             } else if let slash = line.utf8.firstIndex(of: UInt8(ascii: "/")), line[slash...].hasPrefix("/dev/vfio/") {

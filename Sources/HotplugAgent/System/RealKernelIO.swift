@@ -148,7 +148,7 @@ package final class RealKernelIO: KernelIO {
         let fd = open(path, O_PATH | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.realpath, path, errno: .current) }
         defer { close(fd) }
-        if let named = try? readSymbolicLink("/proc/self/fd/\(fd)"), named.utf8.first == UInt8(ascii: "/"),
+        if let named = try? readSymbolicLink("/proc/self/fd/\(fd)"), named.isAbsolutePath,
             !named.hasSuffix(" (deleted)")
         {
             return named

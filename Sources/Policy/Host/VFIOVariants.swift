@@ -24,8 +24,8 @@ public struct VFIOVariants: Sendable, Equatable {
     /// and anything malformed are passed over.
     public static func parse(modulesAlias text: String) -> [Alias] {
         // Lines and fields split on the newline and space bytes, as the kernel's tools write them.
-        text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true).map { Substring($0) }
+        text.split(byte: UInt8(ascii: "\n")).compactMap { line in
+            let fields = line.split(byte: UInt8(ascii: " "))
             guard fields.count == 3, fields[0] == "alias", fields[1].hasPrefix("vfio_pci:") else { return nil }
             let pattern = String(fields[1])
             return Alias(

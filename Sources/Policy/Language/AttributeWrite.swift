@@ -23,10 +23,8 @@ public struct AttributeWrite: Sendable, Equatable, CustomStringConvertible {
         let path = text[..<equals]
         let value = String(text[text.utf8.index(after: equals)...])
         if path.isEmpty { return .failure("\(quoted(text)): the path is empty") }
-        if path.utf8.first == UInt8(ascii: "/") { return .failure("\(quoted(text)): the path must be relative") }
-        let components = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
-            String(Substring($0))
-        }
+        if path.isAbsolutePath { return .failure("\(quoted(text)): the path must be relative") }
+        let components = path.split(byte: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(String.init)
         if components.contains("..") { return .failure("\(quoted(text)): the path may not contain \"..\"") }
         if components.contains(where: { $0.isEmpty || $0 == "." }) {
             return .failure("\(quoted(text)): the path has an empty or \".\" component")

@@ -29,9 +29,7 @@ public enum SysfsRules {
     /// PF, a VF, the bus, and a PCI function below a bridge.
     public static func entersAnotherDevice(_ name: String) -> String? {
         if name == "physfn" || name == "subsystem" || name == "driver" { return "\(name) leads to another device" }
-        if name.hasPrefix("virtfn"), name.utf8.count > 6,
-            name.utf8.dropFirst(6).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
-        {
+        if name.hasPrefix("virtfn"), Substring(name.utf8.dropFirst(6)).isASCIIDigits {
             return "\(name) leads to another device"
         }
         if PCIAddress(name) != nil { return "\(name) is another PCI device" }
