@@ -37,6 +37,7 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
     package static let ENODATA = Errno(Glibc.ENODATA)
     package static let ESTALE = Errno(Glibc.ESTALE)
     package static let EFBIG = Errno(Glibc.EFBIG)
+    package static let EILSEQ = Errno(Glibc.EILSEQ)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
@@ -46,7 +47,7 @@ package struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConverti
         Glibc.ELOOP: "ELOOP", Glibc.ENOBUFS: "ENOBUFS", Glibc.ETIMEDOUT: "ETIMEDOUT",
         Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EROFS: "EROFS", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
         Glibc.ENOSYS: "ENOSYS", Glibc.EXDEV: "EXDEV", Glibc.ESRCH: "ESRCH", Glibc.ENODATA: "ENODATA",
-        Glibc.ESTALE: "ESTALE", Glibc.EFBIG: "EFBIG"
+        Glibc.ESTALE: "ESTALE", Glibc.EFBIG: "EFBIG", Glibc.EILSEQ: "EILSEQ"
     ]
 
     package var name: String { Self.names[rawValue] ?? "errno \(rawValue)" }

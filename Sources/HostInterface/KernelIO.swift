@@ -8,6 +8,7 @@ package protocol KernelIO: AnyObject, Sendable {
     func read(_ path: String) throws(IOFailure) -> String
     /// One write() of `value`, as `echo -n` would: sysfs takes each write as one store.
     func write(_ path: String, _ value: String) throws(IOFailure)
+    /// A link's target; EILSEQ where it is not UTF-8 (decoded, it would name another file).
     func readLink(_ path: String) throws(IOFailure) -> String
     /// Directory entries without `.` and `..`, in no particular order.
     func list(_ path: String) throws(IOFailure) -> [String]
@@ -37,7 +38,7 @@ package protocol KernelIO: AnyObject, Sendable {
     /// The inode number of what the path leads to (stat). sysfs gives each device it adds
     /// a new one, so it tells a device from another that took its address.
     func inode(_ path: String) throws(IOFailure) -> UInt64
-    /// The path with every symlink followed (realpath).
+    /// The path with every symlink followed (realpath); EILSEQ where that is not UTF-8.
     func resolve(_ path: String) throws(IOFailure) -> String
     /// Up to `count` bytes at `offset` (pread): the `config` file.
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8]

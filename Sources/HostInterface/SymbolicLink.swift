@@ -17,7 +17,12 @@ package func withLinkTarget<T>(
     return body(UnsafeRawBufferPointer(start: buffer, count: count))
 }
 
-/// The target of the symbolic link at `path` (or `name` in `directory`), as text.
+/// The target of the symbolic link at `path` (or `name` in `directory`), as text. A target
+/// in bytes that are not UTF-8 is EILSEQ: decoded, its bytes would become U+FFFD and name
+/// another file than the one the kernel follows it to.
 package func readSymbolicLink(_ path: String, in directory: Int32 = AT_FDCWD) throws(Errno) -> String {
-    try withLinkTarget(directory, path) { String(decoding: $0, as: UTF8.self) }
+    guard let target = try withLinkTarget(directory, path, { String(validating: $0, as: UTF8.self) }) else {
+        throw .EILSEQ
+    }
+    return target
 }

@@ -55,6 +55,31 @@ struct RealKernelIOTests {
         #expect(throws: Errno.ENOENT) { try readSymbolicLink("missing", in: directory) }
     }
 
+    /// A link whose target is not UTF-8 is EILSEQ however it is read (by path, by a
+    /// directory's descriptor, resolved): decoded, its bytes would be U+FFFD, another name.
+    /// A device whose `driver` link is such is unreadable, never on a driver named so.
+    @Test func aLinkTargetThatIsNotUTF8IsRefusedWhereverItIsRead() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:01:00.0", id: "8086:1572", class: "0x020000", driver: "i40e", group: 1)
+        let raw = Array(tree.path("/sys/bus/pci/drivers/i40").utf8) + [0xFF]
+        #expect(mkdir((raw + [0]).map { CChar(bitPattern: $0) }, 0o755) == 0)
+        let driver = tree.path("/sys/bus/pci/devices/0000:01:00.0/driver")
+        #expect(unlink(driver) == 0)
+        let target = Array("../../drivers/i40".utf8) + [0xFF, 0]
+        #expect(symlink(target.map { CChar(bitPattern: $0) }, driver) == 0)
+        let paths = HostPaths(root: tree.root)
+        let io = RealKernelIO(paths: paths)
+        #expect(throws: Errno.EILSEQ) { try readSymbolicLink(driver) }
+        func expectRefused(_ failure: IOFailure?) {
+            #expect(failure?.errno == .EILSEQ, "\(String(describing: failure))")
+            #expect(failure?.description.hasSuffix("it leads to a name that is not UTF-8") == true)
+        }
+        expectRefused(#expect(throws: IOFailure.self) { try io.readLink(driver) })
+        expectRefused(#expect(throws: IOFailure.self) { try io.resolve(driver) })
+        let reader = SysfsReader(io: io, paths: paths)
+        #expect(throws: AgentError.self) { try reader.device(PCIAddress("0000:01:00.0")!) }
+    }
+
     /// `maps` is read line by line on the newline byte: a file mapped under a name ending in
     /// `\r` does not join its line to the next and hide a mapping of a VFIO node there.
     @Test(.enabled(if: runningAsRoot, "mknod needs root"))

@@ -291,12 +291,6 @@ package struct HostUse {
             let below = places.indices.filter { places[$0].below(&place) }
             if !below.isEmpty { return (name, below) }
             guard let subsystem = nvmeSubsystem(of: place) else { return nil }
-            // Its link named in bytes that are not UTF-8 (decoded, they became U+FFFD): the
-            // subsystem cannot be listed by that name, and whose it is cannot be told.
-            guard !subsystem.directory.unicodeScalars.contains("\u{FFFD}") else {
-                unchecked.note("block device \(name) is in an NVMe subsystem named in bytes that are not UTF-8")
-                return nil
-            }
             if subsystems[subsystem.directory] == nil {
                 var owners = Set<Int>()
                 for controller in entries(of: subsystem.directory, unchecked).names.filter(isControllerName) {

@@ -72,7 +72,18 @@ package final class RealKernelIO: KernelIO {
     }
 
     package func readLink(_ path: String) throws(IOFailure) -> String {
-        do { return try readSymbolicLink(path) } catch { throw IOFailure(.readlink, path, errno: error) }
+        do throws(Errno) {
+            return try readSymbolicLink(path)
+        } catch where error == .EILSEQ {
+            throw Self.notUTF8(.readlink, path)
+        } catch {
+            throw IOFailure(.readlink, path, errno: error)
+        }
+    }
+
+    /// The failure of a link or path that names a file in bytes that are not UTF-8.
+    static func notUTF8(_ operation: IOFailure.Operation, _ path: String) -> IOFailure {
+        IOFailure(operation, path, errno: .EILSEQ, detail: "it leads to a name that is not UTF-8")
     }
 
     package func list(_ path: String) throws(IOFailure) -> [String] { try listing(path).names }
@@ -148,14 +159,17 @@ package final class RealKernelIO: KernelIO {
         let fd = open(path, O_PATH | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.realpath, path, errno: .current) }
         defer { close(fd) }
-        if let named = try? readSymbolicLink("/proc/self/fd/\(fd)"), named.isAbsolutePath,
-            !named.hasSuffix(" (deleted)")
-        {
-            return named
-        }
+        do throws(Errno) {
+            let named = try readSymbolicLink("/proc/self/fd/\(fd)")
+            if named.isAbsolutePath && !named.hasSuffix(" (deleted)") { return named }
+        } catch where error == .EILSEQ {
+            throw Self.notUTF8(.realpath, path)
+        } catch {}
         guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
         defer { free(resolved) }
-        return String(cString: resolved)
+        let bytes = UnsafeRawBufferPointer(start: resolved, count: strlen(resolved))
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw Self.notUTF8(.realpath, path) }
+        return text
     }
 
     package func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
