@@ -30,11 +30,13 @@ package struct HostPaths: Sendable {
     package let pciDevices: String, pciDrivers: String, iommuGroups: String
     package var driversProbe: String { under("/sys/bus/pci/drivers_probe") }
 
-    package func device(_ address: PCIAddress) -> String { "\(pciDevices)/\(address)" }
-    package func attribute(_ address: PCIAddress, _ name: String) -> String { "\(pciDevices)/\(address)/\(name)" }
-    package func driver(_ name: String) -> String { "\(pciDrivers)/\(name)" }
-    package func iommuGroupDevices(_ group: Int) -> String { "\(iommuGroups)/\(group)/devices" }
-    package func vfioNode(_ group: Int) -> String { under("/dev/vfio/\(group)") }
+    package func device(_ address: PCIAddress) -> String { joinedPath(pciDevices, address.description) }
+    package func attribute(_ address: PCIAddress, _ name: String) -> String {
+        joinedPath(pciDevices, address.description, name)
+    }
+    package func driver(_ name: String) -> String { joinedPath(pciDrivers, name) }
+    package func iommuGroupDevices(_ group: Int) -> String { joinedPath(iommuGroups, String(group), "devices") }
+    package func vfioNode(_ group: Int) -> String { joinedPath(under("/dev/vfio"), String(group)) }
 
     package var classNet: String { under("/sys/class/net") }
     package var classBlock: String { under("/sys/class/block") }
@@ -47,6 +49,37 @@ package struct HostPaths: Sendable {
     package var passwd: String { under("/etc/passwd") }
     package var stateDirectory: String { under("/run/hotplug-agent") }
     package var groupFile: String { under("/etc/group") }
+}
+
+/// `directory`, `name` and `last` joined by `/`, written once into a string of their
+/// length: the agent builds a path for nearly every file it touches, and interpolation
+/// appended them piece by piece (a device's directory took a half more instructions;
+/// appending into reserved capacity took more still).
+package func joinedPath(_ directory: String, _ name: String, _ last: String? = nil) -> String {
+    var pieces = (directory, name, last ?? "")
+    let count = pieces.0.utf8.count + 1 + pieces.1.utf8.count + (last == nil ? 0 : 1 + pieces.2.utf8.count)
+    return String(unsafeUninitializedCapacity: count) { buffer in
+        var at = 0
+        func put(_ piece: inout String) {
+            piece.withUTF8 { bytes in
+                guard let start = bytes.baseAddress else { return }
+                buffer.baseAddress!.advanced(by: at).update(from: start, count: bytes.count)
+                at += bytes.count
+            }
+        }
+        func slash() {
+            buffer[at] = UInt8(ascii: "/")
+            at += 1
+        }
+        put(&pieces.0)
+        slash()
+        put(&pieces.1)
+        if last != nil {
+            slash()
+            put(&pieces.2)
+        }
+        return at
+    }
 }
 
 /// `path` made absolute against the working directory, as a user means a relative path on

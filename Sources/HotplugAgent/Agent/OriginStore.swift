@@ -213,7 +213,9 @@ package final class OriginStore: Sendable {
             throw IOFailure(
                 .write, "\(directory)/\(address)", value: text, errno: .EROFS, detail: "a dry run writes nothing")
         }
-        guard parse(text) == origin else {
+        // What `parse` would make of it: `text` is `text(of: origin)`, so once its fields
+        // read back as `origin`, the text they make is this one.
+        guard fields(text) == origin else {
             throw IOFailure(
                 .write, "\(directory)/\(address)", value: text, errno: .EINVAL,
                 detail: "names something other than a driver; the agent could not put the device back from it")

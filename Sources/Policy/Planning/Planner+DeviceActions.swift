@@ -7,10 +7,14 @@ extension Planner {
     public func needs(in host: HostView, only: Set<PCIAddress>? = nil) -> ViewNeeds {
         var needs = ViewNeeds()
         needs.variants = policies.policies.contains { $0.driver == .vfio }
-        let devices = only.map { $0.compactMap { host.devices[$0] } } ?? Array(host.devices.values)
-        for device in devices {
+        func add(_ device: PCIDevice) {
             let deviceNeeds = self.needs(for: device, in: host)
             if deviceNeeds != ReadNeeds() { needs.devices[device.address] = deviceNeeds }
+        }
+        if let only {
+            for address in only { if let device = host.devices[address] { add(device) } }
+        } else {
+            for device in host.devices.values { add(device) }
         }
         return needs
     }
@@ -19,6 +23,8 @@ extension Planner {
     public func needs(for device: PCIDevice, in host: HostView) -> ReadNeeds {
         var needs = ReadNeeds()
         guard !device.vfPending else { return needs }
+        // Its own first match, when it has one (a claim not through a peer).
+        let claim = claim(for: device, in: host)
         // Whether the host uses a device matters for any device a policy (or a group peer's
         // claim-group) would unbind, whatever the policy allows: `plan` says so either way.
         // A device already on the driver its policy wants is not unbound: nothing to read.
@@ -27,7 +33,7 @@ extension Planner {
                 target(of: policy, for: device, in: host).map { $0 != .named(current) } ?? false
             }
             needs.inUse =
-                policies.firstMatchIndex(for: device, vfio: host.vfio).map { wouldMove(policies.policies[$0]) }
+                claim.flatMap { $0.via == nil ? wouldMove($0.policy) : nil }
                 ?? (device.iommuGroup != nil
                     && host.members(of: device.iommuGroup!).contains { peer in
                         guard peer.address != device.address,
@@ -36,7 +42,6 @@ extension Planner {
                         return policy.claimGroup && wouldMove(policy)
                     })
         }
-        let claim = claim(for: device, in: host)
         needs.origin = claim == nil || host.isVFIO(device.driver) || device.driver == "pci-stub"
         // A device on a VFIO driver that may leave it (returned, or moved by its policy).
         if host.isVFIO(device.driver) {

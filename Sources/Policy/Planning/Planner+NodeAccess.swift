@@ -1,23 +1,32 @@
 /// The group node's and the device node's owner, group and mode: one group, one owner.
 extension Planner {
     /// The policies that set the node of a group: for each member that goes to a VFIO driver
-    /// by its own policy, that policy's position and the member, in policy order.
-    func nodePolicies(of group: Int, in host: HostView) -> [(index: Int, device: PCIAddress)] {
-        host.members(of: group).compactMap { member -> (index: Int, device: PCIAddress)? in
+    /// by its own policy, that policy's position and the member, in policy order. `known`
+    /// is one such member whose policy the caller found already (it is not looked up again:
+    /// for a device alone in its group, the only one).
+    func nodePolicies(
+        of group: Int, in host: HostView, known: (index: Int, device: PCIAddress)
+    ) -> [(index: Int, device: PCIAddress)] {
+        var setters = [known]
+        for member in host.members(of: group) where member.address != known.device {
             guard !member.vfPending, let index = policies.firstMatchIndex(for: member, vfio: host.vfio),
                 policies.policies[index].setsNodeAccess, host.isVFIO(intendedDriver(of: member, in: host))
-            else { return nil }
-            return (index, member.address)
-        }.sorted { ($0.index, $0.device) < ($1.index, $1.device) }
+            else { continue }
+            setters.append((index, member.address))
+        }
+        return setters.sorted { ($0.index, $0.device) < ($1.index, $1.device) }
     }
 
     /// One group, one owner: the first policy (in policy order) of the group's devices
     /// decides the node; another that asks something else is reported once, on the first
     /// of its devices, and never applied, so the node is not flipped back and forth.
+    /// `policy` is the device's own (not a peer's claim-group), and takes it to a VFIO driver.
     func planNodeAccess(
-        group: Int, device: PCIDevice, policy: Policy, into plan: inout DevicePlan, in host: HostView
+        group: Int, device: PCIDevice, policy own: (policy: Policy, index: Int), into plan: inout DevicePlan,
+        in host: HostView
     ) {
-        let setters = nodePolicies(of: group, in: host)
+        let policy = own.policy
+        let setters = nodePolicies(of: group, in: host, known: (own.index, device.address))
         if let first = setters.first, let mine = setters.first(where: { $0.device == device.address }),
             mine.index != first.index
         {

@@ -11,12 +11,14 @@ public struct Planner: Sendable {
     /// the `claim-group` policy of a peer in its IOMMU group.
     struct Claim {
         var policy: Policy
+        /// The policy's position in `policies`.
+        var index: Int
         var via: PCIAddress?
     }
 
     func claim(for device: PCIDevice, in host: HostView) -> Claim? {
         if let index = policies.firstMatchIndex(for: device, vfio: host.vfio) {
-            return Claim(policy: policies.policies[index], via: nil)
+            return Claim(policy: policies.policies[index], index: index, via: nil)
         }
         guard !device.isBridge, let group = device.iommuGroup else { return nil }
         var best: (index: Int, peer: PCIAddress)?
@@ -28,7 +30,7 @@ public struct Planner: Sendable {
             else { continue }
             if best == nil || index < best!.index { best = (index, peer.address) }
         }
-        return best.map { Claim(policy: policies.policies[$0.index], via: $0.peer) }
+        return best.map { Claim(policy: policies.policies[$0.index], index: $0.index, via: $0.peer) }
     }
 
     /// The driver a policy puts `device` on: its `driver`, with `"vfio"` resolved to the VFIO
@@ -139,7 +141,7 @@ public struct Planner: Sendable {
                 plan.warnings.append("IOMMU group \(group) is not viable for VFIO: held by \(names)\(hint)")
             }
             if claim.via == nil && policy.setsNodeAccess {
-                planNodeAccess(group: group, device: device, policy: policy, into: &plan, in: host)
+                planNodeAccess(group: group, device: device, policy: (policy, claim.index), into: &plan, in: host)
             }
             // The device's own node (iommufd), for a device of the policy or of its claim-group.
             if policy.setsNodeAccess, device.driver == intended, let node = device.deviceNode {
