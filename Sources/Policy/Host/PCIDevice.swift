@@ -23,31 +23,72 @@ public struct PCIDevice: Sendable, Equatable {
     /// kernel made one; empty off VFIO drivers.
     public var vfioDeviceNames: [String] = []
 
-    // Read only when a policy needs them (see `ReadNeeds`).
+    // Read only when a policy needs them (see `ReadNeeds`), and kept in one shared box
+    // (`Details`): a device is copied some fifty times in a claim (views, plans, the
+    // ledger), and these ten fields, mostly empty, cost ten retains and releases each time.
     /// Config space bytes (256, or 4096 for PCIe).
-    public var config: ConfigSpace?
+    public var config: ConfigSpace? {
+        get { details.value.config }
+        set { changeDetails { $0.config = newValue } }
+    }
     /// The ports between the device and its root port, nearest first.
-    public var upstream: [UpstreamPort]?
+    public var upstream: [UpstreamPort]? {
+        get { details.value.upstream }
+        set { changeDetails { $0.upstream = newValue } }
+    }
     /// A PF's SR-IOV state; nil when the device has none (or it was not read).
-    public var sriov: SRIOVState?
+    public var sriov: SRIOVState? {
+        get { details.value.sriov }
+        set { changeDetails { $0.sriov = newValue } }
+    }
     /// Where the agent moved the device from, when it did (read from its state directory).
-    public var origin: DriverOrigin?
+    public var origin: DriverOrigin? {
+        get { details.value.origin }
+        set { changeDetails { $0.origin = newValue } }
+    }
     /// How the host uses the device now (`network interface eno1 is up`); empty when it
     /// does not, nil when it was not read.
-    public var inUse: [String]?
+    public var inUse: [String]? {
+        get { details.value.inUse }
+        set { changeDetails { $0.inUse = newValue } }
+    }
     /// For a PF whose VF count would change: how the host uses its VFs, one line each
     /// (`VF 0000:4d:00.1: network interface eth3 is up`); nil when not read.
-    public var vfsInUse: [String]?
+    public var vfsInUse: [String]? {
+        get { details.value.vfsInUse }
+        set { changeDetails { $0.vfsInUse = newValue } }
+    }
     /// Its iommufd device node (`/dev/vfio/devices/vfioN`, named by `<device>/vfio-dev/vfioN`
     /// with a `dev` attribute) while on a VFIO driver; nil without one (or not read).
-    public var deviceNode: DeviceNode?
+    public var deviceNode: DeviceNode? {
+        get { details.value.deviceNode }
+        set { changeDetails { $0.deviceNode = newValue } }
+    }
     /// Who holds the device's VFIO nodes (or, for a PF, its VFs') open, one line each
     /// (`/dev/vfio/12 is open by qemu-system-x86 (pid 4242)`); nil when not read.
-    public var heldBy: [String]?
+    public var heldBy: [String]? {
+        get { details.value.heldBy }
+        set { changeDetails { $0.heldBy = newValue } }
+    }
     /// The processes of those lines, for the agent to watch them exit.
-    public var holderPIDs: Set<Int32> = []
+    public var holderPIDs: Set<Int32> {
+        get { details.value.holderPIDs }
+        set { changeDetails { $0.holderPIDs = newValue } }
+    }
     /// For each `sysfs` entry of the policy (by its path pattern), what it found.
-    public var attributes: [String: [AttributeReading]] = [:]
+    public var attributes: [String: [AttributeReading]] {
+        get { details.value.attributes }
+        set { changeDetails { $0.attributes = newValue } }
+    }
+
+    private var details = DetailsBox.none
+
+    /// The box never changes: a change makes a new one, which this device alone holds.
+    private mutating func changeDetails(_ change: (inout Details) -> Void) {
+        var value = details.value
+        change(&value)
+        details = DetailsBox(value)
+    }
 
     public init(
         address: PCIAddress, id: PCIID, subsystemID: PCIID? = nil, classCode: UInt32,
@@ -92,4 +133,29 @@ public struct PCIDevice: Sendable, Equatable {
     public var isVGA: Bool { Self.isVGA(classCode: classCode) }
     /// The class as six lower-case hex digits, as `match.class` compares it.
     public var classHex: String { hex(classCode, width: 6) }
+}
+
+/// The fields of a `PCIDevice` read only when a policy needs them.
+private struct Details: Sendable, Equatable {
+    var config: ConfigSpace?
+    var upstream: [UpstreamPort]?
+    var sriov: SRIOVState?
+    var origin: DriverOrigin?
+    var inUse: [String]?
+    var vfsInUse: [String]?
+    var deviceNode: DeviceNode?
+    var heldBy: [String]?
+    var holderPIDs: Set<Int32> = []
+    var attributes: [String: [AttributeReading]] = [:]
+}
+
+/// `Details` shared by the copies of a device: one reference to copy, not ten.
+private final class DetailsBox: Sendable, Equatable {
+    let value: Details
+    /// Nothing read yet: what every device starts with.
+    static let none = DetailsBox(Details())
+
+    init(_ value: Details) { self.value = value }
+
+    static func == (lhs: DetailsBox, rhs: DetailsBox) -> Bool { lhs === rhs || lhs.value == rhs.value }
 }
