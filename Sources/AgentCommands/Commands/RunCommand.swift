@@ -38,7 +38,11 @@ struct RunCommand: ParsableCommand {
             valueName: "DIR"))
     var cdiDir: String?
 
-    @Option(help: "Devices reconciled at once (each device and IOMMU group is still one at a time).")
+    @Option(
+        help: """
+            Devices reconciled at once at most (as many as CPUs, more while probes wait in the kernel; \
+            each device and IOMMU group is still one at a time).
+            """)
     var workers: Int = 16
 
     @Option(

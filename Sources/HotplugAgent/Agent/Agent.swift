@@ -29,6 +29,7 @@ package final class Agent: @unchecked Sendable {
             onStuck: { address, time in ledger.noteStuck(address, after: time) })
         let queue = queue!
         reconciler.isStopping = { queue.isStopping }
+        reconciler.executor.slowCalls.route(to: queue)
     }
 
     package var failureCount: Int { ledger.failures }

@@ -14,6 +14,8 @@ package struct Executor: Sendable {
     package var origins: OriginStore? = nil
     /// The `/dev/iommu` ACL entries the agent added; nil when it keeps no state.
     package var iommuGrants: IOMMUGrantStore? = nil
+    /// Told when a write or module load may wait in the kernel (see `ReconcileQueue`).
+    package let slowCalls = SlowCalls()
 
     /// `seen`: the device as the plan read it, when no step since can have moved it; a
     /// bind or unbind then starts from it instead of reading it again.
@@ -229,6 +231,8 @@ package struct Executor: Sendable {
 
     /// The driver link once it names `driver`, or whatever it names when the wait is over.
     private func waitForDriver(_ address: PCIAddress, _ driver: String) throws(AgentError) -> String? {
+        slowCalls.enter(address)
+        defer { slowCalls.leave(address) }
         let deadline = ContinuousClock.now + bindSettle
         var pause = Duration.milliseconds(5)
         while true {
@@ -298,6 +302,8 @@ package struct Executor: Sendable {
     /// fails the action, and the device is tried again on its next event.
     @discardableResult
     private func attempt<T>(_ device: PCIAddress, _ operation: () throws(IOFailure) -> T) throws(AgentError) -> T {
+        slowCalls.enter(device)
+        defer { slowCalls.leave(device) }
         do {
             do {
                 return try operation()
@@ -317,3 +323,16 @@ package struct Executor: Sendable {
 
 /// Serializes changes to `/dev/iommu`'s ACL across workers.
 private let iommuACL = Locked(())
+
+/// Where the executor says a worker may wait in the kernel for a device: a write (a
+/// driver's probe or remove, VFs made) or a module load. Routed to the queue whose worker
+/// it is, once there is one (an executor used alone tells no one).
+package final class SlowCalls: Sendable {
+    private let queue = Locked<ReconcileQueue?>(nil)
+
+    package init() {}
+
+    func route(to queue: ReconcileQueue) { self.queue.withLock { $0 = queue } }
+    func enter(_ device: PCIAddress) { queue.withLock { $0 }?.enterSlowCall(for: device) }
+    func leave(_ device: PCIAddress) { queue.withLock { $0 }?.leaveSlowCall(for: device) }
+}

@@ -1,9 +1,16 @@
+import Glibc
 import HostInterface
 import Policy
 
 /// Devices waiting to be reconciled, and the workers that reconcile them: at most one
 /// worker per device and per IOMMU group at a time, a bounded number in all. A request
 /// for a device that is being reconciled runs once more after it, never beside it.
+///
+/// As many workers run as there are CPUs. One that has waited in the kernel for longer than
+/// `slowAfter` (a driver's probe, a module load, a bind that settles: `enterSlowCall`) lets
+/// another start or wake in its place, up to `maxWorkers`: slow probes overlap, while
+/// instant ones do not make sixteen threads take turns on two cores. Since every worker
+/// may be waiting, a thread of the queue's own looks at the time (`overseeSlowCalls`).
 ///
 /// A device whose reconcile runs longer than `stuckAfter` (a probe that never returns) is
 /// reported stuck once, and another worker takes its place, so every other device goes on.
@@ -12,6 +19,8 @@ package final class ReconcileQueue: @unchecked Sendable {
         package var group: Int?
         package var since: ContinuousClock.Instant
         package var reportedStuck = false
+        /// Since when its worker waits in the kernel (see `enterSlowCall`).
+        package var slowSince: ContinuousClock.Instant?
     }
 
     private let lock = ConditionLock()
@@ -27,11 +36,17 @@ package final class ReconcileQueue: @unchecked Sendable {
     private var idleWorkers = 0
     /// Idle workers already signalled but not yet running: not idle for the next request.
     private var wakeupsOwed = 0
+    /// Whether the overseer of slow calls runs, and whether it waits for one to begin.
+    private var overseeing = false, overseerWaits = false
     private var stopping = false
     /// Called (on a worker, outside the lock) each time the queue becomes idle.
     private var onIdle: (@Sendable () -> Void)?
 
     package let maxWorkers: Int
+    /// How many workers run at once outside slow calls: the CPUs the agent may use.
+    package let concurrency: Int
+    /// How long a call lasts before its worker counts as waiting, not running.
+    package let slowAfter = Duration.microseconds(200)
     package let stuckAfter: Duration
     private let work: @Sendable (PCIAddress) -> Void
     private let onStuck: @Sendable (PCIAddress, Duration) -> Void
@@ -39,6 +54,7 @@ package final class ReconcileQueue: @unchecked Sendable {
     package init(workers: Int, stuckAfter: Duration, work: @escaping @Sendable (PCIAddress) -> Void,
          onStuck: @escaping @Sendable (PCIAddress, Duration) -> Void) {
         maxWorkers = max(1, workers)
+        concurrency = min(maxWorkers, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.stuckAfter = stuckAfter
         self.work = work
         self.onStuck = onStuck
@@ -57,17 +73,64 @@ package final class ReconcileQueue: @unchecked Sendable {
             } else if pendingSet.insert(address).inserted {
                 pending.append((address, group))
             }
-            if idleWorkers > wakeupsOwed {
-                wakeupsOwed += 1
-                lock.signal(.work)
-            } else {
-                let stuck = running.values.filter(\.reportedStuck).count
-                if workers < maxWorkers + stuck && workers < 2 * maxWorkers {
-                    workers += 1
-                    startThread { [self] in workerLoop() }
-                }
+            supply()
+        }
+    }
+
+    /// The worker reconciling `address` may now wait in the kernel: once it has for
+    /// `slowAfter`, another may run.
+    package func enterSlowCall(for address: PCIAddress) {
+        lock.locked {
+            guard running[address] != nil, !stopping else { return }
+            running[address]!.slowSince = .now
+            if !overseeing {
+                overseeing = true
+                startThread { [self] in overseeSlowCalls() }
+            } else if overseerWaits {
+                overseerWaits = false
+                lock.signal(.slow)
             }
         }
+    }
+
+    /// The worker reconciling `address` is back from its slow call.
+    package func leaveSlowCall(for address: PCIAddress) { lock.locked { running[address]?.slowSince = nil } }
+
+    /// Wakes when the oldest slow call still short of `slowAfter` reaches it, and lets
+    /// another worker run for each worker that waits; with none to time, waits for one.
+    private func overseeSlowCalls() {
+        lock.locked {
+            while !stopping {
+                let now = ContinuousClock.now
+                while supply(at: now) {}
+                let next = running.values.compactMap { $0.slowSince.map { $0 + slowAfter } }.filter { $0 > now }.min()
+                overseerWaits = next == nil
+                lock.wait(.slow, timeout: next.map { $0 - now })
+            }
+            overseeing = false
+        }
+    }
+
+    /// One more worker (an idle one woken, or a new one) for pending work, while fewer
+    /// than `concurrency` run: not idle, not stuck, not in a call longer than `slowAfter`.
+    /// Under the lock; returns whether it found one.
+    @discardableResult
+    private func supply(at now: ContinuousClock.Instant = .now) -> Bool {
+        let waiting = running.values.count { entry in
+            entry.reportedStuck || entry.slowSince.map { now - $0 >= slowAfter } ?? false
+        }
+        let active = workers - idleWorkers + wakeupsOwed - waiting
+        guard !pendingSet.isEmpty, active < concurrency else { return false }
+        if idleWorkers > wakeupsOwed {
+            wakeupsOwed += 1
+            lock.signal(.work)
+            return true
+        }
+        let stuck = running.values.count(where: \.reportedStuck)
+        guard workers < maxWorkers + stuck && workers < 2 * maxWorkers else { return false }
+        workers += 1
+        startThread { [self] in workerLoop() }
+        return true
     }
 
     /// Blocks until nothing is pending and every device still running is stuck; returns those.
@@ -100,6 +163,7 @@ package final class ReconcileQueue: @unchecked Sendable {
             pendingSet.removeAll()
             again.removeAll()
             lock.broadcast(.work)
+            lock.broadcast(.slow)
             let deadline = ContinuousClock.now + grace
             while running.values.contains(where: { !$0.reportedStuck }) && ContinuousClock.now < deadline {
                 lock.wait(timeout: .milliseconds(50))
@@ -116,10 +180,8 @@ package final class ReconcileQueue: @unchecked Sendable {
         for (address, entry) in running where !entry.reportedStuck && now - entry.since >= stuckAfter {
             running[address]!.reportedStuck = true
             onStuck(address, now - entry.since)
-            if !pendingSet.isEmpty && workers < 2 * maxWorkers {
-                workers += 1
-                startThread { [self] in workerLoop() }
-            }
+            // Another worker in its place.
+            supply(at: now)
         }
     }
 
@@ -164,10 +226,7 @@ package final class ReconcileQueue: @unchecked Sendable {
                     pending.append((address, entry?.group))
                 }
                 // Its group is free again: an idle worker may take a waiting peer.
-                if !pendingSet.isEmpty && idleWorkers > wakeupsOwed {
-                    wakeupsOwed += 1
-                    lock.signal(.work)
-                }
+                supply()
                 // Whoever waits for the queue to settle (or to stop) waits for this.
                 if (pendingSet.isEmpty || stopping) && !running.values.contains(where: { !$0.reportedStuck }) {
                     lock.broadcast(.progress)

@@ -2,26 +2,25 @@ import HostInterface
 import Glibc
 
 /// A mutex with condition variables (monotonic clock), for the work queue: `.work` wakes
-/// one idle worker per item, `.progress` wakes whoever waits for the queue to settle.
+/// one idle worker per item, `.progress` wakes whoever waits for the queue to settle,
+/// `.slow` the queue's overseer of slow calls.
 package final class ConditionLock: @unchecked Sendable {
-    package enum Condition: Int { case progress = 0, work = 1 }
+    package enum Condition: Int, CaseIterable { case progress = 0, work = 1, slow = 2 }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 2)
+    private let conditions = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: Condition.allCases.count)
 
     package init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(conditions, &attributes)
-        pthread_cond_init(conditions + 1, &attributes)
+        for condition in Condition.allCases { pthread_cond_init(conditions + condition.rawValue, &attributes) }
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(conditions)
-        pthread_cond_destroy(conditions + 1)
+        for condition in Condition.allCases { pthread_cond_destroy(conditions + condition.rawValue) }
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
         conditions.deallocate()
