@@ -75,6 +75,31 @@ struct VFInUseTests {
         #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 0") }, "\(lines)")
         #expect(lines.contains { $0.hasPrefix("  set sriov_numvfs to 4") }, "\(lines)")
     }
+    /// Links the kernel makes, made here with targets that are not UTF-8: a VF whose `driver`
+    /// link, or a PF whose `virtfnN` link, cannot be read is a VF that cannot be checked,
+    /// and the count is kept; never a VF passed over as free.
+    @Test(arguments: ["driver", "virtfn"])
+    func aVFWhoseLinkCannotBeReadKeepsTheCount(broken: String) throws {
+        let tree = try tree(vf0Interface: broken == "virtfn")
+        let (path, target) =
+            broken == "driver"
+            ? ("/sys/bus/pci/devices/\(Self.vf0)/driver", "../../../bus/pci/drivers/mlx5_cor")
+            : ("/sys/bus/pci/devices/\(Self.pf)/virtfn0", "../\(Self.vf0)")
+        #expect(unlink(tree.path(path)) == 0)
+        #expect(symlink((Array(target.utf8) + [0xFF, 0]).map { CChar(bitPattern: $0) }, tree.path(path)) == 0)
+        let lines = try plan(tree)
+        #expect(!lines.contains { $0.hasPrefix("  set sriov_numvfs") }, "\(lines)")
+        // The VF whose PF link cannot be read may be a VM's too: that is asked first.
+        let (prefix, reason) =
+            broken == "driver"
+            ? ("  refused: set sriov_numvfs to 4: the host uses its VFs: ",
+               "VF \(Self.vf0): whether its interface is in another network namespace cannot be checked: readlink ")
+            : ("  waiting: set sriov_numvfs to 4: ", "whether a VM holds a VF cannot be checked: readlink ")
+        let line = lines.first { $0.hasPrefix(prefix) }
+        #expect(line?.contains(reason) == true, "\(lines)")
+        #expect(line?.contains("(EILSEQ): it leads to a name that is not UTF-8") == true, "\(lines)")
+    }
+
     /// Where /proc does not name a descriptor's path (masked, as in some sandboxes), the
     /// interface is still found below its device: resolving falls back to realpath().
     @Test(.enabled(if: runningAsRoot, "a private mount namespace"))

@@ -32,12 +32,29 @@ package struct HostUse {
     /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
     /// changing the PF's VF count destroys them all. One look for all of them: each class
     /// listed and each entry read once, not once per VF.
+    /// A `virtfnN` link that cannot be read, or names no PCI function, is a VF that cannot be
+    /// checked: a reason of its own, never a VF passed over.
     package func vfsInUse(of address: PCIAddress) -> [String] {
         let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
-        let vfs = links.compactMap { link in
-            (try? io.readLink(paths.attribute(address, link))).flatMap(lastComponent).flatMap(PCIAddress.init)
-        }.sorted()
-        return zip(vfs, look(vfs)).flatMap { vf, use in reasons(vf, use, as: nil).map { "VF \(vf): \($0)" } }
+        var vfs: [PCIAddress] = [], unchecked: [String] = []
+        for link in links.sorted() {
+            let path = paths.attribute(address, link)
+            do throws(IOFailure) {
+                let target = try io.readLink(path)
+                guard let vf = lastComponent(target).flatMap(PCIAddress.init) else {
+                    unchecked.append("\(link) leads to \(escapingControlCharacters(target)), not a PCI function")
+                    continue
+                }
+                vfs.append(vf)
+            } catch where error.errno == .ENOENT {
+                continue
+            } catch {
+                unchecked.append("\(error)")
+            }
+        }
+        vfs.sort()
+        return unchecked.map { "a VF cannot be checked: \($0)" }
+            + zip(vfs, look(vfs)).flatMap { vf, use in reasons(vf, use, as: nil).map { "VF \(vf): \($0)" } }
     }
 
     /// The device's network interfaces and block devices, found by where their class links
@@ -86,14 +103,25 @@ package struct HostUse {
     /// A VF bound to a network driver that shows no interface here: `net/` below a device
     /// shows only the interfaces of the network namespace that mounted this sysfs, so its
     /// interface was moved into another one (a container's, by SR-IOV CNI), where it is used.
+    /// A driver link that cannot be read is not "no driver": whether the interface is
+    /// elsewhere cannot be told then, and that is the reason.
     private func interfaceElsewhere(_ address: PCIAddress, as device: PCIDevice?) -> String? {
         guard device.map({ $0.physfn != nil }) ?? io.exists(paths.attribute(address, "physfn")),
-            Self.isNetworkController(device.map(\.classCode) ?? classCode(of: address)),
-            let driver = device.map(\.driver)
-                ?? (try? io.readLink(paths.attribute(address, "driver")))
-                .flatMap(lastComponent),
-            !vfio.contains(driver), driver != "pci-stub"
+            Self.isNetworkController(device.map(\.classCode) ?? classCode(of: address))
         else { return nil }
+        let driver: String?
+        if let device {
+            driver = device.driver
+        } else {
+            do throws(IOFailure) {
+                driver = lastComponent(try io.readLink(paths.attribute(address, "driver")))
+            } catch where error.errno == .ENOENT {
+                driver = nil
+            } catch {
+                return "whether its interface is in another network namespace cannot be checked: \(error)"
+            }
+        }
+        guard let driver, !vfio.contains(driver), driver != "pci-stub" else { return nil }
         return "it is bound to \(driver) and shows no network interface here: "
             + "its interface is in another network namespace (a container's)"
     }

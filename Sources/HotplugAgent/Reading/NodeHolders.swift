@@ -115,14 +115,25 @@ package struct NodeHolders {
 
 extension SysfsReader {
     /// Who holds the device's VFIO nodes, and for a PF its VFs' (`virtfnN` links).
+    /// A `virtfnN` link that cannot be read, or names no PCI function, is a VF whose holders
+    /// cannot be known: a line of its own, so the device counts as held.
     package func holders(_ address: PCIAddress, group: Int?) -> (lines: [String], pids: Set<Int32>) {
-        var devices = [(address: address, group: group)]
+        var devices = [(address: address, group: group)], unknown: [String] = []
         for link in ((try? io.list(paths.device(address))) ?? []).filter({ $0.hasPrefix("virtfn") }).sorted() {
-            guard let target = try? io.readLink(paths.attribute(address, link)), let name = lastComponent(target),
-                let vf = PCIAddress(name)
-            else { continue }
-            devices.append((vf, try? self.device(vf).iommuGroup))
+            do throws(IOFailure) {
+                let target = try io.readLink(paths.attribute(address, link))
+                guard let vf = lastComponent(target).flatMap(PCIAddress.init) else {
+                    unknown.append("\(link) leads to \(escapingControlCharacters(target)), not a PCI function")
+                    continue
+                }
+                devices.append((vf, try? self.device(vf).iommuGroup))
+            } catch where error.errno == .ENOENT {
+                continue
+            } catch {
+                unknown.append("\(error)")
+            }
         }
-        return NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)
+        let held = NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)
+        return (unknown.map { "whether a VM holds a VF cannot be checked: \($0)" } + held.lines, held.pids)
     }
 }
