@@ -63,4 +63,35 @@ struct ReconcileQueueTests {
         // One after the other they take 1.6 s; a generous bound against that.
         #expect(ContinuousClock.now - start < .milliseconds(800))
     }
+
+    /// Writes that never return (a FIFO where a sysfs file should be) hold their workers; once
+    /// they hold every worker the queue may start, or the IOMMU group of what is left, the
+    /// wait ends and names what could not start, instead of waiting forever.
+    @Test(arguments: [false, true])
+    func stuckDevicesHoldingEveryWorkerOrGroupEndTheWait(sameGroup: Bool) {
+        let release = Mutex(false)
+        let blocking = sameGroup ? 1 : 4
+        let queue = ReconcileQueue(
+            workers: 2, stuckAfter: .milliseconds(100),
+            work: { address in
+                guard Int(address.bus) <= blocking else { return }
+                while !release.withLock({ $0 }) { usleep(1000) }
+            }, onStuck: { _, _ in })
+        let start = ContinuousClock.now
+        // With `sameGroup`, all of them in one IOMMU group; else each in its own.
+        for (index, address) in Self.addresses(9).enumerated() {
+            queue.enqueue(address, group: sameGroup ? 7 : index)
+        }
+        let stuck = queue.waitUntilIdle()
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(stuck == Array(Self.addresses(blocking)), "\(stuck)")
+        #expect(queue.starved == Array(Self.addresses(9).dropFirst(blocking)), "\(queue.starved)")
+        #expect(!queue.isBusy)
+        // Released, the stuck devices finish and what waited runs.
+        release.withLock { $0 = true }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !queue.waitUntilIdle().isEmpty && ContinuousClock.now < deadline { usleep(10_000) }
+        #expect(queue.waitUntilIdle().isEmpty)
+        #expect(queue.starved.isEmpty)
+    }
 }

@@ -300,6 +300,15 @@ package final class Agent: @unchecked Sendable {
             cdiView.changed(pending.map(\.device.address))
             for plan in pending { enqueue(plan.device.address, group: plan.device.iommuGroup) }
             queue.waitUntilIdle()
+            // Stuck writes hold every worker the agent may start, or the groups of the rest:
+            // looking again cannot help.
+            let starved = queue.starved
+            if !starved.isEmpty {
+                ledger.noteFailure()
+                let which = starved.map(\.description).joined(separator: ", ")
+                log.error("not reconciled: \(which): every worker is held by a stuck device, or its IOMMU group is")
+                break
+            }
         }
         return failureCount == 0
     }

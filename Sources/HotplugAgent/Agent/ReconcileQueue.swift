@@ -133,21 +133,45 @@ package final class ReconcileQueue: @unchecked Sendable {
         return true
     }
 
-    /// Blocks until nothing is pending and every device still running is stuck; returns those.
+    /// Blocks until the queue settles: nothing runs but stuck devices, and nothing pending can
+    /// start without one of them (see `isSettled`). Returns the stuck devices.
     @discardableResult
     package func waitUntilIdle() -> [PCIAddress] {
         lock.locked {
             while true {
                 markStuck()
-                let active = running.filter { !$0.value.reportedStuck }
-                if pendingSet.isEmpty && active.isEmpty { return running.keys.sorted() }
+                supply()
+                if isSettled() { return running.keys.sorted() }
                 lock.wait(timeout: .milliseconds(100))
             }
         }
     }
 
+    /// Whether nothing goes on until a stuck device returns: no worker runs a device that is
+    /// not stuck or is about to take one, and no pending device can start (there is none,
+    /// each waits for a device or IOMMU group a stuck one holds, or every worker the queue
+    /// may have is stuck). `finishing`: asked by a worker done with its device, which counts
+    /// as idle. Under the lock.
+    private func isSettled(finishing: Bool = false) -> Bool {
+        guard !running.values.contains(where: { !$0.reportedStuck }) else { return false }
+        guard !pendingSet.isEmpty, !stopping else { return true }
+        let inTransit = workers - idleWorkers - running.count - (finishing ? 1 : 0)
+        let stuck = running.values.count(where: \.reportedStuck)
+        let canStart = idleWorkers > 0 || finishing || workers < min(maxWorkers + stuck, 2 * maxWorkers)
+        let startable = pending[head...].contains { item in
+            running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
+        }
+        return inTransit <= 0 && !(startable && canStart)
+    }
+
+    /// Pending devices no worker can take while the stuck ones hold the workers or their
+    /// groups (see `isSettled`); empty while work goes on.
+    package var starved: [PCIAddress] {
+        lock.locked { isSettled() ? pending[head...].map(\.address).sorted() : [] }
+    }
+
     /// Whether a worker is busy; the daemon then wakes to look for stuck devices.
-    package var isBusy: Bool { lock.locked { !pendingSet.isEmpty || running.values.contains { !$0.reportedStuck } } }
+    package var isBusy: Bool { lock.locked { !isSettled() } }
 
     /// Reports devices that have been running longer than `stuckAfter`; call from time to time.
     package func checkForStuck() { lock.locked { markStuck() } }
@@ -228,7 +252,7 @@ package final class ReconcileQueue: @unchecked Sendable {
                 // Its group is free again: an idle worker may take a waiting peer.
                 supply()
                 // Whoever waits for the queue to settle (or to stop) waits for this.
-                if (pendingSet.isEmpty || stopping) && !running.values.contains(where: { !$0.reportedStuck }) {
+                if isSettled(finishing: true) {
                     lock.broadcast(.progress)
                     return onIdle
                 }
