@@ -32,28 +32,12 @@ package struct HostUse {
     /// How the host uses each VF of the PF `address` (its `virtfnN` links), one line each:
     /// changing the PF's VF count destroys them all. One look for all of them: each class
     /// listed and each entry read once, not once per VF.
-    /// A `virtfnN` link that cannot be read, or names no PCI function, is a VF that cannot be
-    /// checked: a reason of its own, never a VF passed over.
+    /// A VF whose `virtfnN` link cannot be read is one that cannot be checked: a reason of
+    /// its own (see `KernelIO.virtualFunctions`).
     package func vfsInUse(of address: PCIAddress) -> [String] {
-        let links = ((try? io.list(paths.device(address))) ?? []).filter { $0.hasPrefix("virtfn") }
-        var vfs: [PCIAddress] = [], unchecked: [String] = []
-        for link in links.sorted() {
-            let path = paths.attribute(address, link)
-            do throws(IOFailure) {
-                let target = try io.readLink(path)
-                guard let vf = lastComponent(target).flatMap(PCIAddress.init) else {
-                    unchecked.append("\(link) leads to \(escapingControlCharacters(target)), not a PCI function")
-                    continue
-                }
-                vfs.append(vf)
-            } catch where error.errno == .ENOENT {
-                continue
-            } catch {
-                unchecked.append("\(error)")
-            }
-        }
-        vfs.sort()
-        return unchecked.map { "a VF cannot be checked: \($0)" }
+        let (listed, unreadable) = io.virtualFunctions(of: address, paths: paths)
+        let vfs = listed.sorted()
+        return unreadable.map { "a VF cannot be checked: \($0)" }
             + zip(vfs, look(vfs)).flatMap { vf, use in reasons(vf, use, as: nil).map { "VF \(vf): \($0)" } }
     }
 

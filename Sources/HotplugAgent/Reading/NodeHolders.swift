@@ -114,26 +114,13 @@ package struct NodeHolders {
 }
 
 extension SysfsReader {
-    /// Who holds the device's VFIO nodes, and for a PF its VFs' (`virtfnN` links).
-    /// A `virtfnN` link that cannot be read, or names no PCI function, is a VF whose holders
-    /// cannot be known: a line of its own, so the device counts as held.
+    /// Who holds the device's VFIO nodes, and for a PF its VFs' (`virtfnN` links). A VF whose
+    /// link cannot be read is one whose holders cannot be known: a line of its own, so the
+    /// device counts as held (see `KernelIO.virtualFunctions`).
     package func holders(_ address: PCIAddress, group: Int?) -> (lines: [String], pids: Set<Int32>) {
-        var devices = [(address: address, group: group)], unknown: [String] = []
-        for link in ((try? io.list(paths.device(address))) ?? []).filter({ $0.hasPrefix("virtfn") }).sorted() {
-            do throws(IOFailure) {
-                let target = try io.readLink(paths.attribute(address, link))
-                guard let vf = lastComponent(target).flatMap(PCIAddress.init) else {
-                    unknown.append("\(link) leads to \(escapingControlCharacters(target)), not a PCI function")
-                    continue
-                }
-                devices.append((vf, try? self.device(vf).iommuGroup))
-            } catch where error.errno == .ENOENT {
-                continue
-            } catch {
-                unknown.append("\(error)")
-            }
-        }
+        let (vfs, unreadable) = io.virtualFunctions(of: address, paths: paths)
+        let devices = [(address: address, group: group)] + vfs.map { ($0, try? self.device($0).iommuGroup) }
         let held = NodeHolders(io: io, paths: paths, vfio: vfioDrivers()).heldBy(devices)
-        return (unknown.map { "whether a VM holds a VF cannot be checked: \($0)" } + held.lines, held.pids)
+        return (unreadable.map { "whether a VM holds a VF cannot be checked: \($0)" } + held.lines, held.pids)
     }
 }

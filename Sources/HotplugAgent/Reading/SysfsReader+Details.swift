@@ -103,3 +103,29 @@ extension SysfsReader {
         AttributeWalker(io: io, directory: paths.device(address)).readings(for: write)
     }
 }
+
+extension KernelIO {
+    /// A PF's VFs, by its `virtfnN` links, in the links' order; a link that cannot be read,
+    /// or names no PCI function, is one reason in `unreadable`, never a VF passed over (a
+    /// link gone since the listing is none). For the looks that must know each VF: whether
+    /// the host uses one, whether a VM holds one.
+    func virtualFunctions(of pf: PCIAddress, paths: HostPaths) -> (vfs: [PCIAddress], unreadable: [String]) {
+        let links = ((try? list(paths.device(pf))) ?? []).filter { $0.hasPrefix("virtfn") }.sorted()
+        var vfs: [PCIAddress] = [], unreadable: [String] = []
+        for link in links {
+            do throws(IOFailure) {
+                let target = try readLink(paths.attribute(pf, link))
+                guard let vf = lastComponent(target).flatMap(PCIAddress.init) else {
+                    unreadable.append("\(link) leads to \(escapingControlCharacters(target)), not a PCI function")
+                    continue
+                }
+                vfs.append(vf)
+            } catch where error.errno == .ENOENT {
+                continue
+            } catch {
+                unreadable.append("\(error)")
+            }
+        }
+        return (vfs, unreadable)
+    }
+}
