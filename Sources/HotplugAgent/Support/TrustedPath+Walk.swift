@@ -91,9 +91,13 @@ extension TrustedPath {
                 }
                 // A target in bytes that are not UTF-8 could only be followed by another name
                 // (decoded, its bytes become U+FFFD): refused, as such a name in a listing is.
-                let bytes = readLinkBytes(next), target = bytes.flatMap { String(validating: $0, as: UTF8.self) }
-                if bytes != nil && target == nil {
+                let target: String?
+                do throws(Errno) {
+                    target = try readSymbolicLink("", in: next)
+                } catch where error == .EILSEQ {
                     throw Refusal(message: "link \(nextShown) has a target that is not UTF-8; refused")
+                } catch {
+                    target = nil
                 }
                 if isLast && goal == .readFile, let target, AttributeWalker.normalized(target) == ["dev", "null"],
                     target.isAbsolutePath

@@ -30,10 +30,8 @@ extension RealKernelIO {
                 reading.links[name] = try readSymbolicLink(name, in: fd)
             } catch where error == .ENOENT {
                 continue
-            } catch where error == .EILSEQ {
-                throw Self.notUTF8(.readlink, directory + "/" + name)
             } catch {
-                throw IOFailure(.readlink, directory + "/" + name, errno: error)
+                throw Self.linkFailure(.readlink, directory + "/" + name, error)
             }
         }
         for name in request.listings(after: reading.links) {

@@ -72,18 +72,14 @@ package final class RealKernelIO: KernelIO {
     }
 
     package func readLink(_ path: String) throws(IOFailure) -> String {
-        do throws(Errno) {
-            return try readSymbolicLink(path)
-        } catch where error == .EILSEQ {
-            throw Self.notUTF8(.readlink, path)
-        } catch {
-            throw IOFailure(.readlink, path, errno: error)
-        }
+        do throws(Errno) { return try readSymbolicLink(path) } catch { throw Self.linkFailure(.readlink, path, error) }
     }
 
-    /// The failure of a link or path that names a file in bytes that are not UTF-8.
-    static func notUTF8(_ operation: IOFailure.Operation, _ path: String) -> IOFailure {
-        IOFailure(operation, path, errno: .EILSEQ, detail: "it leads to a name that is not UTF-8")
+    /// A link or path that could not be read as text; EILSEQ says why in words: it names a
+    /// file in bytes that are not UTF-8.
+    static func linkFailure(_ operation: IOFailure.Operation, _ path: String, _ error: Errno) -> IOFailure {
+        let detail = error == .EILSEQ ? "it leads to a name that is not UTF-8" : nil
+        return IOFailure(operation, path, errno: error, detail: detail)
     }
 
     package func list(_ path: String) throws(IOFailure) -> [String] { try listing(path).names }
@@ -163,12 +159,14 @@ package final class RealKernelIO: KernelIO {
             let named = try readSymbolicLink("/proc/self/fd/\(fd)")
             if named.isAbsolutePath && !named.hasSuffix(" (deleted)") { return named }
         } catch where error == .EILSEQ {
-            throw Self.notUTF8(.realpath, path)
+            throw Self.linkFailure(.realpath, path, error)
         } catch {}
         guard let resolved = realpath(path, nil) else { throw IOFailure(.realpath, path, errno: .current) }
         defer { free(resolved) }
         let bytes = UnsafeRawBufferPointer(start: resolved, count: strlen(resolved))
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw Self.notUTF8(.realpath, path) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Self.linkFailure(.realpath, path, .EILSEQ)
+        }
         return text
     }
 
