@@ -126,8 +126,7 @@ package final class ReconcileQueue: @unchecked Sendable {
             lock.signal(.work)
             return true
         }
-        let stuck = running.values.count(where: \.reportedStuck)
-        guard workers < maxWorkers + stuck && workers < 2 * maxWorkers else { return false }
+        guard mayStartWorker else { return false }
         workers += 1
         startThread { [self] in workerLoop() }
         return true
@@ -156,12 +155,20 @@ package final class ReconcileQueue: @unchecked Sendable {
         guard !running.values.contains(where: { !$0.reportedStuck }) else { return false }
         guard !pendingSet.isEmpty, !stopping else { return true }
         let inTransit = workers - idleWorkers - running.count - (finishing ? 1 : 0)
-        let stuck = running.values.count(where: \.reportedStuck)
-        let canStart = idleWorkers > 0 || finishing || workers < min(maxWorkers + stuck, 2 * maxWorkers)
-        let startable = pending[head...].contains { item in
-            running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
-        }
-        return inTransit <= 0 && !(startable && canStart)
+        let canStart = idleWorkers > 0 || finishing || mayStartWorker
+        return inTransit <= 0 && !(canStart && pending[head...].contains(where: isTakeable))
+    }
+
+    /// Whether another worker may start: up to `maxWorkers`, and one more for each stuck
+    /// device, never beyond twice `maxWorkers`. Under the lock.
+    private var mayStartWorker: Bool {
+        workers < min(maxWorkers + running.values.count(where: \.reportedStuck), 2 * maxWorkers)
+    }
+
+    /// Whether a worker may take this pending request now: its device is not running, nor
+    /// another of its IOMMU group. Under the lock.
+    private func isTakeable(_ item: (address: PCIAddress, group: Int?)) -> Bool {
+        running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
     }
 
     /// Pending devices no worker can take while the stuck ones hold the workers or their
@@ -214,9 +221,7 @@ package final class ReconcileQueue: @unchecked Sendable {
             let next: PCIAddress? = lock.locked {
                 while true {
                     if stopping { return nil }
-                    if let index = pending[head...].firstIndex(where: { item in
-                        running[item.address] == nil && (item.group.map { !busyGroups.contains($0) } ?? true)
-                    }) {
+                    if let index = pending[head...].firstIndex(where: isTakeable) {
                         let item = pending[index]
                         if index == head {
                             head += 1
