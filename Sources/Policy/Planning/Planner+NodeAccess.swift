@@ -20,13 +20,11 @@ extension Planner {
     /// One group, one owner: the first policy (in policy order) of the group's devices
     /// decides the node; another that asks something else is reported once, on the first
     /// of its devices, and never applied, so the node is not flipped back and forth.
-    /// `policy` is the device's own (not a peer's claim-group), and takes it to a VFIO driver.
-    func planNodeAccess(
-        group: Int, device: PCIDevice, policy own: (policy: Policy, index: Int), into plan: inout DevicePlan,
-        in host: HostView
-    ) {
-        let policy = own.policy
-        let setters = nodePolicies(of: group, in: host, known: (own.index, device.address))
+    /// `claim` is the device's own (not through a peer's claim-group), and takes it to a
+    /// VFIO driver.
+    func planNodeAccess(group: Int, device: PCIDevice, claim: Claim, into plan: inout DevicePlan, in host: HostView) {
+        let policy = claim.policy
+        let setters = nodePolicies(of: group, in: host, known: (claim.index, device.address))
         if let first = setters.first, let mine = setters.first(where: { $0.device == device.address }),
             mine.index != first.index
         {

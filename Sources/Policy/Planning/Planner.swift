@@ -141,7 +141,7 @@ public struct Planner: Sendable {
                 plan.warnings.append("IOMMU group \(group) is not viable for VFIO: held by \(names)\(hint)")
             }
             if claim.via == nil && policy.setsNodeAccess {
-                planNodeAccess(group: group, device: device, policy: (policy, claim.index), into: &plan, in: host)
+                planNodeAccess(group: group, device: device, claim: claim, into: &plan, in: host)
             }
             // The device's own node (iommufd), for a device of the policy or of its claim-group.
             if policy.setsNodeAccess, device.driver == intended, let node = device.deviceNode {
