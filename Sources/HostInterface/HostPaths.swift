@@ -13,8 +13,9 @@ package struct HostPaths: Sendable {
         let components = absolutePath(root).split(byte: UInt8(ascii: "/")).filter { $0 != "." }
         let root = "/" + components.joined(separator: "/"), base = root == "/" ? "" : root
         self.root = root
-        (pciDevices, pciDrivers, iommuGroups) = (
-            base + "/sys/bus/pci/devices", base + "/sys/bus/pci/drivers", base + "/sys/kernel/iommu_groups"
+        (pciDevices, pciDrivers, iommuGroups, vfioNodes) = (
+            base + "/sys/bus/pci/devices", base + "/sys/bus/pci/drivers", base + "/sys/kernel/iommu_groups",
+            base + "/dev/vfio"
         )
     }
 
@@ -27,7 +28,7 @@ package struct HostPaths: Sendable {
     package func walkRoot(chosen: String?) -> String { chosen == nil ? root : "/" }
 
     /// The directories every look starts from, made once.
-    package let pciDevices: String, pciDrivers: String, iommuGroups: String
+    package let pciDevices: String, pciDrivers: String, iommuGroups: String, vfioNodes: String
     package var driversProbe: String { under("/sys/bus/pci/drivers_probe") }
 
     package func device(_ address: PCIAddress) -> String { joinedPath(pciDevices, address.description) }
@@ -36,7 +37,7 @@ package struct HostPaths: Sendable {
     }
     package func driver(_ name: String) -> String { joinedPath(pciDrivers, name) }
     package func iommuGroupDevices(_ group: Int) -> String { joinedPath(iommuGroups, String(group), "devices") }
-    package func vfioNode(_ group: Int) -> String { joinedPath(under("/dev/vfio"), String(group)) }
+    package func vfioNode(_ group: Int) -> String { joinedPath(vfioNodes, String(group)) }
 
     package var classNet: String { under("/sys/class/net") }
     package var classBlock: String { under("/sys/class/block") }
