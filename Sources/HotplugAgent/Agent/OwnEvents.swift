@@ -86,38 +86,34 @@ package final class OwnEvents: Sendable {
     /// then taken, and the device marked to start from its view; otherwise, when it is a
     /// PCI event, the device's view is dropped.
     package func take(_ event: UEvent, for address: PCIAddress) -> Bool {
-        table.withLock { table in
-            guard var entry = table.entries[address] else { return false }
-            let own: Bool
-            switch event.subsystem {
-            case "pci":
-                let expected: Expected? =
-                    switch event.action {
-                    case "bind": event.properties["DRIVER"].map { .bound($0) }
-                    case "unbind": .unbound
-                    default: nil
-                    }
-                // In the order the steps cause them: one that did not come (a step that
-                // found the device where it wanted it) leaves the rest unmatched, never
-                // waiting to match someone else's event later.
-                if let expected, entry.expected.first == expected {
-                    entry.expected.removeFirst()
-                    own = true
-                } else {
-                    own = false
-                }
-            case "vfio", "vfio-dev":
-                own = true
-            default:
-                own = false
-            }
-            // The view may still be to come: the reconcile that took the step runs on.
-            guard own, ContinuousClock.now - entry.since < lifetime else {
-                table.entries[address] = nil
+        // A PCI event must be the next one the steps cause; `vfio` and `vfio-dev` events
+        // come beside those (nil: nothing to match).
+        let awaited: Expected?
+        switch (event.subsystem, event.action) {
+        case ("pci", "bind"): awaited = event.properties["DRIVER"].map { .bound($0) }
+        case ("pci", "unbind"): awaited = .unbound
+        case ("vfio", _), ("vfio-dev", _): awaited = nil
+        default:
+            table.withLock { _ = $0.entries.removeValue(forKey: address) }
+            return false
+        }
+        let isPCI = event.subsystem == "pci"
+        return table.withLock { table in
+            // Changed where it is kept: an entry taken out and put back cost a hash and the
+            // retains of its whole view for every event.
+            guard let index = table.entries.index(forKey: address) else { return false }
+            // In the order the steps cause them: one that did not come (a step that found
+            // the device where it wanted it) leaves the rest unmatched, never waiting to
+            // match someone else's event later. The view may still be to come: the
+            // reconcile that took the step runs on.
+            guard !isPCI || (awaited != nil && table.entries.values[index].expected.first == awaited),
+                ContinuousClock.now - table.entries.values[index].since < lifetime
+            else {
+                table.entries.remove(at: index)
                 return false
             }
-            entry.onlyOwn = entry.onlyOwn ?? true
-            table.entries[address] = entry
+            if isPCI { table.entries.values[index].expected.removeFirst() }
+            table.entries.values[index].onlyOwn = table.entries.values[index].onlyOwn ?? true
             return true
         }
     }
