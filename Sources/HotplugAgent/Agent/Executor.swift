@@ -231,13 +231,19 @@ package struct Executor: Sendable {
 
     /// The driver link once it names `driver`, or whatever it names when the wait is over.
     private func waitForDriver(_ address: PCIAddress, _ driver: String) throws(AgentError) -> String? {
-        slowCalls.enter(address)
-        defer { slowCalls.leave(address) }
         let deadline = ContinuousClock.now + bindSettle
         var pause = Duration.milliseconds(5)
+        // A bind mostly settles within the write that asked for it: the queue hears of the
+        // wait only once there is one.
+        var waiting = false
+        defer { if waiting { slowCalls.leave(address) } }
         while true {
             let now = try reader.driver(of: address)
             if now == driver || ContinuousClock.now >= deadline { return now }
+            if !waiting {
+                waiting = true
+                slowCalls.enter(address)
+            }
             sleep(for: min(pause, deadline - ContinuousClock.now))
             pause = min(pause * 2, .milliseconds(200))
         }

@@ -81,8 +81,8 @@ package final class ReconcileQueue: @unchecked Sendable {
     /// `slowAfter`, another may run.
     package func enterSlowCall(for address: PCIAddress) {
         lock.locked {
-            guard running[address] != nil, !stopping else { return }
-            running[address]!.slowSince = .now
+            guard let index = running.index(forKey: address), !stopping else { return }
+            running.values[index].slowSince = .now
             if !overseeing {
                 overseeing = true
                 startThread { [self] in overseeSlowCalls() }
