@@ -23,10 +23,15 @@ extension SimulatedState {
         } else {
             sriov.count = count
             devices[pf]!.sriov = sriov
-            // Each VF its own group, numbered after the highest there is (looked up once: per
-            // VF it made enabling n VFs cost n times the groups).
-            let firstGroup = (groupMembers.keys.max() ?? -1) + 1
-            for index in 0..<count { addVF(pf, index, sriov, group: firstGroup + index) }
+            // Each VF its own group, numbered as the kernel numbers a new one: the lowest free
+            // (`ida_alloc` in `iommu_group_alloc`), so VFs made again reuse the numbers of
+            // those destroyed. Found in one pass for all of them.
+            var free = Array<Int>(), candidate = 0
+            while free.count < count {
+                if groupMembers[candidate] == nil { free.append(candidate) }
+                candidate += 1
+            }
+            for index in 0..<count { addVF(pf, index, sriov, group: free[index]) }
             for (path, value) in sriov.perVFAttributes {
                 for number in 1...count { devices[pf]!.attributes[path.replacing("%d", with: String(number))] = value }
             }

@@ -163,7 +163,12 @@ package struct SimulatedState {
     }
 
     mutating func remove(_ address: PCIAddress) {
-        if let group = devices.removeValue(forKey: address)?.group { groupMembers[group]?.remove(address) }
+        // The kernel releases a group with its last device (its number free again: `ida_free`).
+        if let group = devices.removeValue(forKey: address)?.group, groupMembers[group]?.remove(address) != nil,
+            groupMembers[group]?.isEmpty == true
+        {
+            groupMembers[group] = nil
+        }
         hostUsers.remove(address)
     }
 

@@ -114,6 +114,41 @@ struct SRIOVTests {
         #expect(host.log.containing("lost").isEmpty)
         #expect(host.agent.failureCount == 0)
     }
+
+    /// As the kernel numbers groups (`ida_alloc` in `iommu_group_alloc`, `ida_free` when the
+    /// last device leaves): VFs destroyed and made again take the lowest free numbers, the
+    /// ones just freed, and a group without devices is gone. Numbers that only grew made a
+    /// host that churns VFs all day look like an ever larger one (the bench's growth).
+    @Test func vfsMadeAgainReuseTheGroupNumbersTheKernelFreed() throws {
+        // VFs claimed as they come; their number is the admin's.
+        let host = try SimHost(
+            "seed-002-flex.json",
+            policies: """
+                [[policy]]
+                name = "flex-vfs"
+                match.pf-ids = ["8086:56c0"]
+                driver = "vfio-pci"
+                """)
+        #expect(host.runOnce())
+        let numVFs = "/sys/bus/pci/devices/\(flex)/sriov_numvfs"
+        try host.kernel.write("/sys/bus/pci/devices/\(flex)/sriov_drivers_autoprobe", "0")
+        try host.kernel.write(numVFs, "4")
+        host.deliverEvents()
+        func groups() -> [Int] { host.addresses { $0.physfn != nil }.compactMap { host.device($0)?.group } }
+        let first = groups(), listed = try host.kernel.list("/sys/kernel/iommu_groups")
+        #expect(first.count == 4)
+        for _ in 0..<3 {
+            try host.kernel.write(numVFs, "0")
+            host.deliverEvents()
+            let left = try host.kernel.list("/sys/kernel/iommu_groups")
+            #expect(Set(left) == Set(listed).subtracting(first.map(String.init)))
+            try host.kernel.write(numVFs, "4")
+            host.deliverEvents()
+            #expect(groups() == first)
+            #expect(try host.kernel.list("/sys/kernel/iommu_groups") == listed)
+        }
+        #expect(host.addresses { $0.physfn != nil && $0.driver == "vfio-pci" }.count == 4)
+    }
 }
 
 struct ConfigSpaceTests {
