@@ -135,7 +135,8 @@ extension BenchCommand {
     }
 }
 
-private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+/// The middle one of `values` (the upper of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 /// One claim as bare writes: override, unbind, probe, the node's owner and mode.
 func bareClaim(_ kernel: SimulatedKernel, _ address: PCIAddress) throws {
