@@ -256,6 +256,54 @@ once; rc=$?
 check "sriov_numvfs ENOENT from pci-stub fails run --once (exit 1)" [ $rc = 1 ]
 check "and is logged as a failure naming ENOENT, not as a device that left" eval 'grep -q "failed: set sriov_numvfs to 1: .*ENOENT" $LOG && ! grep -q "left during set sriov_numvfs" $LOG'
 
+# --- VFs destroyed and made again while the daemon runs, as a VM manager does all day -----
+# Each set is claimed as it comes; the kernel numbers the new VFs' groups with the numbers it
+# freed (the lowest free, which the simulator copies); the daemon does not grow.
+policies <<'TOML'
+[[policy]]
+name = "nvme-vfs"
+match.pf-ids = ["1b36:0010"]
+driver = "vfio-pci"
+owner = "1000"
+mode = "0660"
+TOML
+once
+check "no policy for the PF: it is back on nvme" is_on $NVME nvme
+echo 0 > /sys/bus/pci/devices/$NVME/sriov_drivers_autoprobe
+"$A" run --policy-dir /run/p --log-level info > /run/churn.log 2>&1 &
+DAEMON=$!
+wait_for 30 grep -q "coldplug done" /run/churn.log
+vf_groups() { for l in /sys/bus/pci/devices/$NVME/virtfn*; do group_of "$(basename "$(readlink "$l")")"; done; }
+vfs_claimed() {
+    local l vf n=0
+    for l in /sys/bus/pci/devices/$NVME/virtfn*; do
+        vf=$(basename "$(readlink "$l")")
+        is_on "$vf" vfio-pci && node_is "$vf" "1000:0 660" && n=$((n + 1))
+    done
+    [ $n = 2 ]
+}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' /proc/$DAEMON/status; }
+cycles=8 claimed_each=1 same_groups=1 first_groups="" start=$(now_ms)
+for i in $(seq $cycles); do
+    echo 0 > /sys/bus/pci/devices/$NVME/sriov_numvfs
+    echo 2 > /sys/bus/pci/devices/$NVME/sriov_numvfs
+    wait_for 20 vfs_claimed || claimed_each=0
+    groups=$(vf_groups | tr '\n' ' ')
+    [ -z "$first_groups" ] && first_groups=$groups
+    [ "$groups" = "$first_groups" ] || same_groups=0
+    [ $i = 2 ] && rss_early=$(rss_kib)
+done
+rss_late=$(rss_kib)
+echo "INFO VF churn: $cycles cycles of 2 VFs in $(( $(now_ms) - start )) ms;" \
+    "daemon resident ${rss_early} KiB after 2, ${rss_late} KiB after $cycles"
+check "VF churn: both VFs claimed, nodes owned, after each of $cycles cycles" [ $claimed_each = 1 ]
+check "VF churn: the kernel gave the new VFs the group numbers it freed ($first_groups) each time" [ $same_groups = 1 ]
+check "VF churn: the daemon grew by less than 1 MiB (a guard; the figure is the bench's)" \
+    [ $(( rss_late - rss_early )) -lt 1024 ]
+echo 0 > /sys/bus/pci/devices/$NVME/sriov_numvfs
+echo 1 > /sys/bus/pci/devices/$NVME/sriov_drivers_autoprobe
+kill -TERM $DAEMON; wait $DAEMON
+
 # --- a real VMM as an ordinary user, and the CDI spec ------------------------------------
 # QEMU (this machine's, TCG inside the guest, paused with -S) runs as user 1000 with
 # -device vfio-pci on devices the daemon claimed for that user: it opens the container and
