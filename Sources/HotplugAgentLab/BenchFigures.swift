@@ -60,7 +60,6 @@ extension BenchCommand {
         try driverctlAgainstTheAgent(agentColdplug: try coldplugAgainstBareWrites())
         try slowProbesAgainstParallelWrites()
         try hotplugLatency()
-        try reconcileCost()
         let (kernel, agent, state) = try bigHost(workers: workers)
         defer { _ = Subprocess.removeTree(state) }
         let host = (kernel: kernel, agent: agent)
@@ -72,6 +71,8 @@ extension BenchCommand {
         figure(
             "resident memory, bench process", "\(fixed(Double(residentKiB()) / 1024, 1)) MiB",
             "\(pfs * 256) devices known, simulated kernel included; at start \(fixed(Double(startRSS) / 1024, 1)) MiB")
+        // Figures that make hosts of their own, after the resident memory of the one above.
+        try reconcileCost()
         try coldplugFigure(host, coldplug, fresh: 2)
         try growth(host)
         try churn(host)
