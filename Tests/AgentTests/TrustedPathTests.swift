@@ -314,6 +314,33 @@ struct TrustedRecordTests {
         #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
     }
 
+    /// A descriptor replaced because its directory went (an admin's `rm -r`, a tool that
+    /// makes the state afresh) is closed once no write uses it: the daemon kept each one open
+    /// until it stopped, and after some thousand replacements (the unit's default limit of
+    /// descriptors) could neither read a device nor reload. Found by this round's attacker.
+    @Test func aReplacedOriginDirectoryLeavesNoDescriptorOpen() throws {
+        let tree = try FakeSysfs()
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
+        let origin = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
+        let addresses = try (0x10...0x30).map { try #require(PCIAddress("0000:\(hex($0, width: 2)):00.0")) }
+        func heldOnRemoved() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return names.count { name in
+                let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")
+                return target.map { $0.hasPrefix(tree.path("/state/origins")) && $0.hasSuffix("(deleted)") } ?? false
+            }
+        }
+        for address in addresses {
+            try store.save(address, origin)
+            #expect(unlink(tree.path("/state/origins/\(address)")) == 0 && rmdir(tree.path("/state/origins")) == 0)
+        }
+        try store.save(addresses[0], origin)
+        #expect(heldOnRemoved() == 0)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(addresses[0]) == origin)
+        store.remove(addresses[0])
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(addresses[0]) == nil)
+    }
+
     /// The store keeps its directory open for writing: one removed meanwhile is made again
     /// (the record lands in the new one, not in the removed one's descriptor), and after the
     /// sweep has listed it, a device it did not list has no record.

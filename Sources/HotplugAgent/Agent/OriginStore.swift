@@ -26,14 +26,18 @@ package final class OriginStore: Sendable {
     private let known = Locked<[PCIAddress: DriverOrigin?]>([:])
     /// The names the directory held when it was listed; nil until then.
     private let listed = Locked<Set<String>?>(nil)
-    /// The directory, open for writing into; and those it replaced (removed meanwhile),
-    /// kept open until the store goes, since another worker may be writing through one.
+    /// The directory, open for writing into; and those it replaced (removed meanwhile), each
+    /// kept open while a worker still writes through it, and closed when the last is done
+    /// (kept until the store went, one descriptor leaked for each replacement).
     private let opened = Locked<Opened>(Opened())
     private struct Opened {
         var current: Int32?
         /// The device and inode of `current`.
         var identity: (dev: UInt64, ino: UInt64)?
-        var retired: [Int32] = []
+        /// How many operations use each descriptor now (`acquire` to `release`).
+        var users: [Int32: Int] = [:]
+        /// Replaced descriptors still in use.
+        var retired = Set<Int32>()
     }
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
@@ -73,7 +77,7 @@ package final class OriginStore: Sendable {
 
     deinit {
         let kept = opened.withLock { $0 }
-        for fd in kept.retired + (kept.current.map { [$0] } ?? []) { close(fd) }
+        for fd in kept.retired.union(kept.current.map { [$0] } ?? []) { close(fd) }
     }
 
     /// The record of the device at `address` if it was written for a device of `id`; one
@@ -229,17 +233,20 @@ package final class OriginStore: Sendable {
         }
     }
 
-    /// Workers write through the kept descriptor (`currentDirectory`); one that finds the
+    /// Workers write through the kept descriptor (`acquireDirectory`); one that finds the
     /// directory gone meanwhile (ENOENT) has it opened afresh, and tries once more.
     private func write(_ address: PCIAddress, _ text: String) throws(IOFailure) {
-        guard var fd = try currentDirectory(creating: true) else {
+        guard var fd = try acquireDirectory(creating: true) else {
             throw IOFailure(.open, directory, errno: .ENOENT)
         }
+        defer { release(fd) }
         for attempt in 0..<2 {
             do throws(IOFailure) {
                 return try writeRecordAtomically(address.description, in: fd, shown: directory, text)
             } catch where error.errno == .ENOENT && attempt == 0 {
-                fd = try directoryDescriptor(replacing: fd)
+                let stale = fd
+                fd = try directoryDescriptor(replacing: stale)
+                release(stale)
             } catch {
                 throw error
             }
@@ -250,24 +257,41 @@ package final class OriginStore: Sendable {
     /// directory there now (an admin's `mv` or `rm -r` of it leaves the descriptor on the old
     /// one, where removals would miss the records a restarted agent reads); else the one
     /// there, opened through the trusted walk (made first where `creating`) and kept
-    /// instead. Nil where there is none and none is to be made.
-    private func currentDirectory(creating: Bool) throws(IOFailure) -> Int32? {
+    /// instead. Nil where there is none and none is to be made. In use until `release`.
+    private func acquireDirectory(creating: Bool) throws(IOFailure) -> Int32? {
         var named = stat()
         let found = stat(directory, &named) == 0
         if !found && errno == ENOENT && !creating { return nil }
-        let (current, identity) = opened.withLock { ($0.current, $0.identity) }
-        if found, let current, let identity, identity == (UInt64(named.st_dev), UInt64(named.st_ino)) {
-            return current
+        let (held, current) = opened.withLock { kept -> (Int32?, Int32?) in
+            guard found, let current = kept.current, let identity = kept.identity,
+                identity == (UInt64(named.st_dev), UInt64(named.st_ino))
+            else { return (nil, kept.current) }
+            kept.users[current, default: 0] += 1
+            return (current, current)
         }
+        if let held { return held }
         return try directoryDescriptor(replacing: current)
     }
 
-    /// The kept descriptor; opened when there is none, or when it is still `stale`.
+    /// An operation is done with `fd`: a replaced one nobody uses any more is closed.
+    private func release(_ fd: Int32) {
+        opened.withLock { kept in
+            guard let users = kept.users[fd] else { return }
+            kept.users[fd] = users > 1 ? users - 1 : nil
+            if users == 1, kept.retired.remove(fd) != nil { close(fd) }
+        }
+    }
+
+    /// The kept descriptor, in use until `release`; opened when there is none, or when it is
+    /// still `stale` (which is closed now if no operation uses it, else by the last one's).
     private func directoryDescriptor(replacing stale: Int32?) throws(IOFailure) -> Int32 {
         try opened.withLock { (kept: inout Opened) throws(IOFailure) -> Int32 in
-            if let current = kept.current, current != stale { return current }
+            if let current = kept.current, current != stale {
+                kept.users[current, default: 0] += 1
+                return current
+            }
             if let stale, kept.current == stale {
-                kept.retired.append(stale)
+                if kept.users[stale] == nil { close(stale) } else { kept.retired.insert(stale) }
                 kept.current = nil
                 kept.identity = nil
             }
@@ -275,6 +299,7 @@ package final class OriginStore: Sendable {
             var held = stat()
             kept.current = fd
             kept.identity = fstat(fd, &held) == 0 ? (UInt64(held.st_dev), UInt64(held.st_ino)) : nil
+            kept.users[fd, default: 0] += 1
             return fd
         }
     }
@@ -298,7 +323,8 @@ package final class OriginStore: Sendable {
     /// `writeRecordAtomically`), which every read ignores: removed once a minute old (a write
     /// in flight is a moment old: another agent's, where one runs beside this one).
     private func removeStaleTemporaries(_ names: [String]) {
-        guard !names.isEmpty, let fd = try? currentDirectory(creating: false) else { return }
+        guard !names.isEmpty, let fd = try? acquireDirectory(creating: false) else { return }
+        defer { release(fd) }
         let now = time(nil)
         for name in names {
             var status = stat()
@@ -320,14 +346,15 @@ package final class OriginStore: Sendable {
 
     package func remove(_ address: PCIAddress) { _ = remove([address]) }
 
-    /// Unlinks the records through the kept descriptor, as they are written (`currentDirectory`):
+    /// Unlinks the records through the kept descriptor, as they are written (`acquireDirectory`):
     /// two system calls, where the trusted walk to the directory took some 25. Every removal
     /// looks, whatever the store believes: another agent (`run --once` beside the daemon)
     /// may have written a record since, a write or an unlink may have failed halfway.
     /// Returns those whose record it unlinked.
     private func remove(_ addresses: [PCIAddress]) -> [PCIAddress] {
         // A directory that is missing, or cannot be opened or trusted, holds none to remove.
-        guard writable, !addresses.isEmpty, let fd = try? currentDirectory(creating: false) else { return [] }
+        guard writable, !addresses.isEmpty, let fd = try? acquireDirectory(creating: false) else { return [] }
+        defer { release(fd) }
         var removed: [PCIAddress] = [], gone = Set<PCIAddress>()
         for address in addresses {
             if unlinkat(fd, address.description, 0) == 0 {
