@@ -85,6 +85,24 @@ struct KeptKnowledgeTests {
         #expect(host.agent.failureCount == 0)
     }
 
+    /// Events naming groups that do not exist (only a root process can send them: libudev
+    /// takes none from another user) leave nothing kept: an empty listing named no member
+    /// whose `remove` would forget it, and each number kept one more entry, without bound.
+    /// Found by this round's attacker (250,000 such events: 10.6 to 17.8 MiB).
+    @Test func eventsForGroupsThatDoNotExistKeepNothing() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let before = host.reader.groups.count
+        let events = (5000..<7000).map { group in
+            UEvent(
+                action: "add", subsystem: "vfio", devpath: "/devices/virtual/vfio/\(group)", devname: "vfio/\(group)")
+        }
+        host.agent.handle((events, false))
+        #expect(host.reader.groups.count <= before)
+        #expect(host.agent.failureCount == 0)
+    }
+
     /// Forgetting by tag (the groups that list an address) forgets every value that carries
     /// the tag now, only those, and none whose tags it carried before it was read again.
     @Test func forgettingByTagForgetsExactlyTheValuesThatCarryIt() {

@@ -27,9 +27,11 @@ package final class GroupCache: Sendable {
 
     package init() {}
 
-    /// The group's members kept, or `list()`'s.
+    /// The group's members kept, or `list()`'s. A group with none is not kept: the kernel
+    /// has no such group (it frees one with its last device), and nothing would forget it
+    /// (no member names it), so events naming groups that do not exist grew the cache.
     package func members(of group: Int, _ list: () -> [PCIAddress]) -> [PCIAddress] {
-        kept.value(for: group) { Members(list()) }.addresses
+        kept.value(for: group, keeping: { !$0.addresses.isEmpty }) { Members(list()) }.addresses
     }
 
     package func forget(_ group: Int) { kept.forget(group) }
@@ -40,4 +42,7 @@ package final class GroupCache: Sendable {
     }
 
     package func forgetAll() { kept.forgetAll() }
+
+    /// How many groups' members are kept (for tests).
+    package var count: Int { kept.count }
 }

@@ -53,13 +53,14 @@ package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable
 
     package convenience init() where Tag == Never { self.init(tags: { _ in [] }) }
 
-    /// The value kept for `key`, or `read()`'s.
+    /// The value kept for `key`, or `read()`'s, kept where `keeping` says so.
     package func value<Failure: Error>(
-        for key: Key, _ read: () throws(Failure) -> Value
+        for key: Key, keeping: (Value) -> Bool = { _ in true }, _ read: () throws(Failure) -> Value
     ) throws(Failure) -> Value {
         let (known, generation) = kept.withLock { ($0.values[key], $0.generation) }
         if let known { return known }
         let value = try read()
+        guard keeping(value) else { return value }
         let tags = tags(value)
         kept.withLock { kept in
             guard kept.generation == generation else { return }
@@ -94,6 +95,9 @@ package final class KeptUntilForgotten<Key: Hashable & Sendable, Value: Sendable
             $0.generation += 1
         }
     }
+
+    /// How many values are kept (for tests).
+    package var count: Int { kept.withLock { $0.values.count } }
 
     private static func remove(_ key: Key, from kept: inout Kept, tags: (Value) -> [Tag]) {
         guard let value = kept.values.removeValue(forKey: key) else { return }
