@@ -27,8 +27,7 @@ package final class OriginStore: Sendable {
     /// The names the directory held when it was listed; nil until then.
     private let listed = Locked<Set<String>?>(nil)
     /// The directory, open for writing into; and those it replaced (removed meanwhile), each
-    /// kept open while a worker still writes through it, and closed when the last is done
-    /// (kept until the store went, one descriptor leaked for each replacement).
+    /// kept open while a worker still writes through it, and closed when the last is done.
     private let opened = Locked<Opened>(Opened())
     private struct Opened {
         var current: Int32?
