@@ -223,7 +223,7 @@ extension SimulatedKernel {
         switch parsed {
         case .devicesDir: return state.devices.keys.sorted().map(\.description)
         case .driversDir: return state.driverOrder
-        case .groupsDir: return state.groupMembers.filter { !$0.value.isEmpty }.keys.sorted().map(String.init)
+        case .groupsDir: return state.groupMembers.keys.sorted().map(String.init)
         case .groupDevices(let group):
             let members = state.members(of: group)
             guard !members.isEmpty else { throw IOFailure(.list, path(), errno: .ENOENT) }
