@@ -342,18 +342,11 @@ extension BenchCommand {
     /// VMs all day. The growth after the first 10 such cycles.
     private func churn(_ host: (kernel: SimulatedKernel, agent: Agent)) throws {
         let pf = PCIAddress("0000:10:00.0")!, numVFs = host.kernel.paths.attribute(pf, "sriov_numvfs")
-        func settle() {
-            var events = host.kernel.drain()
-            while !events.events.isEmpty {
-                host.agent.handle(events)
-                events = host.kernel.drain()
-            }
-        }
         func cycle() throws {
             try host.kernel.write(numVFs, "0")
-            settle()
+            handleUntilQuiet(host.agent, host.kernel)
             try host.kernel.write(numVFs, "256")
-            settle()
+            handleUntilQuiet(host.agent, host.kernel)
             host.kernel.forgetHistory()
         }
         // The PF's VFs, at offset 1 and stride 1 from it (`bigKernel`).

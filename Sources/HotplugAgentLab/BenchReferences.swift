@@ -138,6 +138,19 @@ extension BenchCommand {
 /// The middle one of `values` (the upper of the two middle ones for an even count).
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+/// Hands `agent` the kernel's events until a drain finds none: those its own steps cause
+/// come after the batch that asked for them. Returns how many it handed in.
+@discardableResult
+func handleUntilQuiet(_ agent: Agent, _ kernel: SimulatedKernel) -> Int {
+    var events = kernel.drain(), count = 0
+    while !events.events.isEmpty {
+        count += events.events.count
+        agent.handle(events)
+        events = kernel.drain()
+    }
+    return count
+}
+
 /// One claim as bare writes: override, unbind, probe, the node's owner and mode.
 func bareClaim(_ kernel: SimulatedKernel, _ address: PCIAddress) throws {
     let device = "/sys/bus/pci/devices/\(address)"

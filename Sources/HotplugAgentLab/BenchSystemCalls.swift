@@ -89,12 +89,7 @@ extension BenchCommand {
             try kernel.plug(description.devices.first { $0.address == address.description }!)
             KernelMarker.end()
             try io.level()
-            var events = kernel.drain(), count = 0
-            while !events.events.isEmpty {
-                count += events.events.count
-                agent.handle(events)
-                events = kernel.drain()
-            }
+            let count = handleUntilQuiet(agent, kernel)
             SystemCallTrace.window(nil)
             guard claimed() == targets.count else { throw ValidationError("\(address) was not claimed again") }
             SystemCallTrace.note(window, "\(count) events handed in")
