@@ -199,18 +199,6 @@ struct HotplugTests {
         #expect(host.reader.groupMembers(999) == [nic])
     }
 
-    @Test func whatIsKnownOfADeviceIsUsedOnlyWhileItsDirectoryIsTheSame() {
-        let cache = IdentityCache()
-        let address = PCIAddress("0000:12:00.0")!
-        let gpu = DeviceIdentity(
-            inode: 7, id: PCIID("1002:74a1")!, subsystemID: PCIID("1002:0c34")!, classCode: 0x038000, iommuGroup: 12)
-        cache.store(gpu, for: address)
-        #expect(cache.lookup(address, inode: 7) == gpu)
-        #expect(cache.lookup(address, inode: 8) == nil)
-        cache.forget(address)
-        #expect(cache.lookup(address, inode: 7) == nil && cache.count == 0)
-    }
-
     @Test func aNodeRecreatedBehindTheAgentsBackIsOwnedAgain() throws {
         let host = try seed000()
         let group = try #require(host.device("0000:22:00.0")?.group)

@@ -363,18 +363,23 @@ struct NodeACLTests {
         #expect(throws: IOFailure.self) { try io.grantNodeAccess(tree.path("/dev/iommu2"), users: [1000], groups: []) }
     }
 
-    /// One look at a device's directory: what is there, nothing for what is not, and no
-    /// entry reached through a link (a file swapped for one is an error, not its target).
-    @Test func aDirectoryIsReadThroughOneDescriptorAndNeverThroughALink() throws {
+    /// One look at a device's directory, afresh (one descriptor) or under the inode the
+    /// caller knows (by path, the inode after): what is there, nothing for what is not, and
+    /// no entry reached through a link (a file or directory swapped for one is an error or
+    /// absent, never its target).
+    @Test(arguments: [false, true])
+    func aDirectoryIsReadInOneLookAndNeverThroughALink(underKnownInode: Bool) throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
+        let known = underKnownInode ? try io.inode(directory) : nil
         let reading = try io.readDirectory(
             directory,
             DirectoryRequest(
-                files: ["driver_override", "boot_vga"], links: ["driver", "physfn"], listings: ["vfio-dev", "absent"]))
+                files: ["driver_override", "boot_vga"], links: ["driver", "physfn"], listings: ["vfio-dev", "absent"],
+                knownInode: known))
         #expect(reading.inode == (try io.inode(directory)))
         #expect(reading.files == ["driver_override": "(null)\n"])
         #expect(reading.links == ["driver": "../../../bus/pci/drivers/amdgpu"])
@@ -384,9 +389,57 @@ struct NodeACLTests {
         unlink(tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override"))
         try tree.link("/sys/bus/pci/devices/0000:0b:00.0/driver_override", to: tree.path("/etc/secret"))
         #expect(throws: IOFailure.self) {
-            try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"]))
+            try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"], knownInode: known))
         }
-        #expect(throws: IOFailure.self) { try io.readDirectory(directory + "/gone", DirectoryRequest()) }
+        try tree.mkdir("/etc/elsewhere/vfio9")
+        #expect(rmdir(tree.path("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")) == 0)
+        #expect(rmdir(tree.path("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev")) == 0)
+        try tree.link("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev", to: tree.path("/etc/elsewhere"))
+        #expect(
+            (try? io.readDirectory(directory, DirectoryRequest(listings: ["vfio-dev"], knownInode: known)))?
+                .listings["vfio-dev"] == nil)
+        #expect(throws: IOFailure.self) {
+            try io.readDirectory(directory + "/gone", DirectoryRequest(knownInode: known))
+        }
+    }
+
+    /// Entries read by path under a known inode while the device was swapped may be the old
+    /// one's: a reading is used only where it shows the inode it was asked under, never
+    /// where it matches what the cache holds by then (another reader may have put the new
+    /// device's identity there meanwhile). Both readers of known devices.
+    @Test func entriesReadWhileADeviceWasSwappedAreNeverTakenForTheNewOnes() throws {
+        let tree = try FakeSysfs()
+        let address = PCIAddress("0000:0b:00.0")!
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
+        try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
+        let paths = HostPaths(root: tree.root)
+        let io = InterposedKernelIO(RealKernelIO(paths: paths))
+        let reader = SysfsReader(io: io, paths: paths)
+        let view = try reader.view(around: [address])
+        #expect(view.devices[address]?.vfioDeviceNames == ["vfio3"])
+        /// The next reading: the old device's entries, then the swap and another reader's
+        /// look at the new device, then the inode of the directory there now.
+        func swapDuringTheNextReading() {
+            io.interpose = { (directory: String, request: DirectoryRequest) throws(IOFailure) -> DirectoryReading in
+                io.interpose = nil
+                var stale = try io.base.readDirectory(directory, request)
+                #expect(rename(tree.path("/sys/bus/pci/devices/0000:0b:00.0"), tree.path("/sys/gone")) == 0)
+                try! tree.device("0000:0b:00.0", id: "10de:2204", driver: "amdgpu")
+                reader.identities.forget(address)
+                _ = try! reader.device(address)
+                stale.inode = try io.base.inode(directory)
+                return stale
+            }
+        }
+        swapDuringTheNextReading()
+        #expect(try reader.confirming(view, address) == nil)
+        #expect(rename(tree.path("/sys/bus/pci/devices/0000:0b:00.0"), tree.path("/sys/gone2")) == 0)
+        #expect(rename(tree.path("/sys/gone"), tree.path("/sys/bus/pci/devices/0000:0b:00.0")) == 0)
+        reader.identities.forget(address)
+        #expect(try reader.device(address).driver == "vfio-pci")
+        swapDuringTheNextReading()
+        let device = try reader.device(address)
+        #expect(device.driver == "amdgpu" && device.id == PCIID("10de:2204")! && device.vfioDeviceNames.isEmpty)
     }
 
     /// What a VFIO driver's bind makes is listed only while the device is on one, here and

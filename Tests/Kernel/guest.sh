@@ -283,11 +283,13 @@ vfs_claimed() {
     [ $n = 2 ]
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' /proc/$DAEMON/status; }
-cycles=8 claimed_each=1 same_groups=1 first_groups="" start=$(now_ms)
+vf_inodes() { for l in /sys/bus/pci/devices/$NVME/virtfn*; do stat -L -c %i "$l"; done; }
+cycles=8 claimed_each=1 same_groups=1 first_groups="" inodes="" start=$(now_ms)
 for i in $(seq $cycles); do
     echo 0 > /sys/bus/pci/devices/$NVME/sriov_numvfs
     echo 2 > /sys/bus/pci/devices/$NVME/sriov_numvfs
     wait_for 20 vfs_claimed || claimed_each=0
+    inodes="$inodes $(vf_inodes | tr '\n' ' ')"
     groups=$(vf_groups | tr '\n' ' ')
     [ -z "$first_groups" ] && first_groups=$groups
     [ "$groups" = "$first_groups" ] || same_groups=0
@@ -298,6 +300,11 @@ echo "INFO VF churn: $cycles cycles of 2 VFs in $(( $(now_ms) - start )) ms;" \
     "daemon resident ${rss_early} KiB after 2, ${rss_late} KiB after $cycles"
 check "VF churn: both VFs claimed, nodes owned, after each of $cycles cycles" [ $claimed_each = 1 ]
 check "VF churn: the kernel gave the new VFs the group numbers it freed ($first_groups) each time" [ $same_groups = 1 ]
+# The agent reads a known device by path and takes the reading only where the directory's
+# inode is the one it knew: sysfs must never give a new device's directory an old number.
+distinct=$(tr ' ' '\n' <<< "$inodes" | grep . | sort -u | wc -l)
+check "VF churn: each VF made again at the same address has a new inode ($distinct of $((2 * cycles)))" \
+    [ "$distinct" = $((2 * cycles)) ]
 check "VF churn: the daemon grew by less than 1 MiB (a guard; the figure is the bench's)" \
     [ $(( rss_late - rss_early )) -lt 1024 ]
 echo 0 > /sys/bus/pci/devices/$NVME/sriov_numvfs

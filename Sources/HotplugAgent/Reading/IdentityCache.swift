@@ -17,22 +17,18 @@ package struct DeviceIdentity: Sendable, Equatable {
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what
 /// can change (the driver link and `driver_override`) and one stat of the device directory:
-/// an entry is used only while that directory's inode is the one it was read under, so a
+/// an entry is used only with a reading that shows the inode it was read under, so a
 /// device that took another's address is read afresh even before its events arrive.
 /// A `remove` drops its device's entry, and lost events drop them all, so entries are
 /// kept only for devices that are there.
 package final class IdentityCache: Sendable {
     private let entries = Locked<[PCIAddress: DeviceIdentity]>([:])
 
-    /// The entry, whatever directory it was read under: what to ask of a directory before
-    /// its inode is known, and the group to order work by; `lookup` decides on it.
+    /// The entry, whatever directory it was read under: what to ask of a directory, and the
+    /// inode to ask it under (a reading that shows another is of another device); and the
+    /// group to order work by.
     package func entry(_ address: PCIAddress) -> DeviceIdentity? {
         entries.withLock { $0[address] }
-    }
-
-    /// The entry for the device whose directory has `inode` now.
-    package func lookup(_ address: PCIAddress, inode: UInt64) -> DeviceIdentity? {
-        entries.withLock { $0[address] }.flatMap { $0.inode == inode ? $0 : nil }
     }
 
     package func store(_ identity: DeviceIdentity, for address: PCIAddress) {

@@ -122,21 +122,23 @@ extension SysfsReader {
 extension SysfsReader {
     /// A view a reconcile's verified steps left (`HostView.after`), with what only the
     /// kernel can tell read for a device on a VFIO driver: its `vfio-dev/` entries, which
-    /// the driver's bind makes, in one look at its directory as `device` takes it. Nil when
+    /// the driver's bind makes, read under its known inode as `device` reads it. Nil when
     /// the directory is not the one its identity was read under (another device took the
     /// address) or its identity is not known: then the device is read afresh.
     package func confirming(_ view: HostView, _ address: PCIAddress) throws(AgentError) -> HostView? {
         guard var device = view.devices[address] else { return nil }
         guard view.isVFIO(device.driver) else { return view }
+        guard let known = identities.entry(address) else { return nil }
         let reading: DirectoryReading
         do {
-            reading = try io.readDirectory(paths.device(address), DirectoryRequest(listings: ["vfio-dev"]))
+            reading = try io.readDirectory(
+                paths.device(address), DirectoryRequest(listings: ["vfio-dev"], knownInode: known.inode))
         } catch where error.meansGone {
             throw .gone(address)
         } catch {
             throw .io(error)
         }
-        guard identities.lookup(address, inode: reading.inode) != nil else { return nil }
+        guard reading.inode == known.inode else { return nil }
         device.vfioDeviceNames = (reading.listings["vfio-dev"] ?? []).filter { $0.hasPrefix("vfio") }.sorted()
         return view.replacing(device)
     }

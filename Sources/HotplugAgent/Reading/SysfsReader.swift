@@ -50,13 +50,15 @@ package struct SysfsReader: Sendable {
         let known = identities.entry(address)
         var request = DirectoryRequest(
             files: ["driver_override"], links: ["driver"], listingsOnVFIO: ["vfio-dev"], vfio: vfioDrivers())
-        if known == nil {
-            request.files.append("uevent")
-            request.links += ["iommu_group", "physfn"]
-        } else if PCIDevice.isVGA(classCode: known!.classCode) {
+        if let known {
+            // Its entries by path and the inode after them: a match below says they were its.
+            request.knownInode = known.inode
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
             // default VGA device goes, so it is never cached.
-            request.files.append("boot_vga")
+            if PCIDevice.isVGA(classCode: known.classCode) { request.files.append("boot_vga") }
+        } else {
+            request.files.append("uevent")
+            request.links += ["iommu_group", "physfn"]
         }
         let reading: DirectoryReading
         do {
@@ -69,14 +71,16 @@ package struct SysfsReader: Sendable {
         }
         var vfPending = false
         let identity: DeviceIdentity
-        if known != nil {
+        if let known {
             // Known only while its directory is the one it was read under: another device
-            // that took the address is read afresh.
-            guard let current = identities.lookup(address, inode: reading.inode) else {
+            // that took the address is read afresh. Compared with the inode the reading was
+            // asked under, never with what the cache holds now: another reader may have put
+            // the new device's there since these entries were read.
+            guard reading.inode == known.inode else {
                 identities.forget(address)
                 return try device(address)
             }
-            identity = current
+            identity = known
         } else {
             (identity, vfPending) = try readIdentity(address, reading, in: directory)
             if !vfPending && (identity.physfn == nil || identity.pfID != nil) {

@@ -1,23 +1,40 @@
 import Glibc
 import HostInterface
 
-/// A device's directory read through one `O_PATH` descriptor: `fstat` for its inode,
-/// `openat`/`readlinkat` relative to it for its entries, each name one component opened
-/// with `O_NOFOLLOW`, so nothing is walked twice and no entry is reached through a link;
-/// and `O_NONBLOCK`, so no FIFO put where a file should be hangs the agent.
+/// A device's directory in one look. Read afresh, through one `O_PATH` descriptor: `fstat`
+/// for its inode, `openat`/`readlinkat` relative to it for its entries, so nothing is
+/// walked twice. Read under an inode the caller knows (`DirectoryRequest.knownInode`), by
+/// each entry's path and `stat` after them: two system calls fewer. Either way each entry
+/// is one component opened with `O_NOFOLLOW`, so none is reached through a link, and
+/// `O_NONBLOCK`, so no FIFO put where a file should be hangs the agent.
 extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
+        if request.knownInode != nil {
+            var reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
+            reading.inode = try inode(directory)
+            return reading
+        }
         let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
-        var reading = DirectoryReading(inode: UInt64(status.st_ino))
+        var reading = try entries(request, of: directory, at: fd, prefix: "")
+        reading.inode = UInt64(status.st_ino)
+        return reading
+    }
+
+    /// The entries `request` names, each `prefix + name` relative to `base` (a descriptor of
+    /// the directory, or `AT_FDCWD` with the directory's path as the prefix).
+    private func entries(
+        _ request: DirectoryRequest, of directory: String, at base: Int32, prefix: String
+    ) throws(IOFailure) -> DirectoryReading {
+        var reading = DirectoryReading(inode: 0)
         for name in request.files {
             let path = directory + "/" + name
-            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let file = openat(base, prefix + name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard file >= 0 else {
                 if Errno.current == .ENOENT { continue }
                 throw IOFailure(.read, path, errno: .current)
@@ -27,7 +44,7 @@ extension RealKernelIO {
         }
         for name in request.links {
             do throws(Errno) {
-                reading.links[name] = try readSymbolicLink(name, in: fd)
+                reading.links[name] = try readSymbolicLink(prefix + name, in: base)
             } catch where error == .ENOENT {
                 continue
             } catch {
@@ -35,7 +52,7 @@ extension RealKernelIO {
             }
         }
         for name in request.listings(after: reading.links) {
-            let listed = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let listed = openat(base, prefix + name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard listed >= 0, let entries = DirectoryEntries(closing: listed) else {
                 if Errno.current == .ENOENT || Errno.current == .ENOTDIR { continue }
                 throw IOFailure(.list, directory + "/" + name, errno: .current)
