@@ -199,6 +199,28 @@ extension PolicyWatcherTests {
     }
 }
 
+extension PolicyWatcherTests {
+    /// A policy directory renamed away and replaced, again and again (a deploy tool's
+    /// swap), leaves no watch on the directories it went to: each counts against the user's
+    /// inotify limit, and a change in one made a reload. The new one is still watched.
+    @Test func aPolicyDirectorySwappedAgainAndAgainLeavesOneWatch() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/policies")
+        let watcher = try #require(PolicyWatcher(directories: [tree.path("/policies")]))
+        for swap in 0..<50 {
+            #expect(rename(tree.path("/policies"), tree.path("/old\(swap)")) == 0)
+            try tree.mkdir("/policies")
+            #expect(watcher.drain())
+        }
+        let info = try String(contentsOfFile: "/proc/self/fdinfo/\(watcher.fileDescriptor)", encoding: .utf8)
+        #expect(info.split(separator: "\n").filter { $0.hasPrefix("inotify wd:") }.count == 1)
+        try tree.file("/old7/50.toml", "")
+        #expect(!watcher.drain())
+        try tree.file("/policies/50.toml", "")
+        #expect(watcher.drain())
+    }
+}
+
 /// Metrics through the node exporter's textfile collector: rewritten after each change.
 struct MetricsTests {
     @Test func theDaemonWritesDevicesPerPolicyAndStateActionsAndReloads() throws {

@@ -69,28 +69,37 @@ package final class PolicyWatcher: @unchecked Sendable {  // used by the daemon'
     }
 
     /// Each policy directory if it exists, else the nearest directory above it that does.
+    /// A watch no walk needs now is removed: a policy directory renamed away (a swap leaves
+    /// one per swap, each counted against the user's inotify limit, and changes in it made
+    /// reloads), an ancestor watched while a directory was missing.
     private func watchAgain() {
-        for directory in directories { watch(directory) }
+        var live = Set<Int32>()
+        for directory in directories { watch(directory, into: &live) }
+        for wd in Array(watches.keys) where !live.contains(wd) {
+            inotify_rm_watch(fileDescriptor, wd)
+            watches[wd] = nil
+        }
     }
 
-    private func watch(_ directory: String) {
+    private func watch(_ directory: String, into live: inout Set<Int32>) {
         // A name made between the failed watch of it and the watch of its parent sends no
         // event: seen made by then, the walk starts again (a bounded number of times).
         for _ in 0..<16 {
-            guard let missing = watchNearest(directory), access(missing, F_OK) == 0 else { return }
+            guard let missing = watchNearest(directory, into: &live), access(missing, F_OK) == 0 else { return }
         }
     }
 
     /// Watches `directory`, or the nearest directory above it that exists, for the next
-    /// name on the way; returns the path of that name (nil: `directory` itself is watched, or
-    /// nothing could be).
-    private func watchNearest(_ directory: String) -> String? {
+    /// name on the way, and notes the watch in `live`; returns the path of that name (nil:
+    /// `directory` itself is watched, or nothing could be).
+    private func watchNearest(_ directory: String, into live: inout Set<Int32>) -> String? {
         var path = directory
         var next: String?
         while true {
             let mask = (next == nil ? Self.directoryMask : Self.ancestorMask) | UInt32(IN_MASK_ADD)
             let wd = inotify_add_watch(fileDescriptor, path, mask)
             if wd >= 0 {
+                live.insert(wd)
                 if let next {
                     // An ancestor also watched as a policy directory keeps counting everything.
                     if case .some(.some(var names)) = watches[wd] {
