@@ -103,6 +103,28 @@ struct KeptKnowledgeTests {
         #expect(host.agent.failureCount == 0)
     }
 
+    /// Events note devices for the CDI view only while one is kept to bring up to date (or
+    /// being read): with none (no spec made yet; a dry run or a daemon without CDI makes
+    /// none) the next look is a full one, and events for ever new addresses grew the set
+    /// without bound (50,000 made-up addresses: 9.1 to 10.1 MiB, the last round's attacker).
+    @Test func eventsNoteDevicesForTheCDIViewOnlyWhileOneIsKept() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: try SimHost.examplePolicy("seed-000"))
+        #expect(host.runOnce())
+        _ = host.kernel.drain()
+        let ghosts = (0..<2000).map { n in
+            let address = "0000:\(String(0xe0 + n / 256, radix: 16)):\(String(format: "%02x", n / 8 % 32)).\(n % 8)"
+            return UEvent(
+                action: "add", subsystem: "pci", devpath: "/devices/\(address)", properties: ["PCI_SLOT_NAME": address])
+        }
+        host.agent.handle((ghosts, false))
+        #expect(host.agent.cdiView.changedCount == 0)
+        let specs = try #require(host.agent.cdiSpecs())
+        host.agent.handle(change(gpu))
+        #expect(host.agent.cdiView.changedCount == 1)
+        #expect(host.agent.cdiSpecs() == specs)
+        #expect(host.agent.failureCount == 0)
+    }
+
     /// Forgetting by tag (the groups that list an address) forgets every value that carries
     /// the tag now, only those, and none whose tags it carried before it was read again.
     @Test func forgettingByTagForgetsExactlyTheValuesThatCarryIt() {

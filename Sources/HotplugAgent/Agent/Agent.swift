@@ -77,6 +77,7 @@ package final class Agent: @unchecked Sendable {
                 view = try plannedView(by: planner)
             }
         } catch {
+            cdiView.keep(nil, generation: generation)
             log.error("cannot read the host for the CDI spec: \(error)")
             return nil
         }

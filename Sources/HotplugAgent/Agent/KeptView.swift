@@ -4,10 +4,14 @@ import Policy
 /// The host as the daemon last made its CDI specs from it, and the devices events named
 /// since: the next specs read those again (and their IOMMU groups), not the whole host.
 /// An overflow, a `drivers` event, a policy reload or a reconcile of every device means a
-/// full look.
+/// full look. Devices are noted only while there is a view to bring up to date or one is
+/// being read: with neither (no spec written yet, none at all in a dry run or without
+/// CDI) the next look is a full one, and events naming ever new addresses grew the set.
 package final class KeptView: Sendable {
     private struct State {
         var view: HostView?
+        /// Between `take` and `keep`: what events name meanwhile is for the view being read.
+        var reading = false
         var changed = Set<PCIAddress>()
         /// Counts invalidations: a view read across one is not kept.
         var generation = 0
@@ -25,8 +29,14 @@ package final class KeptView: Sendable {
 
     /// Events named these devices (added, removed, moved, or a peer of one).
     package func changed(_ addresses: some Sequence<PCIAddress>) {
-        state.withLock { $0.changed.formUnion(addresses) }
+        state.withLock { state in
+            guard state.view != nil || state.reading else { return }
+            state.changed.formUnion(addresses)
+        }
     }
+
+    /// How many devices are noted as changed (for tests).
+    package var changedCount: Int { state.withLock { $0.changed.count } }
 
     /// Nothing kept holds any more: the next look is a full one.
     package func invalidate() {
@@ -44,6 +54,7 @@ package final class KeptView: Sendable {
             defer {
                 state.view = nil
                 state.changed = []
+                state.reading = true
             }
             state.kept += 1
             if state.kept > Self.fullEvery {
@@ -54,9 +65,13 @@ package final class KeptView: Sendable {
         }
     }
 
-    /// The view just made from what `take` gave, unless an invalidation came meanwhile.
-    /// Devices events named while it was read stay in `changed` for the next look.
-    package func keep(_ view: HostView, generation: Int) {
-        state.withLock { if $0.generation == generation { $0.view = view } }
+    /// The view just made from what `take` gave, unless an invalidation came meanwhile
+    /// (nil: none could be made, the next look is a full one). Devices events named while
+    /// it was read stay in `changed` for the next look.
+    package func keep(_ view: HostView?, generation: Int) {
+        state.withLock { state in
+            state.reading = false
+            if state.generation == generation { state.view = view }
+        }
     }
 }
