@@ -1,13 +1,15 @@
 #ifndef HOTPLUG_AGENT_CLINUX_SHIM_H
 #define HOTPLUG_AGENT_CLINUX_SHIM_H
 /* Linux system calls Swift cannot reach through glibc's module: openat2 has no glibc
- * wrapper (nor, in glibc 2.36, has pidfd_open) and syscall() is variadic (getdents64 too); the xattr calls and mallopt live in headers it leaves out. */
+ * wrapper (nor, in glibc 2.36, has pidfd_open) and syscall() is variadic (getdents64 too); the xattr calls, mallopt
+ * and statfs (a file system's type) live in headers it leaves out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 

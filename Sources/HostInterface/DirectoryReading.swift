@@ -11,11 +11,11 @@ package struct DirectoryRequest: Hashable, Sendable {
     /// host driver cannot have.
     package var listingsOnVFIO: [String] = []
     package var vfio = VFIODrivers()
-    /// The inode the caller read the directory under before, when it did: the entries may
-    /// then be read by their paths and the inode after them. A reading that shows this inode
-    /// again was of that directory throughout (sysfs never numbers two directories alike,
-    /// and a device's directory once gone never comes back); one that shows another may hold
-    /// entries of any directory that stood there meanwhile, and is not to be used.
+    /// The inode the caller read the directory under before, when it did: on sysfs the
+    /// entries may then be read by their paths and the inode after them. A reading that shows
+    /// this inode again was of that directory throughout (sysfs never numbers two directories
+    /// alike, and a device's directory once gone never comes back); one that shows another
+    /// may hold entries of any directory that stood there meanwhile, and is not to be used.
     package var knownInode: UInt64?
 
     package init(

@@ -22,7 +22,9 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
     init(root: String, kernel: SimulatedKernel) throws(IOFailure) {
         let paths = HostPaths(root: root)
         self.root = paths.root
-        real = RealKernelIO(paths: paths)
+        // Read as sysfs is: the tree only ever gets directories made new (a device that
+        // leaves is removed, one that comes is made), never one put back.
+        real = RealKernelIO(paths: paths, knownDirectoriesByPath: true)
         self.kernel = kernel
         tree = SysfsTree(paths: paths, mirrorsKernel: true)
         try level()

@@ -372,7 +372,8 @@ struct NodeACLTests {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
-        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        // By path, as on sysfs (this tree is not: see the test after this one).
+        let io = RealKernelIO(paths: HostPaths(root: tree.root), knownDirectoriesByPath: underKnownInode)
         let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
         let known = underKnownInode ? try io.inode(directory) : nil
         let reading = try io.readDirectory(
@@ -403,6 +404,20 @@ struct NodeACLTests {
         }
     }
 
+    /// A known device is read by path only on sysfs, where a directory once gone never
+    /// comes back: on a tree that is not (a test bed, `--root`), a device's directory renamed
+    /// away and back (A, B, A again) while its entries were read by path passed the inode
+    /// check with B's driver link taken for A's, and the agent unbound B from its driver
+    /// (this round's attacker). There it is read through one descriptor, as before.
+    @Test func aKnownDeviceIsReadByPathOnlyOnSysfs() throws {
+        let tree = try FakeSysfs()
+        #expect(!RealKernelIO(paths: HostPaths(root: tree.root)).readsKnownDirectoriesByPath)
+        // This machine's own sysfs, only asked which file system it is.
+        if access("/sys/bus/pci/devices", F_OK) == 0 {
+            #expect(RealKernelIO(paths: HostPaths(root: "/")).readsKnownDirectoriesByPath)
+        }
+    }
+
     /// Entries read by path under a known inode while the device was swapped may be the old
     /// one's: a reading is used only where it shows the inode it was asked under, never
     /// where it matches what the cache holds by then (another reader may have put the new
@@ -413,7 +428,7 @@ struct NodeACLTests {
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
         let paths = HostPaths(root: tree.root)
-        let io = InterposedKernelIO(RealKernelIO(paths: paths))
+        let io = InterposedKernelIO(RealKernelIO(paths: paths, knownDirectoriesByPath: true))
         let reader = SysfsReader(io: io, paths: paths)
         let view = try reader.view(around: [address])
         #expect(view.devices[address]?.vfioDeviceNames == ["vfio3"])

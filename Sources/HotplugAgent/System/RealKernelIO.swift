@@ -1,3 +1,4 @@
+import CLinux
 import HostInterface
 import Glibc
 import Policy
@@ -16,9 +17,18 @@ package final class RealKernelIO: KernelIO {
     package let paths: HostPaths
     /// The modprobe to run; module loading is refused under a test root unless one is given.
     package let modprobe: String?
+    /// Whether a device directory read under an inode the caller knows is read by path, the
+    /// inode after (`readDirectory`): only where the devices are on sysfs itself, on whose
+    /// premises that rests (a directory's inode number is never given twice, and a device's
+    /// directory once gone never comes back). On any other tree (a test bed, `--root`) a
+    /// directory renamed away and back again passes that check with another's entries read
+    /// meanwhile: it is read through one descriptor there, as a directory not yet known.
+    package let readsKnownDirectoriesByPath: Bool
 
-    package init(paths: HostPaths, modprobe: String? = nil) {
+    /// `knownDirectoriesByPath`: nil to ask the file system below the PCI devices.
+    package init(paths: HostPaths, modprobe: String? = nil, knownDirectoriesByPath: Bool? = nil) {
         self.paths = paths
+        readsKnownDirectoriesByPath = knownDirectoriesByPath ?? Self.isSysfs(paths.pciDevices)
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
@@ -26,6 +36,12 @@ package final class RealKernelIO: KernelIO {
         } else {
             self.modprobe = nil
         }
+    }
+
+    /// Whether `path` lies on sysfs (`SYSFS_MAGIC`).
+    static func isSysfs(_ path: String) -> Bool {
+        var info = statfs()
+        return statfs(path, &info) == 0 && info.f_type == 0x6265_6572
     }
 
     /// O_NONBLOCK: nothing read may hang the agent (a FIFO where a file should be); sysfs
