@@ -22,9 +22,10 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
     init(root: String, kernel: SimulatedKernel) throws(IOFailure) {
         let paths = HostPaths(root: root)
         self.root = paths.root
-        // Read as sysfs is: the tree only ever gets directories made new (a device that
-        // leaves is removed, one that comes is made), never one put back.
-        real = RealKernelIO(paths: paths, knownDirectoriesByPath: true)
+        // As sysfs: the tree only ever gets directories made new (a device that leaves is
+        // removed, one that comes is made), never one put back, on tmpfs, which numbers
+        // each new inode from a counter.
+        real = RealKernelIO(paths: paths, tellsDevicesByInode: true)
         self.kernel = kernel
         tree = SysfsTree(paths: paths, mirrorsKernel: true)
         try level()
@@ -106,6 +107,7 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
         try real.readBytes(path, offset: offset, count: count)
     }
+    var tellsDevicesByInode: Bool { real.tellsDevicesByInode }
     func readDirectory(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading {
         try real.readDirectory(directory, request)
     }

@@ -57,6 +57,9 @@ extension SimulatedKernel {
     /// The single-path answers under one hold of the lock, as one look would give them. A
     /// device directory's entries are taken by its address and their names, as `openat`
     /// takes them relative to the directory, not from paths built and parsed again.
+    /// As sysfs: each device added gets a new inode number, and none comes back.
+    package var tellsDevicesByInode: Bool { true }
+
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {

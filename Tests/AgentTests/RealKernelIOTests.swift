@@ -372,8 +372,7 @@ struct NodeACLTests {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
-        // By path, as on sysfs (this tree is not: see the test after this one).
-        let io = RealKernelIO(paths: HostPaths(root: tree.root), knownDirectoriesByPath: underKnownInode)
+        let io = RealKernelIO(paths: HostPaths(root: tree.root))
         let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
         let known = underKnownInode ? try io.inode(directory) : nil
         let reading = try io.readDirectory(
@@ -404,17 +403,29 @@ struct NodeACLTests {
         }
     }
 
-    /// A known device is read by path only on sysfs, where a directory once gone never
-    /// comes back: on a tree that is not (a test bed, `--root`), a device's directory renamed
-    /// away and back (A, B, A again) while its entries were read by path passed the inode
-    /// check with B's driver link taken for A's, and the agent unbound B from its driver
-    /// (this round's attacker). There it is read through one descriptor, as before.
-    @Test func aKnownDeviceIsReadByPathOnlyOnSysfs() throws {
+    /// What is known of a device is kept only on sysfs, where a directory's inode tells it
+    /// from every other that stood at its address. On a tree that is not (a test bed,
+    /// `--root`), a directory renamed away and back (A, B, A) while its entries were read by
+    /// path passed the inode check with B's driver link taken for A's, and the agent unbound
+    /// B from its driver; and ext4 gives a deleted directory's inode to the next one made
+    /// (A removed, B made at its address: A's identity with B's driver). Both found by this
+    /// round's attacker on the built daemon. There every look is a fresh one.
+    @Test func whatIsKnownOfADeviceIsKeptOnlyOnSysfs() throws {
         let tree = try FakeSysfs()
-        #expect(!RealKernelIO(paths: HostPaths(root: tree.root)).readsKnownDirectoriesByPath)
+        let address = PCIAddress("0000:0b:00.0")!
+        try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
+        let paths = HostPaths(root: tree.root)
+        #expect(!RealKernelIO(paths: paths).tellsDevicesByInode)
+        let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
+        _ = try reader.device(address)
+        _ = try reader.view(around: [address])
+        #expect(reader.identities.count == 0)
+        let trusting = SysfsReader(io: RealKernelIO(paths: paths, tellsDevicesByInode: true), paths: paths)
+        _ = try trusting.device(address)
+        #expect(trusting.identities.count == 1)
         // This machine's own sysfs, only asked which file system it is.
         if access("/sys/bus/pci/devices", F_OK) == 0 {
-            #expect(RealKernelIO(paths: HostPaths(root: "/")).readsKnownDirectoriesByPath)
+            #expect(RealKernelIO(paths: HostPaths(root: "/")).tellsDevicesByInode)
         }
     }
 
@@ -428,7 +439,7 @@ struct NodeACLTests {
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
         let paths = HostPaths(root: tree.root)
-        let io = InterposedKernelIO(RealKernelIO(paths: paths, knownDirectoriesByPath: true))
+        let io = InterposedKernelIO(RealKernelIO(paths: paths, tellsDevicesByInode: true))
         let reader = SysfsReader(io: io, paths: paths)
         let view = try reader.view(around: [address])
         #expect(view.devices[address]?.vfioDeviceNames == ["vfio3"])

@@ -41,8 +41,9 @@ package struct SysfsReader: Sendable {
     }
 
     /// One device as sysfs shows it now, in one look at its directory (`readDirectory`);
-    /// `.gone` when it is not there (any more). Its identity comes from `identities` while
-    /// the directory's inode is the one it was read under, else from its `uevent` file and
+    /// `.gone` when it is not there (any more). Its identity comes from `identities` (kept
+    /// where inodes tell devices apart: `KernelIO.tellsDevicesByInode`) while the
+    /// directory's inode is the one it was read under, else from its `uevent` file and
     /// links; the driver link, `driver_override` and, while on a VFIO driver, `vfio-dev/`
     /// always from sysfs.
     package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
@@ -83,7 +84,8 @@ package struct SysfsReader: Sendable {
             identity = known
         } else {
             (identity, vfPending) = try readIdentity(address, reading, in: directory)
-            if !vfPending && (identity.physfn == nil || identity.pfID != nil) {
+            // Kept only where its directory's inode tells it from the next device there.
+            if io.tellsDevicesByInode && !vfPending && (identity.physfn == nil || identity.pfID != nil) {
                 identities.store(identity, for: address)
             }
         }

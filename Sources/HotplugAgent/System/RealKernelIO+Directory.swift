@@ -3,16 +3,16 @@ import HostInterface
 
 /// A device's directory in one look. Read afresh, through one `O_PATH` descriptor: `fstat`
 /// for its inode, `openat`/`readlinkat` relative to it for its entries, so nothing is
-/// walked twice. Read under an inode the caller knows (`DirectoryRequest.knownInode`), on
-/// sysfs itself (`readsKnownDirectoriesByPath`), by each entry's path and `stat` after
-/// them: two system calls fewer. Either way each entry is one component opened with
+/// walked twice. Read under an inode the caller knows (`DirectoryRequest.knownInode`,
+/// asked only where inodes tell devices apart), by each entry's path and `stat` after them:
+/// two system calls fewer. Either way each entry is one component opened with
 /// `O_NOFOLLOW`, so none is reached through a link, and `O_NONBLOCK`, so no FIFO put where
 /// a file should be hangs the agent.
 extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
-        if request.knownInode != nil && readsKnownDirectoriesByPath {
+        if request.knownInode != nil {
             var reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
             reading.inode = try inode(directory)
             return reading

@@ -17,18 +17,13 @@ package final class RealKernelIO: KernelIO {
     package let paths: HostPaths
     /// The modprobe to run; module loading is refused under a test root unless one is given.
     package let modprobe: String?
-    /// Whether a device directory read under an inode the caller knows is read by path, the
-    /// inode after (`readDirectory`): only where the devices are on sysfs itself, on whose
-    /// premises that rests (a directory's inode number is never given twice, and a device's
-    /// directory once gone never comes back). On any other tree (a test bed, `--root`) a
-    /// directory renamed away and back again passes that check with another's entries read
-    /// meanwhile: it is read through one descriptor there, as a directory not yet known.
-    package let readsKnownDirectoriesByPath: Bool
+    /// Whether the devices lie on sysfs itself (see `KernelIO.tellsDevicesByInode`).
+    package let tellsDevicesByInode: Bool
 
-    /// `knownDirectoriesByPath`: nil to ask the file system below the PCI devices.
-    package init(paths: HostPaths, modprobe: String? = nil, knownDirectoriesByPath: Bool? = nil) {
+    /// `tellsDevicesByInode`: nil to ask the file system below the PCI devices.
+    package init(paths: HostPaths, modprobe: String? = nil, tellsDevicesByInode: Bool? = nil) {
         self.paths = paths
-        readsKnownDirectoriesByPath = knownDirectoriesByPath ?? Self.isSysfs(paths.pciDevices)
+        self.tellsDevicesByInode = tellsDevicesByInode ?? Self.isSysfs(paths.pciDevices)
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
