@@ -219,6 +219,30 @@ extension PolicyWatcherTests {
         try tree.file("/policies/50.toml", "")
         #expect(watcher.drain())
     }
+
+    /// A directory above a missing policy directory, watched for the next name on the way,
+    /// removed or renamed away: the walk goes up again from there, so what is made later is
+    /// still seen (this round's attacker: once the watches no walk needs were removed, an
+    /// ancestor's removal sent only the end of its watch, and nothing was watched any more).
+    @Test(arguments: ["remove", "rename"])
+    func anAncestorRemovedOrRenamedIsWalkedUpFrom(how: String) throws {
+        let tree = try FakeSysfs()
+        let watcher = try #require(PolicyWatcher(directories: [tree.path("/run/etc/hotplug-agent/policies.d")]))
+        try tree.mkdir("/run/etc")
+        #expect(watcher.drain())
+        if how == "remove" {
+            #expect(rmdir(tree.path("/run/etc")) == 0)
+        } else {
+            #expect(rename(tree.path("/run/etc"), tree.path("/run/etc.old")) == 0)
+        }
+        #expect(watcher.drain())
+        try tree.mkdir("/run/etc/hotplug-agent/policies.d")
+        #expect(watcher.drain())
+        try tree.file("/run/etc/hotplug-agent/policies.d/50.toml", "")
+        #expect(watcher.drain())
+        let info = try String(contentsOfFile: "/proc/self/fdinfo/\(watcher.fileDescriptor)", encoding: .utf8)
+        #expect(info.split(separator: "\n").filter { $0.hasPrefix("inotify wd:") }.count == 1)
+    }
 }
 
 /// Metrics through the node exporter's textfile collector: rewritten after each change.

@@ -20,7 +20,9 @@ package final class PolicyWatcher: @unchecked Sendable {  // used by the daemon'
 
     private static let directoryMask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE
         | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-    private static let ancestorMask = UInt32(IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+    /// An ancestor's own removal or rename counts too: the walk must go up from there.
+    private static let ancestorMask = UInt32(IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+    private static let selfEnded = UInt32(IN_DELETE_SELF | IN_MOVE_SELF)
 
     /// Watches `directories` (absolute), or the nearest existing directory above each;
     /// nil when inotify is not to be had.
@@ -61,7 +63,7 @@ package final class PolicyWatcher: @unchecked Sendable {  // used by the daemon'
                     watches[wd] = nil
                     continue
                 }
-                if names.map({ $0.contains(name) }) ?? true { relevant = true }
+                if mask & Self.selfEnded != 0 || names.map({ $0.contains(name) }) ?? true { relevant = true }
             }
         }
         if relevant { watchAgain() }
