@@ -11,11 +11,11 @@ package struct DirectoryRequest: Hashable, Sendable {
     /// host driver cannot have.
     package var listingsOnVFIO: [String] = []
     package var vfio = VFIODrivers()
-    /// The inode the caller read the directory under before, when it did: on sysfs the
-    /// entries may then be read by their paths and the inode after them. A reading that shows
-    /// this inode again was of that directory throughout (sysfs never numbers two directories
-    /// alike, and a device's directory once gone never comes back); one that shows another
-    /// may hold entries of any directory that stood there meanwhile, and is not to be used.
+    /// The inode the caller read the directory under before, when that reading told the
+    /// device apart (`DirectoryReading.tellsDeviceApart`): the entries may then be read by
+    /// their paths and the file system and inode after them. A reading that shows both again
+    /// was of that directory throughout; one that shows others may hold entries of any
+    /// directory that stood there meanwhile, and is not to be used.
     package var knownInode: UInt64?
 
     package init(
@@ -38,10 +38,19 @@ package struct DirectoryRequest: Hashable, Sendable {
     }
 }
 
-/// One directory as one look showed it: its inode (new for each device the kernel adds),
-/// and what was asked of it. A name that is not there has no entry.
+/// One directory as one look showed it: its file system and inode (on sysfs, new for each
+/// device the kernel adds), and what was asked of it. A name that is not there has no entry.
 package struct DirectoryReading: Sendable, Equatable {
     package var inode: UInt64
+    /// The file system it lies on (`st_dev`).
+    package var fileSystem: UInt64 = 0
+    /// Whether its file system and inode tell the device from every other that stood at its
+    /// address: on sysfs they do (kernfs never gives a number twice, and a device's directory
+    /// once gone never comes back), so what is known of the device may be kept while its
+    /// directory shows them. A tree of files (a test bed, `--root`) does neither: ext4 gives
+    /// a deleted directory's number to the next one made, and a directory can be renamed away
+    /// and back.
+    package var tellsDeviceApart = false
     package var files: [String: String] = [:]
     package var links: [String: String] = [:]
     package var listings: [String: [String]] = [:]

@@ -44,13 +44,6 @@ package protocol KernelIO: AnyObject, Sendable {
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8]
     /// `bytes` at `offset` in one pwrite.
     func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure)
-    /// Whether a device directory's inode number tells it from every other that stood at its
-    /// address: on sysfs it does (kernfs never gives a number twice, and a device's directory
-    /// once gone never comes back), so what is known of a device may be kept while its
-    /// directory shows that number. A tree of files (a test bed, `--root`) does neither: ext4
-    /// gives a deleted directory's number to the next one made, and any directory can be
-    /// renamed away and back.
-    var tellsDevicesByInode: Bool { get }
     /// One directory in one look through one descriptor (see `DirectoryRequest`): a device's
     /// own entries without a path built and walked for each. Means what
     /// `DirectoryReading.assembled` makes of the single-path operations: the directory

@@ -23,9 +23,9 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
         let paths = HostPaths(root: root)
         self.root = paths.root
         // As sysfs: the tree only ever gets directories made new (a device that leaves is
-        // removed, one that comes is made), never one put back, on tmpfs, which numbers
-        // each new inode from a counter.
-        real = RealKernelIO(paths: paths, tellsDevicesByInode: true)
+        // removed, one that comes is made), never one put back, on tmpfs (the bench's), which
+        // numbers each new inode from a counter.
+        real = RealKernelIO(paths: paths, asSysfs: true)
         self.kernel = kernel
         tree = SysfsTree(paths: paths, mirrorsKernel: true)
         try level()
@@ -107,7 +107,6 @@ final class MirroredKernelIO: KernelIO, @unchecked Sendable {
     func readBytes(_ path: String, offset: Int, count: Int) throws(IOFailure) -> [UInt8] {
         try real.readBytes(path, offset: offset, count: count)
     }
-    var tellsDevicesByInode: Bool { real.tellsDevicesByInode }
     func readDirectory(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading {
         try real.readDirectory(directory, request)
     }

@@ -128,7 +128,6 @@ package final class CountingKernelIO: KernelIO {
         defer { spent(since: start) }
         try base.writeBytes(path, offset: offset, bytes)
     }
-    package var tellsDevicesByInode: Bool { base.tellsDevicesByInode }
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {

@@ -57,9 +57,6 @@ extension SimulatedKernel {
     /// The single-path answers under one hold of the lock, as one look would give them. A
     /// device directory's entries are taken by its address and their names, as `openat`
     /// takes them relative to the directory, not from paths built and parsed again.
-    /// As sysfs: each device added gets a new inode number, and none comes back.
-    package var tellsDevicesByInode: Bool { true }
-
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
@@ -75,11 +72,14 @@ extension SimulatedKernel {
             guard case .deviceDir(let address) = base, let device = state.devices[address] else {
                 throw IOFailure(.stat, directory, errno: .ENOENT)
             }
-            return try .assembled(
+            var reading = try DirectoryReading.assembled(
                 request, inode: UInt64(device.inode),
                 read: { name throws(IOFailure) in try read(entry(name), directory + "/" + name, in: state) },
                 readLink: { name throws(IOFailure) in try readLink(entry(name), directory + "/" + name, in: state) },
                 list: { name throws(IOFailure) in try list(entry(name), directory + "/" + name, in: state) })
+            // As sysfs: each device added gets a new inode number, and none comes back.
+            reading.tellsDeviceApart = true
+            return reading
         }
     }
 

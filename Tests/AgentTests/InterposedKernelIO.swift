@@ -16,7 +16,6 @@ final class InterposedKernelIO: KernelIO, @unchecked Sendable {
         return try interpose(directory, request)
     }
 
-    var tellsDevicesByInode: Bool { base.tellsDevicesByInode }
     func read(_ path: String) throws(IOFailure) -> String { try base.read(path) }
     func write(_ path: String, _ value: String) throws(IOFailure) { try base.write(path, value) }
     func readLink(_ path: String) throws(IOFailure) -> String { try base.readLink(path) }

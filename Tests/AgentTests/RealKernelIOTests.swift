@@ -403,30 +403,63 @@ struct NodeACLTests {
         }
     }
 
-    /// What is known of a device is kept only on sysfs, where a directory's inode tells it
-    /// from every other that stood at its address. On a tree that is not (a test bed,
-    /// `--root`), a directory renamed away and back (A, B, A) while its entries were read by
-    /// path passed the inode check with B's driver link taken for A's, and the agent unbound
-    /// B from its driver; and ext4 gives a deleted directory's inode to the next one made
-    /// (A removed, B made at its address: A's identity with B's driver). Both found by this
-    /// round's attacker on the built daemon. There every look is a fresh one.
-    @Test func whatIsKnownOfADeviceIsKeptOnlyOnSysfs() throws {
+    /// What is known of a device is kept only where its directory lies on sysfs, whose inode
+    /// tells it from every other that stood at its address. On a tree that is not (a test
+    /// bed, `--root`), a directory renamed away and back (A, B, A) while its entries were
+    /// read by path passed the inode check with B's driver link taken for A's, and the agent
+    /// unbound B from its driver; ext4 gives a deleted directory's inode to the next one made
+    /// (A removed, B made at its address: A's identity with B's driver). Asked once at start
+    /// whether the devices lie on sysfs, a link there to sysfs then swapped for a tree of
+    /// files passed it too. All found by this round's attackers on the built daemon; each
+    /// look now says whether the directory it saw lies on the file system that is sysfs.
+    @Test func whatIsKnownOfADeviceIsKeptOnlyWhereItsDirectoryIsOnSysfs() throws {
         let tree = try FakeSysfs()
         let address = PCIAddress("0000:0b:00.0")!
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
         let paths = HostPaths(root: tree.root)
-        #expect(!RealKernelIO(paths: paths).tellsDevicesByInode)
+        #expect(RealKernelIO(paths: paths).sysfs == nil)
         let reader = SysfsReader(io: RealKernelIO(paths: paths), paths: paths)
         _ = try reader.device(address)
         _ = try reader.view(around: [address])
         #expect(reader.identities.count == 0)
-        let trusting = SysfsReader(io: RealKernelIO(paths: paths, tellsDevicesByInode: true), paths: paths)
+        let trusting = SysfsReader(io: RealKernelIO(paths: paths, asSysfs: true), paths: paths)
         _ = try trusting.device(address)
         #expect(trusting.identities.count == 1)
-        // This machine's own sysfs, only asked which file system it is.
-        if access("/sys/bus/pci/devices", F_OK) == 0 {
-            #expect(RealKernelIO(paths: HostPaths(root: "/")).tellsDevicesByInode)
+        // This machine's own sysfs, only asked which file system it is and looked at.
+        guard access("/sys/kernel/mm", F_OK) == 0 else { return }
+        #expect(RealKernelIO(paths: HostPaths(root: "/")).sysfs != nil)
+        // The devices lead to sysfs when the agent starts, then to a tree of files.
+        let devices = tree.path("/sys/bus/pci/devices")
+        #expect(rename(devices, devices + ".files") == 0)
+        try tree.link("/sys/bus/pci/devices", to: "/sys/kernel/mm")
+        let io = RealKernelIO(paths: paths)
+        #expect(io.sysfs != nil)
+        #expect(unlink(devices) == 0 && rename(devices + ".files", devices) == 0)
+        let swapped = SysfsReader(io: io, paths: paths)
+        #expect(try swapped.device(address).id == PCIID("1002:73bf")!)
+        #expect(swapped.identities.count == 0)
+    }
+
+    /// A test bed's uevent without the IDs has them read from the attribute files in a
+    /// second look: only where it saw the same directory as the first are they taken as the
+    /// device's (this round's attacker swapped in a NIC between the two: the GPU's IDs with
+    /// the NIC's driver link, and the NIC unbound). A device swapped there is one that left.
+    @Test func idsReadInASecondLookAreTakenOnlyFromTheSameDirectory() throws {
+        let tree = try FakeSysfs()
+        let address = PCIAddress("0000:0b:00.0")!
+        try tree.device("0000:0b:00.0", id: "8086:10d3", class: "0x020000", driver: "e1000e", group: 20)
+        try tree.file("/sys/bus/pci/devices/0000:0b:00.0/uevent", "DRIVER=e1000e\nPCI_SLOT_NAME=0000:0b:00.0\n")
+        try tree.device("0000:0c:00.0", id: "1002:73bf", group: 21)
+        let paths = HostPaths(root: tree.root)
+        let io = InterposedKernelIO(RealKernelIO(paths: paths))
+        let reader = SysfsReader(io: io, paths: paths)
+        #expect(try reader.device(address).id == PCIID("8086:10d3")!)
+        // The second look finds the GPU's attribute files where the NIC stood.
+        io.interpose = { (directory: String, request: DirectoryRequest) throws(IOFailure) -> DirectoryReading in
+            guard request.files.contains("vendor") else { return try io.base.readDirectory(directory, request) }
+            return try io.base.readDirectory(tree.path("/sys/bus/pci/devices/0000:0c:00.0"), request)
         }
+        #expect(throws: AgentError.gone(address)) { try reader.device(address) }
     }
 
     /// Entries read by path under a known inode while the device was swapped may be the old
@@ -439,7 +472,7 @@ struct NodeACLTests {
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "vfio-pci", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
         let paths = HostPaths(root: tree.root)
-        let io = InterposedKernelIO(RealKernelIO(paths: paths, tellsDevicesByInode: true))
+        let io = InterposedKernelIO(RealKernelIO(paths: paths, asSysfs: true))
         let reader = SysfsReader(io: io, paths: paths)
         let view = try reader.view(around: [address])
         #expect(view.devices[address]?.vfioDeviceNames == ["vfio3"])

@@ -105,9 +105,9 @@ struct DeviceIDs {
 
 extension SysfsReader {
     /// The IDs of the device whose directory `reading` looked at: its uevent's, or its
-    /// attribute files' where the uevent does not name them all (one more look). A
-    /// directory that is still there with neither is malformed, not gone: it is named,
-    /// never passed over.
+    /// attribute files' where the uevent does not name them all (one more look; another
+    /// directory there by then is a device that left). A directory that is still there with
+    /// neither is malformed, not gone: it is named, never passed over.
     func ids(_ address: PCIAddress, _ reading: DirectoryReading, in directory: String) throws(AgentError) -> DeviceIDs {
         if let uevent = reading.files["uevent"], let ids = try DeviceIDs(uevent: uevent, path: directory + "/uevent") {
             return ids
@@ -119,6 +119,11 @@ extension SysfsReader {
             throw .gone(address)
         } catch {
             throw .io(error)
+        }
+        // A second look: only where it saw the same directory as the first are the two one
+        // device's (another may have taken the address between them, or been swapped in).
+        guard attributes.fileSystem == reading.fileSystem && attributes.inode == reading.inode else {
+            throw .gone(address)
         }
         guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else {
             throw .malformed(

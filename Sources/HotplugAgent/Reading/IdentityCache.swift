@@ -3,9 +3,10 @@ import Policy
 
 /// What cannot change about a PCI function while it exists: its IDs and class, its IOMMU
 /// group, and for a VF its PF and the PF's IDs. The kernel fixes all of them when it adds
-/// the device and drops them when it removes it. `inode` is its sysfs directory's, which
-/// is new for each device the kernel adds.
+/// the device and drops them when it removes it. `fileSystem` and `inode` are its sysfs
+/// directory's: its inode is new for each device the kernel adds.
 package struct DeviceIdentity: Sendable, Equatable {
+    package var fileSystem: UInt64
     package var inode: UInt64
     package var id: PCIID
     package var subsystemID: PCIID
@@ -13,12 +14,19 @@ package struct DeviceIdentity: Sendable, Equatable {
     package var iommuGroup: Int?
     package var physfn: PCIAddress?
     package var pfID: PCIID?
+
+    /// Whether `reading` is of the directory this identity was read from: sysfs (only there
+    /// does an inode tell a device apart), the same file system and the same inode.
+    package func isOf(_ reading: DirectoryReading) -> Bool {
+        reading.tellsDeviceApart && reading.fileSystem == fileSystem && reading.inode == inode
+    }
 }
 
 /// Identities read once and kept while their devices exist, so a reconcile reads only what
 /// can change (the driver link and `driver_override`) and one stat of the device directory:
-/// an entry is used only with a reading that shows the inode it was read under, so a
-/// device that took another's address is read afresh even before its events arrive.
+/// an entry is used only with a reading of the directory it was read from (`isOf`), so a
+/// device that took another's address is read afresh even before its events arrive; none
+/// is kept where inodes do not tell devices apart (a tree of files, not sysfs).
 /// A `remove` drops its device's entry, and lost events drop them all, so entries are
 /// kept only for devices that are there.
 package final class IdentityCache: Sendable {

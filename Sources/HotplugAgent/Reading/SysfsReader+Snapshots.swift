@@ -138,7 +138,7 @@ extension SysfsReader {
         } catch {
             throw .io(error)
         }
-        guard reading.inode == known.inode else { return nil }
+        guard known.isOf(reading) else { return nil }
         device.vfioDeviceNames = (reading.listings["vfio-dev"] ?? []).filter { $0.hasPrefix("vfio") }.sorted()
         return view.replacing(device)
     }

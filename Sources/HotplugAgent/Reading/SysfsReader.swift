@@ -42,8 +42,8 @@ package struct SysfsReader: Sendable {
 
     /// One device as sysfs shows it now, in one look at its directory (`readDirectory`);
     /// `.gone` when it is not there (any more). Its identity comes from `identities` (kept
-    /// where inodes tell devices apart: `KernelIO.tellsDevicesByInode`) while the
-    /// directory's inode is the one it was read under, else from its `uevent` file and
+    /// where inodes tell devices apart: `DirectoryReading.tellsDeviceApart`) while its
+    /// directory is the one it was read from, else from its `uevent` file and
     /// links; the driver link, `driver_override` and, while on a VFIO driver, `vfio-dev/`
     /// always from sysfs.
     package func device(_ address: PCIAddress) throws(AgentError) -> PCIDevice {
@@ -73,19 +73,19 @@ package struct SysfsReader: Sendable {
         var vfPending = false
         let identity: DeviceIdentity
         if let known {
-            // Known only while its directory is the one it was read under: another device
-            // that took the address is read afresh. Compared with the inode the reading was
-            // asked under, never with what the cache holds now: another reader may have put
-            // the new device's there since these entries were read.
-            guard reading.inode == known.inode else {
+            // Known only while its directory is the one it was read from: another device
+            // that took the address is read afresh. Compared with the identity the reading
+            // was asked under, never with what the cache holds now: another reader may have
+            // put the new device's there since these entries were read.
+            guard known.isOf(reading) else {
                 identities.forget(address)
                 return try device(address)
             }
             identity = known
         } else {
             (identity, vfPending) = try readIdentity(address, reading, in: directory)
-            // Kept only where its directory's inode tells it from the next device there.
-            if io.tellsDevicesByInode && !vfPending && (identity.physfn == nil || identity.pfID != nil) {
+            // Kept only where its directory tells it from the next device there (sysfs).
+            if reading.tellsDeviceApart && !vfPending && (identity.physfn == nil || identity.pfID != nil) {
                 identities.store(identity, for: address)
             }
         }
@@ -130,7 +130,8 @@ package struct SysfsReader: Sendable {
     ) throws(AgentError) -> (DeviceIdentity, vfPending: Bool) {
         let ids = try ids(address, reading, in: directory)
         var identity = DeviceIdentity(
-            inode: reading.inode, id: ids.id, subsystemID: ids.subsystemID, classCode: ids.classCode)
+            fileSystem: reading.fileSystem, inode: reading.inode, id: ids.id, subsystemID: ids.subsystemID,
+            classCode: ids.classCode)
         if let group = reading.links["iommu_group"].flatMap(lastComponent) {
             guard let number = groupNumber(group) else {
                 throw .malformed(path: directory + "/iommu_group", value: group, expected: "a group number")

@@ -2,28 +2,33 @@ import Glibc
 import HostInterface
 
 /// A device's directory in one look. Read afresh, through one `O_PATH` descriptor: `fstat`
-/// for its inode, `openat`/`readlinkat` relative to it for its entries, so nothing is
-/// walked twice. Read under an inode the caller knows (`DirectoryRequest.knownInode`,
-/// asked only where inodes tell devices apart), by each entry's path and `stat` after them:
-/// two system calls fewer. Either way each entry is one component opened with
-/// `O_NOFOLLOW`, so none is reached through a link, and `O_NONBLOCK`, so no FIFO put where
-/// a file should be hangs the agent.
+/// for its file system and inode, `openat`/`readlinkat` relative to it for its entries, so
+/// nothing is walked twice. Read under an inode the caller knows
+/// (`DirectoryRequest.knownInode`, asked only where inodes tell devices apart), by each
+/// entry's path and `stat` after them: two system calls fewer. Only a directory on the file
+/// system that is sysfs tells its device apart (`sysfs`), as each look finds it, whatever
+/// link led it there. Either way each entry is one component opened with `O_NOFOLLOW`, so
+/// none is reached through a link, and `O_NONBLOCK`, so no FIFO put where a file should be
+/// hangs the agent.
 extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
-        if request.knownInode != nil {
-            var reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
-            reading.inode = try inode(directory)
-            return reading
-        }
-        let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
-        defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
-        var reading = try entries(request, of: directory, at: fd, prefix: "")
+        var reading: DirectoryReading
+        if request.knownInode != nil {
+            reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
+            guard stat(directory, &status) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
+        } else {
+            let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
+            defer { close(fd) }
+            guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
+            reading = try entries(request, of: directory, at: fd, prefix: "")
+        }
         reading.inode = UInt64(status.st_ino)
+        reading.fileSystem = UInt64(status.st_dev)
+        reading.tellsDeviceApart = sysfs == reading.fileSystem
         return reading
     }
 

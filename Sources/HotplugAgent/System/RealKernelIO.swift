@@ -17,13 +17,16 @@ package final class RealKernelIO: KernelIO {
     package let paths: HostPaths
     /// The modprobe to run; module loading is refused under a test root unless one is given.
     package let modprobe: String?
-    /// Whether the devices lie on sysfs itself (see `KernelIO.tellsDevicesByInode`).
-    package let tellsDevicesByInode: Bool
+    /// The file system (`st_dev`) the PCI devices lie on, where it is sysfs: a device
+    /// directory read there tells its device apart by its inode (`DirectoryReading`), one on
+    /// any other file system does not, wherever a link leads the look.
+    package let sysfs: UInt64?
 
-    /// `tellsDevicesByInode`: nil to ask the file system below the PCI devices.
-    package init(paths: HostPaths, modprobe: String? = nil, tellsDevicesByInode: Bool? = nil) {
+    /// `asSysfs`: take the tree's file system for sysfs (a tree that only ever gets
+    /// directories made new, on tmpfs, which numbers each new inode from a counter).
+    package init(paths: HostPaths, modprobe: String? = nil, asSysfs: Bool = false) {
         self.paths = paths
-        self.tellsDevicesByInode = tellsDevicesByInode ?? Self.isSysfs(paths.pciDevices)
+        sysfs = asSysfs || Self.isSysfs(paths.pciDevices) ? Self.fileSystem(of: paths.pciDevices) : nil
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
@@ -37,6 +40,12 @@ package final class RealKernelIO: KernelIO {
     static func isSysfs(_ path: String) -> Bool {
         var info = statfs()
         return statfs(path, &info) == 0 && info.f_type == 0x6265_6572
+    }
+
+    /// The file system (`st_dev`) `path` leads to; nil where it cannot be told.
+    static func fileSystem(of path: String) -> UInt64? {
+        var status = stat()
+        return stat(path, &status) == 0 ? UInt64(status.st_dev) : nil
     }
 
     /// O_NONBLOCK: nothing read may hang the agent (a FIFO where a file should be); sysfs
