@@ -22,11 +22,15 @@ package final class RealKernelIO: KernelIO {
     /// any other file system does not, wherever a link leads the look.
     package let sysfs: UInt64?
 
-    /// `asSysfs`: take the tree's file system for sysfs (a tree that only ever gets
-    /// directories made new, on tmpfs, which numbers each new inode from a counter).
+    /// `asSysfs`: take the root's file system for sysfs (a tree laid out there that only ever
+    /// gets directories made new, on tmpfs, which numbers each new inode from a counter).
     package init(paths: HostPaths, modprobe: String? = nil, asSysfs: Bool = false) {
         self.paths = paths
-        sysfs = asSysfs || Self.isSysfs(paths.pciDevices) ? Self.fileSystem(of: paths.pciDevices) : nil
+        if asSysfs {
+            sysfs = Self.fileSystem(of: paths.root)
+        } else {
+            sysfs = Self.isSysfs(paths.pciDevices) ? Self.fileSystem(of: paths.pciDevices) : nil
+        }
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
