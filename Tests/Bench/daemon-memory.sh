@@ -10,7 +10,8 @@ chmod 755 "$dir"
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; [ -n "${KEEP_LOG:-}" ] && cp "$dir/log" "$KEEP_LOG"; rm -rf "$dir"' EXIT
 pid=
 "$agent" bench --write-tree "$dir/root"
-"$agent" run --dry-run --root "$dir/root" --state-dir "$dir/state" \
+# Read as a host's sysfs is, what is known of each device kept (the tree never changes).
+HOTPLUG_AGENT_TREE_AS_SYSFS=1 "$agent" run --dry-run --root "$dir/root" --state-dir "$dir/state" \
     --log-level "${LOG_LEVEL:-error}" 2>"$dir/log" &
 pid=$!
 # Settled once its CPU time stops moving.

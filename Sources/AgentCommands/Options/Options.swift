@@ -91,7 +91,10 @@ struct HostContext {
 
     init(_ options: GlobalOptions) {
         paths = HostPaths(root: options.root)
-        kernel = RealKernelIO(paths: paths, modprobe: getenvString("HOTPLUG_AGENT_MODPROBE"))
+        // A tree under another root is sysfs only for the bench that says so (its tree is laid
+        // out once and never changes): see `RealKernelIO.sysfs`.
+        let asSysfs = paths.root != "/" && getenvString("HOTPLUG_AGENT_TREE_AS_SYSFS") == "1"
+        kernel = RealKernelIO(paths: paths, modprobe: getenvString("HOTPLUG_AGENT_MODPROBE"), asSysfs: asSysfs)
         log = .lines(level: options.logLevel)
     }
 
