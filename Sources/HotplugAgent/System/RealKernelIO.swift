@@ -26,11 +26,7 @@ package final class RealKernelIO: KernelIO {
     /// gets directories made new, on tmpfs, which numbers each new inode from a counter).
     package init(paths: HostPaths, modprobe: String? = nil, asSysfs: Bool = false) {
         self.paths = paths
-        if asSysfs {
-            sysfs = Self.fileSystem(of: paths.root)
-        } else {
-            sysfs = Self.isSysfs(paths.pciDevices) ? Self.fileSystem(of: paths.pciDevices) : nil
-        }
+        sysfs = asSysfs ? Self.fileSystem(of: paths.root) : Self.sysfs(at: paths.pciDevices)
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
@@ -40,10 +36,16 @@ package final class RealKernelIO: KernelIO {
         }
     }
 
-    /// Whether `path` lies on sysfs (`SYSFS_MAGIC`).
-    static func isSysfs(_ path: String) -> Bool {
-        var info = statfs()
-        return statfs(path, &info) == 0 && info.f_type == 0x6265_6572
+    /// The file system (`st_dev`) of the directory `path` leads to, where it is sysfs
+    /// (`SYSFS_MAGIC`): both asked of one descriptor, so a link swapped between cannot
+    /// answer the one question with sysfs and the other with a tree of files.
+    static func sysfs(at path: String) -> UInt64? {
+        let fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = statfs(), status = stat()
+        guard fstatfs(fd, &info) == 0, info.f_type == 0x6265_6572, fstat(fd, &status) == 0 else { return nil }
+        return UInt64(status.st_dev)
     }
 
     /// The file system (`st_dev`) `path` leads to; nil where it cannot be told.
