@@ -11,23 +11,23 @@ package struct DirectoryRequest: Hashable, Sendable {
     /// host driver cannot have.
     package var listingsOnVFIO: [String] = []
     package var vfio = VFIODrivers()
-    /// The inode the caller read the directory under before, when that reading told the
-    /// device apart (`DirectoryReading.tellsDeviceApart`): the entries may then be read by
-    /// their paths and the file system and inode after them. A reading that shows both again
-    /// was of that directory throughout; one that shows others may hold entries of any
-    /// directory that stood there meanwhile, and is not to be used.
-    package var knownInode: UInt64?
+    /// The caller knows the device whose directory this is, from a reading that told it apart
+    /// (`DirectoryReading.tellsDeviceApart`), and takes this one only where it shows the same
+    /// file system and inode: the entries may then be read by their paths and those after
+    /// them. A reading that shows both again was of that directory throughout; one that shows
+    /// others may hold entries of any directory that stood there meanwhile.
+    package var ofKnownDevice = false
 
     package init(
         files: [String] = [], links: [String] = [], listings: [String] = [], listingsOnVFIO: [String] = [],
-        vfio: VFIODrivers = VFIODrivers(), knownInode: UInt64? = nil
+        vfio: VFIODrivers = VFIODrivers(), ofKnownDevice: Bool = false
     ) {
         self.files = files
         self.links = links
         self.listings = listings
         self.listingsOnVFIO = listingsOnVFIO
         self.vfio = vfio
-        self.knownInode = knownInode
+        self.ofKnownDevice = ofKnownDevice
     }
 
     /// The listings to read, once the links were read as `links`.

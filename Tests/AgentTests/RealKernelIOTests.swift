@@ -374,12 +374,11 @@ struct NodeACLTests {
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
-        let known = underKnownInode ? try io.inode(directory) : nil
         let reading = try io.readDirectory(
             directory,
             DirectoryRequest(
                 files: ["driver_override", "boot_vga"], links: ["driver", "physfn"], listings: ["vfio-dev", "absent"],
-                knownInode: known))
+                ofKnownDevice: underKnownInode))
         #expect(reading.inode == (try io.inode(directory)))
         #expect(reading.files == ["driver_override": "(null)\n"])
         #expect(reading.links == ["driver": "../../../bus/pci/drivers/amdgpu"])
@@ -388,18 +387,16 @@ struct NodeACLTests {
         try tree.file("/etc/secret", "x\n")
         unlink(tree.path("/sys/bus/pci/devices/0000:0b:00.0/driver_override"))
         try tree.link("/sys/bus/pci/devices/0000:0b:00.0/driver_override", to: tree.path("/etc/secret"))
-        #expect(throws: IOFailure.self) {
-            try io.readDirectory(directory, DirectoryRequest(files: ["driver_override"], knownInode: known))
-        }
+        let override = DirectoryRequest(files: ["driver_override"], ofKnownDevice: underKnownInode)
+        #expect(throws: IOFailure.self) { try io.readDirectory(directory, override) }
         try tree.mkdir("/etc/elsewhere/vfio9")
         #expect(rmdir(tree.path("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")) == 0)
         #expect(rmdir(tree.path("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev")) == 0)
         try tree.link("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev", to: tree.path("/etc/elsewhere"))
-        #expect(
-            (try? io.readDirectory(directory, DirectoryRequest(listings: ["vfio-dev"], knownInode: known)))?
-                .listings["vfio-dev"] == nil)
+        let listing = DirectoryRequest(listings: ["vfio-dev"], ofKnownDevice: underKnownInode)
+        #expect((try? io.readDirectory(directory, listing))?.listings["vfio-dev"] == nil)
         #expect(throws: IOFailure.self) {
-            try io.readDirectory(directory + "/gone", DirectoryRequest(knownInode: known))
+            try io.readDirectory(directory + "/gone", DirectoryRequest(ofKnownDevice: underKnownInode))
         }
     }
 

@@ -132,7 +132,7 @@ extension SysfsReader {
         let reading: DirectoryReading
         do {
             reading = try io.readDirectory(
-                paths.device(address), DirectoryRequest(listings: ["vfio-dev"], knownInode: known.inode))
+                paths.device(address), DirectoryRequest(listings: ["vfio-dev"], ofKnownDevice: true))
         } catch where error.meansGone {
             throw .gone(address)
         } catch {

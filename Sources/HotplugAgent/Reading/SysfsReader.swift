@@ -53,7 +53,7 @@ package struct SysfsReader: Sendable {
             files: ["driver_override"], links: ["driver"], listingsOnVFIO: ["vfio-dev"], vfio: vfioDrivers())
         if let known {
             // Its entries by path and the inode after them: a match below says they were its.
-            request.knownInode = known.inode
+            request.ofKnownDevice = true
             // The kernel shows boot_vga on VGA-class functions only; it can change when the
             // default VGA device goes, so it is never cached.
             if PCIDevice.isVGA(classCode: known.classCode) { request.files.append("boot_vga") }

@@ -4,7 +4,7 @@ import HostInterface
 /// A device's directory in one look. Read afresh, through one `O_PATH` descriptor: `fstat`
 /// for its file system and inode, `openat`/`readlinkat` relative to it for its entries, so
 /// nothing is walked twice. Read under an inode the caller knows
-/// (`DirectoryRequest.knownInode`, asked only where inodes tell devices apart), by each
+/// (`DirectoryRequest.ofKnownDevice`, asked only where inodes tell devices apart), by each
 /// entry's path and `stat` after them: two system calls fewer. Only a directory on the file
 /// system that is sysfs tells its device apart (`sysfs`), as each look finds it, whatever
 /// link led it there. Either way each entry is one component opened with `O_NOFOLLOW`, so
@@ -16,7 +16,7 @@ extension RealKernelIO {
     ) throws(IOFailure) -> DirectoryReading {
         var status = stat()
         var reading: DirectoryReading
-        if request.knownInode != nil {
+        if request.ofKnownDevice {
             reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
             guard stat(directory, &status) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
         } else {
