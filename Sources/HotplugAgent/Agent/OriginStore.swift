@@ -182,17 +182,27 @@ package final class OriginStore: Sendable {
             sriov = SRIOVOrigin(numVFs: count, autoprobe: autoprobe == "1")
         }
         let nonEmpty = { (value: Substring?) in value.flatMap { $0.isEmpty ? nil : String($0) } }
-        let moved = nonEmpty(movedTo)
-        guard moved.map({ DriverKind.isValidName($0) || $0 == "none" }) ?? (sriov != nil) else { return nil }
-        let (from, overridden) = (nonEmpty(driver), nonEmpty(override))
-        // Names the agent will write into sysfs paths and driver_override: driver names only.
-        guard [from, overridden].allSatisfy({ $0.map(DriverKind.isValidName) ?? true }) else { return nil }
         var id: PCIID?
         if let device {
             guard let parsed = PCIID(device) else { return nil }
             id = parsed
         }
-        return DriverOrigin(driver: from, override: overridden, movedTo: moved, sriov: sriov, device: id)
+        let origin = DriverOrigin(
+            driver: nonEmpty(driver), override: nonEmpty(override), movedTo: nonEmpty(movedTo), sriov: sriov,
+            device: id)
+        return Self.isBelievable(origin) ? origin : nil
+    }
+
+    /// Whether a record of `origin` is one the agent acts on: the driver, the override and
+    /// where it moved the device to are driver names (which it writes into sysfs paths and
+    /// `driver_override`), or `none` for the last; a record that moved no driver keeps an
+    /// SR-IOV origin, with a VF count of 0 or more.
+    static func isBelievable(_ origin: DriverOrigin) -> Bool {
+        func named(_ value: String?) -> Bool { value.map(DriverKind.isValidName) ?? true }
+        guard named(origin.driver), named(origin.override), origin.sriov.map({ $0.numVFs >= 0 }) ?? true else {
+            return false
+        }
+        return origin.movedTo.map { DriverKind.isValidName($0) || $0 == "none" } ?? (origin.sriov != nil)
     }
 
     /// The record of `origin`, as the agent writes it and as it must read back.
@@ -216,9 +226,9 @@ package final class OriginStore: Sendable {
             throw IOFailure(
                 .write, "\(directory)/\(address)", value: text, errno: .EROFS, detail: "a dry run writes nothing")
         }
-        // What `parse` would make of it: `text` is `text(of: origin)`, so once its fields
-        // read back as `origin`, the text they make is this one.
-        guard fields(text) == origin else {
+        // What `parse` would make of it: `fields` reads `text(of: origin)` back as `origin`
+        // exactly when the origin is one it believes.
+        guard Self.isBelievable(origin) else {
             throw IOFailure(
                 .write, "\(directory)/\(address)", value: text, errno: .EINVAL,
                 detail: "names something other than a driver; the agent could not put the device back from it")
