@@ -367,12 +367,13 @@ struct NodeACLTests {
     /// caller knows (by path, the inode after): what is there, nothing for what is not, and
     /// no entry reached through a link (a file or directory swapped for one is an error or
     /// absent, never its target).
-    @Test(arguments: [false, true])
-    func aDirectoryIsReadInOneLookAndNeverThroughALink(underKnownInode: Bool) throws {
+    /// On sysfs (`asSysfs`) a fresh look reads by path too, between two `stat`s.
+    @Test(arguments: [false, true], [false, true])
+    func aDirectoryIsReadInOneLookAndNeverThroughALink(underKnownInode: Bool, asSysfs: Bool) throws {
         let tree = try FakeSysfs()
         try tree.device("0000:0b:00.0", id: "1002:73bf", driver: "amdgpu", group: 20)
         try tree.mkdir("/sys/bus/pci/devices/0000:0b:00.0/vfio-dev/vfio3")
-        let io = RealKernelIO(paths: HostPaths(root: tree.root))
+        let io = RealKernelIO(paths: HostPaths(root: tree.root), asSysfs: asSysfs)
         let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0")
         let reading = try io.readDirectory(
             directory,
@@ -438,6 +439,49 @@ struct NodeACLTests {
         let swapped = SysfsReader(io: io, paths: paths)
         #expect(try swapped.device(address).id == PCIID("1002:73bf")!)
         #expect(swapped.identities.count == 0)
+    }
+
+    /// A fresh look on sysfs reads the entries by path between two `stat`s of the directory,
+    /// and takes them only where both show the same one. While the address is taken over
+    /// and over by another device (a directory made new each time, as the kernel makes
+    /// them), no reading holds one device's IDs with another's driver link.
+    @Test func aFreshLookByPathNeverMixesTwoDevices() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/sys/bus/pci/devices")
+        let kinds = [("1002:73BF", "amdgpu"), ("8086:10D3", "e1000e")], count = 400
+        for index in 0..<count {
+            let (id, driver) = kinds[index % 2]
+            try tree.mkdir("/sys/devices/pool/\(index)")
+            try tree.file("/sys/devices/pool/\(index)/uevent", "DRIVER=\(driver)\nPCI_ID=\(id)\n")
+            try tree.link("/sys/devices/pool/\(index)/driver", to: "../../../bus/pci/drivers/\(driver)")
+        }
+        let directory = tree.path("/sys/bus/pci/devices/0000:0b:00.0"), spare = directory + ".new"
+        try tree.link("/sys/bus/pci/devices/0000:0b:00.0", to: tree.path("/sys/devices/pool/0"))
+        let io = RealKernelIO(paths: HostPaths(root: tree.root), asSysfs: true)
+        let request = DirectoryRequest(files: ["uevent"], links: ["driver"])
+        let done = Locked(false), swaps = Locked(0), pool = tree.path("/sys/devices/pool/")
+        startThread {
+            var index = 1
+            while !done.withLock({ $0 }) {
+                _ = symlink(pool + String(index), spare)
+                _ = rename(spare, directory)
+                swaps.withLock { $0 += 1 }
+                index = index % (count - 1) + 1
+            }
+        }
+        // Until the address has been taken over 2,000 times while the looks went on.
+        var mixed: [String] = [], read = 0, looks = 0
+        while swaps.withLock({ $0 }) < 2_000 && looks < 1_000_000 {
+            looks += 1
+            guard let reading = try? io.readDirectory(directory, request), let uevent = reading.files["uevent"],
+                let driver = reading.links["driver"].flatMap(lastComponent)
+            else { continue }
+            read += 1
+            if !uevent.hasPrefix("DRIVER=\(driver)\n") { mixed.append(uevent + " with " + driver) }
+        }
+        done.withLock { $0 = true }
+        #expect(read > 0 && swaps.withLock { $0 } >= 2_000)
+        #expect(mixed.count == 0, "mixed, as \(mixed.first ?? "")")
     }
 
     /// A test bed's uevent without the IDs has them read from the attribute files in a

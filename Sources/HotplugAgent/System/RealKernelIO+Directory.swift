@@ -1,15 +1,19 @@
 import Glibc
 import HostInterface
 
-/// A device's directory in one look. Read afresh, through one `O_PATH` descriptor: `fstat`
-/// for its file system and inode, `openat`/`readlinkat` relative to it for its entries, so
-/// nothing is walked twice. Read under an inode the caller knows
-/// (`DirectoryRequest.ofKnownDevice`, asked only where inodes tell devices apart), by each
-/// entry's path and `stat` after them: two system calls fewer. Only a directory on the file
-/// system that is sysfs tells its device apart (`sysfs`), as each look finds it, whatever
-/// link led it there. Either way each entry is one component opened with `O_NOFOLLOW`, so
+/// A device's directory in one look, each entry one component opened with `O_NOFOLLOW`, so
 /// none is reached through a link, and `O_NONBLOCK`, so no FIFO put where a file should be
 /// hangs the agent.
+///
+/// Only a directory on the file system that is sysfs (`sysfs`) tells its device apart by
+/// its inode, as each look finds it, whatever link led it there: kernfs never numbers two
+/// directories alike, and one once removed never comes back. There the entries are read by
+/// their paths and the directory `stat`ed after them: read under an inode the caller knows
+/// (`DirectoryRequest.ofKnownDevice`), compared with that; read afresh, with one `stat`
+/// before them, and taken only where both show the same directory (else read again as
+/// below). Anywhere else (a test bed, `--root`), where a directory can be renamed away and
+/// back and a deleted one's number is given to the next, the look goes through one `O_PATH`
+/// descriptor: `fstat` for its file system and inode, `openat`/`readlinkat` relative to it.
 extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
@@ -19,6 +23,8 @@ extension RealKernelIO {
         if request.ofKnownDevice {
             reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
             guard stat(directory, &status) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
+        } else if let fresh = try onSysfs(directory, request) {
+            return fresh
         } else {
             let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
@@ -29,6 +35,24 @@ extension RealKernelIO {
         reading.inode = UInt64(status.st_ino)
         reading.fileSystem = UInt64(status.st_dev)
         reading.tellsDeviceApart = sysfs == reading.fileSystem
+        return reading
+    }
+
+    /// A fresh look by path, between two `stat`s that show the same directory on sysfs: two
+    /// system calls where the descriptor takes three. Nil where there is no sysfs, the
+    /// directory lies elsewhere, or it changed during the look (another device took the
+    /// address): the caller reads it through a descriptor.
+    private func onSysfs(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading? {
+        guard let sysfs else { return nil }
+        var before = stat(), after = stat()
+        guard stat(directory, &before) == 0 else { throw IOFailure(.read, directory, errno: .current) }
+        guard UInt64(before.st_dev) == sysfs, before.st_mode & S_IFMT == S_IFDIR else { return nil }
+        var reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
+        guard stat(directory, &after) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
+        guard (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino) else { return nil }
+        reading.inode = UInt64(after.st_ino)
+        reading.fileSystem = sysfs
+        reading.tellsDeviceApart = true
         return reading
     }
 
