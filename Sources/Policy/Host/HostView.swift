@@ -25,17 +25,19 @@ public struct HostView: Sendable {
     private var groups: [Int: [PCIAddress]]
 
     public init(devices: [PCIDevice], drivers: Set<String>, vfioNodes: [Int: NodeState], iommu: IOMMUAccess? = nil) {
-        var byAddress: [PCIAddress: PCIDevice] = [:]
+        var byAddress = [PCIAddress: PCIDevice](minimumCapacity: devices.count)
         var groups: [Int: [PCIAddress]] = [:]
         for device in devices {
             byAddress[device.address] = device
             if let group = device.iommuGroup { groups[group, default: []].append(device.address) }
         }
+        // Sorted in place: most views are one device, or one per group.
+        for index in groups.indices where groups.values[index].count > 1 { groups.values[index].sort() }
         self.devices = byAddress
         self.drivers = drivers
         self.vfioNodes = vfioNodes
         self.iommu = iommu
-        self.groups = groups.mapValues { $0.sorted() }
+        self.groups = groups
     }
 
     /// The devices of an IOMMU group, in address order.
