@@ -1,12 +1,18 @@
 // How sysfs values and paths read as text.
 
 /// `../../../bus/pci/drivers/vfio-pci` → `vfio-pci`; nil for an empty name.
+/// In bytes: through a `Substring`'s views each call took some 1,200 instructions, six
+/// times a claim. Cut at `/` bytes, the name is whole UTF-8 as the path was.
 package func lastComponent(_ path: String) -> String? {
-    var path = Substring(path)
-    while path.utf8.last == UInt8(ascii: "/") { path = path.dropLast() }
-    guard !path.isEmpty else { return nil }
-    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return String(path) }
-    return String(path[path.utf8.index(after: slash)...])
+    var path = path
+    return path.withUTF8 { bytes -> String? in
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == UInt8(ascii: "/") { end -= 1 }
+        guard end > 0 else { return nil }
+        var start = end
+        while start > 0 && bytes[start - 1] != UInt8(ascii: "/") { start -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+    }
 }
 
 /// The text up to the first newline byte, as the kernel takes a written value (a `\r`

@@ -43,6 +43,16 @@ struct RealKernelIOTests {
 
     /// The longest target a link can have (PATH_MAX less one byte) is read whole, through
     /// a path and through a directory's descriptor; a missing link says ENOENT.
+    /// A link's last component, as the agent takes a driver's, a group's or a PF's name.
+    @Test(
+        arguments: [
+            ("../../../bus/pci/drivers/vfio-pci", "vfio-pci"), ("vfio-pci", "vfio-pci"), ("a/b//", "b"),
+            ("a//b", "b"), ("/", nil), ("", nil), ("///", nil), ("../é/ü", "ü"), ("../../🙂", "🙂"),
+        ] as [(String, String?)])
+    func aLinksLastComponentIsItsName(link: String, name: String?) {
+        #expect(lastComponent(link) == name)
+    }
+
     @Test func theLongestLinkTargetIsReadWhole() throws {
         let tree = try FakeSysfs()
         let target = String(repeating: "a/", count: (Int(PATH_MAX) - 1) / 2) + "b"
