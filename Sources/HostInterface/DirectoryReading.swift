@@ -56,6 +56,12 @@ package struct DirectoryReading: Sendable, Equatable {
     package var listings: [String: [String]] = [:]
 
     package init(inode: UInt64) { self.inode = inode }
+
+    /// Whether this look saw the directory with this file system and inode: the one question
+    /// of every comparison of two looks, or of a look and what an identity was read from.
+    package func shows(fileSystem: UInt64, inode: UInt64) -> Bool {
+        self.fileSystem == fileSystem && self.inode == inode
+    }
 }
 
 extension DirectoryReading {

@@ -122,7 +122,7 @@ extension SysfsReader {
         }
         // A second look: only where it saw the same directory as the first are the two one
         // device's (another may have taken the address between them, or been swapped in).
-        guard attributes.fileSystem == reading.fileSystem && attributes.inode == reading.inode else {
+        guard attributes.shows(fileSystem: reading.fileSystem, inode: reading.inode) else {
             throw .gone(address)
         }
         guard let ids = try DeviceIDs(attributes: attributes.files, directory: directory) else {

@@ -18,7 +18,7 @@ package struct DeviceIdentity: Sendable, Equatable {
     /// Whether `reading` is of the directory this identity was read from: sysfs (only there
     /// does an inode tell a device apart), the same file system and the same inode.
     package func isOf(_ reading: DirectoryReading) -> Bool {
-        reading.tellsDeviceApart && reading.fileSystem == fileSystem && reading.inode == inode
+        reading.tellsDeviceApart && reading.shows(fileSystem: fileSystem, inode: inode)
     }
 }
 

@@ -18,41 +18,41 @@ extension RealKernelIO {
     package func readDirectory(
         _ directory: String, _ request: DirectoryRequest
     ) throws(IOFailure) -> DirectoryReading {
-        var status = stat()
-        var reading: DirectoryReading
-        if request.ofKnownDevice {
-            reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
-            guard stat(directory, &status) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
-        } else if let fresh = try onSysfs(directory, request) {
-            return fresh
-        } else {
-            let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
-            defer { close(fd) }
-            guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
-            reading = try entries(request, of: directory, at: fd, prefix: "")
+        if request.ofKnownDevice { return try byPath(directory, request) }
+        // Afresh on sysfs: by path, between two `stat`s that must show the same directory
+        // (two system calls where the descriptor takes three); one that changed during the
+        // look (another device took the address) is read again through a descriptor.
+        var before = stat()
+        if let sysfs {
+            guard stat(directory, &before) == 0 else { throw IOFailure(.read, directory, errno: .current) }
+            if UInt64(before.st_dev) == sysfs && before.st_mode & S_IFMT == S_IFDIR {
+                let reading = try byPath(directory, request)
+                if reading.shows(fileSystem: UInt64(before.st_dev), inode: UInt64(before.st_ino)) { return reading }
+            }
         }
+        let fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOFailure(.read, directory, errno: .current) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw IOFailure(.read, directory, errno: .current) }
+        return placed(try entries(request, of: directory, at: fd, prefix: ""), status)
+    }
+
+    /// The entries by their paths, then the directory's file system and inode after them.
+    private func byPath(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading {
+        let reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
+        var status = stat()
+        guard stat(directory, &status) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
+        return placed(reading, status)
+    }
+
+    /// `reading` with the file system and inode `status` shows, and whether they tell its
+    /// device apart (on sysfs only).
+    private func placed(_ reading: DirectoryReading, _ status: stat) -> DirectoryReading {
+        var reading = reading
         reading.inode = UInt64(status.st_ino)
         reading.fileSystem = UInt64(status.st_dev)
         reading.tellsDeviceApart = sysfs == reading.fileSystem
-        return reading
-    }
-
-    /// A fresh look by path, between two `stat`s that show the same directory on sysfs: two
-    /// system calls where the descriptor takes three. Nil where there is no sysfs, the
-    /// directory lies elsewhere, or it changed during the look (another device took the
-    /// address): the caller reads it through a descriptor.
-    private func onSysfs(_ directory: String, _ request: DirectoryRequest) throws(IOFailure) -> DirectoryReading? {
-        guard let sysfs else { return nil }
-        var before = stat(), after = stat()
-        guard stat(directory, &before) == 0 else { throw IOFailure(.read, directory, errno: .current) }
-        guard UInt64(before.st_dev) == sysfs, before.st_mode & S_IFMT == S_IFDIR else { return nil }
-        var reading = try entries(request, of: directory, at: AT_FDCWD, prefix: directory + "/")
-        guard stat(directory, &after) == 0 else { throw IOFailure(.stat, directory, errno: .current) }
-        guard (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino) else { return nil }
-        reading.inode = UInt64(after.st_ino)
-        reading.fileSystem = sysfs
-        reading.tellsDeviceApart = true
         return reading
     }
 
