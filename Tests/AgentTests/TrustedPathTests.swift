@@ -491,6 +491,33 @@ struct TrustedRecordTests {
         #expect(OriginStore(stateDirectory: tree.path("/state"), writable: true).load(address) == nil)
     }
 
+    /// A record is written only where it would be believed: a state directory below another
+    /// user's took records the agent then refused to read, so a device it moved could never
+    /// be put back (found by this round's attacker). The save now fails, and with it the
+    /// step that would move the device; the unit's dynamic user's runtime directory still
+    /// takes them.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aRecordIsWrittenOnlyWhereItWouldBeBelieved() throws {
+        let tree = try FakeSysfs()
+        let address = try #require(PCIAddress("0000:0b:00.0"))
+        let origin = DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci")
+        try tree.mkdir("/state")
+        chown(tree.path("/state"), 1000, 1000)
+        let store = OriginStore(stateDirectory: tree.path("/state"), writable: true)
+        #expect(throws: IOFailure.self) { try store.save(address, origin) }
+        do {
+            try store.save(address, origin)
+        } catch {
+            #expect("\(error)".contains("not owned by root") && "\(error)".contains("could not put back"), "\(error)")
+        }
+        var status = stat()
+        #expect(lstat(tree.path("/state/origins/\(address)"), &status) != 0, "a record was left")
+        // Handed to the unit's dynamic user by root: written, and read back.
+        chown(tree.path("/state"), 61_234, 61_234)
+        try store.save(address, origin)
+        #expect(OriginStore(stateDirectory: tree.path("/state"), writable: false).load(address) == origin)
+    }
+
     /// A temporary link left by a write the agent was killed in the middle of goes at the
     /// sweep, once a minute old; a fresh one (a write in flight) and what only looks like
     /// one stay.
