@@ -88,9 +88,12 @@ package func joinedPath(_ directory: String, _ name: String, _ last: String? = n
 package func absolutePath(_ path: String) -> String {
     if path.isAbsolutePath { return path }
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    // Without a working directory there is no safe answer: a path that cannot exist.
-    guard getcwd(&buffer, buffer.count) != nil else { return "/nonexistent/" + path }
-    let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // Without a working directory there is no safe answer: a path that cannot exist. Nor
+    // where its name is not UTF-8: decoded, each bad byte would become U+FFFD and the path
+    // name another directory (`tree\xff` read as `tree\u{FFFD}`, a tree someone made beside).
+    guard getcwd(&buffer, buffer.count) != nil,
+        let directory = String(validating: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    else { return "/nonexistent/" + path }
     if path.isEmpty || path == "." { return directory }
     return (directory == "/" ? "" : directory) + "/" + path
 }

@@ -216,6 +216,27 @@ struct CommandLineTests {
         #expect(HostPaths(root: "/a/\u{301}b//.").root == "/a/\u{301}b")
     }
 
+    /// A root named in bytes that are not UTF-8 is never read as its U+FFFD twin (a tree
+    /// someone laid out beside it): as an argument it is refused before anything runs; as
+    /// the working directory a relative root names nothing. Found by this round's attacker:
+    /// `plan --root .` in `tree\xff` showed, and `run --once` wrote into, `tree\u{FFFD}`.
+    @Test func aRootNamedInBytesThatAreNotUTF8IsNeverItsTwin() throws {
+        let tree = try FakeSysfs()
+        try tree.device("0000:0b:00.0", id: "1002:74a1", group: 3)
+        try tree.mkdir("/twin\u{FFFD}")
+        #expect(rename(tree.path("/sys"), tree.path("/twin\u{FFFD}/sys")) == 0)
+        // The shell makes the bytes: Swift's arguments and paths are decoded strings.
+        let bad = "\"$(printf 'twin\\377')\""
+        let asArgument = try Binary.run(
+            ["-c", "mkdir \(bad) && exec \"$0\" list --root \"$PWD\"/\(bad)", Binary.path],
+            in: URL(fileURLWithPath: tree.root), executable: "/bin/sh")
+        #expect(asArgument.status == 64 && asArgument.stderr.contains("argument 3 is not UTF-8"), "\(asArgument)")
+        let asDirectory = try Binary.run(
+            ["-c", "cd \(bad) && exec \"$0\" list --root .", Binary.path], in: URL(fileURLWithPath: tree.root),
+            executable: "/bin/sh")
+        #expect(asDirectory.status != 0 && !asDirectory.stdout.contains("0000:0b:00.0"), "\(asDirectory)")
+    }
+
     @Test func etcMasksUsrLibAndFilesAreReadInNameOrder() throws {
         let tree = try FakeSysfs()
         try tree.mkdir("/etc/hotplug-agent/policies.d")

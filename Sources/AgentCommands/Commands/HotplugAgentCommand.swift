@@ -32,6 +32,21 @@ package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
         var none = sigset_t()
         sigemptyset(&none)
         sigprocmask(SIG_SETMASK, &none, nil)
+        if let index = argumentNotUTF8() {
+            let why = "argument \(index) is not UTF-8: a path in such bytes cannot be named"
+            Self.exit(withError: ValidationError(why))
+        }
         main(nil)
+    }
+
+    /// The first argument (from 1) whose bytes are not UTF-8. Swift hands arguments over
+    /// decoded, each bad byte a U+FFFD, so `--root /srv/tree\xff` would name the directory
+    /// `/srv/tree\u{FFFD}`, another one: refused before anything is parsed.
+    static func argumentNotUTF8() -> Int? {
+        (1..<Int(CommandLine.argc)).first { index in
+            guard let argument = CommandLine.unsafeArgv[index] else { return false }
+            let bytes = UnsafeRawBufferPointer(start: argument, count: strlen(argument))
+            return String(validating: bytes, as: UTF8.self) == nil
+        }
     }
 }
