@@ -13,6 +13,11 @@ extension TrustedPath {
         let directory = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw .current }
         defer { close(directory) }
+        return try openBeneath(directory, relative, flags: flags)
+    }
+
+    /// The same below the directory open as `directory` (`O_PATH` will do).
+    package static func openBeneath(_ directory: Int32, _ relative: String, flags: Int32) throws(Errno) -> Int32 {
         let resolve =
             HOTPLUG_AGENT_RESOLVE_BENEATH | HOTPLUG_AGENT_RESOLVE_NO_SYMLINKS
             | HOTPLUG_AGENT_RESOLVE_NO_MAGICLINKS | HOTPLUG_AGENT_RESOLVE_NO_XDEV

@@ -32,7 +32,7 @@ extension RealKernelIO {
     /// `O_PATH|O_NOFOLLOW` and reached again through its descriptor. An ACL the agent
     /// cannot decode is left alone, never replaced by one made from the mode.
     private func changeACL(_ path: String, _ change: (inout POSIXACL) -> Void) throws(IOFailure) {
-        let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        let fd = openToChange(path, O_PATH | O_NOFOLLOW)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
         var st = stat()

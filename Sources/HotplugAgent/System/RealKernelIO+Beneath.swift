@@ -10,8 +10,14 @@ extension RealKernelIO {
         _ base: String, _ relative: String, _ flags: Int32,
         _ operation: IOFailure.Operation
     ) throws(IOFailure) -> Int32 {
-        do {
-            return try TrustedPath.openBeneath(base, relative, flags: flags)
+        do throws(Errno) {
+            // A write changes what is below the device: the device is reached as every
+            // change is (`openToChange`: inside `--root`'s tree).
+            guard operation == .write else { return try TrustedPath.openBeneath(base, relative, flags: flags) }
+            let directory = openToChange(base, O_PATH | O_DIRECTORY)
+            guard directory >= 0 else { throw Errno.current }
+            defer { close(directory) }
+            return try TrustedPath.openBeneath(directory, relative, flags: flags)
         } catch {
             throw IOFailure(operation, relative.isEmpty ? base : base + "/" + relative, errno: error)
         }

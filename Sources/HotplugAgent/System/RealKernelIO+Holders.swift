@@ -87,7 +87,7 @@ extension RealKernelIO {
         // Only a block device: O_EXCL means "exclusive" only there.
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFBLK else { return nil }
-        let fd = open(path, O_RDONLY | O_EXCL | O_NONBLOCK | O_CLOEXEC)
+        let fd = openToChange(path, O_RDONLY | O_EXCL | O_NONBLOCK)
         guard fd >= 0 else { return .current }
         close(fd)
         return nil

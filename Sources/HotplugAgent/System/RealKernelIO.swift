@@ -21,12 +21,16 @@ package final class RealKernelIO: KernelIO {
     /// directory read there tells its device apart by its inode (`DirectoryReading`), one on
     /// any other file system does not, wherever a link leads the look.
     package let sysfs: UInt64?
+    /// Under `--root`, the root's descriptor, which every change is opened from
+    /// (`openToChange`); nil on the real root.
+    let rootDirectory: Int32?
 
     /// `asSysfs`: take the root's file system for sysfs (a tree laid out there that only ever
     /// gets directories made new, on tmpfs, which numbers each new inode from a counter).
     package init(paths: HostPaths, modprobe: String? = nil, asSysfs: Bool = false) {
         self.paths = paths
         sysfs = asSysfs ? Self.fileSystem(of: paths.root) : Self.sysfs(at: paths.pciDevices)
+        rootDirectory = Self.openRoot(paths)
         if let modprobe {
             self.modprobe = modprobe
         } else if paths.root == "/" {
@@ -35,6 +39,8 @@ package final class RealKernelIO: KernelIO {
             self.modprobe = nil
         }
     }
+
+    deinit { if let rootDirectory, rootDirectory >= 0 { close(rootDirectory) } }
 
     /// The file system (`st_dev`) of the directory `path` leads to, where it is sysfs
     /// (`SYSFS_MAGIC`): both asked of one descriptor, so a link swapped between cannot
@@ -65,7 +71,7 @@ package final class RealKernelIO: KernelIO {
 
     package func write(_ path: String, _ value: String) throws(IOFailure) {
         // O_TRUNC as the shell's `>` does: sysfs ignores it, regular files (test beds) need it.
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        let fd = openToChange(path, O_WRONLY | O_TRUNC)
         guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
         defer { close(fd) }
         try writeAll(fd, value, path: path)
@@ -137,7 +143,7 @@ package final class RealKernelIO: KernelIO {
     package func setNodeAccess(
         _ path: String, uid: UInt32?, gid: UInt32?, mode: UInt16?, device: UInt64?
     ) throws(IOFailure) {
-        let fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        let fd = openToChange(path, O_PATH | O_NOFOLLOW)
         guard fd >= 0 else { throw IOFailure(.open, path, errno: .current) }
         defer { close(fd) }
         var st = stat()
@@ -218,7 +224,7 @@ package final class RealKernelIO: KernelIO {
 
     package func writeBytes(_ path: String, offset: Int, _ bytes: [UInt8]) throws(IOFailure) {
         let value = bytes.map { hex($0, width: 2) }.joined(separator: " ") + " at \(hex(offset, width: 3))"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = openToChange(path, O_WRONLY)
         guard fd >= 0 else { throw IOFailure(.write, path, value: value, errno: .current) }
         defer { close(fd) }
         while true {
