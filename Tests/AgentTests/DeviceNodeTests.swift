@@ -1,3 +1,4 @@
+import Glibc
 import HostInterface
 @testable import AgentCommands
 @testable import HotplugAgent
@@ -278,6 +279,27 @@ struct IOMMUGrantTests {
         host.agent.reconcileAll()
         access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
         #expect(!access.userCanOpen(2000) && !access.groupCanOpen(993) && access.userCanOpen(555))
+    }
+
+    /// ACL entries that cannot be recorded where they would be believed (the state directory
+    /// below another user's) could never be taken back: the step fails and leaves none.
+    /// Found by this round's attacker: the entries were granted, recorded where the agent
+    /// then refused to read them, and stayed after the policy went.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func entriesThatCannotBeRecordedAreNotLeft() throws {
+        let host = try host(Self.policy(mode: "0660"))
+        #expect(host.runOnce())
+        #expect(try #require(try host.kernel.nodeAccess("/dev/iommu")).userCanOpen(1000))
+        // The state directory becomes another user's: the grant for 2000 cannot be recorded.
+        #expect(chown(host.state, 1000, 1000) == 0)
+        host.agent.planner = Planner(
+            policies: PolicyParser(accounts: TableAccounts(users: [:], groups: [:]))
+                .parse(Self.policy(mode: "0660", owner: "2000"), file: "p.toml").policies.map { PolicySet([$0]) }[0])
+        host.agent.reconcileAll()
+        let access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(!access.userCanOpen(2000), "an entry nobody could take back was left")
+        #expect(!host.log.containing("would not be believed").isEmpty)
+        #expect(chown(host.state, 0, 0) == 0)
     }
 
     @Test func grantingNarrowsOnlyWhatTheGrownMaskWouldNewlyLetThrough() throws {

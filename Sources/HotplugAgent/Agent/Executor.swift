@@ -61,7 +61,11 @@ package struct Executor: Sendable {
                 try attempt(address) { () throws(IOFailure) in
                     let iommu = paths.under("/dev/iommu")
                     let made = try io.grantNodeAccess(iommu, users: users.map(\.id), groups: groups.map(\.id))
-                    try iommuGrants?.update(adding: made)
+                    // Entries that cannot be recorded could never be taken back: none is left.
+                    do throws(IOFailure) { try iommuGrants?.update(adding: made) } catch {
+                        try? io.revokeNodeAccess(iommu, users: made.users, groups: made.groups)
+                        throw error
+                    }
                 }
             }
         case .writeAttribute(let path, let value):

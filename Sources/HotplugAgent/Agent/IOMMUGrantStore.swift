@@ -31,7 +31,9 @@ package final class IOMMUGrantStore: Sendable {
             grants.users = Array(Set(grants.users).union(added.users).subtracting(removed.users)).sorted()
             grants.groups = Array(Set(grants.groups).union(added.groups).subtracting(removed.groups)).sorted()
             let text = grants.users.map { "user \($0)\n" }.joined() + grants.groups.map { "group \($0)\n" }.joined()
-            try writeFileAtomically(file, text, fileMode: 0o600, directoryMode: 0o700, durable: false, root: root)
+            try writeFileAtomically(
+                file, text, fileMode: 0o600, directoryMode: 0o700, durable: false, root: root,
+                readBack: .rootOrHandedOver)
         }
     }
 

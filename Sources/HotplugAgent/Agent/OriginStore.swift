@@ -304,43 +304,14 @@ package final class OriginStore: Sendable {
                 kept.current = nil
                 kept.identity = nil
             }
-            let fd = try openDirectoryForWriting(directory, mode: 0o700, root: root)
+            // Only where a record would be believed: below another user's directory, the
+            // devices moved on it could never be put back (the step that would move one fails).
+            let fd = try openDirectoryForWriting(directory, mode: 0o700, root: root, readBack: .rootOrHandedOver)
             var held = stat()
-            guard fstat(fd, &held) == 0 else {
-                let failure = Errno.current
-                close(fd)
-                throw IOFailure(.stat, directory, errno: failure)
-            }
-            do throws(IOFailure) { try believed(as: held) } catch {
-                close(fd)
-                throw error
-            }
             kept.current = fd
-            kept.identity = (UInt64(held.st_dev), UInt64(held.st_ino))
+            kept.identity = fstat(fd, &held) == 0 ? (UInt64(held.st_dev), UInt64(held.st_ino)) : nil
             kept.users[fd, default: 0] += 1
             return fd
-        }
-    }
-
-    /// Whether the directory opened for writing as `written` is one whose records are
-    /// believed: the walk that reads them (root's all the way, or handed to the unit's dynamic
-    /// user) reaches it too. The walk that writes judges only the directory it writes into,
-    /// so a state directory below another user's would take records never to be read, and
-    /// the devices moved on them could never be put back: none is written there, and the
-    /// step that would move the device fails.
-    private func believed(as written: stat) throws(IOFailure) {
-        switch TrustedPath.directory(directory, root: root, goal: .listDirectory, owners: .rootOrHandedOver) {
-        case .failure(let refusal):
-            throw IOFailure(
-                .open, directory, errno: .EPERM,
-                detail: "\(refusal.message): a record there would not be believed, and the agent moves no device "
-                    + "it could not put back")
-        case .success(let judged):
-            defer { close(judged) }
-            var status = stat()
-            guard fstat(judged, &status) == 0, status.st_dev == written.st_dev, status.st_ino == written.st_ino else {
-                throw IOFailure(.open, directory, errno: .EAGAIN, detail: "it was replaced while it was opened")
-            }
         }
     }
 

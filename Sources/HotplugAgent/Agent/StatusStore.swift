@@ -38,8 +38,9 @@ package final class StatusStore: Sendable {
         case .stuck(let what): text = "stuck \(what)\n"
         }
         _ = withRecorded { $0.insert(address) }
-        try? writeFileAtomically("\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false,
-                                 root: root)
+        try? writeFileAtomically(
+            "\(directory)/\(address)", text, fileMode: 0o644, directoryMode: 0o755, durable: false, root: root,
+            readBack: .rootOrHandedOver)
     }
 
     /// Removes the device's record: unlinked through the directory the trusted walk reached,

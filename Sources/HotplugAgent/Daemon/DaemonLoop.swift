@@ -126,8 +126,9 @@ struct DaemonLoop {
     private mutating func becomeReady() {
         ready = true
         if let outcome = reloadOutcome, let record = daemon.reloadRecord {
-            try? writeFileAtomically(record.path, outcome, fileMode: 0o644, directoryMode: 0o755, durable: false,
-                                     root: record.root)
+            try? writeFileAtomically(
+                record.path, outcome, fileMode: 0o644, directoryMode: 0o755, durable: false, root: record.root,
+                readBack: .rootOrHandedOver)
         }
         reloadOutcome = nil
         daemon.notifier.send("READY=1\nSTATUS=\(readyStatus)")

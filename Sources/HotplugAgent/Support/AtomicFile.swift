@@ -19,16 +19,17 @@ import Glibc
 ///   state that does not outlive a boot.
 ///
 /// `root`: the `--root` the path lies below (its links resolve inside it), or `/`.
+/// `readBack`: for a record root acts on when it reads it again (see `openDirectoryForWriting`).
 package func writeFileAtomically(
     _ path: String, _ text: String, fileMode: mode_t = 0o644, directoryMode: mode_t = 0o755,
-    durable: Bool = true, root: String = "/"
+    durable: Bool = true, root: String = "/", readBack: TrustedPath.Owners? = nil
 ) throws(IOFailure) {
     // The last `/` byte: found as a character, a name beginning with a combining mark would
     // join it, and the directory before it would be taken into the name.
     let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))!
     let directoryPath = slash == path.startIndex ? "/" : String(path[..<slash])
     let name = String(path[path.utf8.index(after: slash)...])
-    let directory = try openDirectoryForWriting(directoryPath, mode: directoryMode, root: root)
+    let directory = try openDirectoryForWriting(directoryPath, mode: directoryMode, root: root, readBack: readBack)
     defer { close(directory) }
     try writeFileAtomically(
         name, in: directory, shown: directoryPath, text, fileMode: fileMode, durable: durable)
@@ -36,11 +37,38 @@ package func writeFileAtomically(
 
 /// The directory `writeFileAtomically` writes into, opened as it opens it; for a caller
 /// that writes there often and keeps the descriptor.
-package func openDirectoryForWriting(_ path: String, mode: mode_t, root: String = "/") throws(IOFailure) -> Int32 {
+///
+/// With `readBack`, it holds records root acts on when it reads them again (where devices
+/// came from, the ACL entries the agent added, status, the reload): reaching the directory
+/// to write judges only the directory itself, so it is reached a second time as such records
+/// are read (every directory on the way judged, trusting `readBack`'s owners) and must be
+/// the same one. Below another user's directory a record would be written and never
+/// believed, and what the agent did on it could never be undone: it is refused instead.
+package func openDirectoryForWriting(
+    _ path: String, mode: mode_t, root: String = "/", readBack: TrustedPath.Owners? = nil
+) throws(IOFailure) -> Int32 {
+    let fd: Int32
     switch TrustedPath.openDirectoryForWriting(path, creating: mode, root: root) {
-    case .success(let fd): return fd
+    case .success(let opened): fd = opened
     case .failure(let refusal):
         throw IOFailure(.open, path, errno: refusal.isMissing ? .ENOENT : .EPERM, detail: refusal.message)
+    }
+    guard let readBack else { return fd }
+    switch TrustedPath.directory(path, root: root, goal: .listDirectory, owners: readBack) {
+    case .failure(let refusal):
+        close(fd)
+        throw IOFailure(
+            .open, path, errno: .EPERM, detail: "\(refusal.message): a record there would not be believed when read")
+    case .success(let judged):
+        defer { close(judged) }
+        var written = stat(), read = stat()
+        guard fstat(fd, &written) == 0, fstat(judged, &read) == 0, written.st_dev == read.st_dev,
+            written.st_ino == read.st_ino
+        else {
+            close(fd)
+            throw IOFailure(.open, path, errno: .EAGAIN, detail: "it was replaced while it was opened")
+        }
+        return fd
     }
 }
 
