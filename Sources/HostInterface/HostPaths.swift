@@ -83,17 +83,21 @@ package func joinedPath(_ directory: String, _ name: String, _ last: String? = n
     }
 }
 
+/// The working directory's path; nil where it cannot be named: removed, or named in bytes
+/// that are not UTF-8 (decoded, each bad byte would become U+FFFD, and a relative path name
+/// another directory: `tree\xff/.` read as `tree\u{FFFD}`, a tree someone made beside).
+package func workingDirectory() -> String? {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return nil }
+    return String(validating: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 /// `path` made absolute against the working directory, as a user means a relative path on
 /// the command line (`--root tree` is `$PWD/tree`; an empty path is the working directory).
 package func absolutePath(_ path: String) -> String {
     if path.isAbsolutePath { return path }
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    // Without a working directory there is no safe answer: a path that cannot exist. Nor
-    // where its name is not UTF-8: decoded, each bad byte would become U+FFFD and the path
-    // name another directory (`tree\xff` read as `tree\u{FFFD}`, a tree someone made beside).
-    guard getcwd(&buffer, buffer.count) != nil,
-        let directory = String(validating: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    else { return "/nonexistent/" + path }
+    // The commands refuse to start where there is none (`workingDirectory`).
+    guard let directory = workingDirectory() else { return "/nonexistent/" + path }
     if path.isEmpty || path == "." { return directory }
     return (directory == "/" ? "" : directory) + "/" + path
 }

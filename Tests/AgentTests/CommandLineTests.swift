@@ -234,7 +234,15 @@ struct CommandLineTests {
         let asDirectory = try Binary.run(
             ["-c", "cd \(bad) && exec \"$0\" list --root .", Binary.path], in: URL(fileURLWithPath: tree.root),
             executable: "/bin/sh")
-        #expect(asDirectory.status != 0 && !asDirectory.stdout.contains("0000:0b:00.0"), "\(asDirectory)")
+        #expect(asDirectory.status == 64 && asDirectory.stderr.contains("working directory cannot be named"))
+        #expect(!asDirectory.stdout.contains("0000:0b:00.0"), "\(asDirectory)")
+        // Nor a program to run as root, or systemd's socket, named in the environment.
+        for variable in ["HOTPLUG_AGENT_MODPROBE", "NOTIFY_SOCKET"] {
+            let named = try Binary.run(
+                ["-c", "\(variable)=\"$PWD\"/\(bad) exec \"$0\" list --root \"$PWD\"", Binary.path],
+                in: URL(fileURLWithPath: tree.root), executable: "/bin/sh")
+            #expect(named.status == 64 && named.stderr.contains("\(variable) is not UTF-8"), "\(named)")
+        }
     }
 
     @Test func etcMasksUsrLibAndFilesAreReadInNameOrder() throws {

@@ -85,4 +85,16 @@ struct RootConfinementTests {
         #expect(tree.stat("/dev/vfio/5").st_uid == 4242)
         #expect(RealKernelIO(paths: HostPaths(root: "/")).rootDirectory == nil)
     }
+
+    /// A module goes into this host's kernel, outside any tree: under a root, none is loaded,
+    /// whatever modprobe is named (the attacker's `HOTPLUG_AGENT_MODPROBE` ran under `--root`).
+    @Test func noModuleIsLoadedUnderARoot() throws {
+        let tree = try FakeSysfs()
+        try tree.file("/modprobe", "#!/bin/sh\ntouch \(tree.path("/loaded"))\n")
+        chmod(tree.path("/modprobe"), 0o755)
+        let io = RealKernelIO(paths: HostPaths(root: tree.root), modprobe: tree.path("/modprobe"))
+        #expect(io.modprobe == nil)
+        #expect(throws: IOFailure.self) { try io.loadModule("vfio_pci") }
+        #expect(access(tree.path("/loaded"), F_OK) != 0)
+    }
 }

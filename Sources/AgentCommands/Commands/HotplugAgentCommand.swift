@@ -32,9 +32,18 @@ package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
         var none = sigset_t()
         sigemptyset(&none)
         sigprocmask(SIG_SETMASK, &none, nil)
+        // What names a file must name that file: not its U+FFFD twin (see each check).
         if let index = argumentNotUTF8() {
-            let why = "argument \(index) is not UTF-8: a path in such bytes cannot be named"
-            Self.exit(withError: ValidationError(why))
+            Self.exit(withError: ValidationError("argument \(index) is not UTF-8: it would name another file"))
+        }
+        if let name = variableNotUTF8() {
+            Self.exit(withError: ValidationError("\(name) is not UTF-8: it would name another file"))
+        }
+        if workingDirectory() == nil {
+            Self.exit(
+                withError: ValidationError(
+                    "the working directory cannot be named (removed, or named in bytes that are not UTF-8): "
+                        + "a relative path would name another file"))
         }
         main(nil)
     }

@@ -15,7 +15,9 @@ package let AT_SYMLINK_NOFOLLOW: Int32 = 0x100
 /// `/sys`; nothing here knows the difference.
 package final class RealKernelIO: KernelIO {
     package let paths: HostPaths
-    /// The modprobe to run; module loading is refused under a test root unless one is given.
+    /// The modprobe to run (`HOTPLUG_AGENT_MODPROBE` names another); nil under a root other
+    /// than `/`, where no module is ever loaded: a module goes into this host's kernel,
+    /// outside any tree.
     package let modprobe: String?
     /// The file system (`st_dev`) the PCI devices lie on, where it is sysfs: a device
     /// directory read there tells its device apart by its inode (`DirectoryReading`), one on
@@ -31,12 +33,11 @@ package final class RealKernelIO: KernelIO {
         self.paths = paths
         sysfs = asSysfs ? Self.fileSystem(of: paths.root) : Self.sysfs(at: paths.pciDevices)
         rootDirectory = Self.openRoot(paths)
-        if let modprobe {
-            self.modprobe = modprobe
-        } else if paths.root == "/" {
-            self.modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first { access($0, X_OK) == 0 } ?? "modprobe"
-        } else {
+        if paths.root != "/" {
             self.modprobe = nil
+        } else {
+            self.modprobe =
+                modprobe ?? ["/usr/sbin/modprobe", "/sbin/modprobe"].first { access($0, X_OK) == 0 } ?? "modprobe"
         }
     }
 
