@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import HostInterface
 @testable import AgentCommands
@@ -300,6 +301,32 @@ struct IOMMUGrantTests {
         #expect(!access.userCanOpen(2000), "an entry nobody could take back was left")
         #expect(!host.log.containing("would not be believed").isEmpty)
         #expect(chown(host.state, 0, 0) == 0)
+    }
+
+    /// Entries taken back while the record cannot change are put back as recorded: a record
+    /// still naming them would later take back an admin's entry for the same user (found by
+    /// this round's attacker, with the state directory on a read-only mount).
+    @Test(.enabled(if: runningAsRoot, "chattr needs root"))
+    func entriesTakenBackWhileTheRecordCannotChangeArePutBack() throws {
+        let host = try host(Self.policy(mode: "0660"))
+        #expect(host.runOnce())
+        // The record can be read and not changed, as on a read-only mount: the directory
+        // immutable (`chattr +i`; ext4 and tmpfs have it).
+        func chattr(_ flag: String) throws -> Int32 {
+            let process = try Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: [flag, host.state])
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        try #require(try chattr("+i") == 0, "the state directory's file system cannot make it immutable")
+        defer { _ = try? chattr("-i") }
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        var access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(access.userCanOpen(1000) && access.groupCanOpen(993), "taken back, yet still recorded as added")
+        #expect(try chattr("-i") == 0)
+        host.agent.reconcileAll()
+        access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
+        #expect(!access.userCanOpen(1000) && !access.groupCanOpen(993))
     }
 
     @Test func grantingNarrowsOnlyWhatTheGrownMaskWouldNewlyLetThrough() throws {

@@ -252,16 +252,18 @@ struct ReloadCommandTests {
 
     @Test func theDaemonsStateDirectoryFromItsArguments() {
         let arguments = ["hotplug-agent", "run", "--root", "tree", "--policy-dir", "/p"]
-        #expect(
-            ReloadCommand.stateDirectory(arguments: arguments, workingDirectory: "/w") == "/w/tree/run/hotplug-agent")
-        #expect(
-            ReloadCommand.stateDirectory(arguments: arguments + ["--state-dir", "/s"], workingDirectory: "/w") == "/s")
+        // Below the daemon's root, walked from it (a link in the tree stays inside, as the
+        // daemon's write resolved it); a directory named outright, from `/`.
+        let fromRoot = ReloadCommand.stateDirectory(arguments: arguments, workingDirectory: "/w")
+        #expect(fromRoot?.directory == "/w/tree/run/hotplug-agent" && fromRoot?.walkRoot == "/w/tree")
+        let named = ReloadCommand.stateDirectory(arguments: arguments + ["--state-dir", "/s"], workingDirectory: "/w")
+        #expect(named?.directory == "/s" && named?.walkRoot == "/")
         #expect(ReloadCommand.stateDirectory(arguments: ["hotplug-agent", "run"], workingDirectory: "/w") == nil)
         #expect(ReloadCommand.stateDirectory(arguments: ["x", "--root="], workingDirectory: "/w") == nil)
         // As the daemon's parser reads them: the last one wins, nothing after `--` counts.
         #expect(
-            ReloadCommand.stateDirectory(arguments: ["x", "--state-dir", "a", "--state-dir=b"], workingDirectory: "/w")
-                == "/w/b")
+            ReloadCommand.stateDirectory(arguments: ["x", "--state-dir", "a", "--state-dir=b"], workingDirectory: "/w")?
+                .directory == "/w/b")
         #expect(
             ReloadCommand.stateDirectory(arguments: ["x", "--", "--state-dir", "/s"], workingDirectory: "/w") == nil)
     }

@@ -122,6 +122,23 @@ struct StatusTests {
         #expect(store.load(gpu) == nil)
     }
 
+    /// A record written in the directory handed to the unit's dynamic user is removed from
+    /// it too, by root as by that user: the store lists and unlinks as it writes and reads.
+    /// Found by this round's attacker: `run --once` beside the unit left its "failed" record,
+    /// and `status` said failed (exit 3) for a device long settled.
+    @Test(.enabled(if: runningAsRoot, "chown needs root"))
+    func aRecordInTheDynamicUsersDirectoryIsClearedByRoot() throws {
+        let tree = try FakeSysfs()
+        let nic = PCIAddress("0000:13:00.0")!
+        try tree.mkdir("/run/hotplug-agent")
+        chown(tree.path("/run/hotplug-agent"), 61_234, 61_234)
+        let store = StatusStore(stateDirectory: tree.path("/run/hotplug-agent"), writable: true)
+        store.record(nic, .failed("bind to vfio-pci: EBUSY"))
+        #expect(store.load(nic) == .failed("bind to vfio-pci: EBUSY"))
+        StatusStore(stateDirectory: tree.path("/run/hotplug-agent"), writable: true).clear(nic)
+        #expect(store.load(nic) == nil, "a settled device's failure was left")
+    }
+
     /// `status` (and `plan`) say origin records they do not believe, as the daemon does:
     /// the device then shows no driver it came from, and an admin should know why. A
     /// directory not to be believed is said once, not once per device.

@@ -27,12 +27,14 @@ struct ReloadCommand: ParsableCommand {
 
     func run() throws {
         let paths = HostPaths(root: global.root)
-        let named = stateDir.map(absolutePath) ?? Self.stateDirectory(ofDaemon: pid)
-        let directory = named ?? paths.stateDirectory
+        // Walked as the daemon walks it to write there: below its root for the root's own
+        // place (a link in the tree resolves inside it), from `/` for a directory named.
+        let (directory, walkRoot) =
+            stateDir.map { (absolutePath($0), "/") } ?? Self.stateDirectory(ofDaemon: pid)
+            ?? (paths.stateDirectory, paths.root)
         let record = directory + "/reloaded"
         // Its word is believed only as the daemon's other records are: through the trusted
         // walk, root's or the unit's dynamic user's, never one another user could write.
-        let walkRoot = named == nil ? paths.root : "/"
         func generation() throws(ExitCode) -> (Int, String)? {
             switch TrustedPath.read(record, limit: 4096, root: walkRoot, owners: .rootOrHandedOver) {
             case .success(.bytes(let bytes)):
@@ -76,7 +78,7 @@ struct ReloadCommand: ParsableCommand {
     /// from its working directory; nil when it cannot be read or names neither, or when
     /// the process is not root's nor a systemd dynamic user's (as the daemon runs): another
     /// user's process does not choose where root looks.
-    static func stateDirectory(ofDaemon pid: Int32) -> String? {
+    static func stateDirectory(ofDaemon pid: Int32) -> (directory: String, walkRoot: String)? {
         var st = stat()
         guard stat("/proc/\(pid)", &st) == 0, st.st_uid == 0 || TrustedPath.dynamicUsers.contains(st.st_uid) else {
             return nil
@@ -91,7 +93,10 @@ struct ReloadCommand: ParsableCommand {
 
     /// `stateDirectory(ofDaemon:)` from the arguments themselves, read as the daemon's
     /// parser reads them: the last of a repeated option wins, nothing after `--` is one.
-    static func stateDirectory(arguments: [String], workingDirectory cwd: String) -> String? {
+    /// With the root it is walked below: `/` for `--state-dir`, else `--root`'s.
+    static func stateDirectory(
+        arguments: [String], workingDirectory cwd: String
+    ) -> (directory: String, walkRoot: String)? {
         let options = arguments.prefix { $0 != "--" }
         func value(_ option: String) -> String? {
             var found: String?
@@ -106,8 +111,9 @@ struct ReloadCommand: ParsableCommand {
             if path.isEmpty || path == "." { return cwd }
             return (cwd == "/" ? "" : cwd) + "/" + path
         }
-        if let directory = value("--state-dir") { return absolute(directory) }
-        if let root = value("--root"), !root.isEmpty { return HostPaths(root: absolute(root)).stateDirectory }
-        return nil
+        if let directory = value("--state-dir") { return (absolute(directory), "/") }
+        guard let root = value("--root"), !root.isEmpty else { return nil }
+        let paths = HostPaths(root: absolute(root))
+        return (paths.stateDirectory, paths.root)
     }
 }

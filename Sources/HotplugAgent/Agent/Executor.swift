@@ -97,8 +97,14 @@ package struct Executor: Sendable {
     /// Takes back `/dev/iommu` ACL entries the agent added, and forgets them.
     package func revokeIOMMU(_ grants: IOMMUGrants) throws(IOFailure) {
         try iommuACL.withLock { _ throws(IOFailure) in
-            try io.revokeNodeAccess(paths.under("/dev/iommu"), users: grants.users, groups: grants.groups)
-            try iommuGrants?.update(removing: grants)
+            let iommu = paths.under("/dev/iommu")
+            try io.revokeNodeAccess(iommu, users: grants.users, groups: grants.groups)
+            // A record that still names them would later take back an admin's entry for the
+            // same user: where it cannot be changed, the entries are put back as recorded.
+            do throws(IOFailure) { try iommuGrants?.update(removing: grants) } catch {
+                _ = try? io.grantNodeAccess(iommu, users: grants.users, groups: grants.groups)
+                throw error
+            }
         }
     }
 

@@ -48,7 +48,7 @@ package final class StatusStore: Sendable {
     package func clear(_ address: PCIAddress) {
         guard writable else { return }
         guard withRecorded({ $0.contains(address) }) else { return }
-        if !TrustedPath.unlink([address.description], in: directory, root: root).isEmpty {
+        if !TrustedPath.unlink([address.description], in: directory, root: root, owners: .rootOrHandedOver).isEmpty {
             _ = withRecorded { $0.remove(address) }
         }
     }
@@ -58,7 +58,7 @@ package final class StatusStore: Sendable {
     private func withRecorded<T>(_ body: (inout Set<PCIAddress>) -> T) -> T {
         recorded.withLock { known in
             if known == nil {
-                let names = (try? TrustedPath.list(directory, root: root).get())?.names ?? []
+                let names = (try? TrustedPath.list(directory, root: root, owners: .rootOrHandedOver).get())?.names ?? []
                 known = Set(names.compactMap(PCIAddress.init))
             }
             return body(&known!)
