@@ -191,6 +191,22 @@ struct ReloadCommandTests {
         #expect(daemon.isRunning)
     }
 
+    /// The state directory outlives the daemon (the unit preserves it): a new daemon numbers
+    /// its reloads on from the record it finds, where it counted from 1 again and `reload`
+    /// took its first reload for an old one and waited its whole timeout (found by this
+    /// round's attacker: every first `systemctl reload` after a restart failed).
+    @Test func theFirstReloadAfterARestartIsAnswered() throws {
+        let tree = try FakeSysfs()
+        try tree.mkdir("/state")
+        try tree.file("/state/reloaded", "5 ok\n")
+        let daemon = try daemon(tree, ["--root", tree.root, "--state-dir", tree.path("/state")])
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        let reload = try Binary.run(
+            ["reload", String(daemon.processIdentifier), "--state-dir", tree.path("/state"), "--timeout", "5"])
+        #expect(reload.status == 0, "\(reload.stderr)")
+        #expect(try String(contentsOfFile: tree.path("/state/reloaded"), encoding: .utf8) == "6 ok\n")
+    }
+
     /// Without `--state-dir`, the daemon's own command line says where it records reloads
     /// (a relative one from its working directory), where reload once waited its whole
     /// timeout on /run/hotplug-agent.

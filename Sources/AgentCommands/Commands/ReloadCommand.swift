@@ -36,15 +36,8 @@ struct ReloadCommand: ParsableCommand {
         // Its word is believed only as the daemon's other records are: through the trusted
         // walk, root's or the unit's dynamic user's, never one another user could write.
         func generation() throws(ExitCode) -> (Int, String)? {
-            switch TrustedPath.read(record, limit: 4096, root: walkRoot, owners: .rootOrHandedOver) {
-            case .success(.bytes(let bytes)):
-                let fields = firstLine(String(decoding: bytes, as: UTF8.self)).split(separator: " ")
-                guard fields.count == 2, let number = Int(fields[0]) else { return nil }
-                return (number, String(fields[1]))
-            case .success(.masked):
-                return nil
-            case .failure(let refusal) where refusal.isMissing:
-                return nil
+            switch ReloadRecord.read(record, root: walkRoot) {
+            case .success(let found): return found
             case .failure(let refusal):
                 LineLogHandler.error("hotplug-agent reload: \(record): \(refusal.message)")
                 throw ExitCode(1)

@@ -61,6 +61,8 @@ struct DaemonLoop {
     init(_ daemon: Daemon, signals: SignalPipe) {
         self.daemon = daemon
         self.signals = signals
+        // Numbered on from the last daemon's record (see `ReloadRecord`).
+        reloads = daemon.reloadRecord.flatMap { try? ReloadRecord.read($0.path, root: $0.root).get()?.generation } ?? 0
         deadlines = Deadlines(watchdog: daemon.notifier.watchdogInterval.map { ContinuousClock.now + $0 },
                               waitRetry: ContinuousClock.now + daemon.waitRetry,
                               metrics: daemon.metrics != nil ? ContinuousClock.now : nil)
