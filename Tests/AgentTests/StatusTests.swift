@@ -91,6 +91,23 @@ struct StatusTests {
         #expect(access(record, F_OK) != 0)
     }
 
+    /// What sysfs shows settles a device: a failure recorded before it settled (by another
+    /// run beside the daemon, whose store kept its listing and never removed the record)
+    /// is an old one. Found by this round's attacker: `status` said failed, exit 3, for a
+    /// device on the driver its policy wants.
+    @Test func aDeviceWithNothingLeftToDoIsSettledWhateverItsRecordSays() throws {
+        let policy = "[[policy]]\nname = \"nics\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n"
+        let host = try SimHost("seed-000-mi300x.json", policies: policy)
+        let nic = PCIAddress("0000:13:00.0")!
+        #expect(host.runOnce())
+        StatusStore(stateDirectory: host.state, writable: true).record(nic, .failed("bind to vfio-pci: EIO"))
+        #expect(try statuses(host)[nic.description]?.state == "settled")
+        // With work left, the record says why.
+        host.kernel.injectProbeFailure(nic, "vfio-pci", .EIO)
+        try host.kernel.write("/sys/bus/pci/devices/\(nic)/driver/unbind", nic.description)
+        #expect(try statuses(host)[nic.description]?.state == "failed")
+    }
+
     /// Under systemd the daemon writes its records as its dynamic user while `status` runs
     /// as root: they are shown, read through the trusted walk (which trusts the unit's
     /// dynamic user below the directory systemd handed it), only as regular files, never

@@ -32,7 +32,11 @@ package struct DeviceStatus: Encodable, Equatable {
                 node: device.iommuGroup.flatMap { view.vfioNodes[$0] }?.description,
                 origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil,
                 cdi: planner.cdiNames(of: device.address, in: specs))
-            switch records.load(device.address) {
+            // A failure or a hung write is recorded about work still to do: on a device with
+            // none left (settled since, by another run beside the daemon or by hand), what
+            // sysfs shows stands, and a record not removed yet is an old one.
+            let unsettled = !plan.steps.isEmpty || !plan.waits.isEmpty || !plan.refusals.isEmpty
+            switch unsettled ? records.load(device.address) : nil {
             case .failed(let error)?:
                 (entry.state, entry.reason) = ("failed", error)
             case .stuck(let what)?:
