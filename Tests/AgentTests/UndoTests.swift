@@ -60,6 +60,24 @@ struct UndoTests {
             ).count == 1)
     }
 
+    /// A device another agent moved beside the daemon (`run --once`) goes back at the
+    /// daemon's next reload without its policy: the records are read afresh there. Found by
+    /// this round's attacker: the daemon kept "no record" from its coldplug and never put
+    /// the device back until it was restarted.
+    @Test func aDeviceAnotherAgentMovedGoesBackAtTheNextReload() throws {
+        let host = try SimHost("seed-000-mi300x.json", policies: "")
+        #expect(host.runOnce())
+        #expect(host.device(nic)?.driver == "mlx5_core")
+        let claims = PolicyParser(accounts: TableAccounts(users: [:], groups: [:])).parse(
+            "[[policy]]\nname = \"nics\"\nmatch.ids = [\"15b3:1021\"]\ndriver = \"vfio-pci\"\n", file: "p.toml")
+        let (beside, _) = host.countingAgent(policies: PolicySet(claims.policies))
+        #expect(beside.runOnce(events: host.kernel))
+        #expect(host.device(nic)?.driver == "vfio-pci" && host.originRecords.contains(nic))
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        #expect(host.device(nic)?.driver == "mlx5_core" && !host.originRecords.contains(nic))
+    }
+
     /// On a kernel with iommufd device nodes, a device leaving vfio-pci sends `remove` for
     /// its `vfio-dev/vfioN` entry below it: the device stays, and so does where it came from.
     @Test func aDeviceUnboundByHandStillGoesBackWhereItCameFrom() throws {

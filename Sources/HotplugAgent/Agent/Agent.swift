@@ -111,6 +111,9 @@ package final class Agent: @unchecked Sendable {
             reconciler.planner = newValue
             ledger.forgetFailedDevices()
             reconciler.own.forgetAll()
+            // The state directory read afresh: another agent may have written in it since.
+            reader.origins?.forgetWhatWasRead()
+            ledger.records?.forgetListing()
             cdiView.invalidate()
         }
     }

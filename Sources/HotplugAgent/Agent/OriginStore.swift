@@ -357,6 +357,15 @@ package final class OriginStore: Sendable {
 
     package func remove(_ address: PCIAddress) { _ = remove([address]) }
 
+    /// Forgets what was read and listed, so that each record is read afresh: at a reload,
+    /// when what the agent decides from the records changes. Another agent (`run --once`
+    /// beside the daemon) may have written some since: a device it moved was kept as one
+    /// with none, and a policy removed never put it back.
+    package func forgetWhatWasRead() {
+        known.withLock { $0 = [:] }
+        listed.withLock { $0 = nil }
+    }
+
     /// Unlinks the records through the kept descriptor, as they are written (`acquireDirectory`):
     /// two system calls, where the trusted walk to the directory took some 25. Every removal
     /// looks, whatever the store believes: another agent (`run --once` beside the daemon)

@@ -43,6 +43,10 @@ package final class StatusStore: Sendable {
             readBack: .rootOrHandedOver)
     }
 
+    /// Forgets the listing, so that records another agent wrote since are found and removed
+    /// as their devices settle (called at a reload).
+    package func forgetListing() { recorded.withLock { $0 = nil } }
+
     /// Removes the device's record: unlinked through the directory the trusted walk reached,
     /// so no link on the way leads the removal elsewhere.
     package func clear(_ address: PCIAddress) {
