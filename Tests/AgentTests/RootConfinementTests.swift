@@ -83,7 +83,27 @@ struct RootConfinementTests {
         #expect(try tree.read("/sys/bus/pci/devices/0000:03:00.0/enable") == "1")
         #expect(Array(try tree.read("/sys/bus/pci/devices/0000:03:00.0/config").utf8)[4] == 0x07)
         #expect(tree.stat("/dev/vfio/5").st_uid == 4242)
-        #expect(RealKernelIO(paths: HostPaths(root: "/")).rootDirectory == nil)
+        #expect(RealKernelIO(paths: HostPaths(root: "/")).heldRoot == nil)
+    }
+
+    /// The origin store checks its kept directory at the path as its walk resolves it, below
+    /// the root: with the tree's `run` an absolute link, its `stat` looked on this host's
+    /// path, found nothing, and no record was ever removed (found by this round's attacker:
+    /// a device bound by hand later was "put back" on a move the agent never made).
+    @Test func recordsBelowARootLinkedAbsolutelyAreRemoved() throws {
+        let tree = try FakeSysfs()
+        let elsewhere = "/hotplug-agent-test-run-\(getpid())"
+        #expect(access(elsewhere, F_OK) != 0)
+        try tree.mkdir(elsewhere)
+        try tree.link("/run", to: elsewhere)
+        let address = try #require(PCIAddress("0000:03:00.0"))
+        let store = OriginStore(stateDirectory: tree.path("/run/hotplug-agent"), root: tree.root, writable: true)
+        try store.save(address, DriverOrigin(driver: "amdgpu", override: nil, movedTo: "vfio-pci"))
+        var status = stat()
+        #expect(lstat(tree.path(elsewhere + "/hotplug-agent/origins/\(address)"), &status) == 0)
+        store.remove(address)
+        #expect(lstat(tree.path(elsewhere + "/hotplug-agent/origins/\(address)"), &status) != 0, "the record stayed")
+        #expect(access(elsewhere, F_OK) != 0)
     }
 
     /// A module goes into this host's kernel, outside any tree: under a root, none is loaded,

@@ -41,6 +41,9 @@ package final class OriginStore: Sendable {
 
     /// `root`: the `--root` the state directory lies below (its links stay inside it), or `/`.
     package let root: String
+    /// That root held, for the `stat` that checks the kept descriptor is the directory at the
+    /// path as the store's walk resolves it (a link in the tree stays inside it); nil on `/`.
+    private let heldRoot: HeldRoot?
     /// False for a dry run's store (and `plan`'s, `status`'s): it reads records, and never
     /// writes or removes one, whatever events come.
     package let writable: Bool
@@ -54,6 +57,7 @@ package final class OriginStore: Sendable {
         refused: @escaping @Sendable (PCIAddress?, String) -> Void = { _, _ in }
     ) {
         self.root = root
+        heldRoot = HeldRoot(root)
         self.writable = writable
         self.refused = refused
         directory = stateDirectory + "/origins"
@@ -269,7 +273,7 @@ package final class OriginStore: Sendable {
     /// instead. Nil where there is none and none is to be made. In use until `release`.
     private func acquireDirectory(creating: Bool) throws(IOFailure) -> Int32? {
         var named = stat()
-        let found = stat(directory, &named) == 0
+        let found = heldRoot.map { $0.stat(directory, &named) } ?? (stat(directory, &named) == 0)
         if !found && errno == ENOENT && !creating { return nil }
         let (held, current) = opened.withLock { kept -> (Int32?, Int32?) in
             guard found, let current = kept.current, let identity = kept.identity,

@@ -23,16 +23,15 @@ package final class RealKernelIO: KernelIO {
     /// directory read there tells its device apart by its inode (`DirectoryReading`), one on
     /// any other file system does not, wherever a link leads the look.
     package let sysfs: UInt64?
-    /// Under `--root`, the root's descriptor, which every change is opened from
-    /// (`openToChange`); nil on the real root.
-    let rootDirectory: Int32?
+    /// Under `--root`, the root every change is opened below (`openToChange`); nil on `/`.
+    let heldRoot: HeldRoot?
 
     /// `asSysfs`: take the root's file system for sysfs (a tree laid out there that only ever
     /// gets directories made new, on tmpfs, which numbers each new inode from a counter).
     package init(paths: HostPaths, modprobe: String? = nil, asSysfs: Bool = false) {
         self.paths = paths
         sysfs = asSysfs ? Self.fileSystem(of: paths.root) : Self.sysfs(at: paths.pciDevices)
-        rootDirectory = Self.openRoot(paths)
+        heldRoot = HeldRoot(paths.root)
         if paths.root != "/" {
             self.modprobe = nil
         } else {
@@ -40,8 +39,6 @@ package final class RealKernelIO: KernelIO {
                 modprobe ?? ["/usr/sbin/modprobe", "/sbin/modprobe"].first { access($0, X_OK) == 0 } ?? "modprobe"
         }
     }
-
-    deinit { if let rootDirectory, rootDirectory >= 0 { close(rootDirectory) } }
 
     /// The file system (`st_dev`) of the directory `path` leads to, where it is sysfs
     /// (`SYSFS_MAGIC`): both asked of one descriptor, so a link swapped between cannot
