@@ -3,7 +3,7 @@ import Policy
 /// A failed file operation: what was done, to which file, with which value, and the errno.
 package struct IOFailure: Error, Equatable, Sendable, CustomStringConvertible {
     package enum Operation: String, Sendable {
-        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath, getxattr, setxattr
+        case read, write, readlink, list, stat, open, chown, chmod, modprobe, realpath, getxattr, setxattr, unlink
     }
 
     package var operation: Operation

@@ -312,18 +312,13 @@ struct IOMMUGrantTests {
         #expect(host.runOnce())
         // The record can be read and not changed, as on a read-only mount: the directory
         // immutable (`chattr +i`; ext4 and tmpfs have it).
-        func chattr(_ flag: String) throws -> Int32 {
-            let process = try Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: [flag, host.state])
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-        try #require(try chattr("+i") == 0, "the state directory's file system cannot make it immutable")
-        defer { _ = try? chattr("-i") }
+        try #require(try chattr("+i", host.state) == 0, "the state directory's file system cannot make it immutable")
+        defer { _ = try? chattr("-i", host.state) }
         host.agent.planner = Planner(policies: PolicySet([]))
         host.agent.reconcileAll()
         var access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
         #expect(access.userCanOpen(1000) && access.groupCanOpen(993), "taken back, yet still recorded as added")
-        #expect(try chattr("-i") == 0)
+        #expect(try chattr("-i", host.state) == 0)
         host.agent.reconcileAll()
         access = try #require(try host.kernel.nodeAccess("/dev/iommu"))
         #expect(!access.userCanOpen(1000) && !access.groupCanOpen(993))

@@ -105,3 +105,11 @@ final class FakeSysfs {
 }
 
 let runningAsRoot = getuid() == 0
+
+/// `chattr FLAG PATH` (`+i`: nothing in a directory can be made, changed or removed, as on a
+/// read-only mount, while it is still read); its exit status. ext4 and tmpfs have it; root.
+func chattr(_ flag: String, _ path: String) throws -> Int32 {
+    let process = try Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: [flag, path])
+    process.waitUntilExit()
+    return process.terminationStatus
+}

@@ -60,6 +60,21 @@ struct UndoTests {
             ).count == 1)
     }
 
+    /// A record that cannot be forgotten (a read-only state directory) fails the step, saying
+    /// why, where the step said nothing and the device "did not settle".
+    @Test(.enabled(if: runningAsRoot, "chattr needs root"))
+    func aRecordThatCannotBeForgottenSaysWhy() throws {
+        let host = try seed000()
+        try #require(try chattr("+i", host.state + "/origins") == 0, "the file system cannot make it immutable")
+        defer { _ = try? chattr("-i", host.state + "/origins") }
+        try host.kernel.write(host.kernel.paths.attribute(PCIAddress(nic)!, "driver/unbind"), nic)
+        try host.kernel.write(host.kernel.paths.attribute(PCIAddress(nic)!, "driver_override"), "\n")
+        host.agent.planner = Planner(policies: PolicySet([]))
+        host.agent.reconcileAll()
+        let said = host.log.containing("unlink \(host.state)/origins/\(nic): Operation not permitted (EPERM)")
+        #expect(!said.isEmpty, "\(host.log.containing(nic).suffix(4))")
+    }
+
     /// A device another agent moved beside the daemon (`run --once`) goes back at the
     /// daemon's next reload without its policy: the records are read afresh there. Found by
     /// this round's attacker: the daemon kept "no record" from its coldplug and never put

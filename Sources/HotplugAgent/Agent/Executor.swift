@@ -75,7 +75,7 @@ package struct Executor: Sendable {
         case .restore(let origin):
             try restore(address, to: origin)
         case .forgetOrigin:
-            origins?.remove(address)
+            try attempt(address) { () throws(IOFailure) in try origins?.forget(address) }
         case .setAutoprobe(let on):
             try recordSRIOVOrigin(address, seen: seen)
             try write(paths.attribute(address, "sriov_drivers_autoprobe"), on ? "1\n" : "0\n", device: address)

@@ -361,6 +361,20 @@ package final class OriginStore: Sendable {
 
     package func remove(_ address: PCIAddress) { _ = remove([address]) }
 
+    /// The step that forgets where a device came from: as `remove`, and saying why a record
+    /// that is there could not be removed (a read-only state directory), where `remove` says
+    /// nothing. A record left would later put back a device the agent no longer moved.
+    package func forget(_ address: PCIAddress) throws(IOFailure) {
+        guard writable, let fd = try acquireDirectory(creating: false) else { return remove(address) }
+        defer { release(fd) }
+        guard unlinkat(fd, address.description, 0) == 0 || errno == ENOENT else {
+            let failure = Errno.current
+            known.withLock { $0[address] = nil }
+            throw IOFailure(.unlink, "\(directory)/\(address)", errno: failure)
+        }
+        known.withLock { $0[address] = .some(nil) }
+    }
+
     /// Forgets what was read and listed, so that each record is read afresh: at a reload,
     /// when what the agent decides from the records changes. Another agent (`run --once`
     /// beside the daemon) may have written some since: a device it moved was kept as one
