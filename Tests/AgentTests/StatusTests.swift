@@ -102,7 +102,11 @@ struct StatusTests {
         #expect(host.runOnce())
         StatusStore(stateDirectory: host.state, writable: true).record(nic, .failed("bind to vfio-pci: EIO"))
         #expect(try statuses(host)[nic.description]?.state == "settled")
-        // With work left, the record says why.
+        // A hung write is not over whatever sysfs shows (found by the next attacker).
+        StatusStore(stateDirectory: host.state, writable: true).record(nic, .stuck("a write has not returned"))
+        #expect(try statuses(host)[nic.description]?.state == "waiting")
+        // With work left, a failure's record says why.
+        StatusStore(stateDirectory: host.state, writable: true).record(nic, .failed("bind to vfio-pci: EIO"))
         host.kernel.injectProbeFailure(nic, "vfio-pci", .EIO)
         try host.kernel.write("/sys/bus/pci/devices/\(nic)/driver/unbind", nic.description)
         #expect(try statuses(host)[nic.description]?.state == "failed")

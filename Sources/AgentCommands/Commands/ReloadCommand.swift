@@ -43,14 +43,16 @@ struct ReloadCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let before = try generation()?.0 ?? 0
+        // Any other number than the one there before the signal is the daemon's answer to it:
+        // a daemon numbers on from the record it finds, an older one from 1 after a restart.
+        let before = try generation()?.0
         guard pid > 1, kill(pid, SIGHUP) == 0 else {
             LineLogHandler.error("hotplug-agent reload: cannot signal process \(pid): \(Errno.current)")
             throw ExitCode(1)
         }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
-            if let (number, outcome) = try generation(), number > before {
+            if let (number, outcome) = try generation(), number != before {
                 guard outcome == "ok" else {
                     LineLogHandler.error(
                         "hotplug-agent reload: the policies did not load; the previous ones stay in force (see the log)"

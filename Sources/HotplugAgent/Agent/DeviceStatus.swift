@@ -32,16 +32,18 @@ package struct DeviceStatus: Encodable, Equatable {
                 node: device.iommuGroup.flatMap { view.vfioNodes[$0] }?.description,
                 origin: device.origin.map { $0.driver ?? "none" }, state: "settled", reason: nil,
                 cdi: planner.cdiNames(of: device.address, in: specs))
-            // A failure or a hung write is recorded about work still to do: on a device with
-            // none left (settled since, by another run beside the daemon or by hand), what
-            // sysfs shows stands, and a record not removed yet is an old one.
+            // A failure is recorded about work still to do: on a device with none left
+            // (settled since, by another run beside the daemon or by hand), what sysfs shows
+            // stands, and a record not removed yet is an old one. A hung write is not over
+            // whatever sysfs shows (the kernel drops the driver link before the driver's
+            // remove, where unbinds hang).
             let unsettled = !plan.steps.isEmpty || !plan.waits.isEmpty || !plan.refusals.isEmpty
-            switch unsettled ? records.load(device.address) : nil {
-            case .failed(let error)?:
+            switch records.load(device.address) {
+            case .failed(let error)? where unsettled:
                 (entry.state, entry.reason) = ("failed", error)
             case .stuck(let what)?:
                 (entry.state, entry.reason) = ("waiting", what)
-            case nil:
+            case .failed?, nil:
                 if let wait = plan.waits.first {
                     (entry.state, entry.reason) = ("waiting", "\(wait.what): \(wait.reason)")
                 } else if let refusal = plan.refusals.first {

@@ -225,7 +225,9 @@ struct DaemonLoop {
             agent.reconcileAll(wait: false)
             cdiDue = true
         }
-        reloads += 1
+        // Any record's number, even the largest, is followed by another (`reload` waits for a
+        // different one): 0 after Int.max, never a trap.
+        reloads = reloads == Int.max ? 0 : reloads + 1
         lastReload = MetricsFile.Reload(time: unixTime(), succeeded: policies != nil)
         metricsAreDue()
         reloadOutcome = "\(reloads) \(policies == nil ? "refused" : "ok")\n"
