@@ -1,3 +1,4 @@
+import Glibc
 import Foundation
 import HostInterface
 @testable import AgentCommands
@@ -87,6 +88,27 @@ struct BootConfigTests {
         #expect(
             try tree.read("/etc/default/grub.d/hotplug-agent.cfg").contains(
                 "vfio-pci.ids=1002:73bf,1002:ab28,8086:1539"))
+    }
+
+    /// What the writer keeps of a file is read inside the root, as root reads what it acts
+    /// on: a tree's `modules` linked absolutely to this host's `/etc/shadow` was read through
+    /// the link and written into the tree, world-readable (found by this round's attacker).
+    @Test func aFileItKeepsIsReadInsideTheRoot() throws {
+        let tree = try FakeSysfs(), outside = try FakeSysfs()
+        try outside.file("/secret", "root:SECRET:19000::::::\n")
+        chmod(outside.path("/secret"), 0o600)
+        try tree.file("/etc/os-release", "ID=debian\n")
+        try tree.mkdir("/etc/initramfs-tools")
+        try tree.file("/etc/initramfs-tools/modules.real", "# the tree's own\n")
+        try tree.link("/etc/initramfs-tools/modules", to: outside.path("/secret"))
+        let host = try SimHost("seed-004-x570.json", policies: try SimHost.examplePolicy("seed-004"))
+        _ = try? BootConfigWriter(paths: HostPaths(root: tree.root)).write(try config(host))
+        #expect(!((try? tree.read("/etc/initramfs-tools/modules")) ?? "").contains("SECRET"))
+        // A link that stays in the tree as its `/` is followed there.
+        try FileManager.default.removeItem(atPath: tree.path("/etc/initramfs-tools/modules"))
+        try tree.link("/etc/initramfs-tools/modules", to: "/etc/initramfs-tools/modules.real")
+        _ = try BootConfigWriter(paths: HostPaths(root: tree.root)).write(try config(host))
+        #expect(try tree.read("/etc/initramfs-tools/modules").hasPrefix("# the tree's own\nvfio\n"))
     }
 
     @Test func aFedoraHostGetsDracutAndGrubby() throws {

@@ -48,8 +48,23 @@ struct BootConfigWriter {
 
     enum Family { case debian, redHat, other }
 
+    /// A file the writer acts on (what it keeps of it is written back), read as root reads
+    /// what it acts on: through the trusted walk below the root, so that a link in the tree
+    /// to this host's own files resolves inside it (found by this round's attacker: the
+    /// tree's `modules` linked to the host's `/etc/shadow` was read and written into the tree,
+    /// world-readable), and a file another user could change is refused; "" where there is
+    /// none.
+    func existing(_ path: String) throws(ValidationError) -> String {
+        switch TrustedPath.read(paths.under(path), root: paths.root) {
+        case .success(.bytes(let bytes)): return String(decoding: bytes, as: UTF8.self)
+        case .success(.masked): return ""
+        case .failure(let refusal) where refusal.isMissing: return ""
+        case .failure(let refusal): throw ValidationError("\(path): \(refusal.message); nothing written there")
+        }
+    }
+
     var family: Family {
-        let release = (try? readTextFile(paths.under("/etc/os-release"))) ?? ""
+        let release = (try? existing("/etc/os-release")) ?? ""
         let words = release.split(separator: "\n").filter { $0.hasPrefix("ID=") || $0.hasPrefix("ID_LIKE=") }
             .flatMap { $0.split(separator: "=").last!.filter { $0 != "\"" }.split(separator: " ") }
         if words.contains(where: { ["debian", "ubuntu"].contains($0) }) { return .debian }
@@ -69,7 +84,7 @@ struct BootConfigWriter {
         case .debian:
             try put("/etc/default/grub.d/hotplug-agent.cfg", config.grubSnippet)
             let modules = paths.under("/etc/initramfs-tools/modules")
-            let existing = (try? readTextFile(modules)) ?? ""
+            let existing = try existing("/etc/initramfs-tools/modules")
             let missing = BootConfig.initramfsModules.filter { module in
                 !existing.split(separator: "\n").contains { $0 == module }
             }
