@@ -89,7 +89,7 @@ package func joinedPath(_ directory: String, _ name: String, _ last: String? = n
 package func workingDirectory() -> String? {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buffer, buffer.count) != nil else { return nil }
-    return String(validating: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return buffer.withUnsafeBufferPointer { String(validatingCString: $0.baseAddress!) }
 }
 
 /// `path` made absolute against the working directory, as a user means a relative path on

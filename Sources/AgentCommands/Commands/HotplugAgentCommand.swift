@@ -53,9 +53,7 @@ package struct HotplugAgentCommand<Lab: Laboratory>: ParsableCommand {
     /// `/srv/tree\u{FFFD}`, another one: refused before anything is parsed.
     static func argumentNotUTF8() -> Int? {
         (1..<Int(CommandLine.argc)).first { index in
-            guard let argument = CommandLine.unsafeArgv[index] else { return false }
-            let bytes = UnsafeRawBufferPointer(start: argument, count: strlen(argument))
-            return String(validating: bytes, as: UTF8.self) == nil
+            CommandLine.unsafeArgv[index].map { String(validatingCString: $0) == nil } ?? false
         }
     }
 }

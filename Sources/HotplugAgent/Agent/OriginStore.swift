@@ -365,14 +365,7 @@ package final class OriginStore: Sendable {
     /// that is there could not be removed (a read-only state directory), where `remove` says
     /// nothing. A record left would later put back a device the agent no longer moved.
     package func forget(_ address: PCIAddress) throws(IOFailure) {
-        guard writable, let fd = try acquireDirectory(creating: false) else { return remove(address) }
-        defer { release(fd) }
-        guard unlinkat(fd, address.description, 0) == 0 || errno == ENOENT else {
-            let failure = Errno.current
-            known.withLock { $0[address] = nil }
-            throw IOFailure(.unlink, "\(directory)/\(address)", errno: failure)
-        }
-        known.withLock { $0[address] = .some(nil) }
+        if let failure = unlink([address]).failure { throw failure }
     }
 
     /// Forgets what was read and listed, so that each record is read afresh: at a reload,
@@ -389,15 +382,27 @@ package final class OriginStore: Sendable {
     /// looks, whatever the store believes: another agent (`run --once` beside the daemon)
     /// may have written a record since, a write or an unlink may have failed halfway.
     /// Returns those whose record it unlinked.
-    private func remove(_ addresses: [PCIAddress]) -> [PCIAddress] {
-        // A directory that is missing, or cannot be opened or trusted, holds none to remove.
-        guard writable, !addresses.isEmpty, let fd = try? acquireDirectory(creating: false) else { return [] }
+    private func remove(_ addresses: [PCIAddress]) -> [PCIAddress] { unlink(addresses).removed }
+
+    /// `remove`, and the first reason a record could not be removed: the directory could
+    /// not be opened or trusted, or an unlink failed otherwise than with ENOENT.
+    private func unlink(_ addresses: [PCIAddress]) -> (removed: [PCIAddress], failure: IOFailure?) {
+        guard writable, !addresses.isEmpty else { return ([], nil) }
+        let fd: Int32
+        do throws(IOFailure) {
+            // A directory that is missing holds none to remove.
+            guard let opened = try acquireDirectory(creating: false) else { return ([], nil) }
+            fd = opened
+        } catch {
+            return ([], error)
+        }
         defer { release(fd) }
-        var removed: [PCIAddress] = [], gone = Set<PCIAddress>()
+        var removed: [PCIAddress] = [], gone = Set<PCIAddress>(), failure: IOFailure?
         for address in addresses {
             if unlinkat(fd, address.description, 0) == 0 {
                 removed.append(address)
             } else if errno != ENOENT {
+                failure = failure ?? IOFailure(.unlink, "\(directory)/\(address)", errno: .current)
                 continue
             }
             gone.insert(address)
@@ -406,6 +411,6 @@ package final class OriginStore: Sendable {
         known.withLock { known in
             for address in addresses { known[address] = gone.contains(address) ? .some(nil) : nil }
         }
-        return removed
+        return (removed, failure)
     }
 }

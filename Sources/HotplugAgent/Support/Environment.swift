@@ -13,8 +13,5 @@ package let namingVariables = ["HOTPLUG_AGENT_MODPROBE", "NOTIFY_SOCKET", "JOURN
 /// The first of `namingVariables` set to bytes that are not UTF-8: decoded, each bad byte
 /// a U+FFFD, it would name another program or socket (`mp\xff` ran `mp\u{FFFD}` as root).
 package func variableNotUTF8() -> String? {
-    namingVariables.first { name in
-        guard let value = getenv(name) else { return false }
-        return String(validating: UnsafeRawBufferPointer(start: value, count: strlen(value)), as: UTF8.self) == nil
-    }
+    namingVariables.first { name in getenv(name).map { String(validatingCString: $0) == nil } ?? false }
 }
