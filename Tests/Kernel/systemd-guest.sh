@@ -96,6 +96,12 @@ TOML
     systemctl reload $unit
     check "put back, it is claimed again" wait_for 20 eval 'is_on $NIC1 vfio-pci && node_is $NIC1 "1000:100 640"'
     check "and listed in the CDI spec again" wait_for 10 eval 'grep -q "\"name\" : \"nic1-0\"" /run/cdi/hotplug-agent.json'
+    # The runtime directory outlives a restart (RuntimeDirectoryPreserve=yes): a restarted
+    # daemon numbers its reloads on from the record there, so the first reload after a
+    # restart is answered too (it counted from 1 again, and ExecReload waited out its time).
+    systemctl restart $unit
+    check "after systemctl restart, the first systemctl reload succeeds at once" eval \
+        'timeout 20 systemctl reload $unit && [ "$(state ActiveState)" = active ]'
 
     systemctl stop $unit
     check "systemctl stop is clean (inactive, result success, exit 0)" eval \
