@@ -70,8 +70,12 @@ struct RootConfinementTests {
         try tree.file("/sys/bus/pci/drivers/amdgpu/unbind", "")
         try tree.file("/sys/bus/pci/devices/0000:03:00.0/config", String(repeating: "\0", count: 64))
         try tree.characterNode("/dev/vfio/5")
-        // An absolute link that names a place inside the tree as the tree's own `/`.
-        try tree.link("/sys/bus/pci/devices/0000:03:00.1", to: "/sys/bus/pci/devices/0000:03:00.0")
+        // An absolute link that names a place inside the tree as the tree's own `/`: one this
+        // host does not have, so that were it followed from the host's `/`, nothing is there.
+        let own = "/hotplug-agent-test-own-\(getpid())"
+        #expect(access(own, F_OK) != 0)
+        try tree.link(own, to: "sys/bus/pci/devices/0000:03:00.0")
+        try tree.link("/sys/bus/pci/devices/0000:03:00.1", to: own)
         let io = RealKernelIO(paths: HostPaths(root: tree.root))
         try io.write(tree.path("/sys/bus/pci/drivers/amdgpu/unbind"), "0000:03:00.0")
         try io.write(tree.path("/sys/bus/pci/devices/0000:03:00.1/driver_override"), "vfio-pci")
